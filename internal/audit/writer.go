@@ -1,0 +1,97 @@
+package audit
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"sync"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+// ErrClosed is returned by Record after Close.
+var ErrClosed = errors.New("audit: writer closed")
+
+type pending struct {
+	rec  *novamed.AuditRecord
+	done chan error
+}
+
+// Writer group-commits audit records: concurrent callers of Record share one
+// transaction, and each returns only once its record is durable.
+type Writer struct {
+	store  novamed.AuditStore
+	log    *slog.Logger
+	queue  chan pending
+	mu     sync.RWMutex
+	closed bool
+	wg     sync.WaitGroup
+}
+
+// NewWriter starts a writer on store.
+func NewWriter(store novamed.AuditStore, log *slog.Logger) *Writer {
+	w := &Writer{store: store, log: log, queue: make(chan pending, 1024)}
+	w.wg.Add(1)
+	go w.loop()
+	return w
+}
+
+// Record stores rec and waits until it is committed.
+func (w *Writer) Record(ctx context.Context, rec *novamed.AuditRecord) error {
+	p := pending{rec: rec, done: make(chan error, 1)}
+	w.mu.RLock()
+	if w.closed {
+		w.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case w.queue <- p:
+	case <-ctx.Done():
+		w.mu.RUnlock()
+		return ctx.Err()
+	}
+	w.mu.RUnlock()
+	// Once queued the record is written even if the caller gives up waiting.
+	return <-p.done
+}
+
+func (w *Writer) loop() {
+	defer w.wg.Done()
+	for first := range w.queue {
+		batch := []pending{first}
+	fill:
+		for len(batch) < 512 {
+			select {
+			case p, ok := <-w.queue:
+				if !ok {
+					break fill
+				}
+				batch = append(batch, p)
+			default:
+				break fill
+			}
+		}
+		recs := make([]*novamed.AuditRecord, len(batch))
+		for i, p := range batch {
+			recs[i] = p.rec
+		}
+		err := w.store.AppendAudit(context.Background(), recs)
+		if err != nil {
+			w.log.Error("audit write failed", "records", len(recs), "err", err)
+		}
+		for _, p := range batch {
+			p.done <- err
+		}
+	}
+}
+
+// Close writes what is queued and stops the writer.
+func (w *Writer) Close() {
+	w.mu.Lock()
+	if !w.closed {
+		w.closed = true
+		close(w.queue)
+	}
+	w.mu.Unlock()
+	w.wg.Wait()
+}

@@ -1,0 +1,140 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"io"
+	"net/http"
+	"time"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+// idempotencyTTL is how long answers to Idempotency-Key requests are kept.
+const idempotencyTTL = 24 * time.Hour
+
+// validIdempotencyKey reports whether k is 1–255 printable ASCII characters.
+func validIdempotencyKey(k string) bool {
+	if len(k) == 0 || len(k) > 255 {
+		return false
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x20 || k[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// idempotent gives POST and DELETE requests with an Idempotency-Key the
+// contract's semantics: a remembered answer is replayed, a reused key with a
+// different request is 422, a key still in flight is 409. The answer itself
+// is stored by send (or, for a write, in the write's own transaction).
+func (s *Server) idempotent(h handlerFunc) handlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) error {
+		key := r.Header.Get("Idempotency-Key")
+		if key == "" || (r.Method != http.MethodPost && r.Method != http.MethodDelete) {
+			return h(w, r)
+		}
+		if !validIdempotencyKey(key) {
+			return &novamed.Error{Code: novamed.CodeIdempotencyKey, Message: "Idempotency-Key must be 1 to 255 printable ASCII characters."}
+		}
+		body, err := io.ReadAll(r.Body)
+		if err != nil {
+			var tooBig *http.MaxBytesError
+			if errors.As(err, &tooBig) {
+				return errTooLarge
+			}
+			return &novamed.Error{Code: novamed.CodeInvalidJSON, Message: "The request body could not be read."}
+		}
+		r.Body = io.NopCloser(bytes.NewReader(body))
+		st := stateOf(r)
+		fp := fingerprint(r, body)
+		if done, err := s.replay(w, r, st.key.Owner, key, fp); done || err != nil {
+			return err
+		}
+		slot := st.key.Owner + "\x00" + key
+		if _, busy := s.inflight.LoadOrStore(slot, struct{}{}); busy {
+			return &novamed.Error{Code: novamed.CodeIdempotencyInUse, Message: "A request with this Idempotency-Key is still being processed; retry later."}
+		}
+		defer s.inflight.Delete(slot)
+		st.idem = &novamed.IdempotencyRecord{Owner: st.key.Owner, Key: key, Fingerprint: fp}
+		err = h(w, r)
+		if errors.Is(err, novamed.ErrIdempotencyConflict) {
+			// Another replica committed this key first: answer as it did.
+			st.idem = nil
+			if done, rerr := s.replay(w, r, st.key.Owner, key, fp); done || rerr != nil {
+				return rerr
+			}
+			return &novamed.Error{Code: novamed.CodeIdempotencyInUse, Message: "A request with this Idempotency-Key is still being processed; retry later."}
+		}
+		return err
+	}
+}
+
+// replay answers from a remembered response, if there is one.
+func (s *Server) replay(w http.ResponseWriter, r *http.Request, owner, key, fp string) (bool, error) {
+	rec, err := s.store.GetIdempotency(r.Context(), owner, key)
+	if novamed.ErrorCode(err) == novamed.CodeNotFound {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	if rec.Fingerprint != fp {
+		return false, &novamed.Error{Code: novamed.CodeIdempotencyReused, Message: "This Idempotency-Key was already used with a different request."}
+	}
+	st := stateOf(r)
+	st.action = "idempotent.replay"
+	w.Header().Set("Idempotent-Replayed", "true")
+	s.send(w, r, rec.Status, rec.Body)
+	return true, nil
+}
+
+// fingerprint identifies a request: method, path, query and body.
+func fingerprint(r *http.Request, body []byte) string {
+	h := sha256.New()
+	io.WriteString(h, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery+"\n") //nolint:errcheck // hashes never fail
+	h.Write(body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// send writes a response after its audit record (and, for an idempotent
+// request, its remembered answer) is durable. A write that committed both in
+// its own transaction has already marked them done.
+func (s *Server) send(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	st := stateOf(r)
+	var rec *novamed.AuditRecord
+	if !st.audited && (st.key != nil || st.action == "auth.failed" || st.action == "auth.blocked") {
+		rec = s.auditRecord(r, status)
+	}
+	var idem *novamed.IdempotencyRecord
+	if st.idem != nil && status < 500 {
+		idem = st.idemRecord(status, body, s.now())
+	}
+	st.audited, st.idem = true, nil
+	var err error
+	switch {
+	case idem != nil:
+		err = s.store.SaveIdempotency(context.WithoutCancel(r.Context()), idem, rec)
+	case rec != nil:
+		err = s.audit.Record(context.WithoutCancel(r.Context()), rec)
+	}
+	if err != nil && !errors.Is(err, novamed.ErrIdempotencyConflict) {
+		s.log.Error("audit or idempotency record failed; answering 500", "request_id", st.requestID, "err", err)
+		status, eb := envelopeOf(err, st.requestID)
+		writeJSON(w, status, eb)
+		return
+	}
+	writeRaw(w, status, body)
+}
+
+// idemRecord completes the pending idempotency record with an answer.
+func (st *reqState) idemRecord(status int, body []byte, now time.Time) *novamed.IdempotencyRecord {
+	rec := *st.idem
+	rec.Status, rec.Body, rec.CreatedAt = status, body, now
+	return &rec
+}

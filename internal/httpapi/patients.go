@@ -1,0 +1,68 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+type patientJSON struct {
+	PatientID string `json:"patient_id"`
+	*novamed.Patient
+}
+
+func (s *Server) createPatient(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	in, err := readInput(r)
+	if err != nil {
+		return err
+	}
+	clinic, err := clinicOf(in, st.key)
+	if err != nil {
+		return err
+	}
+	st.clinicID = clinic
+	p := novamed.ParsePatient(in, s.env == novamed.Production, s.now())
+	if err := in.Err(); err != nil {
+		return err
+	}
+	p.ID, p.ClinicID, p.CreatedAt = newID(), clinic, s.now().UTC()
+	err = s.create(w, r, []string{p.ID}, patientJSON{p.ID, p}, "Patient created successfully",
+		func(eff novamed.Effects) error { return s.store.CreatePatient(r.Context(), p, eff) })
+	if isConflict(err) {
+		return &novamed.Error{Code: novamed.CodeDuplicate, Message: "A patient with the same name and date of birth already exists in this clinic."}
+	}
+	return err
+}
+
+func (s *Server) getPatient(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	id, err := pathID(r, "Patient")
+	if err != nil {
+		return err
+	}
+	p, err := s.store.GetPatient(r.Context(), id, st.key.Clinics)
+	if err != nil {
+		return err
+	}
+	st.clinicID, st.resourceIDs = p.ClinicID, []string{p.ID}
+	return s.ok(w, r, patientJSON{p.ID, p}, "")
+}
+
+func (s *Server) listPatients(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	f, err := listFilter(r, st.key)
+	if err != nil {
+		return err
+	}
+	items, next, err := s.store.ListPatients(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := make([]patientJSON, len(items))
+	for i, p := range items {
+		out[i] = patientJSON{p.ID, p}
+		st.resourceIDs = append(st.resourceIDs, p.ID)
+	}
+	return s.ok(w, r, page(out, next), "")
+}

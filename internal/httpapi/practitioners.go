@@ -1,0 +1,69 @@
+package httpapi
+
+import (
+	"net/http"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+type practitionerJSON struct {
+	PractitionerID string `json:"practitioner_id"`
+	*novamed.Practitioner
+}
+
+func (s *Server) createPractitioner(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	in, err := readInput(r)
+	if err != nil {
+		return err
+	}
+	clinic, err := clinicOf(in, st.key)
+	if err != nil {
+		return err
+	}
+	st.clinicID = clinic
+	p := novamed.ParsePractitioner(in, s.env == novamed.Production)
+	if err := in.Err(); err != nil {
+		return err
+	}
+	p.ID, p.ClinicID, p.CreatedAt = newID(), clinic, s.now().UTC()
+	err = s.create(w, r, []string{p.ID}, practitionerJSON{p.ID, p}, "Practitioner created successfully",
+		func(eff novamed.Effects) error { return s.store.CreatePractitioner(r.Context(), p, eff) })
+	if isConflict(err) {
+		return &novamed.Error{Code: novamed.CodeDuplicate, Message: "A practitioner with this NPI already exists in this clinic.",
+			Fields: []novamed.FieldError{{Field: "npi", Message: "A practitioner with this NPI already exists in this clinic."}}}
+	}
+	return err
+}
+
+func (s *Server) getPractitioner(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	id, err := pathID(r, "Practitioner")
+	if err != nil {
+		return err
+	}
+	p, err := s.store.GetPractitioner(r.Context(), id, st.key.Clinics)
+	if err != nil {
+		return err
+	}
+	st.clinicID, st.resourceIDs = p.ClinicID, []string{p.ID}
+	return s.ok(w, r, practitionerJSON{p.ID, p}, "")
+}
+
+func (s *Server) listPractitioners(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	f, err := listFilter(r, st.key)
+	if err != nil {
+		return err
+	}
+	items, next, err := s.store.ListPractitioners(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := make([]practitionerJSON, len(items))
+	for i, p := range items {
+		out[i] = practitionerJSON{p.ID, p}
+		st.resourceIDs = append(st.resourceIDs, p.ID)
+	}
+	return s.ok(w, r, page(out, next), "")
+}

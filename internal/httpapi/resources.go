@@ -1,0 +1,109 @@
+package httpapi
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/google/uuid"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+// newID returns a UUIDv7: time-ordered, so ids double as list cursors.
+func newID() string { return uuid.Must(uuid.NewV7()).String() }
+
+// clinicOf reads and authorizes the clinic of a create body. An unknown
+// clinic and another partner's clinic get the same answer.
+func clinicOf(in *novamed.Input, key *novamed.APIKey) (string, error) {
+	id, err := novamed.ReadClinicID(in)
+	if err != nil {
+		return "", err
+	}
+	if !key.HasClinic(id) {
+		return "", novamed.ErrClinicNotFound()
+	}
+	return id, nil
+}
+
+// create commits a new resource whose answer is body, with the request's
+// audit record and idempotent answer in the same transaction.
+func (s *Server) create(w http.ResponseWriter, r *http.Request, ids []string, data any, message string,
+	write func(eff novamed.Effects) error) error {
+	st := stateOf(r)
+	st.resourceIDs = ids
+	body, err := marshalSuccess(data, message)
+	if err != nil {
+		return err
+	}
+	eff := novamed.Effects{Audit: s.auditRecord(r, http.StatusOK)}
+	if st.idem != nil {
+		eff.Idempotency = st.idemRecord(http.StatusOK, body, s.now())
+	}
+	if err := write(eff); err != nil {
+		return err
+	}
+	st.audited, st.idem = true, nil
+	writeRaw(w, http.StatusOK, body)
+	return nil
+}
+
+// listFilter reads limit, cursor and clinic_id of a list request.
+func listFilter(r *http.Request, key *novamed.APIKey) (novamed.ListFilter, error) {
+	q := r.URL.Query()
+	f := novamed.ListFilter{Limit: 25, Clinics: key.Clinics}
+	var problems []novamed.FieldError
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 100 {
+			problems = append(problems, novamed.FieldError{Field: "limit", Message: "limit must be a whole number from 1 to 100."})
+		}
+		f.Limit = n
+	}
+	if v := q.Get("cursor"); v != "" {
+		if !novamed.IsUUID(v) {
+			problems = append(problems, novamed.FieldError{Field: "cursor", Message: "cursor must be the next_cursor of a previous page."})
+		}
+		f.Cursor = strings.ToLower(v)
+	}
+	if len(problems) > 0 {
+		return f, novamed.ValidationError(problems)
+	}
+	if v := q.Get("clinic_id"); v != "" {
+		if !novamed.IsUUID(v) {
+			return f, &novamed.Error{Code: novamed.CodeInvalidClinicID, Message: novamed.MsgInvalidClinicID}
+		}
+		v = strings.ToLower(v)
+		if !key.HasClinic(v) {
+			return f, novamed.ErrClinicNotFound()
+		}
+		f.Clinics = []string{v}
+	}
+	return f, nil
+}
+
+type pageJSON[T any] struct {
+	Items      []T     `json:"items"`
+	NextCursor *string `json:"next_cursor"`
+}
+
+func page[T any](items []T, next string) pageJSON[T] {
+	p := pageJSON[T]{Items: items}
+	if next != "" {
+		p.NextCursor = &next
+	}
+	return p
+}
+
+// pathID reads the {id} of a path; anything not a UUID cannot name a
+// resource, so it gets the same 404 as an unknown id.
+func pathID(r *http.Request, resource string) (string, error) {
+	id := r.PathValue("id")
+	if !novamed.IsUUID(id) {
+		return "", novamed.NotFound(resource)
+	}
+	return strings.ToLower(id), nil
+}
+
+func isConflict(err error) bool { return errors.Is(err, novamed.ErrConflict) }

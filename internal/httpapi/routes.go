@@ -1,0 +1,23 @@
+package httpapi
+
+import "net/http"
+
+// routes is the whole API on one screen. Partner routes run the partner
+// stack (negotiation, auth, rate limit, idempotency, audit); probes run none.
+func (s *Server) routes() *http.ServeMux {
+	mux := http.NewServeMux()
+
+	mux.HandleFunc("GET /healthz", s.healthz)
+	mux.HandleFunc("GET /readyz", s.readyz)
+
+	mux.Handle("GET /api/external/me", s.partner("key.read", "api_key", s.getMe))
+
+	mux.Handle("POST /api/external/practitioner", s.partner("practitioner.create", "practitioner", s.createPractitioner))
+	mux.Handle("GET /api/external/practitioner", s.partner("practitioner.list", "practitioner", s.listPractitioners))
+	mux.Handle("GET /api/external/practitioner/{id}", s.partner("practitioner.read", "practitioner", s.getPractitioner))
+
+	mux.Handle("POST /api/external/patient", s.partner("patient.create", "patient", s.createPatient))
+	mux.Handle("GET /api/external/patient", s.partner("patient.list", "patient", s.listPatients))
+	mux.Handle("GET /api/external/patient/{id}", s.partner("patient.read", "patient", s.getPatient))
+	return mux
+}

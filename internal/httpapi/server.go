@@ -1,0 +1,171 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/novamed/partner-api/internal/apikey"
+	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/ratelimit"
+)
+
+// Config holds the dependencies and settings of a Server.
+type Config struct {
+	Env     novamed.Environment
+	Store   novamed.Store
+	Audit   *audit.Writer
+	Limiter ratelimit.Limiter
+	Logger  *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// KeyCacheTTL bounds how long a verified key is trusted without asking
+	// the store again, and so how long a revocation takes to arrive (default 1s).
+	KeyCacheTTL time.Duration
+	// AuthFailuresPerMinute limits failed authentications per client address (default 20).
+	AuthFailuresPerMinute int
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// HSTS adds Strict-Transport-Security (set when serving TLS or behind a TLS proxy).
+	HSTS bool
+}
+
+// Server is the partner API as an http.Handler.
+type Server struct {
+	env      novamed.Environment
+	store    novamed.Store
+	audit    *audit.Writer
+	limiter  ratelimit.Limiter
+	log      *slog.Logger
+	now      func() time.Time
+	keys     *apikey.Cache[*novamed.APIKey]
+	authFail int
+	proxies  []netip.Prefix
+	hsts     bool
+	mux      *http.ServeMux
+	inflight sync.Map // idempotency keys being processed here: owner+"\x00"+key
+
+	usedMu   sync.Mutex
+	lastUsed map[string]time.Time
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// New returns a Server and starts its background flusher of key last-used
+// times; Close stops it.
+func New(cfg Config) *Server {
+	s := &Server{
+		env: cfg.Env, store: cfg.Store, audit: cfg.Audit, limiter: cfg.Limiter, log: cfg.Logger, now: cfg.Now,
+		authFail: cfg.AuthFailuresPerMinute, proxies: cfg.TrustedProxies, hsts: cfg.HSTS,
+		lastUsed: map[string]time.Time{}, stop: make(chan struct{}), done: make(chan struct{}),
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	ttl := cfg.KeyCacheTTL
+	if ttl <= 0 {
+		ttl = time.Second
+	}
+	if s.authFail <= 0 {
+		s.authFail = 20
+	}
+	s.keys = apikey.NewCache[*novamed.APIKey](ttl, 100_000, s.now)
+	s.mux = s.routes()
+	go s.flushLoop()
+	return s
+}
+
+// ServeHTTP answers one request: the outer middleware runs for every
+// request, matched or not, so even unknown routes get the envelope, a
+// request id, security headers and a log line.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	st := &reqState{requestID: requestID(r), start: s.now(), clientAddr: s.clientAddr(r)}
+	r = withState(r, st)
+	rw := &recorder{ResponseWriter: w}
+	s.securityHeaders(rw.Header(), st.requestID)
+	defer func() {
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			s.log.Error("panic serving request", "request_id", st.requestID, "route", r.Pattern, "panic", panicText(v))
+			if !rw.wrote {
+				s.writeError(rw, r, errPanic)
+			}
+		}
+		s.logRequest(r, rw.status, rw.bytes, st)
+	}()
+	if _, pattern := s.mux.Handler(r); pattern == "" {
+		s.unmatched(rw, r)
+		return
+	}
+	s.mux.ServeHTTP(rw, r)
+}
+
+// unmatched answers 404 or 405 in the envelope, asking the mux which it is.
+func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
+	h, _ := s.mux.Handler(r)
+	probe := &probeWriter{header: http.Header{}}
+	h.ServeHTTP(probe, r)
+	if probe.status == http.StatusMethodNotAllowed {
+		w.Header().Set("Allow", probe.header.Get("Allow"))
+		s.writeError(w, r, &novamed.Error{Code: novamed.CodeMethodNotAllowed, Message: "Method " + r.Method + " is not allowed on this route."})
+		return
+	}
+	s.writeError(w, r, &novamed.Error{Code: novamed.CodeRouteNotFound, Message: "No route matches this request."})
+}
+
+// Close flushes the last-used times and stops the background work.
+func (s *Server) Close() {
+	select {
+	case <-s.stop:
+	default:
+		close(s.stop)
+	}
+	<-s.done
+}
+
+func (s *Server) flushLoop() {
+	defer close(s.done)
+	t := time.NewTicker(5 * time.Second)
+	defer t.Stop()
+	purge := time.NewTicker(10 * time.Minute)
+	defer purge.Stop()
+	for {
+		select {
+		case <-t.C:
+			s.flushLastUsed()
+		case <-purge.C:
+			if n, err := s.store.PurgeIdempotency(context.Background(), s.now().Add(-idempotencyTTL)); err != nil {
+				s.log.Error("purge idempotency records failed", "err", err)
+			} else if n > 0 {
+				s.log.Info("purged idempotency records", "count", n)
+			}
+		case <-s.stop:
+			s.flushLastUsed()
+			return
+		}
+	}
+}
+
+// markUsed notes a key's use in memory; the flusher writes it in batches so
+// that authentication never writes to the database.
+func (s *Server) markUsed(id string, t time.Time) {
+	s.usedMu.Lock()
+	s.lastUsed[id] = t
+	s.usedMu.Unlock()
+}
+
+func (s *Server) flushLastUsed() {
+	s.usedMu.Lock()
+	batch := s.lastUsed
+	s.lastUsed = map[string]time.Time{}
+	s.usedMu.Unlock()
+	if err := s.store.TouchAPIKeys(context.Background(), batch); err != nil {
+		s.log.Error("record key last-used times failed", "err", err)
+	}
+}

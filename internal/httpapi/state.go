@@ -1,0 +1,63 @@
+package httpapi
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+type ctxKey struct{}
+
+// reqState is what the middleware chain learns about one request, for the
+// handlers, the audit record and the log line.
+type reqState struct {
+	requestID     string
+	start         time.Time
+	clientAddr    string
+	key           *novamed.APIKey
+	keyPrefix     string
+	clinicID      string
+	action        string
+	resourceType  string
+	resourceIDs   []string
+	audited       bool // the audit record was committed with the write
+	securityEvent string
+	idem          *novamed.IdempotencyRecord // pending: this request's Idempotency-Key
+}
+
+func stateOf(r *http.Request) *reqState {
+	if st, ok := r.Context().Value(ctxKey{}).(*reqState); ok {
+		return st
+	}
+	return &reqState{}
+}
+
+func withState(r *http.Request, st *reqState) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), ctxKey{}, st))
+}
+
+// auditRecord builds the audit record of the request with its outcome.
+func (s *Server) auditRecord(r *http.Request, status int) *novamed.AuditRecord {
+	st := stateOf(r)
+	rec := &novamed.AuditRecord{
+		Time: s.now(), RequestID: st.requestID, ClinicID: st.clinicID, Action: st.action,
+		ResourceType: st.resourceType, ResourceIDs: st.resourceIDs, ClientAddr: st.clientAddr,
+		UserAgent: truncate(r.UserAgent(), 200), Status: status, KeyPrefix: st.keyPrefix,
+	}
+	if rec.Action == "" {
+		rec.Action = r.Method + " " + r.Pattern
+	}
+	if st.key != nil {
+		rec.KeyID, rec.KeyOwner = st.key.ID, st.key.Owner
+	}
+	return rec
+}
+
+func truncate(s string, n int) string {
+	if len(s) > n {
+		return s[:n]
+	}
+	return s
+}

@@ -1,0 +1,245 @@
+package novamed
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// Input is a decoded JSON object whose fields are read one at a time, so
+// that every problem (wrong type, aliases that disagree, bad format) becomes a
+// field error instead of one opaque decoding failure. A JSON null reads as
+// absent.
+type Input struct {
+	raw    map[string]json.RawMessage
+	Errors []FieldError
+}
+
+// DecodeInput parses body as one JSON object.
+func DecodeInput(body []byte) (*Input, error) {
+	body = bytes.TrimSpace(body)
+	if len(body) == 0 {
+		return nil, &Error{Code: CodeInvalidJSON, Message: "Request body must be a JSON object."}
+	}
+	if !utf8.Valid(body) {
+		return nil, &Error{Code: CodeInvalidJSON, Message: "Request body is not valid UTF-8."}
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	var raw map[string]json.RawMessage
+	if err := dec.Decode(&raw); err != nil || raw == nil {
+		return nil, &Error{Code: CodeInvalidJSON, Message: "Request body must be a JSON object."}
+	}
+	if dec.More() {
+		return nil, &Error{Code: CodeInvalidJSON, Message: "Request body must contain exactly one JSON object."}
+	}
+	return &Input{raw: raw}, nil
+}
+
+// Add records a field problem.
+func (in *Input) Add(field, format string, args ...any) {
+	in.Errors = append(in.Errors, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// Err returns the validation error of all recorded problems, or nil.
+func (in *Input) Err() error {
+	if len(in.Errors) == 0 {
+		return nil
+	}
+	return ValidationError(in.Errors)
+}
+
+// Has reports whether any of names is present and not null.
+func (in *Input) Has(names ...string) bool {
+	for _, n := range names {
+		if v, ok := in.raw[n]; ok && !isNull(v) {
+			return true
+		}
+	}
+	return false
+}
+
+func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
+
+// lookup returns the first present (non-null) alias, or reports aliases that
+// disagree.
+func (in *Input) lookup(names []string) (name string, v json.RawMessage, ok bool) {
+	for _, n := range names {
+		r, present := in.raw[n]
+		if !present || isNull(r) {
+			continue
+		}
+		if !ok {
+			name, v, ok = n, r, true
+			continue
+		}
+		if !bytes.Equal(bytes.TrimSpace(r), bytes.TrimSpace(v)) {
+			in.Add(name, "%s and %s must not disagree; send one of them.", name, n)
+		}
+	}
+	return name, v, ok
+}
+
+// String reads a string field under any of its names, trimmed. maxLen is in
+// characters; multiline allows line breaks and tabs (free text).
+func (in *Input) String(maxLen int, multiline bool, names ...string) string {
+	name, v, ok := in.lookup(names)
+	if !ok {
+		return ""
+	}
+	var s string
+	if err := json.Unmarshal(v, &s); err != nil {
+		in.Add(name, "%s must be a string.", name)
+		return ""
+	}
+	return in.checkText(name, s, maxLen, multiline)
+}
+
+func (in *Input) checkText(name, s string, maxLen int, multiline bool) string {
+	s = strings.TrimSpace(s)
+	if utf8.RuneCountInString(s) > maxLen {
+		in.Add(name, "%s must be at most %d characters.", name, maxLen)
+		return ""
+	}
+	for _, r := range s {
+		if r == utf8.RuneError || (unicode.IsControl(r) && !(multiline && (r == '\n' || r == '\r' || r == '\t'))) ||
+			(r >= 0x202A && r <= 0x202E) || (r >= 0x2066 && r <= 0x2069) {
+			in.Add(name, "%s contains characters that are not allowed.", name)
+			return ""
+		}
+	}
+	return s
+}
+
+// Bool reads a boolean field; present reports whether it was sent.
+func (in *Input) Bool(names ...string) (value, present bool) {
+	name, v, ok := in.lookup(names)
+	if !ok {
+		return false, false
+	}
+	if err := json.Unmarshal(v, &value); err != nil {
+		in.Add(name, "%s must be true or false.", name)
+		return false, false
+	}
+	return value, true
+}
+
+// Number reads a positive number sent as a JSON number or a numeric string
+// and returns it in canonical decimal text.
+func (in *Input) Number(names ...string) string {
+	name, v, ok := in.lookup(names)
+	if !ok {
+		return ""
+	}
+	var text string
+	if err := json.Unmarshal(v, &text); err != nil {
+		var n json.Number
+		if err := json.Unmarshal(v, &n); err != nil {
+			in.Add(name, "%s must be a number.", name)
+			return ""
+		}
+		text = n.String()
+	}
+	f, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
+	if err != nil || f <= 0 || f > 1e6 {
+		in.Add(name, "%s must be a positive number.", name)
+		return ""
+	}
+	return strconv.FormatFloat(f, 'f', -1, 64)
+}
+
+// Strings reads an array of strings.
+func (in *Input) Strings(maxItems, maxLen int, names ...string) []string {
+	name, v, ok := in.lookup(names)
+	if !ok {
+		return nil
+	}
+	var items []string
+	if err := json.Unmarshal(v, &items); err != nil {
+		in.Add(name, "%s must be an array of strings.", name)
+		return nil
+	}
+	if len(items) > maxItems {
+		in.Add(name, "%s must have at most %d items.", name, maxItems)
+		return nil
+	}
+	out := make([]string, 0, len(items))
+	for i, s := range items {
+		s = in.checkText(fmt.Sprintf("%s[%d]", name, i), s, maxLen, false)
+		if s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// StringOrStrings reads a string, or an array of strings joined by "; ".
+func (in *Input) StringOrStrings(maxLen int, names ...string) string {
+	name, v, ok := in.lookup(names)
+	if !ok {
+		return ""
+	}
+	var s string
+	if json.Unmarshal(v, &s) == nil {
+		return in.checkText(name, s, maxLen, true)
+	}
+	var items []string
+	if json.Unmarshal(v, &items) == nil {
+		for i := range items {
+			items[i] = strings.TrimSpace(items[i])
+		}
+		return in.checkText(name, strings.Join(items, "; "), maxLen, true)
+	}
+	in.Add(name, "%s must be a string or an array of strings.", name)
+	return ""
+}
+
+// Object reads a nested object; ok is false when absent or not an object.
+func (in *Input) Object(name string) (*Input, bool) {
+	v, present := in.raw[name]
+	if !present || isNull(v) {
+		return nil, false
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(v, &raw); err != nil || raw == nil {
+		in.Add(name, "%s must be an object.", name)
+		return nil, false
+	}
+	return &Input{raw: raw}, true
+}
+
+// Objects reads an array of objects.
+func (in *Input) Objects(name string, maxItems int) []*Input {
+	v, present := in.raw[name]
+	if !present || isNull(v) {
+		return nil
+	}
+	var raws []map[string]json.RawMessage
+	if err := json.Unmarshal(v, &raws); err != nil {
+		in.Add(name, "%s must be an array of objects.", name)
+		return nil
+	}
+	if len(raws) > maxItems {
+		in.Add(name, "%s must have at most %d items.", name, maxItems)
+		return nil
+	}
+	out := make([]*Input, 0, len(raws))
+	for i, r := range raws {
+		if r == nil {
+			in.Add(fmt.Sprintf("%s[%d]", name, i), "%s[%d] must be an object.", name, i)
+			continue
+		}
+		out = append(out, &Input{raw: r})
+	}
+	return out
+}
+
+// Nested merges the problems of a nested input into in, prefixing field names.
+func (in *Input) Nested(prefix string, sub *Input) {
+	for _, e := range sub.Errors {
+		in.Errors = append(in.Errors, FieldError{Field: prefix + "." + e.Field, Message: prefix + "." + e.Message})
+	}
+}

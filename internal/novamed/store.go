@@ -1,0 +1,102 @@
+package novamed
+
+import (
+	"context"
+	"errors"
+	"time"
+)
+
+// ErrConflict is returned by a store when a uniqueness rule (a duplicate
+// patient or practitioner, or an Idempotency-Key already used) stopped a write.
+// Stores wrap it with details; test with errors.Is.
+var ErrConflict = errors.New("novamed: conflict")
+
+// ErrIdempotencyConflict is returned when the Idempotency-Key of a write was
+// committed by another request first; the caller replays that request's answer.
+var ErrIdempotencyConflict = errors.New("novamed: idempotency key already used")
+
+// Effects are the records that must commit in the same transaction as a write:
+// the audit record of the request and the remembered response of an
+// idempotent request. Either may be nil.
+type Effects struct {
+	Audit       *AuditRecord
+	Idempotency *IdempotencyRecord
+}
+
+// ListFilter selects one page of a list, newest first.
+type ListFilter struct {
+	Clinics []string // the caller's clinics; results never leave them
+	Limit   int
+	Cursor  string // the id of the last item of the previous page; "" for the first page
+}
+
+// ClinicStore persists clinics.
+type ClinicStore interface {
+	CreateClinic(ctx context.Context, c *Clinic) error
+	GetClinic(ctx context.Context, id string) (*Clinic, error)
+	ListClinics(ctx context.Context) ([]*Clinic, error)
+}
+
+// KeyStore persists API keys (as hashes).
+type KeyStore interface {
+	CreateAPIKey(ctx context.Context, k *APIKey) error
+	// FindAPIKeyByHash returns the key with that SHA-256 hash (hex), or a
+	// NotFound error.
+	FindAPIKeyByHash(ctx context.Context, hashHex string) (*APIKey, error)
+	GetAPIKey(ctx context.Context, id string) (*APIKey, error)
+	ListAPIKeys(ctx context.Context, clinicID string) ([]*APIKey, error)
+	RevokeAPIKey(ctx context.Context, id string, at time.Time) (*APIKey, error)
+	// RollAPIKey stores next as the successor of key id, which stays usable
+	// until graceUntil. It fails if id is revoked, expired or already rolled.
+	RollAPIKey(ctx context.Context, id string, next *APIKey, graceUntil time.Time) (*APIKey, error)
+	UpdateAPIKeyRateLimit(ctx context.Context, id string, perMinute int) (*APIKey, error)
+	// TouchAPIKeys records last-used times in one batch.
+	TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) error
+}
+
+// PractitionerStore persists practitioners. A second practitioner with the
+// same NPI in one clinic is an ErrConflict.
+type PractitionerStore interface {
+	CreatePractitioner(ctx context.Context, p *Practitioner, eff Effects) error
+	GetPractitioner(ctx context.Context, id string, clinics []string) (*Practitioner, error)
+	ListPractitioners(ctx context.Context, f ListFilter) (items []*Practitioner, next string, err error)
+}
+
+// PatientStore persists patients. A second patient with the same name and
+// date of birth in one clinic is an ErrConflict.
+type PatientStore interface {
+	CreatePatient(ctx context.Context, p *Patient, eff Effects) error
+	GetPatient(ctx context.Context, id string, clinics []string) (*Patient, error)
+	ListPatients(ctx context.Context, f ListFilter) (items []*Patient, next string, err error)
+}
+
+// AuditStore persists the hash-chained audit trail.
+type AuditStore interface {
+	// AppendAudit chains and stores records in one transaction, in order.
+	AppendAudit(ctx context.Context, recs []*AuditRecord) error
+	// ScanAudit calls fn for every record with since <= Time < until (zero
+	// values: unbounded) in sequence order; fn returning an error stops it.
+	ScanAudit(ctx context.Context, since, until time.Time, fn func(*AuditRecord) error) error
+}
+
+// IdempotencyStore remembers answers to requests with an Idempotency-Key.
+type IdempotencyStore interface {
+	GetIdempotency(ctx context.Context, owner, key string) (*IdempotencyRecord, error)
+	// SaveIdempotency stores a record that has no write of its own (a
+	// remembered 4xx); ErrIdempotencyConflict if the key is already stored.
+	SaveIdempotency(ctx context.Context, rec *IdempotencyRecord, audit *AuditRecord) error
+	PurgeIdempotency(ctx context.Context, before time.Time) (int64, error)
+}
+
+// Store is everything the API needs from persistence. SQLite and PostgreSQL
+// implement it and pass one conformance suite.
+type Store interface {
+	ClinicStore
+	KeyStore
+	PractitionerStore
+	PatientStore
+	AuditStore
+	IdempotencyStore
+	Ping(ctx context.Context) error
+	Close() error
+}

@@ -1,0 +1,252 @@
+package phi
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+const (
+	// keySize is the size in bytes of a master key.
+	keySize = 32
+
+	infoAES   = "novamed phi aes v1"
+	infoIndex = "novamed phi index v1"
+
+	// overhead is the size of the nonce plus the GCM tag.
+	overhead = 12 + 16
+)
+
+// ErrUnknownKeyVersion is returned by Keyring.Open when a sealed field names
+// a key version that is not in the keyring.
+var ErrUnknownKeyVersion = errors.New("phi: unknown key version")
+
+// ErrCorrupt is returned by Keyring.Open when a sealed field is malformed or
+// fails authentication, which includes a field opened with a table, column or
+// row id other than the one it was sealed with.
+var ErrCorrupt = errors.New("phi: corrupt sealed field")
+
+var errContext = errors.New("phi: table, column and row id must not contain NUL bytes")
+
+// encoding is the text encoding of sealed fields. Strict rejects non-zero
+// trailing bits, so each ciphertext has exactly one text form.
+var encoding = base64.RawStdEncoding.Strict()
+
+// Keyring holds master keys by version; the highest version seals, all
+// versions open. Create one with NewKeyring.
+type Keyring struct {
+	aeads    map[uint32]cipher.AEAD
+	current  uint32
+	indexKey []byte // blind-index key of the lowest version
+}
+
+// NewKeyring returns a keyring for keys, which maps versions (at least 1) to
+// 32-byte master keys. It needs at least one key. The keys are not retained.
+func NewKeyring(keys map[uint32][]byte) (*Keyring, error) {
+	if len(keys) == 0 {
+		return nil, errors.New("phi: keyring needs at least one key")
+	}
+	k := &Keyring{aeads: make(map[uint32]cipher.AEAD, len(keys))}
+	lowest := uint32(0)
+	for v, master := range keys {
+		if v == 0 {
+			return nil, errors.New("phi: key version must be at least 1")
+		}
+		if len(master) != keySize {
+			return nil, fmt.Errorf("phi: key version %d is %d bytes, want %d", v, len(master), keySize)
+		}
+		aesKey, err := hkdf.Key(sha256.New, master, nil, infoAES, 32)
+		if err != nil {
+			return nil, fmt.Errorf("phi: deriving key version %d: %w", v, err)
+		}
+		block, err := aes.NewCipher(aesKey)
+		clear(aesKey)
+		if err != nil {
+			return nil, fmt.Errorf("phi: key version %d: %w", v, err)
+		}
+		aead, err := cipher.NewGCMWithRandomNonce(block)
+		if err != nil {
+			return nil, fmt.Errorf("phi: key version %d: %w", v, err)
+		}
+		k.aeads[v] = aead
+		k.current = max(k.current, v)
+		if lowest == 0 || v < lowest {
+			lowest = v
+		}
+	}
+	indexKey, err := hkdf.Key(sha256.New, keys[lowest], nil, infoIndex, 32)
+	if err != nil {
+		return nil, fmt.Errorf("phi: deriving index key version %d: %w", lowest, err)
+	}
+	k.indexKey = indexKey
+	return k, nil
+}
+
+// CurrentVersion returns the version that Seal uses, the highest in the ring.
+func (k *Keyring) CurrentVersion() uint32 {
+	return k.current
+}
+
+// Seal encrypts plaintext for the given table, column and row id with the
+// current key version and returns the sealed text. An empty plaintext is
+// encrypted too. Table, column and row id must not contain NUL bytes.
+func (k *Keyring) Seal(table, column, rowID string, plaintext []byte) (string, error) {
+	aad, err := associatedData(table, column, rowID, k.current)
+	if err != nil {
+		return "", err
+	}
+	sealed := k.aeads[k.current].Seal(nil, nil, plaintext, aad)
+
+	text := make([]byte, 0, len("v4294967295:")+encoding.EncodedLen(len(sealed)))
+	text = append(text, 'v')
+	text = strconv.AppendUint(text, uint64(k.current), 10)
+	text = append(text, ':')
+	text = encoding.AppendEncode(text, sealed)
+	return string(text), nil
+}
+
+// Open decrypts a field sealed by Seal for the same table, column and row id.
+// It returns ErrUnknownKeyVersion if the field's key version is not in the
+// ring, and ErrCorrupt if the field is malformed, was tampered with or was
+// sealed for another table, column or row id.
+func (k *Keyring) Open(table, column, rowID, sealed string) ([]byte, error) {
+	version, payload, err := splitSealed(sealed)
+	if err != nil {
+		return nil, err
+	}
+	aead, ok := k.aeads[version]
+	if !ok {
+		return nil, fmt.Errorf("%w %d", ErrUnknownKeyVersion, version)
+	}
+	aad, err := associatedData(table, column, rowID, version)
+	if err != nil {
+		// Seal refuses such a context, so no field can open under it.
+		return nil, fmt.Errorf("%w: table, column or row id contains a NUL byte", ErrCorrupt)
+	}
+	// The decoder skips CR and LF; reject them so that each ciphertext has
+	// exactly one text form.
+	if encoding.DecodedLen(len(payload)) < overhead || strings.ContainsAny(payload, "\r\n") {
+		return nil, ErrCorrupt
+	}
+	ciphertext, err := encoding.DecodeString(payload)
+	if err != nil || len(ciphertext) < overhead {
+		return nil, ErrCorrupt
+	}
+	plaintext, err := aead.Open(ciphertext[:0], nil, ciphertext, aad)
+	if err != nil {
+		return nil, ErrCorrupt
+	}
+	if plaintext == nil {
+		plaintext = []byte{}
+	}
+	return plaintext, nil
+}
+
+// SealString is Seal for string fields, except that an empty plaintext
+// yields an empty result, so that absent optional fields stay empty.
+func (k *Keyring) SealString(table, column, rowID, plaintext string) (string, error) {
+	if plaintext == "" {
+		return "", nil
+	}
+	return k.Seal(table, column, rowID, []byte(plaintext))
+}
+
+// OpenString is Open for string fields, except that an empty sealed text
+// yields an empty result; it is the inverse of SealString.
+func (k *Keyring) OpenString(table, column, rowID, sealed string) (string, error) {
+	if sealed == "" {
+		return "", nil
+	}
+	plaintext, err := k.Open(table, column, rowID, sealed)
+	if err != nil {
+		return "", err
+	}
+	return string(plaintext), nil
+}
+
+// VersionOf returns the key version named by a sealed field, whether or not
+// that version is in the ring. It returns ErrCorrupt if the version prefix is
+// malformed; it does not check the rest of the field.
+func (k *Keyring) VersionOf(sealed string) (uint32, error) {
+	version, _, err := splitSealed(sealed)
+	return version, err
+}
+
+// NeedsRotation reports whether sealed was sealed under a version older than
+// the current one and should be re-sealed. It returns false for the empty
+// string and for fields whose version prefix is malformed.
+func (k *Keyring) NeedsRotation(sealed string) bool {
+	version, err := k.VersionOf(sealed)
+	return err == nil && version < k.current
+}
+
+// BlindIndex returns a deterministic keyed hash of normalized for equality
+// lookups, as 64 hexadecimal digits: HMAC-SHA256 over purpose, a NUL byte and
+// normalized, keyed with the index key of the lowest version in the ring.
+// Distinct purposes (for example "patient.email" and "patient.ssn") yield
+// unrelated indexes for the same value; purpose must not contain NUL bytes.
+func (k *Keyring) BlindIndex(purpose string, normalized string) string {
+	mac := hmac.New(sha256.New, k.indexKey)
+	mac.Write([]byte(purpose))
+	mac.Write([]byte{0})
+	mac.Write([]byte(normalized))
+	return hex.EncodeToString(mac.Sum(nil))
+}
+
+// associatedData returns the AAD for a field: table, column, row id and
+// version in decimal, separated by NUL bytes.
+func associatedData(table, column, rowID string, version uint32) ([]byte, error) {
+	if strings.IndexByte(table, 0) >= 0 || strings.IndexByte(column, 0) >= 0 || strings.IndexByte(rowID, 0) >= 0 {
+		return nil, errContext
+	}
+	aad := make([]byte, 0, len(table)+len(column)+len(rowID)+3+10)
+	aad = append(aad, table...)
+	aad = append(aad, 0)
+	aad = append(aad, column...)
+	aad = append(aad, 0)
+	aad = append(aad, rowID...)
+	aad = append(aad, 0)
+	aad = strconv.AppendUint(aad, uint64(version), 10)
+	return aad, nil
+}
+
+// splitSealed parses "v<version>:<payload>". The version must be canonical
+// decimal (no sign, no leading zeros) and at least 1.
+func splitSealed(sealed string) (version uint32, payload string, err error) {
+	rest, ok := strings.CutPrefix(sealed, "v")
+	if !ok {
+		return 0, "", ErrCorrupt
+	}
+	digits, payload, ok := strings.Cut(rest, ":")
+	if !ok || digits == "" || len(digits) > 10 || digits[0] == '0' {
+		return 0, "", ErrCorrupt
+	}
+	for i := 0; i < len(digits); i++ {
+		if digits[i] < '0' || digits[i] > '9' {
+			return 0, "", ErrCorrupt
+		}
+	}
+	v, err := strconv.ParseUint(digits, 10, 32)
+	if err != nil {
+		return 0, "", ErrCorrupt
+	}
+	return uint32(v), payload, nil
+}
+
+// GenerateKey returns a new random 32-byte master key.
+func GenerateKey() ([]byte, error) {
+	key := make([]byte, keySize)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("phi: reading random bytes: %w", err)
+	}
+	return key, nil
+}

@@ -1,0 +1,58 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+// CreateClinic stores a new clinic.
+func (s *Store) CreateClinic(ctx context.Context, c *novamed.Clinic) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO clinics (id, name, created_at) VALUES (?, ?, ?)`),
+			c.ID, c.Name, micros(c.CreatedAt))
+		if isUnique(err) {
+			return fmt.Errorf("clinic %s: %w", c.ID, novamed.ErrConflict)
+		}
+		return err
+	})
+}
+
+// GetClinic returns one clinic, or a "Clinic not found" error.
+func (s *Store) GetClinic(ctx context.Context, id string) (*novamed.Clinic, error) {
+	var c novamed.Clinic
+	var created int64
+	err := s.read.QueryRowContext(ctx, s.q(`SELECT id, name, created_at FROM clinics WHERE id = ?`), id).
+		Scan(&c.ID, &c.Name, &created)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, novamed.ErrClinicNotFound()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: get clinic: %w", err)
+	}
+	c.CreatedAt = fromMicros(created)
+	return &c, nil
+}
+
+// ListClinics returns every clinic, oldest first.
+func (s *Store) ListClinics(ctx context.Context) ([]*novamed.Clinic, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT id, name, created_at FROM clinics ORDER BY created_at, id`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list clinics: %w", err)
+	}
+	defer rows.Close()
+	out := []*novamed.Clinic{}
+	for rows.Next() {
+		var c novamed.Clinic
+		var created int64
+		if err := rows.Scan(&c.ID, &c.Name, &created); err != nil {
+			return nil, fmt.Errorf("sqlstore: list clinics: %w", err)
+		}
+		c.CreatedAt = fromMicros(created)
+		out = append(out, &c)
+	}
+	return out, rows.Err()
+}

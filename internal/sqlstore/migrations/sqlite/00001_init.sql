@@ -1,0 +1,98 @@
+-- +goose Up
+CREATE TABLE clinics (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    created_at BIGINT NOT NULL
+);
+
+CREATE TABLE api_keys (
+    id           TEXT PRIMARY KEY,
+    owner        TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    environment  TEXT NOT NULL,
+    prefix       TEXT NOT NULL,
+    hash         TEXT NOT NULL UNIQUE,
+    rate_limit   INTEGER NOT NULL DEFAULT 0,
+    created_at   BIGINT NOT NULL,
+    expires_at   BIGINT,
+    revoked_at   BIGINT,
+    replaced_by  TEXT,
+    last_used_at BIGINT
+);
+
+CREATE TABLE api_key_clinics (
+    key_id    TEXT NOT NULL REFERENCES api_keys (id),
+    clinic_id TEXT NOT NULL REFERENCES clinics (id),
+    PRIMARY KEY (key_id, clinic_id)
+);
+CREATE INDEX api_key_clinics_clinic ON api_key_clinics (clinic_id);
+
+-- PHI columns hold AES-256-GCM ciphertexts bound to table, column and row.
+CREATE TABLE practitioners (
+    id         TEXT PRIMARY KEY,
+    clinic_id  TEXT NOT NULL REFERENCES clinics (id),
+    status     TEXT NOT NULL,
+    npi_index  TEXT NOT NULL,
+    first_name TEXT NOT NULL,
+    last_name  TEXT NOT NULL,
+    email      TEXT NOT NULL,
+    npi        TEXT NOT NULL,
+    details    TEXT NOT NULL,
+    created_at BIGINT NOT NULL,
+    UNIQUE (clinic_id, npi_index)
+);
+CREATE INDEX practitioners_clinic ON practitioners (clinic_id, id);
+
+CREATE TABLE patients (
+    id              TEXT PRIMARY KEY,
+    clinic_id       TEXT NOT NULL REFERENCES clinics (id),
+    practitioner_id TEXT REFERENCES practitioners (id),
+    status          TEXT NOT NULL,
+    identity_index  TEXT NOT NULL,
+    first_name      TEXT NOT NULL,
+    last_name       TEXT NOT NULL,
+    date_of_birth   TEXT NOT NULL,
+    details         TEXT NOT NULL,
+    created_at      BIGINT NOT NULL,
+    UNIQUE (clinic_id, identity_index)
+);
+CREATE INDEX patients_clinic ON patients (clinic_id, id);
+
+-- The audit trail: each row's hash covers its record and the previous hash.
+CREATE TABLE audit_log (
+    seq       BIGINT PRIMARY KEY,
+    at        BIGINT NOT NULL,
+    record    TEXT NOT NULL,
+    prev_hash TEXT NOT NULL,
+    hash      TEXT NOT NULL
+);
+CREATE INDEX audit_log_at ON audit_log (at);
+
+-- One row: the head of the audit chain, locked by every appender.
+CREATE TABLE audit_head (
+    id   INTEGER PRIMARY KEY,
+    seq  BIGINT NOT NULL,
+    hash TEXT NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '');
+
+CREATE TABLE idempotency_keys (
+    owner       TEXT NOT NULL,
+    key         TEXT NOT NULL,
+    fingerprint TEXT NOT NULL,
+    status      INTEGER NOT NULL,
+    body        TEXT NOT NULL,
+    created_at  BIGINT NOT NULL,
+    PRIMARY KEY (owner, key)
+);
+CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
+
+-- +goose Down
+DROP TABLE idempotency_keys;
+DROP TABLE audit_head;
+DROP TABLE audit_log;
+DROP TABLE patients;
+DROP TABLE practitioners;
+DROP TABLE api_key_clinics;
+DROP TABLE api_keys;
+DROP TABLE clinics;

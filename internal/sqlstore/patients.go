@@ -1,0 +1,123 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+const patientColumns = `id, clinic_id, practitioner_id, status, first_name, last_name, date_of_birth, details, created_at`
+
+// patientDetails is the sealed JSON of a patient's other PHI.
+type patientDetails struct {
+	MiddleName          string                      `json:"middle_name,omitempty"`
+	Gender              string                      `json:"gender,omitempty"`
+	Species             string                      `json:"species"`
+	AnimalOwnerName     string                      `json:"animal_owner_name,omitempty"`
+	Weight              string                      `json:"weight,omitempty"`
+	WeightRecordedDate  string                      `json:"weight_recorded_date,omitempty"`
+	Height              string                      `json:"height,omitempty"`
+	Email               string                      `json:"email,omitempty"`
+	Phone               string                      `json:"phone,omitempty"`
+	Contacts            []novamed.Contact           `json:"contacts"`
+	Address             novamed.Address             `json:"address"`
+	MedicationAllergies []string                    `json:"medication_allergies"`
+	MedicalHistory      string                      `json:"medical_history,omitempty"`
+	ContactPreferences  *novamed.ContactPreferences `json:"preferred_contact_methods,omitempty"`
+	Notes               string                      `json:"notes,omitempty"`
+}
+
+// CreatePatient stores p with its effects in one transaction. The
+// practitioner, when given, must belong to the patient's clinic.
+func (s *Store) CreatePatient(ctx context.Context, p *novamed.Patient, eff novamed.Effects) error {
+	z := s.sealer("patients", p.ID)
+	first, last, dob := z.str("first_name", p.FirstName), z.str("last_name", p.LastName), z.str("date_of_birth", p.DateOfBirth)
+	details := z.json("details", patientDetails{
+		MiddleName: p.MiddleName, Gender: p.Gender, Species: p.Species, AnimalOwnerName: p.AnimalOwnerName,
+		Weight: p.Weight, WeightRecordedDate: p.WeightRecordedDate, Height: p.Height, Email: p.Email, Phone: p.Phone,
+		Contacts: p.Contacts, Address: p.Address, MedicationAllergies: p.MedicationAllergies,
+		MedicalHistory: p.MedicalHistory, ContactPreferences: p.ContactPreferences, Notes: p.Notes,
+	})
+	if z.err != nil {
+		return z.err
+	}
+	identity := s.keys.BlindIndex("patient-identity", identityIndexValue(p.FirstName, p.LastName, p.DateOfBirth))
+	var practitioner sql.NullString
+	if p.PractitionerID != "" {
+		practitioner = sql.NullString{String: p.PractitionerID, Valid: true}
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
+			return err
+		}
+		if practitioner.Valid {
+			var one int
+			err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM practitioners WHERE id = ? AND clinic_id = ?`), p.PractitionerID, p.ClinicID).Scan(&one)
+			if isNoRows(err) {
+				return novamed.ValidationError([]novamed.FieldError{{Field: "practitioner_id", Message: "practitioner_id does not name a practitioner of this clinic."}})
+			}
+			if err != nil {
+				return fmt.Errorf("sqlstore: check practitioner: %w", err)
+			}
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO patients (id, clinic_id, practitioner_id, status, identity_index, first_name, last_name, date_of_birth, details, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			p.ID, p.ClinicID, practitioner, p.Status, identity, first, last, dob, details, micros(p.CreatedAt))
+		if isUnique(err) {
+			return fmt.Errorf("patient identity: %w", novamed.ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: insert patient: %w", err)
+		}
+		return s.writeEffects(ctx, tx, novamed.Effects{Audit: eff.Audit})
+	})
+}
+
+func (s *Store) scanPatient(r rowScanner) (*novamed.Patient, error) {
+	var p novamed.Patient
+	var practitioner sql.NullString
+	var first, last, dob, details string
+	var created int64
+	if err := r.Scan(&p.ID, &p.ClinicID, &practitioner, &p.Status, &first, &last, &dob, &details, &created); err != nil {
+		return nil, err
+	}
+	o := s.opener("patients", p.ID)
+	p.FirstName, p.LastName, p.DateOfBirth = o.str("first_name", first), o.str("last_name", last), o.str("date_of_birth", dob)
+	var d patientDetails
+	o.json("details", details, &d)
+	if o.err != nil {
+		return nil, o.err
+	}
+	p.PractitionerID = practitioner.String
+	p.MiddleName, p.Gender, p.Species, p.AnimalOwnerName = d.MiddleName, d.Gender, d.Species, d.AnimalOwnerName
+	p.Weight, p.WeightRecordedDate, p.Height, p.Email, p.Phone = d.Weight, d.WeightRecordedDate, d.Height, d.Email, d.Phone
+	p.Contacts, p.Address, p.MedicationAllergies = d.Contacts, d.Address, d.MedicationAllergies
+	p.MedicalHistory, p.ContactPreferences, p.Notes = d.MedicalHistory, d.ContactPreferences, d.Notes
+	if p.Contacts == nil {
+		p.Contacts = []novamed.Contact{}
+	}
+	if p.MedicationAllergies == nil {
+		p.MedicationAllergies = []string{}
+	}
+	p.CreatedAt = fromMicros(created)
+	return &p, nil
+}
+
+// GetPatient returns a patient of one of clinics, or "Patient not found".
+func (s *Store) GetPatient(ctx context.Context, id string, clinics []string) (*novamed.Patient, error) {
+	p, ok, err := getScoped(ctx, s, "patients", patientColumns, id, clinics, s.scanPatient)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, novamed.NotFound("Patient")
+	}
+	return p, nil
+}
+
+// ListPatients returns one page of patients, newest first.
+func (s *Store) ListPatients(ctx context.Context, f novamed.ListFilter) ([]*novamed.Patient, string, error) {
+	return listPage(ctx, s, "patients", patientColumns, f, s.scanPatient, func(p *novamed.Patient) string { return p.ID })
+}

@@ -1,0 +1,76 @@
+package sqlstore
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+)
+
+// sealer seals the PHI columns of one row; the first error sticks.
+type sealer struct {
+	s     *Store
+	table string
+	row   string
+	err   error
+}
+
+func (s *Store) sealer(table, row string) *sealer { return &sealer{s: s, table: table, row: row} }
+
+func (z *sealer) str(column, v string) string {
+	if z.err != nil {
+		return ""
+	}
+	out, err := z.s.keys.SealString(z.table, column, z.row, v)
+	if err != nil {
+		z.err = fmt.Errorf("sqlstore: seal %s.%s: %w", z.table, column, err)
+	}
+	return out
+}
+
+func (z *sealer) json(column string, v any) string {
+	if z.err != nil {
+		return ""
+	}
+	b, err := json.Marshal(v)
+	if err != nil {
+		z.err = fmt.Errorf("sqlstore: encode %s.%s: %w", z.table, column, err)
+		return ""
+	}
+	return z.str(column, string(b))
+}
+
+// opener opens the PHI columns of one row; the first error sticks and names
+// the table, column and row (never the content).
+type opener struct {
+	s     *Store
+	table string
+	row   string
+	err   error
+}
+
+func (s *Store) opener(table, row string) *opener { return &opener{s: s, table: table, row: row} }
+
+func (o *opener) str(column, sealed string) string {
+	if o.err != nil {
+		return ""
+	}
+	out, err := o.s.keys.OpenString(o.table, column, o.row, sealed)
+	if err != nil {
+		o.err = fmt.Errorf("sqlstore: open %s.%s of row %s: %w", o.table, column, o.row, err)
+	}
+	return out
+}
+
+func (o *opener) json(column, sealed string, v any) {
+	text := o.str(column, sealed)
+	if o.err != nil || text == "" {
+		return
+	}
+	if err := json.Unmarshal([]byte(text), v); err != nil {
+		o.err = fmt.Errorf("sqlstore: decode %s.%s of row %s: %w", o.table, column, o.row, err)
+	}
+}
+
+func identityIndexValue(first, last, dob string) string {
+	return strings.ToLower(first) + "\x00" + strings.ToLower(last) + "\x00" + dob
+}

@@ -1,0 +1,99 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+const practitionerColumns = `id, clinic_id, status, first_name, last_name, email, npi, details, created_at`
+
+// practitionerDetails is the sealed JSON of a practitioner's other fields.
+type practitionerDetails struct {
+	IsVeterinarian    bool            `json:"is_veterinarian"`
+	Phone             string          `json:"phone,omitempty"`
+	Credentials       string          `json:"credentials,omitempty"`
+	Specialty         string          `json:"specialty,omitempty"`
+	LicenseNumber     string          `json:"license_number,omitempty"`
+	LicenseState      string          `json:"license_state,omitempty"`
+	LicenseExpiration string          `json:"license_expiration,omitempty"`
+	DEANumber         string          `json:"dea_number,omitempty"`
+	DEAExpiration     string          `json:"dea_expiration,omitempty"`
+	SignatureImage    string          `json:"signature_image,omitempty"`
+	Address           novamed.Address `json:"address"`
+}
+
+// CreatePractitioner stores p with its effects in one transaction.
+func (s *Store) CreatePractitioner(ctx context.Context, p *novamed.Practitioner, eff novamed.Effects) error {
+	z := s.sealer("practitioners", p.ID)
+	first, last, email, npi := z.str("first_name", p.FirstName), z.str("last_name", p.LastName), z.str("email", p.Email), z.str("npi", p.NPI)
+	details := z.json("details", practitionerDetails{
+		IsVeterinarian: p.IsVeterinarian, Phone: p.Phone, Credentials: p.Credentials, Specialty: p.Specialty,
+		LicenseNumber: p.LicenseNumber, LicenseState: p.LicenseState, LicenseExpiration: p.LicenseExpiration,
+		DEANumber: p.DEANumber, DEAExpiration: p.DEAExpiration, SignatureImage: p.SignatureImage, Address: p.Address,
+	})
+	if z.err != nil {
+		return z.err
+	}
+	npiIndex := s.keys.BlindIndex("practitioner-npi", p.NPI)
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
+			return err
+		}
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO practitioners (id, clinic_id, status, npi_index, first_name, last_name, email, npi, details, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			p.ID, p.ClinicID, p.Status, npiIndex, first, last, email, npi, details, micros(p.CreatedAt))
+		if isUnique(err) {
+			return fmt.Errorf("practitioner npi: %w", novamed.ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: insert practitioner: %w", err)
+		}
+		return s.writeEffects(ctx, tx, novamed.Effects{Audit: eff.Audit})
+	})
+}
+
+func (s *Store) scanPractitioner(r rowScanner) (*novamed.Practitioner, error) {
+	var p novamed.Practitioner
+	var first, last, email, npi, details string
+	var created int64
+	if err := r.Scan(&p.ID, &p.ClinicID, &p.Status, &first, &last, &email, &npi, &details, &created); err != nil {
+		return nil, err
+	}
+	o := s.opener("practitioners", p.ID)
+	p.FirstName, p.LastName, p.Email, p.NPI = o.str("first_name", first), o.str("last_name", last), o.str("email", email), o.str("npi", npi)
+	var d practitionerDetails
+	o.json("details", details, &d)
+	if o.err != nil {
+		return nil, o.err
+	}
+	p.IsVeterinarian, p.Phone, p.Credentials, p.Specialty = d.IsVeterinarian, d.Phone, d.Credentials, d.Specialty
+	p.LicenseNumber, p.LicenseState, p.LicenseExpiration = d.LicenseNumber, d.LicenseState, d.LicenseExpiration
+	p.DEANumber, p.DEAExpiration, p.SignatureImage, p.Address = d.DEANumber, d.DEAExpiration, d.SignatureImage, d.Address
+	p.CreatedAt = fromMicros(created)
+	return &p, nil
+}
+
+// GetPractitioner returns a practitioner of one of clinics, or "Practitioner not found".
+func (s *Store) GetPractitioner(ctx context.Context, id string, clinics []string) (*novamed.Practitioner, error) {
+	p, ok, err := getScoped(ctx, s, "practitioners", practitionerColumns, id, clinics, s.scanPractitioner)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, novamed.NotFound("Practitioner")
+	}
+	return p, nil
+}
+
+// ListPractitioners returns one page of practitioners, newest first.
+func (s *Store) ListPractitioners(ctx context.Context, f novamed.ListFilter) ([]*novamed.Practitioner, string, error) {
+	return listPage(ctx, s, "practitioners", practitionerColumns, f, s.scanPractitioner, func(p *novamed.Practitioner) string { return p.ID })
+}
+
+var errNoRows = sql.ErrNoRows
+
+func isNoRows(err error) bool { return errors.Is(err, errNoRows) }

@@ -1,0 +1,216 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"embed"
+	"errors"
+	"fmt"
+	"io/fs"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pressly/goose/v3"
+	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
+
+	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/phi"
+)
+
+//go:embed migrations
+var migrations embed.FS
+
+// Dialect names the SQL database behind a Store.
+type Dialect string
+
+// Supported dialects.
+const (
+	SQLite   Dialect = "sqlite"
+	Postgres Dialect = "postgres"
+)
+
+// Options configure a Store.
+type Options struct {
+	// Keyring seals and opens PHI columns; required.
+	Keyring *phi.Keyring
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+}
+
+// Store is a novamed.Store on database/sql.
+type Store struct {
+	dialect Dialect
+	write   *sql.DB // SQLite: one connection, so writers queue in Go, not on SQLITE_BUSY
+	read    *sql.DB
+	keys    *phi.Keyring
+	now     func() time.Time
+}
+
+var _ novamed.Store = (*Store)(nil)
+
+// OpenSQLite opens (creating if needed) the SQLite database at path and
+// applies the embedded migrations.
+func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) {
+	if opts.Keyring == nil {
+		return nil, errors.New("sqlstore: a PHI keyring is required")
+	}
+	// busy_timeout first, so that every later pragma already waits for locks.
+	// synchronous=FULL: an acknowledged write (and its audit record) survives
+	// power loss, not only a process crash.
+	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
+		"&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_txlock=immediate"
+	write, err := sql.Open("sqlite", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
+	}
+	write.SetMaxOpenConns(1)
+	write.SetConnMaxIdleTime(0)
+	read, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=query_only(1)")
+	if err != nil {
+		write.Close()
+		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
+	}
+	read.SetMaxOpenConns(8)
+	s := &Store{dialect: SQLite, write: write, read: read, keys: opts.Keyring, now: opts.Now}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if err := s.migrate(ctx); err != nil {
+		s.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Store) migrate(ctx context.Context) error {
+	sub, err := fs.Sub(migrations, "migrations/"+string(s.dialect))
+	if err != nil {
+		return fmt.Errorf("sqlstore: migrations: %w", err)
+	}
+	dialect := goose.DialectSQLite3
+	if s.dialect == Postgres {
+		dialect = goose.DialectPostgres
+	}
+	p, err := goose.NewProvider(dialect, s.write, sub, goose.WithDisableGlobalRegistry(true))
+	if err != nil {
+		return fmt.Errorf("sqlstore: migrations: %w", err)
+	}
+	if _, err := p.Up(ctx); err != nil {
+		return fmt.Errorf("sqlstore: apply migrations: %w", err)
+	}
+	return nil
+}
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error { return s.read.PingContext(ctx) }
+
+// Close closes the database handles.
+func (s *Store) Close() error {
+	err := s.write.Close()
+	if s.read != s.write {
+		err = errors.Join(err, s.read.Close())
+	}
+	return err
+}
+
+// q rewrites ? placeholders for the dialect.
+func (s *Store) q(query string) string {
+	if s.dialect != Postgres {
+		return query
+	}
+	var b strings.Builder
+	n := 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+// forUpdate is the row-lock suffix of the dialect (SQLite's writers are
+// already serialised by BEGIN IMMEDIATE).
+func (s *Store) forUpdate() string {
+	if s.dialect == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
+// inTx runs fn in a write transaction and commits it.
+func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	tx, err := s.write.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("sqlstore: begin: %w", err)
+	}
+	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("sqlstore: commit: %w", err)
+	}
+	return nil
+}
+
+// isUnique reports whether err is a uniqueness violation.
+func isUnique(err error) bool {
+	if err == nil {
+		return false
+	}
+	msg := err.Error()
+	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
+}
+
+func micros(t time.Time) int64 { return t.UTC().UnixMicro() }
+
+func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
+
+func optMicros(t *time.Time) sql.NullInt64 {
+	if t == nil {
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: micros(*t), Valid: true}
+}
+
+func optTime(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+// placeholders returns "?, ?, ?" for n values.
+func placeholders(n int) string {
+	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
+}
+
+func anySlice(ss []string) []any {
+	out := make([]any, len(ss))
+	for i, s := range ss {
+		out[i] = s
+	}
+	return out
+}
+
+// writeEffects stores the idempotent response and the audit record of a
+// write inside its transaction.
+func (s *Store) writeEffects(ctx context.Context, tx *sql.Tx, eff novamed.Effects) error {
+	if eff.Idempotency != nil {
+		if err := s.insertIdempotency(ctx, tx, eff.Idempotency); err != nil {
+			return err
+		}
+	}
+	if eff.Audit != nil {
+		if err := s.appendAudit(ctx, tx, []*novamed.AuditRecord{eff.Audit}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
