@@ -1,6 +1,8 @@
 package httpapi
 
 import (
+	"time"
+
 	"net/http"
 
 	"github.com/novamed/partner-api/internal/novamed"
@@ -26,7 +28,7 @@ func (s *Server) createPatient(w http.ResponseWriter, r *http.Request) error {
 	if err := in.Err(); err != nil {
 		return err
 	}
-	p.ID, p.ClinicID, p.CreatedAt = newID(), clinic, s.now().UTC()
+	p.ID, p.ClinicID, p.CreatedAt = newID(), clinic, s.now().UTC().Truncate(time.Microsecond)
 	err = s.create(w, r, []string{p.ID}, patientJSON{p.ID, p}, "Patient created successfully",
 		func(eff novamed.Effects) error { return s.store.CreatePatient(r.Context(), p, eff) })
 	if isConflict(err) {

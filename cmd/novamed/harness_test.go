@@ -1,0 +1,348 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is an io.Writer safe for the server goroutines and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// testServer is a real server started through run() on 127.0.0.1:0 with a
+// fresh data folder. Its cleanup stops it and checks that its logs hold no
+// key and none of the PHI values the test sent.
+type testServer struct {
+	t       testing.TB
+	URL     string
+	Key     string // the development key printed at first start ("" in production)
+	DataDir string
+	Env     string
+	vars    map[string]string
+	logs    *syncBuffer
+	stdout  *syncBuffer
+	cancel  context.CancelFunc
+	done    chan error
+	mu      sync.Mutex
+	secrets []string // keys and PHI values that must never be logged
+}
+
+var listenLine = regexp.MustCompile(`listening on (https?://[0-9.:\[\]]+)`)
+
+func testMasterKey() string { return "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" }
+
+// startServer starts `novamed serve` in-process. extra are more serve flags.
+func startServer(t testing.TB, env string, extra ...string) *testServer {
+	t.Helper()
+	ts := &testServer{t: t, DataDir: t.TempDir(), Env: env, logs: &syncBuffer{}, stdout: &syncBuffer{},
+		vars: map[string]string{}, done: make(chan error, 1)}
+	if env == "production" {
+		ts.vars["NOVAMED_MASTER_KEY"] = testMasterKey()
+	}
+	ts.start(extra...)
+	t.Cleanup(func() { ts.stop(); ts.checkLogs() })
+	return ts
+}
+
+func (ts *testServer) getenv(name string) string { return ts.vars[name] }
+
+func (ts *testServer) start(extra ...string) {
+	ts.t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	ts.cancel = cancel
+	ts.done = make(chan error, 1)
+	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", ts.DataDir, "--env", ts.Env}, extra...)
+	before := len(ts.stdout.String())
+	go func() { ts.done <- run(ctx, args, ts.getenv, ts.stdout, ts.logs) }()
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		out := ts.stdout.String()[before:]
+		if m := listenLine.FindStringSubmatch(out); m != nil {
+			ts.URL = m[1]
+			if k := regexp.MustCompile(`Development key:\s+(\S+)`).FindStringSubmatch(out); k != nil {
+				ts.Key = k[1]
+				ts.addSecret(k[1])
+			}
+			ts.waitHealthy()
+			return
+		}
+		select {
+		case err := <-ts.done:
+			ts.t.Fatalf("server exited at start: %v\nlogs:\n%s", err, ts.logs.String())
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
+	ts.t.Fatalf("server did not start; stdout:\n%s\nlogs:\n%s", ts.stdout.String(), ts.logs.String())
+}
+
+func (ts *testServer) waitHealthy() {
+	for i := 0; i < 200; i++ {
+		resp, err := http.Get(ts.URL + "/healthz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return
+			}
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	ts.t.Fatalf("/healthz never answered 200")
+}
+
+func (ts *testServer) stop() {
+	if ts.cancel == nil {
+		return
+	}
+	ts.cancel()
+	select {
+	case err := <-ts.done:
+		if err != nil {
+			ts.t.Errorf("server stopped with error: %v", err)
+		}
+	case <-time.After(20 * time.Second):
+		ts.t.Errorf("server did not shut down")
+	}
+	ts.cancel = nil
+}
+
+func (ts *testServer) restart() { ts.stop(); ts.start() }
+
+func (ts *testServer) addSecret(s ...string) {
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	ts.secrets = append(ts.secrets, s...)
+}
+
+// checkLogs proves that no key and no PHI value sent by the test reached the log.
+func (ts *testServer) checkLogs() {
+	logs := ts.logs.String()
+	ts.mu.Lock()
+	defer ts.mu.Unlock()
+	for _, s := range ts.secrets {
+		if strings.Contains(logs, s) {
+			ts.t.Errorf("server log contains a secret or PHI value %q", s)
+		}
+	}
+}
+
+// cli runs an operator command against this server's data folder and
+// decodes its --json output into out (when non-nil).
+func (ts *testServer) cli(out any, args ...string) error {
+	ts.t.Helper()
+	var stdout, stderr bytes.Buffer
+	args = append(args, "--data-dir", ts.DataDir, "--env", ts.Env, "--json")
+	err := run(context.Background(), args, ts.getenv, &stdout, &stderr)
+	if err == nil && out != nil {
+		if jerr := json.Unmarshal(stdout.Bytes(), out); jerr != nil {
+			ts.t.Fatalf("cli %v: output is not one JSON object: %v\n%s", args, jerr, stdout.String())
+		}
+	}
+	return err
+}
+
+func (ts *testServer) mustCLI(out any, args ...string) {
+	ts.t.Helper()
+	if err := ts.cli(out, args...); err != nil {
+		ts.t.Fatalf("cli %v: %v", args, err)
+	}
+}
+
+// newClinic creates a clinic through the CLI.
+func (ts *testServer) newClinic(name string) string {
+	ts.t.Helper()
+	var c struct{ ID string }
+	ts.mustCLI(&c, "clinics", "create", "--name", name)
+	return c.ID
+}
+
+type issuedKey struct {
+	ID          string   `json:"id"`
+	Key         string   `json:"key"`
+	Environment string   `json:"environment"`
+	Clinics     []string `json:"clinics"`
+	ExpiresAt   *string  `json:"expires_at"`
+}
+
+// newKey issues a key through the CLI.
+func (ts *testServer) newKey(args ...string) issuedKey {
+	ts.t.Helper()
+	var k issuedKey
+	ts.mustCLI(&k, append([]string{"keys", "create"}, args...)...)
+	ts.addSecret(k.Key)
+	return k
+}
+
+// envelope is the contract's response envelope.
+type envelope struct {
+	Success bool            `json:"success"`
+	Data    json.RawMessage `json:"data"`
+	Message string          `json:"message"`
+	Error   struct {
+		Message string `json:"message"`
+		Code    string `json:"code"`
+		Details struct {
+			Fields []struct {
+				Field   string `json:"field"`
+				Message string `json:"message"`
+			} `json:"fields"`
+		} `json:"details"`
+		RequestID  string `json:"request_id"`
+		RetryAfter *int   `json:"retry_after"`
+	} `json:"error"`
+}
+
+type response struct {
+	Status int
+	Header http.Header
+	Body   []byte
+	Env    envelope
+}
+
+func (r *response) data(t testing.TB, v any) {
+	t.Helper()
+	if err := json.Unmarshal(r.Env.Data, v); err != nil {
+		t.Fatalf("decode data: %v\n%s", err, r.Body)
+	}
+}
+
+// req sends a request with the guide's three headers (JSON in, JSON out)
+// plus header pairs in hdr; body may be a string, []byte or any JSON value.
+func (ts *testServer) req(method, path, key string, body any, hdr ...string) *response {
+	ts.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		raw, err := json.Marshal(b)
+		if err != nil {
+			ts.t.Fatal(err)
+		}
+		ts.collectPHI(b)
+		rd = bytes.NewReader(raw)
+	}
+	req, err := http.NewRequest(method, ts.URL+path, rd)
+	if err != nil {
+		ts.t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("x-api-key", key)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", "application/json")
+	for i := 0; i+1 < len(hdr); i += 2 {
+		if hdr[i+1] == "" {
+			req.Header.Del(hdr[i])
+		} else {
+			req.Header.Set(hdr[i], hdr[i+1])
+		}
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		ts.t.Fatalf("%s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	out := &response{Status: resp.StatusCode, Header: resp.Header}
+	out.Body, _ = io.ReadAll(resp.Body)
+	if err := json.Unmarshal(out.Body, &out.Env); err != nil {
+		ts.t.Fatalf("%s %s: response is not JSON (%d): %q", method, path, resp.StatusCode, out.Body)
+	}
+	if resp.Header.Get("X-Request-Id") == "" {
+		ts.t.Errorf("%s %s: no X-Request-Id", method, path)
+	}
+	return out
+}
+
+var uuidLike = regexp.MustCompile(`^[0-9a-fA-F-]{36}$`)
+
+// collectPHI remembers the distinctive string values of a request body, which
+// must never appear in the log.
+func (ts *testServer) collectPHI(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		for _, e := range x {
+			ts.collectPHI(e)
+		}
+	case []any:
+		for _, e := range x {
+			ts.collectPHI(e)
+		}
+	case string:
+		if len(x) >= 6 && !uuidLike.MatchString(x) {
+			ts.addSecret(x)
+		}
+	}
+}
+
+// expectError asserts a 4xx/5xx envelope with status, code and (if given) message.
+func expectError(t testing.TB, r *response, status int, code, message string) {
+	t.Helper()
+	if r.Status != status || r.Env.Success || r.Env.Error.Code != code || (message != "" && r.Env.Error.Message != message) {
+		t.Fatalf("got %d %s %q, want %d %s %q\nbody: %s", r.Status, r.Env.Error.Code, r.Env.Error.Message, status, code, message, r.Body)
+	}
+	if r.Env.Error.RequestID == "" || r.Env.Error.RequestID != r.Header.Get("X-Request-Id") {
+		t.Errorf("error request_id %q does not match X-Request-Id %q", r.Env.Error.RequestID, r.Header.Get("X-Request-Id"))
+	}
+}
+
+func expectOK(t testing.TB, r *response) {
+	t.Helper()
+	if r.Status != 200 || !r.Env.Success {
+		t.Fatalf("got %d, want 200 success\nbody: %s", r.Status, r.Body)
+	}
+}
+
+func hasField(r *response, field string) bool {
+	for _, f := range r.Env.Error.Details.Fields {
+		if f.Field == field {
+			return true
+		}
+	}
+	return false
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+func TestMain(m *testing.M) {
+	// Tests speak only to 127.0.0.1; make sure no proxy setting redirects them.
+	for _, v := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {
+		os.Unsetenv(v)
+	}
+	code := m.Run()
+	if code != 0 {
+		fmt.Fprintln(os.Stderr, "e2e tests failed")
+	}
+	os.Exit(code)
+}

@@ -1,0 +1,250 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/novamed/partner-api/internal/apikey"
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+// issueKey generates a key; the returned APIKey holds only its hash.
+func issueKey(env novamed.Environment, name string, clinics []string, expiresAt *time.Time, rateLimit int) (*novamed.APIKey, string, error) {
+	raw, err := apikey.Generate(string(env))
+	if err != nil {
+		return nil, "", err
+	}
+	id := uuid.NewString()
+	return &novamed.APIKey{
+		ID: id, Owner: id, Name: name, Environment: env, Prefix: apikey.DisplayPrefix(raw),
+		HashHex: apikey.HashKey(raw).Hex(), Clinics: clinics, RateLimit: rateLimit,
+		CreatedAt: time.Now().UTC(), ExpiresAt: expiresAt,
+	}, raw, nil
+}
+
+// keyJSON is the stable --json shape of a key; Key is set only when issued.
+type keyJSON struct {
+	ID          string              `json:"id"`
+	Key         string              `json:"key,omitempty"`
+	Name        string              `json:"name"`
+	Prefix      string              `json:"prefix"`
+	Environment novamed.Environment `json:"environment"`
+	Clinics     []string            `json:"clinics"`
+	RateLimit   int                 `json:"rate_limit"`
+	CreatedAt   time.Time           `json:"created_at"`
+	ExpiresAt   *time.Time          `json:"expires_at"`
+	RevokedAt   *time.Time          `json:"revoked_at"`
+	ReplacedBy  string              `json:"replaced_by,omitempty"`
+	LastUsedAt  *time.Time          `json:"last_used_at"`
+}
+
+func toKeyJSON(k *novamed.APIKey, raw string) keyJSON {
+	return keyJSON{ID: k.ID, Key: raw, Name: k.Name, Prefix: k.Prefix, Environment: k.Environment, Clinics: k.Clinics,
+		RateLimit: k.EffectiveRateLimit(), CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt,
+		ReplacedBy: k.ReplacedBy, LastUsedAt: k.LastUsedAt}
+}
+
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+// parseDuration accepts Go durations plus a day suffix (30d).
+func parseDuration(v string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(v, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days <= 0 {
+			return 0, fmt.Errorf("invalid duration %q", v)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d <= 0 {
+		return 0, fmt.Errorf("invalid duration %q", v)
+	}
+	return d, nil
+}
+
+func keysCreate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
+	var c common
+	c.register(fs, getenv)
+	var clinics stringList
+	fs.Var(&clinics, "clinic", "clinic id the key may act for (repeatable)")
+	name := fs.String("name", "Partner key", "a name for people")
+	expiresIn := fs.String("expires-in", "", "lifetime, e.g. 720h or 90d (default: no expiry)")
+	rateLimit := fs.Int("rate-limit", 0, "requests per minute (default: the environment's)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if len(clinics) == 0 {
+		return fmt.Errorf("--clinic is required")
+	}
+	for i, cl := range clinics {
+		if !novamed.IsUUID(cl) {
+			return fmt.Errorf("--clinic %q is not a UUID", cl)
+		}
+		clinics[i] = strings.ToLower(cl)
+	}
+	if *rateLimit < 0 || *rateLimit > 1_000_000 {
+		return fmt.Errorf("--rate-limit must be from 0 to 1000000")
+	}
+	var expires *time.Time
+	if *expiresIn != "" {
+		d, err := parseDuration(*expiresIn)
+		if err != nil {
+			return fmt.Errorf("--expires-in: %w", err)
+		}
+		t := time.Now().UTC().Add(d)
+		expires = &t
+	}
+	store, env, err := c.openStore(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	k, raw, err := issueKey(env, strings.TrimSpace(*name), clinics, expires, *rateLimit)
+	if err != nil {
+		return err
+	}
+	if err := store.CreateAPIKey(ctx, k); err != nil {
+		return err
+	}
+	return emit(stdout, c.json, toKeyJSON(k, raw),
+		fmt.Sprintf("key id:  %s\nkey:     %s\n(shown once: store it now; NovaMed keeps only its hash)\n", k.ID, raw))
+}
+
+func keysList(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("keys list", flag.ContinueOnError)
+	var c common
+	c.register(fs, getenv)
+	clinic := fs.String("clinic", "", "only keys granted this clinic")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	store, _, err := c.openStore(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	keys, err := store.ListAPIKeys(ctx, strings.ToLower(*clinic))
+	if err != nil {
+		return err
+	}
+	out := make([]keyJSON, len(keys))
+	var b strings.Builder
+	for i, k := range keys {
+		out[i] = toKeyJSON(k, "")
+		state := "active"
+		switch {
+		case k.RevokedAt != nil:
+			state = "revoked"
+		case !k.Usable(time.Now()):
+			state = "expired"
+		case k.ReplacedBy != "":
+			state = "rolled (grace until " + fmtTime(k.ExpiresAt) + ")"
+		}
+		fmt.Fprintf(&b, "%s  %s…  %-11s  %s  %s\n", k.ID, k.Prefix, k.Environment, state, k.Name)
+	}
+	return emit(stdout, c.json, map[string]any{"keys": out}, b.String())
+}
+
+// oneKeyCommand parses a command that takes exactly one KEY_ID.
+func oneKeyCommand(name string, args []string, getenv func(string) string, extra func(fs *flag.FlagSet)) (*common, string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	c := &common{}
+	c.register(fs, getenv)
+	if extra != nil {
+		extra(fs)
+	}
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return nil, "", err
+	}
+	if len(pos) != 1 {
+		return nil, "", fmt.Errorf("%s takes exactly one KEY_ID", name)
+	}
+	return c, pos[0], nil
+}
+
+func keysRevoke(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	c, id, err := oneKeyCommand("keys revoke", args, getenv, nil)
+	if err != nil {
+		return err
+	}
+	store, _, err := c.openStore(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	k, err := store.RevokeAPIKey(ctx, id, time.Now().UTC())
+	if err != nil {
+		return err
+	}
+	return emit(stdout, c.json, toKeyJSON(k, ""), fmt.Sprintf("revoked key %s\n", k.ID))
+}
+
+func keysRoll(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var grace *string
+	c, id, err := oneKeyCommand("keys roll", args, getenv, func(fs *flag.FlagSet) {
+		grace = fs.String("grace", "24h", "how long the old key keeps working")
+	})
+	if err != nil {
+		return err
+	}
+	g, err := parseDuration(*grace)
+	if err != nil {
+		return fmt.Errorf("--grace: %w", err)
+	}
+	store, _, err := c.openStore(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	old, err := store.GetAPIKey(ctx, id)
+	if err != nil {
+		return err
+	}
+	next, raw, err := issueKey(old.Environment, old.Name, old.Clinics, nil, old.RateLimit)
+	if err != nil {
+		return err
+	}
+	old, err = store.RollAPIKey(ctx, id, next, time.Now().UTC().Add(g))
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"id": next.ID, "key": raw, "environment": next.Environment, "clinics": next.Clinics,
+		"expires_at": next.ExpiresAt, "replaces": old.ID, "old_key_expires_at": old.ExpiresAt}
+	return emit(stdout, c.json, out, fmt.Sprintf("new key id:  %s\nnew key:     %s\nold key %s works until %s\n",
+		next.ID, raw, old.ID, fmtTime(old.ExpiresAt)))
+}
+
+func keysUpdate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var limit *int
+	c, id, err := oneKeyCommand("keys update", args, getenv, func(fs *flag.FlagSet) {
+		limit = fs.Int("rate-limit", -1, "requests per minute (0: environment default)")
+	})
+	if err != nil {
+		return err
+	}
+	if *limit < 0 || *limit > 1_000_000 {
+		return fmt.Errorf("--rate-limit is required (0 to 1000000)")
+	}
+	store, _, err := c.openStore(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	k, err := store.UpdateAPIKeyRateLimit(ctx, id, *limit)
+	if err != nil {
+		return err
+	}
+	return emit(stdout, c.json, toKeyJSON(k, ""), fmt.Sprintf("key %s: %d requests per minute\n", k.ID, k.EffectiveRateLimit()))
+}

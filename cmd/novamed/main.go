@@ -1,0 +1,85 @@
+// Command novamed is the NovaMed Partner API server and its operator CLI.
+//
+//	novamed serve                     run the API
+//	novamed clinics create|list       manage clinics
+//	novamed keys create|list|revoke|roll|update
+//	novamed audit verify|export       check and export the audit trail
+//
+// Every command takes --data-dir, --db and --env (with NOVAMED_* fallbacks)
+// and, for scripts, --json.
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+		fmt.Fprintln(os.Stderr, "novamed: "+err.Error())
+		os.Exit(1)
+	}
+}
+
+const usage = `usage: novamed <command> [flags]
+
+commands:
+  serve                                   run the Partner API
+  clinics create --name NAME              create a clinic
+  clinics list                            list clinics
+  keys create --clinic ID [--clinic ID…] [--name N] [--env E] [--expires-in D] [--rate-limit N]
+  keys list [--clinic ID]                 list keys (never the keys themselves)
+  keys revoke KEY_ID                      revoke a key (a running server refuses it within 2s)
+  keys roll KEY_ID [--grace 24h]          issue a successor; the old key works until the grace ends
+  keys update KEY_ID --rate-limit N       set a key's requests per minute (0: environment default)
+  audit verify                            check the audit hash chain
+  audit export [--since T] [--until T]    write audit records as JSON lines
+
+common flags: --data-dir DIR --db URL --env development|production --json
+`
+
+// run is the whole program; tests call it in-process.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return fmt.Errorf("no command given")
+	}
+	cmd, rest := args[0], args[1:]
+	sub := ""
+	if len(rest) > 0 && cmd != "serve" {
+		sub, rest = rest[0], rest[1:]
+	}
+	switch cmd + " " + sub {
+	case "serve ":
+		return serve(ctx, rest, getenv, stdout, stderr)
+	case "clinics create":
+		return clinicsCreate(ctx, rest, getenv, stdout)
+	case "clinics list":
+		return clinicsList(ctx, rest, getenv, stdout)
+	case "keys create":
+		return keysCreate(ctx, rest, getenv, stdout)
+	case "keys list":
+		return keysList(ctx, rest, getenv, stdout)
+	case "keys revoke":
+		return keysRevoke(ctx, rest, getenv, stdout)
+	case "keys roll":
+		return keysRoll(ctx, rest, getenv, stdout)
+	case "keys update":
+		return keysUpdate(ctx, rest, getenv, stdout)
+	case "audit verify":
+		return auditVerify(ctx, rest, getenv, stdout)
+	case "audit export":
+		return auditExport(ctx, rest, getenv, stdout)
+	case "help ", "-h ", "--help ":
+		fmt.Fprint(stdout, usage)
+		return nil
+	}
+	fmt.Fprint(stderr, usage)
+	return fmt.Errorf("unknown command %q", cmd+" "+sub)
+}

@@ -1,0 +1,212 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"strings"
+	"time"
+
+	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/httpapi"
+	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/ratelimit"
+)
+
+// demoClinicID is the clinic id of the authentication guide's examples, so
+// they work unchanged against a fresh development server.
+const demoClinicID = "550e8400-e29b-41d4-a716-446655440000"
+
+type prefixList []netip.Prefix
+
+func (p *prefixList) String() string { return fmt.Sprint([]netip.Prefix(*p)) }
+func (p *prefixList) Set(v string) error {
+	for _, part := range strings.Split(v, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if !strings.Contains(part, "/") {
+			a, err := netip.ParseAddr(part)
+			if err != nil {
+				return err
+			}
+			part = netip.PrefixFrom(a, a.BitLen()).String()
+		}
+		pf, err := netip.ParsePrefix(part)
+		if err != nil {
+			return err
+		}
+		*p = append(*p, pf.Masked())
+	}
+	return nil
+}
+
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	var c common
+	c.register(fs, getenv)
+	addr := fs.String("addr", envOr(getenv, "NOVAMED_ADDR", "127.0.0.1:8080"), "listen address")
+	certFile := fs.String("tls-cert", getenv("NOVAMED_TLS_CERT"), "TLS certificate (PEM); with --tls-key serves HTTPS")
+	keyFile := fs.String("tls-key", getenv("NOVAMED_TLS_KEY"), "TLS private key (PEM)")
+	behindProxy := fs.Bool("behind-tls-proxy", getenv("NOVAMED_BEHIND_TLS_PROXY") == "true", "plain HTTP behind a TLS-terminating proxy")
+	var proxies prefixList
+	if v := getenv("NOVAMED_TRUSTED_PROXIES"); v != "" {
+		if err := proxies.Set(v); err != nil {
+			return fmt.Errorf("NOVAMED_TRUSTED_PROXIES: %w", err)
+		}
+	}
+	fs.Var(&proxies, "trusted-proxy", "CIDR whose X-Forwarded-For is trusted (repeatable)")
+	keyTTL := fs.Duration("key-cache-ttl", time.Second, "how long a verified key is cached (bounds revocation delay)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	log := slog.New(slog.NewJSONHandler(stderr, nil))
+
+	env, err := c.environment()
+	if err != nil {
+		return err
+	}
+	useTLS := *certFile != "" || *keyFile != ""
+	if err := checkTransport(env, *addr, useTLS, *behindProxy); err != nil {
+		return err
+	}
+	store, env, err := c.openStore(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if env == novamed.Development {
+		if err := seedDemo(ctx, store, stdout, *addr, useTLS); err != nil {
+			return err
+		}
+	}
+
+	aw := audit.NewWriter(store, log)
+	defer aw.Close()
+	api := httpapi.New(httpapi.Config{
+		Env: env, Store: store, Audit: aw, Limiter: ratelimit.NewMemory(nil), Logger: log,
+		KeyCacheTTL: *keyTTL, TrustedProxies: proxies, HSTS: useTLS || *behindProxy,
+	})
+	defer api.Close()
+
+	srv := &http.Server{
+		Handler:           api,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       120 * time.Second,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if useTLS {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		srv.TLSConfig = tlsConfig(cert)
+		ln = tls.NewListener(ln, srv.TLSConfig)
+		scheme = "https"
+	}
+	log.Info("listening", "addr", ln.Addr().String(), "env", string(env), "tls", useTLS)
+	fmt.Fprintf(stdout, "novamed: listening on %s://%s (%s)\n", scheme, ln.Addr(), env)
+
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down")
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// tlsConfig allows TLS 1.2 and 1.3 only, with forward-secret AEAD suites.
+func tlsConfig(cert tls.Certificate) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305, tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305,
+		},
+		NextProtos: []string{"h2", "http/1.1"},
+	}
+}
+
+// checkTransport refuses plain HTTP in production unless the address is
+// loopback or the operator says a TLS proxy sits in front.
+func checkTransport(env novamed.Environment, addr string, useTLS, behindProxy bool) error {
+	if env != novamed.Production || useTLS || behindProxy {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--addr %q: %w", addr, err)
+	}
+	if host == "localhost" {
+		return nil
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.IsLoopback() {
+		return nil
+	}
+	return fmt.Errorf("production refuses plain HTTP on %s: PHI must travel over TLS 1.2+; give --tls-cert and --tls-key, or --behind-tls-proxy when a TLS-terminating proxy is in front", addr)
+}
+
+// seedDemo creates the demo clinic and a development key on an empty
+// development database and prints them: the only time that key is shown.
+func seedDemo(ctx context.Context, store novamed.Store, stdout io.Writer, addr string, useTLS bool) error {
+	clinics, err := store.ListClinics(ctx)
+	if err != nil || len(clinics) > 0 {
+		return err
+	}
+	clinic := &novamed.Clinic{ID: demoClinicID, Name: "Demo Clinic", CreatedAt: time.Now().UTC()}
+	if err := store.CreateClinic(ctx, clinic); err != nil {
+		return err
+	}
+	k, raw, err := issueKey(novamed.Development, "Development key", []string{clinic.ID}, nil, 0)
+	if err != nil {
+		return err
+	}
+	if err := store.CreateAPIKey(ctx, k); err != nil {
+		return err
+	}
+	scheme := "http"
+	if useTLS {
+		scheme = "https"
+	}
+	fmt.Fprintf(stdout, `
+NovaMed Partner API — development environment, first start
+  Demo clinic id:   %s
+  Development key:  %s
+  (the key is shown only now and stored only as a hash; issue more with: novamed keys create --clinic %s)
+
+  export NOVAMED_API_KEY=%s
+  curl %s://%s/api/external/practitioner -H "x-api-key: $NOVAMED_API_KEY" -H "Accept: application/json"
+
+`, clinic.ID, raw, clinic.ID, raw, scheme, addr)
+	return nil
+}
