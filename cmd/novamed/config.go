@@ -24,6 +24,7 @@ type common struct {
 	env           string
 	masterKeyFile string
 	json          bool
+	serving       bool // set by serve: production then refuses the data folder's key
 }
 
 func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -82,11 +83,17 @@ func (c *common) keyring(getenv func(string) string, env novamed.Environment) (*
 		if err != nil {
 			return nil, err
 		}
-	case env == novamed.Production:
+	case env == novamed.Production && c.serving:
 		return nil, errors.New("production needs a PHI master key: set NOVAMED_MASTER_KEY (base64 of 32 bytes) or --master-key-file; refusing to start without encryption at rest")
 	default:
+		// Operator commands (keys create --env production included) may use
+		// the development key of the data folder; only serve in production
+		// insists on an explicit key, and nothing but development creates one.
 		path := filepath.Join(c.dataDir, "master.key")
 		key, err = phi.LoadKeyFile(path)
+		if errors.Is(err, os.ErrNotExist) && env == novamed.Production {
+			return nil, errors.New("production needs a PHI master key: set NOVAMED_MASTER_KEY (base64 of 32 bytes) or --master-key-file")
+		}
 		if errors.Is(err, os.ErrNotExist) {
 			if key, err = phi.GenerateKey(); err == nil {
 				err = phi.WriteKeyFile(path, key)

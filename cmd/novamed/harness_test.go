@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -154,7 +155,10 @@ func (ts *testServer) checkLogs() {
 func (ts *testServer) cli(out any, args ...string) error {
 	ts.t.Helper()
 	var stdout, stderr bytes.Buffer
-	args = append(args, "--data-dir", ts.DataDir, "--env", ts.Env, "--json")
+	args = append(args, "--data-dir", ts.DataDir, "--json")
+	if !slices.Contains(args, "--env") {
+		args = append(args, "--env", ts.Env)
+	}
 	err := run(context.Background(), args, ts.getenv, &stdout, &stderr)
 	if err == nil && out != nil {
 		if jerr := json.Unmarshal(stdout.Bytes(), out); jerr != nil {

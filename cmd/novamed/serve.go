@@ -51,7 +51,7 @@ func (p *prefixList) Set(v string) error {
 
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	var c common
+	c := common{serving: true}
 	c.register(fs, getenv)
 	addr := fs.String("addr", envOr(getenv, "NOVAMED_ADDR", "127.0.0.1:8080"), "listen address")
 	certFile := fs.String("tls-cert", getenv("NOVAMED_TLS_CERT"), "TLS certificate (PEM); with --tls-key serves HTTPS")

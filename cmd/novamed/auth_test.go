@@ -1,0 +1,143 @@
+package main
+
+import (
+	"strings"
+	"testing"
+	"time"
+)
+
+const msgUnauthorized = "Unauthorized. This can happen if the access token is invalid, expired or has been revoked"
+
+func TestEveryUnauthorizedCase(t *testing.T) {
+	ts := startServer(t, "development")
+	expired := ts.newKey("--clinic", demoClinic, "--expires-in", "1s")
+	revoked := ts.newKey("--clinic", demoClinic)
+	ts.mustCLI(nil, "keys", "revoke", revoked.ID)
+	var prodKey issuedKey
+	ts.mustCLI(&prodKey, "keys", "create", "--clinic", demoClinic, "--env", "production")
+	ts.addSecret(prodKey.Key)
+	// A well-formed key with a valid checksum that was never issued.
+	unknown := forgeKey(t, "development")
+	// One character changed: the checksum refuses it without a lookup.
+	flipped := []byte(ts.Key)
+	flipped[10] ^= 1
+	time.Sleep(1100 * time.Millisecond) // let the short key expire
+
+	cases := map[string][]string{
+		"missing":           {"x-api-key", ""},
+		"empty":             {"x-api-key", " "},
+		"malformed":         {"x-api-key", "not-a-key"},
+		"bad checksum":      {"x-api-key", string(flipped)},
+		"unknown":           {"x-api-key", unknown},
+		"expired":           {"x-api-key", expired.Key},
+		"revoked":           {"x-api-key", revoked.Key},
+		"other environment": {"x-api-key", prodKey.Key},
+		"bearer instead":    {"x-api-key", "", "Authorization", "Bearer " + ts.Key},
+	}
+	for name, hdr := range cases {
+		t.Run(name, func(t *testing.T) {
+			r := ts.req("GET", "/api/external/practitioner", "", nil, hdr...)
+			expectError(t, r, 401, "UNAUTHORIZED", msgUnauthorized)
+		})
+	}
+	// Header names are case-insensitive.
+	expectOK(t, ts.req("GET", "/api/external/practitioner", "", nil, "X-API-Key", ts.Key))
+}
+
+func TestRevokeReachesRunningServerWithinTwoSeconds(t *testing.T) {
+	ts := startServer(t, "development")
+	k := ts.newKey("--clinic", demoClinic)
+	expectOK(t, ts.req("GET", "/api/external/me", k.Key, nil)) // now cached
+	ts.mustCLI(nil, "keys", "revoke", k.ID)
+	revokedAt := time.Now()
+	for {
+		r := ts.req("GET", "/api/external/me", k.Key, nil)
+		if r.Status == 401 {
+			break
+		}
+		if time.Since(revokedAt) > 2*time.Second {
+			t.Fatalf("revoked key still accepted after %v", time.Since(revokedAt))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Other keys are unaffected.
+	expectOK(t, ts.req("GET", "/api/external/me", ts.Key, nil))
+}
+
+func TestRollKeepsOldKeyDuringGrace(t *testing.T) {
+	ts := startServer(t, "development")
+	old := ts.newKey("--clinic", demoClinic, "--name", "rolling")
+	var rolled struct {
+		ID, Key, Replaces string
+		OldExpires        *time.Time `json:"old_key_expires_at"`
+	}
+	ts.mustCLI(&rolled, "keys", "roll", old.ID, "--grace", "2s")
+	ts.addSecret(rolled.Key)
+	if rolled.Key == "" || rolled.Key == old.Key || rolled.Replaces != old.ID || rolled.OldExpires == nil {
+		t.Fatalf("roll answer = %+v", rolled)
+	}
+	expectOK(t, ts.req("GET", "/api/external/me", rolled.Key, nil))
+	expectOK(t, ts.req("GET", "/api/external/me", old.Key, nil))
+	// A rolled key cannot be rolled again.
+	if err := ts.cli(nil, "keys", "roll", old.ID); err == nil {
+		t.Errorf("rolling an already rolled key succeeded")
+	}
+	time.Sleep(time.Until(*rolled.OldExpires) + 1100*time.Millisecond)
+	expectError(t, ts.req("GET", "/api/external/me", old.Key, nil), 401, "UNAUTHORIZED", msgUnauthorized)
+	expectOK(t, ts.req("GET", "/api/external/me", rolled.Key, nil))
+}
+
+func TestCLIContract(t *testing.T) {
+	ts := startServer(t, "development")
+	// Flags after positional arguments, one JSON object, non-zero exit with a reason.
+	k := ts.newKey("--clinic", demoClinic, "--rate-limit", "7", "--name", "cli")
+	if k.ID == "" || k.Environment != "development" || len(k.Clinics) != 1 || k.Clinics[0] != demoClinic {
+		t.Fatalf("keys create = %+v", k)
+	}
+	var list struct {
+		Keys []struct {
+			ID        string
+			Key       string
+			RateLimit int `json:"rate_limit"`
+		}
+	}
+	ts.mustCLI(&list, "keys", "list", "--clinic", demoClinic)
+	found := false
+	for _, lk := range list.Keys {
+		if lk.Key != "" {
+			t.Errorf("keys list shows a key")
+		}
+		if lk.ID == k.ID && lk.RateLimit == 7 {
+			found = true
+		}
+	}
+	if !found {
+		t.Errorf("keys list lacks %s with rate limit 7: %+v", k.ID, list)
+	}
+	var upd struct {
+		RateLimit int `json:"rate_limit"`
+	}
+	ts.mustCLI(&upd, "keys", "update", k.ID, "--rate-limit", "9")
+	if upd.RateLimit != 9 {
+		t.Errorf("keys update rate_limit = %d, want 9", upd.RateLimit)
+	}
+	for _, bad := range [][]string{
+		{"keys", "revoke", "no-such-key"},
+		{"keys", "create"},
+		{"keys", "create", "--clinic", "not-a-uuid"},
+		{"keys", "create", "--clinic", "650e8400-e29b-41d4-a716-446655440000"},
+		{"clinics", "create"},
+		{"keys", "roll"},
+		{"nonsense"},
+	} {
+		err := ts.cli(nil, bad...)
+		if err == nil || strings.Contains(err.Error(), "\n") {
+			t.Errorf("%v: err = %v, want a one-line failure", bad, err)
+		}
+	}
+	var clinics struct{ Clinics []struct{ ID, Name string } }
+	ts.mustCLI(&clinics, "clinics", "list")
+	if len(clinics.Clinics) != 1 || clinics.Clinics[0].ID != demoClinic {
+		t.Errorf("clinics list = %+v", clinics)
+	}
+}
