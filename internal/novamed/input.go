@@ -144,7 +144,7 @@ func (in *Input) Number(names ...string) string {
 		text = n.String()
 	}
 	f, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
-	if err != nil || f <= 0 || f > 1e6 {
+	if err != nil || !(f > 0 && f <= 1e6) { // written so that NaN fails too
 		in.Add(name, "%s must be a positive number.", name)
 		return ""
 	}
