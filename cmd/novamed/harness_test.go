@@ -334,11 +334,6 @@ func hasField(r *response, field string) bool {
 	return false
 }
 
-func mustJSON(v any) string {
-	b, _ := json.Marshal(v)
-	return string(b)
-}
-
 func TestMain(m *testing.M) {
 	// Tests speak only to 127.0.0.1; make sure no proxy setting redirects them.
 	for _, v := range []string{"HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy"} {

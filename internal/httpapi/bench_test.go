@@ -1,0 +1,175 @@
+package httpapi
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/novamed/partner-api/internal/apikey"
+	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/phi"
+	"github.com/novamed/partner-api/internal/ratelimit"
+	"github.com/novamed/partner-api/internal/sqlstore"
+)
+
+// newTestServer builds a Server on a real SQLite store in a temporary folder
+// with one clinic and one development key (rate limit perMinute).
+func newTestServer(tb testing.TB, perMinute int) (*Server, string, string) {
+	tb.Helper()
+	ctx := context.Background()
+	key, err := phi.GenerateKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ring, err := phi.NewKeyring(map[uint32][]byte{1: key})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(tb.TempDir(), "bench.db"), sqlstore.Options{Keyring: ring})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	clinic := &novamed.Clinic{ID: uuid.NewString(), Name: "Bench", CreatedAt: time.Now()}
+	if err := store.CreateClinic(ctx, clinic); err != nil {
+		tb.Fatal(err)
+	}
+	raw, err := apikey.Generate("development")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	id := uuid.NewString()
+	if err := store.CreateAPIKey(ctx, &novamed.APIKey{ID: id, Owner: id, Name: "bench", Environment: novamed.Development,
+		Prefix: apikey.DisplayPrefix(raw), HashHex: apikey.HashKey(raw).Hex(), Clinics: []string{clinic.ID},
+		RateLimit: perMinute, CreatedAt: time.Now()}); err != nil {
+		tb.Fatal(err)
+	}
+	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	aw := audit.NewWriter(store, log)
+	s := New(Config{Env: novamed.Development, Store: store, Audit: aw, Limiter: ratelimit.NewMemory(nil), Logger: log})
+	tb.Cleanup(func() { s.Close(); aw.Close(); store.Close() })
+	return s, raw, clinic.ID
+}
+
+// BenchmarkVerifyKey is the authentication hot path on a cache hit: parse,
+// checksum, SHA-256, cache lookup, expiry check.
+func BenchmarkVerifyKey(b *testing.B) {
+	s, raw, _ := newTestServer(b, 1_000_000)
+	ctx := context.Background()
+	if _, err := s.verifyKey(ctx, raw); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.verifyKey(ctx, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkVerifyKeyUncached adds the store lookup (a cache miss each time).
+func BenchmarkVerifyKeyUncached(b *testing.B) {
+	s, raw, _ := newTestServer(b, 1_000_000)
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		s.keys.Purge()
+		if _, err := s.verifyKey(ctx, raw); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRejectMalformedKey: a forged key is refused by its checksum alone.
+func BenchmarkRejectMalformedKey(b *testing.B) {
+	s, raw, _ := newTestServer(b, 1_000_000)
+	forged := raw[:len(raw)-1] + "x"
+	if raw[len(raw)-1] == 'x' {
+		forged = raw[:len(raw)-1] + "y"
+	}
+	ctx := context.Background()
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := s.verifyKey(ctx, forged); err == nil {
+			b.Fatal("forged key accepted")
+		}
+	}
+}
+
+// BenchmarkRateLimitMiddleware is the per-key limiter plus its headers.
+func BenchmarkRateLimitMiddleware(b *testing.B) {
+	s, raw, _ := newTestServer(b, 1_000_000_000)
+	k, err := s.verifyKey(context.Background(), raw)
+	if err != nil {
+		b.Fatal(err)
+	}
+	st := &reqState{key: k}
+	r := httptest.NewRequest("GET", "/api/external/me", nil)
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if err := s.rateLimit(w, r, st); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkRequest compares a bare handler with whole partner requests
+// through ServeHTTP (auth, rate limit, audit group commit, store).
+func BenchmarkRequest(b *testing.B) {
+	s, raw, clinic := newTestServer(b, 1_000_000_000)
+	bare := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, 200, map[string]any{"success": true, "data": map[string]string{"status": "ok"}})
+	})
+	run := func(b *testing.B, h http.Handler, method, path string, body func(i int) string, hdr func(i int) string) {
+		b.ReportAllocs()
+		var n atomic.Int64
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				i := int(n.Add(1))
+				var rd io.Reader
+				if body != nil {
+					rd = strings.NewReader(body(i))
+				}
+				r := httptest.NewRequest(method, path, rd)
+				r.Header.Set("x-api-key", raw)
+				if body != nil {
+					r.Header.Set("Content-Type", "application/json")
+				}
+				if hdr != nil {
+					r.Header.Set("Idempotency-Key", hdr(i))
+				}
+				w := httptest.NewRecorder()
+				h.ServeHTTP(w, r)
+				if w.Code != 200 {
+					b.Fatalf("status %d: %s", w.Code, w.Body)
+				}
+			}
+		})
+	}
+	patient := func(prefix string) func(i int) string {
+		prefix += uuid.NewString()[:8] // benchmarks run several times; names must stay unique
+		return func(i int) string {
+			return fmt.Sprintf(`{"clinic_id":%q,"first_name":"Bench%s%d","last_name":"Mark","dob":"1980-01-01"}`, clinic, prefix, i)
+		}
+	}
+	b.Run("baseline-bare-handler", func(b *testing.B) { run(b, bare, "GET", "/", nil, nil) })
+	b.Run("me", func(b *testing.B) { run(b, s, "GET", "/api/external/me", nil, nil) })
+	b.Run("list-patients", func(b *testing.B) { run(b, s, "GET", "/api/external/patient?limit=25", nil, nil) })
+	b.Run("create-patient", func(b *testing.B) { run(b, s, "POST", "/api/external/patient", patient("a"), nil) })
+	b.Run("create-patient-idempotent", func(b *testing.B) {
+		run(b, s, "POST", "/api/external/patient", patient("b"), func(i int) string { return fmt.Sprintf("bench-%d-%d", b.N, i) })
+	})
+}
