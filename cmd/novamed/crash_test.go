@@ -175,7 +175,9 @@ func TestCrashDuringIdempotentCreates(t *testing.T) {
 		}
 		var env struct {
 			Data struct {
-				Items      []struct{ FirstName string `json:"first_name"` }
+				Items []struct {
+					FirstName string `json:"first_name"`
+				}
 				NextCursor *string `json:"next_cursor"`
 			}
 		}
