@@ -24,7 +24,8 @@ type common struct {
 	env           string
 	masterKeyFile string
 	json          bool
-	serving       bool // set by serve: production then refuses the data folder's key
+	serving       bool   // set by serve: production then refuses the data folder's key
+	keyPath       string // where the keyring was read from ("" for the environment)
 }
 
 func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -67,43 +68,50 @@ func (c *common) environment() (novamed.Environment, error) {
 	return e, nil
 }
 
-// keyring loads the PHI master key: NOVAMED_MASTER_KEY, else the key file,
-// else (development only) DATA_DIR/master.key, created on first run.
-func (c *common) keyring(getenv func(string) string, env novamed.Environment) (*phi.Keyring, error) {
-	var key []byte
-	var err error
+// keySource says where the PHI keyring comes from: NOVAMED_MASTER_KEY,
+// else the key file, else (development only) DATA_DIR/master.key, created on
+// first run. path is "" when the keys come from the environment.
+func (c *common) keySource(getenv func(string) string, env novamed.Environment) (path string, err error) {
 	switch {
 	case getenv("NOVAMED_MASTER_KEY") != "":
-		key, err = phi.ParseKey(getenv("NOVAMED_MASTER_KEY"))
+		return "", nil
+	case c.masterKeyFile != "":
+		return c.masterKeyFile, nil
+	case env == novamed.Production && c.serving:
+		return "", errors.New("production needs a PHI master key: set NOVAMED_MASTER_KEY (base64 of 32 bytes) or --master-key-file; refusing to start without encryption at rest")
+	}
+	// Operator commands (keys create --env production included) may use the
+	// development key of the data folder; only serve in production insists
+	// on an explicit key, and nothing but development creates one.
+	path = filepath.Join(c.dataDir, "master.key")
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		if env == novamed.Production {
+			return "", errors.New("production needs a PHI master key: set NOVAMED_MASTER_KEY (base64 of 32 bytes) or --master-key-file")
+		}
+		key, err := phi.GenerateKey()
+		if err != nil {
+			return "", err
+		}
+		if err := phi.WriteKeyFile(path, key); err != nil {
+			return "", fmt.Errorf("development master key: %w", err)
+		}
+	}
+	return path, nil
+}
+
+// loadKeyring reads the keyring from its source.
+func loadKeyring(getenv func(string) string, path string) (*phi.Keyring, error) {
+	var keys map[uint32][]byte
+	var err error
+	if path == "" {
+		keys, err = phi.ParseKeyringText(getenv("NOVAMED_MASTER_KEY"))
 		if err != nil {
 			return nil, fmt.Errorf("NOVAMED_MASTER_KEY: %w", err)
 		}
-	case c.masterKeyFile != "":
-		key, err = phi.LoadKeyFile(c.masterKeyFile)
-		if err != nil {
-			return nil, err
-		}
-	case env == novamed.Production && c.serving:
-		return nil, errors.New("production needs a PHI master key: set NOVAMED_MASTER_KEY (base64 of 32 bytes) or --master-key-file; refusing to start without encryption at rest")
-	default:
-		// Operator commands (keys create --env production included) may use
-		// the development key of the data folder; only serve in production
-		// insists on an explicit key, and nothing but development creates one.
-		path := filepath.Join(c.dataDir, "master.key")
-		key, err = phi.LoadKeyFile(path)
-		if errors.Is(err, os.ErrNotExist) && env == novamed.Production {
-			return nil, errors.New("production needs a PHI master key: set NOVAMED_MASTER_KEY (base64 of 32 bytes) or --master-key-file")
-		}
-		if errors.Is(err, os.ErrNotExist) {
-			if key, err = phi.GenerateKey(); err == nil {
-				err = phi.WriteKeyFile(path, key)
-			}
-		}
-		if err != nil {
-			return nil, fmt.Errorf("development master key: %w", err)
-		}
+	} else if keys, err = phi.LoadKeyringFile(path); err != nil {
+		return nil, err
 	}
-	return phi.NewKeyring(map[uint32][]byte{1: key})
+	return phi.NewKeyring(keys)
 }
 
 // openStore opens the configured database.
@@ -115,7 +123,11 @@ func (c *common) openStore(ctx context.Context, getenv func(string) string) (*sq
 	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
 		return nil, "", fmt.Errorf("data folder: %w", err)
 	}
-	ring, err := c.keyring(getenv, env)
+	c.keyPath, err = c.keySource(getenv, env)
+	if err != nil {
+		return nil, "", err
+	}
+	ring, err := loadKeyring(getenv, c.keyPath)
 	if err != nil {
 		return nil, "", err
 	}
@@ -125,7 +137,11 @@ func (c *common) openStore(ctx context.Context, getenv func(string) string) (*sq
 	}
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
-		s, err := sqlstore.OpenSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"), sqlstore.Options{Keyring: ring})
+		opts := sqlstore.Options{Keyring: ring}
+		if c.keyPath != "" {
+			opts.ReloadKeyring = func() (*phi.Keyring, error) { return loadKeyring(getenv, c.keyPath) }
+		}
+		s, err := sqlstore.OpenSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"), opts)
 		return s, env, err
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
 		return nil, "", errors.New("--db postgres:// is not available in this build yet; use sqlite:PATH")

@@ -3,6 +3,7 @@
 //	novamed serve                     run the API
 //	novamed clinics create|list       manage clinics
 //	novamed keys create|list|revoke|roll|update
+//	novamed crypto rotate|status      rotate the PHI master key
 //	novamed audit verify|export       check and export the audit trail
 //
 // Every command takes --data-dir, --db and --env (with NOVAMED_* fallbacks)
@@ -38,6 +39,8 @@ commands:
   keys revoke KEY_ID                      revoke a key (a running server refuses it within 2s)
   keys roll KEY_ID [--grace 24h]          issue a successor; the old key works until the grace ends
   keys update KEY_ID --rate-limit N       set a key's requests per minute (0: environment default)
+  crypto rotate --new-key-file F          add F as the next master key version and re-seal all PHI (resumable)
+  crypto status                           PHI values per master key version
   audit verify                            check the audit hash chain
   audit export [--since T] [--until T]    write audit records as JSON lines
 
@@ -72,6 +75,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return keysRoll(ctx, rest, getenv, stdout)
 	case "keys update":
 		return keysUpdate(ctx, rest, getenv, stdout)
+	case "crypto rotate":
+		return cryptoRotate(ctx, rest, getenv, stdout)
+	case "crypto status":
+		return cryptoStatus(ctx, rest, getenv, stdout)
 	case "audit verify":
 		return auditVerify(ctx, rest, getenv, stdout)
 	case "audit export":

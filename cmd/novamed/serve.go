@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"strings"
 	"time"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/ratelimit"
+	"github.com/novamed/partner-api/internal/sqlstore"
 )
 
 // demoClinicID is the clinic id of the authentication guide's examples, so
@@ -89,6 +91,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 
+	if c.keyPath != "" {
+		go watchKeyring(ctx, c.keyPath, getenv, store, log)
+	}
 	aw := audit.NewWriter(store, log)
 	defer aw.Close()
 	api := httpapi.New(httpapi.Config{
@@ -209,4 +214,36 @@ NovaMed Partner API — development environment, first start
 
 `, clinic.ID, raw, clinic.ID, raw, scheme, addr)
 	return nil
+}
+
+// watchKeyring reloads the PHI keyring when its file changes, so that a
+// rotation (novamed crypto rotate) reaches a running server within seconds.
+func watchKeyring(ctx context.Context, path string, getenv func(string) string, store *sqlstore.Store, log *slog.Logger) {
+	stamp := func() string {
+		st, err := os.Stat(path)
+		if err != nil {
+			return ""
+		}
+		return fmt.Sprint(st.ModTime().UnixNano(), st.Size())
+	}
+	last := stamp()
+	t := time.NewTicker(keyringPoll)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if now := stamp(); now != last && now != "" {
+			ring, err := loadKeyring(getenv, path)
+			if err != nil {
+				log.Error("reloading the PHI keyring failed; keeping the old one", "err", err)
+				continue
+			}
+			last = now
+			store.SetKeyring(ring)
+			log.Info("PHI keyring reloaded", "current_version", ring.CurrentVersion())
+		}
+	}
 }

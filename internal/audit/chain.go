@@ -77,5 +77,15 @@ func Verify(ctx context.Context, store novamed.AuditStore) (int64, error) {
 		prev, want, n = rec.Hash, want+1, n+1
 		return nil
 	})
-	return n, err
+	if err != nil {
+		return n, err
+	}
+	headSeq, headHash, err := store.AuditHead(ctx)
+	if err != nil {
+		return n, err
+	}
+	if headSeq != n || headHash != prev {
+		return n, &BrokenError{Seq: max(headSeq, n), Reason: fmt.Sprintf("the chain head names record %d but the trail ends at %d (newest records removed or head edited)", headSeq, n)}
+	}
+	return n, nil
 }

@@ -77,6 +77,9 @@ type AuditStore interface {
 	// ScanAudit calls fn for every record with since <= Time < until (zero
 	// values: unbounded) in sequence order; fn returning an error stops it.
 	ScanAudit(ctx context.Context, since, until time.Time, fn func(*AuditRecord) error) error
+	// AuditHead returns the newest record's sequence number and hash, kept
+	// apart from the records so that removing the newest one is detected.
+	AuditHead(ctx context.Context) (seq int64, hash string, err error)
 }
 
 // IdempotencyStore remembers answers to requests with an Idempotency-Key.

@@ -45,7 +45,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, recs []*novamed.Aud
 // ScanAudit calls fn for each record in [since, until) in chain order. The
 // record's Seq comes from its content, so a moved row shows as out of order.
 func (s *Store) ScanAudit(ctx context.Context, since, until time.Time, fn func(*novamed.AuditRecord) error) error {
-	query := `SELECT record, prev_hash, hash FROM audit_log WHERE 1 = 1`
+	query := `SELECT seq, record, prev_hash, hash FROM audit_log WHERE 1 = 1`
 	var args []any
 	if !since.IsZero() {
 		query += ` AND at >= ?`
@@ -61,13 +61,14 @@ func (s *Store) ScanAudit(ctx context.Context, since, until time.Time, fn func(*
 	}
 	defer rows.Close()
 	for rows.Next() {
+		var seq int64
 		var raw, prev, hash string
-		if err := rows.Scan(&raw, &prev, &hash); err != nil {
+		if err := rows.Scan(&seq, &raw, &prev, &hash); err != nil {
 			return fmt.Errorf("sqlstore: scan audit: %w", err)
 		}
 		var rec novamed.AuditRecord
 		if err := json.Unmarshal([]byte(raw), &rec); err != nil {
-			return &audit.BrokenError{Seq: rec.Seq, Reason: "record is not valid JSON"}
+			return &audit.BrokenError{Seq: seq, Reason: "record is not valid JSON"}
 		}
 		rec.PrevHash, rec.Hash = prev, hash
 		if err := fn(&rec); err != nil {
@@ -75,4 +76,15 @@ func (s *Store) ScanAudit(ctx context.Context, since, until time.Time, fn func(*
 		}
 	}
 	return rows.Err()
+}
+
+// AuditHead returns the sequence number and hash of the newest record as
+// the chain head remembers them.
+func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
+	var seq int64
+	var hash string
+	if err := s.read.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash); err != nil {
+		return 0, "", fmt.Errorf("sqlstore: audit head: %w", err)
+	}
+	return seq, hash, nil
 }

@@ -1,6 +1,8 @@
 package sqlstore
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"context"
 	"database/sql"
 	"errors"
@@ -15,7 +17,8 @@ func (s *Store) GetIdempotency(ctx context.Context, owner, key string) (*novamed
 	var r novamed.IdempotencyRecord
 	var body string
 	var created int64
-	err := s.read.QueryRowContext(ctx, s.q(`SELECT owner, key, fingerprint, status, body, created_at FROM idempotency_keys WHERE owner = ? AND key = ?`), owner, key).
+	id := idempotencyID(owner, key)
+	err := s.read.QueryRowContext(ctx, s.q(`SELECT owner, key, fingerprint, status, body, created_at FROM idempotency_keys WHERE id = ?`), id).
 		Scan(&r.Owner, &r.Key, &r.Fingerprint, &r.Status, &body, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.NotFound("Idempotency key")
@@ -23,13 +26,24 @@ func (s *Store) GetIdempotency(ctx context.Context, owner, key string) (*novamed
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: get idempotency: %w", err)
 	}
-	r.Body, r.CreatedAt = []byte(body), fromMicros(created)
+	o := s.opener("idempotency_keys", id)
+	r.Body, r.CreatedAt = []byte(o.str("body", body)), fromMicros(created)
+	if o.err != nil {
+		return nil, o.err
+	}
 	return &r, nil
 }
 
 func (s *Store) insertIdempotency(ctx context.Context, tx *sql.Tx, r *novamed.IdempotencyRecord) error {
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO idempotency_keys (owner, key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?)`),
-		r.Owner, r.Key, r.Fingerprint, r.Status, string(r.Body), micros(r.CreatedAt))
+	// The remembered answer repeats what the request sent: PHI, so sealed.
+	id := idempotencyID(r.Owner, r.Key)
+	z := s.sealer("idempotency_keys", id)
+	body := z.str("body", string(r.Body))
+	if z.err != nil {
+		return z.err
+	}
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO idempotency_keys (id, owner, key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+		id, r.Owner, r.Key, r.Fingerprint, r.Status, body, micros(r.CreatedAt))
 	if isUnique(err) {
 		return novamed.ErrIdempotencyConflict
 	}
@@ -58,4 +72,11 @@ func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) (int64, 
 		return err
 	})
 	return n, err
+}
+
+// idempotencyID is the row id of (owner, key): a hash, so that any key text
+// (up to 255 printable characters) makes a fixed-size, unambiguous id.
+func idempotencyID(owner, key string) string {
+	h := sha256.Sum256([]byte(owner + "\x00" + key))
+	return hex.EncodeToString(h[:])
 }

@@ -43,7 +43,7 @@ func (s *Store) CreatePatient(ctx context.Context, p *novamed.Patient, eff novam
 	if z.err != nil {
 		return z.err
 	}
-	identity := s.keys.BlindIndex("patient-identity", identityIndexValue(p.FirstName, p.LastName, p.DateOfBirth))
+	identity := s.keys.Load().BlindIndex("patient-identity", identityIndexValue(p.FirstName, p.LastName, p.DateOfBirth))
 	var practitioner sql.NullString
 	if p.PractitionerID != "" {
 		practitioner = sql.NullString{String: p.PractitionerID, Valid: true}

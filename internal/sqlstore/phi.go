@@ -2,25 +2,29 @@ package sqlstore
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
+	"github.com/novamed/partner-api/internal/phi"
 	"strings"
 )
 
 // sealer seals the PHI columns of one row; the first error sticks.
 type sealer struct {
-	s     *Store
+	ring  *phi.Keyring
 	table string
 	row   string
 	err   error
 }
 
-func (s *Store) sealer(table, row string) *sealer { return &sealer{s: s, table: table, row: row} }
+func (s *Store) sealer(table, row string) *sealer {
+	return &sealer{ring: s.keys.Load(), table: table, row: row}
+}
 
 func (z *sealer) str(column, v string) string {
 	if z.err != nil {
 		return ""
 	}
-	out, err := z.s.keys.SealString(z.table, column, z.row, v)
+	out, err := z.ring.SealString(z.table, column, z.row, v)
 	if err != nil {
 		z.err = fmt.Errorf("sqlstore: seal %s.%s: %w", z.table, column, err)
 	}
@@ -43,18 +47,26 @@ func (z *sealer) json(column string, v any) string {
 // the table, column and row (never the content).
 type opener struct {
 	s     *Store
+	ring  *phi.Keyring
 	table string
 	row   string
 	err   error
 }
 
-func (s *Store) opener(table, row string) *opener { return &opener{s: s, table: table, row: row} }
+func (s *Store) opener(table, row string) *opener {
+	return &opener{s: s, ring: s.keys.Load(), table: table, row: row}
+}
 
 func (o *opener) str(column, sealed string) string {
 	if o.err != nil {
 		return ""
 	}
-	out, err := o.s.keys.OpenString(o.table, column, o.row, sealed)
+	out, err := o.ring.OpenString(o.table, column, o.row, sealed)
+	if errors.Is(err, phi.ErrUnknownKeyVersion) {
+		// Sealed under a version added since this store loaded its keys.
+		o.ring = o.s.reloadKeyring()
+		out, err = o.ring.OpenString(o.table, column, o.row, sealed)
+	}
 	if err != nil {
 		o.err = fmt.Errorf("sqlstore: open %s.%s of row %s: %w", o.table, column, o.row, err)
 	}

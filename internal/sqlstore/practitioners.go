@@ -38,7 +38,7 @@ func (s *Store) CreatePractitioner(ctx context.Context, p *novamed.Practitioner,
 	if z.err != nil {
 		return z.err
 	}
-	npiIndex := s.keys.BlindIndex("practitioner-npi", p.NPI)
+	npiIndex := s.keys.Load().BlindIndex("practitioner-npi", p.NPI)
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err

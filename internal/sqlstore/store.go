@@ -9,6 +9,8 @@ import (
 	"io/fs"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pressly/goose/v3"
@@ -36,6 +38,10 @@ type Options struct {
 	Keyring *phi.Keyring
 	// Now is the clock; time.Now when nil.
 	Now func() time.Time
+	// ReloadKeyring, when set, is asked for a fresh keyring when a value is
+	// sealed under a version this store does not know yet (another process
+	// has started a rotation).
+	ReloadKeyring func() (*phi.Keyring, error)
 }
 
 // Store is a novamed.Store on database/sql.
@@ -43,8 +49,12 @@ type Store struct {
 	dialect Dialect
 	write   *sql.DB // SQLite: one connection, so writers queue in Go, not on SQLITE_BUSY
 	read    *sql.DB
-	keys    *phi.Keyring
+	keys    atomic.Pointer[phi.Keyring]
 	now     func() time.Time
+
+	reload       func() (*phi.Keyring, error)
+	reloadMu     sync.Mutex
+	lastReloadAt time.Time
 }
 
 var _ novamed.Store = (*Store)(nil)
@@ -72,7 +82,8 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(8)
-	s := &Store{dialect: SQLite, write: write, read: read, keys: opts.Keyring, now: opts.Now}
+	s := &Store{dialect: SQLite, write: write, read: read, now: opts.Now, reload: opts.ReloadKeyring}
+	s.keys.Store(opts.Keyring)
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -100,6 +111,24 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlstore: apply migrations: %w", err)
 	}
 	return nil
+}
+
+// SetKeyring replaces the PHI keyring (a new master key version was added
+// or an old one retired); rows already read are unaffected.
+func (s *Store) SetKeyring(k *phi.Keyring) { s.keys.Store(k) }
+
+// reloadKeyring fetches a newer keyring, at most every 100 ms, and returns
+// the keyring to use.
+func (s *Store) reloadKeyring() *phi.Keyring {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	if s.reload != nil && time.Since(s.lastReloadAt) > 100*time.Millisecond {
+		s.lastReloadAt = time.Now()
+		if k, err := s.reload(); err == nil && k.CurrentVersion() >= s.keys.Load().CurrentVersion() {
+			s.keys.Store(k)
+		}
+	}
+	return s.keys.Load()
 }
 
 // Ping checks that the database answers.

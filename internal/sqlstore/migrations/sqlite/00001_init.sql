@@ -76,14 +76,15 @@ CREATE TABLE audit_head (
 );
 INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '');
 
+-- id is SHA-256 of owner and key; body (a response, PHI) is sealed with it.
 CREATE TABLE idempotency_keys (
+    id          TEXT PRIMARY KEY,
     owner       TEXT NOT NULL,
     key         TEXT NOT NULL,
     fingerprint TEXT NOT NULL,
     status      INTEGER NOT NULL,
     body        TEXT NOT NULL,
-    created_at  BIGINT NOT NULL,
-    PRIMARY KEY (owner, key)
+    created_at  BIGINT NOT NULL
 );
 CREATE INDEX idempotency_keys_created ON idempotency_keys (created_at);
 
