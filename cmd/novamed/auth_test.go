@@ -141,3 +141,34 @@ func TestCLIContract(t *testing.T) {
 		t.Errorf("clinics list = %+v", clinics)
 	}
 }
+
+func TestMeDescribesTheKey(t *testing.T) {
+	ts := startServer(t, "development")
+	k := ts.newKey("--clinic", demoClinic, "--name", "Telehealth Co", "--rate-limit", "42", "--expires-in", "30d")
+	expectOK(t, ts.req("GET", "/api/external/practitioner", k.Key, nil))
+	r := ts.req("GET", "/api/external/me", k.Key, nil)
+	expectOK(t, r)
+	var me struct {
+		ID, Name, Environment string
+		Clinics               []string
+		ExpiresAt             *time.Time `json:"expires_at"`
+		RateLimit             struct {
+			Limit, Remaining int
+			Reset            int64
+		} `json:"rate_limit"`
+	}
+	r.data(t, &me)
+	if me.ID != k.ID || me.Name != "Telehealth Co" || me.Environment != "development" || len(me.Clinics) != 1 || me.Clinics[0] != demoClinic {
+		t.Errorf("me = %+v", me)
+	}
+	if me.ExpiresAt == nil || time.Until(*me.ExpiresAt) < 29*24*time.Hour {
+		t.Errorf("expires_at = %v, want about 30 days ahead", me.ExpiresAt)
+	}
+	// Two requests consumed (the list and this one); Peek does not consume.
+	if me.RateLimit.Limit != 42 || me.RateLimit.Remaining != 40 || me.RateLimit.Reset < time.Now().Unix() {
+		t.Errorf("rate_limit = %+v, want limit 42, remaining 40", me.RateLimit)
+	}
+	if strings.Contains(string(r.Body), k.Key) || strings.Contains(string(r.Body), k.Key[12:]) {
+		t.Errorf("/me reveals the key: %s", r.Body)
+	}
+}
