@@ -345,3 +345,5 @@ func TestMain(m *testing.M) {
 	}
 	os.Exit(code)
 }
+
+func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }

@@ -158,6 +158,11 @@ func keysList(ctx context.Context, args []string, getenv func(string) string, st
 
 // oneKeyCommand parses a command that takes exactly one KEY_ID.
 func oneKeyCommand(name string, args []string, getenv func(string) string, extra func(fs *flag.FlagSet)) (*common, string, error) {
+	return oneArgCommand(name, "KEY_ID", args, getenv, extra)
+}
+
+// oneArgCommand parses a command that takes exactly one positional argument.
+func oneArgCommand(name, what string, args []string, getenv func(string) string, extra func(fs *flag.FlagSet)) (*common, string, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	c := &common{}
 	c.register(fs, getenv)
@@ -169,7 +174,7 @@ func oneKeyCommand(name string, args []string, getenv func(string) string, extra
 		return nil, "", err
 	}
 	if len(pos) != 1 {
-		return nil, "", fmt.Errorf("%s takes exactly one KEY_ID", name)
+		return nil, "", fmt.Errorf("%s takes exactly one %s", name, what)
 	}
 	return c, pos[0], nil
 }

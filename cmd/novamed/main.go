@@ -3,6 +3,9 @@
 //	novamed serve                     run the API
 //	novamed clinics create|list       manage clinics
 //	novamed keys create|list|revoke|roll|update
+//	novamed orders advance|cancel     drive the pharmacy lifecycle
+//	novamed practitioners activate    verify a practitioner
+//	novamed carriers list|import      the carrier catalogue
 //	novamed crypto rotate|status      rotate the PHI master key
 //	novamed audit verify|export       check and export the audit trail
 //
@@ -34,11 +37,18 @@ commands:
   serve                                   run the Partner API
   clinics create --name NAME              create a clinic
   clinics list                            list clinics
+  clinics update CLINIC_ID --free-shipping true|false
   keys create --clinic ID [--clinic ID…] [--name N] [--env E] [--expires-in D] [--rate-limit N]
   keys list [--clinic ID]                 list keys (never the keys themselves)
   keys revoke KEY_ID                      revoke a key (a running server refuses it within 2s)
   keys roll KEY_ID [--grace 24h]          issue a successor; the old key works until the grace ends
   keys update KEY_ID --rate-limit N       set a key's requests per minute (0: environment default)
+  orders advance ORDER_ID --to STATUS [--tracking-number N --carrier C --label-url U]
+  orders cancel ORDER_ID                  cancel an order before it ships
+  practitioners activate ID               mark a verified practitioner active
+  events list --clinic ID [--after EVENT_ID]  a clinic's events (the webhook outbox)
+  carriers list                           show the carrier catalogue
+  carriers import --file F                replace the catalogue ({"carriers":[…]} as carriers list --json prints)
   crypto rotate --new-key-file F          add F as the next master key version and re-seal all PHI (resumable)
   crypto status                           PHI values per master key version
   audit verify                            check the audit hash chain
@@ -75,6 +85,20 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return keysRoll(ctx, rest, getenv, stdout)
 	case "keys update":
 		return keysUpdate(ctx, rest, getenv, stdout)
+	case "clinics update":
+		return clinicsUpdate(ctx, rest, getenv, stdout)
+	case "orders advance":
+		return ordersAdvance(ctx, rest, getenv, stdout)
+	case "orders cancel":
+		return ordersCancel(ctx, rest, getenv, stdout)
+	case "practitioners activate":
+		return practitionersActivate(ctx, rest, getenv, stdout)
+	case "events list":
+		return eventsList(ctx, rest, getenv, stdout)
+	case "carriers list":
+		return carriersList(ctx, rest, getenv, stdout)
+	case "carriers import":
+		return carriersImport(ctx, rest, getenv, stdout)
 	case "crypto rotate":
 		return cryptoRotate(ctx, rest, getenv, stdout)
 	case "crypto status":

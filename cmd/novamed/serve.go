@@ -19,6 +19,7 @@ import (
 	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/ratelimit"
+	"github.com/novamed/partner-api/internal/sandbox"
 	"github.com/novamed/partner-api/internal/sqlstore"
 )
 
@@ -67,6 +68,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	fs.Var(&proxies, "trusted-proxy", "CIDR whose X-Forwarded-For is trusted (repeatable)")
 	keyTTL := fs.Duration("key-cache-ttl", time.Second, "how long a verified key is cached (bounds revocation delay)")
+	sandboxMode := fs.String("sandbox", envOr(getenv, "NOVAMED_SANDBOX", ""), "on|off: simulate the pharmacy (default on in development; never in production)")
+	sandboxStep := fs.Duration("sandbox-step", 5*time.Second, "how long a sandbox order rests in each status")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -75,6 +78,22 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	env, err := c.environment()
 	if err != nil {
 		return err
+	}
+	sandboxOn := env == novamed.Development
+	switch *sandboxMode {
+	case "":
+	case "on":
+		if env == novamed.Production {
+			return errors.New("--sandbox on: the sandbox never runs in production")
+		}
+		sandboxOn = true
+	case "off":
+		sandboxOn = false
+	default:
+		return fmt.Errorf("--sandbox must be on or off, not %q", *sandboxMode)
+	}
+	if *sandboxStep <= 0 {
+		return errors.New("--sandbox-step must be positive")
 	}
 	useTLS := *certFile != "" || *keyFile != ""
 	if err := checkTransport(env, *addr, useTLS, *behindProxy); err != nil {
@@ -96,6 +115,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	aw := audit.NewWriter(store, log)
 	defer aw.Close()
+	if sandboxOn {
+		sbCtx, stopSandbox := context.WithCancel(ctx)
+		sbDone := make(chan struct{})
+		go func() { defer close(sbDone); sandbox.Run(sbCtx, store, *sandboxStep, time.Now, log) }()
+		defer func() { stopSandbox(); <-sbDone }()
+		log.Info("sandbox pharmacy on", "step", sandboxStep.String())
+	}
 	api := httpapi.New(httpapi.Config{
 		Env: env, Store: store, Audit: aw, Limiter: ratelimit.NewMemory(nil), Logger: log,
 		KeyCacheTTL: *keyTTL, TrustedProxies: proxies, HSTS: useTLS || *behindProxy,

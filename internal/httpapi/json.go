@@ -34,7 +34,12 @@ func writeRaw(w http.ResponseWriter, status int, body []byte) {
 
 // marshalSuccess encodes a success envelope.
 func marshalSuccess(data any, message string) ([]byte, error) {
-	b, err := json.Marshal(successBody{Success: true, Data: data, Message: message})
+	return marshalBody(successBody{Success: true, Data: data, Message: message})
+}
+
+// marshalBody encodes a response body with its trailing newline.
+func marshalBody(v any) ([]byte, error) {
+	b, err := json.Marshal(v)
 	if err != nil {
 		return nil, err
 	}

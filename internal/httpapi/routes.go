@@ -19,5 +19,16 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("POST /api/external/patient", s.partner("patient.create", "patient", s.createPatient))
 	mux.Handle("GET /api/external/patient", s.partner("patient.list", "patient", s.listPatients))
 	mux.Handle("GET /api/external/patient/{id}", s.partner("patient.read", "patient", s.getPatient))
+
+	mux.Handle("POST /api/external/medication-order", s.partner("medication_order.create", "medication_order", s.createOrder))
+	mux.Handle("GET /api/external/medication-order", s.partner("medication_order.list", "medication_order", s.listOrders))
+	mux.Handle("GET /api/external/medication-order/{id}", s.partner("medication_order.read", "medication_order", s.getOrder))
+
+	mux.Handle("POST /api/external/refill-request", s.partner("refill_request.create", "refill_request", s.createRefill))
+	mux.Handle("GET /api/external/refill-request", s.partner("refill_request.list", "refill_request", s.listRefills))
+	mux.Handle("GET /api/external/refill-request/{id}", s.partner("refill_request.read", "refill_request", s.getRefill))
+
+	mux.Handle("GET /api/external/carriers", s.partner("carrier.list", "carrier", s.listCarriers))
+	mux.Handle("GET /api/external/carriers/{carrierId}/services", s.partner("carrier.quote", "patient", s.carrierServices))
 	return mux
 }

@@ -25,6 +25,12 @@ const (
 	CodeBodyTooLarge      = "REQUEST_TOO_LARGE"
 	CodeRouteNotFound     = "ROUTE_NOT_FOUND"
 	CodeMethodNotAllowed  = "METHOD_NOT_ALLOWED"
+	CodeInvalidTransition = "INVALID_TRANSITION"
+	CodeRefillNotEligible = "REFILL_NOT_ELIGIBLE"
+	CodeRefillExists      = "REFILL_ALREADY_EXISTS"
+	CodeServiceNotAvail   = "SERVICE_NOT_AVAILABLE"
+	CodeMedRequestUnknown = "MEDICATION_REQUEST_NOT_FOUND"
+	CodeLimitReached      = "LIMIT_REACHED"
 	CodeInternal          = "INTERNAL_ERROR"
 	CodeUnavailable       = "SERVICE_UNAVAILABLE"
 )

@@ -243,3 +243,22 @@ func (in *Input) Nested(prefix string, sub *Input) {
 		in.Errors = append(in.Errors, FieldError{Field: prefix + "." + e.Field, Message: prefix + "." + e.Message})
 	}
 }
+
+// Int reads a whole number from min to max, sent as a JSON number or a
+// numeric string; absent reads as 0.
+func (in *Input) Int(min, max int, names ...string) int {
+	name, v, ok := in.lookup(names)
+	if !ok {
+		return 0
+	}
+	var text string
+	if err := json.Unmarshal(v, &text); err != nil {
+		text = string(bytes.TrimSpace(v))
+	}
+	n, err := strconv.Atoi(strings.TrimSpace(text))
+	if err != nil || n < min || n > max {
+		in.Add(name, "%s must be a whole number from %d to %d.", name, min, max)
+		return 0
+	}
+	return n
+}

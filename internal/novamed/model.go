@@ -24,9 +24,10 @@ func (e Environment) DefaultRateLimit() int {
 
 // Clinic is a practice a partner acts for. Keys are granted clinics.
 type Clinic struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	CreatedAt time.Time `json:"created_at"`
+	ID           string    `json:"id"`
+	Name         string    `json:"name"`
+	FreeShipping bool      `json:"free_shipping"`
+	CreatedAt    time.Time `json:"created_at"`
 }
 
 // APIKey is the stored form of a partner key: never the key itself, only its

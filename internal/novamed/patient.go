@@ -135,27 +135,14 @@ func parseAddress(in *Input, p *Patient) {
 		list := in.Objects("addresses", 1)
 		if len(list) == 1 {
 			a := list[0]
-			p.Address = Address{
-				Line1: a.String(200, false, "addressLine1", "address_line1", "address_line_1"),
-				Line2: a.String(200, false, "addressLine2", "address_line2", "address_line_2"),
-				Line3: a.String(200, false, "addressLine3"),
-				City:  a.String(100, false, "city"),
-				State: readState(a, "state"),
-				Zip:   readZip(a, "postalCode", "zip", "zip_code"),
-			}
+			p.Address = ParseAddressObject(a)
 			in.Nested("addresses[0]", a)
 		}
 	}
 	if in.Has("address") {
 		shapes++
 		if a, ok := in.Object("address"); ok {
-			p.Address = Address{
-				Line1: a.String(200, false, "line1", "address_line1", "address_line_1"),
-				Line2: a.String(200, false, "line2", "address_line2", "address_line_2"),
-				City:  a.String(100, false, "city"),
-				State: readState(a, "state", "state_code"),
-				Zip:   readZip(a, "zip", "zip_code", "postalCode"),
-			}
+			p.Address = ParseAddressObject(a)
 			in.Nested("address", a)
 		}
 	}
@@ -179,4 +166,17 @@ func itoa(i int) string {
 		return string(rune('0' + i))
 	}
 	return itoa(i/10) + string(rune('0'+i%10))
+}
+
+// ParseAddressObject reads an address object in any of the documented
+// spellings (line1/addressLine1/address_line_1, zip/zip_code/postalCode, …).
+func ParseAddressObject(a *Input) Address {
+	return Address{
+		Line1: a.String(200, false, "line1", "addressLine1", "address_line1", "address_line_1"),
+		Line2: a.String(200, false, "line2", "addressLine2", "address_line2", "address_line_2"),
+		Line3: a.String(200, false, "addressLine3", "line3"),
+		City:  a.String(100, false, "city"),
+		State: readState(a, "state", "state_code"),
+		Zip:   readZip(a, "zip", "zip_code", "postalCode"),
+	}
 }

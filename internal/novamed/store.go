@@ -91,6 +91,43 @@ type IdempotencyStore interface {
 	PurgeIdempotency(ctx context.Context, before time.Time) (int64, error)
 }
 
+// OrderFilter selects a page of orders, optionally one patient's or one status.
+type OrderFilter struct {
+	ListFilter
+	PatientID string
+	Status    string
+}
+
+// PharmacyStore persists orders, refills, the carrier catalogue and the
+// event outbox. Every state change writes its event in the same transaction.
+type PharmacyStore interface {
+	CreateMedicationOrder(ctx context.Context, o *MedicationOrder, eff Effects) error
+	GetMedicationOrder(ctx context.Context, id string, clinics []string) (*MedicationOrder, error)
+	ListMedicationOrders(ctx context.Context, f OrderFilter) (items []*MedicationOrder, next string, err error)
+	// TransitionOrder moves an order (of any clinic: an operator action)
+	// under a row lock; each transition happens and is recorded once. A
+	// shipment without provider or tracking URL gets the order's carrier's.
+	TransitionOrder(ctx context.Context, id, to string, shipment *Shipment) (*MedicationOrder, *Event, error)
+	// OrdersToAdvance lists orders not yet delivered or cancelled whose last
+	// change is older than before (for the development sandbox).
+	// Items are not loaded.
+	OrdersToAdvance(ctx context.Context, before time.Time, limit int) ([]*MedicationOrder, error)
+	// CreateRefill checks eligibility and creates the refill and its new
+	// order (ids r.ID and r.NewOrderID) in one transaction.
+	CreateRefill(ctx context.Context, r *RefillRequest, clinics []string, eff Effects) (*MedicationOrder, error)
+	GetRefill(ctx context.Context, id string, clinics []string) (*RefillRequest, error)
+	ListRefills(ctx context.Context, f ListFilter) (items []*RefillRequest, next string, err error)
+	ListCarriers(ctx context.Context) ([]Carrier, error)
+	// ReplaceCarriers swaps the whole catalogue; with onlyIfEmpty it seeds
+	// a fresh database and leaves an existing catalogue alone.
+	ReplaceCarriers(ctx context.Context, cs []Carrier, onlyIfEmpty bool) error
+	SetClinicFreeShipping(ctx context.Context, id string, free bool) (*Clinic, error)
+	ActivatePractitioner(ctx context.Context, id string) (*Practitioner, *Event, error)
+	PendingPractitioners(ctx context.Context, limit int) ([]string, error)
+	// ListEvents returns a clinic's events after an event id, oldest first.
+	ListEvents(ctx context.Context, clinicID, after string, limit int) ([]*Event, error)
+}
+
 // Store is everything the API needs from persistence. SQLite and PostgreSQL
 // implement it and pass one conformance suite.
 type Store interface {
@@ -100,6 +137,7 @@ type Store interface {
 	PatientStore
 	AuditStore
 	IdempotencyStore
+	PharmacyStore
 	Ping(ctx context.Context) error
 	Close() error
 }

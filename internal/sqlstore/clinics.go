@@ -25,21 +25,22 @@ func (s *Store) CreateClinic(ctx context.Context, c *novamed.Clinic) error {
 func (s *Store) GetClinic(ctx context.Context, id string) (*novamed.Clinic, error) {
 	var c novamed.Clinic
 	var created int64
-	err := s.read.QueryRowContext(ctx, s.q(`SELECT id, name, created_at FROM clinics WHERE id = ?`), id).
-		Scan(&c.ID, &c.Name, &created)
+	var free int
+	err := s.read.QueryRowContext(ctx, s.q(`SELECT id, name, free_shipping, created_at FROM clinics WHERE id = ?`), id).
+		Scan(&c.ID, &c.Name, &free, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.ErrClinicNotFound()
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: get clinic: %w", err)
 	}
-	c.CreatedAt = fromMicros(created)
+	c.CreatedAt, c.FreeShipping = fromMicros(created), free == 1
 	return &c, nil
 }
 
 // ListClinics returns every clinic, oldest first.
 func (s *Store) ListClinics(ctx context.Context) ([]*novamed.Clinic, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, name, created_at FROM clinics ORDER BY created_at, id`)
+	rows, err := s.read.QueryContext(ctx, `SELECT id, name, free_shipping, created_at FROM clinics ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list clinics: %w", err)
 	}
@@ -48,11 +49,37 @@ func (s *Store) ListClinics(ctx context.Context) ([]*novamed.Clinic, error) {
 	for rows.Next() {
 		var c novamed.Clinic
 		var created int64
-		if err := rows.Scan(&c.ID, &c.Name, &created); err != nil {
+		var free int
+		if err := rows.Scan(&c.ID, &c.Name, &free, &created); err != nil {
 			return nil, fmt.Errorf("sqlstore: list clinics: %w", err)
 		}
-		c.CreatedAt = fromMicros(created)
+		c.CreatedAt, c.FreeShipping = fromMicros(created), free == 1
 		out = append(out, &c)
 	}
 	return out, rows.Err()
+}
+
+// SetClinicFreeShipping turns clinic-specific free shipping on or off.
+func (s *Store) SetClinicFreeShipping(ctx context.Context, id string, free bool) (*novamed.Clinic, error) {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE clinics SET free_shipping = ? WHERE id = ?`), boolInt(free), id)
+		if err != nil {
+			return fmt.Errorf("sqlstore: update clinic: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return novamed.ErrClinicNotFound()
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.GetClinic(ctx, id)
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
 }

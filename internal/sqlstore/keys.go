@@ -159,6 +159,7 @@ func (s *Store) lockKey(ctx context.Context, tx *sql.Tx, id string) (*novamed.AP
 // RevokeAPIKey revokes a key at time at (idempotent: a revoked key stays
 // revoked at its first revocation time).
 func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) (*novamed.APIKey, error) {
+	at = at.UTC().Truncate(time.Microsecond) // answer with the stored form
 	var out *novamed.APIKey
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		k, err := s.lockKey(ctx, tx, id)
@@ -179,6 +180,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) (*nov
 
 // RollAPIKey stores next as the successor of id; id stays usable until graceUntil.
 func (s *Store) RollAPIKey(ctx context.Context, id string, next *novamed.APIKey, graceUntil time.Time) (*novamed.APIKey, error) {
+	graceUntil = graceUntil.UTC().Truncate(time.Microsecond)
 	var out *novamed.APIKey
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		k, err := s.lockKey(ctx, tx, id)

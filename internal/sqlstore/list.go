@@ -12,12 +12,18 @@ import (
 // first. Ids are UUIDv7, so id order is creation order and the cursor is the
 // last id of the previous page.
 func listPage[T any](ctx context.Context, s *Store, table, columns string, f novamed.ListFilter, scan func(rowScanner) (T, error), id func(T) string) ([]T, string, error) {
+	return listPageWhere(ctx, s, table, columns, f, "", nil, scan, id)
+}
+
+// listPageWhere is listPage with extra conditions (" AND …") and their arguments.
+func listPageWhere[T any](ctx context.Context, s *Store, table, columns string, f novamed.ListFilter, extra string, extraArgs []any,
+	scan func(rowScanner) (T, error), id func(T) string) ([]T, string, error) {
 	items := []T{}
 	if len(f.Clinics) == 0 {
 		return items, "", nil
 	}
-	args := anySlice(f.Clinics)
-	query := `SELECT ` + columns + ` FROM ` + table + ` WHERE clinic_id IN (` + placeholders(len(f.Clinics)) + `)`
+	args := append(anySlice(f.Clinics), extraArgs...)
+	query := `SELECT ` + columns + ` FROM ` + table + ` WHERE clinic_id IN (` + placeholders(len(f.Clinics)) + `)` + extra
 	if f.Cursor != "" {
 		query += ` AND id < ?`
 		args = append(args, f.Cursor)

@@ -15,6 +15,9 @@ var sealedColumns = []struct {
 	{"practitioners", []string{"first_name", "last_name", "email", "npi", "details"}},
 	{"patients", []string{"first_name", "last_name", "date_of_birth", "details"}},
 	{"idempotency_keys", []string{"body"}},
+	{"medication_requests", []string{"details"}},
+	{"refill_requests", []string{"details"}},
+	{"events", []string{"data"}},
 }
 
 // RotatePHI re-seals, under the keyring's current version, every PHI column

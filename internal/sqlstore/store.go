@@ -91,6 +91,11 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 		s.Close()
 		return nil, err
 	}
+	// A fresh database starts with the published carrier catalogue.
+	if err := s.ReplaceCarriers(ctx, novamed.DefaultCatalogue(), true); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

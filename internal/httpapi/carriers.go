@@ -1,0 +1,91 @@
+package httpapi
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+type carrierJSON struct {
+	ID   string `json:"id"`
+	Name string `json:"name"`
+}
+
+func (s *Server) listCarriers(w http.ResponseWriter, r *http.Request) error {
+	cs, err := s.store.ListCarriers(r.Context())
+	if err != nil {
+		return err
+	}
+	out := make([]carrierJSON, len(cs))
+	for i, c := range cs {
+		out[i] = carrierJSON{c.ID, c.Name}
+	}
+	return s.ok(w, r, map[string]any{"carriers": out}, "")
+}
+
+// servicesBody is the documented quote answer: the services in data, and the
+// free-shipping facts beside it.
+type servicesBody struct {
+	Success          bool                    `json:"success"`
+	Data             []novamed.ShippingQuote `json:"data"`
+	IsFreeShipment   bool                    `json:"isFreeShipment"`
+	FreeShipmentType *string                 `json:"freeShipmentType"`
+	PatientState     string                  `json:"patientState"`
+}
+
+func (s *Server) carrierServices(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	patientID := r.URL.Query().Get("patientId")
+	if patientID == "" {
+		patientID = r.URL.Query().Get("patient_id")
+	}
+	if patientID == "" {
+		return novamed.ValidationError([]novamed.FieldError{{Field: "patientId", Message: "patientId is required."}})
+	}
+	if !novamed.IsUUID(patientID) {
+		return novamed.NotFound("Patient")
+	}
+	patient, err := s.store.GetPatient(r.Context(), strings.ToLower(patientID), st.key.Clinics)
+	if err != nil {
+		return err
+	}
+	st.clinicID, st.resourceIDs = patient.ClinicID, []string{patient.ID}
+	cs, err := s.store.ListCarriers(r.Context())
+	if err != nil {
+		return err
+	}
+	var carrier *novamed.Carrier
+	for i := range cs {
+		if cs[i].ID == r.PathValue("carrierId") {
+			carrier = &cs[i]
+		}
+	}
+	if carrier == nil {
+		return novamed.NotFound("Carrier")
+	}
+	clinic, err := s.store.GetClinic(r.Context(), patient.ClinicID)
+	if err != nil {
+		return err
+	}
+	body := servicesBody{Success: true, Data: []novamed.ShippingQuote{}, IsFreeShipment: clinic.FreeShipping}
+	if clinic.FreeShipping {
+		t := "clinic_specific"
+		body.FreeShipmentType = &t
+	}
+	body.PatientState, _ = novamed.StateName(patient.Address.State)
+	for _, svc := range carrier.Services {
+		if q, ok := svc.Quote(patient.Address.State, clinic.FreeShipping); ok {
+			body.Data = append(body.Data, q)
+		}
+	}
+	if len(body.Data) == 0 {
+		return errServiceNotAvailable
+	}
+	b, err := marshalBody(body)
+	if err != nil {
+		return err
+	}
+	s.send(w, r, http.StatusOK, b)
+	return nil
+}

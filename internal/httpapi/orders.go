@@ -1,0 +1,232 @@
+package httpapi
+
+import (
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+type orderJSON struct {
+	MedicationOrderID   string `json:"medication_order_id"`
+	MedicationRequestID string `json:"medication_request_id"`
+	*novamed.MedicationOrder
+}
+
+func toOrderJSON(o *novamed.MedicationOrder) orderJSON {
+	j := orderJSON{MedicationOrderID: o.ID, MedicationOrder: o}
+	if len(o.Items) > 0 {
+		j.MedicationRequestID = o.Items[0].ID
+	}
+	return j
+}
+
+var errServiceNotAvailable = &novamed.Error{Code: novamed.CodeServiceNotAvail, Message: "Service not available"}
+
+// chooseService resolves the order's shipping choice for the patient's state
+// and prices it: carrier_id+service_id as given, or the cheapest service of
+// the requested delivery speed.
+func (s *Server) chooseService(r *http.Request, o *novamed.MedicationOrder, state string, free bool) error {
+	carriers, err := s.store.ListCarriers(r.Context())
+	if err != nil {
+		return err
+	}
+	if o.CarrierID != "" {
+		i := slices.IndexFunc(carriers, func(c novamed.Carrier) bool { return c.ID == o.CarrierID })
+		if i < 0 {
+			return novamed.ValidationError([]novamed.FieldError{{Field: "carrier_id", Message: "carrier_id does not name a carrier; see GET /api/external/carriers."}})
+		}
+		svc, ok := carriers[i].Service(o.ServiceID)
+		if !ok {
+			return novamed.ValidationError([]novamed.FieldError{{Field: "service_id", Message: "service_id is not a service of this carrier."}})
+		}
+		q, ok := svc.Quote(state, free)
+		if !ok {
+			return errServiceNotAvailable
+		}
+		o.ShippingCost, o.DeliverySpeed = q.TotalCost, svc.Speed
+		return nil
+	}
+	best := -1.0
+	for _, c := range carriers {
+		for _, svc := range c.Services {
+			if svc.Speed != o.DeliverySpeed {
+				continue
+			}
+			if q, ok := svc.Quote(state, free); ok && (best < 0 || q.OriginalCost < best) {
+				best, o.CarrierID, o.ServiceID, o.ShippingCost = q.OriginalCost, c.ID, svc.ID, q.TotalCost
+			}
+		}
+	}
+	if best < 0 {
+		return errServiceNotAvailable
+	}
+	return nil
+}
+
+func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	in, err := readInput(r)
+	if err != nil {
+		return err
+	}
+	clinic, err := clinicOf(in, st.key)
+	if err != nil {
+		return err
+	}
+	st.clinicID = clinic
+	now := s.now().UTC().Truncate(time.Microsecond)
+	o := novamed.ParseOrder(in, now)
+	if err := in.Err(); err != nil {
+		return err
+	}
+	patient, err := s.store.GetPatient(r.Context(), o.PatientID, []string{clinic})
+	if err != nil {
+		return err
+	}
+	if _, err := s.store.GetPractitioner(r.Context(), o.PractitionerID, []string{clinic}); err != nil {
+		return err
+	}
+	c, err := s.store.GetClinic(r.Context(), clinic)
+	if err != nil {
+		return err
+	}
+	if err := s.chooseService(r, o, patient.Address.State, c.FreeShipping); err != nil {
+		return err
+	}
+	o.ID, o.ClinicID, o.CreatedAt, o.UpdatedAt = newID(), clinic, now, now
+	ids := []string{o.ID}
+	for _, it := range o.Items {
+		it.ID, it.OrderID = newID(), o.ID
+		it.RootID = it.ID
+		ids = append(ids, it.ID)
+	}
+	return s.create(w, r, ids, toOrderJSON(o), "Medication request created successfully",
+		func(eff novamed.Effects) error { return s.store.CreateMedicationOrder(r.Context(), o, eff) })
+}
+
+func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	id, err := pathID(r, "Medication order")
+	if err != nil {
+		return err
+	}
+	o, err := s.store.GetMedicationOrder(r.Context(), id, st.key.Clinics)
+	if err != nil {
+		return err
+	}
+	st.clinicID, st.resourceIDs = o.ClinicID, []string{o.ID}
+	return s.ok(w, r, toOrderJSON(o), "")
+}
+
+func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	lf, err := listFilter(r, st.key)
+	if err != nil {
+		return err
+	}
+	f := novamed.OrderFilter{ListFilter: lf}
+	q := r.URL.Query()
+	if v := q.Get("patient_id"); v != "" {
+		if !novamed.IsUUID(v) {
+			return novamed.ValidationError([]novamed.FieldError{{Field: "patient_id", Message: "patient_id must be a valid UUID."}})
+		}
+		f.PatientID = strings.ToLower(v)
+	}
+	if v := q.Get("status"); v != "" {
+		if !slices.Contains(novamed.OrderLifecycle, v) && v != novamed.OrderCancelled {
+			return novamed.ValidationError([]novamed.FieldError{{Field: "status", Message: "status must be one of: " + strings.Join(append(slices.Clone(novamed.OrderLifecycle), novamed.OrderCancelled), ", ") + "."}})
+		}
+		f.Status = v
+	}
+	items, next, err := s.store.ListMedicationOrders(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := make([]orderJSON, len(items))
+	for i, o := range items {
+		out[i] = toOrderJSON(o)
+		st.resourceIDs = append(st.resourceIDs, o.ID)
+	}
+	return s.ok(w, r, page(out, next), "")
+}
+
+type refillJSON struct {
+	RefillRequestID string `json:"refill_request_id"`
+	*novamed.RefillRequest
+}
+
+func (s *Server) createRefill(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	in, err := readInput(r)
+	if err != nil {
+		return err
+	}
+	notFound := &novamed.Error{Code: novamed.CodeMedRequestUnknown, Message: novamed.MsgMedicationRequestNotFound}
+	req := &novamed.RefillRequest{ID: newID(), NewOrderID: newID(), NewItemID: newID()}
+	req.MedicationRequestID = strings.ToLower(in.String(64, false, "medication_request_id"))
+	if in.Has("clinic_id", "assigned_clinic") {
+		clinic, err := clinicOf(in, st.key)
+		if err != nil {
+			return err
+		}
+		req.ClinicID, st.clinicID = clinic, clinic
+	}
+	req.ShipmentGroupID = in.String(128, false, "shipment_group_id")
+	req.ShipmentServiceCode = in.String(128, false, "shipment_service_code")
+	req.PaymentMethodID = in.String(128, false, "payment_method_id")
+	if a, ok := in.Object("shipping_address"); ok {
+		addr := novamed.ParseAddressObject(a)
+		in.Nested("shipping_address", a)
+		req.ShippingAddress = &addr
+	}
+	if req.MedicationRequestID == "" && !in.Has("medication_request_id") {
+		in.Add("medication_request_id", "medication_request_id is required.")
+	}
+	if err := in.Err(); err != nil {
+		return err
+	}
+	if !novamed.IsUUID(req.MedicationRequestID) {
+		return notFound
+	}
+	body := map[string]string{"refill_request_id": req.ID, "medication_order_id": req.NewOrderID}
+	return s.create(w, r, []string{req.ID, req.NewOrderID}, body, "Refill request was created successfully.",
+		func(eff novamed.Effects) error {
+			_, err := s.store.CreateRefill(r.Context(), req, st.key.Clinics, eff)
+			return err
+		})
+}
+
+func (s *Server) getRefill(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	id, err := pathID(r, "Refill request")
+	if err != nil {
+		return err
+	}
+	rf, err := s.store.GetRefill(r.Context(), id, st.key.Clinics)
+	if err != nil {
+		return err
+	}
+	st.clinicID, st.resourceIDs = rf.ClinicID, []string{rf.ID}
+	return s.ok(w, r, refillJSON{rf.ID, rf}, "")
+}
+
+func (s *Server) listRefills(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	f, err := listFilter(r, st.key)
+	if err != nil {
+		return err
+	}
+	items, next, err := s.store.ListRefills(r.Context(), f)
+	if err != nil {
+		return err
+	}
+	out := make([]refillJSON, len(items))
+	for i, rf := range items {
+		out[i] = refillJSON{rf.ID, rf}
+		st.resourceIDs = append(st.resourceIDs, rf.ID)
+	}
+	return s.ok(w, r, page(out, next), "")
+}

@@ -1,0 +1,81 @@
+// Package sandbox is the development environment's stand-in for NovaMed's
+// pharmacy: it activates new practitioners and walks every order through the
+// lifecycle to delivered, one step per interval, so partners see every event
+// without NovaMed staff. It never runs in production.
+package sandbox
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+// Run advances the pharmacy until ctx ends. step is the time an order rests
+// in each status.
+func Run(ctx context.Context, store novamed.Store, step time.Duration, now func() time.Time, log *slog.Logger) {
+	tick := step / 4
+	if tick < 20*time.Millisecond {
+		tick = 20 * time.Millisecond
+	}
+	t := time.NewTicker(tick)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if err := Step(ctx, store, now().Add(-step)); err != nil && ctx.Err() == nil {
+			log.Warn("sandbox step failed", "err", err)
+		}
+	}
+}
+
+// Step activates pending practitioners and advances each order whose last
+// change is older than before by one status.
+func Step(ctx context.Context, store novamed.Store, before time.Time) error {
+	pending, err := store.PendingPractitioners(ctx, 100)
+	if err != nil {
+		return err
+	}
+	for _, id := range pending {
+		if _, _, err := store.ActivatePractitioner(ctx, id); err != nil {
+			return err
+		}
+	}
+	orders, err := store.OrdersToAdvance(ctx, before, 100)
+	if err != nil {
+		return err
+	}
+	for _, o := range orders {
+		next := novamed.NextStatus(o.Status)
+		var shipment *novamed.Shipment
+		if next == novamed.OrderShipped {
+			shipment = SampleShipment()
+		}
+		// Another replica or an operator may have moved it meanwhile.
+		if _, _, err := store.TransitionOrder(ctx, o.ID, next, shipment); err != nil && novamed.ErrorCode(err) != novamed.CodeInvalidTransition {
+			return err
+		}
+	}
+	return nil
+}
+
+// SampleShipment makes the shipment a sandbox order ships with; the store
+// fills in the carrier and its tracking URL.
+func SampleShipment() *novamed.Shipment {
+	n, _ := rand.Int(rand.Reader, big.NewInt(1e12))
+	number := fmt.Sprintf("SBX%012d", n.Int64())
+	return &novamed.Shipment{
+		ID: "shp_" + uuid.NewString(), TrackingNumber: number,
+		LabelURL:          "https://labels.sandbox.novamed.test/" + number + ".pdf",
+		EstimatedDelivery: time.Now().UTC().Add(48 * time.Hour).Format(time.DateOnly),
+	}
+}

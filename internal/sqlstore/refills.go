@@ -1,0 +1,170 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+// refillDetails is the sealed part of a refill (a shipping address is PHI).
+type refillDetails struct {
+	ShipmentGroupID     string           `json:"shipment_group_id,omitempty"`
+	ShippingAddress     *novamed.Address `json:"shipping_address,omitempty"`
+	ShipmentServiceCode string           `json:"shipment_service_code,omitempty"`
+	PaymentMethodID     string           `json:"payment_method_id,omitempty"`
+}
+
+// CreateRefill locks the refilled lineage, applies the refill rules and
+// stores the refill with its new order, all in one transaction, so two
+// concurrent refills of one request cannot both pass the checks.
+func (s *Store) CreateRefill(ctx context.Context, r *novamed.RefillRequest, clinics []string, eff novamed.Effects) (*novamed.MedicationOrder, error) {
+	var order *novamed.MedicationOrder
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
+			return err
+		}
+		notFound := &novamed.Error{Code: novamed.CodeMedRequestUnknown, Message: novamed.MsgMedicationRequestNotFound}
+		var orderID, rootID, clinicID string
+		err := tx.QueryRowContext(ctx, s.q(`SELECT order_id, root_id, clinic_id FROM medication_requests WHERE id = ?`), r.MedicationRequestID).
+			Scan(&orderID, &rootID, &clinicID)
+		if errors.Is(err, sql.ErrNoRows) || (err == nil && !contains(clinics, clinicID)) || (err == nil && r.ClinicID != "" && r.ClinicID != clinicID) {
+			return notFound
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: refill lookup: %w", err)
+		}
+		orig, err := s.lockOrder(ctx, tx, orderID)
+		if err != nil {
+			return err
+		}
+		root, err := s.scanItem(tx.QueryRowContext(ctx, s.q(`SELECT `+itemColumns+` FROM medication_requests WHERE id = ?`+s.forUpdate()), rootID))
+		if err != nil {
+			return fmt.Errorf("sqlstore: refill root: %w", err)
+		}
+		var item *novamed.MedicationRequest
+		for _, it := range orig.Items {
+			if it.ID == r.MedicationRequestID {
+				item = it
+			}
+		}
+		var open int
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM refill_requests r JOIN medication_orders o ON o.id = r.new_order_id
+			WHERE r.root_request_id = ? AND o.status NOT IN ('delivered', 'cancelled')`), rootID).Scan(&open); err != nil {
+			return fmt.Errorf("sqlstore: open refills: %w", err)
+		}
+		eligibility := *root
+		eligibility.DoNotRefill = root.DoNotRefill || item.DoNotRefill
+		if err := novamed.RefillEligibility(&eligibility, orig.Status, open > 0); err != nil {
+			return err
+		}
+		now := s.now().UTC().Truncate(time.Microsecond)
+		root.RefillsRemaining--
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE medication_requests SET refills_remaining = ? WHERE id = ?`), root.RefillsRemaining, root.ID); err != nil {
+			return fmt.Errorf("sqlstore: decrement refills: %w", err)
+		}
+		order = novamed.RefillOrder(orig, item, root.RefillsRemaining, r, now)
+		if err := s.insertOrder(ctx, tx, order); err != nil {
+			return err
+		}
+		r.ClinicID, r.RootRequestID, r.OriginalOrderID, r.Status, r.CreatedAt = orig.ClinicID, rootID, orig.ID, order.Status, now
+		z := s.sealer("refill_requests", r.ID)
+		details := z.json("details", refillDetails{ShipmentGroupID: r.ShipmentGroupID, ShippingAddress: r.ShippingAddress,
+			ShipmentServiceCode: r.ShipmentServiceCode, PaymentMethodID: r.PaymentMethodID})
+		if z.err != nil {
+			return z.err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO refill_requests (id, clinic_id, medication_request_id, root_request_id,
+			original_order_id, new_order_id, details, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+			r.ID, r.ClinicID, r.MedicationRequestID, rootID, orig.ID, order.ID, details, micros(now)); err != nil {
+			return fmt.Errorf("sqlstore: insert refill: %w", err)
+		}
+		if eff.Audit != nil {
+			eff.Audit.ClinicID = r.ClinicID
+		}
+		return s.writeEffects(ctx, tx, novamed.Effects{Audit: eff.Audit})
+	})
+	return order, err
+}
+
+func contains(ss []string, s string) bool {
+	for _, x := range ss {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+const refillColumns = `r.id, r.clinic_id, r.medication_request_id, r.root_request_id, r.original_order_id, r.new_order_id, r.details, r.created_at, o.status`
+
+func (s *Store) scanRefill(row rowScanner) (*novamed.RefillRequest, error) {
+	var r novamed.RefillRequest
+	var details string
+	var created int64
+	if err := row.Scan(&r.ID, &r.ClinicID, &r.MedicationRequestID, &r.RootRequestID, &r.OriginalOrderID, &r.NewOrderID,
+		&details, &created, &r.Status); err != nil {
+		return nil, err
+	}
+	var d refillDetails
+	o := s.opener("refill_requests", r.ID)
+	o.json("details", details, &d)
+	if o.err != nil {
+		return nil, o.err
+	}
+	r.ShipmentGroupID, r.ShippingAddress, r.ShipmentServiceCode, r.PaymentMethodID = d.ShipmentGroupID, d.ShippingAddress, d.ShipmentServiceCode, d.PaymentMethodID
+	r.CreatedAt = fromMicros(created)
+	return &r, nil
+}
+
+// GetRefill returns a refill of one of clinics.
+func (s *Store) GetRefill(ctx context.Context, id string, clinics []string) (*novamed.RefillRequest, error) {
+	if len(clinics) == 0 {
+		return nil, novamed.NotFound("Refill request")
+	}
+	args := append([]any{id}, anySlice(clinics)...)
+	r, err := s.scanRefill(s.read.QueryRowContext(ctx, s.q(`SELECT `+refillColumns+` FROM refill_requests r JOIN medication_orders o ON o.id = r.new_order_id
+		WHERE r.id = ? AND r.clinic_id IN (`+placeholders(len(clinics))+`)`), args...))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, novamed.NotFound("Refill request")
+	}
+	return r, err
+}
+
+// ListRefills returns a page of refills, newest first.
+func (s *Store) ListRefills(ctx context.Context, f novamed.ListFilter) ([]*novamed.RefillRequest, string, error) {
+	items := []*novamed.RefillRequest{}
+	if len(f.Clinics) == 0 {
+		return items, "", nil
+	}
+	args := anySlice(f.Clinics)
+	query := `SELECT ` + refillColumns + ` FROM refill_requests r JOIN medication_orders o ON o.id = r.new_order_id WHERE r.clinic_id IN (` + placeholders(len(f.Clinics)) + `)`
+	if f.Cursor != "" {
+		query += ` AND r.id < ?`
+		args = append(args, f.Cursor)
+	}
+	rows, err := s.read.QueryContext(ctx, s.q(query+` ORDER BY r.id DESC LIMIT ?`), append(args, f.Limit+1)...)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlstore: list refills: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		r, err := s.scanRefill(rows)
+		if err != nil {
+			return nil, "", err
+		}
+		items = append(items, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(items) > f.Limit {
+		items = items[:f.Limit]
+		next = items[len(items)-1].ID
+	}
+	return items, next, nil
+}
