@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,9 +37,9 @@ func buildBinary(t *testing.T) string {
 	return bin
 }
 
-func startProcess(t *testing.T, bin, dataDir string) *process {
+func startProcess(t *testing.T, bin, dataDir string, extra ...string) *process {
 	t.Helper()
-	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir)
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, extra...)...)
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
@@ -205,4 +206,56 @@ func TestCrashDuringIdempotentCreates(t *testing.T) {
 		t.Errorf("audit verify after %d kills: %v\n%s", kills, err, out)
 	}
 	t.Logf("%d kills, %d requests attempted, %d acknowledged before a kill", kills, attempted, len(acked))
+}
+
+// TestWebhookEventSurvivesSIGKILL: an event committed while the delivery
+// worker is idle, then a SIGKILL: after restart it is delivered.
+func TestWebhookEventSurvivesSIGKILL(t *testing.T) {
+	bin := buildBinary(t)
+	dataDir := t.TempDir()
+	var secret string
+	rc := newReceiver(t, &secret)
+	// The worker looks once at start, then not for an hour.
+	p := startProcess(t, bin, dataDir, "--sandbox", "off", "--webhook-poll", "1h")
+	key := regexp.MustCompile(`Development key:\s+(\S+)`).FindStringSubmatch(p.out)[1]
+	do := func(url, method, path, body string) []byte {
+		req, _ := http.NewRequest(method, url+path, strings.NewReader(body))
+		req.Header.Set("x-api-key", key)
+		if body != "" {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		if resp.StatusCode != 200 {
+			t.Fatalf("%s %s: %d %s", method, path, resp.StatusCode, b)
+		}
+		return b
+	}
+	var created struct {
+		Data struct {
+			ID     string `json:"webhook_id"`
+			Secret string `json:"secret"`
+		}
+	}
+	json.Unmarshal(do(p.url, "POST", "/api/external/webhook", `{"clinic_id":"`+demoClinic+`","webhook_url":"`+rc.URL+`"}`), &created) //nolint:errcheck // checked below
+	secret = created.Data.Secret
+	if created.Data.ID == "" {
+		t.Fatal("no webhook created")
+	}
+	do(p.url, "POST", "/api/external/webhook/"+created.Data.ID+"/test", "")
+	time.Sleep(100 * time.Millisecond)
+	if n := len(rc.snapshot()); n != 0 {
+		t.Fatalf("delivered before the kill (%d); the test needs an idle worker", n)
+	}
+	p.kill()
+	p = startProcess(t, bin, dataDir, "--sandbox", "off", "--webhook-poll", "20ms")
+	defer p.kill()
+	got := rc.waitFor(t, "the event after restart", func(ds []delivered) bool { return len(ds) >= 1 })
+	if got[0].Name != "webhook:test" || got[0].SigErr != "" {
+		t.Errorf("after restart: %+v", got[0])
+	}
 }

@@ -6,6 +6,7 @@
 //	novamed orders advance|cancel     drive the pharmacy lifecycle
 //	novamed practitioners activate    verify a practitioner
 //	novamed carriers list|import      the carrier catalogue
+//	novamed webhooks deliveries|retry the webhook delivery log
 //	novamed crypto rotate|status      rotate the PHI master key
 //	novamed audit verify|export       check and export the audit trail
 //
@@ -46,6 +47,8 @@ commands:
   orders advance ORDER_ID --to STATUS [--tracking-number N --carrier C --label-url U]
   orders cancel ORDER_ID                  cancel an order before it ships
   practitioners activate ID               mark a verified practitioner active
+  webhooks deliveries [--webhook ID] [--status failed]   the delivery log
+  webhooks retry DELIVERY_ID              send a delivery once more
   events list --clinic ID [--after EVENT_ID]  a clinic's events (the webhook outbox)
   carriers list                           show the carrier catalogue
   carriers import --file F                replace the catalogue ({"carriers":[…]} as carriers list --json prints)
@@ -93,6 +96,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return ordersCancel(ctx, rest, getenv, stdout)
 	case "practitioners activate":
 		return practitionersActivate(ctx, rest, getenv, stdout)
+	case "webhooks deliveries":
+		return webhooksDeliveries(ctx, rest, getenv, stdout)
+	case "webhooks retry":
+		return webhooksRetry(ctx, rest, getenv, stdout)
 	case "events list":
 		return eventsList(ctx, rest, getenv, stdout)
 	case "carriers list":

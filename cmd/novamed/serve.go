@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/google/uuid"
 	"io"
 	"log/slog"
 	"net"
@@ -21,6 +22,7 @@ import (
 	"github.com/novamed/partner-api/internal/ratelimit"
 	"github.com/novamed/partner-api/internal/sandbox"
 	"github.com/novamed/partner-api/internal/sqlstore"
+	"github.com/novamed/partner-api/internal/webhook"
 )
 
 // demoClinicID is the clinic id of the authentication guide's examples, so
@@ -70,6 +72,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	keyTTL := fs.Duration("key-cache-ttl", time.Second, "how long a verified key is cached (bounds revocation delay)")
 	sandboxMode := fs.String("sandbox", envOr(getenv, "NOVAMED_SANDBOX", ""), "on|off: simulate the pharmacy (default on in development; never in production)")
 	sandboxStep := fs.Duration("sandbox-step", 5*time.Second, "how long a sandbox order rests in each status")
+	retrySchedule := fs.String("webhook-retry-schedule", envOr(getenv, "NOVAMED_WEBHOOK_RETRY_SCHEDULE", "0s,1m,5m,15m,1h"), "delay before each webhook attempt; the delivery fails after the last")
+	webhookPoll := fs.Duration("webhook-poll", 250*time.Millisecond, "how often the delivery worker looks for due deliveries")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -91,6 +95,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		sandboxOn = false
 	default:
 		return fmt.Errorf("--sandbox must be on or off, not %q", *sandboxMode)
+	}
+	schedule, err := webhook.ParseSchedule(*retrySchedule)
+	if err != nil {
+		return err
 	}
 	if *sandboxStep <= 0 {
 		return errors.New("--sandbox-step must be positive")
@@ -122,11 +130,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer func() { stopSandbox(); <-sbDone }()
 		log.Info("sandbox pharmacy on", "step", sandboxStep.String())
 	}
+	policy := webhook.URLPolicy{AllowInsecure: env == novamed.Development, Resolver: net.DefaultResolver}
 	api := httpapi.New(httpapi.Config{
 		Env: env, Store: store, Audit: aw, Limiter: ratelimit.NewMemory(nil), Logger: log,
-		KeyCacheTTL: *keyTTL, TrustedProxies: proxies, HSTS: useTLS || *behindProxy,
+		KeyCacheTTL: *keyTTL, TrustedProxies: proxies, HSTS: useTLS || *behindProxy, WebhookPolicy: policy,
 	})
 	defer api.Close()
+	worker := &webhook.Worker{
+		Store: store, Client: webhook.NewClient(&webhook.Dialer{Policy: policy}), Schedule: schedule,
+		ID: workerID(), Log: log, Now: time.Now, Poll: *webhookPoll, Lease: 30 * time.Second, Parallel: 8,
+	}
+	wkCtx, stopWorker := context.WithCancel(ctx)
+	wkDone := make(chan struct{})
+	go func() { defer close(wkDone); worker.Run(wkCtx) }()
+	defer func() { stopWorker(); <-wkDone }()
 
 	srv := &http.Server{
 		Handler:           api,
@@ -272,4 +289,10 @@ func watchKeyring(ctx context.Context, path string, getenv func(string) string, 
 			log.Info("PHI keyring reloaded", "current_version", ring.CurrentVersion())
 		}
 	}
+}
+
+// workerID names this process as a delivery lease holder.
+func workerID() string {
+	host, _ := os.Hostname()
+	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
 }

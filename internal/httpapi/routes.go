@@ -30,5 +30,14 @@ func (s *Server) routes() *http.ServeMux {
 
 	mux.Handle("GET /api/external/carriers", s.partner("carrier.list", "carrier", s.listCarriers))
 	mux.Handle("GET /api/external/carriers/{carrierId}/services", s.partner("carrier.quote", "patient", s.carrierServices))
+
+	mux.Handle("POST /api/external/webhook", s.partner("webhook.create", "webhook", s.createWebhook))
+	mux.Handle("GET /api/external/webhook", s.partner("webhook.list", "webhook", s.listWebhooks))
+	mux.Handle("DELETE /api/external/webhook", s.partner("webhook.delete", "webhook", s.deleteWebhook))
+	mux.Handle("GET /api/external/webhook/{id}", s.partner("webhook.read", "webhook", s.getWebhook))
+	mux.Handle("DELETE /api/external/webhook/{id}", s.partner("webhook.delete", "webhook", s.deleteWebhook))
+	mux.Handle("GET /api/external/webhook/{id}/deliveries", s.partner("webhook.deliveries", "webhook", s.listDeliveries))
+	mux.Handle("POST /api/external/webhook/{id}/deliveries/{delivery_id}/retry", s.partner("webhook.retry", "webhook", s.retryDelivery))
+	mux.Handle("POST /api/external/webhook/{id}/test", s.partner("webhook.test", "webhook", s.testWebhook))
 	return mux
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/ratelimit"
+	"github.com/novamed/partner-api/internal/webhook"
 )
 
 // Config holds the dependencies and settings of a Server.
@@ -32,6 +33,8 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	// HSTS adds Strict-Transport-Security (set when serving TLS or behind a TLS proxy).
 	HSTS bool
+	// WebhookPolicy decides which webhook URLs partners may register.
+	WebhookPolicy webhook.URLPolicy
 }
 
 // Server is the partner API as an http.Handler.
@@ -47,7 +50,9 @@ type Server struct {
 	proxies  []netip.Prefix
 	hsts     bool
 	mux      *http.ServeMux
-	inflight sync.Map // idempotency keys being processed here: owner+"\x00"+key
+
+	webhookPolicy webhook.URLPolicy
+	inflight      sync.Map // idempotency keys being processed here: owner+"\x00"+key
 
 	usedMu   sync.Mutex
 	lastUsed map[string]time.Time
@@ -60,7 +65,7 @@ type Server struct {
 func New(cfg Config) *Server {
 	s := &Server{
 		env: cfg.Env, store: cfg.Store, audit: cfg.Audit, limiter: cfg.Limiter, log: cfg.Logger, now: cfg.Now,
-		authFail: cfg.AuthFailuresPerMinute, proxies: cfg.TrustedProxies, hsts: cfg.HSTS,
+		authFail: cfg.AuthFailuresPerMinute, proxies: cfg.TrustedProxies, hsts: cfg.HSTS, webhookPolicy: cfg.WebhookPolicy,
 		lastUsed: map[string]time.Time{}, stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if s.now == nil {

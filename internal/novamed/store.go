@@ -138,6 +138,7 @@ type Store interface {
 	AuditStore
 	IdempotencyStore
 	PharmacyStore
+	WebhookStore
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -10,8 +10,17 @@ import (
 	"github.com/novamed/partner-api/internal/novamed"
 )
 
-// insertEvent writes an event into the outbox inside the change's transaction.
+// insertEvent writes an event into the outbox inside the change's
+// transaction and queues a delivery for each of the clinic's webhooks.
 func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, ev *novamed.Event) error {
+	if err := s.insertEventOnly(ctx, tx, ev); err != nil {
+		return err
+	}
+	_, err := s.fanOut(ctx, tx, ev, "")
+	return err
+}
+
+func (s *Store) insertEventOnly(ctx context.Context, tx *sql.Tx, ev *novamed.Event) error {
 	if ev.ID == "" {
 		ev.ID = newEventID()
 	}

@@ -18,6 +18,7 @@ var sealedColumns = []struct {
 	{"medication_requests", []string{"details"}},
 	{"refill_requests", []string{"details"}},
 	{"events", []string{"data"}},
+	{"webhooks", []string{"secret"}},
 }
 
 // RotatePHI re-seals, under the keyring's current version, every PHI column
