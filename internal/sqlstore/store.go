@@ -52,6 +52,7 @@ type Store struct {
 	keys    atomic.Pointer[phi.Keyring]
 	now     func() time.Time
 
+	group        *groupCommitter // SQLite: concurrent writes share commits
 	reload       func() (*phi.Keyring, error)
 	reloadMu     sync.Mutex
 	lastReloadAt time.Time
@@ -83,6 +84,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 	}
 	read.SetMaxOpenConns(8)
 	s := &Store{dialect: SQLite, write: write, read: read, now: opts.Now, reload: opts.ReloadKeyring}
+	s.group = newGroupCommitter(write, 128)
 	s.keys.Store(opts.Keyring)
 	if s.now == nil {
 		s.now = time.Now
@@ -141,6 +143,9 @@ func (s *Store) Ping(ctx context.Context) error { return s.read.PingContext(ctx)
 
 // Close closes the database handles.
 func (s *Store) Close() error {
+	if s.group != nil {
+		s.group.close()
+	}
 	err := s.write.Close()
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
@@ -176,8 +181,13 @@ func (s *Store) forUpdate() string {
 	return ""
 }
 
-// inTx runs fn in a write transaction and commits it.
+// inTx runs fn in a write transaction and commits it; on SQLite the
+// transaction may be shared with concurrent writers (group commit), fn then
+// running inside its own savepoint.
 func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+	if s.group != nil {
+		return s.group.run(ctx, fn)
+	}
 	tx, err := s.write.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
