@@ -1,8 +1,11 @@
 package httpapi
 
 import (
+	"context"
 	"net/http"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/novamed/partner-api/internal/novamed"
 )
@@ -13,7 +16,7 @@ type carrierJSON struct {
 }
 
 func (s *Server) listCarriers(w http.ResponseWriter, r *http.Request) error {
-	cs, err := s.store.ListCarriers(r.Context())
+	cs, err := s.carriers(r.Context())
 	if err != nil {
 		return err
 	}
@@ -51,7 +54,7 @@ func (s *Server) carrierServices(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	st.clinicID, st.resourceIDs = patient.ClinicID, []string{patient.ID}
-	cs, err := s.store.ListCarriers(r.Context())
+	cs, err := s.carriers(r.Context())
 	if err != nil {
 		return err
 	}
@@ -88,4 +91,31 @@ func (s *Server) carrierServices(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.send(w, r, http.StatusOK, b)
 	return nil
+}
+
+// carrierCache keeps the catalogue in memory for a short time: it is read on
+// every quote and order but changes only by operator import, which reaches
+// every server within carrierTTL.
+type carrierCache struct {
+	mu      sync.Mutex
+	list    []novamed.Carrier
+	fetched time.Time
+}
+
+const carrierTTL = 2 * time.Second
+
+// carriers returns the (cached) catalogue; callers must not modify it.
+func (s *Server) carriers(ctx context.Context) ([]novamed.Carrier, error) {
+	c := &s.carrierCache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.list != nil && s.now().Sub(c.fetched) < carrierTTL {
+		return c.list, nil
+	}
+	list, err := s.store.ListCarriers(ctx)
+	if err != nil {
+		return nil, err
+	}
+	c.list, c.fetched = list, s.now()
+	return list, nil
 }

@@ -29,7 +29,7 @@ var errServiceNotAvailable = &novamed.Error{Code: novamed.CodeServiceNotAvail, M
 // and prices it: carrier_id+service_id as given, or the cheapest service of
 // the requested delivery speed.
 func (s *Server) chooseService(r *http.Request, o *novamed.MedicationOrder, state string, free bool) error {
-	carriers, err := s.store.ListCarriers(r.Context())
+	carriers, err := s.carriers(r.Context())
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,7 @@ type Server struct {
 	mux      *http.ServeMux
 
 	webhookPolicy webhook.URLPolicy
+	carrierCache  carrierCache
 	inflight      sync.Map // idempotency keys being processed here: owner+"\x00"+key
 
 	usedMu   sync.Mutex

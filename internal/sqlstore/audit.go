@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/novamed/partner-api/internal/audit"
@@ -24,17 +25,25 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, recs []*novamed.Aud
 	if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+s.forUpdate()).Scan(&seq, &hash); err != nil {
 		return fmt.Errorf("sqlstore: audit head: %w", err)
 	}
-	for _, rec := range recs {
-		seq++
-		b, err := audit.Chain(rec, seq, hash)
-		if err != nil {
-			return err
+	// Rows go in multi-row INSERTs: one statement to prepare per 100
+	// records instead of one per record.
+	const perStatement = 100
+	for start := 0; start < len(recs); start += perStatement {
+		chunk := recs[start:min(start+perStatement, len(recs))]
+		args := make([]any, 0, 5*len(chunk))
+		for _, rec := range chunk {
+			seq++
+			b, err := audit.Chain(rec, seq, hash)
+			if err != nil {
+				return err
+			}
+			args = append(args, seq, micros(rec.Time), string(b), rec.PrevHash, rec.Hash)
+			hash = rec.Hash
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO audit_log (seq, at, record, prev_hash, hash) VALUES (?, ?, ?, ?, ?)`),
-			seq, micros(rec.Time), string(b), rec.PrevHash, rec.Hash); err != nil {
+		values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", len(chunk)), ", ")
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO audit_log (seq, at, record, prev_hash, hash) VALUES `+values), args...); err != nil {
 			return fmt.Errorf("sqlstore: insert audit: %w", err)
 		}
-		hash = rec.Hash
 	}
 	if _, err := tx.ExecContext(ctx, s.q(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`), seq, hash); err != nil {
 		return fmt.Errorf("sqlstore: audit head: %w", err)
