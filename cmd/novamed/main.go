@@ -32,7 +32,7 @@ func main() {
 	}
 }
 
-const usage = `usage: novamed <command> [flags]
+const usageText = `usage: novamed <command> [flags]
 
 commands:
   serve                                   run the Partner API
@@ -44,6 +44,8 @@ commands:
   keys revoke KEY_ID                      revoke a key (a running server refuses it within 2s)
   keys roll KEY_ID [--grace 24h]          issue a successor; the old key works until the grace ends
   keys update KEY_ID --rate-limit N       set a key's requests per minute (0: environment default)
+  keys usage KEY_ID [--days 30]           a key's requests by day, route and status class
+  security events [--since T]             anomalies: new networks, rate spikes, leaked or revoked keys
   orders advance ORDER_ID --to STATUS [--tracking-number N --carrier C --label-url U]
   orders cancel ORDER_ID                  cancel an order before it ships
   practitioners activate ID               mark a verified practitioner active
@@ -63,7 +65,7 @@ common flags: --data-dir DIR --db URL --env development|production --json
 // run is the whole program; tests call it in-process.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	if len(args) == 0 {
-		fmt.Fprint(stderr, usage)
+		fmt.Fprint(stderr, usageText)
 		return fmt.Errorf("no command given")
 	}
 	cmd, rest := args[0], args[1:]
@@ -86,6 +88,10 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return keysRevoke(ctx, rest, getenv, stdout)
 	case "keys roll":
 		return keysRoll(ctx, rest, getenv, stdout)
+	case "keys usage":
+		return keysUsage(ctx, rest, getenv, stdout)
+	case "security events":
+		return securityEvents(ctx, rest, getenv, stdout)
 	case "keys update":
 		return keysUpdate(ctx, rest, getenv, stdout)
 	case "clinics update":
@@ -115,9 +121,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	case "audit export":
 		return auditExport(ctx, rest, getenv, stdout)
 	case "help ", "-h ", "--help ":
-		fmt.Fprint(stdout, usage)
+		fmt.Fprint(stdout, usageText)
 		return nil
 	}
-	fmt.Fprint(stderr, usage)
+	fmt.Fprint(stderr, usageText)
 	return fmt.Errorf("unknown command %q", cmd+" "+sub)
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/novamed/partner-api/internal/ratelimit"
 	"github.com/novamed/partner-api/internal/sandbox"
 	"github.com/novamed/partner-api/internal/sqlstore"
+	"github.com/novamed/partner-api/internal/usage"
 	"github.com/novamed/partner-api/internal/webhook"
 )
 
@@ -74,6 +75,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	sandboxStep := fs.Duration("sandbox-step", 5*time.Second, "how long a sandbox order rests in each status")
 	retrySchedule := fs.String("webhook-retry-schedule", envOr(getenv, "NOVAMED_WEBHOOK_RETRY_SCHEDULE", "0s,1m,5m,15m,1h"), "delay before each webhook attempt; the delivery fails after the last")
 	webhookPoll := fs.Duration("webhook-poll", 250*time.Millisecond, "how often the delivery worker looks for due deliveries")
+	metricsAddr := fs.String("metrics-addr", getenv("NOVAMED_METRICS_ADDR"), "serve Prometheus /metrics on this loopback address (default off)")
+	anomalyWindow := fs.Duration("anomaly-window", time.Minute, "time unit of the rate and auth-failure anomaly rules")
+	rateFactor := fs.Float64("anomaly-rate-factor", 10, "a key above this multiple of its baseline rate is a spike")
+	rateMinimum := fs.Int("anomaly-rate-minimum", 100, "…and at least this many requests in one window")
+	prefixFailures := fs.Int("anomaly-prefix-failures", 5, "401s with a real key's prefix in one window that raise an event")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -121,8 +127,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if c.keyPath != "" {
 		go watchKeyring(ctx, c.keyPath, getenv, store, log)
 	}
+	if err := checkMetricsAddr(*metricsAddr); err != nil {
+		return err
+	}
 	aw := audit.NewWriter(store, log)
 	defer aw.Close()
+	metrics := usage.NewMetrics()
+	recorder := usage.NewRecorder(store, log, metrics, time.Now, usage.Rules{Window: *anomalyWindow,
+		RateFactor: *rateFactor, RateMinimum: *rateMinimum, PrefixFailures: *prefixFailures})
+	defer recorder.Close()
 	if sandboxOn {
 		sbCtx, stopSandbox := context.WithCancel(ctx)
 		sbDone := make(chan struct{})
@@ -134,11 +147,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	api := httpapi.New(httpapi.Config{
 		Env: env, Store: store, Audit: aw, Limiter: ratelimit.NewMemory(nil), Logger: log,
 		KeyCacheTTL: *keyTTL, TrustedProxies: proxies, HSTS: useTLS || *behindProxy, WebhookPolicy: policy,
+		Usage: recorder, Metrics: metrics,
 	})
 	defer api.Close()
 	worker := &webhook.Worker{
 		Store: store, Client: webhook.NewClient(&webhook.Dialer{Policy: policy}), Schedule: schedule,
 		ID: workerID(), Log: log, Now: time.Now, Poll: *webhookPoll, Lease: 30 * time.Second, Parallel: 8,
+		OnAttempt: metrics.Delivery,
 	}
 	wkCtx, stopWorker := context.WithCancel(ctx)
 	wkDone := make(chan struct{})
@@ -153,6 +168,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:       120 * time.Second,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	if *metricsAddr != "" {
+		stopMetrics, err := serveMetrics(ctx, *metricsAddr, metrics, store, log, stdout)
+		if err != nil {
+			return err
+		}
+		defer stopMetrics()
 	}
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {
@@ -295,4 +317,51 @@ func watchKeyring(ctx context.Context, path string, getenv func(string) string, 
 func workerID() string {
 	host, _ := os.Hostname()
 	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
+}
+
+// checkMetricsAddr keeps /metrics off public interfaces: it must listen on
+// loopback (put a scraper next to it or tunnel).
+func checkMetricsAddr(addr string) error {
+	if addr == "" {
+		return nil
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("--metrics-addr %q: %w", addr, err)
+	}
+	if a, err := netip.ParseAddr(host); (err == nil && a.IsLoopback()) || host == "localhost" {
+		return nil
+	}
+	return fmt.Errorf("--metrics-addr must be a loopback address (metrics describe traffic), not %q", addr)
+}
+
+// serveMetrics serves /metrics and keeps the webhook queue gauge current.
+func serveMetrics(ctx context.Context, addr string, m *usage.Metrics, store *sqlstore.Store, log *slog.Logger, stdout io.Writer) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", m.Handler())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(ln) //nolint:errcheck // ends with Close
+	fmt.Fprintf(stdout, "novamed: metrics on http://%s/metrics\n", ln.Addr())
+	gctx, cancel := context.WithCancel(ctx)
+	go func() {
+		t := time.NewTicker(5 * time.Second)
+		defer t.Stop()
+		for {
+			if n, err := store.PendingDeliveries(gctx); err == nil {
+				m.QueueDepth(n)
+			} else if gctx.Err() == nil {
+				log.Warn("counting pending deliveries failed", "err", err)
+			}
+			select {
+			case <-gctx.Done():
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() { cancel(); srv.Close() }, nil
 }

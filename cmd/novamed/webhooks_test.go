@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -153,22 +154,34 @@ func TestWebhooksDeliverTheLifecycle(t *testing.T) {
 			t.Errorf("shipment:created lacks %s: %v", f, ship)
 		}
 	}
-	// The delivery log shows each as succeeded with one attempt.
-	r = ts.req("GET", "/api/external/webhook/"+w.ID+"/deliveries?limit=100", ts.Key, nil)
-	expectOK(t, r)
-	var log struct {
-		Items []struct {
-			Status   string
-			Attempts []struct {
-				StatusCode int `json:"status_code"`
+	// The delivery log shows each as succeeded with one attempt (an attempt
+	// is recorded just after the receiver answers, so poll briefly).
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		r = ts.req("GET", "/api/external/webhook/"+w.ID+"/deliveries?limit=100", ts.Key, nil)
+		expectOK(t, r)
+		var log struct {
+			Items []struct {
+				Status   string
+				Attempts []struct {
+					StatusCode int `json:"status_code"`
+				}
 			}
 		}
-	}
-	r.data(t, &log)
-	for _, d := range log.Items {
-		if d.Status != "succeeded" || len(d.Attempts) != 1 || d.Attempts[0].StatusCode != 204 {
-			t.Errorf("delivery log entry %+v", d)
+		r.data(t, &log)
+		bad := ""
+		for _, d := range log.Items {
+			if d.Status != "succeeded" || len(d.Attempts) != 1 || d.Attempts[0].StatusCode != 204 {
+				bad = fmt.Sprintf("%+v", d)
+			}
 		}
+		if bad == "" && len(log.Items) >= len(want) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery log entry %s (of %d)", bad, len(log.Items))
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 	// A test event reaches the receiver too.
 	expectOK(t, ts.req("POST", "/api/external/webhook/"+w.ID+"/test", ts.Key, nil))

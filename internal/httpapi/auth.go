@@ -54,13 +54,20 @@ func (s *Server) authenticate(r *http.Request, st *reqState) error {
 			Message: "Too many failed authentications from this address. Please retry after " + strconv.Itoa(retryAfterSeconds(d.RetryAfter)) + " seconds.",
 			Details: map[string]any{"retry_after": retryAfterSeconds(d.RetryAfter)}}
 	}
-	key, err := s.verifyKey(ctx, r.Header.Get("X-Api-Key"))
+	raw := r.Header.Get("X-Api-Key")
+	key, outcome, err := s.verifyKey(ctx, raw)
+	s.metrics.Auth(outcome)
+	if outcome == "revoked" {
+		s.usage.RevokedKeyUsed(key, st.clientAddr)
+	}
 	if err != nil {
-		raw := r.Header.Get("X-Api-Key")
 		st.action = "auth.failed"
 		st.keyPrefix = apikey.DisplayPrefix(raw)
 		if len(raw) > 64 || !saneID(st.keyPrefix) {
 			st.keyPrefix = ""
+		}
+		if st.keyPrefix != "" {
+			s.usage.AuthFailure(st.keyPrefix, st.clientAddr)
 		}
 		if _, lerr := s.limiter.Allow(ctx, guard, s.authFail, time.Minute); lerr != nil {
 			s.log.Warn("auth failure limiter unavailable", "err", lerr)
@@ -69,36 +76,51 @@ func (s *Server) authenticate(r *http.Request, st *reqState) error {
 	}
 	st.key = key
 	st.keyPrefix = key.Prefix
-	s.markUsed(key.ID, s.now())
+	s.usage.KeyUsed(key, st.clientAddr)
 	return nil
 }
 
-// verifyKey is the hot path of every request.
-func (s *Server) verifyKey(ctx context.Context, raw string) (*novamed.APIKey, error) {
+// verifyKey is the hot path of every request. It also names the outcome
+// (for metrics and the revoked-key rule; never for the client, which sees
+// one 401 for all of them): ok, missing, malformed, wrong_environment,
+// unknown, revoked, expired or error.
+func (s *Server) verifyKey(ctx context.Context, raw string) (*novamed.APIKey, string, error) {
+	if raw == "" {
+		return nil, "missing", errUnauthorized
+	}
 	env, err := apikey.Parse(raw)
-	if err != nil || novamed.Environment(env) != s.env {
-		return nil, errUnauthorized
+	if err != nil {
+		return nil, "malformed", errUnauthorized
+	}
+	if novamed.Environment(env) != s.env {
+		return nil, "wrong_environment", errUnauthorized
 	}
 	h := apikey.HashKey(raw)
 	key, ok := s.keys.Get(h)
 	if !ok {
 		key, err = s.store.FindAPIKeyByHash(ctx, h.Hex())
 		if novamed.ErrorCode(err) == novamed.CodeNotFound {
-			return nil, errUnauthorized
+			return nil, "unknown", errUnauthorized
 		}
 		if err != nil {
-			return nil, err
+			return nil, "error", err
 		}
 		stored, perr := apikey.ParseHash(key.HashHex)
 		if perr != nil || !apikey.Equal(stored, h) {
-			return nil, errUnauthorized
+			return nil, "unknown", errUnauthorized
 		}
 		s.keys.Put(h, key)
 	}
-	if key.Environment != s.env || !key.Usable(s.now()) {
-		return nil, errUnauthorized
+	now := s.now()
+	switch {
+	case key.Environment != s.env:
+		return nil, "wrong_environment", errUnauthorized
+	case key.RevokedAt != nil && !now.Before(*key.RevokedAt):
+		return key, "revoked", errUnauthorized
+	case !key.Usable(now):
+		return nil, "expired", errUnauthorized
 	}
-	return key, nil
+	return key, "ok", nil
 }
 
 // rateLimit applies the key's per-minute limit and sets the X-RateLimit
@@ -120,6 +142,7 @@ func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, st *reqState)
 	}
 	secs := retryAfterSeconds(d.RetryAfter)
 	h.Set("Retry-After", strconv.Itoa(secs))
+	s.usage.RateLimited(st.key.ID)
 	st.action = "ratelimit.exceeded"
 	return &novamed.Error{Code: novamed.CodeRateLimited,
 		Message: "Rate limit exceeded. Please retry after " + strconv.Itoa(secs) + " seconds.",

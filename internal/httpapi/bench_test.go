@@ -66,13 +66,13 @@ func newTestServer(tb testing.TB, perMinute int) (*Server, string, string) {
 func BenchmarkVerifyKey(b *testing.B) {
 	s, raw, _ := newTestServer(b, 1_000_000)
 	ctx := context.Background()
-	if _, err := s.verifyKey(ctx, raw); err != nil {
+	if _, _, err := s.verifyKey(ctx, raw); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if _, err := s.verifyKey(ctx, raw); err != nil {
+		if _, _, err := s.verifyKey(ctx, raw); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -85,7 +85,7 @@ func BenchmarkVerifyKeyUncached(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
 		s.keys.Purge()
-		if _, err := s.verifyKey(ctx, raw); err != nil {
+		if _, _, err := s.verifyKey(ctx, raw); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -101,7 +101,7 @@ func BenchmarkRejectMalformedKey(b *testing.B) {
 	ctx := context.Background()
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {
-		if _, err := s.verifyKey(ctx, forged); err == nil {
+		if _, _, err := s.verifyKey(ctx, forged); err == nil {
 			b.Fatal("forged key accepted")
 		}
 	}
@@ -110,7 +110,7 @@ func BenchmarkRejectMalformedKey(b *testing.B) {
 // BenchmarkRateLimitMiddleware is the per-key limiter plus its headers.
 func BenchmarkRateLimitMiddleware(b *testing.B) {
 	s, raw, _ := newTestServer(b, 1_000_000_000)
-	k, err := s.verifyKey(context.Background(), raw)
+	k, _, err := s.verifyKey(context.Background(), raw)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -89,6 +89,7 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, owner, key, fp s
 	}
 	st := stateOf(r)
 	st.action = "idempotent.replay"
+	s.metrics.Replay()
 	w.Header().Set("Idempotent-Replayed", "true")
 	s.send(w, r, rec.Status, rec.Body)
 	return true, nil

@@ -3,6 +3,7 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/novamed/partner-api/internal/novamed"
@@ -64,4 +65,51 @@ func (s *Server) ok(w http.ResponseWriter, r *http.Request, data any, message st
 	}
 	s.send(w, r, http.StatusOK, b)
 	return nil
+}
+
+// usageJSON is a key's usage: counts by day, route and status class, and
+// totals by status class.
+type usageJSON struct {
+	KeyID  string               `json:"key_id"`
+	Since  string               `json:"since"`
+	Counts []novamed.UsageCount `json:"counts"`
+	Totals map[string]int64     `json:"totals"`
+}
+
+// UsageReport summarises a key's counters since a day (shared by the API
+// and the operator command).
+func UsageReport(keyID, since string, counts []novamed.UsageCount) any {
+	totals := map[string]int64{}
+	for _, c := range counts {
+		switch c.Route {
+		case novamed.RouteRateLimited, novamed.RouteAuthFailure:
+			totals[c.Route] += c.Count
+		default:
+			totals[c.StatusClass] += c.Count
+		}
+	}
+	return usageJSON{KeyID: keyID, Since: since, Counts: counts, Totals: totals}
+}
+
+// getMyUsage gives a partner its own key's figures for the last days
+// (default 30, at most 90). Pending counters are flushed first.
+func (s *Server) getMyUsage(w http.ResponseWriter, r *http.Request) error {
+	k := stateOf(r).key
+	days := 30
+	if v := r.URL.Query().Get("days"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 90 {
+			return novamed.ValidationError([]novamed.FieldError{{Field: "days", Message: "days must be a whole number from 1 to 90."}})
+		}
+		days = n
+	}
+	if err := s.usage.Flush(r.Context()); err != nil {
+		return err
+	}
+	since := s.now().UTC().AddDate(0, 0, -(days - 1)).Format(time.DateOnly)
+	counts, err := s.store.Usage(r.Context(), k.ID, since)
+	if err != nil {
+		return err
+	}
+	return s.ok(w, r, UsageReport(k.ID, since, counts), "")
 }

@@ -56,6 +56,10 @@ func (s *Server) logRequest(r *http.Request, status, size int, st *reqState) {
 		attrs = append(attrs, slog.String("security_event", st.securityEvent))
 	}
 	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	s.metrics.Request(route, r.Method, status, s.now().Sub(st.start))
+	if st.key != nil {
+		s.usage.Request(st.key.ID, route, status, st.clientAddr)
+	}
 }
 
 // clientAddr is the peer address, or the address a trusted proxy reports in

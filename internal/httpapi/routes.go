@@ -11,6 +11,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /readyz", s.readyz)
 
 	mux.Handle("GET /api/external/me", s.partner("key.read", "api_key", s.getMe))
+	mux.Handle("GET /api/external/me/usage", s.partner("key.usage", "api_key", s.getMyUsage))
 
 	mux.Handle("POST /api/external/practitioner", s.partner("practitioner.create", "practitioner", s.createPractitioner))
 	mux.Handle("GET /api/external/practitioner", s.partner("practitioner.list", "practitioner", s.listPractitioners))

@@ -12,6 +12,7 @@ import (
 	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/ratelimit"
+	"github.com/novamed/partner-api/internal/usage"
 	"github.com/novamed/partner-api/internal/webhook"
 )
 
@@ -35,6 +36,10 @@ type Config struct {
 	HSTS bool
 	// WebhookPolicy decides which webhook URLs partners may register.
 	WebhookPolicy webhook.URLPolicy
+	// Usage counts per-key use and watches for anomalies (nil: off).
+	Usage *usage.Recorder
+	// Metrics are the Prometheus metrics (nil: off).
+	Metrics *usage.Metrics
 }
 
 // Server is the partner API as an http.Handler.
@@ -53,21 +58,22 @@ type Server struct {
 
 	webhookPolicy webhook.URLPolicy
 	carrierCache  carrierCache
+	usage         *usage.Recorder
+	metrics       *usage.Metrics
 	inflight      sync.Map // idempotency keys being processed here: owner+"\x00"+key
 
-	usedMu   sync.Mutex
-	lastUsed map[string]time.Time
-	stop     chan struct{}
-	done     chan struct{}
+	stop chan struct{}
+	done chan struct{}
 }
 
-// New returns a Server and starts its background flusher of key last-used
-// times; Close stops it.
+// New returns a Server and starts its background purge of expired
+// idempotency records; Close stops it.
 func New(cfg Config) *Server {
 	s := &Server{
 		env: cfg.Env, store: cfg.Store, audit: cfg.Audit, limiter: cfg.Limiter, log: cfg.Logger, now: cfg.Now,
 		authFail: cfg.AuthFailuresPerMinute, proxies: cfg.TrustedProxies, hsts: cfg.HSTS, webhookPolicy: cfg.WebhookPolicy,
-		lastUsed: map[string]time.Time{}, stop: make(chan struct{}), done: make(chan struct{}),
+		usage: cfg.Usage, metrics: cfg.Metrics,
+		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -125,7 +131,7 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 	s.writeError(w, r, &novamed.Error{Code: novamed.CodeRouteNotFound, Message: "No route matches this request."})
 }
 
-// Close flushes the last-used times and stops the background work.
+// Close stops the background work.
 func (s *Server) Close() {
 	select {
 	case <-s.stop:
@@ -137,14 +143,10 @@ func (s *Server) Close() {
 
 func (s *Server) flushLoop() {
 	defer close(s.done)
-	t := time.NewTicker(5 * time.Second)
-	defer t.Stop()
 	purge := time.NewTicker(10 * time.Minute)
 	defer purge.Stop()
 	for {
 		select {
-		case <-t.C:
-			s.flushLastUsed()
 		case <-purge.C:
 			if n, err := s.store.PurgeIdempotency(context.Background(), s.now().Add(-idempotencyTTL)); err != nil {
 				s.log.Error("purge idempotency records failed", "err", err)
@@ -152,26 +154,7 @@ func (s *Server) flushLoop() {
 				s.log.Info("purged idempotency records", "count", n)
 			}
 		case <-s.stop:
-			s.flushLastUsed()
 			return
 		}
-	}
-}
-
-// markUsed notes a key's use in memory; the flusher writes it in batches so
-// that authentication never writes to the database.
-func (s *Server) markUsed(id string, t time.Time) {
-	s.usedMu.Lock()
-	s.lastUsed[id] = t
-	s.usedMu.Unlock()
-}
-
-func (s *Server) flushLastUsed() {
-	s.usedMu.Lock()
-	batch := s.lastUsed
-	s.lastUsed = map[string]time.Time{}
-	s.usedMu.Unlock()
-	if err := s.store.TouchAPIKeys(context.Background(), batch); err != nil {
-		s.log.Error("record key last-used times failed", "err", err)
 	}
 }

@@ -139,6 +139,7 @@ type Store interface {
 	IdempotencyStore
 	PharmacyStore
 	WebhookStore
+	UsageStore
 	Ping(ctx context.Context) error
 	Close() error
 }

@@ -82,6 +82,8 @@ type WebhookStore interface {
 	// status; it is ignored (false) if the lease was lost.
 	RecordAttempt(ctx context.Context, deliveryID, worker string, a Attempt, status string, next *time.Time) (bool, error)
 	ListDeliveries(ctx context.Context, f DeliveryFilter) (items []*Delivery, next string, err error)
+	// PendingDeliveries counts deliveries waiting for an attempt.
+	PendingDeliveries(ctx context.Context) (int, error)
 	// RetryDelivery queues a delivery (of webhookID, unless "") for one more
 	// immediate attempt.
 	RetryDelivery(ctx context.Context, id, webhookID string, clinics []string) (*Delivery, error)

@@ -11,7 +11,13 @@ import (
 
 // ListCarriers returns the catalogue in its order.
 func (s *Store) ListCarriers(ctx context.Context) ([]novamed.Carrier, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT carrier FROM carriers ORDER BY position`)
+	return s.listCarriers(ctx, s.read)
+}
+
+// listCarriers reads the catalogue through q (a transaction reads it on its
+// own connection rather than waiting for a second one from the pool).
+func (s *Store) listCarriers(ctx context.Context, q querier) ([]novamed.Carrier, error) {
+	rows, err := q.QueryContext(ctx, `SELECT carrier FROM carriers ORDER BY position`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list carriers: %w", err)
 	}
@@ -37,6 +43,14 @@ func (s *Store) ReplaceCarriers(ctx context.Context, cs []novamed.Carrier, onlyI
 		return err
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if s.dialect == Postgres {
+			// Replace or seed one at a time (replicas seed on start): a
+			// second writer waits, then sees the first one's rows. Readers
+			// are not blocked.
+			if _, err := tx.ExecContext(ctx, `LOCK TABLE carriers IN EXCLUSIVE MODE`); err != nil {
+				return fmt.Errorf("sqlstore: lock carriers: %w", err)
+			}
+		}
 		var n int
 		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM carriers`).Scan(&n); err != nil {
 			return fmt.Errorf("sqlstore: carriers: %w", err)

@@ -5,6 +5,8 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"time"
 
 	"github.com/novamed/partner-api/internal/novamed"
@@ -41,7 +43,15 @@ func (s *Store) insertKey(ctx context.Context, tx *sql.Tx, k *novamed.APIKey) er
 	if len(k.Clinics) == 0 {
 		return novamed.Errorf(novamed.CodeInvalid, "A key must be granted at least one clinic.")
 	}
+	// Each clinic once: a duplicate grant must not reach the INSERT below,
+	// since a failed statement aborts a PostgreSQL transaction.
+	clinics := make([]string, 0, len(k.Clinics))
 	for _, c := range k.Clinics {
+		if !slices.Contains(clinics, c) {
+			clinics = append(clinics, c)
+		}
+	}
+	for _, c := range clinics {
 		var one int
 		err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM clinics WHERE id = ?`), c).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
@@ -60,8 +70,8 @@ func (s *Store) insertKey(ctx context.Context, tx *sql.Tx, k *novamed.APIKey) er
 	if err != nil {
 		return fmt.Errorf("sqlstore: insert key: %w", err)
 	}
-	for _, c := range k.Clinics {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_key_clinics (key_id, clinic_id) VALUES (?, ?)`), k.ID, c); err != nil && !isUnique(err) {
+	for _, c := range clinics {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_key_clinics (key_id, clinic_id) VALUES (?, ?)`), k.ID, c); err != nil {
 			return fmt.Errorf("sqlstore: grant clinic: %w", err)
 		}
 	}
@@ -237,8 +247,12 @@ func (s *Store) TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time)
 	if len(lastUsed) == 0 {
 		return nil
 	}
+	// In id order, so that two concurrent touches of the same keys lock
+	// their rows in the same order (no deadlock on PostgreSQL).
+	ids := slices.Sorted(maps.Keys(lastUsed))
 	return s.inTx(ctx, func(tx *sql.Tx) error {
-		for id, t := range lastUsed {
+		for _, id := range ids {
+			t := lastUsed[id]
 			if _, err := tx.ExecContext(ctx, s.q(`UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`),
 				micros(t), id, micros(t)); err != nil {
 				return fmt.Errorf("sqlstore: touch keys: %w", err)

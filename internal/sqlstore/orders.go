@@ -222,7 +222,7 @@ func (s *Store) TransitionOrder(ctx context.Context, id, to string, shipment *no
 		now := s.now().UTC().Truncate(time.Microsecond)
 		if shipment != nil && (shipment.Provider == "" || shipment.TrackingURL == "") {
 			sh := *shipment
-			if err := s.completeShipment(ctx, o.CarrierID, &sh); err != nil {
+			if err := s.completeShipment(ctx, tx, o.CarrierID, &sh); err != nil {
 				return err
 			}
 			shipment = &sh
@@ -310,8 +310,8 @@ func newEventID() string { return uuid.Must(uuid.NewV7()).String() }
 
 // completeShipment fills a shipment's provider and tracking URL from the
 // carrier catalogue.
-func (s *Store) completeShipment(ctx context.Context, carrierID string, sh *novamed.Shipment) error {
-	carriers, err := s.ListCarriers(ctx)
+func (s *Store) completeShipment(ctx context.Context, q querier, carrierID string, sh *novamed.Shipment) error {
+	carriers, err := s.listCarriers(ctx, q)
 	if err != nil {
 		return err
 	}

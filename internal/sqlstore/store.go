@@ -85,6 +85,13 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 	read.SetMaxOpenConns(8)
 	s := &Store{dialect: SQLite, write: write, read: read, now: opts.Now, reload: opts.ReloadKeyring}
 	s.group = newGroupCommitter(write, 128)
+	return s.finishOpen(ctx, opts)
+}
+
+// finishOpen completes an opened Store: it installs the keyring and clock,
+// applies the migrations and seeds the carrier catalogue of a fresh
+// database. On failure it closes s.
+func (s *Store) finishOpen(ctx context.Context, opts Options) (*Store, error) {
 	s.keys.Store(opts.Keyring)
 	if s.now == nil {
 		s.now = time.Now
@@ -107,10 +114,17 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlstore: migrations: %w", err)
 	}
 	dialect := goose.DialectSQLite3
+	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
 	if s.dialect == Postgres {
 		dialect = goose.DialectPostgres
+		// Replicas starting together take turns (a session advisory lock).
+		locker, err := postgresMigrationLocker()
+		if err != nil {
+			return fmt.Errorf("sqlstore: migrations: %w", err)
+		}
+		opts = append(opts, goose.WithSessionLocker(locker))
 	}
-	p, err := goose.NewProvider(dialect, s.write, sub, goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(dialect, s.write, sub, opts...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrations: %w", err)
 	}
@@ -188,7 +202,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if s.group != nil {
 		return s.group.run(ctx, fn)
 	}
-	tx, err := s.write.BeginTx(ctx, nil)
+	tx, err := s.write.BeginTx(ctx, s.txOptions())
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}

@@ -354,3 +354,10 @@ func (s *Store) RetryDelivery(ctx context.Context, id, webhookID string, clinics
 	})
 	return d, err
 }
+
+// PendingDeliveries counts deliveries waiting for an attempt.
+func (s *Store) PendingDeliveries(ctx context.Context) (int, error) {
+	var n int
+	err := s.read.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM deliveries WHERE status = ?`), novamed.DeliveryPending).Scan(&n)
+	return n, err
+}

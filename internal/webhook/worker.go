@@ -67,6 +67,9 @@ type Worker struct {
 	Poll     time.Duration // how often to look for due deliveries
 	Lease    time.Duration // how long a claimed delivery is ours (> client timeout)
 	Parallel int
+	// OnAttempt, when set, is told each attempt's outcome: succeeded,
+	// retrying or failed (for metrics).
+	OnAttempt func(outcome string)
 }
 
 // Run delivers until ctx ends.
@@ -121,6 +124,13 @@ func (w *Worker) deliver(ctx context.Context, j *novamed.DeliveryJob) {
 			t := w.Now().Add(w.Schedule[attempt])
 			next = &t
 		}
+	}
+	if w.OnAttempt != nil {
+		outcome := status
+		if status == novamed.DeliveryPending {
+			outcome = "retrying"
+		}
+		w.OnAttempt(outcome)
 	}
 	held, rerr := w.Store.RecordAttempt(context.WithoutCancel(ctx), j.ID, w.ID, a, status, next)
 	switch {

@@ -1,0 +1,62 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/pressly/goose/v3/lock"
+)
+
+// postgresMaxConns bounds one Store's PostgreSQL connection pool.
+const postgresMaxConns = 20
+
+// OpenPostgres connects to the PostgreSQL database named by dsn (a URL or
+// keyword/value connection string, as pgx parses it) and applies the
+// embedded migrations. Replicas may open the same database at once: the
+// migrations run under a session advisory lock and the carrier catalogue is
+// seeded under a table lock.
+//
+// One pool serves reads and writes. Write transactions run at READ
+// COMMITTED and take row locks (SELECT … FOR UPDATE) where they read before
+// they write, so concurrent writers on other connections or other replicas
+// serialise on the rows they share.
+func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error) {
+	if opts.Keyring == nil {
+		return nil, errors.New("sqlstore: a PHI keyring is required")
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: open postgres: %w", err)
+	}
+	db.SetMaxOpenConns(postgresMaxConns)
+	db.SetMaxIdleConns(postgresMaxConns / 2)
+	db.SetConnMaxIdleTime(5 * time.Minute)
+	db.SetConnMaxLifetime(time.Hour)
+	if err := db.PingContext(ctx); err != nil {
+		db.Close()
+		return nil, fmt.Errorf("sqlstore: connect to postgres: %w", err)
+	}
+	s := &Store{dialect: Postgres, write: db, read: db, now: opts.Now, reload: opts.ReloadKeyring}
+	return s.finishOpen(ctx, opts)
+}
+
+// postgresMigrationLocker is goose's session advisory lock, polled every
+// second for up to five minutes (another replica may be migrating).
+func postgresMigrationLocker() (lock.SessionLocker, error) {
+	return lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+}
+
+// txOptions are the options of a write transaction: PostgreSQL's READ
+// COMMITTED whatever the server's default, since the row locks above are
+// designed for it (a stricter level would fail locked reads with
+// serialisation errors instead of waiting).
+func (s *Store) txOptions() *sql.TxOptions {
+	if s.dialect == Postgres {
+		return &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+	}
+	return nil
+}

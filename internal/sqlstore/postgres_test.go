@@ -1,0 +1,443 @@
+package sqlstore_test
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for the maintenance connection
+
+	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/phi"
+	"github.com/novamed/partner-api/internal/sqlstore"
+	"github.com/novamed/partner-api/internal/storetest"
+)
+
+// defaultPostgresDSN is used when NOVAMED_TEST_POSTGRES is not set. Its
+// database is only the maintenance connection: every store gets a database
+// of its own.
+const defaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+
+// pgServer is a reachable PostgreSQL server on which tests create and drop
+// databases.
+type pgServer struct {
+	admin *sql.DB // the maintenance database
+	dsn   string
+}
+
+// postgresServer connects to the test server. When it cannot be reached the
+// test is skipped, loudly, or fails when CI=true.
+func postgresServer(t *testing.T) *pgServer {
+	t.Helper()
+	dsn := os.Getenv("NOVAMED_TEST_POSTGRES")
+	if dsn == "" {
+		dsn = defaultPostgresDSN
+	}
+	unavailable := func(err error) {
+		t.Helper()
+		msg := fmt.Sprintf("POSTGRES NOT AVAILABLE: %s: %v -- the PostgreSQL store tests did NOT run. "+
+			"Start PostgreSQL or point NOVAMED_TEST_POSTGRES at one (CI=true makes this a failure).", redact(dsn), err)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	admin, err := sql.Open("pgx", dsn)
+	if err != nil {
+		unavailable(err)
+	}
+	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+	defer cancel()
+	if err := admin.PingContext(ctx); err != nil {
+		admin.Close()
+		unavailable(err)
+	}
+	t.Cleanup(func() { admin.Close() })
+	return &pgServer{admin: admin, dsn: dsn}
+}
+
+// redact hides a password in a URL DSN.
+func redact(dsn string) string {
+	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
+		return u.Redacted()
+	}
+	return "NOVAMED_TEST_POSTGRES"
+}
+
+// createDatabase creates a fresh, empty database, dropped when t ends, and
+// returns its DSN.
+func (p *pgServer) createDatabase(t *testing.T) string {
+	t.Helper()
+	b := make([]byte, 8)
+	_, _ = rand.Read(b)
+	name := "novamed_test_" + hex.EncodeToString(b)
+	// CREATE and DROP DATABASE cannot run in a transaction nor outlive a
+	// cancelled test context.
+	ctx := context.WithoutCancel(t.Context())
+	if _, err := p.admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
+		t.Fatalf("CREATE DATABASE %s: %v", name, err)
+	}
+	t.Cleanup(func() {
+		if _, err := p.admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
+			t.Errorf("DROP DATABASE %s: %v", name, err)
+		}
+	})
+	dsn, err := withDatabase(p.dsn, name)
+	if err != nil {
+		t.Fatalf("DSN for %s: %v", name, err)
+	}
+	return dsn
+}
+
+// withDatabase returns dsn naming database name instead.
+func withDatabase(dsn, name string) (string, error) {
+	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
+		u, err := url.Parse(dsn)
+		if err != nil {
+			return "", err
+		}
+		u.Path, u.RawPath = "/"+name, ""
+		return u.String(), nil
+	}
+	// keyword/value form: a later setting overrides an earlier one
+	return dsn + " dbname=" + name, nil
+}
+
+// openPostgres opens a store on dsn, closed when t ends.
+func openPostgres(t *testing.T, ctx context.Context, dsn string, ring *phi.Keyring) *sqlstore.Store {
+	t.Helper()
+	s, err := sqlstore.OpenPostgres(ctx, dsn, sqlstore.Options{Keyring: ring})
+	if err != nil {
+		t.Fatalf("OpenPostgres: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func testKeyring(t *testing.T) *phi.Keyring {
+	t.Helper()
+	key, err := phi.GenerateKey()
+	if err != nil {
+		t.Fatalf("phi.GenerateKey: %v", err)
+	}
+	ring, err := phi.NewKeyring(map[uint32][]byte{1: key})
+	if err != nil {
+		t.Fatalf("phi.NewKeyring: %v", err)
+	}
+	return ring
+}
+
+// TestPostgresConformance runs the store conformance suite on PostgreSQL,
+// with a freshly created database per subtest.
+func TestPostgresConformance(t *testing.T) {
+	srv := postgresServer(t)
+	ring := testKeyring(t)
+	storetest.Run(t, func(t *testing.T) novamed.Store {
+		t.Helper()
+		return openPostgres(t, t.Context(), srv.createDatabase(t), ring)
+	})
+}
+
+// TestPostgresReplicas runs two stores (two pools, as two replicas would) on
+// one database and checks that their concurrent writes serialise.
+func TestPostgresReplicas(t *testing.T) {
+	srv := postgresServer(t)
+	ring := testKeyring(t)
+	dsn := srv.createDatabase(t)
+	ctx := t.Context()
+
+	// Both start at once: the migrations and the catalogue seeding race.
+	var stores [2]*sqlstore.Store
+	var errs [2]error
+	var wg sync.WaitGroup
+	for i := range stores {
+		wg.Go(func() { stores[i], errs[i] = sqlstore.OpenPostgres(ctx, dsn, sqlstore.Options{Keyring: ring}) })
+	}
+	wg.Wait()
+	for i, s := range stores {
+		if s != nil {
+			t.Cleanup(func() {
+				if err := s.Close(); err != nil {
+					t.Errorf("Close store %d: %v", i, err)
+				}
+			})
+		}
+		if errs[i] != nil {
+			t.Fatalf("OpenPostgres (replica %d): %v", i, errs[i])
+		}
+	}
+	a, b := stores[0], stores[1]
+	for i, s := range stores {
+		cs, err := s.ListCarriers(ctx)
+		if err != nil {
+			t.Fatalf("ListCarriers (replica %d): %v", i, err)
+		}
+		if want := len(novamed.DefaultCatalogue()); len(cs) != want {
+			t.Errorf("ListCarriers (replica %d): %d carriers, want the default catalogue's %d", i, len(cs), want)
+		}
+	}
+
+	t.Run("AuditChain", func(t *testing.T) {
+		const workers, appends = 8, 25
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		errc := make(chan error, workers)
+		for w := range workers {
+			s := stores[w%2]
+			wg.Go(func() {
+				<-start
+				for i := range appends {
+					recs := []*novamed.AuditRecord{auditRecord(w, i, 0)}
+					if i%5 == 4 { // sometimes several records in one append
+						recs = append(recs, auditRecord(w, i, 1))
+					}
+					if err := s.AppendAudit(ctx, recs); err != nil {
+						errc <- fmt.Errorf("worker %d append %d: %w", w, i, err)
+						return
+					}
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		close(errc)
+		for err := range errc {
+			t.Fatalf("AppendAudit: %v", err)
+		}
+		want := int64(workers * (appends + appends/5))
+		for i, s := range stores {
+			n, err := audit.Verify(ctx, s)
+			if err != nil || n != want {
+				t.Errorf("audit.Verify (replica %d): got (%d, %v), want (%d, nil)", i, n, err, want)
+			}
+		}
+		seen := map[string]int{}
+		if err := a.ScanAudit(ctx, time.Time{}, time.Time{}, func(r *novamed.AuditRecord) error {
+			seen[r.RequestID]++
+			return nil
+		}); err != nil {
+			t.Fatalf("ScanAudit: %v", err)
+		}
+		if len(seen) != int(want) {
+			t.Errorf("ScanAudit: %d distinct records, want %d", len(seen), want)
+		}
+		for id, n := range seen {
+			if n != 1 {
+				t.Errorf("ScanAudit: record %s stored %d times", id, n)
+			}
+		}
+	})
+
+	t.Run("RollAPIKey", func(t *testing.T) {
+		clinic := &novamed.Clinic{ID: uuid.NewString(), Name: "Replica Clinic", CreatedAt: time.Now()}
+		if err := a.CreateClinic(ctx, clinic); err != nil {
+			t.Fatalf("CreateClinic: %v", err)
+		}
+		for round := range 10 {
+			old := newAPIKey(clinic.ID)
+			if err := a.CreateAPIKey(ctx, old); err != nil {
+				t.Fatalf("CreateAPIKey: %v", err)
+			}
+			grace := time.Now().Add(time.Hour)
+			var next [2]*novamed.APIKey
+			var errs [2]error
+			start := make(chan struct{})
+			var wg sync.WaitGroup
+			for i, s := range []*sqlstore.Store{a, b} {
+				next[i] = newAPIKey("")
+				wg.Go(func() {
+					<-start
+					_, errs[i] = s.RollAPIKey(ctx, old.ID, next[i], grace)
+				})
+			}
+			close(start)
+			wg.Wait()
+			winner := -1
+			for i, err := range errs {
+				switch {
+				case err == nil:
+					if winner >= 0 {
+						t.Fatalf("round %d: both replicas rolled key %s", round, old.ID)
+					}
+					winner = i
+				case novamed.ErrorCode(err) != novamed.CodeInvalid:
+					t.Fatalf("round %d: RollAPIKey on replica %d: %v, want code %s", round, i, err, novamed.CodeInvalid)
+				}
+			}
+			if winner < 0 {
+				t.Fatalf("round %d: neither replica rolled key %s: %v", round, old.ID, errs)
+			}
+			got, err := b.GetAPIKey(ctx, old.ID)
+			if err != nil {
+				t.Fatalf("GetAPIKey: %v", err)
+			}
+			if got.ReplacedBy != next[winner].ID {
+				t.Errorf("round %d: replaced_by %q, want the winner's successor %q", round, got.ReplacedBy, next[winner].ID)
+			}
+			if _, err := a.GetAPIKey(ctx, next[1-winner].ID); novamed.ErrorCode(err) != novamed.CodeNotFound {
+				t.Errorf("round %d: the losing successor: GetAPIKey error %v, want not found", round, err)
+			}
+		}
+	})
+
+	t.Run("TouchAPIKeys", func(t *testing.T) {
+		// Batches touching the same keys must not deadlock each other.
+		clinic := &novamed.Clinic{ID: uuid.NewString(), Name: "Touch Clinic", CreatedAt: time.Now()}
+		if err := a.CreateClinic(ctx, clinic); err != nil {
+			t.Fatalf("CreateClinic: %v", err)
+		}
+		var ids []string
+		for range 12 {
+			k := newAPIKey(clinic.ID)
+			if err := a.CreateAPIKey(ctx, k); err != nil {
+				t.Fatalf("CreateAPIKey: %v", err)
+			}
+			ids = append(ids, k.ID)
+		}
+		base := time.Now().UTC().Truncate(time.Microsecond)
+		const racers, rounds = 8, 10
+		errs := make([]error, racers)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range racers {
+			s := stores[i%2]
+			wg.Go(func() {
+				<-start
+				for r := range rounds {
+					batch := map[string]time.Time{}
+					for _, id := range ids {
+						batch[id] = base.Add(time.Duration(r*racers+i) * time.Millisecond)
+					}
+					if err := s.TouchAPIKeys(ctx, batch); err != nil {
+						errs[i] = err
+						return
+					}
+				}
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("TouchAPIKeys %d: %v", i, err)
+			}
+		}
+		want := base.Add(time.Duration(rounds*racers-1) * time.Millisecond)
+		for _, id := range ids {
+			k, err := b.GetAPIKey(ctx, id)
+			if err != nil {
+				t.Fatalf("GetAPIKey: %v", err)
+			}
+			if k.LastUsedAt == nil || !k.LastUsedAt.Equal(want) {
+				t.Errorf("key %s: last used %v, want the latest touch %v", id, k.LastUsedAt, want)
+			}
+		}
+	})
+
+	t.Run("ReplaceCarriers", func(t *testing.T) {
+		// Each import deletes the catalogue and inserts its own; without
+		// a table lock a second one would insert ids the first one added.
+		full := novamed.DefaultCatalogue()
+		const racers = 8
+		errs := make([]error, racers)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range racers {
+			s := stores[i%2]
+			wg.Go(func() {
+				<-start
+				errs[i] = s.ReplaceCarriers(ctx, full[:1+i%len(full)], false)
+			})
+		}
+		close(start)
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("ReplaceCarriers %d: %v", i, err)
+			}
+		}
+		got, err := b.ListCarriers(ctx)
+		if err != nil {
+			t.Fatalf("ListCarriers: %v", err)
+		}
+		if n := len(got); n < 1 || n > len(full) || got[0].ID != full[0].ID || got[n-1].ID != full[n-1].ID {
+			t.Errorf("ListCarriers after the race: %d carriers, not one import's catalogue", n)
+		}
+		if err := a.ReplaceCarriers(ctx, full, false); err != nil {
+			t.Fatalf("ReplaceCarriers: %v", err)
+		}
+	})
+
+	t.Run("Idempotency", func(t *testing.T) {
+		before, _, err := a.AuditHead(ctx)
+		if err != nil {
+			t.Fatalf("AuditHead: %v", err)
+		}
+		const racers = 8
+		errs := make([]error, racers)
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := range racers {
+			s := stores[i%2]
+			wg.Go(func() {
+				<-start
+				r := &novamed.IdempotencyRecord{Owner: "owner", Key: "same-key", Fingerprint: fmt.Sprint(i),
+					Status: 201, Body: []byte(`{}`), CreatedAt: time.Now()}
+				errs[i] = s.SaveIdempotency(ctx, r, auditRecord(100+i, 0, 0))
+			})
+		}
+		close(start)
+		wg.Wait()
+		won := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				won++
+			case !errors.Is(err, novamed.ErrIdempotencyConflict):
+				t.Errorf("SaveIdempotency %d: %v, want nil or ErrIdempotencyConflict", i, err)
+			}
+		}
+		if won != 1 {
+			t.Errorf("SaveIdempotency: %d racers won, want 1", won)
+		}
+		if n, err := audit.Verify(ctx, b); err != nil || n != before+1 {
+			t.Errorf("audit.Verify: got (%d, %v), want (%d, nil): only the winner is audited", n, err, before+1)
+		}
+	})
+}
+
+func auditRecord(worker, i, part int) *novamed.AuditRecord {
+	return &novamed.AuditRecord{
+		Time: time.Now(), RequestID: fmt.Sprintf("req-%d-%d-%d", worker, i, part), KeyID: "key-1",
+		Action: "patient.create", ResourceType: "patient", ResourceIDs: []string{uuid.NewString()}, Status: 201,
+	}
+}
+
+// newAPIKey builds (without storing) a development key; clinic "" leaves
+// the grants to RollAPIKey.
+func newAPIKey(clinic string) *novamed.APIKey {
+	id := uuid.NewString()
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	k := &novamed.APIKey{ID: id, Owner: id, Name: "replica key", Environment: novamed.Development,
+		Prefix: "dev_" + hex.EncodeToString(raw[:4]), HashHex: hex.EncodeToString(raw), CreatedAt: time.Now()}
+	if clinic != "" {
+		k.Clinics = []string{clinic}
+	}
+	return k
+}

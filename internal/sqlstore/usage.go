@@ -1,0 +1,140 @@
+package sqlstore
+
+import (
+	"cmp"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+// AddUsage upserts counters and records last activity in one transaction.
+func (s *Store) AddUsage(ctx context.Context, counts []novamed.UsageCount, activity []novamed.KeyActivity) error {
+	if len(counts) == 0 && len(activity) == 0 {
+		return nil
+	}
+	// A fixed row order keeps two replicas' flushes from deadlocking on PostgreSQL.
+	counts, activity = slices.Clone(counts), slices.Clone(activity)
+	slices.SortFunc(counts, func(a, b novamed.UsageCount) int {
+		return cmp.Or(cmp.Compare(a.KeyID, b.KeyID), cmp.Compare(a.Day, b.Day), cmp.Compare(a.Route, b.Route), cmp.Compare(a.StatusClass, b.StatusClass))
+	})
+	slices.SortFunc(activity, func(a, b novamed.KeyActivity) int { return cmp.Compare(a.KeyID, b.KeyID) })
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		for _, c := range counts {
+			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO key_usage (key_id, day, route, status_class, count) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (key_id, day, route, status_class) DO UPDATE SET count = key_usage.count + excluded.count`),
+				c.KeyID, c.Day, c.Route, c.StatusClass, c.Count); err != nil {
+				return fmt.Errorf("sqlstore: add usage: %w", err)
+			}
+		}
+		for _, a := range activity {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE api_keys SET last_used_at = ?, last_client = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`),
+				micros(a.LastUsedAt), a.LastClient, a.KeyID, micros(a.LastUsedAt)); err != nil {
+				return fmt.Errorf("sqlstore: key activity: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// Usage returns a key's counters since a day.
+func (s *Store) Usage(ctx context.Context, keyID, since string) ([]novamed.UsageCount, error) {
+	rows, err := s.read.QueryContext(ctx, s.q(`SELECT key_id, day, route, status_class, count FROM key_usage WHERE key_id = ? AND day >= ?
+		ORDER BY day, route, status_class`), keyID, since)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: usage: %w", err)
+	}
+	defer rows.Close()
+	out := []novamed.UsageCount{}
+	for rows.Next() {
+		var c novamed.UsageCount
+		if err := rows.Scan(&c.KeyID, &c.Day, &c.Route, &c.StatusClass, &c.Count); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, rows.Err()
+}
+
+// KeyNetworks lists the networks a key was used from.
+func (s *Store) KeyNetworks(ctx context.Context, keyID string) ([]string, error) {
+	rows, err := s.read.QueryContext(ctx, s.q(`SELECT network FROM key_networks WHERE key_id = ?`), keyID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: key networks: %w", err)
+	}
+	return collectIDs(rows)
+}
+
+// AddKeyNetwork remembers a network of a key.
+func (s *Store) AddKeyNetwork(ctx context.Context, keyID, network string, at time.Time) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO key_networks (key_id, network, first_seen) VALUES (?, ?, ?) ON CONFLICT (key_id, network) DO NOTHING`),
+			keyID, network, micros(at))
+		return err
+	})
+}
+
+// KeyPrefixes maps the display prefixes of unrevoked keys to their ids.
+func (s *Store) KeyPrefixes(ctx context.Context) (map[string]string, error) {
+	rows, err := s.read.QueryContext(ctx, `SELECT prefix, id FROM api_keys WHERE revoked_at IS NULL`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: key prefixes: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var p, id string
+		if err := rows.Scan(&p, &id); err != nil {
+			return nil, err
+		}
+		out[p] = id
+	}
+	return out, rows.Err()
+}
+
+// RecordSecurityEvent stores an event and its audit record together.
+func (s *Store) RecordSecurityEvent(ctx context.Context, ev *novamed.SecurityEvent, rec *novamed.AuditRecord) error {
+	detail, err := json.Marshal(ev.Detail)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO security_events (id, at, rule, key_id, client_addr, detail) VALUES (?, ?, ?, ?, ?, ?)`),
+			ev.ID, micros(ev.At), ev.Rule, ev.KeyID, ev.ClientAddr, string(detail)); err != nil {
+			return fmt.Errorf("sqlstore: security event: %w", err)
+		}
+		if rec == nil {
+			return nil
+		}
+		return s.appendAudit(ctx, tx, []*novamed.AuditRecord{rec})
+	})
+}
+
+// ListSecurityEvents returns events since a time, oldest first.
+func (s *Store) ListSecurityEvents(ctx context.Context, since time.Time, limit int) ([]*novamed.SecurityEvent, error) {
+	rows, err := s.read.QueryContext(ctx, s.q(`SELECT id, at, rule, key_id, client_addr, detail FROM security_events WHERE at >= ? ORDER BY at, id LIMIT ?`),
+		micros(since), limit)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: security events: %w", err)
+	}
+	defer rows.Close()
+	out := []*novamed.SecurityEvent{}
+	for rows.Next() {
+		var ev novamed.SecurityEvent
+		var at int64
+		var detail string
+		if err := rows.Scan(&ev.ID, &at, &ev.Rule, &ev.KeyID, &ev.ClientAddr, &detail); err != nil {
+			return nil, err
+		}
+		ev.At = fromMicros(at)
+		if err := json.Unmarshal([]byte(detail), &ev.Detail); err != nil {
+			return nil, err
+		}
+		out = append(out, &ev)
+	}
+	return out, rows.Err()
+}
