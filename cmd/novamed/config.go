@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/redis/go-redis/v9"
 	"io"
 	"os"
 	"path/filepath"
@@ -24,6 +25,8 @@ type common struct {
 	env           string
 	masterKeyFile string
 	json          bool
+	redis         string
+	redisPrefix   string
 	serving       bool   // set by serve: production then refuses the data folder's key
 	keyPath       string // where the keyring was read from ("" for the environment)
 }
@@ -34,6 +37,8 @@ func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.env, "env", envOr(getenv, "NOVAMED_ENV", "development"), "environment: development or production")
 	fs.StringVar(&c.masterKeyFile, "master-key-file", getenv("NOVAMED_MASTER_KEY_FILE"), "file holding the base64 PHI master key")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object")
+	fs.StringVar(&c.redis, "redis", getenv("NOVAMED_REDIS"), "redis://… shared by replicas: rate limits and key revocation fan-out")
+	fs.StringVar(&c.redisPrefix, "redis-prefix", envOr(getenv, "NOVAMED_REDIS_PREFIX", "novamed:"), "prefix of every Redis key and channel")
 }
 
 func envOr(getenv func(string) string, name, def string) string {
@@ -144,7 +149,12 @@ func (c *common) openStore(ctx context.Context, getenv func(string) string) (*sq
 		s, err := sqlstore.OpenSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"), opts)
 		return s, env, err
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		return nil, "", errors.New("--db postgres:// is not available in this build yet; use sqlite:PATH")
+		opts := sqlstore.Options{Keyring: ring}
+		if c.keyPath != "" {
+			opts.ReloadKeyring = func() (*phi.Keyring, error) { return loadKeyring(getenv, c.keyPath) }
+		}
+		s, err := sqlstore.OpenPostgres(ctx, dsn, opts)
+		return s, env, err
 	}
 	return nil, "", fmt.Errorf("--db must be sqlite:PATH or postgres://…")
 }
@@ -164,4 +174,35 @@ func fmtTime(t *time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format(time.RFC3339)
+}
+
+// redisClient connects to --redis, or returns nil when none is configured.
+func (c *common) redisClient() (*redis.Client, error) {
+	if c.redis == "" {
+		return nil, nil
+	}
+	opt, err := redis.ParseURL(c.redis)
+	if err != nil {
+		return nil, fmt.Errorf("--redis: %w", err)
+	}
+	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = time.Second, 500*time.Millisecond, 500*time.Millisecond
+	opt.MaxRetries = 1
+	return redis.NewClient(opt), nil
+}
+
+// keysChannel is where revocations, rolls and limit changes are announced.
+func (c *common) keysChannel() string { return c.redisPrefix + "keys" }
+
+// announceKeyChange tells running replicas to drop cached keys. It is a
+// speed-up: without it (or without Redis) the 1 s key cache expiry still
+// bounds the delay, so a failure here is reported but not fatal.
+func (c *common) announceKeyChange(ctx context.Context, stderr io.Writer) {
+	client, err := c.redisClient()
+	if err != nil || client == nil {
+		return
+	}
+	defer client.Close()
+	if err := client.Publish(ctx, c.keysChannel(), "purge").Err(); err != nil {
+		fmt.Fprintf(stderr, "novamed: warning: could not announce the key change through Redis (%v); servers notice it within their key cache expiry\n", err)
+	}
 }

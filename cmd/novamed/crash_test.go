@@ -9,6 +9,7 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,8 +40,14 @@ func buildBinary(t *testing.T) string {
 
 func startProcess(t *testing.T, bin, dataDir string, extra ...string) *process {
 	t.Helper()
-	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", dataDir}, extra...)...)
-	cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
+	return startProcessEnv(t, bin, nil, append([]string{"--data-dir", dataDir}, extra...)...)
+}
+
+// startProcessEnv starts `novamed serve` with extra environment and flags.
+func startProcessEnv(t *testing.T, bin string, env []string, args ...string) *process {
+	t.Helper()
+	cmd := exec.Command(bin, append([]string{"serve", "--addr", "127.0.0.1:0"}, args...)...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, env...)
 	stdout, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -258,4 +265,19 @@ func TestWebhookEventSurvivesSIGKILL(t *testing.T) {
 	if got[0].Name != "webhook:test" || got[0].SigErr != "" {
 		t.Errorf("after restart: %+v", got[0])
 	}
+}
+
+func devKeyIn(out string) string {
+	m := regexp.MustCompile(`Development key:\s+(\S+)`).FindStringSubmatch(out)
+	if m == nil {
+		return ""
+	}
+	return m[1]
+}
+
+// newLoopbackServer serves h on 127.0.0.1 for the test's lifetime.
+func newLoopbackServer(t *testing.T, h http.HandlerFunc) string {
+	srv := httptest.NewServer(h)
+	t.Cleanup(srv.Close)
+	return srv.URL
 }

@@ -193,6 +193,7 @@ func keysRevoke(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	c.announceKeyChange(ctx, io.Discard)
 	return emit(stdout, c.json, toKeyJSON(k, ""), fmt.Sprintf("revoked key %s\n", k.ID))
 }
 
@@ -225,6 +226,7 @@ func keysRoll(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
+	c.announceKeyChange(ctx, io.Discard)
 	out := map[string]any{"id": next.ID, "key": raw, "environment": next.Environment, "clinics": next.Clinics,
 		"expires_at": next.ExpiresAt, "replaces": old.ID, "old_key_expires_at": old.ExpiresAt}
 	return emit(stdout, c.json, out, fmt.Sprintf("new key id:  %s\nnew key:     %s\nold key %s works until %s\n",
@@ -251,5 +253,6 @@ func keysUpdate(ctx context.Context, args []string, getenv func(string) string, 
 	if err != nil {
 		return err
 	}
+	c.announceKeyChange(ctx, io.Discard)
 	return emit(stdout, c.json, toKeyJSON(k, ""), fmt.Sprintf("key %s: %d requests per minute\n", k.ID, k.EffectiveRateLimit()))
 }

@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/google/uuid"
+	"github.com/redis/go-redis/v9"
 	"io"
 	"log/slog"
 	"net"
@@ -75,6 +76,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	sandboxStep := fs.Duration("sandbox-step", 5*time.Second, "how long a sandbox order rests in each status")
 	retrySchedule := fs.String("webhook-retry-schedule", envOr(getenv, "NOVAMED_WEBHOOK_RETRY_SCHEDULE", "0s,1m,5m,15m,1h"), "delay before each webhook attempt; the delivery fails after the last")
 	webhookPoll := fs.Duration("webhook-poll", 250*time.Millisecond, "how often the delivery worker looks for due deliveries")
+	webhookLease := fs.Duration("webhook-lease", 30*time.Second, "how long a claimed delivery is reserved for this replica (must exceed the 5 s send timeout)")
 	metricsAddr := fs.String("metrics-addr", getenv("NOVAMED_METRICS_ADDR"), "serve Prometheus /metrics on this loopback address (default off)")
 	anomalyWindow := fs.Duration("anomaly-window", time.Minute, "time unit of the rate and auth-failure anomaly rules")
 	rateFactor := fs.Float64("anomaly-rate-factor", 10, "a key above this multiple of its baseline rate is a spike")
@@ -105,6 +107,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	schedule, err := webhook.ParseSchedule(*retrySchedule)
 	if err != nil {
 		return err
+	}
+	if *webhookLease <= 5*time.Second {
+		return errors.New("--webhook-lease must be longer than the 5 s delivery timeout")
 	}
 	if *sandboxStep <= 0 {
 		return errors.New("--sandbox-step must be positive")
@@ -143,17 +148,34 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		defer func() { stopSandbox(); <-sbDone }()
 		log.Info("sandbox pharmacy on", "step", sandboxStep.String())
 	}
+	var limiter ratelimit.Limiter = ratelimit.NewMemory(nil)
+	readyChecks := map[string]func(context.Context) error{}
+	rdb, err := c.redisClient()
+	if err != nil {
+		return err
+	}
+	if rdb != nil {
+		defer rdb.Close()
+		limiter = &ratelimit.Fallback{Shared: ratelimit.NewRedis(rdb, c.redisPrefix+"rl:"), Local: ratelimit.NewMemory(nil), Log: log}
+		readyChecks["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
+	}
 	policy := webhook.URLPolicy{AllowInsecure: env == novamed.Development, Resolver: net.DefaultResolver}
 	api := httpapi.New(httpapi.Config{
-		Env: env, Store: store, Audit: aw, Limiter: ratelimit.NewMemory(nil), Logger: log,
+		Env: env, Store: store, Audit: aw, Limiter: limiter, Logger: log, ReadyChecks: readyChecks,
 		KeyCacheTTL: *keyTTL, TrustedProxies: proxies, HSTS: useTLS || *behindProxy, WebhookPolicy: policy,
 		Usage: recorder, Metrics: metrics,
 	})
 	defer api.Close()
 	worker := &webhook.Worker{
 		Store: store, Client: webhook.NewClient(&webhook.Dialer{Policy: policy}), Schedule: schedule,
-		ID: workerID(), Log: log, Now: time.Now, Poll: *webhookPoll, Lease: 30 * time.Second, Parallel: 8,
+		ID: workerID(), Log: log, Now: time.Now, Poll: *webhookPoll, Lease: *webhookLease, Parallel: 8,
 		OnAttempt: metrics.Delivery,
+	}
+	if rdb != nil {
+		subCtx, stopSub := context.WithCancel(ctx)
+		subDone := make(chan struct{})
+		go func() { defer close(subDone); followKeyChanges(subCtx, rdb, c.keysChannel(), api, log) }()
+		defer func() { stopSub(); <-subDone }()
 	}
 	wkCtx, stopWorker := context.WithCancel(ctx)
 	wkDone := make(chan struct{})
@@ -254,7 +276,9 @@ func seedDemo(ctx context.Context, store novamed.Store, stdout io.Writer, addr s
 		return err
 	}
 	clinic := &novamed.Clinic{ID: demoClinicID, Name: "Demo Clinic", CreatedAt: time.Now().UTC()}
-	if err := store.CreateClinic(ctx, clinic); err != nil {
+	if err := store.CreateClinic(ctx, clinic); errors.Is(err, novamed.ErrConflict) {
+		return nil // another replica seeded it a moment ago
+	} else if err != nil {
 		return err
 	}
 	k, raw, err := issueKey(novamed.Development, "Development key", []string{clinic.ID}, nil, 0)
@@ -364,4 +388,39 @@ func serveMetrics(ctx context.Context, addr string, m *usage.Metrics, store *sql
 		}
 	}()
 	return func() { cancel(); srv.Close() }, nil
+}
+
+// followKeyChanges purges the key cache whenever an operator command
+// announces a revocation, roll or limit change. While Redis is unreachable
+// it keeps retrying; the 1 s key cache expiry bounds the delay meanwhile.
+func followKeyChanges(ctx context.Context, rdb *redis.Client, channel string, api *httpapi.Server, log *slog.Logger) {
+	for ctx.Err() == nil {
+		sub := rdb.Subscribe(ctx, channel)
+		if _, err := sub.Receive(ctx); err != nil {
+			sub.Close()
+			if ctx.Err() == nil {
+				log.Warn("key change subscription failed; retrying", "err", err)
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(time.Second):
+			}
+			continue
+		}
+		api.PurgeKeyCache() // changes may have been missed while disconnected
+		ch := sub.Channel()
+	listen:
+		for {
+			select {
+			case <-ctx.Done():
+				break listen
+			case _, ok := <-ch:
+				if !ok {
+					break listen
+				}
+				api.PurgeKeyCache()
+			}
+		}
+		sub.Close()
+	}
 }

@@ -3,7 +3,9 @@ package httpapi
 import (
 	"context"
 	"net/http"
+	"sort"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/novamed/partner-api/internal/novamed"
@@ -14,16 +16,31 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
-// readyz is readiness: the database answers.
+// readyz is readiness: the database (and every other dependency, such as
+// Redis) answers.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	if err := s.store.Ping(ctx); err != nil {
-		s.log.Error("readiness: database unavailable", "err", err)
-		s.writeError(w, r, &novamed.Error{Code: novamed.CodeUnavailable, Message: "The database is not reachable."})
+	checks := map[string]func(context.Context) error{"database": s.store.Ping}
+	for name, fn := range s.readyChecks {
+		checks[name] = fn
+	}
+	out := map[string]string{"status": "ready"}
+	var failed []string
+	for name, fn := range checks {
+		if err := fn(ctx); err != nil {
+			s.log.Error("readiness check failed", "dependency", name, "err", err)
+			out[name], failed = "unavailable", append(failed, name)
+			continue
+		}
+		out[name] = "ok"
+	}
+	if len(failed) > 0 {
+		sort.Strings(failed)
+		s.writeError(w, r, &novamed.Error{Code: novamed.CodeUnavailable, Message: "Not ready: " + strings.Join(failed, ", ") + " unavailable."})
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ready", "database": "ok"})
+	writeJSON(w, http.StatusOK, out)
 }
 
 type meJSON struct {

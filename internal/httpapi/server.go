@@ -40,6 +40,9 @@ type Config struct {
 	Usage *usage.Recorder
 	// Metrics are the Prometheus metrics (nil: off).
 	Metrics *usage.Metrics
+	// ReadyChecks are dependencies /readyz checks besides the database
+	// (e.g. "redis"); a failing one makes the replica not ready.
+	ReadyChecks map[string]func(context.Context) error
 }
 
 // Server is the partner API as an http.Handler.
@@ -60,6 +63,7 @@ type Server struct {
 	carrierCache  carrierCache
 	usage         *usage.Recorder
 	metrics       *usage.Metrics
+	readyChecks   map[string]func(context.Context) error
 	inflight      sync.Map // idempotency keys being processed here: owner+"\x00"+key
 
 	stop chan struct{}
@@ -72,7 +76,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		env: cfg.Env, store: cfg.Store, audit: cfg.Audit, limiter: cfg.Limiter, log: cfg.Logger, now: cfg.Now,
 		authFail: cfg.AuthFailuresPerMinute, proxies: cfg.TrustedProxies, hsts: cfg.HSTS, webhookPolicy: cfg.WebhookPolicy,
-		usage: cfg.Usage, metrics: cfg.Metrics,
+		usage: cfg.Usage, metrics: cfg.Metrics, readyChecks: cfg.ReadyChecks,
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if s.now == nil {
@@ -130,6 +134,10 @@ func (s *Server) unmatched(w http.ResponseWriter, r *http.Request) {
 	}
 	s.writeError(w, r, &novamed.Error{Code: novamed.CodeRouteNotFound, Message: "No route matches this request."})
 }
+
+// PurgeKeyCache forgets every verified key, so the next request of each is
+// checked against the store (a revocation or roll was announced).
+func (s *Server) PurgeKeyCache() { s.keys.Purge() }
 
 // Close stops the background work.
 func (s *Server) Close() {

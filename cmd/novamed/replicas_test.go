@@ -1,0 +1,466 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "github.com/jackc/pgx/v5/stdlib" // the PostgreSQL driver the store uses
+)
+
+// needService skips loudly when a service is missing locally; in CI (CI=true)
+// a missing service fails the test instead.
+func needService(t *testing.T, what string, err error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	if os.Getenv("CI") == "true" {
+		t.Fatalf("%s NOT AVAILABLE in CI: %v", what, err)
+	}
+	t.Skipf("%s NOT AVAILABLE: %v — this multi-replica test did not run", what, err)
+}
+
+// freshPostgres creates a database for the test and drops it afterwards.
+func freshPostgres(t *testing.T) string {
+	t.Helper()
+	admin := os.Getenv("NOVAMED_TEST_POSTGRES")
+	if admin == "" {
+		admin = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+	}
+	db, err := sql.Open("pgx", admin)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+		err = db.PingContext(ctx)
+		cancel()
+	}
+	needService(t, "POSTGRES", err)
+	var b [6]byte
+	rand.Read(b[:]) //nolint:errcheck // crypto/rand
+	name := "novamed_e2e_" + hex.EncodeToString(b[:])
+	if _, err := db.Exec(`CREATE DATABASE ` + name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		db.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`) //nolint:errcheck // best effort
+		db.Close()
+	})
+	return strings.Replace(admin, "/test?", "/"+name+"?", 1)
+}
+
+// privateRedis runs a redis-server of the test's own on a free loopback
+// port, so stopping it disturbs nobody else.
+type privateRedis struct {
+	port string
+	cmd  *exec.Cmd
+}
+
+func startPrivateRedis(t *testing.T) *privateRedis {
+	t.Helper()
+	_, err := exec.LookPath("redis-server")
+	needService(t, "REDIS (redis-server binary)", err)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	ln.Close()
+	r := &privateRedis{port: port}
+	r.start(t)
+	t.Cleanup(r.stop)
+	return r
+}
+
+func (r *privateRedis) start(t *testing.T) {
+	t.Helper()
+	r.cmd = exec.Command("redis-server", "--port", r.port, "--bind", "127.0.0.1", "--save", "", "--appendonly", "no", "--dir", t.TempDir())
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 100; i++ {
+		if c, err := net.Dial("tcp", "127.0.0.1:"+r.port); err == nil {
+			c.Close()
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("private redis did not start")
+}
+
+func (r *privateRedis) stop() {
+	if r.cmd != nil && r.cmd.Process != nil {
+		r.cmd.Process.Kill() //nolint:errcheck // stopping
+		r.cmd.Wait()         //nolint:errcheck // killed
+		r.cmd = nil
+	}
+}
+
+func (r *privateRedis) url() string { return "redis://127.0.0.1:" + r.port + "/0" }
+
+// cluster is N replicas of the real binary on one PostgreSQL and one Redis.
+type cluster struct {
+	t        *testing.T
+	bin      string
+	common   []string
+	replicas []*process
+}
+
+func (c *cluster) start(extra ...string) *process {
+	c.t.Helper()
+	p := startProcessEnv(c.t, c.bin, []string{"NOVAMED_MASTER_KEY=" + testMasterKey()}, append(append([]string{}, c.common...), extra...)...)
+	c.replicas = append(c.replicas, p)
+	c.t.Cleanup(p.kill)
+	return p
+}
+
+func (c *cluster) cli(out any, args ...string) {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, append(args, "--json", "--db", c.common[1], "--redis", c.common[3], "--redis-prefix", c.common[5])...)
+	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "NOVAMED_MASTER_KEY=" + testMasterKey()}
+	b, err := cmd.Output()
+	if err != nil {
+		c.t.Fatalf("%v: %v", args, err)
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			c.t.Fatalf("%v: %s", args, b)
+		}
+	}
+}
+
+func call(t *testing.T, method, url, key, body string, hdr ...string) (int, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(method, url, strings.NewReader(body))
+	req.Header.Set("x-api-key", key)
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	for i := 0; i+1 < len(hdr); i += 2 {
+		req.Header.Set(hdr[i], hdr[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return 0, nil
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, b
+}
+
+func TestReplicasOnPostgresAndRedis(t *testing.T) {
+	dsn := freshPostgres(t)
+	rds := startPrivateRedis(t)
+	var pfx [4]byte
+	rand.Read(pfx[:]) //nolint:errcheck // crypto/rand
+	c := &cluster{t: t, bin: buildBinary(t), common: []string{"--db", dsn, "--redis", rds.url(), "--redis-prefix", "e2e-" + hex.EncodeToString(pfx[:]) + ":",
+		"--sandbox", "off", "--webhook-poll", "50ms", "--webhook-lease", "6s"}}
+	for i := 0; i < 3; i++ {
+		c.start("--data-dir", t.TempDir())
+	}
+	r := c.replicas
+	var key issuedKey
+	c.cli(&key, "keys", "create", "--clinic", demoClinic, "--rate-limit", "100000")
+
+	// Creates on one replica are visible on every other.
+	st, body := call(t, "POST", r[0].url+"/api/external/patient", key.Key, `{"clinic_id":"`+demoClinic+`","first_name":"Rhea","last_name":"Replica","dob":"1970-07-07","state":"TX","city":"Austin"}`)
+	if st != 200 {
+		t.Fatalf("create: %d %s", st, body)
+	}
+	var pa struct {
+		Data struct {
+			ID string `json:"patient_id"`
+		}
+	}
+	json.Unmarshal(body, &pa) //nolint:errcheck // checked by use
+	for _, p := range r {
+		if st, b := call(t, "GET", p.url+"/api/external/patient/"+pa.Data.ID, key.Key, ""); st != 200 {
+			t.Errorf("replica %s cannot read the patient: %d %s", p.url, st, b)
+		}
+	}
+
+	t.Run("rate limit exact across replicas", func(t *testing.T) {
+		var k issuedKey
+		c.cli(&k, "keys", "create", "--clinic", demoClinic, "--rate-limit", "10")
+		var ok atomic.Int32
+		var wg sync.WaitGroup
+		for i := 0; i < 18; i++ {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				if st, _ := call(t, "GET", r[i%3].url+"/api/external/me", k.Key, ""); st == 200 {
+					ok.Add(1)
+				}
+			}(i)
+		}
+		wg.Wait()
+		if ok.Load() != 10 {
+			t.Errorf("%d of 18 allowed across three replicas, want exactly 10", ok.Load())
+		}
+	})
+
+	t.Run("idempotent retries on different replicas", func(t *testing.T) {
+		body := `{"clinic_id":"` + demoClinic + `","first_name":"Ivy","last_name":"Idem","dob":"1981-01-01"}`
+		var wg sync.WaitGroup
+		statuses := make([]int, 12)
+		for i := range statuses {
+			wg.Add(1)
+			go func(i int) {
+				defer wg.Done()
+				statuses[i], _ = call(t, "POST", r[i%3].url+"/api/external/patient", key.Key, body, "Idempotency-Key", "replica-idem-1")
+			}(i)
+		}
+		wg.Wait()
+		for _, s := range statuses {
+			if s != 200 && s != 409 {
+				t.Errorf("statuses %v: want only 200 and 409", statuses)
+				break
+			}
+		}
+		_, list := call(t, "GET", r[1].url+"/api/external/patient?limit=100", key.Key, "")
+		if n := strings.Count(string(list), `"first_name":"Ivy"`); n != 1 {
+			t.Errorf("%d patients created, want 1", n)
+		}
+	})
+
+	t.Run("webhook events delivered once", func(t *testing.T) {
+		var secret string
+		rc := newReceiver(t, &secret)
+		st, b := call(t, "POST", r[2].url+"/api/external/webhook", key.Key, `{"clinic_id":"`+demoClinic+`","webhook_url":"`+rc.URL+`"}`)
+		var w struct {
+			Data struct{ Secret string }
+		}
+		json.Unmarshal(b, &w) //nolint:errcheck // checked below
+		secret = w.Data.Secret
+		if st != 200 || secret == "" {
+			t.Fatalf("webhook: %d %s", st, b)
+		}
+		for i := 0; i < 9; i++ {
+			call(t, "POST", r[i%3].url+"/api/external/webhook/"+webhookIDOf(b)+"/test", key.Key, "")
+		}
+		got := rc.waitFor(t, "nine test events", func(ds []delivered) bool { return len(ds) >= 9 })
+		time.Sleep(500 * time.Millisecond)
+		got = rc.snapshot()
+		seen := map[string]int{}
+		for _, d := range got {
+			seen[d.ID]++
+			if d.SigErr != "" {
+				t.Errorf("bad signature: %s", d.SigErr)
+			}
+		}
+		if len(got) != 9 || len(seen) != 9 {
+			t.Errorf("%d deliveries for %d events, want each once", len(got), len(seen))
+		}
+	})
+
+	t.Run("revoke reaches every replica within 2s", func(t *testing.T) {
+		var k issuedKey
+		c.cli(&k, "keys", "create", "--clinic", demoClinic)
+		for _, p := range r {
+			if st, _ := call(t, "GET", p.url+"/api/external/me", k.Key, ""); st != 200 {
+				t.Fatalf("fresh key refused")
+			}
+		}
+		c.cli(nil, "keys", "revoke", k.ID)
+		start := time.Now()
+		for _, p := range r {
+			for {
+				st, _ := call(t, "GET", p.url+"/api/external/me", k.Key, "")
+				if st == 401 {
+					break
+				}
+				if time.Since(start) > 2*time.Second {
+					t.Fatalf("replica %s still accepts a revoked key after %v", p.url, time.Since(start))
+				}
+				time.Sleep(20 * time.Millisecond)
+			}
+		}
+		t.Logf("revocation visible on all replicas after %v", time.Since(start).Round(time.Millisecond))
+	})
+
+	t.Run("redis down: API answers, revoked keys stay refused", func(t *testing.T) {
+		var revoked, live issuedKey
+		c.cli(&revoked, "keys", "create", "--clinic", demoClinic)
+		c.cli(&live, "keys", "create", "--clinic", demoClinic)
+		c.cli(nil, "keys", "revoke", revoked.ID)
+		time.Sleep(1100 * time.Millisecond)
+		rds.stop()
+		deadline := time.Now().Add(3 * time.Second)
+		for time.Now().Before(deadline) {
+			for _, p := range r {
+				if st, b := call(t, "GET", p.url+"/api/external/me", live.Key, ""); st != 200 {
+					t.Fatalf("live key with redis down: %d %s", st, b)
+				}
+				if st, _ := call(t, "GET", p.url+"/api/external/me", revoked.Key, ""); st != 401 {
+					t.Fatalf("revoked key accepted with redis down: %d", st)
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if st, _ := call(t, "GET", r[0].url+"/readyz", "", ""); st != 503 {
+			t.Errorf("readyz with redis down: %d, want 503", st)
+		}
+		// A revocation during the outage still lands within the cache expiry.
+		cmd := exec.Command(c.bin, "keys", "revoke", live.ID, "--db", dsn, "--redis", rds.url())
+		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "NOVAMED_MASTER_KEY=" + testMasterKey()}
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("revoke with redis down: %v %s", err, out)
+		}
+		time.Sleep(1500 * time.Millisecond)
+		for _, p := range r {
+			if st, _ := call(t, "GET", p.url+"/api/external/me", live.Key, ""); st != 401 {
+				t.Errorf("key revoked during the outage still accepted on %s", p.url)
+			}
+		}
+		rds.start(t)
+		deadline = time.Now().Add(5 * time.Second)
+		for {
+			st, _ := call(t, "GET", r[0].url+"/readyz", "", "")
+			if st == 200 {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("readyz did not recover after redis returned")
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+
+	t.Run("replica killed under load", func(t *testing.T) {
+		var mu sync.Mutex
+		acked := map[string]string{} // idempotency key → patient id
+		var n atomic.Int64
+		var failuresOnSurvivors atomic.Int64
+		killed := atomic.Bool{}
+		ctx, cancel := context.WithCancel(context.Background())
+		var wg sync.WaitGroup
+		for w := 0; w < 6; w++ {
+			wg.Add(1)
+			go func(w int) {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					i := n.Add(1)
+					target := r[int(i)%3]
+					ik := fmt.Sprintf("kill-%d", i)
+					st, b := call(t, "POST", target.url+"/api/external/patient", key.Key,
+						fmt.Sprintf(`{"clinic_id":%q,"first_name":"Kim%d","last_name":"Killtest","dob":"1990-01-01"}`, demoClinic, i), "Idempotency-Key", ik)
+					if st == 200 {
+						var p struct {
+							Data struct {
+								ID string `json:"patient_id"`
+							}
+						}
+						json.Unmarshal(b, &p) //nolint:errcheck // checked later
+						mu.Lock()
+						acked[ik] = p.Data.ID
+						mu.Unlock()
+					} else if target != r[1] || !killed.Load() {
+						failuresOnSurvivors.Add(1)
+					}
+				}
+			}(w)
+		}
+		time.Sleep(700 * time.Millisecond)
+		killed.Store(true)
+		r[1].kill()
+		time.Sleep(700 * time.Millisecond)
+		cancel()
+		wg.Wait()
+		if failuresOnSurvivors.Load() > 0 {
+			t.Errorf("%d requests to surviving replicas failed", failuresOnSurvivors.Load())
+		}
+		for ik, id := range acked {
+			if st, _ := call(t, "GET", r[0].url+"/api/external/patient/"+id, key.Key, ""); st != 200 {
+				t.Errorf("acknowledged write %s (%s) is missing", ik, id)
+			}
+		}
+		t.Logf("%d acknowledged creates, all present after the kill", len(acked))
+	})
+}
+
+func webhookIDOf(createBody []byte) string {
+	var w struct {
+		Data struct {
+			ID string `json:"webhook_id"`
+		}
+	}
+	json.Unmarshal(createBody, &w) //nolint:errcheck // "" fails the caller
+	return w.Data.ID
+}
+
+// TestReplicaDiesHoldingADelivery: a replica killed while a delivery is in
+// flight leaves a lease; another replica picks it up after the lease.
+func TestReplicaDiesHoldingADelivery(t *testing.T) {
+	dsn := freshPostgres(t)
+	bin := buildBinary(t)
+	common := []string{"--db", dsn, "--sandbox", "off", "--webhook-poll", "50ms", "--webhook-lease", "6s"}
+	env := []string{"NOVAMED_MASTER_KEY=" + testMasterKey()}
+	first := startProcessEnv(t, bin, env, append(common, "--data-dir", t.TempDir())...)
+	t.Cleanup(first.kill)
+	key := devKeyIn(first.out)
+	var mu sync.Mutex
+	var ids []string
+	release := make(chan struct{})
+	recv := newLoopbackServer(t, func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		ids = append(ids, r.Header.Get("webhook-id"))
+		n := len(ids)
+		mu.Unlock()
+		if n == 1 {
+			<-release // the first attempt hangs until its replica is dead
+		}
+		w.WriteHeader(200)
+	})
+	st, b := call(t, "POST", first.url+"/api/external/webhook", key, `{"clinic_id":"`+demoClinic+`","webhook_url":"`+recv+`"}`)
+	if st != 200 {
+		t.Fatalf("webhook: %d %s", st, b)
+	}
+	call(t, "POST", first.url+"/api/external/webhook/"+webhookIDOf(b)+"/test", key, "")
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		mu.Lock()
+		n := len(ids)
+		mu.Unlock()
+		if n == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("first attempt never arrived")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	first.kill()
+	close(release)
+	second := startProcessEnv(t, bin, env, append(common, "--data-dir", t.TempDir())...)
+	t.Cleanup(second.kill)
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		mu.Lock()
+		done := len(ids) >= 2
+		mu.Unlock()
+		if done {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the surviving replica never picked up the abandoned delivery")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if ids[0] != ids[1] {
+		t.Errorf("the retry has another webhook-id: %s vs %s", ids[0], ids[1])
+	}
+}
