@@ -7,6 +7,7 @@
 //
 //	go run ./bench -duration 15s           the full run (see docs/performance.md)
 //	go run ./bench -smoke                  a few seconds: checks it works, asserts no speed
+//	go run ./bench -soak 10m               mixed traffic from many keys; RSS over time
 package main
 
 import (
@@ -76,6 +77,10 @@ func run() error {
 	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "time per scenario per round")
 	flag.IntVar(&cfg.rounds, "rounds", 3, "interleaved rounds (the table shows medians)")
 	flag.BoolVar(&cfg.smoke, "smoke", false, "a short run that checks everything works")
+	soakFor := flag.Duration("soak", 0, "instead of the comparison, soak one server with mixed traffic for this long")
+	soakKeys := flag.Int("soak-keys", 20, "keys in the soak")
+	soakLimit := flag.Int("soak-limit", 3000, "per-key requests per minute in the soak (429s beyond are intended)")
+	soakWorkers := flag.Int("soak-workers", 32, "concurrent clients in the soak")
 	flag.Parse()
 	for _, c := range strings.Split(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
@@ -123,6 +128,9 @@ func run() error {
 		return err
 	}
 
+	if *soakFor > 0 {
+		return soak(bin, dataDir, api, *soakKeys, *soakLimit, *soakWorkers, *soakFor)
+	}
 	// Start-up to ready on an existing database.
 	api.stop()
 	t0 := time.Now()
