@@ -76,6 +76,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	sandboxStep := fs.Duration("sandbox-step", 5*time.Second, "how long a sandbox order rests in each status")
 	retrySchedule := fs.String("webhook-retry-schedule", envOr(getenv, "NOVAMED_WEBHOOK_RETRY_SCHEDULE", "0s,1m,5m,15m,1h"), "delay before each webhook attempt; the delivery fails after the last")
 	webhookPoll := fs.Duration("webhook-poll", 250*time.Millisecond, "how often the delivery worker looks for due deliveries")
+	readHeaderTimeout := fs.Duration("read-header-timeout", 10*time.Second, "how long a client may take to send its headers (slowloris guard)")
+	idleTimeout := fs.Duration("idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
 	webhookLease := fs.Duration("webhook-lease", 30*time.Second, "how long a claimed delivery is reserved for this replica (must exceed the 5 s send timeout)")
 	metricsAddr := fs.String("metrics-addr", getenv("NOVAMED_METRICS_ADDR"), "serve Prometheus /metrics on this loopback address (default off)")
 	anomalyWindow := fs.Duration("anomaly-window", time.Minute, "time unit of the rate and auth-failure anomaly rules")
@@ -184,10 +186,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	srv := &http.Server{
 		Handler:           api,
-		ReadHeaderTimeout: 10 * time.Second,
+		ReadHeaderTimeout: *readHeaderTimeout,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       120 * time.Second,
+		IdleTimeout:       *idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"path"
 	"sync"
 	"time"
 
@@ -115,6 +116,12 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		s.logRequest(r, rw.status, rw.bytes, st)
 	}()
+	// A path with ".." or "//" would be redirected to its cleaned form; an
+	// API answers such a request as unknown instead.
+	if p := r.URL.Path; p != "/" && (path.Clean(p) != p && path.Clean(p)+"/" != p) {
+		s.writeError(rw, r, &novamed.Error{Code: novamed.CodeRouteNotFound, Message: "No route matches this request."})
+		return
+	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.unmatched(rw, r)
 		return

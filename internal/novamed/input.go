@@ -36,7 +36,67 @@ func DecodeInput(body []byte) (*Input, error) {
 	if dec.More() {
 		return nil, &Error{Code: CodeInvalidJSON, Message: "Request body must contain exactly one JSON object."}
 	}
+	if field, dup := duplicateKey(body); dup {
+		// Parsers disagree on duplicate keys (first or last wins), which is
+		// how request-smuggling and validation bypasses start: refuse them.
+		return nil, &Error{Code: CodeInvalidJSON, Message: "Request body repeats the key " + strconv.Quote(field) + "."}
+	}
 	return &Input{raw: raw}, nil
+}
+
+// duplicateKey reports the first key repeated within one JSON object, at
+// any depth. body is known to be valid JSON.
+func duplicateKey(body []byte) (string, bool) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	type frame struct {
+		keys      map[string]bool
+		object    bool
+		expectKey bool
+	}
+	var stack []*frame
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", false
+		}
+		var top *frame
+		if len(stack) > 0 {
+			top = stack[len(stack)-1]
+		}
+		switch t := tok.(type) {
+		case json.Delim:
+			switch t {
+			case '{':
+				if top != nil && top.object {
+					top.expectKey = true
+				}
+				stack = append(stack, &frame{keys: map[string]bool{}, object: true, expectKey: true})
+			case '[':
+				if top != nil && top.object {
+					top.expectKey = true
+				}
+				stack = append(stack, &frame{})
+			default:
+				stack = stack[:len(stack)-1]
+			}
+		case string:
+			if top != nil && top.object && top.expectKey {
+				if top.keys[t] {
+					return t, true
+				}
+				top.keys[t] = true
+				top.expectKey = false
+				continue
+			}
+			if top != nil && top.object {
+				top.expectKey = true
+			}
+		default:
+			if top != nil && top.object {
+				top.expectKey = true
+			}
+		}
+	}
 }
 
 // Add records a field problem.
