@@ -2,12 +2,8 @@ package main
 
 import (
 	"bufio"
-	"bytes"
-	"context"
 	"encoding/json"
-	"fmt"
 	"io"
-	"math/rand/v2"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,7 +11,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -78,141 +73,6 @@ func startProcessEnv(t *testing.T, bin string, env []string, args ...string) *pr
 func (p *process) kill() {
 	p.cmd.Process.Signal(syscall.SIGKILL) //nolint:errcheck // it may have exited
 	p.cmd.Wait()                          //nolint:errcheck // killed on purpose
-}
-
-// TestCrashDuringIdempotentCreates kills the server with SIGKILL in the
-// middle of idempotent creates, restarts it, and retries every request with
-// its key: each key yields exactly one patient, every answer acknowledged
-// before the kill is replayed unchanged, and the audit chain still verifies.
-func TestCrashDuringIdempotentCreates(t *testing.T) {
-	bin := buildBinary(t)
-	dataDir := t.TempDir()
-	p := startProcess(t, bin, dataDir)
-	// A key with a limit high enough for the load (the default is 100/min).
-	raw, err := exec.Command(bin, "keys", "create", "--clinic", demoClinic, "--rate-limit", "1000000", "--json", "--data-dir", dataDir).Output()
-	if err != nil {
-		p.kill()
-		t.Fatalf("keys create: %v", err)
-	}
-	var issued issuedKey
-	if err := json.Unmarshal(raw, &issued); err != nil {
-		p.kill()
-		t.Fatal(err)
-	}
-	key := issued.Key
-	body := func(i int) []byte {
-		return []byte(fmt.Sprintf(`{"clinic_id":%q,"first_name":"Crash%d","last_name":"Survivor","dob":"1980-01-01"}`, demoClinic, i))
-	}
-	post := func(url string, i int) (int, string, error) {
-		req, _ := http.NewRequest("POST", url+"/api/external/patient", bytes.NewReader(body(i)))
-		req.Header.Set("x-api-key", key)
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Idempotency-Key", fmt.Sprintf("crash-%d", i))
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0, "", err
-		}
-		defer resp.Body.Close()
-		var env struct {
-			Data struct {
-				PatientID string `json:"patient_id"`
-			}
-		}
-		b, _ := io.ReadAll(resp.Body)
-		json.Unmarshal(b, &env) //nolint:errcheck // status tells
-		return resp.StatusCode, env.Data.PatientID, nil
-	}
-
-	acked := map[int]string{} // key index → patient id answered before a kill
-	attempted := 0
-	var mu sync.Mutex
-	const kills = 3
-	for round := 0; round < kills; round++ {
-		ctx, cancel := context.WithCancel(context.Background())
-		var wg sync.WaitGroup
-		for w := 0; w < 6; w++ {
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				for ctx.Err() == nil {
-					mu.Lock()
-					i := attempted
-					attempted++
-					mu.Unlock()
-					status, id, err := post(p.url, i)
-					if err == nil && status == 200 {
-						mu.Lock()
-						acked[i] = id
-						mu.Unlock()
-					}
-					if err != nil {
-						return
-					}
-				}
-			}()
-		}
-		time.Sleep(time.Duration(150+rand.IntN(300)) * time.Millisecond)
-		p.kill()
-		cancel()
-		wg.Wait()
-		p = startProcess(t, bin, dataDir)
-	}
-	defer p.kill()
-	if len(acked) == 0 {
-		t.Fatalf("no request was acknowledged before the kills")
-	}
-	// Retry every request ever attempted with its key.
-	for i := 0; i < attempted; i++ {
-		status, id, err := post(p.url, i)
-		if err != nil || status != 200 {
-			t.Fatalf("retry %d: %d %v", i, status, err)
-		}
-		if want, ok := acked[i]; ok && id != want {
-			t.Errorf("retry %d answered patient %s, acknowledged %s before the crash", i, id, want)
-		}
-	}
-	// Exactly one patient per key.
-	seen := map[string]int{}
-	cursor := ""
-	for {
-		req, _ := http.NewRequest("GET", p.url+"/api/external/patient?limit=100&cursor="+cursor, nil)
-		req.Header.Set("x-api-key", key)
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var env struct {
-			Data struct {
-				Items []struct {
-					FirstName string `json:"first_name"`
-				}
-				NextCursor *string `json:"next_cursor"`
-			}
-		}
-		json.NewDecoder(resp.Body).Decode(&env) //nolint:errcheck // checked by counts
-		resp.Body.Close()
-		for _, it := range env.Data.Items {
-			seen[it.FirstName]++
-		}
-		if env.Data.NextCursor == nil {
-			break
-		}
-		cursor = *env.Data.NextCursor
-	}
-	if len(seen) != attempted {
-		t.Errorf("%d distinct patients, want %d (one per key)", len(seen), attempted)
-	}
-	for name, n := range seen {
-		if n != 1 {
-			t.Errorf("%s stored %d times", name, n)
-		}
-	}
-	p.kill()
-	out, err := exec.Command(bin, "audit", "verify", "--data-dir", dataDir).CombinedOutput()
-	if err != nil {
-		t.Errorf("audit verify after %d kills: %v\n%s", kills, err, out)
-	}
-	t.Logf("%d kills, %d requests attempted, %d acknowledged before a kill", kills, attempted, len(acked))
 }
 
 // TestWebhookEventSurvivesSIGKILL: an event committed while the delivery
