@@ -29,6 +29,7 @@ type common struct {
 	redisPrefix   string
 	serving       bool   // set by serve: production then refuses the data folder's key
 	keyPath       string // where the keyring was read from ("" for the environment)
+	onCommit      func(int, time.Duration)
 }
 
 func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -142,14 +143,14 @@ func (c *common) openStore(ctx context.Context, getenv func(string) string) (*sq
 	}
 	switch {
 	case strings.HasPrefix(dsn, "sqlite:"):
-		opts := sqlstore.Options{Keyring: ring}
+		opts := sqlstore.Options{Keyring: ring, OnCommit: c.onCommit}
 		if c.keyPath != "" {
 			opts.ReloadKeyring = func() (*phi.Keyring, error) { return loadKeyring(getenv, c.keyPath) }
 		}
 		s, err := sqlstore.OpenSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"), opts)
 		return s, env, err
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		opts := sqlstore.Options{Keyring: ring}
+		opts := sqlstore.Options{Keyring: ring, OnCommit: c.onCommit}
 		if c.keyPath != "" {
 			opts.ReloadKeyring = func() (*phi.Keyring, error) { return loadKeyring(getenv, c.keyPath) }
 		}

@@ -120,6 +120,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := checkTransport(env, *addr, useTLS, *behindProxy); err != nil {
 		return err
 	}
+	metrics := usage.NewMetrics()
+	c.onCommit = metrics.Commit
 	store, env, err := c.openStore(ctx, getenv)
 	if err != nil {
 		return err
@@ -139,7 +141,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	aw := audit.NewWriter(store, log)
 	defer aw.Close()
-	metrics := usage.NewMetrics()
 	recorder := usage.NewRecorder(store, log, metrics, time.Now, usage.Rules{Window: *anomalyWindow,
 		RateFactor: *rateFactor, RateMinimum: *rateMinimum, PrefixFailures: *prefixFailures})
 	defer recorder.Close()

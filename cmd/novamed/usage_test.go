@@ -306,6 +306,9 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got[name], v)
 		}
 	}
+	if got["novamed_db_group_commit_batch_size_count"] < 1 || got["novamed_db_commit_duration_seconds_count"] < 1 {
+		t.Errorf("commit metrics not observed: %v %v", got["novamed_db_group_commit_batch_size_count"], got["novamed_db_commit_duration_seconds_count"])
+	}
 	// No label value holds a key, an id or a PHI value.
 	ts.mu.Lock()
 	secrets := append([]string{k.ID, demoClinic}, ts.secrets...)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sync"
+	"time"
 )
 
 // groupCommitter runs the write transactions of concurrent requests together:
@@ -21,6 +22,7 @@ type groupCommitter struct {
 	done     chan struct{}
 	mu       sync.RWMutex // guards closed against sends on a closed channel
 	closed   bool
+	onCommit func(int, time.Duration)
 }
 
 type commitJob struct {
@@ -29,8 +31,8 @@ type commitJob struct {
 	err chan error
 }
 
-func newGroupCommitter(db *sql.DB, maxBatch int) *groupCommitter {
-	g := &groupCommitter{db: db, jobs: make(chan *commitJob, 4*maxBatch), maxBatch: maxBatch, done: make(chan struct{})}
+func newGroupCommitter(db *sql.DB, maxBatch int, onCommit func(int, time.Duration)) *groupCommitter {
+	g := &groupCommitter{db: db, jobs: make(chan *commitJob, 4*maxBatch), maxBatch: maxBatch, done: make(chan struct{}), onCommit: onCommit}
 	go g.loop()
 	return g
 }
@@ -89,6 +91,7 @@ func (g *groupCommitter) loop() {
 // every job that had succeeded gets that error.
 func (g *groupCommitter) commit(batch []*commitJob) {
 	ctx := context.Background()
+	start := time.Now()
 	tx, err := g.db.BeginTx(ctx, nil)
 	if err != nil {
 		for _, j := range batch {
@@ -124,6 +127,9 @@ func (g *groupCommitter) commit(batch []*commitJob) {
 		}
 	}
 	commitErr := tx.Commit()
+	if commitErr == nil && g.onCommit != nil {
+		g.onCommit(len(batch), time.Since(start))
+	}
 	for i, j := range batch {
 		if results[i] == nil && commitErr != nil {
 			results[i] = fmt.Errorf("sqlstore: commit: %w", commitErr)

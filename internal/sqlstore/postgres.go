@@ -40,7 +40,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: connect to postgres: %w", err)
 	}
-	s := &Store{dialect: Postgres, write: db, read: db, now: opts.Now, reload: opts.ReloadKeyring}
+	s := &Store{dialect: Postgres, write: db, read: db, now: opts.Now, reload: opts.ReloadKeyring, onCommit: opts.OnCommit}
 	return s.finishOpen(ctx, opts)
 }
 

@@ -42,6 +42,9 @@ type Options struct {
 	// sealed under a version this store does not know yet (another process
 	// has started a rotation).
 	ReloadKeyring func() (*phi.Keyring, error)
+	// OnCommit, when set, observes every write transaction: how many writes
+	// it carried (SQLite group commits share one) and how long it took.
+	OnCommit func(writes int, d time.Duration)
 }
 
 // Store is a novamed.Store on database/sql.
@@ -53,6 +56,7 @@ type Store struct {
 	now     func() time.Time
 
 	group        *groupCommitter // SQLite: concurrent writes share commits
+	onCommit     func(int, time.Duration)
 	reload       func() (*phi.Keyring, error)
 	reloadMu     sync.Mutex
 	lastReloadAt time.Time
@@ -83,8 +87,8 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
 	}
 	read.SetMaxOpenConns(8)
-	s := &Store{dialect: SQLite, write: write, read: read, now: opts.Now, reload: opts.ReloadKeyring}
-	s.group = newGroupCommitter(write, 128)
+	s := &Store{dialect: SQLite, write: write, read: read, now: opts.Now, reload: opts.ReloadKeyring, onCommit: opts.OnCommit}
+	s.group = newGroupCommitter(write, 128, opts.OnCommit)
 	return s.finishOpen(ctx, opts)
 }
 
@@ -202,6 +206,7 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	if s.group != nil {
 		return s.group.run(ctx, fn)
 	}
+	start := time.Now()
 	tx, err := s.write.BeginTx(ctx, s.txOptions())
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
@@ -212,6 +217,9 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("sqlstore: commit: %w", err)
+	}
+	if s.onCommit != nil {
+		s.onCommit(1, time.Since(start))
 	}
 	return nil
 }
