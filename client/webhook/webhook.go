@@ -1,8 +1,13 @@
-// Package webhook signs and verifies NovaMed webhook deliveries with the
-// Standard Webhooks scheme: headers webhook-id, webhook-timestamp and
+// Package webhook signs, verifies and parses NovaMed webhook deliveries with
+// the Standard Webhooks scheme: headers webhook-id, webhook-timestamp and
 // webhook-signature ("v1,<base64 HMAC-SHA256 of id.timestamp.body>"), keyed
-// with the webhook's signing secret ("whsec_" + base64). Partners use Verify
-// in their receivers; the NovaMed server uses Sign. Standard library only.
+// with the webhook's signing secret ("whsec_" + base64).
+//
+// Partners call VerifyAndParse in their receivers (or Verify, then Parse) and
+// read the typed data of the event with Event.Order,
+// Event.PractitionerActivated or Event.Test; the NovaMed server uses Sign.
+// Delivery is at least once: de-duplicate on Event.ID (the webhook-id
+// header). Standard library only.
 package webhook
 
 import (

@@ -1,0 +1,172 @@
+package client_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log"
+	"os"
+	"time"
+
+	"github.com/novamed/partner-api/client"
+)
+
+// The quickstart: onboard a practitioner, register a patient, quote
+// shipping and order a medication. Each create carries an Idempotency-Key
+// derived from the partner's own record, so running the program twice
+// creates nothing twice (the second run gets the first run's answers).
+func Example() {
+	ctx := context.Background()
+	c := client.New(os.Getenv("NOVAMED_API_KEY"), client.WithBaseURL(os.Getenv("NOVAMED_BASE_URL")))
+	clinic := os.Getenv("NOVAMED_CLINIC_ID")
+
+	dr, err := c.Practitioners.Create(ctx, &client.CreatePractitionerRequest{
+		ClinicID: clinic, FirstName: "Sarah", LastName: "Johnson",
+		Email: "dr.johnson@clinic.com", NPI: "1234567893",
+	}, client.WithIdempotencyKey("quickstart-practitioner-1"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("practitioner:", dr.FirstName, dr.LastName, dr.Status)
+
+	patient, err := c.Patients.Create(ctx, &client.CreatePatientRequest{
+		ClinicID: clinic, FirstName: "John", LastName: "Smith", DateOfBirth: "1985-03-15",
+		Email:   "john.smith@email.com",
+		Address: &client.Address{Line1: "100 Congress Ave", City: "Austin", State: "TX", Zip: "78701"},
+	}, client.WithIdempotencyKey("quickstart-patient-1"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println("patient:", patient.FirstName, patient.LastName, patient.Address.State)
+
+	quote, err := c.Carriers.Services(ctx, "se-3818360", patient.ID)
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, s := range quote.Services {
+		fmt.Printf("quote: %s to %s $%.2f\n", s.Name, quote.PatientState, s.TotalCost)
+	}
+
+	order, err := c.MedicationOrders.Create(ctx, &client.CreateMedicationOrderRequest{
+		ClinicID: clinic, PatientID: patient.ID, PractitionerID: dr.ID,
+		CarrierID: "se-3818360", ServiceID: "fedex_2day",
+		MedicationRequests: []client.MedicationRequestParams{{
+			Medication: "Semaglutide", Dose: "0.25 mg", Quantity: "4",
+			Direction: "Inject 0.25 mg under the skin once weekly", Refills: 2,
+		}},
+	}, client.WithIdempotencyKey("quickstart-order-1"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("order: %s, shipping $%.2f\n", order.Status, order.ShippingCost)
+
+	// Lists are iterators that fetch pages as the loop goes on.
+	for o, err := range c.MedicationOrders.List(ctx, client.MedicationOrderListParams{PatientID: patient.ID}) {
+		if err != nil {
+			log.Fatal(err)
+		}
+		fmt.Println("listed:", o.ID == order.ID, o.MedicationRequests[0].Medication, o.MedicationRequests[0].Sig)
+	}
+	// Output:
+	// practitioner: Sarah Johnson pending
+	// patient: John Smith TX
+	// quote: FedEx 2Day to Texas $19.99
+	// quote: FedEx Priority Overnight to Texas $39.99
+	// order: created, shipping $19.99
+	// listed: true Semaglutide Inject 0.25 mg under the skin once weekly
+}
+
+// Errors are *client.APIError values: errors.As gives the status, code,
+// message, field problems and request id; the Is… helpers classify them and
+// see through wrapping.
+func ExampleAPIError() {
+	ctx := context.Background()
+	c := client.New(os.Getenv("NOVAMED_API_KEY"), client.WithBaseURL(os.Getenv("NOVAMED_BASE_URL")))
+
+	_, err := c.Patients.Get(ctx, "01a21b03-0000-7000-8000-000000000000")
+	if client.IsNotFound(err) {
+		fmt.Println("no such patient")
+	}
+
+	_, err = c.Patients.Create(ctx, &client.CreatePatientRequest{
+		ClinicID: os.Getenv("NOVAMED_CLINIC_ID"), FirstName: "John", DateOfBirth: "15/03/1985",
+	})
+	err = fmt.Errorf("registering John: %w", err) // your own wrapping is fine
+	var apiErr *client.APIError
+	if errors.As(err, &apiErr) {
+		fmt.Println(apiErr.StatusCode, apiErr.Code, client.IsValidation(err))
+		for _, f := range apiErr.Fields {
+			fmt.Printf("%s: %s\n", f.Field, f.Message)
+		}
+	}
+	// Output:
+	// no such patient
+	// 400 VALIDATION_ERROR true
+	// last_name: last_name is required.
+	// date_of_birth: date_of_birth must be a date (YYYY-MM-DD or RFC 3339).
+}
+
+// A 429 that outlasts the client's retries carries the wait the server asked for.
+func ExampleIsRateLimited() {
+	c := client.New(os.Getenv("NOVAMED_API_KEY"))
+	_, err := c.Me(context.Background())
+	var apiErr *client.APIError
+	if client.IsRateLimited(err) && errors.As(err, &apiErr) {
+		time.Sleep(apiErr.RetryAfter)
+	}
+}
+
+// Register a webhook and keep its secret: it is shown only in this answer.
+// Verify deliveries with package client/webhook (see its VerifyAndParse).
+func ExampleWebhooksService_Create() {
+	ctx := context.Background()
+	c := client.New(os.Getenv("NOVAMED_API_KEY"))
+	wh, err := c.Webhooks.Create(ctx, &client.CreateWebhookRequest{
+		ClinicID:   os.Getenv("NOVAMED_CLINIC_ID"),
+		WebhookURL: "https://hooks.partner.example/novamed",
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Store wh.Secret in your secret manager, then send a test event.
+	if _, err := c.Webhooks.Test(ctx, wh.ID); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// Page through a list yourself when you need the cursor, e.g. to resume later.
+func ExamplePatientsService_ListPage() {
+	ctx := context.Background()
+	c := client.New(os.Getenv("NOVAMED_API_KEY"))
+	params := client.ListParams{Limit: 100}
+	for {
+		page, err := c.Patients.ListPage(ctx, params)
+		if err != nil {
+			log.Fatal(err)
+		}
+		for _, p := range page.Items {
+			fmt.Println(p.ID, p.LastName)
+		}
+		if page.NextCursor == "" {
+			break
+		}
+		params.Cursor = page.NextCursor // save it to resume here
+	}
+}
+
+// Choose your own Idempotency-Key when the create stands for a record of
+// yours: a retry by your job runner then replays instead of duplicating.
+func ExampleWithIdempotencyKey() {
+	ctx := context.Background()
+	c := client.New(os.Getenv("NOVAMED_API_KEY"))
+	var info client.ResponseInfo
+	_, err := c.Patients.Create(ctx, &client.CreatePatientRequest{
+		ClinicID: os.Getenv("NOVAMED_CLINIC_ID"), FirstName: "John", LastName: "Smith", DateOfBirth: "1985-03-15",
+	}, client.WithIdempotencyKey("patient-crm-48213"), client.WithResponseInfo(&info))
+	if err != nil {
+		log.Fatal(err)
+	}
+	if info.Replayed {
+		fmt.Println("already registered by an earlier run")
+	}
+}
