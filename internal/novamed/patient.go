@@ -128,37 +128,52 @@ func parseContacts(in *Input, p *Patient, strict bool) {
 	}
 }
 
-func parseAddress(in *Input, p *Patient) {
+func parseAddress(in *Input, p *Patient) { p.Address = ReadAddress(in, "state", "zip") }
+
+// ReadAddress reads an address sent in exactly one of the documented shapes:
+// an addresses array of one, a nested address object, or flat fields (with
+// stateField and zipField naming the flat state and ZIP spellings tried
+// first). Two shapes at once are refused rather than silently merged.
+func ReadAddress(in *Input, stateField, zipField string) Address {
+	var a Address
 	shapes := 0
 	if in.Has("addresses") {
 		shapes++
 		list := in.Objects("addresses", 1)
 		if len(list) == 1 {
-			a := list[0]
-			p.Address = ParseAddressObject(a)
-			in.Nested("addresses[0]", a)
+			a = ParseAddressObject(list[0])
+			in.Nested("addresses[0]", list[0])
 		}
 	}
 	if in.Has("address") {
 		shapes++
-		if a, ok := in.Object("address"); ok {
-			p.Address = ParseAddressObject(a)
-			in.Nested("address", a)
+		if obj, ok := in.Object("address"); ok {
+			a = ParseAddressObject(obj)
+			in.Nested("address", obj)
 		}
 	}
 	if in.Has("address_line1", "address_line_1", "address_line2", "address_line_2", "city", "state", "state_code", "zip", "zip_code") {
 		shapes++
-		p.Address = Address{
+		a = Address{
 			Line1: in.String(200, false, "address_line1", "address_line_1"),
 			Line2: in.String(200, false, "address_line2", "address_line_2"),
 			City:  in.String(100, false, "city"),
-			State: readState(in, "state", "state_code"),
-			Zip:   readZip(in, "zip", "zip_code"),
+			State: readState(in, stateField, otherOf(stateField, "state", "state_code")),
+			Zip:   readZip(in, zipField, otherOf(zipField, "zip", "zip_code")),
 		}
 	}
 	if shapes > 1 {
 		in.Add("address", "Send the address in one shape only: addresses, address, or the flat address fields.")
 	}
+	return a
+}
+
+// otherOf returns the one of a and b that is not first.
+func otherOf(first, a, b string) string {
+	if first == a {
+		return b
+	}
+	return a
 }
 
 func itoa(i int) string {
@@ -174,7 +189,7 @@ func ParseAddressObject(a *Input) Address {
 	return Address{
 		Line1: a.String(200, false, "line1", "addressLine1", "address_line1", "address_line_1"),
 		Line2: a.String(200, false, "line2", "addressLine2", "address_line2", "address_line_2"),
-		Line3: a.String(200, false, "addressLine3", "line3"),
+		Line3: a.String(200, false, "addressLine3", "line3", "address_line_3", "address_line3"),
 		City:  a.String(100, false, "city"),
 		State: readState(a, "state", "state_code"),
 		Zip:   readZip(a, "zip", "zip_code", "postalCode"),

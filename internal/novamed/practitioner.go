@@ -142,12 +142,6 @@ func ParsePractitioner(in *Input, strict bool) *Practitioner {
 			p.SignatureImage = sig
 		}
 	}
-	p.Address = Address{
-		Line1: in.String(200, false, "address_line_1", "address_line1"),
-		Line2: in.String(200, false, "address_line_2", "address_line2"),
-		City:  in.String(100, false, "city"),
-		State: readState(in, "state_code", "state"),
-		Zip:   readZip(in, "zip_code", "zip"),
-	}
+	p.Address = ReadAddress(in, "state_code", "zip_code")
 	return p
 }

@@ -33,6 +33,12 @@ func Run(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 		{"Idempotency", testIdempotency},
 		{"Audit", testAudit},
 		{"Lifecycle", testLifecycle},
+		{"Orders", testOrders},
+		{"Transitions", testTransitions},
+		{"Refills", testRefills},
+		{"Carriers", testCarriers},
+		{"FreeShipping", testFreeShipping},
+		{"Activation", testActivation},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.run(t, newStore) })
