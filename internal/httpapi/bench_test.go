@@ -21,6 +21,7 @@ import (
 	"github.com/novamed/partner-api/internal/phi"
 	"github.com/novamed/partner-api/internal/ratelimit"
 	"github.com/novamed/partner-api/internal/sqlstore"
+	"github.com/novamed/partner-api/internal/usage"
 )
 
 // newTestServer builds a Server on a real SQLite store in a temporary folder
@@ -172,4 +173,31 @@ func BenchmarkRequest(b *testing.B) {
 	b.Run("create-patient-idempotent", func(b *testing.B) {
 		run(b, s, "POST", "/api/external/patient", patient("b"), func(i int) string { return fmt.Sprintf("bench-%d-%d", b.N, i) })
 	})
+}
+
+// BenchmarkMiddlewareStack is the per-request cost before the handler:
+// request id, client address, security headers, authentication (cache hit)
+// and the rate limit, with usage counting and metrics on.
+func BenchmarkMiddlewareStack(b *testing.B) {
+	s, raw, _ := newTestServer(b, 1_000_000_000)
+	s.metrics = usage.NewMetrics()
+	s.usage = usage.NewRecorder(s.store, slog.New(slog.NewJSONHandler(io.Discard, nil)), s.metrics, nil, usage.Rules{})
+	defer s.usage.Close()
+	r := httptest.NewRequest("GET", "/api/external/me", nil)
+	r.Header.Set("x-api-key", raw)
+	w := httptest.NewRecorder()
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		st := &reqState{requestID: requestID(r), start: s.now(), clientAddr: s.clientAddr(r)}
+		s.securityHeaders(w.Header(), st.requestID)
+		if err := s.authenticate(r, st); err != nil {
+			b.Fatal(err)
+		}
+		if err := s.rateLimit(w, r, st); err != nil {
+			b.Fatal(err)
+		}
+		s.metrics.Request("GET /api/external/me", "GET", 200, 0)
+		s.usage.Request(st.key.ID, "GET /api/external/me", 200, st.clientAddr)
+	}
 }
