@@ -122,35 +122,24 @@ func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
-	lf, err := listFilter(r, st.key)
-	if err != nil {
-		return err
-	}
-	f := novamed.OrderFilter{ListFilter: lf}
 	q := r.URL.Query()
-	if v := q.Get("patient_id"); v != "" {
-		if !novamed.IsUUID(v) {
-			return novamed.ValidationError([]novamed.FieldError{{Field: "patient_id", Message: "patient_id must be a valid UUID."}})
+	return listed(s, w, r, func(lf novamed.ListFilter) ([]*novamed.MedicationOrder, string, error) {
+		f := novamed.OrderFilter{ListFilter: lf}
+		if v := q.Get("patient_id"); v != "" {
+			if !novamed.IsUUID(v) {
+				return nil, "", novamed.ValidationError([]novamed.FieldError{{Field: "patient_id", Message: "patient_id must be a valid UUID."}})
+			}
+			f.PatientID = strings.ToLower(v)
 		}
-		f.PatientID = strings.ToLower(v)
-	}
-	if v := q.Get("status"); v != "" {
-		if !slices.Contains(novamed.OrderLifecycle, v) && v != novamed.OrderCancelled {
-			return novamed.ValidationError([]novamed.FieldError{{Field: "status", Message: "status must be one of: " + strings.Join(append(slices.Clone(novamed.OrderLifecycle), novamed.OrderCancelled), ", ") + "."}})
+		if v := q.Get("status"); v != "" {
+			if !slices.Contains(novamed.OrderLifecycle, v) && v != novamed.OrderCancelled {
+				return nil, "", novamed.ValidationError([]novamed.FieldError{{Field: "status", Message: "status must be one of: " +
+					strings.Join(append(slices.Clone(novamed.OrderLifecycle), novamed.OrderCancelled), ", ") + "."}})
+			}
+			f.Status = v
 		}
-		f.Status = v
-	}
-	items, next, err := s.store.ListMedicationOrders(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	out := make([]orderJSON, len(items))
-	for i, o := range items {
-		out[i] = toOrderJSON(o)
-		st.resourceIDs = append(st.resourceIDs, o.ID)
-	}
-	return s.ok(w, r, page(out, next), "")
+		return s.store.ListMedicationOrders(r.Context(), f)
+	}, func(o *novamed.MedicationOrder) (orderJSON, string) { return toOrderJSON(o), o.ID })
 }
 
 type refillJSON struct {
@@ -214,19 +203,7 @@ func (s *Server) getRefill(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listRefills(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
-	f, err := listFilter(r, st.key)
-	if err != nil {
-		return err
-	}
-	items, next, err := s.store.ListRefills(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	out := make([]refillJSON, len(items))
-	for i, rf := range items {
-		out[i] = refillJSON{rf.ID, rf}
-		st.resourceIDs = append(st.resourceIDs, rf.ID)
-	}
-	return s.ok(w, r, page(out, next), "")
+	return listed(s, w, r, func(f novamed.ListFilter) ([]*novamed.RefillRequest, string, error) {
+		return s.store.ListRefills(r.Context(), f)
+	}, func(rf *novamed.RefillRequest) (refillJSON, string) { return refillJSON{rf.ID, rf}, rf.ID })
 }

@@ -52,19 +52,7 @@ func (s *Server) getPatient(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listPatients(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
-	f, err := listFilter(r, st.key)
-	if err != nil {
-		return err
-	}
-	items, next, err := s.store.ListPatients(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	out := make([]patientJSON, len(items))
-	for i, p := range items {
-		out[i] = patientJSON{p.ID, p}
-		st.resourceIDs = append(st.resourceIDs, p.ID)
-	}
-	return s.ok(w, r, page(out, next), "")
+	return listed(s, w, r, func(f novamed.ListFilter) ([]*novamed.Patient, string, error) {
+		return s.store.ListPatients(r.Context(), f)
+	}, func(p *novamed.Patient) (patientJSON, string) { return patientJSON{p.ID, p}, p.ID })
 }

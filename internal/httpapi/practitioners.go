@@ -53,19 +53,7 @@ func (s *Server) getPractitioner(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) listPractitioners(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
-	f, err := listFilter(r, st.key)
-	if err != nil {
-		return err
-	}
-	items, next, err := s.store.ListPractitioners(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	out := make([]practitionerJSON, len(items))
-	for i, p := range items {
-		out[i] = practitionerJSON{p.ID, p}
-		st.resourceIDs = append(st.resourceIDs, p.ID)
-	}
-	return s.ok(w, r, page(out, next), "")
+	return listed(s, w, r, func(f novamed.ListFilter) ([]*novamed.Practitioner, string, error) {
+		return s.store.ListPractitioners(r.Context(), f)
+	}, func(p *novamed.Practitioner) (practitionerJSON, string) { return practitionerJSON{p.ID, p}, p.ID })
 }

@@ -107,3 +107,26 @@ func pathID(r *http.Request, resource string) (string, error) {
 }
 
 func isConflict(err error) bool { return errors.Is(err, novamed.ErrConflict) }
+
+// listed answers a list request: the caller's filter (limit, cursor,
+// clinic_id), one page from fetch, each item shown by view, which also
+// names the item's id for the audit record.
+func listed[T, V any](s *Server, w http.ResponseWriter, r *http.Request,
+	fetch func(novamed.ListFilter) ([]T, string, error), view func(T) (V, string)) error {
+	st := stateOf(r)
+	f, err := listFilter(r, st.key)
+	if err != nil {
+		return err
+	}
+	items, next, err := fetch(f)
+	if err != nil {
+		return err
+	}
+	out := make([]V, len(items))
+	for i, it := range items {
+		var id string
+		out[i], id = view(it)
+		st.resourceIDs = append(st.resourceIDs, id)
+	}
+	return s.ok(w, r, page(out, next), "")
+}

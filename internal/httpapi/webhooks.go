@@ -108,20 +108,11 @@ func (s *Server) scopedWebhook(r *http.Request) (*novamed.Webhook, error) {
 }
 
 func (s *Server) listWebhooks(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
-	f, err := listFilter(r, st.key)
-	if err != nil {
-		return err
-	}
-	items, next, err := s.store.ListWebhooks(r.Context(), f)
-	if err != nil {
-		return err
-	}
-	out := make([]webhookJSON, len(items))
-	for i, wh := range items {
-		out[i] = webhookJSON{WebhookID: wh.ID, Webhook: wh}
-	}
-	return s.ok(w, r, page(out, next), "")
+	return listed(s, w, r, func(f novamed.ListFilter) ([]*novamed.Webhook, string, error) {
+		return s.store.ListWebhooks(r.Context(), f)
+	}, func(wh *novamed.Webhook) (webhookJSON, string) {
+		return webhookJSON{WebhookID: wh.ID, Webhook: wh}, wh.ID
+	})
 }
 
 func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) error {
