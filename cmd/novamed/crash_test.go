@@ -78,6 +78,7 @@ func (p *process) kill() {
 // TestWebhookEventSurvivesSIGKILL: an event committed while the delivery
 // worker is idle, then a SIGKILL: after restart it is delivered.
 func TestWebhookEventSurvivesSIGKILL(t *testing.T) {
+	sqliteOnly(t)
 	bin := buildBinary(t)
 	dataDir := t.TempDir()
 	var secret string

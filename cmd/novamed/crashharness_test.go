@@ -28,6 +28,7 @@ type crashOp struct {
 // every order's outbox events match its status exactly, retries create
 // nothing new, and the audit chain verifies.
 func TestCrashHarness(t *testing.T) {
+	sqliteOnly(t)
 	const kills = 20
 	bin := buildBinary(t)
 	dataDir := t.TempDir()

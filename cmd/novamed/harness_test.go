@@ -14,6 +14,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/novamed/partner-api/internal/contract"
 )
 
 // syncBuffer is an io.Writer safe for the server goroutines and the test.
@@ -64,12 +66,32 @@ func startServer(t testing.TB, env string, extra ...string) *testServer {
 	if env == "production" {
 		ts.vars["NOVAMED_MASTER_KEY"] = testMasterKey()
 	}
+	if onPostgres() {
+		// The whole suite runs a second time on PostgreSQL (scripts/test):
+		// every server gets a fresh database of its own.
+		if tt, ok := t.(*testing.T); ok {
+			ts.vars["NOVAMED_DB"] = freshPostgres(tt)
+		}
+	}
 	ts.start(extra...)
 	t.Cleanup(func() { ts.stop(); ts.checkLogs() })
 	return ts
 }
 
 func (ts *testServer) getenv(name string) string { return ts.vars[name] }
+
+// onPostgres reports whether this run of the suite targets PostgreSQL.
+func onPostgres() bool { return os.Getenv("NOVAMED_TEST_BACKEND") == "postgres" }
+
+// sqliteOnly skips, in the PostgreSQL pass, a test that inspects or edits
+// the SQLite files directly or starts its own processes with fixed backends:
+// it runs in the first (SQLite) pass of the suite.
+func sqliteOnly(t *testing.T) {
+	t.Helper()
+	if onPostgres() {
+		t.Skip("not backend-parameterised; runs in the SQLite pass of the suite")
+	}
+}
 
 func (ts *testServer) start(extra ...string) {
 	ts.t.Helper()
@@ -156,6 +178,9 @@ func (ts *testServer) cli(out any, args ...string) error {
 	ts.t.Helper()
 	var stdout, stderr bytes.Buffer
 	args = append(args, "--data-dir", ts.DataDir, "--json")
+	if db := ts.vars["NOVAMED_DB"]; db != "" && !slices.Contains(args, "--db") {
+		args = append(args, "--db", db)
+	}
 	if !slices.Contains(args, "--env") {
 		args = append(args, "--env", ts.Env)
 	}
@@ -238,19 +263,20 @@ func (r *response) data(t testing.TB, v any) {
 func (ts *testServer) req(method, path, key string, body any, hdr ...string) *response {
 	ts.t.Helper()
 	var rd io.Reader
+	var sent []byte // the body as sent, for the contract checks
 	switch b := body.(type) {
 	case nil:
 	case string:
-		rd = strings.NewReader(b)
+		rd, sent = strings.NewReader(b), []byte(b)
 	case []byte:
-		rd = bytes.NewReader(b)
+		rd, sent = bytes.NewReader(b), b
 	default:
 		raw, err := json.Marshal(b)
 		if err != nil {
 			ts.t.Fatal(err)
 		}
 		ts.collectPHI(b)
-		rd = bytes.NewReader(raw)
+		rd, sent = bytes.NewReader(raw), raw
 	}
 	req, err := http.NewRequest(method, ts.URL+path, rd)
 	if err != nil {
@@ -270,6 +296,7 @@ func (ts *testServer) req(method, path, key string, body any, hdr ...string) *re
 			req.Header.Set(hdr[i], hdr[i+1])
 		}
 	}
+	reqChecked, reqErr := contractRequest(req, sent, rd != nil)
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		ts.t.Fatalf("%s %s: %v", method, path, err)
@@ -282,6 +309,9 @@ func (ts *testServer) req(method, path, key string, body any, hdr ...string) *re
 	}
 	if resp.Header.Get("X-Request-Id") == "" {
 		ts.t.Errorf("%s %s: no X-Request-Id", method, path)
+	}
+	if err := contractResponse(req, reqChecked, reqErr, out); err != nil {
+		ts.t.Errorf("%v", err)
 	}
 	return out
 }
@@ -347,3 +377,17 @@ func TestMain(m *testing.M) {
 }
 
 func jsonUnmarshal(b []byte, v any) error { return json.Unmarshal(b, v) }
+
+// contractRequest applies the request half of the contract rule (see
+// contract.CheckRequest): checked reports whether the document could judge
+// the request, and err what it found wrong with it.
+func contractRequest(req *http.Request, body []byte, hasBody bool) (checked bool, err error) {
+	return contract.CheckRequest(req, body, hasBody)
+}
+
+// contractResponse applies the response half (see contract.CheckExchange):
+// every response must match the document, and a request the document
+// refuses must have been refused by the server too.
+func contractResponse(req *http.Request, reqChecked bool, reqErr error, r *response) error {
+	return contract.CheckExchange(req, reqChecked, reqErr, r.Status, r.Header, r.Body)
+}

@@ -298,12 +298,14 @@ func checkPHIAtRest(t *testing.T, idempotent bool) {
 // plaintext in any file of the data folder (database, WAL, shared memory),
 // while the server runs or after it stops; the API still returns them all.
 func TestPHINotInDatabaseFiles(t *testing.T) {
+	sqliteOnly(t)
 	checkPHIAtRest(t, false)
 }
 
 // TestPHINotInDatabaseFilesIdempotentCreates: the same with every create
 // sent with an Idempotency-Key, whose remembered answer is stored too.
 func TestPHINotInDatabaseFilesIdempotentCreates(t *testing.T) {
+	sqliteOnly(t)
 	checkPHIAtRest(t, true)
 }
 
@@ -337,6 +339,7 @@ func mustExec(t *testing.T, db *sql.DB, query string, args ...any) int64 {
 // another column of its row) fails authentication: the API answers a bare
 // 500, leaks neither value, and logs a security event.
 func TestCiphertextSwapDetected(t *testing.T) {
+	sqliteOnly(t)
 	ts := startServer(t, "development")
 	newPatient := func(first, last, dob string) string {
 		r := ts.req("POST", "/api/external/patient", ts.Key, map[string]any{
@@ -621,6 +624,7 @@ func expectBrokenAt(t *testing.T, ts *testServer, seq int64) {
 }
 
 func TestAuditTrailTamperDetected(t *testing.T) {
+	sqliteOnly(t)
 	t.Run("edited record", func(t *testing.T) {
 		ts, seq, _ := auditFixture(t)
 		db := openDB(t, ts)

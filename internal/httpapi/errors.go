@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"strconv"
 
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/phi"
@@ -85,6 +86,9 @@ func envelopeOf(err error, requestID string) (int, errorBody) {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	st := stateOf(r)
 	status, body := envelopeOf(err, st.requestID)
+	if body.Error.RetryAfter != nil {
+		w.Header().Set("Retry-After", strconv.Itoa(*body.Error.RetryAfter))
+	}
 	if status >= 500 {
 		attrs := []any{"request_id", st.requestID, "err", err.Error()}
 		if errors.Is(err, phi.ErrCorrupt) || errors.Is(err, phi.ErrUnknownKeyVersion) {

@@ -1,14 +1,16 @@
 package httpapi
 
-import "net/http"
-
 // routes is the whole API on one screen. Partner routes run the partner
 // stack (negotiation, auth, rate limit, idempotency, audit); probes run none.
-func (s *Server) routes() *http.ServeMux {
-	mux := http.NewServeMux()
+func (s *Server) routes() *routeTable {
+	mux := newRouteTable()
 
 	mux.HandleFunc("GET /healthz", s.healthz)
 	mux.HandleFunc("GET /readyz", s.readyz)
+	mux.HandleFunc("GET /openapi.json", s.openapiJSON)
+	mux.HandleFunc("GET /openapi.yaml", s.openapiYAML)
+	mux.HandleFunc("GET /docs", s.docsPage)
+	mux.HandleFunc("GET /docs/{asset}", s.docsAsset)
 
 	mux.Handle("GET /api/external/me", s.partner("key.read", "api_key", s.getMe))
 	mux.Handle("GET /api/external/me/usage", s.partner("key.usage", "api_key", s.getMyUsage))

@@ -58,7 +58,7 @@ type Server struct {
 	authFail int
 	proxies  []netip.Prefix
 	hsts     bool
-	mux      *http.ServeMux
+	mux      *routeTable
 
 	webhookPolicy webhook.URLPolicy
 	carrierCache  carrierCache

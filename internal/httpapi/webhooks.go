@@ -4,6 +4,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"net/http"
+	"slices"
 	"strings"
 	"time"
 
@@ -125,6 +126,9 @@ func (s *Server) listDeliveries(w http.ResponseWriter, r *http.Request) error {
 	lf, err := listFilter(r, st.key)
 	if err != nil {
 		return err
+	}
+	if !slices.Contains(lf.Clinics, wh.ClinicID) { // a clinic_id filter naming another of the key's clinics
+		return novamed.NotFound("Webhook")
 	}
 	f := novamed.DeliveryFilter{Clinics: []string{wh.ClinicID}, WebhookID: wh.ID, Limit: lf.Limit, Cursor: lf.Cursor}
 	switch v := r.URL.Query().Get("status"); v {
