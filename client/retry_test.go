@@ -283,7 +283,9 @@ func TestRetryLimitsAndCancellation(t *testing.T) {
 func TestConcurrentCallsShareOneKey(t *testing.T) {
 	env := startEnv(t)
 	ctx := context.Background()
-	c := env.client()
+	// Enough retries to outlast the first call under a loaded, race-enabled
+	// run (each 409 retry waits at most 50 ms here).
+	c := env.client(client.WithMaxRetries(40))
 	const n = 8
 	ids := make([]string, n)
 	errs := make([]error, n)

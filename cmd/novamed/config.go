@@ -184,7 +184,8 @@ func (c *common) redisClient() (*redis.Client, error) {
 	}
 	opt, err := redis.ParseURL(c.redis)
 	if err != nil {
-		return nil, fmt.Errorf("--redis: %w", err)
+		// The parse error quotes the URL, which may hold a password.
+		return nil, errors.New("--redis is not a valid redis:// URL")
 	}
 	opt.DialTimeout, opt.ReadTimeout, opt.WriteTimeout = time.Second, 500*time.Millisecond, 500*time.Millisecond
 	opt.MaxRetries = 1

@@ -524,3 +524,20 @@ func TestSandboxNeverInProduction(t *testing.T) {
 		t.Errorf("operator activation: %+v", out)
 	}
 }
+
+// TestCancelledRefillGivesItsRefillBack: cancelling a refill's order
+// restores the refill it used.
+func TestCancelledRefillGivesItsRefillBack(t *testing.T) {
+	p := newPharmacy(t)
+	_, o := p.order(t, nil, map[string]any{"refills": 1})
+	p.advance(t, o.OrderID, "verified", "submitted", "acknowledged", "filled", "shipped")
+	r := p.refill(t, o.RequestID)
+	expectOK(t, r)
+	var rf struct {
+		OrderID string `json:"medication_order_id"`
+	}
+	r.data(t, &rf)
+	p.mustCLI(nil, "orders", "cancel", rf.OrderID)
+	expectOK(t, p.refill(t, o.RequestID)) // the one refill is available again
+	expectError(t, p.refill(t, o.RequestID), 400, "REFILL_ALREADY_EXISTS", "Refill request already exists")
+}

@@ -60,6 +60,11 @@ func (s *Server) authenticate(r *http.Request, st *reqState) error {
 	if outcome == "revoked" {
 		s.usage.RevokedKeyUsed(key, st.clientAddr)
 	}
+	if outcome == "error" {
+		// The store failed (or the client went away): not the caller's
+		// fault, so not a failed authentication to count against them.
+		return err
+	}
 	if err != nil {
 		st.action = "auth.failed"
 		st.keyPrefix = apikey.DisplayPrefix(raw)

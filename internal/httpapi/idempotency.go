@@ -53,14 +53,17 @@ func (s *Server) idempotent(h handlerFunc) handlerFunc {
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		st := stateOf(r)
 		fp := fingerprint(r, body)
+		// The slot is taken before looking for a remembered answer and held
+		// until this request's answer is stored, so two requests of one
+		// process never both run.
+		slot := st.key.Owner + "\x00" + key
+		if _, busy := s.inflight.LoadOrStore(slot, struct{}{}); busy {
+			return errInUse
+		}
+		defer s.inflight.Delete(slot)
 		if done, err := s.replay(w, r, st.key.Owner, key, fp); done || err != nil {
 			return err
 		}
-		slot := st.key.Owner + "\x00" + key
-		if _, busy := s.inflight.LoadOrStore(slot, struct{}{}); busy {
-			return &novamed.Error{Code: novamed.CodeIdempotencyInUse, Message: "A request with this Idempotency-Key is still being processed; retry later."}
-		}
-		defer s.inflight.Delete(slot)
 		st.idem = &novamed.IdempotencyRecord{Owner: st.key.Owner, Key: key, Fingerprint: fp}
 		err = h(w, r)
 		if errors.Is(err, novamed.ErrIdempotencyConflict) {
@@ -69,11 +72,16 @@ func (s *Server) idempotent(h handlerFunc) handlerFunc {
 			if done, rerr := s.replay(w, r, st.key.Owner, key, fp); done || rerr != nil {
 				return rerr
 			}
-			return &novamed.Error{Code: novamed.CodeIdempotencyInUse, Message: "A request with this Idempotency-Key is still being processed; retry later."}
+			return errInUse
 		}
-		return err
+		if err != nil {
+			s.writeError(w, r, err) // stores a 4xx answer while the slot is held
+		}
+		return nil
 	}
 }
+
+var errInUse = &novamed.Error{Code: novamed.CodeIdempotencyInUse, Message: "A request with this Idempotency-Key is still being processed; retry later."}
 
 // replay answers from a remembered response, if there is one.
 func (s *Server) replay(w http.ResponseWriter, r *http.Request, owner, key, fp string) (bool, error) {
@@ -118,13 +126,27 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, status int, body [
 	}
 	st.audited, st.idem = true, nil
 	var err error
+	ctx := context.WithoutCancel(r.Context())
 	switch {
 	case idem != nil:
-		err = s.store.SaveIdempotency(context.WithoutCancel(r.Context()), idem, rec)
+		err = s.store.SaveIdempotency(ctx, idem, rec)
+		if errors.Is(err, novamed.ErrIdempotencyConflict) {
+			// Another replica stored an answer for this key first (a write
+			// whose answer is stored after it, e.g. a test event): audit
+			// this request on its own and answer as the first one did.
+			err = nil
+			if rec != nil {
+				err = s.audit.Record(ctx, rec)
+			}
+			if stored, gerr := s.store.GetIdempotency(ctx, idem.Owner, idem.Key); gerr == nil && stored.Fingerprint == idem.Fingerprint {
+				w.Header().Set("Idempotent-Replayed", "true")
+				status, body = stored.Status, stored.Body
+			}
+		}
 	case rec != nil:
-		err = s.audit.Record(context.WithoutCancel(r.Context()), rec)
+		err = s.audit.Record(ctx, rec)
 	}
-	if err != nil && !errors.Is(err, novamed.ErrIdempotencyConflict) {
+	if err != nil {
 		s.log.Error("audit or idempotency record failed; answering 500", "request_id", st.requestID, "err", err)
 		status, eb := envelopeOf(err, st.requestID)
 		writeJSON(w, status, eb)

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"net/http/httptest"
 	"net/netip"
 	"testing"
@@ -61,5 +62,25 @@ func TestRetryAfterSeconds(t *testing.T) {
 		if got := retryAfterSeconds(d); got != want {
 			t.Errorf("retryAfterSeconds(%v) = %d, want %d", d, got, want)
 		}
+	}
+}
+
+// TestStoreFailureIsNotAFailedLogin: when the store cannot answer, valid
+// keys get 500s, but nothing is counted against the client's address.
+func TestStoreFailureIsNotAFailedLogin(t *testing.T) {
+	s, raw, _ := newTestServer(t, 1000)
+	s.store.Close()
+	for i := 0; i < 25; i++ {
+		r := httptest.NewRequest("GET", "/api/external/me", nil)
+		r.Header.Set("x-api-key", raw)
+		w := httptest.NewRecorder()
+		s.ServeHTTP(w, r)
+		if w.Code != 500 {
+			t.Fatalf("request %d with the store down: %d %s", i, w.Code, w.Body)
+		}
+	}
+	d, err := s.limiter.Peek(context.Background(), "authfail:192.0.2.1", s.authFail, time.Minute)
+	if err != nil || !d.Allowed || d.Remaining != s.authFail {
+		t.Fatalf("store failures were counted as failed logins: %+v %v", d, err)
 	}
 }

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync/atomic"
 	"time"
@@ -38,6 +39,9 @@ func (f *Fallback) decide(ctx context.Context, subject string, limit int, window
 		return op(f.Local, ctx, subject, limit, window)
 	}
 	d, err := op(f.Shared, ctx, subject, limit, window)
+	if err != nil && (ctx.Err() != nil || errors.Is(err, ErrInvalidLimit)) {
+		return d, err // the caller gave up, or asked wrongly: not an outage
+	}
 	if err == nil {
 		if f.degraded.CompareAndSwap(true, false) {
 			f.Log.Info("shared rate limiter is back; limits hold across replicas again")

@@ -44,3 +44,28 @@ func TestFallbackLimitsLocallyWhileSharedFails(t *testing.T) {
 		t.Fatalf("after recovery: %+v %v degraded=%v", d, err, f.Degraded())
 	}
 }
+
+// TestFallbackIgnoresCancelledRequests: a caller that gave up is not an
+// outage of the shared limiter.
+func TestFallbackIgnoresCancelledRequests(t *testing.T) {
+	shared := NewMemory(nil)
+	f := &Fallback{Shared: ctxAware{shared}, Local: NewMemory(nil), Log: slog.New(slog.NewTextHandler(io.Discard, nil))}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := f.Allow(ctx, "k", 3, time.Minute); err == nil {
+		t.Fatalf("a cancelled request was decided")
+	}
+	if f.Degraded() {
+		t.Fatalf("a cancelled request degraded the shared limiter")
+	}
+}
+
+// ctxAware fails like a network client when its context is done.
+type ctxAware struct{ Limiter }
+
+func (c ctxAware) Allow(ctx context.Context, s string, l int, w time.Duration) (Decision, error) {
+	if err := ctx.Err(); err != nil {
+		return Decision{}, err
+	}
+	return c.Limiter.Allow(ctx, s, l, w)
+}

@@ -112,12 +112,17 @@ func (g *groupCommitter) commit(batch []*commitJob) {
 		results[i] = runJob(j, tx)
 		if results[i] != nil {
 			if _, err := tx.ExecContext(ctx, `ROLLBACK TO job`); err != nil {
-				// The transaction is unusable: fail the whole batch.
-				tx.Rollback() //nolint:errcheck // already failing
-				for k, j := range batch {
-					if k <= i || results[k] == nil {
-						j.err <- errors.Join(results[k], fmt.Errorf("sqlstore: rollback to savepoint: %w", err))
-					}
+				// SQLite rolled back the whole transaction (a statement was
+				// interrupted, e.g. its request was cancelled): this job
+				// fails, and every other job of the batch runs again in a
+				// fresh transaction — none of them was committed.
+				tx.Rollback() //nolint:errcheck // already rolled back
+				j.err <- results[i]
+				rest := make([]*commitJob, 0, len(batch)-1)
+				rest = append(rest, batch[:i]...)
+				rest = append(rest, batch[i+1:]...)
+				if len(rest) > 0 {
+					g.commit(rest)
 				}
 				return
 			}

@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/novamed/partner-api/internal/phi"
 )
@@ -88,5 +89,44 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	s.Close()
 	if err := s.inTx(ctx, func(*sql.Tx) error { return nil }); err == nil {
 		t.Errorf("write after close succeeded")
+	}
+}
+
+// TestGroupCommitSurvivesAnInterruptedJob: a job whose request is cancelled
+// while its INSERT runs makes SQLite roll back the whole shared transaction;
+// the other jobs of the batch must still commit (re-run in a fresh one).
+func TestGroupCommitSurvivesAnInterruptedJob(t *testing.T) {
+	s := openTestStore(t)
+	if _, err := s.write.Exec(`CREATE TABLE gi (n INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	results := make([]chan error, 3)
+	var batch []*commitJob
+	for i := range results {
+		results[i] = make(chan error, 1)
+		n := i
+		batch = append(batch, &commitJob{ctx: ctx, err: results[i], fn: func(tx *sql.Tx) error {
+			if n != 1 {
+				_, err := tx.ExecContext(ctx, `INSERT INTO gi (n) VALUES (?)`, n)
+				return err
+			}
+			slow, cancel := context.WithTimeout(ctx, 30*time.Millisecond)
+			defer cancel()
+			_, err := tx.ExecContext(slow, `INSERT INTO gi (n) SELECT 1 WHERE (SELECT COUNT(*) FROM
+				(WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x < 200000000) SELECT x FROM c)) > 0`)
+			return err
+		}})
+	}
+	s.group.commit(batch)
+	if err := <-results[1]; err == nil {
+		t.Fatalf("the interrupted job succeeded")
+	}
+	var count int
+	if err := s.read.QueryRow(`SELECT COUNT(*) FROM gi`).Scan(&count); err != nil {
+		t.Fatal(err)
+	}
+	if err0, err2 := <-results[0], <-results[2]; err0 != nil || err2 != nil || count != 2 {
+		t.Fatalf("innocent jobs: %v / %v, %d rows committed, want 2", err0, err2, count)
 	}
 }

@@ -250,6 +250,13 @@ func (s *Store) TransitionOrder(ctx context.Context, id, to string, shipment *no
 				return fmt.Errorf("sqlstore: rx number: %w", err)
 			}
 		}
+		// A cancelled refill order gives its refill back to the lineage.
+		if to == novamed.OrderCancelled && o.RefillRequestID != "" && len(o.Items) > 0 {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE medication_requests SET refills_remaining = refills_remaining + 1
+				WHERE id = ? AND refills_remaining < refills_authorized`), o.Items[0].RootID); err != nil {
+				return fmt.Errorf("sqlstore: restore refill: %w", err)
+			}
+		}
 		if err := s.insertEvent(ctx, tx, ev); err != nil {
 			return err
 		}

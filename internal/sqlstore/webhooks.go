@@ -179,7 +179,10 @@ func (s *Store) ClaimDeliveries(ctx context.Context, worker string, lease time.D
 		if s.dialect == Postgres {
 			lock = " FOR UPDATE SKIP LOCKED"
 		}
+		// A deleted webhook's deliveries are never sent again, even if an
+		// attempt in flight during the delete put one back to pending.
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM deliveries WHERE status = ? AND next_attempt_at <= ? AND locked_until < ?
+			AND webhook_id IN (SELECT id FROM webhooks WHERE deleted_at IS NULL)
 			ORDER BY next_attempt_at LIMIT ?`+lock), novamed.DeliveryPending, micros(now), micros(now), limit)
 		if err != nil {
 			return fmt.Errorf("sqlstore: claim: %w", err)
@@ -227,7 +230,7 @@ func (s *Store) RecordAttempt(ctx context.Context, deliveryID, worker string, a 
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		now := micros(s.now())
 		res, err := tx.ExecContext(ctx, s.q(`UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, locked_by = '', locked_until = 0, updated_at = ?
-			WHERE id = ? AND locked_by = ? AND locked_until >= ?`), status, optMicros(next), now, deliveryID, worker, now)
+			WHERE id = ? AND locked_by = ? AND locked_until >= ? AND status = ?`), status, optMicros(next), now, deliveryID, worker, now, novamed.DeliveryPending)
 		if err != nil {
 			return fmt.Errorf("sqlstore: record attempt: %w", err)
 		}

@@ -225,9 +225,9 @@ func testRefills(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 		equal(t, "GetRefill after cancellation", f.getRefill(w1.ID, a.ID), w1)
 		equal(t, "GetMedicationOrder of the cancelled refill order", f.getOrder(n1.ID, a.ID), n1)
 
-		// A cancelled refill is closed.
-		n2, w2 := f.refillOK("CreateRefill after a cancelled refill", f.refill(root.ID), []string{a.ID}, novamed.Effects{}, orig, root, 1)
-		origWant.Items[0].RefillsRemaining = 1
+		// A cancelled refill is closed and gives its refill back.
+		n2, w2 := f.refillOK("CreateRefill after a cancelled refill", f.refill(root.ID), []string{a.ID}, novamed.Effects{}, orig, root, 2)
+		origWant.Items[0].RefillsRemaining = 2
 		equal(t, "GetMedicationOrder of the original after two refills", f.getOrder(orig.ID, a.ID), origWant)
 
 		// So is a delivered one; a refill of the refill's request continues
@@ -235,10 +235,10 @@ func testRefills(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 		n2 = f.advance(n2, novamed.OrderDelivered)
 		w2.Status = novamed.OrderDelivered
 		equal(t, "GetRefill after delivery", f.getRefill(w2.ID, a.ID), w2)
-		n3, w3 := f.refillOK("CreateRefill of the refill's request", f.refill(n2.Items[0].ID), []string{a.ID}, novamed.Effects{}, n2, n2.Items[0], 0)
+		n3, w3 := f.refillOK("CreateRefill of the refill's request", f.refill(n2.Items[0].ID), []string{a.ID}, novamed.Effects{}, n2, n2.Items[0], 1)
 		equal(t, "refill of the refill: lineage root", w3.RootRequestID, root.ID)
 		equal(t, "refill of the refill: rx number", n3.Items[0].RxNumber, root.RxNumber)
-		origWant.Items[0].RefillsRemaining = 0
+		origWant.Items[0].RefillsRemaining = 1
 		equal(t, "GetMedicationOrder of the original after three refills", f.getOrder(orig.ID, a.ID), origWant)
 
 		n3 = f.advance(n3, novamed.OrderShipped)
@@ -246,7 +246,12 @@ func testRefills(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 		wantError(t, "CreateRefill while the third is shipped", err, novamed.CodeRefillExists, novamed.MsgRefillExists)
 		f.advance(n3, novamed.OrderDelivered)
 		w3.Status = novamed.OrderDelivered
-		for _, req := range []string{root.ID, n2.Items[0].ID, n3.Items[0].ID} {
+		// The refill the cancellation gave back is the last one.
+		n5, w5 := f.refillOK("CreateRefill with the refill a cancellation gave back", f.refill(root.ID), []string{a.ID}, novamed.Effects{}, orig, root, 0)
+		f.advance(n5, novamed.OrderDelivered)
+		w5.Status = novamed.OrderDelivered
+		origWant.Items[0].RefillsRemaining = 0
+		for _, req := range []string{root.ID, n2.Items[0].ID, n3.Items[0].ID, n5.Items[0].ID} {
 			_, err = f.s.CreateRefill(f.ctx, f.refill(req), []string{a.ID}, novamed.Effects{})
 			wantError(t, "CreateRefill after the last refill", err, novamed.CodeRefillNotEligible, novamed.MsgNoRefillsRemaining)
 		}
@@ -255,7 +260,7 @@ func testRefills(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 		_, w4 := f.refillOK("CreateRefill of the original's other item", f.refill(orig.Items[1].ID), []string{a.ID}, novamed.Effects{}, orig, orig.Items[1], 0)
 		origWant.Items[1].RefillsRemaining = 0
 		equal(t, "GetMedicationOrder of the original at the end", f.getOrder(orig.ID, a.ID), origWant)
-		equal(t, "ListRefills at the end", f.refills(a.ID), []*novamed.RefillRequest{w4, w3, w2, w1})
+		equal(t, "ListRefills at the end", f.refills(a.ID), []*novamed.RefillRequest{w4, w5, w3, w2, w1})
 	})
 
 	t.Run("List", func(t *testing.T) {

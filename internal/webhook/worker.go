@@ -112,6 +112,11 @@ func (w *Worker) RunOnce(ctx context.Context) (int, error) {
 func (w *Worker) deliver(ctx context.Context, j *novamed.DeliveryJob) {
 	start := w.Now()
 	code, err := w.send(ctx, j, start)
+	if ctx.Err() != nil {
+		// Shutting down mid-attempt: record nothing, so no retry is used
+		// up; the lease expires and a worker sends it again.
+		return
+	}
 	a := novamed.Attempt{At: start.UTC(), StatusCode: code, LatencyMS: w.Now().Sub(start).Milliseconds()}
 	status, next := novamed.DeliverySucceeded, (*time.Time)(nil)
 	if err != nil {

@@ -168,3 +168,36 @@ func TestLeaseExpiryRescuesAbandonedDelivery(t *testing.T) {
 		t.Errorf("receiver got %d; delivery %+v", got, ds)
 	}
 }
+
+// TestDeletedWebhookIsNeverSentAgain: a delivery in flight while its
+// webhook is deleted is not revived by its late attempt record, and is never
+// claimed again.
+func TestDeletedWebhookIsNeverSentAgain(t *testing.T) {
+	a, _, clinic := twoStores(t)
+	ctx := context.Background()
+	wh := &novamed.Webhook{ID: uuid.Must(uuid.NewV7()).String(), ClinicID: clinic, URL: "http://127.0.0.1:9/x", Secret: "whsec_dGVzdHNlY3JldA==", CreatedAt: time.Now()}
+	if err := a.CreateWebhook(ctx, wh, novamed.Effects{}); err != nil {
+		t.Fatal(err)
+	}
+	ev := &novamed.Event{ID: uuid.Must(uuid.NewV7()).String(), ClinicID: clinic, Name: novamed.EventWebhookTest, Data: map[string]any{}, CreatedAt: time.Now()}
+	d, err := a.SendTestEvent(ctx, wh.ID, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jobs, err := a.ClaimDeliveries(ctx, "w1", time.Minute, 10)
+	if err != nil || len(jobs) != 1 {
+		t.Fatalf("claim: %v %d", err, len(jobs))
+	}
+	if err := a.DeleteWebhook(ctx, wh.ID, []string{clinic}, novamed.Effects{}); err != nil {
+		t.Fatal(err)
+	}
+	next := time.Now()
+	held, err := a.RecordAttempt(ctx, d.ID, "w1", novamed.Attempt{At: time.Now(), StatusCode: 500}, novamed.DeliveryPending, &next)
+	if err != nil || held {
+		t.Fatalf("a late attempt revived a deleted webhook's delivery: held=%v err=%v", held, err)
+	}
+	again, err := a.ClaimDeliveries(ctx, "w2", time.Minute, 10)
+	if err != nil || len(again) != 0 {
+		t.Fatalf("a deleted webhook's delivery was claimed again: %d %v", len(again), err)
+	}
+}
