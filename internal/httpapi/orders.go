@@ -108,17 +108,8 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
-	id, err := pathID(r, "Medication order")
-	if err != nil {
-		return err
-	}
-	o, err := s.store.GetMedicationOrder(r.Context(), id, st.key.Clinics)
-	if err != nil {
-		return err
-	}
-	st.clinicID, st.resourceIDs = o.ClinicID, []string{o.ID}
-	return s.ok(w, r, toOrderJSON(o), "")
+	return shown(s, w, r, "Medication order", s.store.GetMedicationOrder,
+		func(o *novamed.MedicationOrder) (orderJSON, string) { return toOrderJSON(o), o.ClinicID })
 }
 
 func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) error {
@@ -189,17 +180,8 @@ func (s *Server) createRefill(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getRefill(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
-	id, err := pathID(r, "Refill request")
-	if err != nil {
-		return err
-	}
-	rf, err := s.store.GetRefill(r.Context(), id, st.key.Clinics)
-	if err != nil {
-		return err
-	}
-	st.clinicID, st.resourceIDs = rf.ClinicID, []string{rf.ID}
-	return s.ok(w, r, refillJSON{rf.ID, rf}, "")
+	return shown(s, w, r, "Refill request", s.store.GetRefill,
+		func(rf *novamed.RefillRequest) (refillJSON, string) { return refillJSON{rf.ID, rf}, rf.ClinicID })
 }
 
 func (s *Server) listRefills(w http.ResponseWriter, r *http.Request) error {

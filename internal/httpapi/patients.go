@@ -38,17 +38,8 @@ func (s *Server) createPatient(w http.ResponseWriter, r *http.Request) error {
 }
 
 func (s *Server) getPatient(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
-	id, err := pathID(r, "Patient")
-	if err != nil {
-		return err
-	}
-	p, err := s.store.GetPatient(r.Context(), id, st.key.Clinics)
-	if err != nil {
-		return err
-	}
-	st.clinicID, st.resourceIDs = p.ClinicID, []string{p.ID}
-	return s.ok(w, r, patientJSON{p.ID, p}, "")
+	return shown(s, w, r, "Patient", s.store.GetPatient,
+		func(p *novamed.Patient) (patientJSON, string) { return patientJSON{p.ID, p}, p.ClinicID })
 }
 
 func (s *Server) listPatients(w http.ResponseWriter, r *http.Request) error {

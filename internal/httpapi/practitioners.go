@@ -39,17 +39,8 @@ func (s *Server) createPractitioner(w http.ResponseWriter, r *http.Request) erro
 }
 
 func (s *Server) getPractitioner(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
-	id, err := pathID(r, "Practitioner")
-	if err != nil {
-		return err
-	}
-	p, err := s.store.GetPractitioner(r.Context(), id, st.key.Clinics)
-	if err != nil {
-		return err
-	}
-	st.clinicID, st.resourceIDs = p.ClinicID, []string{p.ID}
-	return s.ok(w, r, practitionerJSON{p.ID, p}, "")
+	return shown(s, w, r, "Practitioner", s.store.GetPractitioner,
+		func(p *novamed.Practitioner) (practitionerJSON, string) { return practitionerJSON{p.ID, p}, p.ClinicID })
 }
 
 func (s *Server) listPractitioners(w http.ResponseWriter, r *http.Request) error {

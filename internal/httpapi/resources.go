@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
@@ -129,4 +130,23 @@ func listed[T, V any](s *Server, w http.ResponseWriter, r *http.Request,
 		st.resourceIDs = append(st.resourceIDs, id)
 	}
 	return s.ok(w, r, page(out, next), "")
+}
+
+// shown answers a read of one resource by its path id, within the caller's
+// clinics ("unknown" and "not yours" are the same 404); view gives the
+// answer and the resource's clinic for the audit record.
+func shown[T, V any](s *Server, w http.ResponseWriter, r *http.Request, resource string,
+	fetch func(ctx context.Context, id string, clinics []string) (T, error), view func(T) (V, string)) error {
+	st := stateOf(r)
+	id, err := pathID(r, resource)
+	if err != nil {
+		return err
+	}
+	item, err := fetch(r.Context(), id, st.key.Clinics)
+	if err != nil {
+		return err
+	}
+	v, clinic := view(item)
+	st.clinicID, st.resourceIDs = clinic, []string{id}
+	return s.ok(w, r, v, "")
 }
