@@ -171,7 +171,8 @@ func BenchmarkRequest(b *testing.B) {
 	b.Run("list-patients", func(b *testing.B) { run(b, s, "GET", "/api/external/patient?limit=25", nil, nil) })
 	b.Run("create-patient", func(b *testing.B) { run(b, s, "POST", "/api/external/patient", patient("a"), nil) })
 	b.Run("create-patient-idempotent", func(b *testing.B) {
-		run(b, s, "POST", "/api/external/patient", patient("b"), func(i int) string { return fmt.Sprintf("bench-%d-%d", b.N, i) })
+		runID := uuid.NewString() // each run of the benchmark uses fresh keys
+		run(b, s, "POST", "/api/external/patient", patient("b"), func(i int) string { return fmt.Sprintf("bench-%s-%d", runID, i) })
 	})
 }
 

@@ -41,11 +41,11 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, recs []*novamed.Aud
 			hash = rec.Hash
 		}
 		values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", len(chunk)), ", ")
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO audit_log (seq, at, record, prev_hash, hash) VALUES `+values), args...); err != nil {
+		if _, err := s.exec(ctx, tx, `INSERT INTO audit_log (seq, at, record, prev_hash, hash) VALUES `+values, args...); err != nil {
 			return fmt.Errorf("sqlstore: insert audit: %w", err)
 		}
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`), seq, hash); err != nil {
+	if _, err := s.exec(ctx, tx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, seq, hash); err != nil {
 		return fmt.Errorf("sqlstore: audit head: %w", err)
 	}
 	return nil

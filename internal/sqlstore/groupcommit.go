@@ -23,6 +23,9 @@ type groupCommitter struct {
 	mu       sync.RWMutex // guards closed against sends on a closed channel
 	closed   bool
 	onCommit func(int, time.Duration)
+	// The two statements every job runs, prepared once on the one write
+	// connection.
+	savepoint, release *sql.Stmt
 }
 
 type commitJob struct {
@@ -31,10 +34,18 @@ type commitJob struct {
 	err chan error
 }
 
-func newGroupCommitter(db *sql.DB, maxBatch int, onCommit func(int, time.Duration)) *groupCommitter {
+func newGroupCommitter(db *sql.DB, maxBatch int, onCommit func(int, time.Duration)) (*groupCommitter, error) {
 	g := &groupCommitter{db: db, jobs: make(chan *commitJob, 4*maxBatch), maxBatch: maxBatch, done: make(chan struct{}), onCommit: onCommit}
+	var err error
+	if g.savepoint, err = db.Prepare(`SAVEPOINT job`); err != nil {
+		return nil, err
+	}
+	if g.release, err = db.Prepare(`RELEASE job`); err != nil {
+		g.savepoint.Close()
+		return nil, err
+	}
 	go g.loop()
-	return g
+	return g, nil
 }
 
 // run submits fn and waits for the batch holding it to commit.
@@ -64,6 +75,8 @@ func (g *groupCommitter) close() {
 	}
 	g.mu.Unlock()
 	<-g.done
+	g.savepoint.Close()
+	g.release.Close()
 }
 
 func (g *groupCommitter) loop() {
@@ -105,7 +118,7 @@ func (g *groupCommitter) commit(batch []*commitJob) {
 			results[i] = err
 			continue
 		}
-		if _, err := tx.ExecContext(ctx, `SAVEPOINT job`); err != nil {
+		if _, err := tx.StmtContext(ctx, g.savepoint).ExecContext(ctx); err != nil {
 			results[i] = fmt.Errorf("sqlstore: savepoint: %w", err)
 			continue
 		}
@@ -127,7 +140,7 @@ func (g *groupCommitter) commit(batch []*commitJob) {
 				return
 			}
 		}
-		if _, err := tx.ExecContext(ctx, `RELEASE job`); err != nil && results[i] == nil {
+		if _, err := tx.StmtContext(ctx, g.release).ExecContext(ctx); err != nil && results[i] == nil {
 			results[i] = fmt.Errorf("sqlstore: release savepoint: %w", err)
 		}
 	}

@@ -42,7 +42,7 @@ func (s *Store) insertIdempotency(ctx context.Context, tx *sql.Tx, r *novamed.Id
 	if z.err != nil {
 		return z.err
 	}
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO idempotency_keys (id, owner, key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`),
+	_, err := s.exec(ctx, tx, insertIdempotencySQL,
 		id, r.Owner, r.Key, r.Fingerprint, r.Status, body, micros(r.CreatedAt))
 	if isUnique(err) {
 		return novamed.ErrIdempotencyConflict
@@ -80,3 +80,5 @@ func idempotencyID(owner, key string) string {
 	h := sha256.Sum256([]byte(owner + "\x00" + key))
 	return hex.EncodeToString(h[:])
 }
+
+const insertIdempotencySQL = `INSERT INTO idempotency_keys (id, owner, key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`

@@ -62,8 +62,7 @@ func (s *Store) CreatePatient(ctx context.Context, p *novamed.Patient, eff novam
 				return fmt.Errorf("sqlstore: check practitioner: %w", err)
 			}
 		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO patients (id, clinic_id, practitioner_id, status, identity_index, first_name, last_name, date_of_birth, details, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		_, err := s.exec(ctx, tx, insertPatientSQL,
 			p.ID, p.ClinicID, practitioner, p.Status, identity, first, last, dob, details, micros(p.CreatedAt))
 		if isUnique(err) {
 			return fmt.Errorf("patient identity: %w", novamed.ErrConflict)
@@ -121,3 +120,5 @@ func (s *Store) GetPatient(ctx context.Context, id string, clinics []string) (*n
 func (s *Store) ListPatients(ctx context.Context, f novamed.ListFilter) ([]*novamed.Patient, string, error) {
 	return listPage(ctx, s, "patients", patientColumns, f, s.scanPatient, func(p *novamed.Patient) string { return p.ID })
 }
+
+const insertPatientSQL = `INSERT INTO patients (id, clinic_id, practitioner_id, status, identity_index, first_name, last_name, date_of_birth, details, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`

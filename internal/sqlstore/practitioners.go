@@ -43,8 +43,7 @@ func (s *Store) CreatePractitioner(ctx context.Context, p *novamed.Practitioner,
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO practitioners (id, clinic_id, status, npi_index, first_name, last_name, email, npi, details, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		_, err := s.exec(ctx, tx, insertPractitionerSQL,
 			p.ID, p.ClinicID, p.Status, npiIndex, first, last, email, npi, details, micros(p.CreatedAt))
 		if isUnique(err) {
 			return fmt.Errorf("practitioner npi: %w", novamed.ErrConflict)
@@ -97,3 +96,5 @@ func (s *Store) ListPractitioners(ctx context.Context, f novamed.ListFilter) ([]
 var errNoRows = sql.ErrNoRows
 
 func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
+
+const insertPractitionerSQL = `INSERT INTO practitioners (id, clinic_id, status, npi_index, first_name, last_name, email, npi, details, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
