@@ -66,12 +66,11 @@ func (m *Memory) decide(ctx context.Context, subject string, limit int, window t
 	if err != nil {
 		return Decision{}, err
 	}
-	// Monotonic when the clock is time.Now; read outside the lock. A
-	// slightly stale now only makes the decision stricter, never looser,
-	// than the stored TAT allows.
-	now := int64(m.now().Sub(m.base))
-
+	// The clock is read under the lock, so decisions see time in the order
+	// they are made: a stale reading would make Remaining one lower than the
+	// request that came first (stricter, never looser, but inconsistent).
 	m.mu.Lock()
+	now := int64(m.now().Sub(m.base))
 	old, ok := m.tats[subject]
 	o := gcra(now, old, t, tau, limit, consume)
 	if o.allowed && consume {
