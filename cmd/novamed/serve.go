@@ -75,7 +75,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	keyTTL := fs.Duration("key-cache-ttl", time.Second, "how long a verified key is cached (bounds revocation delay)")
 	sandboxMode := fs.String("sandbox", envOr(getenv, "NOVAMED_SANDBOX", ""), "on|off: simulate the pharmacy (default on in development; never in production)")
 	sandboxStep := fs.Duration("sandbox-step", 5*time.Second, "how long a sandbox order rests in each status")
-	retrySchedule := fs.String("webhook-retry-schedule", envOr(getenv, "NOVAMED_WEBHOOK_RETRY_SCHEDULE", "0s,1m,5m,15m,1h"), "delay before each webhook attempt; the delivery fails after the last")
+	retrySchedule := fs.String("webhook-retry-schedule", envOr(getenv, "NOVAMED_WEBHOOK_RETRY_SCHEDULE", webhook.FormatSchedule(webhook.DefaultSchedule)), "delay before each webhook attempt; the delivery fails after the last")
 	webhookPoll := fs.Duration("webhook-poll", 250*time.Millisecond, "how often the delivery worker looks for due deliveries")
 	readHeaderTimeout := fs.Duration("read-header-timeout", 10*time.Second, "how long a client may take to send its headers (slowloris guard)")
 	idleTimeout := fs.Duration("idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")

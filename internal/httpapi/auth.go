@@ -145,8 +145,7 @@ func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, st *reqState)
 	if d.Allowed {
 		return nil
 	}
-	secs := retryAfterSeconds(d.RetryAfter)
-	h.Set("Retry-After", strconv.Itoa(secs))
+	secs := retryAfterSeconds(d.RetryAfter) // the error writer sets Retry-After
 	s.usage.RateLimited(st.key.ID)
 	st.action = "ratelimit.exceeded"
 	return &novamed.Error{Code: novamed.CodeRateLimited,

@@ -50,8 +50,6 @@ type KeyStore interface {
 	// until graceUntil. It fails if id is revoked, expired or already rolled.
 	RollAPIKey(ctx context.Context, id string, next *APIKey, graceUntil time.Time) (*APIKey, error)
 	UpdateAPIKeyRateLimit(ctx context.Context, id string, perMinute int) (*APIKey, error)
-	// TouchAPIKeys records last-used times in one batch.
-	TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) error
 }
 
 // PractitionerStore persists practitioners. A second practitioner with the

@@ -5,7 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -240,24 +239,4 @@ func (s *Store) UpdateAPIKeyRateLimit(ctx context.Context, id string, perMinute 
 		return nil
 	})
 	return out, err
-}
-
-// TouchAPIKeys records last-used times (never moving one backwards).
-func (s *Store) TouchAPIKeys(ctx context.Context, lastUsed map[string]time.Time) error {
-	if len(lastUsed) == 0 {
-		return nil
-	}
-	// In id order, so that two concurrent touches of the same keys lock
-	// their rows in the same order (no deadlock on PostgreSQL).
-	ids := slices.Sorted(maps.Keys(lastUsed))
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		for _, id := range ids {
-			t := lastUsed[id]
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE api_keys SET last_used_at = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at < ?)`),
-				micros(t), id, micros(t)); err != nil {
-				return fmt.Errorf("sqlstore: touch keys: %w", err)
-			}
-		}
-		return nil
-	})
 }

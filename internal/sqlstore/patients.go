@@ -3,6 +3,7 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 
 	"github.com/novamed/partner-api/internal/novamed"
@@ -55,7 +56,7 @@ func (s *Store) CreatePatient(ctx context.Context, p *novamed.Patient, eff novam
 		if practitioner.Valid {
 			var one int
 			err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM practitioners WHERE id = ? AND clinic_id = ?`), p.PractitionerID, p.ClinicID).Scan(&one)
-			if isNoRows(err) {
+			if errors.Is(err, sql.ErrNoRows) {
 				return novamed.ValidationError([]novamed.FieldError{{Field: "practitioner_id", Message: "practitioner_id does not name a practitioner of this clinic."}})
 			}
 			if err != nil {

@@ -295,7 +295,7 @@ func TestPostgresReplicas(t *testing.T) {
 		}
 	})
 
-	t.Run("TouchAPIKeys", func(t *testing.T) {
+	t.Run("KeyActivity", func(t *testing.T) {
 		// Batches touching the same keys must not deadlock each other.
 		clinic := &novamed.Clinic{ID: uuid.NewString(), Name: "Touch Clinic", CreatedAt: time.Now()}
 		if err := a.CreateClinic(ctx, clinic); err != nil {
@@ -323,7 +323,11 @@ func TestPostgresReplicas(t *testing.T) {
 					for _, id := range ids {
 						batch[id] = base.Add(time.Duration(r*racers+i) * time.Millisecond)
 					}
-					if err := s.TouchAPIKeys(ctx, batch); err != nil {
+					var activity []novamed.KeyActivity
+					for id, t := range batch {
+						activity = append(activity, novamed.KeyActivity{KeyID: id, LastUsedAt: t})
+					}
+					if err := s.AddUsage(ctx, nil, activity); err != nil {
 						errs[i] = err
 						return
 					}
@@ -334,7 +338,7 @@ func TestPostgresReplicas(t *testing.T) {
 		wg.Wait()
 		for i, err := range errs {
 			if err != nil {
-				t.Errorf("TouchAPIKeys %d: %v", i, err)
+				t.Errorf("AddUsage %d: %v", i, err)
 			}
 		}
 		want := base.Add(time.Duration(rounds*racers-1) * time.Millisecond)

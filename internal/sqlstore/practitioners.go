@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"fmt"
 
 	"github.com/novamed/partner-api/internal/novamed"
@@ -92,9 +91,5 @@ func (s *Store) GetPractitioner(ctx context.Context, id string, clinics []string
 func (s *Store) ListPractitioners(ctx context.Context, f novamed.ListFilter) ([]*novamed.Practitioner, string, error) {
 	return listPage(ctx, s, "practitioners", practitionerColumns, f, s.scanPractitioner, func(p *novamed.Practitioner) string { return p.ID })
 }
-
-var errNoRows = sql.ErrNoRows
-
-func isNoRows(err error) bool { return errors.Is(err, errNoRows) }
 
 const insertPractitionerSQL = `INSERT INTO practitioners (id, clinic_id, status, npi_index, first_name, last_name, email, npi, details, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`

@@ -1,6 +1,7 @@
 package storetest
 
 import (
+	"context"
 	"testing"
 	"time"
 
@@ -186,7 +187,7 @@ func testAPIKeys(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 		old.RateLimit = 77
 		must(t, "CreateAPIKey", f.s.CreateAPIKey(f.ctx, old))
 		lastUsed := at(time.Minute)
-		must(t, "TouchAPIKeys", f.s.TouchAPIKeys(f.ctx, map[string]time.Time{old.ID: lastUsed}))
+		must(t, "touch", touch(f.ctx, f.s, map[string]time.Time{old.ID: lastUsed}))
 
 		next := f.newKey("ignored name", novamed.Development, b.ID) // inherits old's, whatever it says
 		next.Owner, next.RateLimit = next.ID, 5
@@ -338,7 +339,7 @@ func testAPIKeys(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 		c := f.clinic("A")
 		k1, k2, k3 := f.key("k1", c.ID), f.key("k2", c.ID), f.key("k3", c.ID)
 		t1, t2, t3 := at(time.Hour), at(2*time.Hour), at(3*time.Hour)
-		must(t, "TouchAPIKeys empty", f.s.TouchAPIKeys(f.ctx, map[string]time.Time{}))
+		must(t, "touch empty", touch(f.ctx, f.s, map[string]time.Time{}))
 		steps := []struct {
 			name  string
 			touch map[string]time.Time
@@ -354,7 +355,7 @@ func testAPIKeys(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 				map[string]*time.Time{k1.ID: &t3, k2.ID: &t3, k3.ID: nil}},
 		}
 		for _, st := range steps {
-			must(t, "TouchAPIKeys "+st.name, f.s.TouchAPIKeys(f.ctx, st.touch))
+			must(t, "touch "+st.name, touch(f.ctx, f.s, st.touch))
 			for _, k := range []*novamed.APIKey{k1, k2, k3} {
 				want := storedKey(k)
 				want.LastUsedAt = normPtr(st.want[k.ID])
@@ -385,4 +386,14 @@ func testAPIKeys(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 			equal(t, "RollAPIKey result vs GetAPIKey", got, f.getKey(k.ID))
 		})
 	})
+}
+
+// touch records last-used times the way the server does: as key activity
+// in a usage flush.
+func touch(ctx context.Context, s novamed.Store, lastUsed map[string]time.Time) error {
+	var as []novamed.KeyActivity
+	for id, t := range lastUsed {
+		as = append(as, novamed.KeyActivity{KeyID: id, LastUsedAt: t})
+	}
+	return s.AddUsage(ctx, nil, as)
 }

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"sync"
 	"testing"
 )
@@ -181,6 +182,9 @@ func TestParseSchedule(t *testing.T) {
 	s, err := ParseSchedule("0s, 1s,2m")
 	if err != nil || len(s) != 3 || s[2].Minutes() != 2 {
 		t.Fatalf("ParseSchedule = %v, %v", s, err)
+	}
+	if got, err := ParseSchedule(FormatSchedule(DefaultSchedule)); err != nil || !slices.Equal(got, DefaultSchedule) {
+		t.Errorf("the default schedule does not round-trip: %v %v", got, err)
 	}
 	for _, bad := range []string{"", "x", "-1s", "1s,,2s"} {
 		if _, err := ParseSchedule(bad); err == nil {

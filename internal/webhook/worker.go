@@ -23,6 +23,15 @@ import (
 // last attempt fails the delivery is marked failed.
 var DefaultSchedule = []time.Duration{0, time.Minute, 5 * time.Minute, 15 * time.Minute, time.Hour}
 
+// FormatSchedule writes a schedule as ParseSchedule reads it.
+func FormatSchedule(s []time.Duration) string {
+	parts := make([]string, len(s))
+	for i, d := range s {
+		parts[i] = d.String()
+	}
+	return strings.Join(parts, ",")
+}
+
 // ParseSchedule reads a comma-separated schedule such as "0s,1s,1s,1s,1s".
 func ParseSchedule(s string) ([]time.Duration, error) {
 	var out []time.Duration
