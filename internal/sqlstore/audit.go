@@ -64,7 +64,7 @@ func (s *Store) ScanAudit(ctx context.Context, since, until time.Time, fn func(*
 		query += ` AND at < ?`
 		args = append(args, micros(until))
 	}
-	rows, err := s.read.QueryContext(ctx, s.q(query+` ORDER BY seq`), args...)
+	rows, err := s.readQuery(ctx, query+` ORDER BY seq`, args...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: scan audit: %w", err)
 	}
@@ -92,7 +92,7 @@ func (s *Store) ScanAudit(ctx context.Context, since, until time.Time, fn func(*
 func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
 	var seq int64
 	var hash string
-	if err := s.read.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash); err != nil {
+	if err := s.readRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash); err != nil {
 		return 0, "", fmt.Errorf("sqlstore: audit head: %w", err)
 	}
 	return seq, hash, nil

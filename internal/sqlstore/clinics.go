@@ -26,7 +26,7 @@ func (s *Store) GetClinic(ctx context.Context, id string) (*novamed.Clinic, erro
 	var c novamed.Clinic
 	var created int64
 	var free int
-	err := s.read.QueryRowContext(ctx, s.q(`SELECT id, name, free_shipping, created_at FROM clinics WHERE id = ?`), id).
+	err := s.readRow(ctx, `SELECT id, name, free_shipping, created_at FROM clinics WHERE id = ?`, id).
 		Scan(&c.ID, &c.Name, &free, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.ErrClinicNotFound()
@@ -40,7 +40,7 @@ func (s *Store) GetClinic(ctx context.Context, id string) (*novamed.Clinic, erro
 
 // ListClinics returns every clinic, oldest first.
 func (s *Store) ListClinics(ctx context.Context) ([]*novamed.Clinic, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT id, name, free_shipping, created_at FROM clinics ORDER BY created_at, id`)
+	rows, err := s.readQuery(ctx, `SELECT id, name, free_shipping, created_at FROM clinics ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list clinics: %w", err)
 	}

@@ -54,7 +54,7 @@ func (s *Store) scanEvent(r rowScanner) (*novamed.Event, error) {
 
 // ListEvents returns a clinic's events after an id, oldest first.
 func (s *Store) ListEvents(ctx context.Context, clinicID, after string, limit int) ([]*novamed.Event, error) {
-	rows, err := s.read.QueryContext(ctx, s.q(`SELECT id, clinic_id, name, data, created_at FROM events WHERE clinic_id = ? AND id > ? ORDER BY id LIMIT ?`),
+	rows, err := s.readQuery(ctx, `SELECT id, clinic_id, name, data, created_at FROM events WHERE clinic_id = ? AND id > ? ORDER BY id LIMIT ?`,
 		clinicID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list events: %w", err)
@@ -108,7 +108,7 @@ func (s *Store) ActivatePractitioner(ctx context.Context, id string) (*novamed.P
 
 // PendingPractitioners lists practitioners awaiting verification, oldest first.
 func (s *Store) PendingPractitioners(ctx context.Context, limit int) ([]string, error) {
-	rows, err := s.read.QueryContext(ctx, s.q(`SELECT id FROM practitioners WHERE status = ? ORDER BY id LIMIT ?`), novamed.PractitionerPending, limit)
+	rows, err := s.readQuery(ctx, `SELECT id FROM practitioners WHERE status = ? ORDER BY id LIMIT ?`, novamed.PractitionerPending, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: pending practitioners: %w", err)
 	}

@@ -18,7 +18,7 @@ func (s *Store) GetIdempotency(ctx context.Context, owner, key string) (*novamed
 	var body string
 	var created int64
 	id := idempotencyID(owner, key)
-	err := s.read.QueryRowContext(ctx, s.q(`SELECT owner, key, fingerprint, status, body, created_at FROM idempotency_keys WHERE id = ?`), id).
+	err := s.readRow(ctx, `SELECT owner, key, fingerprint, status, body, created_at FROM idempotency_keys WHERE id = ?`, id).
 		Scan(&r.Owner, &r.Key, &r.Fingerprint, &r.Status, &body, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.NotFound("Idempotency key")

@@ -97,7 +97,7 @@ func (s *Store) keyClinics(ctx context.Context, q interface {
 }
 
 func (s *Store) getKey(ctx context.Context, where string, arg any) (*novamed.APIKey, error) {
-	k, err := scanKey(s.read.QueryRowContext(ctx, s.q(`SELECT `+keyColumns+` FROM api_keys WHERE `+where+` = ?`), arg))
+	k, err := scanKey(s.readRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE `+where+` = ?`, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.NotFound("API key")
 	}
@@ -125,7 +125,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, clinicID string) ([]*novamed.AP
 		query = `SELECT ` + keyColumns + ` FROM api_keys WHERE id IN (SELECT key_id FROM api_key_clinics WHERE clinic_id = ?) ORDER BY created_at, id`
 		args = append(args, clinicID)
 	}
-	rows, err := s.read.QueryContext(ctx, s.q(query), args...)
+	rows, err := s.readQuery(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list keys: %w", err)
 	}

@@ -283,7 +283,7 @@ func (s *Store) nextRxNumber(ctx context.Context, tx *sql.Tx) (string, error) {
 
 // OrdersToAdvance lists open orders last changed before the cutoff.
 func (s *Store) OrdersToAdvance(ctx context.Context, before time.Time, limit int) ([]*novamed.MedicationOrder, error) {
-	rows, err := s.read.QueryContext(ctx, s.q(`SELECT `+orderColumns+` FROM medication_orders WHERE status NOT IN ('delivered', 'cancelled') AND updated_at < ? ORDER BY updated_at LIMIT ?`),
+	rows, err := s.readQuery(ctx, `SELECT `+orderColumns+` FROM medication_orders WHERE status NOT IN ('delivered', 'cancelled') AND updated_at < ? ORDER BY updated_at LIMIT ?`,
 		micros(before), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: orders to advance: %w", err)

@@ -126,8 +126,8 @@ func (s *Store) GetRefill(ctx context.Context, id string, clinics []string) (*no
 		return nil, novamed.NotFound("Refill request")
 	}
 	args := append([]any{id}, anySlice(clinics)...)
-	r, err := s.scanRefill(s.read.QueryRowContext(ctx, s.q(`SELECT `+refillColumns+` FROM refill_requests r JOIN medication_orders o ON o.id = r.new_order_id
-		WHERE r.id = ? AND r.clinic_id IN (`+placeholders(len(clinics))+`)`), args...))
+	r, err := s.scanRefill(s.readRow(ctx, `SELECT `+refillColumns+` FROM refill_requests r JOIN medication_orders o ON o.id = r.new_order_id
+		WHERE r.id = ? AND r.clinic_id IN (`+placeholders(len(clinics))+`)`, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.NotFound("Refill request")
 	}
@@ -146,7 +146,7 @@ func (s *Store) ListRefills(ctx context.Context, f novamed.ListFilter) ([]*novam
 		query += ` AND r.id < ?`
 		args = append(args, f.Cursor)
 	}
-	rows, err := s.read.QueryContext(ctx, s.q(query+` ORDER BY r.id DESC LIMIT ?`), append(args, f.Limit+1)...)
+	rows, err := s.readQuery(ctx, query+` ORDER BY r.id DESC LIMIT ?`, append(args, f.Limit+1)...)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlstore: list refills: %w", err)
 	}

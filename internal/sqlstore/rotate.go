@@ -122,7 +122,7 @@ func (s *Store) SealedVersions(ctx context.Context) (map[uint32]int, error) {
 	ring := s.keys.Load()
 	out := map[uint32]int{}
 	for _, t := range sealedColumns {
-		rows, err := s.read.QueryContext(ctx, `SELECT `+strings.Join(t.columns, ", ")+` FROM `+t.table)
+		rows, err := s.readQuery(ctx, `SELECT `+strings.Join(t.columns, ", ")+` FROM `+t.table)
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: count versions: %w", err)
 		}

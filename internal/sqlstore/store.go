@@ -57,6 +57,8 @@ type Store struct {
 
 	group        *groupCommitter // SQLite: concurrent writes share commits
 	stmts        sync.Map        // query → *sql.Stmt prepared on the write pool
+	readStmts    sync.Map        // query → *sql.Stmt prepared on the read pool (SQLite)
+	readStmtN    atomic.Int32
 	onCommit     func(int, time.Duration)
 	reload       func() (*phi.Keyring, error)
 	reloadMu     sync.Mutex
@@ -87,7 +89,11 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 		write.Close()
 		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
 	}
+	// As many idle connections as open ones: with database/sql's default of
+	// two, busy moments closed and reopened read connections (each reopen
+	// runs the pragmas and parses the schema again).
 	read.SetMaxOpenConns(8)
+	read.SetMaxIdleConns(8)
 	s := &Store{dialect: SQLite, write: write, read: read, now: opts.Now, reload: opts.ReloadKeyring, onCommit: opts.OnCommit}
 	if s.group, err = newGroupCommitter(write, 128, opts.OnCommit); err != nil {
 		write.Close()
@@ -174,6 +180,7 @@ func (s *Store) Close() error {
 		s.group.close()
 	}
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
+	s.readStmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	err := s.write.Close()
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
@@ -198,6 +205,54 @@ func (s *Store) q(query string) string {
 		b.WriteByte(query[i])
 	}
 	return b.String()
+}
+
+// maxReadStmts bounds the prepared read statements; the queries are built
+// from a small set of shapes, so the bound is only a guard.
+const maxReadStmts = 256
+
+// readStmt returns query prepared on the read pool. Preparing is most of a
+// small read's cost in the pure-Go SQLite (the parser runs in Go), so each
+// query is prepared once and database/sql keeps it per connection. PostgreSQL
+// needs none of this: pgx caches prepared statements itself.
+func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, bool) {
+	if s.dialect != SQLite {
+		return nil, false
+	}
+	if st, ok := s.readStmts.Load(query); ok {
+		return st.(*sql.Stmt), true
+	}
+	if s.readStmtN.Load() >= maxReadStmts {
+		return nil, false
+	}
+	st, err := s.read.PrepareContext(ctx, query)
+	if err != nil {
+		return nil, false // the plain query reports the error
+	}
+	if prev, loaded := s.readStmts.LoadOrStore(query, st); loaded {
+		st.Close()
+		return prev.(*sql.Stmt), true
+	}
+	s.readStmtN.Add(1)
+	return st, true
+}
+
+// readQuery runs a query on the read pool.
+func (s *Store) readQuery(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	query = s.q(query)
+	if st, ok := s.readStmt(ctx, query); ok {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.read.QueryContext(ctx, query, args...)
+}
+
+// readRow runs a single-row query on the read pool.
+func (s *Store) readRow(ctx context.Context, query string, args ...any) *sql.Row {
+	query = s.q(query)
+	if st, ok := s.readStmt(ctx, query); ok {
+		return st.QueryRowContext(ctx, args...)
+	}
+	return s.read.QueryRowContext(ctx, query, args...)
 }
 
 // forUpdate is the row-lock suffix of the dialect (SQLite's writers are

@@ -43,8 +43,8 @@ func (s *Store) AddUsage(ctx context.Context, counts []novamed.UsageCount, activ
 
 // Usage returns a key's counters since a day.
 func (s *Store) Usage(ctx context.Context, keyID, since string) ([]novamed.UsageCount, error) {
-	rows, err := s.read.QueryContext(ctx, s.q(`SELECT key_id, day, route, status_class, count FROM key_usage WHERE key_id = ? AND day >= ?
-		ORDER BY day, route, status_class`), keyID, since)
+	rows, err := s.readQuery(ctx, `SELECT key_id, day, route, status_class, count FROM key_usage WHERE key_id = ? AND day >= ?
+		ORDER BY day, route, status_class`, keyID, since)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: usage: %w", err)
 	}
@@ -62,7 +62,7 @@ func (s *Store) Usage(ctx context.Context, keyID, since string) ([]novamed.Usage
 
 // KeyNetworks lists the networks a key was used from.
 func (s *Store) KeyNetworks(ctx context.Context, keyID string) ([]string, error) {
-	rows, err := s.read.QueryContext(ctx, s.q(`SELECT network FROM key_networks WHERE key_id = ?`), keyID)
+	rows, err := s.readQuery(ctx, `SELECT network FROM key_networks WHERE key_id = ?`, keyID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: key networks: %w", err)
 	}
@@ -80,7 +80,7 @@ func (s *Store) AddKeyNetwork(ctx context.Context, keyID, network string, at tim
 
 // KeyPrefixes maps the display prefixes of unrevoked keys to their ids.
 func (s *Store) KeyPrefixes(ctx context.Context) (map[string]string, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT prefix, id FROM api_keys WHERE revoked_at IS NULL`)
+	rows, err := s.readQuery(ctx, `SELECT prefix, id FROM api_keys WHERE revoked_at IS NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: key prefixes: %w", err)
 	}
@@ -116,7 +116,7 @@ func (s *Store) RecordSecurityEvent(ctx context.Context, ev *novamed.SecurityEve
 
 // ListSecurityEvents returns events since a time, oldest first.
 func (s *Store) ListSecurityEvents(ctx context.Context, since time.Time, limit int) ([]*novamed.SecurityEvent, error) {
-	rows, err := s.read.QueryContext(ctx, s.q(`SELECT id, at, rule, key_id, client_addr, detail FROM security_events WHERE at >= ? ORDER BY at, id LIMIT ?`),
+	rows, err := s.readQuery(ctx, `SELECT id, at, rule, key_id, client_addr, detail FROM security_events WHERE at >= ? ORDER BY at, id LIMIT ?`,
 		micros(since), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: security events: %w", err)

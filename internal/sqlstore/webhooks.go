@@ -66,7 +66,7 @@ func (s *Store) GetWebhook(ctx context.Context, id string, clinics []string) (*n
 		return nil, novamed.NotFound("Webhook")
 	}
 	args := append([]any{id}, anySlice(clinics)...)
-	w, err := s.scanWebhook(s.read.QueryRowContext(ctx, s.q(`SELECT `+webhookColumns+` FROM webhooks WHERE id = ? AND deleted_at IS NULL AND clinic_id IN (`+placeholders(len(clinics))+`)`), args...))
+	w, err := s.scanWebhook(s.readRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ? AND deleted_at IS NULL AND clinic_id IN (`+placeholders(len(clinics))+`)`, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.NotFound("Webhook")
 	}
@@ -276,7 +276,7 @@ func (s *Store) ListDeliveries(ctx context.Context, f novamed.DeliveryFilter) ([
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
 	}
-	rows, err := s.read.QueryContext(ctx, s.q(query+` ORDER BY id DESC LIMIT ?`), append(args, f.Limit+1)...)
+	rows, err := s.readQuery(ctx, query+` ORDER BY id DESC LIMIT ?`, append(args, f.Limit+1)...)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlstore: list deliveries: %w", err)
 	}
@@ -307,7 +307,7 @@ func (s *Store) ListDeliveries(ctx context.Context, f novamed.DeliveryFilter) ([
 }
 
 func (s *Store) loadAttempts(ctx context.Context, d *novamed.Delivery) error {
-	rows, err := s.read.QueryContext(ctx, s.q(`SELECT attempt, at, status_code, latency_ms, error FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt`), d.ID)
+	rows, err := s.readQuery(ctx, `SELECT attempt, at, status_code, latency_ms, error FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt`, d.ID)
 	if err != nil {
 		return fmt.Errorf("sqlstore: attempts: %w", err)
 	}
@@ -361,6 +361,6 @@ func (s *Store) RetryDelivery(ctx context.Context, id, webhookID string, clinics
 // PendingDeliveries counts deliveries waiting for an attempt.
 func (s *Store) PendingDeliveries(ctx context.Context) (int, error) {
 	var n int
-	err := s.read.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM deliveries WHERE status = ?`), novamed.DeliveryPending).Scan(&n)
+	err := s.readRow(ctx, `SELECT COUNT(*) FROM deliveries WHERE status = ?`, novamed.DeliveryPending).Scan(&n)
 	return n, err
 }
