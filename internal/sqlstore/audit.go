@@ -17,12 +17,14 @@ func (s *Store) AppendAudit(ctx context.Context, recs []*novamed.AuditRecord) er
 	return s.inTx(ctx, func(tx *sql.Tx) error { return s.appendAudit(ctx, tx, recs) })
 }
 
+const selectAuditHeadSQL = `SELECT seq, hash FROM audit_head WHERE id = 1`
+
 // appendAudit locks the chain head, so concurrent appenders (other replicas
 // included) serialise and the chain stays linear.
 func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, recs []*novamed.AuditRecord) error {
 	var seq int64
 	var hash string
-	if err := tx.QueryRowContext(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`+s.forUpdate()).Scan(&seq, &hash); err != nil {
+	if err := s.txRow(ctx, tx, selectAuditHeadSQL+s.forUpdate()).Scan(&seq, &hash); err != nil {
 		return fmt.Errorf("sqlstore: audit head: %w", err)
 	}
 	// Rows go in multi-row INSERTs: one statement to prepare per 100

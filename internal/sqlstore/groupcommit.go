@@ -5,16 +5,26 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
 	"sync"
 	"time"
 )
 
 // groupCommitter runs the write transactions of concurrent requests together:
-// one BEGIN … COMMIT (one fsync) for a batch, each request's work inside its
-// own savepoint, so a request that fails rolls back alone. Every request
-// returns only after the shared commit, so nothing is acknowledged before it
-// is durable. SQLite has one writer anyway; batching turns the queue of
-// writers into shared commits instead of one fsync each.
+// one BEGIN … COMMIT for a batch, each request's work inside its own
+// savepoint, so a request that fails rolls back alone. SQLite has one writer
+// anyway; batching turns the queue of writers into shared commits.
+//
+// Durability is pipelined. The connection commits with synchronous=NORMAL
+// (the WAL frames are written, so a process crash loses nothing, but not yet
+// fsync'd), and a second goroutine, the flusher, fsyncs the WAL and only then
+// answers the batches committed before that fsync began. Every request still
+// returns only after its writes are on disk, as with synchronous=FULL, but
+// the writer no longer stands still during each fsync: it runs the next batch
+// while the flusher waits for the disk, and one fsync covers every batch
+// committed meanwhile.
 type groupCommitter struct {
 	db       *sql.DB
 	jobs     chan *commitJob
@@ -26,6 +36,18 @@ type groupCommitter struct {
 	// The two statements every job runs, prepared once on the one write
 	// connection.
 	savepoint, release *sql.Stmt
+	// sync makes committed transactions durable (fsyncs the WAL); nil when
+	// the connection syncs at each commit itself.
+	sync      func() error
+	committed chan committedBatch
+	flushed   chan struct{}
+}
+
+// committedBatch is a batch whose COMMIT has returned, waiting for the fsync
+// that makes it durable before its jobs are answered.
+type committedBatch struct {
+	jobs    []*commitJob
+	results []error
 }
 
 type commitJob struct {
@@ -34,8 +56,12 @@ type commitJob struct {
 	err chan error
 }
 
-func newGroupCommitter(db *sql.DB, maxBatch int, onCommit func(int, time.Duration)) (*groupCommitter, error) {
-	g := &groupCommitter{db: db, jobs: make(chan *commitJob, 4*maxBatch), maxBatch: maxBatch, done: make(chan struct{}), onCommit: onCommit}
+// newGroupCommitter starts a committer on db's single connection. With
+// syncFn set, db must commit without syncing (synchronous=NORMAL) and syncFn
+// must make every transaction committed before it was called durable.
+func newGroupCommitter(db *sql.DB, maxBatch int, onCommit func(int, time.Duration), syncFn func() error) (*groupCommitter, error) {
+	g := &groupCommitter{db: db, jobs: make(chan *commitJob, 4*maxBatch), maxBatch: maxBatch, done: make(chan struct{}), onCommit: onCommit,
+		sync: syncFn, committed: make(chan committedBatch, 64), flushed: make(chan struct{})}
 	var err error
 	if g.savepoint, err = db.Prepare(`SAVEPOINT job`); err != nil {
 		return nil, err
@@ -45,6 +71,7 @@ func newGroupCommitter(db *sql.DB, maxBatch int, onCommit func(int, time.Duratio
 		return nil, err
 	}
 	go g.loop()
+	go g.flush()
 	return g, nil
 }
 
@@ -75,12 +102,14 @@ func (g *groupCommitter) close() {
 	}
 	g.mu.Unlock()
 	<-g.done
+	<-g.flushed
 	g.savepoint.Close()
 	g.release.Close()
 }
 
 func (g *groupCommitter) loop() {
 	defer close(g.done)
+	defer close(g.committed)
 	for first := range g.jobs {
 		batch := []*commitJob{first}
 	fill:
@@ -148,10 +177,60 @@ func (g *groupCommitter) commit(batch []*commitJob) {
 	if commitErr == nil && g.onCommit != nil {
 		g.onCommit(len(batch), time.Since(start))
 	}
-	for i, j := range batch {
+	for i := range batch {
 		if results[i] == nil && commitErr != nil {
 			results[i] = fmt.Errorf("sqlstore: commit: %w", commitErr)
 		}
+	}
+	if commitErr != nil || g.sync == nil {
+		answer(batch, results)
+		return
+	}
+	g.committed <- committedBatch{jobs: batch, results: results}
+}
+
+// flush answers committed batches once they are durable: it takes every
+// batch committed so far, fsyncs once, and answers them all. A batch's
+// COMMIT returned before it was queued here, so the fsync, which begins
+// after the batch is taken, covers its WAL frames.
+func (g *groupCommitter) flush() {
+	defer close(g.flushed)
+	for first := range g.committed {
+		pending := []committedBatch{first}
+	drain:
+		for {
+			select {
+			case b, ok := <-g.committed:
+				if !ok {
+					break drain
+				}
+				pending = append(pending, b)
+			default:
+				break drain
+			}
+		}
+		var syncErr error
+		if g.sync != nil {
+			syncErr = g.sync()
+		}
+		for _, b := range pending {
+			if syncErr != nil {
+				// Committed and visible, but not known to be on disk: the
+				// request fails rather than acknowledging what a power loss
+				// could take back.
+				for i := range b.results {
+					if b.results[i] == nil {
+						b.results[i] = fmt.Errorf("sqlstore: sync: %w", syncErr)
+					}
+				}
+			}
+			answer(b.jobs, b.results)
+		}
+	}
+}
+
+func answer(jobs []*commitJob, results []error) {
+	for i, j := range jobs {
 		j.err <- results[i]
 	}
 }
@@ -165,4 +244,47 @@ func runJob(j *commitJob, tx *sql.Tx) (err error) {
 		}
 	}()
 	return j.fn(tx)
+}
+
+// walSyncer returns the group committer's sync for the database at path: an
+// fsync of its write-ahead log, which holds every committed transaction not
+// yet checkpointed into the database file (SQLite itself fsyncs the log
+// before a checkpoint and the database file after one). The log is opened by
+// name each time, so a log SQLite has deleted and recreated is never missed;
+// if there is no log, everything is in the database file, which is synced
+// instead. The first sync also syncs the directory, so the log's own
+// directory entry is durable.
+func walSyncer(path string) func() error {
+	dirSynced := false
+	return func() error {
+		f, err := os.Open(path + "-wal")
+		if errors.Is(err, fs.ErrNotExist) {
+			f, err = os.Open(path)
+		}
+		if err != nil {
+			return err
+		}
+		err = f.Sync()
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil && !dirSynced {
+			if err = syncDir(filepath.Dir(path)); err == nil {
+				dirSynced = true
+			}
+		}
+		return err
+	}
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	err = d.Sync()
+	if cerr := d.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }

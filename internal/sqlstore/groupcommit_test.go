@@ -4,7 +4,9 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -128,5 +130,108 @@ func TestGroupCommitSurvivesAnInterruptedJob(t *testing.T) {
 	}
 	if err0, err2 := <-results[0], <-results[2]; err0 != nil || err2 != nil || count != 2 {
 		t.Fatalf("innocent jobs: %v / %v, %d rows committed, want 2", err0, err2, count)
+	}
+}
+
+// TestGroupCommitAnswersOnlyAfterSync: the connection commits without
+// fsync, so a write must not be acknowledged until the flusher's fsync —
+// one that began after its COMMIT — has returned; and a failed fsync fails
+// the write instead of acknowledging it.
+func TestGroupCommitAnswersOnlyAfterSync(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.db")
+	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	defer db.Close()
+	if _, err := db.Exec(`CREATE TABLE gs (n INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	reader, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer reader.Close()
+
+	syncCalls := make(chan chan error) // each sync hands the test a channel for its result
+	g, err := newGroupCommitter(db, 8, nil, func() error {
+		res := make(chan error)
+		syncCalls <- res
+		return <-res
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer g.close()
+
+	insert := func(n int) chan error {
+		done := make(chan error, 1)
+		go func() {
+			done <- g.run(context.Background(), func(tx *sql.Tx) error {
+				_, err := tx.Exec(`INSERT INTO gs (n) VALUES (?)`, n)
+				return err
+			})
+		}()
+		return done
+	}
+	visible := func(n int) bool {
+		var c int
+		if err := reader.QueryRow(`SELECT COUNT(*) FROM gs WHERE n = ?`, n).Scan(&c); err != nil {
+			t.Fatal(err)
+		}
+		return c == 1
+	}
+
+	nextSync := func() chan error {
+		select {
+		case c := <-syncCalls:
+			return c
+		case <-time.After(10 * time.Second):
+			t.Fatal("no fsync was requested for a committed write")
+			return nil
+		}
+	}
+	done := insert(1)
+	sync1 := nextSync() // the flusher asks for its fsync only after the COMMIT
+	if !visible(1) {
+		t.Fatal("sync requested before the batch was committed")
+	}
+	select {
+	case err := <-done:
+		t.Fatalf("write acknowledged (%v) while its fsync was still running", err)
+	default:
+	}
+	sync1 <- nil
+	if err := <-done; err != nil {
+		t.Fatalf("write after a good fsync: %v", err)
+	}
+
+	done = insert(2)
+	nextSync() <- errors.New("disk on fire")
+	if err := <-done; err == nil || !strings.Contains(err.Error(), "sync") {
+		t.Fatalf("write whose fsync failed: err %v, want a sync error", err)
+	}
+}
+
+// TestWALSyncerSyncsWhateverHoldsTheData: the syncer fsyncs the log when
+// there is one and the database file when SQLite has removed the log.
+func TestWALSyncerSyncsWhateverHoldsTheData(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "w.db")
+	sync := walSyncer(path)
+	if err := sync(); err == nil {
+		t.Fatal("sync of a database that does not exist succeeded")
+	}
+	if err := os.WriteFile(path, []byte("db"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := sync(); err != nil {
+		t.Fatalf("no log, database file present: %v", err)
+	}
+	if err := os.WriteFile(path+"-wal", []byte("wal"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := sync(); err != nil {
+		t.Fatalf("log present: %v", err)
 	}
 }
