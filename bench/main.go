@@ -41,8 +41,8 @@ import (
 const clinic = "550e8400-e29b-41d4-a716-446655440000"
 
 func main() {
-	if len(os.Args) == 3 && os.Args[1] == "-serve-baseline" {
-		serveBaseline(os.Args[2])
+	if len(os.Args) == 4 && os.Args[1] == "-serve-baseline" {
+		serveBaseline(os.Args[2], os.Args[3])
 		return
 	}
 	if err := run(); err != nil {
@@ -51,9 +51,28 @@ func main() {
 	}
 }
 
-// serveBaseline is the bare handler every read is compared with.
-func serveBaseline(addr string) {
+// serveBaseline serves the baselines: "/" is the bare handler every read is
+// compared with; "POST /insert" runs one raw single-row SQLite insert
+// transaction (WAL, synchronous=NORMAL, one writer connection) per request,
+// the write baseline: the same HTTP in front of it as the API has, none of
+// the validation, encryption, audit or idempotency.
+func serveBaseline(addr, dbPath string) {
+	db, err := openRawSQLite(dbPath)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	var n atomic.Int64
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"success":true,"data":{"status":"ok"}}` + "\n")) //nolint:errcheck // benchmark
+	})
+	http.HandleFunc("POST /insert", func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) //nolint:errcheck // benchmark
+		if err := rawInsert(db, n.Add(1)); err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"success":true,"data":{"status":"ok"}}` + "\n")) //nolint:errcheck // benchmark
 	})
@@ -69,6 +88,7 @@ type config struct {
 	rounds      int
 	concurrency []int
 	smoke       bool
+	only        []string
 }
 
 func run() error {
@@ -77,6 +97,7 @@ func run() error {
 	flag.DurationVar(&cfg.duration, "duration", 10*time.Second, "time per scenario per round")
 	flag.IntVar(&cfg.rounds, "rounds", 3, "interleaved rounds (the table shows medians)")
 	flag.BoolVar(&cfg.smoke, "smoke", false, "a short run that checks everything works")
+	only := flag.String("only", "", "comma-separated substrings: run only the scenarios whose names contain one (baselines always run)")
 	soakFor := flag.Duration("soak", 0, "instead of the comparison, soak one server with mixed traffic for this long")
 	soakKeys := flag.Int("soak-keys", 20, "keys in the soak")
 	soakLimit := flag.Int("soak-limit", 3000, "per-key requests per minute in the soak (429s beyond are intended)")
@@ -88,6 +109,9 @@ func run() error {
 			return fmt.Errorf("bad -concurrency %q", *conc)
 		}
 		cfg.concurrency = append(cfg.concurrency, n)
+	}
+	if *only != "" {
+		cfg.only = strings.Split(*only, ",")
 	}
 	if cfg.smoke {
 		cfg.duration, cfg.rounds, cfg.concurrency = 500*time.Millisecond, 1, []int{4}
@@ -106,7 +130,7 @@ func run() error {
 	if err != nil {
 		return err
 	}
-	base, err := startProcess(self, []string{"-serve-baseline", freeAddr()}, nil)
+	base, err := startProcess(self, []string{"-serve-baseline", freeAddr(), filepath.Join(dir, "baseline.db")}, nil)
 	if err != nil {
 		return err
 	}
@@ -345,6 +369,16 @@ func (b *bench) scenarios() []scenario {
 		resp.Body.Close()
 		return resp.StatusCode == 200
 	}
+	// The raw insert baseline gets the same request a create sends.
+	baseInsert := func() bool {
+		resp, err := b.client.Post(b.base.url+"/insert", "application/json", strings.NewReader(b.patientBody()))
+		if err != nil {
+			return false
+		}
+		io.Copy(io.Discard, resp.Body) //nolint:errcheck // benchmark
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}
 	createPatient := post("/api/external/patient", b.patientBody)
 	createOrder := post("/api/external/medication-order", b.orderBody)
 	readCarriers := get("/api/external/carriers")
@@ -366,11 +400,12 @@ func (b *bench) scenarios() []scenario {
 	}
 	return []scenario{
 		{"baseline: bare net/http", "", baseGet},
-		{"baseline: raw SQLite insert tx (NORMAL)", "", nil},
+		{"baseline: raw SQLite insert tx (NORMAL) over HTTP", "", baseInsert},
+		{"reference: raw SQLite insert tx (NORMAL) in-process, no HTTP", "", nil},
 		{"authenticated read (GET /carriers)", "baseline: bare net/http", readCarriers},
 		{"authenticated list (GET /patient?limit=25)", "baseline: bare net/http", list},
-		{"create patient (idempotent)", "baseline: raw SQLite insert tx (NORMAL)", createPatient},
-		{"create medication order", "baseline: raw SQLite insert tx (NORMAL)", createOrder},
+		{"create patient (idempotent)", "baseline: raw SQLite insert tx (NORMAL) over HTTP", createPatient},
+		{"create medication order", "baseline: raw SQLite insert tx (NORMAL) over HTTP", createOrder},
 		{"mixed partner workload", "baseline: bare net/http", mixed},
 	}
 }
@@ -417,35 +452,59 @@ func load(c int, d time.Duration, op func() bool) result {
 	return r
 }
 
-// sqliteInserts is the raw write baseline: single-row insert transactions on
-// a WAL database with synchronous=NORMAL, one writer connection.
-func sqliteInserts(dir string, c int, d time.Duration) (result, error) {
-	path := filepath.Join(dir, fmt.Sprintf("raw-%d.db", time.Now().UnixNano()))
+// openRawSQLite opens the raw insert baseline's database: WAL,
+// synchronous=NORMAL, one writer connection.
+func openRawSQLite(path string) (*sql.DB, error) {
 	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	if err != nil {
+		return nil, err
+	}
+	db.SetMaxOpenConns(1)
+	if _, err := db.Exec(`CREATE TABLE IF NOT EXISTS t (id INTEGER PRIMARY KEY, name TEXT NOT NULL, dob TEXT NOT NULL, created BIGINT NOT NULL)`); err != nil {
+		db.Close()
+		return nil, err
+	}
+	return db, nil
+}
+
+// rawInsert is one single-row insert transaction.
+func rawInsert(db *sql.DB, n int64) error {
+	tx, err := db.Begin()
+	if err != nil {
+		return err
+	}
+	if _, err := tx.Exec(`INSERT INTO t (name, dob, created) VALUES (?, ?, ?)`, fmt.Sprintf("Load%d", n), "1980-01-01", time.Now().UnixNano()); err != nil {
+		tx.Rollback() //nolint:errcheck // failing anyway
+		return err
+	}
+	return tx.Commit()
+}
+
+// sqliteInserts runs the raw insert transactions in this process, with no
+// HTTP in front: shown for reference (it is faster than even the bare HTTP
+// handler, so it is not what an HTTP write is compared with).
+func sqliteInserts(dir string, c int, d time.Duration) (result, error) {
+	db, err := openRawSQLite(filepath.Join(dir, fmt.Sprintf("raw-%d.db", time.Now().UnixNano())))
 	if err != nil {
 		return result{}, err
 	}
 	defer db.Close()
-	db.SetMaxOpenConns(1)
-	if _, err := db.Exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, name TEXT NOT NULL, dob TEXT NOT NULL, created BIGINT NOT NULL)`); err != nil {
-		return result{}, err
-	}
 	var n atomic.Int64
-	return load(c, d, func() bool {
-		tx, err := db.Begin()
-		if err != nil {
-			return false
-		}
-		if _, err := tx.Exec(`INSERT INTO t (name, dob, created) VALUES (?, ?, ?)`, fmt.Sprintf("Load%d", n.Add(1)), "1980-01-01", time.Now().UnixNano()); err != nil {
-			tx.Rollback() //nolint:errcheck // failing anyway
-			return false
-		}
-		return tx.Commit() == nil
-	}), nil
+	return load(c, d, func() bool { return rawInsert(db, n.Add(1)) == nil }), nil
 }
 
 func (b *bench) runAll(startup time.Duration) error {
-	scs := b.scenarios()
+	scs := slices.DeleteFunc(b.scenarios(), func(sc scenario) bool {
+		if len(b.cfg.only) == 0 || sc.baseline == "" {
+			return false
+		}
+		for _, o := range b.cfg.only {
+			if strings.Contains(sc.name, o) {
+				return false
+			}
+		}
+		return true
+	})
 	type key struct {
 		name string
 		c    int
