@@ -20,6 +20,7 @@ import (
 
 	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/httpapi"
+	"github.com/novamed/partner-api/internal/logbuf"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/ratelimit"
 	"github.com/novamed/partner-api/internal/sandbox"
@@ -88,7 +89,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	log := slog.New(slog.NewJSONHandler(stderr, nil))
+	// Request lines are written in batches every 100 ms (one write system
+	// call per batch instead of per line); warnings and errors at once.
+	logOut := logbuf.New(stderr, 100*time.Millisecond, 64<<10)
+	defer logOut.Close()
+	log := slog.New(logbuf.NewHandler(slog.NewJSONHandler(logOut, nil), logOut))
 
 	env, err := c.environment()
 	if err != nil {

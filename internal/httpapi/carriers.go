@@ -16,15 +16,25 @@ type carrierJSON struct {
 }
 
 func (s *Server) listCarriers(w http.ResponseWriter, r *http.Request) error {
-	cs, err := s.carriers(r.Context())
-	if err != nil {
+	if _, err := s.carriers(r.Context()); err != nil {
 		return err
 	}
+	c := &s.carrierCache
+	c.mu.Lock()
+	body := c.body
+	c.mu.Unlock()
+	s.send(w, r, http.StatusOK, body)
+	return nil
+}
+
+// carriersBody is the encoded GET /carriers answer for a catalogue; it is
+// cached with the catalogue, since every read would encode the same bytes.
+func carriersBody(cs []novamed.Carrier) ([]byte, error) {
 	out := make([]carrierJSON, len(cs))
 	for i, c := range cs {
 		out[i] = carrierJSON{c.ID, c.Name}
 	}
-	return s.ok(w, r, map[string]any{"carriers": out}, "")
+	return marshalSuccess(map[string]any{"carriers": out}, "")
 }
 
 // servicesBody is the documented quote answer: the services in data, and the
@@ -99,6 +109,7 @@ func (s *Server) carrierServices(w http.ResponseWriter, r *http.Request) error {
 type carrierCache struct {
 	mu      sync.Mutex
 	list    []novamed.Carrier
+	body    []byte // list's GET /carriers answer; not modified once set
 	fetched time.Time
 }
 
@@ -116,6 +127,10 @@ func (s *Server) carriers(ctx context.Context) ([]novamed.Carrier, error) {
 	if err != nil {
 		return nil, err
 	}
-	c.list, c.fetched = list, s.now()
+	body, err := carriersBody(list)
+	if err != nil {
+		return nil, err
+	}
+	c.list, c.body, c.fetched = list, body, s.now()
 	return list, nil
 }

@@ -52,10 +52,12 @@ func (s *Server) logRequest(r *http.Request, status, size int, st *reqState) {
 	if st.clinicID != "" {
 		attrs = append(attrs, slog.String("clinic_id", st.clinicID))
 	}
+	level := slog.LevelInfo
 	if st.securityEvent != "" {
 		attrs = append(attrs, slog.String("security_event", st.securityEvent))
+		level = slog.LevelWarn // written out at once, not with the next batch
 	}
-	s.log.LogAttrs(r.Context(), slog.LevelInfo, "request", attrs...)
+	s.log.LogAttrs(r.Context(), level, "request", attrs...)
 	s.metrics.Request(route, r.Method, status, s.now().Sub(st.start))
 	if st.key != nil {
 		s.usage.Request(st.key.ID, route, status, st.clientAddr)
