@@ -136,6 +136,9 @@ func BenchmarkRequest(b *testing.B) {
 	})
 	run := func(b *testing.B, h http.Handler, method, path string, body func(i int) string, hdr func(i int) string) {
 		b.ReportAllocs()
+		// 16 goroutines per CPU, as a loaded server sees: writes then share
+		// group commits, and ns/op is CPU per request, not fsync latency.
+		b.SetParallelism(16)
 		var n atomic.Int64
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {

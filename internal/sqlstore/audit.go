@@ -19,19 +19,66 @@ func (s *Store) AppendAudit(ctx context.Context, recs []*novamed.AuditRecord) er
 
 const selectAuditHeadSQL = `SELECT seq, hash FROM audit_head WHERE id = 1`
 
-// appendAudit locks the chain head, so concurrent appenders (other replicas
-// included) serialise and the chain stays linear.
+// appendAudit stores recs as part of tx. Inside a SQLite group commit job
+// the records are chained and inserted with the rest of the batch's, just
+// before its COMMIT (groupCommitter.deferAudit); otherwise at once.
 func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, recs []*novamed.AuditRecord) error {
+	if len(recs) == 0 || s.group.deferAudit(tx, recs) {
+		return nil
+	}
+	return s.writeAudit(ctx, tx, recs)
+}
+
+// auditChunks are the row counts of the prepared multi-row audit INSERTs,
+// largest first; a batch is written as the fewest of them.
+var auditChunks = []int{64, 16, 4, 1}
+
+// insertAuditSQL is the INSERT of n audit rows.
+func insertAuditSQL(n int) string {
+	switch n {
+	case 1:
+		return insertAudit1
+	case 4:
+		return insertAudit4
+	case 16:
+		return insertAudit16
+	case 64:
+		return insertAudit64
+	}
+	return buildInsertAudit(n)
+}
+
+var (
+	insertAudit1  = buildInsertAudit(1)
+	insertAudit4  = buildInsertAudit(4)
+	insertAudit16 = buildInsertAudit(16)
+	insertAudit64 = buildInsertAudit(64)
+)
+
+func buildInsertAudit(n int) string {
+	return `INSERT INTO audit_log (seq, at, record, prev_hash, hash) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", n), ", ")
+}
+
+// writeAudit chains and inserts recs. It locks the chain head, so concurrent
+// appenders (other replicas included) serialise and the chain stays linear.
+func (s *Store) writeAudit(ctx context.Context, tx *sql.Tx, recs []*novamed.AuditRecord) error {
 	var seq int64
 	var hash string
 	if err := s.txRow(ctx, tx, selectAuditHeadSQL+s.forUpdate()).Scan(&seq, &hash); err != nil {
 		return fmt.Errorf("sqlstore: audit head: %w", err)
 	}
-	// Rows go in multi-row INSERTs: one statement to prepare per 100
-	// records instead of one per record.
-	const perStatement = 100
-	for start := 0; start < len(recs); start += perStatement {
-		chunk := recs[start:min(start+perStatement, len(recs))]
+	// Rows go in prepared multi-row INSERTs of auditChunks rows.
+	for start := 0; start < len(recs); {
+		n := auditChunks[len(auditChunks)-1]
+		for _, c := range auditChunks {
+			if c <= len(recs)-start {
+				n = c
+				break
+			}
+		}
+		chunk := recs[start : start+n]
+		start += n
 		args := make([]any, 0, 5*len(chunk))
 		for _, rec := range chunk {
 			seq++
@@ -42,8 +89,7 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, recs []*novamed.Aud
 			args = append(args, seq, micros(rec.Time), string(b), rec.PrevHash, rec.Hash)
 			hash = rec.Hash
 		}
-		values := strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", len(chunk)), ", ")
-		if _, err := s.exec(ctx, tx, `INSERT INTO audit_log (seq, at, record, prev_hash, hash) VALUES `+values, args...); err != nil {
+		if _, err := s.exec(ctx, tx, insertAuditSQL(n), args...); err != nil {
 			return fmt.Errorf("sqlstore: insert audit: %w", err)
 		}
 	}

@@ -9,7 +9,10 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
+
+	"github.com/novamed/partner-api/internal/novamed"
 )
 
 // groupCommitter runs the write transactions of concurrent requests together:
@@ -41,6 +44,15 @@ type groupCommitter struct {
 	sync      func() error
 	committed chan committedBatch
 	flushed   chan struct{}
+	// Audit records of a batch's jobs are chained and inserted once, after
+	// the last job and before COMMIT (one read and one update of the chain
+	// head per batch instead of per job): writeAudit does that; cur is the
+	// batch's transaction while its jobs run; jobAudit holds the running
+	// job's records until the job succeeds (a job rolled back to its
+	// savepoint leaves none). Only the committer goroutine touches jobAudit.
+	writeAudit func(*sql.Tx, []*novamed.AuditRecord) error
+	cur        atomic.Pointer[sql.Tx]
+	jobAudit   []*novamed.AuditRecord
 }
 
 // committedBatch is a batch whose COMMIT has returned, waiting for the fsync
@@ -59,9 +71,13 @@ type commitJob struct {
 // newGroupCommitter starts a committer on db's single connection. With
 // syncFn set, db must commit without syncing (synchronous=NORMAL) and syncFn
 // must make every transaction committed before it was called durable.
-func newGroupCommitter(db *sql.DB, maxBatch int, onCommit func(int, time.Duration), syncFn func() error) (*groupCommitter, error) {
+//
+// writeAudit, when set, stores the audit records the batch's jobs deferred
+// (see deferAudit) inside the batch's transaction.
+func newGroupCommitter(db *sql.DB, maxBatch int, onCommit func(int, time.Duration), syncFn func() error,
+	writeAudit func(*sql.Tx, []*novamed.AuditRecord) error) (*groupCommitter, error) {
 	g := &groupCommitter{db: db, jobs: make(chan *commitJob, 4*maxBatch), maxBatch: maxBatch, done: make(chan struct{}), onCommit: onCommit,
-		sync: syncFn, committed: make(chan committedBatch, 64), flushed: make(chan struct{})}
+		sync: syncFn, committed: make(chan committedBatch, 64), flushed: make(chan struct{}), writeAudit: writeAudit}
 	var err error
 	if g.savepoint, err = db.Prepare(`SAVEPOINT job`); err != nil {
 		return nil, err
@@ -142,7 +158,11 @@ func (g *groupCommitter) commit(batch []*commitJob) {
 		return
 	}
 	results := make([]error, len(batch))
+	g.cur.Store(tx)
+	defer g.cur.Store(nil)
+	var batchAudit []*novamed.AuditRecord
 	for i, j := range batch {
+		g.jobAudit = nil
 		if err := j.ctx.Err(); err != nil {
 			results[i] = err
 			continue
@@ -171,6 +191,23 @@ func (g *groupCommitter) commit(batch []*commitJob) {
 		}
 		if _, err := tx.StmtContext(ctx, g.release).ExecContext(ctx); err != nil && results[i] == nil {
 			results[i] = fmt.Errorf("sqlstore: release savepoint: %w", err)
+		}
+		if results[i] == nil {
+			batchAudit = append(batchAudit, g.jobAudit...)
+		}
+	}
+	g.jobAudit = nil
+	if len(batchAudit) > 0 {
+		if err := g.writeAudit(tx, batchAudit); err != nil {
+			// Without its audit records no write of the batch may commit.
+			tx.Rollback() //nolint:errcheck // failing anyway
+			for i := range results {
+				if results[i] == nil {
+					results[i] = err
+				}
+			}
+			answer(batch, results)
+			return
 		}
 	}
 	commitErr := tx.Commit()
@@ -233,6 +270,17 @@ func answer(jobs []*commitJob, results []error) {
 	for i, j := range jobs {
 		j.err <- results[i]
 	}
+}
+
+// deferAudit queues recs, written by the job running in tx, for the batch's
+// one audit append, and reports whether it did: false when tx is not the
+// transaction of a group commit job (the caller then appends at once).
+func (g *groupCommitter) deferAudit(tx *sql.Tx, recs []*novamed.AuditRecord) bool {
+	if g == nil || g.writeAudit == nil || g.cur.Load() != tx {
+		return false
+	}
+	g.jobAudit = append(g.jobAudit, recs...)
+	return true
 }
 
 // runJob runs one job's work, turning a panic into an error so one bad

@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"errors"
+	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -11,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/phi"
 )
 
@@ -159,7 +163,7 @@ func TestGroupCommitAnswersOnlyAfterSync(t *testing.T) {
 		res := make(chan error)
 		syncCalls <- res
 		return <-res
-	})
+	}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -233,5 +237,71 @@ func TestWALSyncerSyncsWhateverHoldsTheData(t *testing.T) {
 	}
 	if err := sync(); err != nil {
 		t.Fatalf("log present: %v", err)
+	}
+}
+
+// TestGroupCommitAuditIsPerJobAndChained: audit records appended inside
+// group commit jobs are written once per batch; a job that fails after
+// appending leaves no record, every successful job's records are there, and
+// the chain verifies.
+func TestGroupCommitAuditIsPerJobAndChained(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	if _, err := s.write.Exec(`CREATE TABLE ga (n INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	errBoom := errors.New("boom")
+	var wg sync.WaitGroup
+	for i := 0; i < 120; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			err := s.inTx(ctx, func(tx *sql.Tx) error {
+				if _, err := tx.Exec(`INSERT INTO ga (n) VALUES (?)`, i); err != nil {
+					return err
+				}
+				recs := []*novamed.AuditRecord{{Time: time.Now(), RequestID: fmt.Sprintf("req-%d", i), Action: "test", Status: 200}}
+				if i%3 == 0 { // two records for some jobs
+					recs = append(recs, &novamed.AuditRecord{Time: time.Now(), RequestID: fmt.Sprintf("req-%d-b", i), Action: "test", Status: 200})
+				}
+				if err := s.appendAudit(ctx, tx, recs); err != nil {
+					return err
+				}
+				if i%5 == 0 {
+					return errBoom
+				}
+				return nil
+			})
+			if (i%5 == 0) != errors.Is(err, errBoom) {
+				t.Errorf("job %d: %v", i, err)
+			}
+		}(i)
+	}
+	wg.Wait()
+	want := map[string]bool{}
+	for i := 0; i < 120; i++ {
+		if i%5 != 0 {
+			want[fmt.Sprintf("req-%d", i)] = true
+			if i%3 == 0 {
+				want[fmt.Sprintf("req-%d-b", i)] = true
+			}
+		}
+	}
+	got := map[string]bool{}
+	err := s.ScanAudit(ctx, time.Time{}, time.Time{}, func(r *novamed.AuditRecord) error {
+		if got[r.RequestID] {
+			t.Errorf("record %s stored twice", r.RequestID)
+		}
+		got[r.RequestID] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !maps.Equal(got, want) {
+		t.Errorf("audit holds %d records, want %d (only the successful jobs', each once)", len(got), len(want))
+	}
+	if n, err := audit.Verify(ctx, s); err != nil || n != int64(len(want)) {
+		t.Errorf("audit verify: %d records, %v", n, err)
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -99,7 +100,10 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
 	s := &Store{dialect: SQLite, write: write, read: read, now: opts.Now, reload: opts.ReloadKeyring, onCommit: opts.OnCommit}
-	if s.group, err = newGroupCommitter(write, 128, opts.OnCommit, walSyncer(path)); err != nil {
+	writeAudit := func(tx *sql.Tx, recs []*novamed.AuditRecord) error {
+		return s.writeAudit(context.Background(), tx, recs)
+	}
+	if s.group, err = newGroupCommitter(write, 128, opts.OnCommit, walSyncer(path), writeAudit); err != nil {
 		write.Close()
 		read.Close()
 		return nil, fmt.Errorf("sqlstore: %w", err)
@@ -355,7 +359,6 @@ func (s *Store) writeEffects(ctx context.Context, tx *sql.Tx, eff novamed.Effect
 // held by the transaction while they run (a lazy prepare would wait for it).
 var hotStatements = []string{
 	insertIdempotencySQL,
-	`INSERT INTO audit_log (seq, at, record, prev_hash, hash) VALUES (?, ?, ?, ?, ?)`,
 	`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`,
 	selectAuditHeadSQL,
 	insertPatientSQL,
@@ -363,7 +366,11 @@ var hotStatements = []string{
 }
 
 func (s *Store) prepareHot(ctx context.Context) error {
-	for _, q := range hotStatements {
+	hot := slices.Clone(hotStatements)
+	for _, n := range auditChunks {
+		hot = append(hot, insertAuditSQL(n))
+	}
+	for _, q := range hot {
 		st, err := s.write.PrepareContext(ctx, s.q(q))
 		if err != nil {
 			return fmt.Errorf("sqlstore: prepare: %w", err)
