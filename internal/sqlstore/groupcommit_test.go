@@ -18,7 +18,7 @@ import (
 	"github.com/novamed/partner-api/internal/phi"
 )
 
-func openTestStore(t *testing.T) *Store {
+func openTestStore(t testing.TB) *Store {
 	t.Helper()
 	key, _ := phi.GenerateKey()
 	ring, err := phi.NewKeyring(map[uint32][]byte{1: key})
