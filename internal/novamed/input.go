@@ -33,7 +33,9 @@ func DecodeInput(body []byte) (*Input, error) {
 	if err := dec.Decode(&raw); err != nil || raw == nil {
 		return nil, &Error{Code: CodeInvalidJSON, Message: "Request body must be a JSON object."}
 	}
-	if dec.More() {
+	// Anything after the object is refused: More alone misses a stray
+	// "]" or "}" (found by FuzzParsePatient: `{}]` was taken for `{}`).
+	if dec.More() || len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
 		return nil, &Error{Code: CodeInvalidJSON, Message: "Request body must contain exactly one JSON object."}
 	}
 	if field, dup := duplicateKey(body); dup {
@@ -65,6 +67,9 @@ func duplicateKey(body []byte) (string, bool) {
 		case '[':
 			stack = append(stack, frame{})
 		case '}', ']':
+			if len(stack) == 0 {
+				return "", false // not one JSON value; the decoder refuses it
+			}
 			stack = stack[:len(stack)-1]
 		case ',':
 			if n := len(stack); n > 0 && stack[n-1].object {
