@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -127,21 +128,25 @@ func (g *groupCommitter) loop() {
 	defer close(g.done)
 	defer close(g.committed)
 	for first := range g.jobs {
-		batch := []*commitJob{first}
-	fill:
-		for len(batch) < g.maxBatch {
-			select {
-			case j, ok := <-g.jobs:
-				if !ok {
-					break fill
-				}
-				batch = append(batch, j)
-			default:
-				break fill
-			}
-		}
-		g.commit(batch)
+		g.commit(takeQueued(g.jobs, []*commitJob{first}, g.maxBatch))
 	}
+}
+
+// takeQueued appends to batch what ch holds right now, without waiting,
+// up to max items in all.
+func takeQueued[T any](ch <-chan T, batch []T, max int) []T {
+	for len(batch) < max {
+		select {
+		case v, ok := <-ch:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, v)
+		default:
+			return batch
+		}
+	}
+	return batch
 }
 
 // commit runs a batch in one transaction. A job whose work fails is rolled
@@ -233,19 +238,7 @@ func (g *groupCommitter) commit(batch []*commitJob) {
 func (g *groupCommitter) flush() {
 	defer close(g.flushed)
 	for first := range g.committed {
-		pending := []committedBatch{first}
-	drain:
-		for {
-			select {
-			case b, ok := <-g.committed:
-				if !ok {
-					break drain
-				}
-				pending = append(pending, b)
-			default:
-				break drain
-			}
-		}
+		pending := takeQueued(g.committed, []committedBatch{first}, math.MaxInt)
 		var syncErr error
 		if g.sync != nil {
 			syncErr = g.sync()
