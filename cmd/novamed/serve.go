@@ -172,7 +172,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	api := httpapi.New(httpapi.Config{
 		Env: env, Store: store, Audit: aw, Limiter: limiter, Logger: log, ReadyChecks: readyChecks,
 		KeyCacheTTL: *keyTTL, TrustedProxies: proxies, HSTS: useTLS || *behindProxy, WebhookPolicy: policy,
-		Usage: recorder, Metrics: metrics,
+		Usage: recorder, Metrics: metrics, AccessLog: logOut,
 	})
 	defer api.Close()
 	worker := &webhook.Worker{

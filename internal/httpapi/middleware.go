@@ -57,7 +57,14 @@ func (s *Server) logRequest(r *http.Request, status, size int, st *reqState) {
 		attrs = append(attrs, slog.String("security_event", st.securityEvent))
 		level = slog.LevelWarn // written out at once, not with the next batch
 	}
-	s.log.LogAttrs(r.Context(), level, "request", attrs...)
+	if s.accessLog != nil {
+		s.accessLog.Write(appendAccessLine(make([]byte, 0, 384), time.Now(), level, "request", attrs)) //nolint:errcheck // as slog: a log write error is not the request's
+		if f, ok := s.accessLog.(interface{ Flush() error }); ok && level >= slog.LevelWarn {
+			f.Flush() //nolint:errcheck // as above
+		}
+	} else {
+		s.log.LogAttrs(r.Context(), level, "request", attrs...)
+	}
 	s.metrics.Request(route, r.Method, status, s.now().Sub(st.start))
 	if st.key != nil {
 		s.usage.Request(st.key.ID, route, status, st.clientAddr)

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"io"
 	"log/slog"
 	"net/http"
 	"net/netip"
@@ -44,21 +45,27 @@ type Config struct {
 	// ReadyChecks are dependencies /readyz checks besides the database
 	// (e.g. "redis"); a failing one makes the replica not ready.
 	ReadyChecks map[string]func(context.Context) error
+	// AccessLog, when set, receives the per-request log lines directly
+	// (the same JSON lines Logger would write, encoded without slog's
+	// overhead); it should be the writer behind Logger. If it has a Flush
+	// method, it is called after lines at warning level.
+	AccessLog io.Writer
 }
 
 // Server is the partner API as an http.Handler.
 type Server struct {
-	env      novamed.Environment
-	store    novamed.Store
-	audit    *audit.Writer
-	limiter  ratelimit.Limiter
-	log      *slog.Logger
-	now      func() time.Time
-	keys     *apikey.Cache[*novamed.APIKey]
-	authFail int
-	proxies  []netip.Prefix
-	hsts     bool
-	mux      *routeTable
+	env       novamed.Environment
+	store     novamed.Store
+	audit     *audit.Writer
+	limiter   ratelimit.Limiter
+	log       *slog.Logger
+	accessLog io.Writer
+	now       func() time.Time
+	keys      *apikey.Cache[*novamed.APIKey]
+	authFail  int
+	proxies   []netip.Prefix
+	hsts      bool
+	mux       *routeTable
 
 	webhookPolicy webhook.URLPolicy
 	carrierCache  carrierCache
@@ -77,7 +84,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		env: cfg.Env, store: cfg.Store, audit: cfg.Audit, limiter: cfg.Limiter, log: cfg.Logger, now: cfg.Now,
 		authFail: cfg.AuthFailuresPerMinute, proxies: cfg.TrustedProxies, hsts: cfg.HSTS, webhookPolicy: cfg.WebhookPolicy,
-		usage: cfg.Usage, metrics: cfg.Metrics, readyChecks: cfg.ReadyChecks,
+		usage: cfg.Usage, metrics: cfg.Metrics, readyChecks: cfg.ReadyChecks, accessLog: cfg.AccessLog,
 		stop: make(chan struct{}), done: make(chan struct{}),
 	}
 	if s.now == nil {
