@@ -88,7 +88,9 @@ func duplicateKey(body []byte) (string, bool) {
 				f := &stack[n-1]
 				f.expectKey = false
 				var key string
-				if escaped {
+				// Escapes, and bytes that are not UTF-8 (a decoder reads
+				// them as U+FFFD), need the decoder's reading of the key.
+				if escaped || !utf8.Valid(body[i+1:end]) {
 					if err := json.Unmarshal(body[i:end+1], &key); err != nil {
 						return "", false
 					}
