@@ -44,27 +44,29 @@ func (w *Writer) Write(p []byte) (int, error) {
 	defer w.mu.Unlock()
 	w.buf = append(w.buf, p...)
 	if len(w.buf) >= w.max {
-		w.flushLocked()
+		w.flushLocked() //nolint:errcheck // kept in w.err, reported by Close
 	}
 	return len(p), nil
 }
 
-// Flush writes out what is buffered and returns the first write error seen.
+// Flush writes out what is buffered and returns the error of that write.
 func (w *Writer) Flush() error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	w.flushLocked()
-	return w.err
+	return w.flushLocked()
 }
 
-func (w *Writer) flushLocked() {
+// flushLocked writes the buffer out; the first error is also kept for Close.
+func (w *Writer) flushLocked() error {
 	if len(w.buf) == 0 {
-		return
+		return nil
 	}
-	if _, err := w.out.Write(w.buf); err != nil && w.err == nil {
+	_, err := w.out.Write(w.buf)
+	if err != nil && w.err == nil {
 		w.err = err
 	}
 	w.buf = w.buf[:0]
+	return err
 }
 
 func (w *Writer) loop(interval time.Duration) {
@@ -81,11 +83,15 @@ func (w *Writer) loop(interval time.Duration) {
 	}
 }
 
-// Close stops the periodic writes and writes out the rest.
+// Close stops the periodic writes, writes out the rest and returns the
+// first write error seen since New.
 func (w *Writer) Close() error {
 	w.once.Do(func() { close(w.stop) })
 	<-w.done
-	return w.Flush()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.flushLocked() //nolint:errcheck // kept in w.err
+	return w.err
 }
 
 // Handler wraps a slog.Handler writing to w so that records at warning

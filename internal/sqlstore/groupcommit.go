@@ -5,10 +5,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"io/fs"
-	"math"
-	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -17,18 +13,18 @@ import (
 )
 
 // groupCommitter runs the write transactions of concurrent requests together:
-// one BEGIN … COMMIT for a batch, each request's work inside its own
-// savepoint, so a request that fails rolls back alone. SQLite has one writer
-// anyway; batching turns the queue of writers into shared commits.
+// one BEGIN … COMMIT (one fsync, synchronous=FULL) for a batch, each
+// request's work inside its own savepoint, so a request that fails rolls back
+// alone. Every request returns only after the shared commit, so nothing is
+// acknowledged before it is durable. SQLite has one writer anyway; batching
+// turns the queue of writers into shared commits instead of one fsync each.
 //
-// Durability is pipelined. The connection commits with synchronous=NORMAL
-// (the WAL frames are written, so a process crash loses nothing, but not yet
-// fsync'd), and a second goroutine, the flusher, fsyncs the WAL and only then
-// answers the batches committed before that fsync began. Every request still
-// returns only after its writes are on disk, as with synchronous=FULL, but
-// the writer no longer stands still during each fsync: it runs the next batch
-// while the flusher waits for the disk, and one fsync covers every batch
-// committed meanwhile.
+// The fsync stays inside COMMIT on purpose. Committing with
+// synchronous=NORMAL and fsyncing the WAL from a second goroutine before
+// answering (tried) lets the writer run on during the fsync, but SQLite shows
+// a NORMAL commit to readers before it is on disk: another request could
+// replay a remembered answer, or list a row, that a power loss then takes
+// back. With FULL, SQLite syncs the WAL before it publishes the commit.
 type groupCommitter struct {
 	db       *sql.DB
 	jobs     chan *commitJob
@@ -40,11 +36,6 @@ type groupCommitter struct {
 	// The two statements every job runs, prepared once on the one write
 	// connection.
 	savepoint, release *sql.Stmt
-	// sync makes committed transactions durable (fsyncs the WAL); nil when
-	// the connection syncs at each commit itself.
-	sync      func() error
-	committed chan committedBatch
-	flushed   chan struct{}
 	// Audit records of a batch's jobs are chained and inserted once, after
 	// the last job and before COMMIT (one read and one update of the chain
 	// head per batch instead of per job): writeAudit does that; cur is the
@@ -56,12 +47,6 @@ type groupCommitter struct {
 	jobAudit   []*novamed.AuditRecord
 }
 
-// committedBatch is a batch whose COMMIT has returned, waiting for the fsync
-// that makes it durable before its jobs are answered.
-type committedBatch struct {
-	jobs    []*commitJob
-	results []error
-}
 
 type commitJob struct {
 	ctx context.Context
@@ -69,16 +54,14 @@ type commitJob struct {
 	err chan error
 }
 
-// newGroupCommitter starts a committer on db's single connection. With
-// syncFn set, db must commit without syncing (synchronous=NORMAL) and syncFn
-// must make every transaction committed before it was called durable.
+// newGroupCommitter starts a committer on db's single connection.
 //
 // writeAudit, when set, stores the audit records the batch's jobs deferred
 // (see deferAudit) inside the batch's transaction.
-func newGroupCommitter(db *sql.DB, maxBatch int, onCommit func(int, time.Duration), syncFn func() error,
+func newGroupCommitter(db *sql.DB, maxBatch int, onCommit func(int, time.Duration),
 	writeAudit func(*sql.Tx, []*novamed.AuditRecord) error) (*groupCommitter, error) {
 	g := &groupCommitter{db: db, jobs: make(chan *commitJob, 4*maxBatch), maxBatch: maxBatch, done: make(chan struct{}), onCommit: onCommit,
-		sync: syncFn, committed: make(chan committedBatch, 64), flushed: make(chan struct{}), writeAudit: writeAudit}
+		writeAudit: writeAudit}
 	var err error
 	if g.savepoint, err = db.Prepare(`SAVEPOINT job`); err != nil {
 		return nil, err
@@ -88,7 +71,6 @@ func newGroupCommitter(db *sql.DB, maxBatch int, onCommit func(int, time.Duratio
 		return nil, err
 	}
 	go g.loop()
-	go g.flush()
 	return g, nil
 }
 
@@ -119,14 +101,12 @@ func (g *groupCommitter) close() {
 	}
 	g.mu.Unlock()
 	<-g.done
-	<-g.flushed
 	g.savepoint.Close()
 	g.release.Close()
 }
 
 func (g *groupCommitter) loop() {
 	defer close(g.done)
-	defer close(g.committed)
 	for first := range g.jobs {
 		g.commit(takeQueued(g.jobs, []*commitJob{first}, g.maxBatch))
 	}
@@ -177,28 +157,35 @@ func (g *groupCommitter) commit(batch []*commitJob) {
 			continue
 		}
 		results[i] = runJob(j, tx)
-		if results[i] != nil {
-			if _, err := tx.ExecContext(ctx, `ROLLBACK TO job`); err != nil {
-				// SQLite rolled back the whole transaction (a statement was
-				// interrupted, e.g. its request was cancelled): this job
-				// fails, and every other job of the batch runs again in a
-				// fresh transaction — none of them was committed.
-				tx.Rollback() //nolint:errcheck // already rolled back
-				j.err <- results[i]
-				rest := make([]*commitJob, 0, len(batch)-1)
-				rest = append(rest, batch[:i]...)
-				rest = append(rest, batch[i+1:]...)
-				if len(rest) > 0 {
-					g.commit(rest)
-				}
-				return
+		if results[i] == nil {
+			_, err := tx.StmtContext(ctx, g.release).ExecContext(ctx)
+			if err == nil {
+				batchAudit = append(batchAudit, g.jobAudit...)
+				continue
 			}
-		}
-		if _, err := tx.StmtContext(ctx, g.release).ExecContext(ctx); err != nil && results[i] == nil {
 			results[i] = fmt.Errorf("sqlstore: release savepoint: %w", err)
 		}
-		if results[i] == nil {
-			batchAudit = append(batchAudit, g.jobAudit...)
+		// The job failed (or its savepoint could not be released): undo its
+		// writes, so none of them commits without its audit records.
+		_, err := tx.ExecContext(ctx, `ROLLBACK TO job`)
+		if err == nil {
+			_, err = tx.StmtContext(ctx, g.release).ExecContext(ctx)
+		}
+		if err != nil {
+			// The job's writes cannot be separated from the batch (SQLite
+			// rolled back the whole transaction because a statement was
+			// interrupted, or the savepoint is gone): this job fails, and
+			// every other job of the batch runs again in a fresh
+			// transaction — none of them was committed.
+			tx.Rollback() //nolint:errcheck // failing anyway
+			j.err <- results[i]
+			rest := make([]*commitJob, 0, len(batch)-1)
+			rest = append(rest, batch[:i]...)
+			rest = append(rest, batch[i+1:]...)
+			if len(rest) > 0 {
+				g.commit(rest)
+			}
+			return
 		}
 	}
 	g.jobAudit = nil
@@ -224,39 +211,7 @@ func (g *groupCommitter) commit(batch []*commitJob) {
 			results[i] = fmt.Errorf("sqlstore: commit: %w", commitErr)
 		}
 	}
-	if commitErr != nil || g.sync == nil {
-		answer(batch, results)
-		return
-	}
-	g.committed <- committedBatch{jobs: batch, results: results}
-}
-
-// flush answers committed batches once they are durable: it takes every
-// batch committed so far, fsyncs once, and answers them all. A batch's
-// COMMIT returned before it was queued here, so the fsync, which begins
-// after the batch is taken, covers its WAL frames.
-func (g *groupCommitter) flush() {
-	defer close(g.flushed)
-	for first := range g.committed {
-		pending := takeQueued(g.committed, []committedBatch{first}, math.MaxInt)
-		var syncErr error
-		if g.sync != nil {
-			syncErr = g.sync()
-		}
-		for _, b := range pending {
-			if syncErr != nil {
-				// Committed and visible, but not known to be on disk: the
-				// request fails rather than acknowledging what a power loss
-				// could take back.
-				for i := range b.results {
-					if b.results[i] == nil {
-						b.results[i] = fmt.Errorf("sqlstore: sync: %w", syncErr)
-					}
-				}
-			}
-			answer(b.jobs, b.results)
-		}
-	}
+	answer(batch, results)
 }
 
 func answer(jobs []*commitJob, results []error) {
@@ -285,47 +240,4 @@ func runJob(j *commitJob, tx *sql.Tx) (err error) {
 		}
 	}()
 	return j.fn(tx)
-}
-
-// walSyncer returns the group committer's sync for the database at path: an
-// fsync of its write-ahead log, which holds every committed transaction not
-// yet checkpointed into the database file (SQLite itself fsyncs the log
-// before a checkpoint and the database file after one). The log is opened by
-// name each time, so a log SQLite has deleted and recreated is never missed;
-// if there is no log, everything is in the database file, which is synced
-// instead. The first sync also syncs the directory, so the log's own
-// directory entry is durable.
-func walSyncer(path string) func() error {
-	dirSynced := false
-	return func() error {
-		f, err := os.Open(path + "-wal")
-		if errors.Is(err, fs.ErrNotExist) {
-			f, err = os.Open(path)
-		}
-		if err != nil {
-			return err
-		}
-		err = f.Sync()
-		if cerr := f.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil && !dirSynced {
-			if err = syncDir(filepath.Dir(path)); err == nil {
-				dirSynced = true
-			}
-		}
-		return err
-	}
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	err = d.Sync()
-	if cerr := d.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }

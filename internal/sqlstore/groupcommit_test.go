@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"maps"
-	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -137,109 +135,6 @@ func TestGroupCommitSurvivesAnInterruptedJob(t *testing.T) {
 	}
 }
 
-// TestGroupCommitAnswersOnlyAfterSync: the connection commits without
-// fsync, so a write must not be acknowledged until the flusher's fsync —
-// one that began after its COMMIT — has returned; and a failed fsync fails
-// the write instead of acknowledging it.
-func TestGroupCommitAnswersOnlyAfterSync(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "s.db")
-	db, err := sql.Open("sqlite", "file:"+path+"?_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.SetMaxOpenConns(1)
-	defer db.Close()
-	if _, err := db.Exec(`CREATE TABLE gs (n INTEGER PRIMARY KEY)`); err != nil {
-		t.Fatal(err)
-	}
-	reader, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer reader.Close()
-
-	syncCalls := make(chan chan error) // each sync hands the test a channel for its result
-	g, err := newGroupCommitter(db, 8, nil, func() error {
-		res := make(chan error)
-		syncCalls <- res
-		return <-res
-	}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer g.close()
-
-	insert := func(n int) chan error {
-		done := make(chan error, 1)
-		go func() {
-			done <- g.run(context.Background(), func(tx *sql.Tx) error {
-				_, err := tx.Exec(`INSERT INTO gs (n) VALUES (?)`, n)
-				return err
-			})
-		}()
-		return done
-	}
-	visible := func(n int) bool {
-		var c int
-		if err := reader.QueryRow(`SELECT COUNT(*) FROM gs WHERE n = ?`, n).Scan(&c); err != nil {
-			t.Fatal(err)
-		}
-		return c == 1
-	}
-
-	nextSync := func() chan error {
-		select {
-		case c := <-syncCalls:
-			return c
-		case <-time.After(10 * time.Second):
-			t.Fatal("no fsync was requested for a committed write")
-			return nil
-		}
-	}
-	done := insert(1)
-	sync1 := nextSync() // the flusher asks for its fsync only after the COMMIT
-	if !visible(1) {
-		t.Fatal("sync requested before the batch was committed")
-	}
-	select {
-	case err := <-done:
-		t.Fatalf("write acknowledged (%v) while its fsync was still running", err)
-	default:
-	}
-	sync1 <- nil
-	if err := <-done; err != nil {
-		t.Fatalf("write after a good fsync: %v", err)
-	}
-
-	done = insert(2)
-	nextSync() <- errors.New("disk on fire")
-	if err := <-done; err == nil || !strings.Contains(err.Error(), "sync") {
-		t.Fatalf("write whose fsync failed: err %v, want a sync error", err)
-	}
-}
-
-// TestWALSyncerSyncsWhateverHoldsTheData: the syncer fsyncs the log when
-// there is one and the database file when SQLite has removed the log.
-func TestWALSyncerSyncsWhateverHoldsTheData(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "w.db")
-	sync := walSyncer(path)
-	if err := sync(); err == nil {
-		t.Fatal("sync of a database that does not exist succeeded")
-	}
-	if err := os.WriteFile(path, []byte("db"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := sync(); err != nil {
-		t.Fatalf("no log, database file present: %v", err)
-	}
-	if err := os.WriteFile(path+"-wal", []byte("wal"), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	if err := sync(); err != nil {
-		t.Fatalf("log present: %v", err)
-	}
-}
-
 // TestGroupCommitAuditIsPerJobAndChained: audit records appended inside
 // group commit jobs are written once per batch; a job that fails after
 // appending leaves no record, every successful job's records are there, and
@@ -303,5 +198,70 @@ func TestGroupCommitAuditIsPerJobAndChained(t *testing.T) {
 	}
 	if n, err := audit.Verify(ctx, s); err != nil || n != int64(len(want)) {
 		t.Errorf("audit verify: %d records, %v", n, err)
+	}
+}
+
+// TestGroupCommitJobThatCannotBeReleasedIsUndone: a job whose savepoint
+// cannot be released (here it releases it itself) must not leave its writes
+// in the batch without its audit records: it fails, its writes are gone, and
+// the other jobs commit with theirs.
+func TestGroupCommitJobThatCannotBeReleasedIsUndone(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	if _, err := s.write.Exec(`CREATE TABLE gr (n INTEGER PRIMARY KEY)`); err != nil {
+		t.Fatal(err)
+	}
+	results := make([]chan error, 3)
+	var batch []*commitJob
+	for i := range results {
+		results[i] = make(chan error, 1)
+		n := i
+		batch = append(batch, &commitJob{ctx: ctx, err: results[i], fn: func(tx *sql.Tx) error {
+			if _, err := tx.Exec(`INSERT INTO gr (n) VALUES (?)`, n); err != nil {
+				return err
+			}
+			if err := s.appendAudit(ctx, tx, []*novamed.AuditRecord{{Time: time.Now(), RequestID: fmt.Sprintf("req-%d", n), Action: "test", Status: 200}}); err != nil {
+				return err
+			}
+			if n == 1 {
+				_, err := tx.Exec(`RELEASE job`) // the committer's RELEASE now fails
+				return err
+			}
+			return nil
+		}})
+	}
+	s.group.commit(batch)
+	if err := <-results[1]; err == nil {
+		t.Fatal("the job whose savepoint was gone succeeded")
+	}
+	if err0, err2 := <-results[0], <-results[2]; err0 != nil || err2 != nil {
+		t.Fatalf("the other jobs: %v / %v", err0, err2)
+	}
+	var rows []int
+	r, err := s.read.Query(`SELECT n FROM gr ORDER BY n`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r.Next() {
+		var n int
+		r.Scan(&n) //nolint:errcheck // checked by the comparison
+		rows = append(rows, n)
+	}
+	r.Close()
+	if fmt.Sprint(rows) != "[0 2]" {
+		t.Errorf("rows %v, want [0 2]", rows)
+	}
+	var ids []string
+	if err := s.ScanAudit(ctx, time.Time{}, time.Time{}, func(rec *novamed.AuditRecord) error {
+		ids = append(ids, rec.RequestID)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(ids) != "[req-0 req-2]" {
+		t.Errorf("audit records %v, want [req-0 req-2]", ids)
+	}
+	if _, err := audit.Verify(ctx, s); err != nil {
+		t.Error(err)
 	}
 }
