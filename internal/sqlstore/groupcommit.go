@@ -47,7 +47,6 @@ type groupCommitter struct {
 	jobAudit   []*novamed.AuditRecord
 }
 
-
 type commitJob struct {
 	ctx context.Context
 	fn  func(*sql.Tx) error
