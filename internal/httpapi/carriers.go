@@ -16,13 +16,10 @@ type carrierJSON struct {
 }
 
 func (s *Server) listCarriers(w http.ResponseWriter, r *http.Request) error {
-	if _, err := s.carriers(r.Context()); err != nil {
+	_, body, err := s.catalogue(r.Context())
+	if err != nil {
 		return err
 	}
-	c := &s.carrierCache
-	c.mu.Lock()
-	body := c.body
-	c.mu.Unlock()
 	s.send(w, r, http.StatusOK, body)
 	return nil
 }
@@ -117,20 +114,27 @@ const carrierTTL = 2 * time.Second
 
 // carriers returns the (cached) catalogue; callers must not modify it.
 func (s *Server) carriers(ctx context.Context) ([]novamed.Carrier, error) {
+	list, _, err := s.catalogue(ctx)
+	return list, err
+}
+
+// catalogue returns the (cached) catalogue and its encoded GET /carriers
+// answer, read together under one lock.
+func (s *Server) catalogue(ctx context.Context) ([]novamed.Carrier, []byte, error) {
 	c := &s.carrierCache
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.list != nil && s.now().Sub(c.fetched) < carrierTTL {
-		return c.list, nil
+		return c.list, c.body, nil
 	}
 	list, err := s.store.ListCarriers(ctx)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	body, err := carriersBody(list)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	c.list, c.body, c.fetched = list, body, s.now()
-	return list, nil
+	return list, body, nil
 }
