@@ -33,29 +33,9 @@ func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, recs []*novamed.Aud
 // largest first; a batch is written as the fewest of them.
 var auditChunks = []int{64, 16, 4, 1}
 
-// insertAuditSQL is the INSERT of n audit rows.
+// insertAuditSQL is the INSERT of n audit rows (built per chunk of a batch,
+// not per request; the prepared statement is found by this text).
 func insertAuditSQL(n int) string {
-	switch n {
-	case 1:
-		return insertAudit1
-	case 4:
-		return insertAudit4
-	case 16:
-		return insertAudit16
-	case 64:
-		return insertAudit64
-	}
-	return buildInsertAudit(n)
-}
-
-var (
-	insertAudit1  = buildInsertAudit(1)
-	insertAudit4  = buildInsertAudit(4)
-	insertAudit16 = buildInsertAudit(16)
-	insertAudit64 = buildInsertAudit(64)
-)
-
-func buildInsertAudit(n int) string {
 	return `INSERT INTO audit_log (seq, at, record, prev_hash, hash) VALUES ` +
 		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", n), ", ")
 }
