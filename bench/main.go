@@ -62,7 +62,13 @@ func serveBaseline(addr, dbPath string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	journal, err := openDurableLog(dbPath + ".journal")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	var n atomic.Int64
+	http.HandleFunc("GET /durable", durableHandler(journal))
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"success":true,"data":{"status":"ok"}}` + "\n")) //nolint:errcheck // benchmark
@@ -360,15 +366,18 @@ func (b *bench) scenarios() []scenario {
 	post := func(path string, body func() string) func() bool {
 		return func() bool { st, _, err := b.do("POST", path, body(), true); return err == nil && st == 200 }
 	}
-	baseGet := func() bool {
-		resp, err := b.client.Get(b.base.url + "/")
-		if err != nil {
-			return false
+	baseGetPath := func(path string) func() bool {
+		return func() bool {
+			resp, err := b.client.Get(b.base.url + path)
+			if err != nil {
+				return false
+			}
+			io.Copy(io.Discard, resp.Body) //nolint:errcheck // benchmark
+			resp.Body.Close()
+			return resp.StatusCode == 200
 		}
-		io.Copy(io.Discard, resp.Body) //nolint:errcheck // benchmark
-		resp.Body.Close()
-		return resp.StatusCode == 200
 	}
+	baseGet := baseGetPath("/")
 	// The raw insert baseline gets the same request a create sends.
 	baseInsert := func() bool {
 		resp, err := b.client.Post(b.base.url+"/insert", "application/json", strings.NewReader(b.patientBody()))
@@ -402,6 +411,7 @@ func (b *bench) scenarios() []scenario {
 		{"baseline: bare net/http", "", baseGet},
 		{"baseline: raw SQLite insert tx (NORMAL) over HTTP", "", baseInsert},
 		{"reference: raw SQLite insert tx (NORMAL) in-process, no HTTP", "", nil},
+		{"reference: bare handler + durable record (group fsync)", "baseline: bare net/http", baseGetPath("/durable")},
 		{"authenticated read (GET /carriers)", "baseline: bare net/http", readCarriers},
 		{"authenticated list (GET /patient?limit=25)", "baseline: bare net/http", list},
 		{"create patient (idempotent)", "baseline: raw SQLite insert tx (NORMAL) over HTTP", createPatient},
@@ -495,7 +505,7 @@ func sqliteInserts(dir string, c int, d time.Duration) (result, error) {
 
 func (b *bench) runAll(startup time.Duration) error {
 	scs := slices.DeleteFunc(b.scenarios(), func(sc scenario) bool {
-		if len(b.cfg.only) == 0 || sc.baseline == "" {
+		if len(b.cfg.only) == 0 || sc.baseline == "" || strings.HasPrefix(sc.name, "reference") {
 			return false
 		}
 		for _, o := range b.cfg.only {
@@ -521,7 +531,7 @@ func (b *bench) runAll(startup time.Duration) error {
 					}
 				} else {
 					r = load(c, b.cfg.duration, sc.op)
-					if strings.HasPrefix(sc.name, "baseline") {
+					if strings.HasPrefix(sc.name, "baseline") || strings.HasPrefix(sc.name, "reference") {
 						r.rssMB = b.base.rssMB()
 					} else {
 						r.rssMB = b.api.rssMB()
