@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/novamed/partner-api/internal/novamed"
@@ -18,7 +19,79 @@ func Canonical(rec *novamed.AuditRecord) ([]byte, error) {
 	c := *rec
 	c.Time = c.Time.UTC().Truncate(time.Microsecond)
 	c.Hash = ""
+	if b, ok := appendCanonical(make([]byte, 0, 512), &c); ok {
+		return b, nil
+	}
 	return json.Marshal(&c)
+}
+
+// appendCanonical appends json.Marshal's encoding of c, byte for byte, for
+// the records every request makes: each string plain printable ASCII with
+// nothing JSON would escape, a year JSON can encode. It reports false for
+// anything else (a user agent with a quote, say), and Canonical falls back
+// to json.Marshal. Encoding by hand: a fifth of the CPU json.Marshal took
+// (BenchmarkCanonical); FuzzCanonical holds it to json.Marshal's bytes.
+func appendCanonical(b []byte, c *novamed.AuditRecord) ([]byte, bool) {
+	if y := c.Time.Year(); y < 0 || y >= 10000 {
+		return nil, false
+	}
+	b = append(b, `{"seq":`...)
+	b = strconv.AppendInt(b, c.Seq, 10)
+	b = append(b, `,"time":"`...)
+	b = c.Time.AppendFormat(b, time.RFC3339Nano)
+	b = append(b, '"')
+	ok := true
+	field := func(name, v string, omitEmpty bool) {
+		if v == "" && omitEmpty {
+			return
+		}
+		ok = ok && plain(v)
+		b = append(b, `,"`...)
+		b = append(b, name...)
+		b = append(b, `":"`...)
+		b = append(b, v...)
+		b = append(b, '"')
+	}
+	field("request_id", c.RequestID, false)
+	field("key_id", c.KeyID, true)
+	field("key_owner", c.KeyOwner, true)
+	field("key_prefix", c.KeyPrefix, true)
+	field("clinic_id", c.ClinicID, true)
+	field("action", c.Action, false)
+	field("resource_type", c.ResourceType, true)
+	if len(c.ResourceIDs) > 0 {
+		b = append(b, `,"resource_ids":[`...)
+		for i, id := range c.ResourceIDs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			ok = ok && plain(id)
+			b = append(b, '"')
+			b = append(b, id...)
+			b = append(b, '"')
+		}
+		b = append(b, ']')
+	}
+	field("client_addr", c.ClientAddr, true)
+	field("user_agent", c.UserAgent, true)
+	b = append(b, `,"status":`...)
+	b = strconv.AppendInt(b, int64(c.Status), 10)
+	field("prev_hash", c.PrevHash, false)
+	field("hash", c.Hash, false)
+	b = append(b, '}')
+	return b, ok
+}
+
+// plain reports whether json.Marshal writes s as it is: printable ASCII
+// without '"', '\\' or the HTML characters it escapes.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c < 0x20 || c >= 0x7f, c == '"', c == '\\', c == '<', c == '>', c == '&':
+			return false
+		}
+	}
+	return true
 }
 
 // Link computes a record's hash from the previous hash and its canonical bytes.
