@@ -171,6 +171,7 @@ func BenchmarkRequest(b *testing.B) {
 	}
 	b.Run("baseline-bare-handler", func(b *testing.B) { run(b, bare, "GET", "/", nil, nil) })
 	b.Run("me", func(b *testing.B) { run(b, s, "GET", "/api/external/me", nil, nil) })
+	b.Run("carriers", func(b *testing.B) { run(b, s, "GET", "/api/external/carriers", nil, nil) })
 	b.Run("list-patients", func(b *testing.B) { run(b, s, "GET", "/api/external/patient?limit=25", nil, nil) })
 	b.Run("create-patient", func(b *testing.B) { run(b, s, "POST", "/api/external/patient", patient("a"), nil) })
 	b.Run("create-patient-idempotent", func(b *testing.B) {
