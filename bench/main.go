@@ -67,8 +67,14 @@ func serveBaseline(addr, dbPath string) {
 		fmt.Fprintln(os.Stderr, err)
 		os.Exit(1)
 	}
+	rows, err := openCreateRows(dbPath + ".create-rows.db")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
 	var n atomic.Int64
 	http.HandleFunc("GET /durable", durableHandler(journal))
+	http.HandleFunc("POST /create-rows", rows.handler)
 	http.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.Write([]byte(`{"success":true,"data":{"status":"ok"}}` + "\n")) //nolint:errcheck // benchmark
@@ -378,16 +384,19 @@ func (b *bench) scenarios() []scenario {
 		}
 	}
 	baseGet := baseGetPath("/")
-	// The raw insert baseline gets the same request a create sends.
-	baseInsert := func() bool {
-		resp, err := b.client.Post(b.base.url+"/insert", "application/json", strings.NewReader(b.patientBody()))
-		if err != nil {
-			return false
+	basePost := func(path string) func() bool {
+		return func() bool {
+			resp, err := b.client.Post(b.base.url+path, "application/json", strings.NewReader(b.patientBody()))
+			if err != nil {
+				return false
+			}
+			io.Copy(io.Discard, resp.Body) //nolint:errcheck // benchmark
+			resp.Body.Close()
+			return resp.StatusCode == 200
 		}
-		io.Copy(io.Discard, resp.Body) //nolint:errcheck // benchmark
-		resp.Body.Close()
-		return resp.StatusCode == 200
 	}
+	// The raw insert baseline gets the same request a create sends.
+	baseInsert := basePost("/insert")
 	createPatient := post("/api/external/patient", b.patientBody)
 	createOrder := post("/api/external/medication-order", b.orderBody)
 	readCarriers := get("/api/external/carriers")
@@ -412,6 +421,7 @@ func (b *bench) scenarios() []scenario {
 		{"baseline: raw SQLite insert tx (NORMAL) over HTTP", "", baseInsert},
 		{"reference: raw SQLite insert tx (NORMAL) in-process, no HTTP", "", nil},
 		{"reference: bare handler + durable record (group fsync)", "baseline: bare net/http", baseGetPath("/durable")},
+		{"reference: a create's rows, raw SQL, group commit (NORMAL)", "baseline: raw SQLite insert tx (NORMAL) over HTTP", basePost("/create-rows")},
 		{"authenticated read (GET /carriers)", "baseline: bare net/http", readCarriers},
 		{"authenticated list (GET /patient?limit=25)", "baseline: bare net/http", list},
 		{"create patient (idempotent)", "baseline: raw SQLite insert tx (NORMAL) over HTTP", createPatient},
