@@ -19,7 +19,7 @@ func Canonical(rec *novamed.AuditRecord) ([]byte, error) {
 	c := *rec
 	c.Time = c.Time.UTC().Truncate(time.Microsecond)
 	c.Hash = ""
-	if b, ok := appendCanonical(make([]byte, 0, 512), &c); ok {
+	if b, ok := appendCanonical(make([]byte, 0, 768), &c); ok {
 		return b, nil
 	}
 	return json.Marshal(&c)

@@ -60,12 +60,14 @@ type Server struct {
 	limiter   ratelimit.Limiter
 	log       *slog.Logger
 	accessLog io.Writer
-	now       func() time.Time
-	keys      *apikey.Cache[*novamed.APIKey]
-	authFail  int
-	proxies   []netip.Prefix
-	hsts      bool
-	mux       *routeTable
+	// logScratch recycles request log lines' working memory (*logScratch).
+	logScratch sync.Pool
+	now        func() time.Time
+	keys       *apikey.Cache[*novamed.APIKey]
+	authFail   int
+	proxies    []netip.Prefix
+	hsts       bool
+	mux        *routeTable
 
 	webhookPolicy webhook.URLPolicy
 	carrierCache  carrierCache
@@ -86,6 +88,7 @@ func New(cfg Config) *Server {
 		authFail: cfg.AuthFailuresPerMinute, proxies: cfg.TrustedProxies, hsts: cfg.HSTS, webhookPolicy: cfg.WebhookPolicy,
 		usage: cfg.Usage, metrics: cfg.Metrics, readyChecks: cfg.ReadyChecks, accessLog: cfg.AccessLog,
 		stop: make(chan struct{}), done: make(chan struct{}),
+		logScratch: sync.Pool{New: newLogScratch},
 	}
 	if s.now == nil {
 		s.now = time.Now
