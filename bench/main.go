@@ -4,6 +4,11 @@
 // starts both servers as separate processes, drives each scenario in turn
 // (interleaved rounds, closed-loop workers on loopback), and prints req/s
 // medians, p50/p99 latency, errors, server RSS and the ratio to the baseline.
+// Two reference rows are floors: the bare handler plus one durable,
+// group-committed record per request (what issue 3's audit promise costs
+// any server), and a create's rows written as raw group-committed SQL (what
+// the rows issues 3 and 4 require cost any server); the read and the create
+// are also shown as a fraction of their floor.
 //
 //	go run ./bench -duration 15s           the full run (see docs/performance.md)
 //	go run ./bench -smoke                  a few seconds: checks it works, asserts no speed
@@ -363,7 +368,16 @@ type scenario struct {
 	name     string
 	baseline string // the baseline scenario its ratio is taken against
 	op       func() bool
+	floor    string // the reference doing the least its requirements allow, if any
 }
+
+// The floors: the least a server can do while keeping a durable audit
+// record per request (reads), and while storing the rows a create must
+// store (creates). See durable.go and createfloor.go.
+const (
+	durableFloor = "reference: bare handler + durable record (group fsync)"
+	createFloor  = "reference: a create's rows, raw SQL, group commit (NORMAL)"
+)
 
 func (b *bench) scenarios() []scenario {
 	get := func(path string) func() bool {
@@ -417,16 +431,16 @@ func (b *bench) scenarios() []scenario {
 		}
 	}
 	return []scenario{
-		{"baseline: bare net/http", "", baseGet},
-		{"baseline: raw SQLite insert tx (NORMAL) over HTTP", "", baseInsert},
-		{"reference: raw SQLite insert tx (NORMAL) in-process, no HTTP", "", nil},
-		{"reference: bare handler + durable record (group fsync)", "baseline: bare net/http", baseGetPath("/durable")},
-		{"reference: a create's rows, raw SQL, group commit (NORMAL)", "baseline: raw SQLite insert tx (NORMAL) over HTTP", basePost("/create-rows")},
-		{"authenticated read (GET /carriers)", "baseline: bare net/http", readCarriers},
-		{"authenticated list (GET /patient?limit=25)", "baseline: bare net/http", list},
-		{"create patient (idempotent)", "baseline: raw SQLite insert tx (NORMAL) over HTTP", createPatient},
-		{"create medication order", "baseline: raw SQLite insert tx (NORMAL) over HTTP", createOrder},
-		{"mixed partner workload", "baseline: bare net/http", mixed},
+		{"baseline: bare net/http", "", baseGet, ""},
+		{"baseline: raw SQLite insert tx (NORMAL) over HTTP", "", baseInsert, ""},
+		{"reference: raw SQLite insert tx (NORMAL) in-process, no HTTP", "", nil, ""},
+		{durableFloor, "baseline: bare net/http", baseGetPath("/durable"), ""},
+		{createFloor, "baseline: raw SQLite insert tx (NORMAL) over HTTP", basePost("/create-rows"), ""},
+		{"authenticated read (GET /carriers)", "baseline: bare net/http", readCarriers, durableFloor},
+		{"authenticated list (GET /patient?limit=25)", "baseline: bare net/http", list, ""},
+		{"create patient (idempotent)", "baseline: raw SQLite insert tx (NORMAL) over HTTP", createPatient, createFloor},
+		{"create medication order", "baseline: raw SQLite insert tx (NORMAL) over HTTP", createOrder, ""},
+		{"mixed partner workload", "baseline: bare net/http", mixed, ""},
 	}
 }
 
@@ -563,7 +577,7 @@ func (b *bench) runAll(startup time.Duration) error {
 		return m
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tconc\treq/s (median)\tp50\tp99\terrors\tserver RSS MB\tratio to baseline\tp99 ratio\t")
+	fmt.Fprintln(tw, "scenario\tconc\treq/s (median)\tp50\tp99\terrors\tserver RSS MB\tratio to baseline\tp99 ratio\tof floor\t")
 	var failures int64
 	for _, sc := range scs {
 		for _, c := range b.cfg.concurrency {
@@ -581,8 +595,12 @@ func (b *bench) runAll(startup time.Duration) error {
 			if m.rssMB > 0 {
 				rss = fmt.Sprintf("%.0f", m.rssMB)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%v\t%v\t%d\t%s\t%s\t%s\t\n", sc.name, c, m.rps,
-				m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), m.errors, rss, ratio, p99r)
+			ofFloor := "-"
+			if fm := runs[key{sc.floor, c}]; sc.floor != "" && len(fm) > 0 {
+				ofFloor = fmt.Sprintf("%.2f×", m.rps/median(fm).rps)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%v\t%v\t%d\t%s\t%s\t%s\t%s\t\n", sc.name, c, m.rps,
+				m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), m.errors, rss, ratio, p99r, ofFloor)
 		}
 	}
 	tw.Flush()
