@@ -119,6 +119,8 @@ func run() error {
 	soakKeys := flag.Int("soak-keys", 20, "keys in the soak")
 	soakLimit := flag.Int("soak-limit", 3000, "per-key requests per minute in the soak (429s beyond are intended)")
 	soakWorkers := flag.Int("soak-workers", 32, "concurrent clients in the soak")
+	pgAdmin := flag.String("postgres", "", "run the API on a fresh PostgreSQL database created through this admin URL\n"+
+		"(e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) instead of SQLite; dropped at the end")
 	flag.Parse()
 	for _, c := range strings.Split(*conc, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(c))
@@ -158,19 +160,30 @@ func run() error {
 		return err
 	}
 	defer logFile.Close()
-	serveArgs := []string{"serve", "--addr", freeAddr(), "--data-dir", dataDir, "--sandbox", "off"}
+	// Every novamed command gets the same store: the data folder (SQLite,
+	// and the development master key) and, with -postgres, the database.
+	store := []string{"--data-dir", dataDir}
+	if *pgAdmin != "" {
+		url, drop, err := freshPostgres(*pgAdmin)
+		if err != nil {
+			return err
+		}
+		defer drop()
+		store = append(store, "--db", url)
+	}
+	serveArgs := append([]string{"serve", "--addr", freeAddr(), "--sandbox", "off"}, store...)
 	api, err := startProcess(bin, serveArgs, logFile)
 	if err != nil {
 		return err
 	}
 	defer func() { api.stop() }()
-	key, err := setUp(bin, dataDir, api.url)
+	key, err := setUp(bin, store)
 	if err != nil {
 		return err
 	}
 
 	if *soakFor > 0 {
-		return soak(bin, dataDir, api, *soakKeys, *soakLimit, *soakWorkers, *soakFor)
+		return soak(bin, store, api, *soakKeys, *soakLimit, *soakWorkers, *soakFor)
 	}
 	// Start-up to ready on an existing database.
 	api.stop()
@@ -274,9 +287,9 @@ func freeAddr() string {
 }
 
 // setUp issues a key without a practical rate limit.
-func setUp(bin, dataDir, url string) (string, error) {
-	out, err := exec.Command(bin, "keys", "create", "--clinic", clinic, "--rate-limit", "1000000", "--name", "bench",
-		"--data-dir", dataDir, "--json").Output()
+func setUp(bin string, store []string) (string, error) {
+	args := append([]string{"keys", "create", "--clinic", clinic, "--rate-limit", "1000000", "--name", "bench", "--json"}, store...)
+	out, err := exec.Command(bin, args...).Output()
 	if err != nil {
 		return "", fmt.Errorf("keys create: %w", err)
 	}

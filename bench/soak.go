@@ -19,11 +19,12 @@ import (
 // soak drives realistic mixed traffic from many keys against one server for
 // a long time and reports throughput, errors by status, latency and the
 // server's RSS over time (a leak shows as growth).
-func soak(bin, dataDir string, api *process, keys, perKeyLimit, workers int, d time.Duration) error {
+func soak(bin string, store []string, api *process, keys, perKeyLimit, workers int, d time.Duration) error {
 	var ks []string
 	for i := 0; i < keys; i++ {
-		out, err := exec.Command(bin, "keys", "create", "--clinic", clinic, "--rate-limit", fmt.Sprint(perKeyLimit),
-			"--name", fmt.Sprintf("soak-%d", i), "--data-dir", dataDir, "--json").Output()
+		args := append([]string{"keys", "create", "--clinic", clinic, "--rate-limit", fmt.Sprint(perKeyLimit),
+			"--name", fmt.Sprintf("soak-%d", i), "--json"}, store...)
+		out, err := exec.Command(bin, args...).Output()
 		if err != nil {
 			return fmt.Errorf("keys create: %w", err)
 		}
