@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/novamed/partner-api/internal/audit"
@@ -40,14 +41,38 @@ func insertAuditSQL(n int) string {
 		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", n), ", ")
 }
 
-// writeAudit chains and inserts recs. It locks the chain head, so concurrent
-// appenders (other replicas included) serialise and the chain stays linear.
+// writeAudit stores recs as part of tx.
+//
+// SQLite (one writer, group commits) chains and inserts them at once.
+// PostgreSQL stores them unchained, as one audit_pending row, and a chainer
+// (chainPending) links committed batches into audit_log in the order it
+// finds them: durable with the write, chained moments later. Chaining in
+// the write's own transaction meant holding the chain head's row lock
+// through every COMMIT, so the writes of all replicas committed one fsync
+// after another (~1k a second; docs/performance.md).
 func (s *Store) writeAudit(ctx context.Context, tx *sql.Tx, recs []*novamed.AuditRecord) error {
+	if s.dialect == Postgres {
+		b, err := json.Marshal(recs)
+		if err != nil {
+			return fmt.Errorf("sqlstore: encode audit records: %w", err)
+		}
+		if _, err := s.exec(ctx, tx, `INSERT INTO audit_pending (records) VALUES (?)`, string(b)); err != nil {
+			return fmt.Errorf("sqlstore: insert audit: %w", err)
+		}
+		s.chainer.nudge()
+		return nil
+	}
 	var seq int64
 	var hash string
 	if err := s.txRow(ctx, tx, selectAuditHeadSQL+s.forUpdate()).Scan(&seq, &hash); err != nil {
 		return fmt.Errorf("sqlstore: audit head: %w", err)
 	}
+	return s.insertChained(ctx, tx, recs, seq, hash)
+}
+
+// insertChained chains recs after (seq, hash), inserts them and moves the
+// head; the caller holds the head (its row lock, or SQLite's one writer).
+func (s *Store) insertChained(ctx context.Context, tx *sql.Tx, recs []*novamed.AuditRecord, seq int64, hash string) error {
 	// Rows go in prepared multi-row INSERTs of auditChunks rows.
 	for start := 0; start < len(recs); {
 		n := auditChunks[len(auditChunks)-1]
@@ -79,9 +104,130 @@ func (s *Store) writeAudit(ctx context.Context, tx *sql.Tx, recs []*novamed.Audi
 	return nil
 }
 
-// ScanAudit calls fn for each record in [since, until) in chain order. The
-// record's Seq comes from its content, so a moved row shows as out of order.
+// chainBatch is how many pending batches one chaining transaction takes.
+const chainBatch = 256
+
+// chainPending links every committed pending batch (PostgreSQL) into the
+// chain. Chainers of several replicas take turns on the head's row lock;
+// each takes what is pending once it holds the lock, so no batch is chained
+// twice. A batch's records stay adjacent and in order; batches go in the
+// order of their ids, so one writer's batches keep its order.
+func (s *Store) chainPending(ctx context.Context) error {
+	if s.dialect != Postgres {
+		return nil
+	}
+	for {
+		n, err := s.chainPendingOnce(ctx)
+		if err != nil || n < chainBatch {
+			return err
+		}
+	}
+}
+
+func (s *Store) chainPendingOnce(ctx context.Context) (int, error) {
+	n := 0
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var seq int64
+		var hash string
+		if err := s.txRow(ctx, tx, selectAuditHeadSQL+s.forUpdate()).Scan(&seq, &hash); err != nil {
+			return fmt.Errorf("sqlstore: audit head: %w", err)
+		}
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT id, records FROM audit_pending ORDER BY id LIMIT ?`), chainBatch)
+		if err != nil {
+			return fmt.Errorf("sqlstore: pending audit: %w", err)
+		}
+		var ids []int64
+		var recs []*novamed.AuditRecord
+		for rows.Next() {
+			var id int64
+			var raw string
+			if err := rows.Scan(&id, &raw); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlstore: pending audit: %w", err)
+			}
+			var batch []*novamed.AuditRecord
+			if err := json.Unmarshal([]byte(raw), &batch); err != nil {
+				rows.Close()
+				return fmt.Errorf("sqlstore: pending audit batch %d: %w", id, err)
+			}
+			ids, recs = append(ids, id), append(recs, batch...)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return fmt.Errorf("sqlstore: pending audit: %w", err)
+		}
+		if n = len(ids); n == 0 {
+			return nil
+		}
+		if err := s.insertChained(ctx, tx, recs, seq, hash); err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, `DELETE FROM audit_pending WHERE id = ANY($1)`, ids); err != nil {
+			return fmt.Errorf("sqlstore: pending audit: %w", err)
+		}
+		return nil
+	})
+	return n, err
+}
+
+// chainer runs chainPending in the background (PostgreSQL): soon after a
+// write is nudged, and every interval in any case (a batch another replica
+// left behind, or one this process stored just before it was killed).
+type chainer struct {
+	wake     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	stopOnce sync.Once
+}
+
+func startChainer(s *Store, interval time.Duration) *chainer {
+	c := &chainer{wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(c.done)
+		t := time.NewTicker(interval)
+		defer t.Stop()
+		for {
+			select {
+			case <-c.stop:
+				return
+			case <-c.wake:
+			case <-t.C:
+			}
+			// A failed pass is retried at the next wake or tick; what is
+			// pending is durable and is chained by whichever pass succeeds.
+			s.chainPending(context.Background()) //nolint:errcheck // retried
+		}
+	}()
+	return c
+}
+
+// nudge asks for a chaining pass soon; it never blocks. Safe on nil.
+func (c *chainer) nudge() {
+	if c == nil {
+		return
+	}
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// close stops the background passes. Safe on nil and more than once.
+func (c *chainer) close() {
+	if c == nil {
+		return
+	}
+	c.stopOnce.Do(func() { close(c.stop) })
+	<-c.done
+}
+
+// ScanAudit calls fn for each record in [since, until) in chain order,
+// after chaining whatever is pending. The record's Seq comes from its
+// content, so a moved row shows as out of order.
 func (s *Store) ScanAudit(ctx context.Context, since, until time.Time, fn func(*novamed.AuditRecord) error) error {
+	if err := s.chainPending(ctx); err != nil {
+		return err
+	}
 	query := `SELECT seq, record, prev_hash, hash FROM audit_log WHERE 1 = 1`
 	var args []any
 	if !since.IsZero() {
@@ -116,8 +262,11 @@ func (s *Store) ScanAudit(ctx context.Context, since, until time.Time, fn func(*
 }
 
 // AuditHead returns the sequence number and hash of the newest record as
-// the chain head remembers them.
+// the chain head remembers them, after chaining whatever is pending.
 func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
+	if err := s.chainPending(ctx); err != nil {
+		return 0, "", err
+	}
 	var seq int64
 	var hash string
 	if err := s.readRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash); err != nil {

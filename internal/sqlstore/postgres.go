@@ -41,8 +41,16 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 		return nil, fmt.Errorf("sqlstore: connect to postgres: %w", err)
 	}
 	s := &Store{dialect: Postgres, write: db, read: db, now: opts.Now, reload: opts.ReloadKeyring, onCommit: opts.OnCommit}
-	return s.finishOpen(ctx, opts)
+	if s, err = s.finishOpen(ctx, opts); err != nil {
+		return nil, err
+	}
+	s.chainer = startChainer(s, chainInterval)
+	return s, nil
 }
+
+// chainInterval is how often a replica chains pending audit batches even
+// when none of its own writes nudged it.
+const chainInterval = 200 * time.Millisecond
 
 // postgresMigrationLocker is goose's session advisory lock, polled every
 // second for up to five minutes (another replica may be migrating).

@@ -445,3 +445,84 @@ func newAPIKey(clinic string) *novamed.APIKey {
 	}
 	return k
 }
+
+// TestPostgresWritesDoNotWaitForTheChainHead: a write stores its audit
+// records without the chain head's row lock (held here by another session,
+// as a chainer holds it while linking), so writes of all replicas no longer
+// commit one after another; the background chainer links them once the head
+// is free, and also links a batch another process left pending.
+func TestPostgresWritesDoNotWaitForTheChainHead(t *testing.T) {
+	srv := postgresServer(t)
+	ring := testKeyring(t)
+	dsn := srv.createDatabase(t)
+	ctx := t.Context()
+	s := openPostgres(t, ctx, dsn, ring)
+	raw, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	count := func(table string) int {
+		t.Helper()
+		var n int
+		if err := raw.QueryRowContext(ctx, `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		return n
+	}
+	waitChained := func(want int) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for count("audit_log") != want || count("audit_pending") != 0 {
+			if time.Now().After(deadline) {
+				t.Fatalf("after 10 s: %d records chained, %d batches pending; want %d chained, none pending",
+					count("audit_log"), count("audit_pending"), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+
+	holder, err := raw.BeginTx(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := holder.ExecContext(ctx, `SELECT seq FROM audit_head WHERE id = 1 FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	recs := []*novamed.AuditRecord{
+		{Time: time.Now(), RequestID: "req_a", Action: "patient.create", Status: 200},
+		{Time: time.Now(), RequestID: "req_b", Action: "patient.read", Status: 200},
+	}
+	wctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	err = s.AppendAudit(wctx, recs)
+	cancel()
+	if err != nil {
+		t.Fatalf("AppendAudit while another session holds the chain head: %v (writes wait for the head again)", err)
+	}
+	if got := count("audit_pending"); got != 1 {
+		t.Fatalf("pending batches while the head is held = %d, want 1", got)
+	}
+	if err := holder.Rollback(); err != nil {
+		t.Fatal(err)
+	}
+	waitChained(2)
+
+	// A batch stored by a process that died before chaining it.
+	left := `[{"seq":0,"time":"2026-11-27T08:00:00Z","request_id":"req_left","action":"patient.read","status":200,"prev_hash":"","hash":""}]`
+	if _, err := raw.ExecContext(ctx, `INSERT INTO audit_pending (records) VALUES ($1)`, left); err != nil {
+		t.Fatal(err)
+	}
+	waitChained(3)
+	n, err := audit.Verify(ctx, s)
+	if err != nil || n != 3 {
+		t.Fatalf("audit.Verify = %d, %v; want 3, nil", n, err)
+	}
+	var ids []string
+	err = s.ScanAudit(ctx, time.Time{}, time.Time{}, func(r *novamed.AuditRecord) error {
+		ids = append(ids, r.RequestID)
+		return nil
+	})
+	if err != nil || strings.Join(ids, ",") != "req_a,req_b,req_left" {
+		t.Fatalf("chain order %v, %v; want req_a,req_b,req_left", ids, err)
+	}
+}

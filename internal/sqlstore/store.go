@@ -57,6 +57,7 @@ type Store struct {
 	now     func() time.Time
 
 	group        *groupCommitter // SQLite: concurrent writes share commits
+	chainer      *chainer        // PostgreSQL: links pending audit batches into the chain
 	stmts        sync.Map        // query → *sql.Stmt prepared on the write pool
 	readStmts    sync.Map        // query → *sql.Stmt prepared on the read pool (SQLite)
 	readStmtN    atomic.Int32
@@ -186,6 +187,14 @@ func (s *Store) Ping(ctx context.Context) error { return s.read.PingContext(ctx)
 func (s *Store) Close() error {
 	if s.group != nil {
 		s.group.close()
+	}
+	if s.chainer != nil {
+		s.chainer.close()
+		// What this process stored is chained now if it can be; if not,
+		// the next pass of any process chains it.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		s.chainPending(ctx) //nolint:errcheck // see above
+		cancel()
 	}
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	s.readStmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
