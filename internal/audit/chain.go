@@ -130,10 +130,21 @@ func (e *BrokenError) Error() string {
 // Verify walks the whole trail in order and returns the number of records
 // checked, or a *BrokenError for the first record that was edited, removed
 // or reordered.
+//
+// A live server may append while the trail is walked, so the chain head is
+// read before the walk and again after it: the walk must reach the first
+// head and find there the hash it names (newest records removed, or the
+// head moved forward, otherwise), and must not run past the second (the
+// head moved back). Records appended during the walk are checked like the
+// rest.
 func Verify(ctx context.Context, store novamed.AuditStore) (int64, error) {
+	headSeq, headHash, err := store.AuditHead(ctx)
+	if err != nil {
+		return 0, err
+	}
 	var n, want int64 = 0, 1
-	prev := ""
-	err := store.ScanAudit(ctx, time.Time{}, time.Time{}, func(rec *novamed.AuditRecord) error {
+	prev, atHead := "", ""
+	err = store.ScanAudit(ctx, time.Time{}, time.Time{}, func(rec *novamed.AuditRecord) error {
 		if rec.Seq != want {
 			return &BrokenError{Seq: want, Reason: fmt.Sprintf("expected record %d, found %d (missing or reordered)", want, rec.Seq)}
 		}
@@ -147,18 +158,24 @@ func Verify(ctx context.Context, store novamed.AuditStore) (int64, error) {
 		if Link(prev, b) != rec.Hash {
 			return &BrokenError{Seq: rec.Seq, Reason: "hash does not match its content (edited)"}
 		}
+		if rec.Seq == headSeq {
+			atHead = rec.Hash
+		}
 		prev, want, n = rec.Hash, want+1, n+1
 		return nil
 	})
 	if err != nil {
 		return n, err
 	}
-	headSeq, headHash, err := store.AuditHead(ctx)
+	if n < headSeq || atHead != headHash {
+		return n, &BrokenError{Seq: max(headSeq, n), Reason: fmt.Sprintf("the chain head names record %d but the trail ends at %d or differs there (newest records removed or head edited)", headSeq, n)}
+	}
+	afterSeq, afterHash, err := store.AuditHead(ctx)
 	if err != nil {
 		return n, err
 	}
-	if headSeq != n || headHash != prev {
-		return n, &BrokenError{Seq: max(headSeq, n), Reason: fmt.Sprintf("the chain head names record %d but the trail ends at %d (newest records removed or head edited)", headSeq, n)}
+	if afterSeq < n || (afterSeq == n && afterHash != prev) {
+		return n, &BrokenError{Seq: n, Reason: fmt.Sprintf("the chain head names record %d but the trail ends at %d (head edited)", afterSeq, n)}
 	}
 	return n, nil
 }
