@@ -30,6 +30,7 @@ type common struct {
 	serving       bool   // set by serve: production then refuses the data folder's key
 	keyPath       string // where the keyring was read from ("" for the environment)
 	onCommit      func(int, time.Duration)
+	onChainError  func(error) // PostgreSQL: a failed background audit chaining pass
 }
 
 func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -150,7 +151,7 @@ func (c *common) openStore(ctx context.Context, getenv func(string) string) (*sq
 		s, err := sqlstore.OpenSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"), opts)
 		return s, env, err
 	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		opts := sqlstore.Options{Keyring: ring, OnCommit: c.onCommit}
+		opts := sqlstore.Options{Keyring: ring, OnCommit: c.onCommit, OnAuditChainError: c.onChainError}
 		if c.keyPath != "" {
 			opts.ReloadKeyring = func() (*phi.Keyring, error) { return loadKeyring(getenv, c.keyPath) }
 		}

@@ -128,6 +128,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	metrics := usage.NewMetrics()
 	c.onCommit = metrics.Commit
+	c.onChainError = func(err error) { log.Error("audit chaining failed; retrying", "err", err) }
 	store, env, err := c.openStore(ctx, getenv)
 	if err != nil {
 		return err

@@ -70,7 +70,10 @@ type PatientStore interface {
 
 // AuditStore persists the hash-chained audit trail.
 type AuditStore interface {
-	// AppendAudit chains and stores records in one transaction, in order.
+	// AppendAudit stores records durably, in order and adjacent in the
+	// chain. SQLite chains them in the same transaction; PostgreSQL chains
+	// them moments later (ScanAudit and AuditHead chain anything pending
+	// first).
 	AppendAudit(ctx context.Context, recs []*AuditRecord) error
 	// ScanAudit calls fn for every record with since <= Time < until (zero
 	// values: unbounded) in sequence order; fn returning an error stops it.

@@ -2,9 +2,13 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -13,7 +17,8 @@ import (
 	"github.com/novamed/partner-api/internal/novamed"
 )
 
-// AppendAudit chains and stores records in one transaction.
+// AppendAudit stores records in one transaction (see writeAudit for when
+// they are chained).
 func (s *Store) AppendAudit(ctx context.Context, recs []*novamed.AuditRecord) error {
 	return s.inTx(ctx, func(tx *sql.Tx) error { return s.appendAudit(ctx, tx, recs) })
 }
@@ -105,7 +110,7 @@ func (s *Store) insertChained(ctx context.Context, tx *sql.Tx, recs []*novamed.A
 }
 
 // chainBatch is how many pending batches one chaining transaction takes.
-const chainBatch = 256
+const chainBatch = 64
 
 // chainPending links every committed pending batch (PostgreSQL) into the
 // chain. Chainers of several replicas take turns on the head's row lock;
@@ -124,6 +129,34 @@ func (s *Store) chainPending(ctx context.Context) error {
 	}
 }
 
+// decodePending reads a pending batch as writeAudit stored it: a JSON array
+// of one or more records.
+func decodePending(raw string) ([]*novamed.AuditRecord, error) {
+	var batch []*novamed.AuditRecord
+	if err := json.Unmarshal([]byte(raw), &batch); err != nil {
+		return nil, err
+	}
+	if len(batch) == 0 {
+		return nil, errors.New("no records")
+	}
+	for _, r := range batch {
+		if r == nil {
+			return nil, errors.New("a null record")
+		}
+	}
+	return batch, nil
+}
+
+// unreadableBatch is the record chained in place of a pending batch that
+// cannot be read (only a bug or an edit of the database makes one): the
+// chain then says where it was and what it held (its SHA-256; the row itself
+// is kept in audit_quarantine), and chaining goes on.
+func unreadableBatch(id int64, raw string, now time.Time) *novamed.AuditRecord {
+	sum := sha256.Sum256([]byte(raw))
+	return &novamed.AuditRecord{Time: now, RequestID: fmt.Sprintf("audit_pending:%d", id), Action: "audit.unreadable_batch",
+		ResourceType: "audit_pending", ResourceIDs: []string{strconv.FormatInt(id, 10), hex.EncodeToString(sum[:])}, Status: 500}
+}
+
 func (s *Store) chainPendingOnce(ctx context.Context) (int, error) {
 	n := 0
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
@@ -138,6 +171,7 @@ func (s *Store) chainPendingOnce(ctx context.Context) (int, error) {
 		}
 		var ids []int64
 		var recs []*novamed.AuditRecord
+		bad := map[int64]string{}
 		for rows.Next() {
 			var id int64
 			var raw string
@@ -145,10 +179,10 @@ func (s *Store) chainPendingOnce(ctx context.Context) (int, error) {
 				rows.Close()
 				return fmt.Errorf("sqlstore: pending audit: %w", err)
 			}
-			var batch []*novamed.AuditRecord
-			if err := json.Unmarshal([]byte(raw), &batch); err != nil {
-				rows.Close()
-				return fmt.Errorf("sqlstore: pending audit batch %d: %w", id, err)
+			batch, err := decodePending(raw)
+			if err != nil {
+				bad[id] = raw
+				batch = []*novamed.AuditRecord{unreadableBatch(id, raw, s.now())}
 			}
 			ids, recs = append(ids, id), append(recs, batch...)
 		}
@@ -158,6 +192,11 @@ func (s *Store) chainPendingOnce(ctx context.Context) (int, error) {
 		}
 		if n = len(ids); n == 0 {
 			return nil
+		}
+		for id, raw := range bad {
+			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_quarantine (id, records, at) VALUES ($1, $2, $3)`, id, raw, micros(s.now())); err != nil {
+				return fmt.Errorf("sqlstore: quarantine audit batch %d: %w", id, err)
+			}
 		}
 		if err := s.insertChained(ctx, tx, recs, seq, hash); err != nil {
 			return err
@@ -175,27 +214,36 @@ func (s *Store) chainPendingOnce(ctx context.Context) (int, error) {
 // left behind, or one this process stored just before it was killed).
 type chainer struct {
 	wake     chan struct{}
-	stop     chan struct{}
+	cancel   context.CancelFunc
 	done     chan struct{}
 	stopOnce sync.Once
 }
 
-func startChainer(s *Store, interval time.Duration) *chainer {
-	c := &chainer{wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{})}
+func startChainer(s *Store, interval time.Duration, onError func(error)) *chainer {
+	ctx, cancel := context.WithCancel(context.Background())
+	c := &chainer{wake: make(chan struct{}, 1), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(c.done)
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
 			select {
-			case <-c.stop:
+			case <-ctx.Done():
 				return
 			case <-c.wake:
 			case <-t.C:
+				// A tick with nothing pending costs one indexed read, not
+				// the head's lock.
+				var pending bool
+				if err := s.write.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM audit_pending)`).Scan(&pending); err == nil && !pending {
+					continue
+				}
 			}
 			// A failed pass is retried at the next wake or tick; what is
 			// pending is durable and is chained by whichever pass succeeds.
-			s.chainPending(context.Background()) //nolint:errcheck // retried
+			if err := s.chainPending(ctx); err != nil && ctx.Err() == nil && onError != nil {
+				onError(err)
+			}
 		}
 	}()
 	return c
@@ -212,12 +260,13 @@ func (c *chainer) nudge() {
 	}
 }
 
-// close stops the background passes. Safe on nil and more than once.
+// close stops the background passes, cancelling one in progress. Safe on
+// nil and more than once.
 func (c *chainer) close() {
 	if c == nil {
 		return
 	}
-	c.stopOnce.Do(func() { close(c.stop) })
+	c.stopOnce.Do(c.cancel)
 	<-c.done
 }
 

@@ -44,7 +44,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 	if s, err = s.finishOpen(ctx, opts); err != nil {
 		return nil, err
 	}
-	s.chainer = startChainer(s, chainInterval)
+	s.chainer = startChainer(s, chainInterval, opts.OnAuditChainError)
 	return s, nil
 }
 

@@ -526,3 +526,48 @@ func TestPostgresWritesDoNotWaitForTheChainHead(t *testing.T) {
 		t.Fatalf("chain order %v, %v; want req_a,req_b,req_left", ids, err)
 	}
 }
+
+// TestPostgresUnreadablePendingBatchIsQuarantined: a pending batch that
+// cannot be read (only a bug or an edit of the database makes one) neither
+// crashes the chainer nor stops the chain: it is kept in audit_quarantine,
+// the chain records where it was and what it held, and later records are
+// chained after it.
+func TestPostgresUnreadablePendingBatchIsQuarantined(t *testing.T) {
+	srv := postgresServer(t)
+	ring := testKeyring(t)
+	dsn := srv.createDatabase(t)
+	ctx := t.Context()
+	s := openPostgres(t, ctx, dsn, ring)
+	raw, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer raw.Close()
+	for _, bad := range []string{`[null]`, `not json`, `[]`} {
+		if _, err := raw.ExecContext(ctx, `INSERT INTO audit_pending (records) VALUES ($1)`, bad); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.AppendAudit(ctx, []*novamed.AuditRecord{{Time: time.Now(), RequestID: "req_after", Action: "patient.read", Status: 200}}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := audit.Verify(ctx, s)
+	if err != nil || n != 4 {
+		t.Fatalf("audit.Verify = %d, %v; want 4 (three markers and the record), nil", n, err)
+	}
+	var actions []string
+	err = s.ScanAudit(ctx, time.Time{}, time.Time{}, func(r *novamed.AuditRecord) error {
+		actions = append(actions, r.Action)
+		if r.Action == "audit.unreadable_batch" && (len(r.ResourceIDs) != 2 || len(r.ResourceIDs[1]) != 64) {
+			t.Errorf("marker %+v does not name the batch and its SHA-256", r)
+		}
+		return nil
+	})
+	if want := "audit.unreadable_batch,audit.unreadable_batch,audit.unreadable_batch,patient.read"; err != nil || strings.Join(actions, ",") != want {
+		t.Fatalf("chain %v, %v; want %s", actions, err, want)
+	}
+	var kept int
+	if err := raw.QueryRowContext(ctx, `SELECT count(*) FROM audit_quarantine`).Scan(&kept); err != nil || kept != 3 {
+		t.Fatalf("quarantined batches = %d, %v; want 3", kept, err)
+	}
+}

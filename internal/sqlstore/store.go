@@ -46,6 +46,9 @@ type Options struct {
 	// OnCommit, when set, observes every write transaction: how many writes
 	// it carried (SQLite group commits share one) and how long it took.
 	OnCommit func(writes int, d time.Duration)
+	// OnAuditChainError, when set, hears of a failed background chaining
+	// pass (PostgreSQL; the pass is retried, nothing pending is lost).
+	OnAuditChainError func(error)
 }
 
 // Store is a novamed.Store on database/sql.

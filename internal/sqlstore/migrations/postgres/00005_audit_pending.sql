@@ -8,5 +8,14 @@ CREATE TABLE audit_pending (
     records TEXT NOT NULL
 );
 
+-- A pending batch that cannot be read is kept here, and the chain gets a
+-- record naming it (action audit.unreadable_batch) in its place.
+CREATE TABLE audit_quarantine (
+    id      BIGINT PRIMARY KEY,
+    records TEXT NOT NULL,
+    at      BIGINT NOT NULL
+);
+
 -- +goose Down
+DROP TABLE audit_quarantine;
 DROP TABLE audit_pending;
