@@ -399,9 +399,10 @@ func (b *bench) scenarios() []scenario {
 	post := func(path string, body func() string) func() bool {
 		return func() bool { st, _, err := b.do("POST", path, body(), true); return err == nil && st == 200 }
 	}
-	baseGetPath := func(path string) func() bool {
+	// base sends one request to the baseline process and reads the answer.
+	base := func(send func() (*http.Response, error)) func() bool {
 		return func() bool {
-			resp, err := b.client.Get(b.base.url + path)
+			resp, err := send()
 			if err != nil {
 				return false
 			}
@@ -410,17 +411,14 @@ func (b *bench) scenarios() []scenario {
 			return resp.StatusCode == 200
 		}
 	}
+	baseGetPath := func(path string) func() bool {
+		return base(func() (*http.Response, error) { return b.client.Get(b.base.url + path) })
+	}
 	baseGet := baseGetPath("/")
 	basePost := func(path string) func() bool {
-		return func() bool {
-			resp, err := b.client.Post(b.base.url+path, "application/json", strings.NewReader(b.patientBody()))
-			if err != nil {
-				return false
-			}
-			io.Copy(io.Discard, resp.Body) //nolint:errcheck // benchmark
-			resp.Body.Close()
-			return resp.StatusCode == 200
-		}
+		return base(func() (*http.Response, error) {
+			return b.client.Post(b.base.url+path, "application/json", strings.NewReader(b.patientBody()))
+		})
 	}
 	// The raw insert baseline gets the same request a create sends.
 	baseInsert := basePost("/insert")

@@ -446,22 +446,28 @@ func newAPIKey(clinic string) *novamed.APIKey {
 	return k
 }
 
+// openPostgresAndRaw opens a store on a fresh database and a plain
+// connection to the same database, both closed when t ends.
+func openPostgresAndRaw(t *testing.T) (*sqlstore.Store, *sql.DB) {
+	t.Helper()
+	dsn := postgresServer(t).createDatabase(t)
+	s := openPostgres(t, t.Context(), dsn, testKeyring(t))
+	raw, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	return s, raw
+}
+
 // TestPostgresWritesDoNotWaitForTheChainHead: a write stores its audit
 // records without the chain head's row lock (held here by another session,
 // as a chainer holds it while linking), so writes of all replicas no longer
 // commit one after another; the background chainer links them once the head
 // is free, and also links a batch another process left pending.
 func TestPostgresWritesDoNotWaitForTheChainHead(t *testing.T) {
-	srv := postgresServer(t)
-	ring := testKeyring(t)
-	dsn := srv.createDatabase(t)
 	ctx := t.Context()
-	s := openPostgres(t, ctx, dsn, ring)
-	raw, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	s, raw := openPostgresAndRaw(t)
 	count := func(table string) int {
 		t.Helper()
 		var n int
@@ -533,16 +539,8 @@ func TestPostgresWritesDoNotWaitForTheChainHead(t *testing.T) {
 // the chain records where it was and what it held, and later records are
 // chained after it.
 func TestPostgresUnreadablePendingBatchIsQuarantined(t *testing.T) {
-	srv := postgresServer(t)
-	ring := testKeyring(t)
-	dsn := srv.createDatabase(t)
 	ctx := t.Context()
-	s := openPostgres(t, ctx, dsn, ring)
-	raw, err := sql.Open("pgx", dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer raw.Close()
+	s, raw := openPostgresAndRaw(t)
 	for _, bad := range []string{`[null]`, `not json`, `[]`} {
 		if _, err := raw.ExecContext(ctx, `INSERT INTO audit_pending (records) VALUES ($1)`, bad); err != nil {
 			t.Fatal(err)
