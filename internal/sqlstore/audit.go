@@ -231,6 +231,14 @@ func startChainer(s *Store, interval time.Duration, onError func(error)) *chaine
 			case <-ctx.Done():
 				return
 			case <-c.wake:
+				// The nudge comes from inside the write's transaction: give
+				// it (and the writes right behind it) a moment to commit,
+				// so the pass finds them.
+				select {
+				case <-ctx.Done():
+					return
+				case <-time.After(chainSettle):
+				}
 			case <-t.C:
 				// A tick with nothing pending costs one indexed read, not
 				// the head's lock.
@@ -248,6 +256,9 @@ func startChainer(s *Store, interval time.Duration, onError func(error)) *chaine
 	}()
 	return c
 }
+
+// chainSettle is how long a nudged chainer waits before its pass.
+const chainSettle = 5 * time.Millisecond
 
 // nudge asks for a chaining pass soon; it never blocks. Safe on nil.
 func (c *chainer) nudge() {
