@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"database/sql"
+	"encoding/binary"
 	"encoding/hex"
 	"io"
 	"math/rand/v2"
@@ -113,11 +114,8 @@ func (c *createRows) loop() {
 
 func randomHex() string {
 	var b [32]byte
-	for i := 0; i < 32; i += 8 {
-		v := rand.Uint64()
-		for k := 0; k < 8; k++ {
-			b[i+k] = byte(v >> (8 * k))
-		}
+	for i := 0; i < len(b); i += 8 {
+		binary.LittleEndian.PutUint64(b[i:], rand.Uint64())
 	}
 	return hex.EncodeToString(b[:])
 }

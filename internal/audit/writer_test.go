@@ -6,15 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/novamed"
-	"github.com/novamed/partner-api/internal/phi"
-	"github.com/novamed/partner-api/internal/sqlstore"
 )
 
 // TestWriterRecordsEveryRequestOnceInOneChain: many concurrent callers, with
@@ -23,16 +20,7 @@ import (
 // Record after Close is refused.
 func TestWriterRecordsEveryRequestOnceInOneChain(t *testing.T) {
 	ctx := context.Background()
-	key, _ := phi.GenerateKey()
-	ring, err := phi.NewKeyring(map[uint32][]byte{1: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "a.db"), sqlstore.Options{Keyring: ring})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer store.Close()
+	store := openTrail(t, 0)
 	w := audit.NewWriter(store, slog.New(slog.NewJSONHandler(io.Discard, nil)))
 
 	const callers, each = 40, 25
