@@ -1161,6 +1161,9 @@ type ErrorCode string
 
 // ErrorDetails defines model for ErrorDetails.
 type ErrorDetails struct {
+	// ExistingId `DUPLICATE` only: the id of the practitioner or patient already stored with the same identity (absent only if that record was still being committed by a concurrent request).
+	ExistingId *openapi_types.UUID `json:"existing_id,omitempty"`
+
 	// Fields Every problem found (validation errors); the first one is also `error.message`.
 	Fields *[]FieldError `json:"fields,omitempty"`
 }

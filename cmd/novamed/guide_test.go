@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 )
@@ -196,4 +197,38 @@ func TestQuickstartPhoneStrictOnlyInProduction(t *testing.T) {
 
 	dev := startServer(t, "development")
 	expectOK(t, dev.req("POST", "/api/external/patient", dev.Key, quickstartPatient(demoClinic)))
+}
+
+// A duplicate names the record already stored (contract §8), so the
+// authentication guide and the quickstart, which use the same NPI, can be
+// run one after the other against one clinic.
+func TestDuplicatesNameTheExistingRecord(t *testing.T) {
+	ts := startServer(t, "development")
+	clinic := ts.newClinic("Duplicates Clinic")
+	key := ts.newKey("--clinic", clinic).Key
+	existing := func(path string, body map[string]any, idField string) {
+		t.Helper()
+		first := ts.req("POST", path, key, body)
+		expectOK(t, first)
+		var created map[string]any
+		first.data(t, &created)
+		again := ts.req("POST", path, key, body)
+		expectError(t, again, 400, "DUPLICATE", "")
+		var env struct {
+			Error struct {
+				Details map[string]any `json:"details"`
+			} `json:"error"`
+		}
+		if err := json.Unmarshal(again.Body, &env); err != nil {
+			t.Fatal(err)
+		}
+		if got := env.Error.Details["existing_id"]; got == nil || got != created[idField] {
+			t.Errorf("%s duplicate: details.existing_id = %v, want %v\n%s", path, got, created[idField], again.Body)
+		}
+	}
+	existing("/api/external/practitioner", map[string]any{
+		"clinic_id": clinic, "first_name": "Sarah", "last_name": "Johnson", "email": "dr.johnson@clinic.test",
+		"npi_number": "1234567890",
+	}, "practitioner_id")
+	existing("/api/external/patient", quickstartPatient(clinic), "patient_id")
 }

@@ -31,10 +31,7 @@ func (s *Server) createPatient(w http.ResponseWriter, r *http.Request) error {
 	p.ID, p.ClinicID, p.CreatedAt = newID(), clinic, s.now().UTC().Truncate(time.Microsecond)
 	err = s.create(w, r, []string{p.ID}, patientJSON{p.ID, p}, "Patient created successfully",
 		func(eff novamed.Effects) error { return s.store.CreatePatient(r.Context(), p, eff) })
-	if isConflict(err) {
-		return &novamed.Error{Code: novamed.CodeDuplicate, Message: "A patient with the same name and date of birth already exists in this clinic."}
-	}
-	return err
+	return duplicate(err, &novamed.Error{Code: novamed.CodeDuplicate, Message: "A patient with the same name and date of birth already exists in this clinic."})
 }
 
 func (s *Server) getPatient(w http.ResponseWriter, r *http.Request) error {

@@ -31,11 +31,8 @@ func (s *Server) createPractitioner(w http.ResponseWriter, r *http.Request) erro
 	p.ID, p.ClinicID, p.CreatedAt = newID(), clinic, s.now().UTC().Truncate(time.Microsecond)
 	err = s.create(w, r, []string{p.ID}, practitionerJSON{p.ID, p}, "Practitioner created successfully",
 		func(eff novamed.Effects) error { return s.store.CreatePractitioner(r.Context(), p, eff) })
-	if isConflict(err) {
-		return &novamed.Error{Code: novamed.CodeDuplicate, Message: "A practitioner with this NPI already exists in this clinic.",
-			Fields: []novamed.FieldError{{Field: "npi", Message: "A practitioner with this NPI already exists in this clinic."}}}
-	}
-	return err
+	return duplicate(err, &novamed.Error{Code: novamed.CodeDuplicate, Message: "A practitioner with this NPI already exists in this clinic.",
+		Fields: []novamed.FieldError{{Field: "npi", Message: "A practitioner with this NPI already exists in this clinic."}}})
 }
 
 func (s *Server) getPractitioner(w http.ResponseWriter, r *http.Request) error {

@@ -109,6 +109,20 @@ func pathID(r *http.Request, resource string) (string, error) {
 
 func isConflict(err error) bool { return errors.Is(err, novamed.ErrConflict) }
 
+// duplicate turns a create's conflict into the partner's DUPLICATE answer,
+// with error.details.existing_id naming the record already stored (contract
+// §8) so the partner can carry on with it; other errors pass unchanged.
+func duplicate(err error, answer *novamed.Error) error {
+	if !isConflict(err) {
+		return err
+	}
+	var dup *novamed.DuplicateError
+	if errors.As(err, &dup) && dup.ExistingID != "" {
+		answer.Details = map[string]any{"existing_id": dup.ExistingID}
+	}
+	return answer
+}
+
 // listed answers a list request: the caller's filter (limit, cursor,
 // clinic_id), one page from fetch, each item shown by view, which also
 // names the item's id for the audit record.

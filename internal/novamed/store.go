@@ -11,6 +11,22 @@ import (
 // Stores wrap it with details; test with errors.Is.
 var ErrConflict = errors.New("novamed: conflict")
 
+// DuplicateError is the ErrConflict of a create whose record already exists
+// (a patient of the same identity, a practitioner with the same NPI, in one
+// clinic). ExistingID names the stored record when the store could read it,
+// so a partner can carry on with it; it is empty when the record was not yet
+// visible (a concurrent create of the same identity still committing).
+type DuplicateError struct {
+	What       string // "patient identity", "practitioner npi"
+	ExistingID string
+}
+
+// Error implements the error interface.
+func (e *DuplicateError) Error() string { return e.What + ": " + ErrConflict.Error() }
+
+// Unwrap makes errors.Is(err, ErrConflict) hold.
+func (e *DuplicateError) Unwrap() error { return ErrConflict }
+
 // ErrIdempotencyConflict is returned when the Idempotency-Key of a write was
 // committed by another request first; the caller replays that request's answer.
 var ErrIdempotencyConflict = errors.New("novamed: idempotency key already used")

@@ -49,7 +49,7 @@ func (s *Store) CreatePatient(ctx context.Context, p *novamed.Patient, eff novam
 	if p.PractitionerID != "" {
 		practitioner = sql.NullString{String: p.PractitionerID, Valid: true}
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
@@ -66,13 +66,14 @@ func (s *Store) CreatePatient(ctx context.Context, p *novamed.Patient, eff novam
 		_, err := s.exec(ctx, tx, insertPatientSQL,
 			p.ID, p.ClinicID, practitioner, p.Status, identity, first, last, dob, details, micros(p.CreatedAt))
 		if isUnique(err) {
-			return fmt.Errorf("patient identity: %w", novamed.ErrConflict)
+			return &novamed.DuplicateError{What: "patient identity"}
 		}
 		if err != nil {
 			return fmt.Errorf("sqlstore: insert patient: %w", err)
 		}
 		return s.writeEffects(ctx, tx, novamed.Effects{Audit: eff.Audit})
 	})
+	return s.withExistingID(ctx, err, `SELECT id FROM patients WHERE clinic_id = ? AND identity_index = ?`, p.ClinicID, identity)
 }
 
 func (s *Store) scanPatient(r rowScanner) (*novamed.Patient, error) {

@@ -38,20 +38,21 @@ func (s *Store) CreatePractitioner(ctx context.Context, p *novamed.Practitioner,
 		return z.err
 	}
 	npiIndex := s.keys.Load().BlindIndex("practitioner-npi", p.NPI)
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
 		_, err := s.exec(ctx, tx, insertPractitionerSQL,
 			p.ID, p.ClinicID, p.Status, npiIndex, first, last, email, npi, details, micros(p.CreatedAt))
 		if isUnique(err) {
-			return fmt.Errorf("practitioner npi: %w", novamed.ErrConflict)
+			return &novamed.DuplicateError{What: "practitioner npi"}
 		}
 		if err != nil {
 			return fmt.Errorf("sqlstore: insert practitioner: %w", err)
 		}
 		return s.writeEffects(ctx, tx, novamed.Effects{Audit: eff.Audit})
 	})
+	return s.withExistingID(ctx, err, `SELECT id FROM practitioners WHERE clinic_id = ? AND npi_index = ?`, p.ClinicID, npiIndex)
 }
 
 func (s *Store) scanPractitioner(r rowScanner) (*novamed.Practitioner, error) {

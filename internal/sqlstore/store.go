@@ -412,3 +412,20 @@ func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any)
 	}
 	return tx.ExecContext(ctx, query, args...)
 }
+
+// withExistingID fills the ExistingID of a create's *novamed.DuplicateError
+// by reading the committed record that holds the unique value (query selects
+// its id). It reads after the write's transaction has ended: on PostgreSQL
+// the failed insert has aborted that transaction. Any other err is returned
+// as it is; a record not yet visible leaves ExistingID empty.
+func (s *Store) withExistingID(ctx context.Context, err error, query string, args ...any) error {
+	var dup *novamed.DuplicateError
+	if !errors.As(err, &dup) {
+		return err
+	}
+	var id string
+	if s.readRow(ctx, query, args...).Scan(&id) == nil {
+		dup.ExistingID = id
+	}
+	return err
+}

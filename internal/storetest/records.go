@@ -2,6 +2,7 @@ package storetest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -64,6 +65,7 @@ func testPractitioners(t *testing.T, newStore func(t *testing.T) novamed.Store) 
 		same.NPI = first.NPI
 		err := f.s.CreatePractitioner(f.ctx, same, novamed.Effects{})
 		wantIs(t, "CreatePractitioner same NPI, same clinic", err, novamed.ErrConflict)
+		wantExisting(t, "CreatePractitioner same NPI, same clinic", err, first.ID)
 		_, err = f.s.GetPractitioner(f.ctx, same.ID, []string{a.ID})
 		wantCode(t, "GetPractitioner of the duplicate", err, novamed.CodeNotFound)
 
@@ -172,6 +174,7 @@ func testPatients(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 				both := []string{a.ID, b.ID}
 				if tc.conflict {
 					wantIs(t, "CreatePatient", err, novamed.ErrConflict)
+					wantExisting(t, "CreatePatient", err, first.ID)
 					_, err = f.s.GetPatient(f.ctx, p.ID, both)
 					wantCode(t, "GetPatient of the duplicate", err, novamed.CodeNotFound)
 				} else {
@@ -372,5 +375,14 @@ func walkPages[T any](t *testing.T, f *fixture, list func(context.Context, novam
 			return
 		}
 		cursor = next
+	}
+}
+
+// wantExisting checks that a create's conflict names the stored record.
+func wantExisting(t *testing.T, what string, err error, id string) {
+	t.Helper()
+	var dup *novamed.DuplicateError
+	if !errors.As(err, &dup) || dup.ExistingID != id {
+		t.Errorf("%s: error %v does not name the existing record %s", what, err, id)
 	}
 }
