@@ -16,20 +16,40 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
+
+	"github.com/novamed/partner-api/internal/novamed"
 )
 
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
-		fmt.Fprintln(os.Stderr, "novamed: "+err.Error())
+		fmt.Fprintln(os.Stderr, errorLine(err))
 		os.Exit(1)
 	}
+}
+
+// errorLine is the one line an operator reads when a command fails,
+// prefixed once: a domain error shows its message (its Error form carries
+// its own "novamed: CODE:" prefix, meant for logs), and a prefix the error
+// already has is not repeated.
+func errorLine(err error) string {
+	msg := err.Error()
+	var e *novamed.Error
+	if errors.As(err, &e) {
+		msg = strings.Replace(msg, e.Error(), e.Message, 1)
+	}
+	for strings.HasPrefix(msg, "novamed: ") {
+		msg = strings.TrimPrefix(msg, "novamed: ")
+	}
+	return "novamed: " + msg
 }
 
 const usageText = `usage: novamed <command> [flags]

@@ -1,0 +1,27 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"testing"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+// An operator's error line carries the "novamed: " prefix exactly once.
+func TestErrorLineIsPrefixedOnce(t *testing.T) {
+	notFound := novamed.NotFound("API key")
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{notFound, "novamed: API key not found"},
+		{fmt.Errorf("revoke: %w", notFound), "novamed: revoke: API key not found"},
+		{errors.New("novamed: production needs a PHI master key"), "novamed: production needs a PHI master key"},
+		{errors.New("--clinic \"x\" is not a UUID"), "novamed: --clinic \"x\" is not a UUID"},
+	} {
+		if got := errorLine(tc.err); got != tc.want {
+			t.Errorf("errorLine(%q) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}
