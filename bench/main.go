@@ -371,7 +371,7 @@ func (b *bench) patientBody() string {
 
 func (b *bench) orderBody() string {
 	p := b.patientIDs[int(b.seq.Add(1))%len(b.patientIDs)]
-	return fmt.Sprintf(`{"clinic_id":%q,"patient_id":%q,"practitioner_id":%q,"carrier_id":"se-3818360","service_id":"fedex_2day",`+
+	return fmt.Sprintf(`{"clinic_id":%q,"patient_id":%q,"practitioner_id":%q,"carrier_id":"se-3818360","service_id":"fedex_ground",`+
 		`"medication_requests":[{"medication":"Semaglutide","dose":"0.25 mg","quantity":4,"direction":"Inject weekly","refills":2}]}`,
 		clinic, p, b.practitionerID)
 }

@@ -18,7 +18,7 @@
 //	})
 //	order, err := c.MedicationOrders.Create(ctx, &client.CreateMedicationOrderRequest{
 //		ClinicID: clinicID, PatientID: patient.ID, PractitionerID: dr.ID,
-//		CarrierID: "se-3818360", ServiceID: "fedex_2day",
+//		CarrierID: "se-3818360", ServiceID: "fedex_ground",
 //		MedicationRequests: []client.MedicationRequestParams{{
 //			Medication: "Semaglutide", Dose: "0.25 mg", Quantity: "4",
 //			Direction: "Inject 0.25 mg under the skin once weekly"}},

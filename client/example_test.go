@@ -49,7 +49,7 @@ func Example() {
 
 	order, err := c.MedicationOrders.Create(ctx, &client.CreateMedicationOrderRequest{
 		ClinicID: clinic, PatientID: patient.ID, PractitionerID: dr.ID,
-		CarrierID: "se-3818360", ServiceID: "fedex_2day",
+		CarrierID: "se-3818360", ServiceID: "fedex_ground",
 		MedicationRequests: []client.MedicationRequestParams{{
 			Medication: "Semaglutide", Dose: "0.25 mg", Quantity: "4",
 			Direction: "Inject 0.25 mg under the skin once weekly", Refills: 2,
@@ -70,9 +70,10 @@ func Example() {
 	// Output:
 	// practitioner: Sarah Johnson pending
 	// patient: John Smith TX
-	// quote: FedEx 2Day to Texas $19.99
-	// quote: FedEx Priority Overnight to Texas $39.99
-	// order: created, shipping $19.99
+	// quote: FedEx Ground® to Texas $32.44
+	// quote: FedEx 2Day® to Texas $56.43
+	// quote: FedEx Priority Overnight® to Texas $118.10
+	// order: created, shipping $32.44
 	// listed: true Semaglutide Inject 0.25 mg under the skin once weekly
 }
 

@@ -74,16 +74,16 @@ func TestQuickstartJourney(t *testing.T) {
 		t.Fatal(err)
 	}
 	if quote.PatientState != "Texas" || quote.IsFreeShipment || quote.FreeShipmentType != "" ||
-		!slices.ContainsFunc(quote.Services, func(q client.ShippingQuote) bool { return q.ID == "fedex_2day" && q.TotalCost == 19.99 }) {
+		!slices.ContainsFunc(quote.Services, func(q client.ShippingQuote) bool { return q.ID == "fedex_ground" && q.Name == "FedEx Ground®" && q.TotalCost == 32.44 }) {
 		t.Fatalf("services = %+v", quote)
 	}
 
 	o, err := c.MedicationOrders.Create(ctx, &client.CreateMedicationOrderRequest{ClinicID: env.ClinicID, PatientID: pa.ID,
-		PractitionerID: pr.ID, CarrierID: "se-3818360", ServiceID: "fedex_2day", MedicationRequests: semaglutide()})
+		PractitionerID: pr.ID, CarrierID: "se-3818360", ServiceID: "fedex_ground", MedicationRequests: semaglutide()})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if o.ID == "" || o.Status != client.OrderCreated || o.ShippingCost != 19.99 || o.DeliverySpeed != client.SpeedBusinessDay ||
+	if o.ID == "" || o.Status != client.OrderCreated || o.ShippingCost != 32.44 || o.DeliverySpeed != client.SpeedBusinessDay ||
 		len(o.MedicationRequests) != 1 || o.MedicationRequestID != o.MedicationRequests[0].ID || o.Shipment != nil {
 		t.Fatalf("created order = %+v", o)
 	}
@@ -94,7 +94,7 @@ func TestQuickstartJourney(t *testing.T) {
 	}
 	got, err := c.MedicationOrders.Get(ctx, o.ID)
 	if err != nil || got.ID != o.ID || got.PatientID != pa.ID || got.PractitionerID != pr.ID || got.CarrierID != "se-3818360" ||
-		got.ServiceID != "fedex_2day" || len(got.MedicationRequests) != 1 {
+		got.ServiceID != "fedex_ground" || len(got.MedicationRequests) != 1 {
 		t.Fatalf("Get order = %+v, %v", got, err)
 	}
 

@@ -154,7 +154,7 @@ func TestRetriesCreateExactlyOnce(t *testing.T) {
 			var info client.ResponseInfo
 			start := time.Now()
 			o, err := c.MedicationOrders.Create(ctx, &client.CreateMedicationOrderRequest{ClinicID: env.ClinicID, PatientID: pa.ID,
-				PractitionerID: pr.ID, CarrierID: "se-3818360", ServiceID: "fedex_2day", MedicationRequests: semaglutide()},
+				PractitionerID: pr.ID, CarrierID: "se-3818360", ServiceID: "fedex_ground", MedicationRequests: semaglutide()},
 				client.WithResponseInfo(&info))
 			if err != nil {
 				t.Fatalf("create through the proxy: %v", err)

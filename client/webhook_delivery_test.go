@@ -197,7 +197,7 @@ func TestWebhookDeliveriesVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		o, err := c.MedicationOrders.Create(ctx, &client.CreateMedicationOrderRequest{ClinicID: env.ClinicID, PatientID: pa.ID,
-			PractitionerID: pr.ID, CarrierID: "se-3818360", ServiceID: "fedex_2day", MedicationRequests: semaglutide()})
+			PractitionerID: pr.ID, CarrierID: "se-3818360", ServiceID: "fedex_ground", MedicationRequests: semaglutide()})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1319,7 +1319,7 @@ type MedicationOrderInput struct {
 	PatientId          openapi_types.UUID       `json:"patient_id"`
 	PractitionerId     openapi_types.UUID       `json:"practitioner_id"`
 
-	// ServiceId Example: fedex_2day
+	// ServiceId Example: fedex_ground
 	ServiceId       *string `json:"service_id,omitempty"`
 	ShipmentGroupId *string `json:"shipment_group_id,omitempty"`
 }

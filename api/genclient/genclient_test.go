@@ -115,7 +115,7 @@ func TestQuickstartThroughGeneratedClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if quotes.JSON200 == nil || quotes.JSON200.PatientState != "Texas" || quotes.JSON200.Data[0].Id != "fedex_2day" {
+	if quotes.JSON200 == nil || quotes.JSON200.PatientState != "Texas" || quotes.JSON200.Data[0].Id != "fedex_ground" {
 		t.Fatalf("quotes: %d %s", quotes.StatusCode(), quotes.Body)
 	}
 
@@ -129,7 +129,7 @@ func TestQuickstartThroughGeneratedClient(t *testing.T) {
 	}
 	order, err := c.CreateMedicationOrderWithResponse(ctx, &genclient.CreateMedicationOrderParams{IdempotencyKey: ptr("quickstart-order")},
 		genclient.MedicationOrderInput{ClinicId: &clinic, PatientId: pat.JSON200.Data.PatientId, PractitionerId: prac.JSON200.Data.PractitionerId,
-			CarrierId: ptr("se-3818360"), ServiceId: ptr("fedex_2day"),
+			CarrierId: ptr("se-3818360"), ServiceId: ptr("fedex_ground"),
 			MedicationRequests: []genclient.MedicationRequestInput{{Medication: "Semaglutide", Dose: "0.25 mg", Quantity: qty,
 				Direction: "Inject 0.25 mg under the skin once weekly", Refills: &refills}}})
 	if err != nil {
@@ -139,7 +139,7 @@ func TestQuickstartThroughGeneratedClient(t *testing.T) {
 		t.Fatalf("create order: %d %s", order.StatusCode(), order.Body)
 	}
 	o := order.JSON200.Data
-	if o.Status != genclient.Created || o.ShippingCost != 19.99 || len(o.MedicationRequests) != 1 ||
+	if o.Status != genclient.Created || o.ShippingCost != 32.44 || len(o.MedicationRequests) != 1 ||
 		o.MedicationRequests[0].Id != o.MedicationRequestId || o.MedicationRequests[0].UnitOfMeasure != "mg" || o.MedicationRequests[0].RefillsAuthorized != 2 {
 		t.Errorf("order: %s", order.Body)
 	}
@@ -149,7 +149,7 @@ func TestQuickstartThroughGeneratedClient(t *testing.T) {
 	// A retry with the same Idempotency-Key is a replay of the same order.
 	again, err := c.CreateMedicationOrderWithResponse(ctx, &genclient.CreateMedicationOrderParams{IdempotencyKey: ptr("quickstart-order")},
 		genclient.MedicationOrderInput{ClinicId: &clinic, PatientId: pat.JSON200.Data.PatientId, PractitionerId: prac.JSON200.Data.PractitionerId,
-			CarrierId: ptr("se-3818360"), ServiceId: ptr("fedex_2day"),
+			CarrierId: ptr("se-3818360"), ServiceId: ptr("fedex_ground"),
 			MedicationRequests: []genclient.MedicationRequestInput{{Medication: "Semaglutide", Dose: "0.25 mg", Quantity: qty,
 				Direction: "Inject 0.25 mg under the skin once weekly", Refills: &refills}}})
 	if err != nil {
@@ -163,7 +163,7 @@ func TestQuickstartThroughGeneratedClient(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if got.JSON200 == nil || got.JSON200.Data.CarrierId != "se-3818360" || got.JSON200.Data.ServiceId != "fedex_2day" {
+	if got.JSON200 == nil || got.JSON200.Data.CarrierId != "se-3818360" || got.JSON200.Data.ServiceId != "fedex_ground" {
 		t.Fatalf("read order: %d %s", got.StatusCode(), got.Body)
 	}
 

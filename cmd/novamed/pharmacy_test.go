@@ -79,7 +79,7 @@ func (p *pharmacy) order(t *testing.T, mod map[string]any, item map[string]any) 
 		it[k] = v
 	}
 	body := map[string]any{"clinic_id": demoClinic, "patient_id": p.patientID, "practitioner_id": p.practitionerID,
-		"carrier_id": "se-3818360", "service_id": "fedex_2day", "medication_requests": []any{it}}
+		"carrier_id": "se-3818360", "service_id": "fedex_ground", "medication_requests": []any{it}}
 	for k, v := range mod {
 		if v == nil {
 			delete(body, k)
@@ -138,8 +138,8 @@ func TestQuickstartJourney(t *testing.T) {
 	if it.ID != o.RequestID || it.UnitOfMeasure != "mg" || it.RefillsAuthorized != 2 || it.Sig != "Inject 0.25 mg weekly" || it.IssueDate == "" || it.Quantity != "4" {
 		t.Errorf("item: %+v", it)
 	}
-	if o.Cost != 19.99 {
-		t.Errorf("shipping cost %v, want FedEx 2Day to Texas 19.99", o.Cost)
+	if o.Cost != 32.44 {
+		t.Errorf("shipping cost %v, want FedEx Ground® to Texas 32.44", o.Cost)
 	}
 	// Refills are refused while the order is pending.
 	expectError(t, p.refill(t, o.RequestID), 400, "REFILL_NOT_ELIGIBLE", "Refills are not possible for pending medication requests")
@@ -334,8 +334,8 @@ func TestOrderValidation(t *testing.T) {
 	// Both shipping shapes; string refills; the unit derived from the dose.
 	r, o := p.order(t, map[string]any{"carrier_id": nil, "service_id": nil, "delivery_speed": "next-day"}, map[string]any{"dose": "5mL", "refills": "11"})
 	expectOK(t, r)
-	// The cheapest next-day service to Texas is USPS Priority Mail Express (26.35).
-	if o.CarrierID != "se-11225" || o.ServiceID != "usps_priority_mail_express" || o.Cost != 26.35 || o.Items[0].UnitOfMeasure != "mL" || o.Items[0].RefillsAuthorized != 11 {
+	// The cheapest next-day service to Texas is Ameriship Overnight (29.99).
+	if o.CarrierID != "ameriship" || o.ServiceID != "ameriship_overnight" || o.Cost != 29.99 || o.Items[0].UnitOfMeasure != "mL" || o.Items[0].RefillsAuthorized != 11 {
 		t.Errorf("next-day order: carrier %s service %s unit %s refills %d", o.CarrierID, o.ServiceID, o.Items[0].UnitOfMeasure, o.Items[0].RefillsAuthorized)
 	}
 	// Ameriship Overnight and UPS Ground do not reach Guam.
@@ -384,17 +384,17 @@ func TestShippingQuotes(t *testing.T) {
 	}
 	r, q := get("se-3818360", p.patientID, p.key)
 	expectOK(t, r)
-	if q.IsFree || q.FreeType != nil || q.PatientState != "Texas" || len(q.Data) != 2 || q.Data[0].TotalCost != 19.99 || q.Data[0].OriginalCost != 19.99 {
+	if q.IsFree || q.FreeType != nil || q.PatientState != "Texas" || len(q.Data) != 3 || q.Data[0].TotalCost != 32.44 || q.Data[0].OriginalCost != 32.44 {
 		t.Errorf("paid quote: %s", r.Body)
 	}
 	alaska := p.newPatient(t, "Alaska", "AK", demoClinic, p.key)
 	_, q = get("se-3818360", alaska, p.key)
-	if q.PatientState != "Alaska" || q.Data[0].TotalCost != 34.99 {
-		t.Errorf("Alaska quote: %+v, want the remote surcharge (34.99)", q)
+	if q.PatientState != "Alaska" || q.Data[0].TotalCost != 52.44 {
+		t.Errorf("Alaska quote: %+v, want the remote surcharge (52.44)", q)
 	}
 	p.mustCLI(nil, "clinics", "update", demoClinic, "--free-shipping", "true")
 	r, q = get("se-3818360", p.patientID, p.key)
-	if !q.IsFree || q.FreeType == nil || *q.FreeType != "clinic_specific" || q.Data[0].TotalCost != 0 || q.Data[0].OriginalCost != 19.99 {
+	if !q.IsFree || q.FreeType == nil || *q.FreeType != "clinic_specific" || q.Data[0].TotalCost != 0 || q.Data[0].OriginalCost != 32.44 {
 		t.Errorf("free quote: %s", r.Body)
 	}
 	expectError(t, p.req("GET", "/api/external/carriers/pony/services?patientId="+p.patientID, p.key, nil), 404, "NOT_FOUND", "Carrier not found")

@@ -339,7 +339,7 @@ func TestExamplesAreReal(t *testing.T) {
 			it[k] = v
 		}
 		b := map[string]any{"clinic_id": demoClinic, "patient_id": exPatientQuickstart, "practitioner_id": exPractitionerGuide,
-			"carrier_id": "se-3818360", "service_id": "fedex_2day", "medication_requests": []any{it}}
+			"carrier_id": "se-3818360", "service_id": "fedex_ground", "medication_requests": []any{it}}
 		for k, v := range mod {
 			b[k] = v
 		}

@@ -66,7 +66,7 @@ func TestWebhookDeliveriesMatchTheDocument(t *testing.T) {
 		"dob": "1990-07-04", "addresses": []any{map[string]any{"addressLine1": "100 Quickstart Way", "city": "Austin", "state": "TX", "postalCode": "78701"}}})
 	order := func() string {
 		o := create("/api/external/medication-order", map[string]any{"clinic_id": demoClinic, "patient_id": pat["patient_id"],
-			"practitioner_id": prac["practitioner_id"], "carrier_id": "se-3818360", "service_id": "fedex_2day",
+			"practitioner_id": prac["practitioner_id"], "carrier_id": "se-3818360", "service_id": "fedex_ground",
 			"medication_requests": []any{map[string]any{"medication": "Semaglutide", "dose": "0.25 mg", "quantity": 4, "direction": "Inject weekly"}}})
 		return o["medication_order_id"].(string)
 	}

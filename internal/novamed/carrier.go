@@ -92,8 +92,10 @@ func ValidateCatalogue(cs []Carrier) error {
 	return nil
 }
 
-// DefaultCatalogue is the published NovaMed carrier catalogue, the data a
-// fresh database starts with.
+// DefaultCatalogue is the published NovaMed carrier catalogue (contract §8,
+// "Carrier services by id"), the data a fresh database starts with: the
+// prices are the published mainland ones; Alaska, Hawaii and the
+// territories pay the remote surcharge or are not served.
 func DefaultCatalogue() []Carrier {
 	farAway := []string{"AK", "HI", "PR", "GU", "VI", "AS", "MP"}
 	territories := []string{"GU", "VI", "AS", "MP"}
@@ -103,16 +105,19 @@ func DefaultCatalogue() []Carrier {
 			{ID: "ameriship_overnight", Name: "Ameriship Overnight", Speed: "next-day", BaseCostCents: 2999, UnavailableStates: farAway},
 		}},
 		{ID: "se-3818360", Name: "FedEx", Tracking: "https://www.fedex.com/fedextrack/?trknbr={tracking}", Services: []CarrierService{
-			{ID: "fedex_2day", Name: "FedEx 2Day", Speed: "business-day", BaseCostCents: 1999, RemoteSurchargeCents: 1500, UnavailableStates: territories},
-			{ID: "fedex_priority_overnight", Name: "FedEx Priority Overnight", Speed: "next-day", BaseCostCents: 3999, RemoteSurchargeCents: 2500, UnavailableStates: territories},
+			{ID: "fedex_ground", Name: "FedEx Ground®", Speed: "business-day", BaseCostCents: 3244, RemoteSurchargeCents: 2000, UnavailableStates: territories},
+			{ID: "fedex_2day", Name: "FedEx 2Day®", Speed: "business-day", BaseCostCents: 5643, RemoteSurchargeCents: 2500, UnavailableStates: territories},
+			{ID: "fedex_priority_overnight", Name: "FedEx Priority Overnight®", Speed: "next-day", BaseCostCents: 11810, RemoteSurchargeCents: 4000, UnavailableStates: territories},
 		}},
 		{ID: "se-11225", Name: "Stamps.com", Tracking: "https://tools.usps.com/go/TrackConfirmAction?tLabels={tracking}", Services: []CarrierService{
-			{ID: "usps_priority_mail", Name: "USPS Priority Mail", Speed: "business-day", BaseCostCents: 849, RemoteSurchargeCents: 500},
-			{ID: "usps_priority_mail_express", Name: "USPS Priority Mail Express", Speed: "next-day", BaseCostCents: 2635, RemoteSurchargeCents: 1000},
+			{ID: "usps_first_class", Name: "USPS First-Class Mail®", Speed: "business-day", BaseCostCents: 549, RemoteSurchargeCents: 300},
+			{ID: "usps_priority", Name: "USPS Priority Mail®", Speed: "business-day", BaseCostCents: 985, RemoteSurchargeCents: 500},
+			{ID: "usps_priority_express", Name: "USPS Priority Mail Express®", Speed: "next-day", BaseCostCents: 3140, RemoteSurchargeCents: 1000},
 		}},
 		{ID: "se-11226", Name: "UPS", Tracking: "https://www.ups.com/track?tracknum={tracking}", Services: []CarrierService{
-			{ID: "ups_ground", Name: "UPS Ground", Speed: "business-day", BaseCostCents: 1249, RemoteSurchargeCents: 2000, UnavailableStates: territories},
-			{ID: "ups_next_day_air", Name: "UPS Next Day Air", Speed: "next-day", BaseCostCents: 4499, RemoteSurchargeCents: 3000, UnavailableStates: farAway},
+			{ID: "ups_ground", Name: "UPS® Ground", Speed: "business-day", BaseCostCents: 1420, RemoteSurchargeCents: 2000, UnavailableStates: territories},
+			{ID: "ups_2nd_day_air", Name: "UPS 2nd Day Air®", Speed: "business-day", BaseCostCents: 4275, RemoteSurchargeCents: 2500, UnavailableStates: territories},
+			{ID: "ups_next_day_air", Name: "UPS Next Day Air®", Speed: "next-day", BaseCostCents: 7830, RemoteSurchargeCents: 3000, UnavailableStates: farAway},
 		}},
 	}
 }

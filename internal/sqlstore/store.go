@@ -131,8 +131,9 @@ func (s *Store) finishOpen(ctx context.Context, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
-	// A fresh database starts with the published carrier catalogue.
-	if err := s.ReplaceCarriers(ctx, novamed.DefaultCatalogue(), true); err != nil {
+	// A fresh database starts with the published carrier catalogue; one
+	// still holding the earlier built-in catalogue gets the published one.
+	if err := s.seedCarriers(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
