@@ -145,6 +145,22 @@ type PharmacyStore interface {
 	ListEvents(ctx context.Context, clinicID, after string, limit int) ([]*Event, error)
 }
 
+// FormularyStore persists each clinic's formulary (operator data). Entries
+// are normalized and keyed by FormularyKey(Name) within a clinic; an
+// unknown clinic is ErrClinicNotFound.
+type FormularyStore interface {
+	// ListFormulary returns the clinic's own entries in key order (an
+	// empty list when it has none; ClinicFormulary decides what applies).
+	ListFormulary(ctx context.Context, clinicID string) ([]FormularyEntry, error)
+	// ReplaceFormulary swaps the clinic's whole formulary (an import).
+	ReplaceFormulary(ctx context.Context, clinicID string, entries []FormularyEntry) error
+	// SetFormularyEntry adds e, or replaces the entry with the same key.
+	SetFormularyEntry(ctx context.Context, clinicID string, e FormularyEntry) error
+	// RemoveFormularyEntry deletes the entry whose key matches name;
+	// NotFound("Medication") when there is none.
+	RemoveFormularyEntry(ctx context.Context, clinicID, name string) error
+}
+
 // Store is everything the API needs from persistence. SQLite and PostgreSQL
 // implement it and pass one conformance suite.
 type Store interface {
@@ -155,6 +171,7 @@ type Store interface {
 	AuditStore
 	IdempotencyStore
 	PharmacyStore
+	FormularyStore
 	WebhookStore
 	UsageStore
 	Ping(ctx context.Context) error

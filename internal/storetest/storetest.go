@@ -39,6 +39,7 @@ func Run(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 		{"Carriers", testCarriers},
 		{"FreeShipping", testFreeShipping},
 		{"Activation", testActivation},
+		{"Formulary", testFormulary},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.run(t, newStore) })
