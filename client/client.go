@@ -50,6 +50,8 @@ type Client struct {
 	Refills *RefillsService
 	// Carriers lists carriers and quotes their services.
 	Carriers *CarriersService
+	// Medications lists a clinic's formulary.
+	Medications *MedicationsService
 	// Webhooks registers webhooks and inspects their deliveries.
 	Webhooks *WebhooksService
 
@@ -152,6 +154,7 @@ func New(apiKey string, opts ...Option) *Client {
 	c.MedicationOrders = &MedicationOrdersService{c}
 	c.Refills = &RefillsService{c}
 	c.Carriers = &CarriersService{c}
+	c.Medications = &MedicationsService{c}
 	c.Webhooks = &WebhooksService{c}
 	return c
 }

@@ -74,7 +74,9 @@ func TestQuickstartJourney(t *testing.T) {
 		t.Fatal(err)
 	}
 	if quote.PatientState != "Texas" || quote.IsFreeShipment || quote.FreeShipmentType != "" ||
-		!slices.ContainsFunc(quote.Services, func(q client.ShippingQuote) bool { return q.ID == "fedex_ground" && q.Name == "FedEx Ground®" && q.TotalCost == 32.44 }) {
+		!slices.ContainsFunc(quote.Services, func(q client.ShippingQuote) bool {
+			return q.ID == "fedex_ground" && q.Name == "FedEx Ground®" && q.TotalCost == 32.44
+		}) {
 		t.Fatalf("services = %+v", quote)
 	}
 

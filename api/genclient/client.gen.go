@@ -390,6 +390,21 @@ func (e MeResponseSuccess) Valid() bool {
 	}
 }
 
+// Defines values for MedicationListSuccess.
+const (
+	MedicationListSuccessTrue MedicationListSuccess = true
+)
+
+// Valid indicates whether the value is a known member of the MedicationListSuccess enum.
+func (e MedicationListSuccess) Valid() bool {
+	switch e {
+	case MedicationListSuccessTrue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for MedicationOrderCreatedMessage.
 const (
 	MedicationRequestCreatedSuccessfully MedicationOrderCreatedMessage = "Medication request created successfully"
@@ -1253,6 +1268,34 @@ type MeResponse struct {
 
 // MeResponseSuccess defines model for MeResponse.Success.
 type MeResponseSuccess bool
+
+// Medication One medication of a clinic's formulary. Orders are matched on `name` only; `strengths`, `unit_of_measure` and `is_refrigerated` say what NovaMed dispenses and are not checked against an order.
+type Medication struct {
+	IsRefrigerated bool `json:"is_refrigerated"`
+
+	// Name Example: Semaglutide
+	Name string `json:"name"`
+
+	// Strengths Example: ["0.25 mg","0.5 mg"]
+	Strengths []string `json:"strengths"`
+
+	// UnitOfMeasure Example: mg
+	UnitOfMeasure string `json:"unit_of_measure"`
+}
+
+// MedicationList defines model for MedicationList.
+type MedicationList struct {
+	Data struct {
+		Items []Medication `json:"items"`
+
+		// NextCursor Pass as `cursor` for the next page; `null` on the last page.
+		NextCursor *string `json:"next_cursor"`
+	} `json:"data"`
+	Success MedicationListSuccess `json:"success"`
+}
+
+// MedicationListSuccess defines model for MedicationList.Success.
+type MedicationListSuccess bool
 
 // MedicationOrder defines model for MedicationOrder.
 type MedicationOrder struct {
@@ -2224,6 +2267,21 @@ type GetMedicationOrderParams struct {
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
 }
 
+// ListMedicationsParams defines parameters for ListMedications.
+type ListMedicationsParams struct {
+	// ClinicId One of your key's clinics. Missing is `400 VALIDATION_ERROR`; a clinic that is not yours `400 CLINIC_NOT_FOUND`; a value that is not a UUID `400 INVALID_CLINIC_ID`.
+	ClinicId string `form:"clinic_id" json:"clinic_id"`
+
+	// Limit Page size.
+	Limit *Limit `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Cursor The `next_cursor` of the previous page (opaque).
+	Cursor *string `form:"cursor,omitempty" json:"cursor,omitempty"`
+
+	// XRequestId Your trace id. Echoed in the response when it is 1–128 characters from `[A-Za-z0-9._-]`; anything else is replaced by a generated `req_…` id (it is not an error).
+	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
+}
+
 // ListPatientsParams defines parameters for ListPatients.
 type ListPatientsParams struct {
 	// Limit Page size.
@@ -2873,6 +2931,21 @@ type ClientInterface interface {
 	// patient and a practitioner of the clinic, priced for the patient's state.
 	// `medication_request_id` is the id of the first item; refills name it.
 	//
+	// Every line's `medication` must be in the clinic's formulary
+	// (`GET /api/external/medications`), matched on the name, case-insensitively
+	// after trimming (dose and `is_refrigerated` are not checked against it);
+	// each line that is not is a `VALIDATION_ERROR` field problem
+	// (`medication_requests[i].medication`) and nothing is written. A
+	// development clinic without a formulary of its own orders from the built-in
+	// test formulary; a production clinic without one has none, and its orders
+	// are refused (`Clinic has no formulary; NovaMed must import one before
+	// orders can be placed.`).
+	//
+	// In production the practitioner must be `active` (verified by NovaMed):
+	// a `pending` one is refused with `400 VALIDATION_ERROR` `Practitioner is
+	// not active` (field `practitioner_id`). Development accepts pending
+	// practitioners (the sandbox activates them).
+	//
 	// Takes any type of body and a specified content type.
 	//
 	// Corresponds with POST /api/external/medication-order (the `CreateMedicationOrder` operationId).
@@ -2883,6 +2956,21 @@ type ClientInterface interface {
 	// Creates an order (`status: created`) with 1–20 medication requests for a
 	// patient and a practitioner of the clinic, priced for the patient's state.
 	// `medication_request_id` is the id of the first item; refills name it.
+	//
+	// Every line's `medication` must be in the clinic's formulary
+	// (`GET /api/external/medications`), matched on the name, case-insensitively
+	// after trimming (dose and `is_refrigerated` are not checked against it);
+	// each line that is not is a `VALIDATION_ERROR` field problem
+	// (`medication_requests[i].medication`) and nothing is written. A
+	// development clinic without a formulary of its own orders from the built-in
+	// test formulary; a production clinic without one has none, and its orders
+	// are refused (`Clinic has no formulary; NovaMed must import one before
+	// orders can be placed.`).
+	//
+	// In production the practitioner must be `active` (verified by NovaMed):
+	// a `pending` one is refused with `400 VALIDATION_ERROR` `Practitioner is
+	// not active` (field `practitioner_id`). Development accepts pending
+	// practitioners (the sandbox activates them).
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -2895,6 +2983,16 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/external/medication-order/{id} (the `GetMedicationOrder` operationId).
 	GetMedicationOrder(ctx context.Context, id MedicationOrderId, params *GetMedicationOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// ListMedications List a clinic's formulary
+	//
+	// The medications the clinic may order, in name order (case-insensitive), in
+	// pages. A development clinic without a formulary of its own answers the
+	// built-in test formulary; a production clinic without one answers an empty
+	// list (and its orders are refused until NovaMed imports one).
+	//
+	// Corresponds with GET /api/external/medications (the `ListMedications` operationId).
+	ListMedications(ctx context.Context, params *ListMedicationsParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListPatients List patients
 	//
@@ -3251,6 +3349,21 @@ func (c *Client) ListMedicationOrders(ctx context.Context, params *ListMedicatio
 // patient and a practitioner of the clinic, priced for the patient's state.
 // `medication_request_id` is the id of the first item; refills name it.
 //
+// Every line's `medication` must be in the clinic's formulary
+// (`GET /api/external/medications`), matched on the name, case-insensitively
+// after trimming (dose and `is_refrigerated` are not checked against it);
+// each line that is not is a `VALIDATION_ERROR` field problem
+// (`medication_requests[i].medication`) and nothing is written. A
+// development clinic without a formulary of its own orders from the built-in
+// test formulary; a production clinic without one has none, and its orders
+// are refused (`Clinic has no formulary; NovaMed must import one before
+// orders can be placed.`).
+//
+// In production the practitioner must be `active` (verified by NovaMed):
+// a `pending` one is refused with `400 VALIDATION_ERROR` `Practitioner is
+// not active` (field `practitioner_id`). Development accepts pending
+// practitioners (the sandbox activates them).
+//
 // Takes any type of body and a specified content type.
 //
 // Corresponds with POST /api/external/medication-order (the `CreateMedicationOrder` operationId).
@@ -3271,6 +3384,21 @@ func (c *Client) CreateMedicationOrderWithBody(ctx context.Context, params *Crea
 // Creates an order (`status: created`) with 1–20 medication requests for a
 // patient and a practitioner of the clinic, priced for the patient's state.
 // `medication_request_id` is the id of the first item; refills name it.
+//
+// Every line's `medication` must be in the clinic's formulary
+// (`GET /api/external/medications`), matched on the name, case-insensitively
+// after trimming (dose and `is_refrigerated` are not checked against it);
+// each line that is not is a `VALIDATION_ERROR` field problem
+// (`medication_requests[i].medication`) and nothing is written. A
+// development clinic without a formulary of its own orders from the built-in
+// test formulary; a production clinic without one has none, and its orders
+// are refused (`Clinic has no formulary; NovaMed must import one before
+// orders can be placed.`).
+//
+// In production the practitioner must be `active` (verified by NovaMed):
+// a `pending` one is refused with `400 VALIDATION_ERROR` `Practitioner is
+// not active` (field `practitioner_id`). Development accepts pending
+// practitioners (the sandbox activates them).
 //
 // Takes a body of the `application/json` content type.
 //
@@ -3294,6 +3422,26 @@ func (c *Client) CreateMedicationOrder(ctx context.Context, params *CreateMedica
 // Corresponds with GET /api/external/medication-order/{id} (the `GetMedicationOrder` operationId).
 func (c *Client) GetMedicationOrder(ctx context.Context, id MedicationOrderId, params *GetMedicationOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetMedicationOrderRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// ListMedications List a clinic's formulary
+//
+// The medications the clinic may order, in name order (case-insensitive), in
+// pages. A development clinic without a formulary of its own answers the
+// built-in test formulary; a production clinic without one answers an empty
+// list (and its orders are refused until NovaMed imports one).
+//
+// Corresponds with GET /api/external/medications (the `ListMedications` operationId).
+func (c *Client) ListMedications(ctx context.Context, params *ListMedicationsParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewListMedicationsRequest(c.Server, params)
 	if err != nil {
 		return nil, err
 	}
@@ -4286,6 +4434,95 @@ func NewGetMedicationOrderRequest(server string, id MedicationOrderId, params *G
 	queryURL, err := serverURL.Parse(operationPath)
 	if err != nil {
 		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+
+		if params.XRequestId != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewListMedicationsRequest constructs an http.Request for the ListMedications method
+func NewListMedicationsRequest(server string, params *ListMedicationsParams) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/external/medications")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	if params != nil {
+		// queryValues collects non-styled parameters (passthrough, JSON)
+		// that are safe to round-trip through url.Values.Encode().
+		queryValues := queryURL.Query()
+		// rawQueryFragments collects pre-encoded query fragments from
+		// styled parameters, preserving literal commas as delimiters
+		// per the OpenAPI spec (e.g. "color=blue,black,brown").
+		var rawQueryFragments []string
+
+		if queryFrag, err := runtime.StyleParamWithOptions("form", true, "clinic_id", params.ClinicId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+			return nil, err
+		} else {
+			for _, qp := range strings.Split(queryFrag, "&") {
+				rawQueryFragments = append(rawQueryFragments, qp)
+			}
+		}
+
+		if params.Limit != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "limit", *params.Limit, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if params.Cursor != nil {
+
+			if queryFrag, err := runtime.StyleParamWithOptions("form", true, "cursor", *params.Cursor, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationQuery, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			} else {
+				for _, qp := range strings.Split(queryFrag, "&") {
+					rawQueryFragments = append(rawQueryFragments, qp)
+				}
+			}
+
+		}
+
+		if encoded := queryValues.Encode(); encoded != "" {
+			rawQueryFragments = append(rawQueryFragments, encoded)
+		}
+		queryURL.RawQuery = strings.Join(rawQueryFragments, "&")
 	}
 
 	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
@@ -5796,6 +6033,21 @@ type ClientWithResponsesInterface interface {
 	// patient and a practitioner of the clinic, priced for the patient's state.
 	// `medication_request_id` is the id of the first item; refills name it.
 	//
+	// Every line's `medication` must be in the clinic's formulary
+	// (`GET /api/external/medications`), matched on the name, case-insensitively
+	// after trimming (dose and `is_refrigerated` are not checked against it);
+	// each line that is not is a `VALIDATION_ERROR` field problem
+	// (`medication_requests[i].medication`) and nothing is written. A
+	// development clinic without a formulary of its own orders from the built-in
+	// test formulary; a production clinic without one has none, and its orders
+	// are refused (`Clinic has no formulary; NovaMed must import one before
+	// orders can be placed.`).
+	//
+	// In production the practitioner must be `active` (verified by NovaMed):
+	// a `pending` one is refused with `400 VALIDATION_ERROR` `Practitioner is
+	// not active` (field `practitioner_id`). Development accepts pending
+	// practitioners (the sandbox activates them).
+	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/external/medication-order (the `CreateMedicationOrder` operationId).
@@ -5806,6 +6058,21 @@ type ClientWithResponsesInterface interface {
 	// Creates an order (`status: created`) with 1–20 medication requests for a
 	// patient and a practitioner of the clinic, priced for the patient's state.
 	// `medication_request_id` is the id of the first item; refills name it.
+	//
+	// Every line's `medication` must be in the clinic's formulary
+	// (`GET /api/external/medications`), matched on the name, case-insensitively
+	// after trimming (dose and `is_refrigerated` are not checked against it);
+	// each line that is not is a `VALIDATION_ERROR` field problem
+	// (`medication_requests[i].medication`) and nothing is written. A
+	// development clinic without a formulary of its own orders from the built-in
+	// test formulary; a production clinic without one has none, and its orders
+	// are refused (`Clinic has no formulary; NovaMed must import one before
+	// orders can be placed.`).
+	//
+	// In production the practitioner must be `active` (verified by NovaMed):
+	// a `pending` one is refused with `400 VALIDATION_ERROR` `Practitioner is
+	// not active` (field `practitioner_id`). Development accepts pending
+	// practitioners (the sandbox activates them).
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -5820,6 +6087,18 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/external/medication-order/{id} (the `GetMedicationOrder` operationId).
 	GetMedicationOrderWithResponse(ctx context.Context, id MedicationOrderId, params *GetMedicationOrderParams, reqEditors ...RequestEditorFn) (*GetMedicationOrderResponse, error)
+
+	// ListMedicationsWithResponse List a clinic's formulary
+	//
+	// The medications the clinic may order, in name order (case-insensitive), in
+	// pages. A development clinic without a formulary of its own answers the
+	// built-in test formulary; a production clinic without one answers an empty
+	// list (and its orders are refused until NovaMed imports one).
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /api/external/medications (the `ListMedications` operationId).
+	ListMedicationsWithResponse(ctx context.Context, params *ListMedicationsParams, reqEditors ...RequestEditorFn) (*ListMedicationsResponse, error)
 
 	// ListPatientsWithResponse List patients
 	//
@@ -7091,6 +7370,137 @@ func (r GetMedicationOrderResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetMedicationOrderResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// ListMedicationsResponse200Headers the declared response headers of an HTTP 200 response for ListMedications
+type ListMedicationsResponse200Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// ListMedicationsResponse400Headers the declared response headers of an HTTP 400 response for ListMedications
+type ListMedicationsResponse400Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// ListMedicationsResponse401Headers the declared response headers of an HTTP 401 response for ListMedications
+type ListMedicationsResponse401Headers struct {
+	XRequestId string
+}
+
+// ListMedicationsResponse406Headers the declared response headers of an HTTP 406 response for ListMedications
+type ListMedicationsResponse406Headers struct {
+	XRequestId string
+}
+
+// ListMedicationsResponse429Headers the declared response headers of an HTTP 429 response for ListMedications
+type ListMedicationsResponse429Headers struct {
+	RetryAfter          *int
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+	XRequestId          string
+}
+
+// ListMedicationsResponse500Headers the declared response headers of an HTTP 500 response for ListMedications
+type ListMedicationsResponse500Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+	XRequestId          string
+}
+
+type ListMedicationsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MedicationList
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON406 the response for an HTTP 406 `application/json` response
+	JSON406 *NotAcceptable
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *ListMedicationsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *ListMedicationsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *ListMedicationsResponse401Headers
+	// Headers406 the parsed response headers for an HTTP 406 response
+	Headers406 *ListMedicationsResponse406Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *ListMedicationsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *ListMedicationsResponse500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r ListMedicationsResponse) GetJSON200() *MedicationList {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r ListMedicationsResponse) GetJSON400() *ErrorEnvelope {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r ListMedicationsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON406 returns the response for an HTTP 406 `application/json` response
+func (r ListMedicationsResponse) GetJSON406() *NotAcceptable {
+	return r.JSON406
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r ListMedicationsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r ListMedicationsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r ListMedicationsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r ListMedicationsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r ListMedicationsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r ListMedicationsResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -10345,6 +10755,21 @@ func (c *ClientWithResponses) ListMedicationOrdersWithResponse(ctx context.Conte
 // patient and a practitioner of the clinic, priced for the patient's state.
 // `medication_request_id` is the id of the first item; refills name it.
 //
+// Every line's `medication` must be in the clinic's formulary
+// (`GET /api/external/medications`), matched on the name, case-insensitively
+// after trimming (dose and `is_refrigerated` are not checked against it);
+// each line that is not is a `VALIDATION_ERROR` field problem
+// (`medication_requests[i].medication`) and nothing is written. A
+// development clinic without a formulary of its own orders from the built-in
+// test formulary; a production clinic without one has none, and its orders
+// are refused (`Clinic has no formulary; NovaMed must import one before
+// orders can be placed.`).
+//
+// In production the practitioner must be `active` (verified by NovaMed):
+// a `pending` one is refused with `400 VALIDATION_ERROR` `Practitioner is
+// not active` (field `practitioner_id`). Development accepts pending
+// practitioners (the sandbox activates them).
+//
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
 // Corresponds with POST /api/external/medication-order (the `CreateMedicationOrder` operationId).
@@ -10361,6 +10786,21 @@ func (c *ClientWithResponses) CreateMedicationOrderWithBodyWithResponse(ctx cont
 // Creates an order (`status: created`) with 1–20 medication requests for a
 // patient and a practitioner of the clinic, priced for the patient's state.
 // `medication_request_id` is the id of the first item; refills name it.
+//
+// Every line's `medication` must be in the clinic's formulary
+// (`GET /api/external/medications`), matched on the name, case-insensitively
+// after trimming (dose and `is_refrigerated` are not checked against it);
+// each line that is not is a `VALIDATION_ERROR` field problem
+// (`medication_requests[i].medication`) and nothing is written. A
+// development clinic without a formulary of its own orders from the built-in
+// test formulary; a production clinic without one has none, and its orders
+// are refused (`Clinic has no formulary; NovaMed must import one before
+// orders can be placed.`).
+//
+// In production the practitioner must be `active` (verified by NovaMed):
+// a `pending` one is refused with `400 VALIDATION_ERROR` `Practitioner is
+// not active` (field `practitioner_id`). Development accepts pending
+// practitioners (the sandbox activates them).
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -10386,6 +10826,24 @@ func (c *ClientWithResponses) GetMedicationOrderWithResponse(ctx context.Context
 		return nil, err
 	}
 	return ParseGetMedicationOrderResponse(rsp)
+}
+
+// ListMedicationsWithResponse List a clinic's formulary
+//
+// The medications the clinic may order, in name order (case-insensitive), in
+// pages. A development clinic without a formulary of its own answers the
+// built-in test formulary; a production clinic without one answers an empty
+// list (and its orders are refused until NovaMed imports one).
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /api/external/medications (the `ListMedications` operationId).
+func (c *ClientWithResponses) ListMedicationsWithResponse(ctx context.Context, params *ListMedicationsParams, reqEditors ...RequestEditorFn) (*ListMedicationsResponse, error) {
+	rsp, err := c.ListMedications(ctx, params, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseListMedicationsResponse(rsp)
 }
 
 // ListPatientsWithResponse List patients
@@ -12469,6 +12927,221 @@ func ParseGetMedicationOrderResponse(rsp *http.Response) (*GetMedicationOrderRes
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetMedicationOrderResponse500Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseListMedicationsResponse parses an HTTP response from a ListMedicationsWithResponse call
+func ParseListMedicationsResponse(rsp *http.Response) (*ListMedicationsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &ListMedicationsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MedicationList
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 406:
+		var dest NotAcceptable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON406 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers ListMedicationsResponse200Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers ListMedicationsResponse400Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers ListMedicationsResponse401Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 406:
+		var headers ListMedicationsResponse406Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers406 = &headers
+	case rsp.StatusCode == 429:
+		var headers ListMedicationsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers ListMedicationsResponse500Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

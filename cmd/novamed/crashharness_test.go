@@ -74,7 +74,7 @@ func TestCrashHarness(t *testing.T) {
 			return crashOp{"patient", "/api/external/patient", fmt.Sprintf(`{"clinic_id":%q,"first_name":"Crash%d","last_name":"Survivor","dob":"1980-01-01"}`, demoClinic, i)}
 		case i%10 < 9:
 			return crashOp{"medication_order", "/api/external/medication-order", fmt.Sprintf(`{"clinic_id":%q,"patient_id":%q,"practitioner_id":%q,`+
-				`"delivery_speed":"business-day","medication_requests":[{"medication":"Med%d","dose":"1 mg","quantity":1,"direction":"daily"}]}`, demoClinic, paID, prID, i)}
+				`"delivery_speed":"business-day","medication_requests":[{"medication":"Metformin","dose":"%d mg","quantity":1,"direction":"daily"}]}`, demoClinic, paID, prID, i)}
 		default:
 			return crashOp{"webhook", "/api/external/webhook", fmt.Sprintf(`{"clinic_id":%q,"webhook_url":"http://127.0.0.1:9/hook%d"}`, demoClinic, i)}
 		}

@@ -434,7 +434,7 @@ func TestPharmacyIsolation(t *testing.T) {
 	}
 	// B cannot order for A's clinic or with A's patient in its own clinic.
 	body := map[string]any{"clinic_id": demoClinic, "patient_id": p.patientID, "practitioner_id": p.practitionerID,
-		"delivery_speed": "business-day", "medication_requests": []any{map[string]any{"medication": "X", "dose": "1 mg", "quantity": 1, "direction": "d"}}}
+		"delivery_speed": "business-day", "medication_requests": []any{map[string]any{"medication": "Metformin", "dose": "500 mg", "quantity": 1, "direction": "d"}}}
 	expectError(t, p.req("POST", "/api/external/medication-order", keyB.Key, body), 400, "CLINIC_NOT_FOUND", "Clinic not found")
 	body["clinic_id"] = clinicB
 	expectError(t, p.req("POST", "/api/external/medication-order", keyB.Key, body), 404, "NOT_FOUND", "Patient not found")

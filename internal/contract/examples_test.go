@@ -270,6 +270,8 @@ var unverifiedResponseExamples = map[string]string{
 	"#tooManyFailedAuthentications":                                             "the wait depends on timing (TestFailedAuthenticationGuard covers it)",
 	"#internal":                                                                 "a server fault cannot be provoked from outside",
 	"#inUse":                                                                    "needs a request in flight (TestIdempotentCreateUnderConcurrency covers it)",
+	"POST /api/external/medication-order 400#noFormulary":                       "production only (TestProductionOrdersNeedFormularyAndActivePrescriber covers it)",
+	"POST /api/external/medication-order 400#practitionerNotActive":             "production only (TestProductionOrdersNeedFormularyAndActivePrescriber covers it)",
 }
 
 func TestExamplesAreReal(t *testing.T) {
@@ -348,6 +350,12 @@ func TestExamplesAreReal(t *testing.T) {
 	j.step("POST", "/api/external/medication-order", "validationError", order(map[string]any{"quantity": 0, "refills": 12}, nil))
 	j.step("POST", "/api/external/medication-order", "unknownCarrier", order(nil, map[string]any{"carrier_id": "pony-express", "service_id": "saddlebag"}))
 	j.step("POST", "/api/external/medication-order", "practitionerNotFound", order(nil, map[string]any{"practitioner_id": unknownID}))
+	j.step("POST", "/api/external/medication-order", "notInFormulary", order(nil, map[string]any{"medication_requests": []any{
+		map[string]any{"medication": "Semaglutide", "dose": "0.25 mg", "quantity": 4, "direction": "Inject weekly"},
+		map[string]any{"medication": "Unlistedol", "dose": "1 mg", "quantity": 1, "direction": "daily"}}}))
+	j.step("GET", "/api/external/medications?clinic_id="+demoClinic, "developmentDefault", nil)
+	j.step("GET", "/api/external/medications", "clinicMissing", nil)
+	j.step("GET", "/api/external/medications?clinic_id="+unknownID, "clinicNotFound", nil)
 	j.step("GET", "/api/external/medication-order?status=cancelled", "empty", nil)
 	j.step("GET", "/api/external/medication-order/"+unknownID, "notFound", nil)
 	ship(t, a, j.id(exOrderQuickstart), exampleShipment())

@@ -97,6 +97,10 @@ func TestAuthorizationMatrix(t *testing.T) {
 	// Clinic A's resources, with distinctive PHI.
 	prID := create("/api/external/practitioner", `{"clinic_id":"`+clinicA+`","first_name":"Matrixa","last_name":"Prescribera","email":"matrixa@clinic.test","npi":"1234567893"}`, "practitioner_id")
 	paID := create("/api/external/patient", `{"clinic_id":"`+clinicA+`","first_name":"Zebulonia","last_name":"Secretta","dob":"1960-06-06","state":"TX","city":"Austin"}`, "patient_id")
+	// Clinic A orders from a formulary of its own.
+	if err := store.ReplaceFormulary(ctx, clinicA, []novamed.FormularyEntry{{Name: "Classifiedol", Strengths: []string{"1 mg"}, UnitOfMeasure: "mg"}}); err != nil {
+		t.Fatal(err)
+	}
 	orderBody := `{"clinic_id":"` + clinicA + `","patient_id":"` + paID + `","practitioner_id":"` + prID + `","delivery_speed":"business-day","medication_requests":[{"medication":"Classifiedol","dose":"1 mg","quantity":1,"direction":"daily","refills":3}]}`
 	orID := create("/api/external/medication-order", orderBody, "medication_order_id")
 	o, err := store.GetMedicationOrder(ctx, orID, []string{clinicA})
@@ -157,6 +161,9 @@ func TestAuthorizationMatrix(t *testing.T) {
 		}
 		if strings.Contains(path, "/services") {
 			path += "?patientId=" + paID
+		}
+		if strings.HasSuffix(path, "/medications") {
+			path += "?clinic_id=" + clinicA
 		}
 		body := ""
 		if method == "POST" || method == "DELETE" {

@@ -86,7 +86,18 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.store.GetPractitioner(r.Context(), o.PractitionerID, []string{clinic}); err != nil {
+	prescriber, err := s.store.GetPractitioner(r.Context(), o.PractitionerID, []string{clinic})
+	if err != nil {
+		return err
+	}
+	if err := novamed.CheckPrescriber(prescriber, s.env); err != nil {
+		return err
+	}
+	formulary, _, err := s.formulary(r, clinic)
+	if err != nil {
+		return err
+	}
+	if err := novamed.CheckFormulary(o, formulary); err != nil {
 		return err
 	}
 	c, err := s.store.GetClinic(r.Context(), clinic)

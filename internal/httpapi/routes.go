@@ -31,6 +31,8 @@ func (s *Server) routes() *routeTable {
 	mux.Handle("GET /api/external/refill-request", s.partner("refill_request.list", "refill_request", s.listRefills))
 	mux.Handle("GET /api/external/refill-request/{id}", s.partner("refill_request.read", "refill_request", s.getRefill))
 
+	mux.Handle("GET /api/external/medications", s.partner("medication.list", "medication", s.listMedications))
+
 	mux.Handle("GET /api/external/carriers", s.partner("carrier.list", "carrier", s.listCarriers))
 	mux.Handle("GET /api/external/carriers/{carrierId}/services", s.partner("carrier.quote", "patient", s.carrierServices))
 
