@@ -69,8 +69,10 @@ func TestAuthenticationGuideExamples(t *testing.T) {
 		NextCursor *string `json:"next_cursor"`
 	}
 	r.data(t, &list)
-	if len(list.Items) != 1 || list.Items[0].ID != prac.PractitionerID || list.NextCursor != nil {
-		t.Errorf("list = %+v, want the one practitioner and no next cursor", list)
+	// The guide's practitioner (newest first) and the development server's
+	// test prescriber.
+	if len(list.Items) != 2 || list.Items[0].ID != prac.PractitionerID || list.Items[1].ID != devPractitionerID || list.NextCursor != nil {
+		t.Errorf("list = %+v, want the guide's practitioner, the test prescriber and no next cursor", list)
 	}
 }
 

@@ -391,3 +391,31 @@ func contractRequest(req *http.Request, body []byte, hasBody bool) (checked bool
 func contractResponse(req *http.Request, reqChecked bool, reqErr error, r *response) error {
 	return contract.CheckExchange(req, reqChecked, reqErr, r.Status, r.Header, r.Body)
 }
+
+// createdIDs lists the ids a GET of a list path answers (one page of up to
+// 100), leaving out the development data every fresh development server
+// starts with (seedDevelopmentData), so tests see what they created.
+func (ts *testServer) createdIDs(t testing.TB, path, key string) []string {
+	t.Helper()
+	sep := "?"
+	if strings.Contains(path, "?") {
+		sep = "&"
+	}
+	r := ts.req("GET", path+sep+"limit=100", key, nil)
+	if r.Status != 200 {
+		t.Fatalf("GET %s: %d %s", path, r.Status, r.Body)
+	}
+	var page struct {
+		Items []struct {
+			ID string `json:"id"`
+		}
+	}
+	r.data(t, &page)
+	ids := []string{}
+	for _, it := range page.Items {
+		if it.ID != devPatientID && it.ID != devPractitionerID {
+			ids = append(ids, it.ID)
+		}
+	}
+	return ids
+}

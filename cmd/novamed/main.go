@@ -6,6 +6,7 @@
 //	novamed orders advance|cancel     drive the pharmacy lifecycle
 //	novamed practitioners activate    verify a practitioner
 //	novamed carriers list|import      the carrier catalogue
+//	novamed formulary import|list|set|remove  a clinic's medications
 //	novamed webhooks deliveries|retry the webhook delivery log
 //	novamed crypto rotate|status      rotate the PHI master key
 //	novamed audit verify|export       check and export the audit trail
@@ -74,6 +75,10 @@ commands:
   events list --clinic ID [--after EVENT_ID]  a clinic's events (the webhook outbox)
   carriers list                           show the carrier catalogue
   carriers import --file F                replace the catalogue ({"carriers":[…]} as carriers list --json prints)
+  formulary list --clinic ID              the medications a clinic may order
+  formulary import --clinic ID --file F   replace a clinic's formulary ({"medications":[…]} as formulary list --json prints)
+  formulary set --clinic ID --name N [--strength S…] [--unit U] [--refrigerated]   add or replace one medication
+  formulary remove --clinic ID --name N   take one medication out
   crypto rotate --new-key-file F          add F as the next master key version and re-seal all PHI (resumable)
   crypto status                           PHI values per master key version
   audit verify                            check the audit hash chain
@@ -132,6 +137,14 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return carriersList(ctx, rest, getenv, stdout)
 	case "carriers import":
 		return carriersImport(ctx, rest, getenv, stdout)
+	case "formulary list":
+		return formularyList(ctx, rest, getenv, stdout)
+	case "formulary import":
+		return formularyImport(ctx, rest, getenv, stdout)
+	case "formulary set":
+		return formularySet(ctx, rest, getenv, stdout)
+	case "formulary remove":
+		return formularyRemove(ctx, rest, getenv, stdout)
 	case "crypto rotate":
 		return cryptoRotate(ctx, rest, getenv, stdout)
 	case "crypto status":

@@ -278,8 +278,9 @@ func checkTransport(env novamed.Environment, addr string, useTLS, behindProxy bo
 	return fmt.Errorf("production refuses plain HTTP on %s: PHI must travel over TLS 1.2+; give --tls-cert and --tls-key, or --behind-tls-proxy when a TLS-terminating proxy is in front", addr)
 }
 
-// seedDemo creates the demo clinic and a development key on an empty
-// development database and prints them: the only time that key is shown.
+// seedDemo creates the demo clinic, a development key and the development
+// data (seedDevelopmentData) on an empty development database and prints
+// them: the only time that key is shown.
 func seedDemo(ctx context.Context, store novamed.Store, stdout io.Writer, addr string, useTLS bool) error {
 	clinics, err := store.ListClinics(ctx)
 	if err != nil || len(clinics) > 0 {
@@ -298,6 +299,9 @@ func seedDemo(ctx context.Context, store novamed.Store, stdout io.Writer, addr s
 	if err := store.CreateAPIKey(ctx, k); err != nil {
 		return err
 	}
+	if err := seedDevelopmentData(ctx, store, clinic.ID, clinic.CreatedAt); err != nil {
+		return err
+	}
 	scheme := "http"
 	if useTLS {
 		scheme = "https"
@@ -305,13 +309,17 @@ func seedDemo(ctx context.Context, store novamed.Store, stdout io.Writer, addr s
 	fmt.Fprintf(stdout, `
 NovaMed Partner API — development environment, first start
   Demo clinic id:   %s
+  Practitioner id:  %s (active test prescriber)
+  Patient id:       %s (fictitious, Alabama)
+  Formulary:        the built-in test formulary (novamed formulary list --clinic %s)
   Development key:  %s
   (the key is shown only now and stored only as a hash; issue more with: novamed keys create --clinic %s)
 
   export NOVAMED_API_KEY=%s
   curl %s://%s/api/external/practitioner -H "x-api-key: $NOVAMED_API_KEY" -H "Accept: application/json"
+  curl "%s://%s/api/external/carriers/se-3818360/services?patientId=%s" -H "x-api-key: $NOVAMED_API_KEY"
 
-`, clinic.ID, raw, clinic.ID, raw, scheme, addr)
+`, clinic.ID, devPractitionerID, devPatientID, clinic.ID, raw, clinic.ID, raw, scheme, addr, scheme, addr, devPatientID)
 	return nil
 }
 
