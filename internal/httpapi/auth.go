@@ -4,10 +4,12 @@ import (
 	"context"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/novamed/partner-api/internal/apikey"
 	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/ratelimit"
 )
 
 // errUnauthorized is the one answer to every authentication failure; the
@@ -27,7 +29,7 @@ func (s *Server) partner(action, resourceType string, h handlerFunc) http.Handle
 	return s.negotiate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := stateOf(r)
 		st.action, st.resourceType = action, resourceType
-		if err := s.authenticate(r, st); err != nil {
+		if err := s.authenticate(w, r, st); err != nil {
 			s.writeError(w, r, err)
 			return
 		}
@@ -44,18 +46,28 @@ func (s *Server) partner(action, resourceType string, h handlerFunc) http.Handle
 // authenticate resolves the x-api-key header to a usable key of this
 // environment. Malformed keys are refused by their checksum without touching
 // the store; verified keys are cached for KeyCacheTTL.
-func (s *Server) authenticate(r *http.Request, st *reqState) error {
+//
+// The failed-authentication guard is consulted only after the key failed: a
+// valid key is always served (within its own rate limit), however many bad
+// keys arrive from its address — a shared NAT, or every partner behind a
+// proxy that is not a --trusted-proxy. The guard slows failing attempts only.
+func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, st *reqState) error {
 	ctx := r.Context()
-	guard := "authfail:" + st.clientAddr
-	if d, err := s.limiter.Peek(ctx, guard, s.authFail, time.Minute); err == nil && !d.Allowed {
-		st.action = "auth.blocked"
-		st.securityEvent = "auth_failures_limited"
-		return &novamed.Error{Code: novamed.CodeTooManyAuthFails,
-			Message: "Too many failed authentications from this address. Please retry after " + strconv.Itoa(retryAfterSeconds(d.RetryAfter)) + " seconds.",
-			Details: map[string]any{"retry_after": retryAfterSeconds(d.RetryAfter)}}
+	var raw string
+	var key *novamed.APIKey
+	var outcome string
+	var err error
+	switch values := r.Header.Values("X-Api-Key"); len(values) {
+	case 0, 1:
+		if len(values) == 1 {
+			raw = values[0]
+		}
+		key, outcome, err = s.verifyKey(ctx, raw)
+	default:
+		// Two keys in one request: which one is meant is a guess, and a
+		// proxy that adds its own key must not let the caller's one win.
+		outcome, err = "duplicate", errUnauthorized
 	}
-	raw := r.Header.Get("X-Api-Key")
-	key, outcome, err := s.verifyKey(ctx, raw)
 	s.metrics.Auth(outcome)
 	if outcome == "revoked" {
 		s.usage.RevokedKeyUsed(key, st.clientAddr)
@@ -66,23 +78,97 @@ func (s *Server) authenticate(r *http.Request, st *reqState) error {
 		return err
 	}
 	if err != nil {
-		st.action = "auth.failed"
-		st.keyPrefix = apikey.DisplayPrefix(raw)
-		if len(raw) > 64 || !saneID(st.keyPrefix) {
-			st.keyPrefix = ""
-		}
-		if st.keyPrefix != "" {
-			s.usage.AuthFailure(st.keyPrefix, st.clientAddr)
-		}
-		if _, lerr := s.limiter.Allow(ctx, guard, s.authFail, time.Minute); lerr != nil {
-			s.log.Warn("auth failure limiter unavailable", "err", lerr)
-		}
-		return err
+		return s.authFailed(w, r, st, raw, err)
 	}
 	st.key = key
 	st.keyPrefix = key.Prefix
 	s.usage.KeyUsed(key, st.clientAddr)
 	return nil
+}
+
+// authFailed counts a failed authentication against the caller's address
+// and answers 401, or 429 once the address has spent its budget. Either way
+// the rate-limit headers describe that budget.
+func (s *Server) authFailed(w http.ResponseWriter, r *http.Request, st *reqState, raw string, err error) error {
+	ctx := r.Context()
+	guard := authFailSubject(st.clientAddr)
+	if d, perr := s.limiter.Peek(ctx, guard, s.authFail, time.Minute); perr == nil && !d.Allowed {
+		setRateHeaders(w.Header(), d)
+		st.action = "auth.blocked"
+		st.securityEvent = "auth_failures_limited"
+		secs := retryAfterSeconds(d.RetryAfter)
+		return &novamed.Error{Code: novamed.CodeTooManyAuthFails,
+			Message: "Too many failed authentications from this address. " + retryAfterSentence(secs),
+			Details: map[string]any{"retry_after": secs}}
+	}
+	st.action = "auth.failed"
+	st.keyPrefix = apikey.DisplayPrefix(raw)
+	if len(raw) > 64 || !saneID(st.keyPrefix) {
+		st.keyPrefix = ""
+	}
+	if st.keyPrefix != "" {
+		s.usage.AuthFailure(st.keyPrefix, st.clientAddr)
+	}
+	d, lerr := s.limiter.Allow(ctx, guard, s.authFail, time.Minute)
+	if lerr != nil {
+		s.log.Warn("auth failure limiter unavailable", "err", lerr)
+	} else {
+		setRateHeaders(w.Header(), d)
+	}
+	return err
+}
+
+// authFailSubject is the limiter subject of an address's failed authentications.
+func authFailSubject(addr string) string { return "authfail:" + addr }
+
+// rateSubject is the limiter subject of a key: its lineage, so that the old
+// and the new key of a roll share one limit during the grace period.
+func rateSubject(k *novamed.APIKey) string {
+	if k.Owner != "" {
+		return "key:" + k.Owner
+	}
+	return "key:" + k.ID
+}
+
+// retryAfterSentence is the contract's "Please retry after N seconds."
+// with "1 second" in the singular.
+func retryAfterSentence(secs int) string {
+	if secs == 1 {
+		return "Please retry after 1 second."
+	}
+	return "Please retry after " + strconv.Itoa(secs) + " seconds."
+}
+
+// setRateHeaders writes a limiter decision as the X-RateLimit headers.
+func setRateHeaders(h http.Header, d ratelimit.Decision) {
+	h.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
+	h.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
+	h.Set("X-RateLimit-Reset", strconv.FormatInt(resetUnix(d.ResetAt), 10))
+}
+
+// budgetHeaders sets the X-RateLimit headers on an /api/external answer
+// that has none yet (an error before or without the rate limit: 401, 404,
+// 405, 406, 413, 415 …): the verified key's state, or else the caller's
+// failed-authentication budget. Nothing is consumed.
+func (s *Server) budgetHeaders(w http.ResponseWriter, r *http.Request, st *reqState) {
+	if p := r.URL.Path; p != "/api/external" && !strings.HasPrefix(p, "/api/external/") {
+		return
+	}
+	h := w.Header()
+	if h.Get("X-RateLimit-Limit") != "" {
+		return
+	}
+	var d ratelimit.Decision
+	var err error
+	if st.key != nil {
+		d, err = s.limiter.Peek(r.Context(), rateSubject(st.key), st.key.EffectiveRateLimit(), time.Minute)
+	} else {
+		d, err = s.limiter.Peek(r.Context(), authFailSubject(st.clientAddr), s.authFail, time.Minute)
+	}
+	if err != nil {
+		return // the limiter is down: availability over headers, as in rateLimit
+	}
+	setRateHeaders(h, d)
 }
 
 // verifyKey is the hot path of every request. It also names the outcome
@@ -133,15 +219,12 @@ func (s *Server) verifyKey(ctx context.Context, raw string) (*novamed.APIKey, st
 // is let through and the fault logged: availability over strictness.
 func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, st *reqState) error {
 	limit := st.key.EffectiveRateLimit()
-	d, err := s.limiter.Allow(r.Context(), "key:"+st.key.ID, limit, time.Minute)
+	d, err := s.limiter.Allow(r.Context(), rateSubject(st.key), limit, time.Minute)
 	if err != nil {
 		s.log.Warn("rate limiter unavailable; request allowed", "request_id", st.requestID, "err", err)
 		return nil
 	}
-	h := w.Header()
-	h.Set("X-RateLimit-Limit", strconv.Itoa(d.Limit))
-	h.Set("X-RateLimit-Remaining", strconv.Itoa(d.Remaining))
-	h.Set("X-RateLimit-Reset", strconv.FormatInt(resetUnix(d.ResetAt), 10))
+	setRateHeaders(w.Header(), d)
 	if d.Allowed {
 		return nil
 	}
@@ -149,7 +232,7 @@ func (s *Server) rateLimit(w http.ResponseWriter, r *http.Request, st *reqState)
 	s.usage.RateLimited(st.key.ID)
 	st.action = "ratelimit.exceeded"
 	return &novamed.Error{Code: novamed.CodeRateLimited,
-		Message: "Rate limit exceeded. Please retry after " + strconv.Itoa(secs) + " seconds.",
+		Message: "Rate limit exceeded. " + retryAfterSentence(secs),
 		Details: map[string]any{"retry_after": secs}}
 }
 

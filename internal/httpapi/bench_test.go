@@ -196,7 +196,7 @@ func BenchmarkMiddlewareStack(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		st := &reqState{requestID: requestID(r), start: s.now(), clientAddr: s.clientAddr(r)}
 		s.securityHeaders(w.Header(), st.requestID)
-		if err := s.authenticate(r, st); err != nil {
+		if err := s.authenticate(w, r, st); err != nil {
 			b.Fatal(err)
 		}
 		if err := s.rateLimit(w, r, st); err != nil {

@@ -86,6 +86,7 @@ func envelopeOf(err error, requestID string) (int, errorBody) {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	st := stateOf(r)
 	status, body := envelopeOf(err, st.requestID)
+	s.budgetHeaders(w, r, st)
 	if body.Error.RetryAfter != nil {
 		w.Header().Set("Retry-After", strconv.Itoa(*body.Error.RetryAfter))
 	}

@@ -63,7 +63,7 @@ type rateLimitJSON struct {
 // getMe describes the calling key (never the key itself).
 func (s *Server) getMe(w http.ResponseWriter, r *http.Request) error {
 	k := stateOf(r).key
-	d, err := s.limiter.Peek(r.Context(), "key:"+k.ID, k.EffectiveRateLimit(), time.Minute)
+	d, err := s.limiter.Peek(r.Context(), rateSubject(k), k.EffectiveRateLimit(), time.Minute)
 	if err != nil {
 		return err
 	}

@@ -16,5 +16,5 @@
 // A subject's state is one theoretical arrival time (TAT), independent of the
 // limit and window passed with each call, so one subject should always be
 // used with the same limit and window. Give different kinds of limit
-// different subject namespaces, e.g. "key:"+apiKeyID and "authfail:"+addr.
+// different subject namespaces, e.g. "key:"+the key lineage (its first key's id) and "authfail:"+addr.
 package ratelimit
