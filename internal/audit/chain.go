@@ -53,6 +53,7 @@ func appendCanonical(b []byte, c *novamed.AuditRecord) ([]byte, bool) {
 		b = append(b, '"')
 	}
 	field("request_id", c.RequestID, false)
+	field("client_request_id", c.ClientRequestID, true)
 	field("key_id", c.KeyID, true)
 	field("key_owner", c.KeyOwner, true)
 	field("key_prefix", c.KeyPrefix, true)

@@ -88,7 +88,7 @@ func FuzzCanonical(f *testing.F) {
 	f.Add(int64(-7), int64(0), "", "", "", "", "", "", "", "", "", `"<&>\`, 0, "")
 	f.Add(int64(9), int64(-62135596800000000), "\xff", "\u2028", "é", "\x7f", "\x1f", "a", "b", "c", "d", "e", 404, "f")
 	f.Fuzz(func(t *testing.T, seq, micros int64, reqID, keyID, owner, prefix, clinic, action, rtype, rid, addr, ua string, status int, prev string) {
-		rec := &novamed.AuditRecord{Seq: seq, Time: time.UnixMicro(micros), RequestID: reqID, KeyID: keyID, KeyOwner: owner,
+		rec := &novamed.AuditRecord{Seq: seq, Time: time.UnixMicro(micros), RequestID: reqID, ClientRequestID: prefix, KeyID: keyID, KeyOwner: owner,
 			KeyPrefix: prefix, ClinicID: clinic, Action: action, ResourceType: rtype, ClientAddr: addr, UserAgent: ua,
 			Status: status, PrevHash: prev}
 		if rid != "" {

@@ -194,7 +194,7 @@ func BenchmarkMiddlewareStack(b *testing.B) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		st := &reqState{requestID: requestID(r), start: s.now(), clientAddr: s.clientAddr(r)}
+		st := &reqState{requestID: newRequestID(), clientRequestID: clientRequestID(r), start: s.now(), clientAddr: s.clientAddr(r)}
 		s.securityHeaders(w.Header(), st.requestID)
 		if err := s.authenticate(w, r, st); err != nil {
 			b.Fatal(err)

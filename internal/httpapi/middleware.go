@@ -60,6 +60,9 @@ func (s *Server) logRequest(r *http.Request, status, size int, st *reqState) {
 		slog.Int("bytes", size),
 		slog.String("client", st.clientAddr),
 	)
+	if st.clientRequestID != "" {
+		attrs = append(attrs, slog.String("client_request_id", st.clientRequestID))
+	}
 	if st.key != nil {
 		attrs = append(attrs, slog.String("key_id", st.key.ID))
 	}

@@ -63,14 +63,32 @@ func (p *probeWriter) Write(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// requestID echoes a sane incoming X-Request-Id or makes a new one.
-func requestID(r *http.Request) string {
-	if id := r.Header.Get("X-Request-Id"); id != "" && len(id) <= 128 && saneID(id) {
-		return id
-	}
+// newRequestID makes the server's own id of a request. The server never
+// adopts a client's id: each audit record and log line must name exactly one
+// request, whatever clients send.
+func newRequestID() string {
 	var b [12]byte
 	rand.Read(b[:]) //nolint:errcheck // crypto/rand never fails on supported platforms
 	return "req_" + hex.EncodeToString(b[:])
+}
+
+// clientRequestID returns the client's X-Request-Id if it is valid (one
+// header of 1–128 characters of [A-Za-z0-9._:-]), else "" (ignored).
+func clientRequestID(r *http.Request) string {
+	values := r.Header.Values("X-Request-Id")
+	if len(values) != 1 {
+		return ""
+	}
+	id := values[0]
+	if len(id) == 0 || len(id) > 128 {
+		return ""
+	}
+	for i := 0; i < len(id); i++ {
+		if c := id[i]; !(c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_' || c == '.' || c == ':') {
+			return ""
+		}
+	}
+	return id
 }
 
 func saneID(s string) bool {

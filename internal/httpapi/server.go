@@ -110,7 +110,7 @@ func New(cfg Config) *Server {
 // request, matched or not, so even unknown routes get the envelope, a
 // request id, security headers and a log line.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	st := &reqState{requestID: requestID(r), start: s.now(), clientAddr: s.clientAddr(r)}
+	st := &reqState{requestID: newRequestID(), clientRequestID: clientRequestID(r), start: s.now(), clientAddr: s.clientAddr(r)}
 	r = withState(r, st)
 	rw := &recorder{ResponseWriter: w}
 	s.securityHeaders(rw.Header(), st.requestID)

@@ -13,18 +13,21 @@ type ctxKey struct{}
 // reqState is what the middleware chain learns about one request, for the
 // handlers, the audit record and the log line.
 type reqState struct {
-	requestID     string
-	start         time.Time
-	clientAddr    string
-	key           *novamed.APIKey
-	keyPrefix     string
-	clinicID      string
-	action        string
-	resourceType  string
-	resourceIDs   []string
-	audited       bool // the audit record was committed with the write
-	securityEvent string
-	idem          *novamed.IdempotencyRecord // pending: this request's Idempotency-Key
+	requestID string
+	// clientRequestID is the client's own X-Request-Id, when valid: kept
+	// beside the server's id, never instead of it.
+	clientRequestID string
+	start           time.Time
+	clientAddr      string
+	key             *novamed.APIKey
+	keyPrefix       string
+	clinicID        string
+	action          string
+	resourceType    string
+	resourceIDs     []string
+	audited         bool // the audit record was committed with the write
+	securityEvent   string
+	idem            *novamed.IdempotencyRecord // pending: this request's Idempotency-Key
 }
 
 func stateOf(r *http.Request) *reqState {
@@ -42,7 +45,7 @@ func withState(r *http.Request, st *reqState) *http.Request {
 func (s *Server) auditRecord(r *http.Request, status int) *novamed.AuditRecord {
 	st := stateOf(r)
 	rec := &novamed.AuditRecord{
-		Time: s.now(), RequestID: st.requestID, ClinicID: st.clinicID, Action: st.action,
+		Time: s.now(), RequestID: st.requestID, ClientRequestID: st.clientRequestID, ClinicID: st.clinicID, Action: st.action,
 		ResourceType: st.resourceType, ResourceIDs: st.resourceIDs, ClientAddr: st.clientAddr,
 		UserAgent: truncate(r.UserAgent(), 200), Status: status, KeyPrefix: st.keyPrefix,
 	}

@@ -162,21 +162,24 @@ type Patient struct {
 // AuditRecord is one entry of the tamper-evident audit trail. It never holds
 // a key or a PHI value: only identifiers and outcomes.
 type AuditRecord struct {
-	Seq          int64     `json:"seq"`
-	Time         time.Time `json:"time"`
-	RequestID    string    `json:"request_id"`
-	KeyID        string    `json:"key_id,omitempty"`
-	KeyOwner     string    `json:"key_owner,omitempty"`
-	KeyPrefix    string    `json:"key_prefix,omitempty"`
-	ClinicID     string    `json:"clinic_id,omitempty"`
-	Action       string    `json:"action"`
-	ResourceType string    `json:"resource_type,omitempty"`
-	ResourceIDs  []string  `json:"resource_ids,omitempty"`
-	ClientAddr   string    `json:"client_addr,omitempty"`
-	UserAgent    string    `json:"user_agent,omitempty"`
-	Status       int       `json:"status"`
-	PrevHash     string    `json:"prev_hash"`
-	Hash         string    `json:"hash"`
+	Seq       int64     `json:"seq"`
+	Time      time.Time `json:"time"`
+	RequestID string    `json:"request_id"`
+	// ClientRequestID is the client's own X-Request-Id (validated), kept
+	// beside the server's RequestID.
+	ClientRequestID string   `json:"client_request_id,omitempty"`
+	KeyID           string   `json:"key_id,omitempty"`
+	KeyOwner        string   `json:"key_owner,omitempty"`
+	KeyPrefix       string   `json:"key_prefix,omitempty"`
+	ClinicID        string   `json:"clinic_id,omitempty"`
+	Action          string   `json:"action"`
+	ResourceType    string   `json:"resource_type,omitempty"`
+	ResourceIDs     []string `json:"resource_ids,omitempty"`
+	ClientAddr      string   `json:"client_addr,omitempty"`
+	UserAgent       string   `json:"user_agent,omitempty"`
+	Status          int      `json:"status"`
+	PrevHash        string   `json:"prev_hash"`
+	Hash            string   `json:"hash"`
 }
 
 // IdempotencyRecord is a remembered response to a request that carried an
