@@ -126,6 +126,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := checkTransport(env, *addr, useTLS, *behindProxy); err != nil {
 		return err
 	}
+	if *behindProxy && len(proxies) == 0 {
+		// Not refused (a proxy on the same host may be the only client),
+		// but said at every start: every client then shares the proxy's
+		// address, so one caller's failed authentications slow them all
+		// and the audit trail cannot tell clients apart.
+		log.Warn("--behind-tls-proxy without --trusted-proxy: X-Forwarded-For is not believed, so every client shares the proxy's address (one failed-authentication budget, one client address in the audit trail); name the proxy with --trusted-proxy CIDR")
+	}
 	metrics := usage.NewMetrics()
 	c.onCommit = metrics.Commit
 	c.onChainError = func(err error) { log.Error("audit chaining failed; retrying", "err", err) }
@@ -173,7 +180,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	api := httpapi.New(httpapi.Config{
 		Env: env, Store: store, Audit: aw, Limiter: limiter, Logger: log, ReadyChecks: readyChecks,
 		KeyCacheTTL: *keyTTL, TrustedProxies: proxies, HSTS: useTLS || *behindProxy, WebhookPolicy: policy,
-		Usage: recorder, Metrics: metrics, AccessLog: logOut,
+		Usage: recorder, Metrics: metrics, AccessLog: logOut, FingerprintKey: store.IdempotencyFingerprintKey(),
 	})
 	defer api.Close()
 	worker := &webhook.Worker{

@@ -3,7 +3,11 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -50,6 +54,7 @@ func (c *fakeClock) Add(d time.Duration) {
 type hardenedEnv struct {
 	t      *testing.T
 	store  *sqlstore.Store
+	ring   *phi.Keyring
 	server *Server
 	clock  *fakeClock
 	clinic string
@@ -78,7 +83,7 @@ func newHardenedEnv(t *testing.T, limiter func(now func() time.Time) ratelimit.L
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e := &hardenedEnv{t: t, store: store, clock: &fakeClock{t: time.Now().UTC()}, logs: &bytes.Buffer{}, logMu: &sync.Mutex{}}
+	e := &hardenedEnv{t: t, store: store, ring: ring, clock: &fakeClock{t: time.Now().UTC()}, logs: &bytes.Buffer{}, logMu: &sync.Mutex{}}
 	log := slog.New(slog.NewJSONHandler(lockedWriter{e.logMu, e.logs}, nil))
 	aw := audit.NewWriter(store, log)
 	t.Cleanup(aw.Close)
@@ -87,7 +92,7 @@ func newHardenedEnv(t *testing.T, limiter func(now func() time.Time) ratelimit.L
 	}
 	e.server = New(Config{Env: novamed.Development, Store: store, Audit: aw, Limiter: limiter(e.clock.Now), Logger: log,
 		Now: e.clock.Now, WebhookPolicy: webhook.URLPolicy{AllowInsecure: true}, AuthFailuresPerMinute: authFailures,
-		/*FP*/})
+		FingerprintKey: ring.IdempotencyFingerprintKey()})
 	t.Cleanup(e.server.Close)
 	e.clinic = uuid.NewString()
 	if err := store.CreateClinic(ctx, &novamed.Clinic{ID: e.clinic, Name: "C", CreatedAt: time.Now()}); err != nil {
@@ -357,4 +362,84 @@ func testRedis(t *testing.T) *redis.Client {
 	}
 	t.Cleanup(func() { client.Close() })
 	return client
+}
+
+const fingerprintedPatient = `{"clinic_id":"%s","first_name":"Dora","last_name":"Dictionary","dob":"1984-02-29","gender":"female"}`
+
+// TestIdempotencyFingerprintIsKeyed (issue 19.1): the stored fingerprint of
+// an Idempotency-Key request is an HMAC under a key derived from the master
+// key, not a plain SHA-256 that a dictionary of names and birth dates
+// reverses.
+func TestIdempotencyFingerprintIsKeyed(t *testing.T) {
+	e := newHardenedEnv(t, nil, 1000)
+	k, raw := e.key(1000)
+	body := fmt.Sprintf(fingerprintedPatient, e.clinic)
+	if w := e.do("POST", "/api/external/patient", body, "203.0.113.10", "x-api-key", raw, "Idempotency-Key", "fp-1"); w.Code != 200 {
+		t.Fatalf("create: %d %s", w.Code, w.Body)
+	}
+	rec, err := e.store.GetIdempotency(context.Background(), k.Owner, "fp-1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain := sha256.Sum256([]byte("POST /api/external/patient?\n" + body))
+	if strings.Contains(rec.Fingerprint, hex.EncodeToString(plain[:])) {
+		t.Fatalf("stored fingerprint %s is the plain SHA-256 of the request: a dictionary of names and birth dates reverses it", rec.Fingerprint)
+	}
+	mac := hmac.New(sha256.New, e.ring.IdempotencyFingerprintKey())
+	mac.Write([]byte("POST /api/external/patient?\n" + body))
+	if want := "k1:" + hex.EncodeToString(mac.Sum(nil)); rec.Fingerprint != want {
+		t.Errorf("stored fingerprint %s, want the keyed %s", rec.Fingerprint, want)
+	}
+	// The keyed fingerprint still tells the same request from another.
+	if w := e.do("POST", "/api/external/patient", body, "203.0.113.10", "x-api-key", raw, "Idempotency-Key", "fp-1"); w.Code != 200 || w.Header().Get("Idempotent-Replayed") != "true" {
+		t.Errorf("same request again: %d replayed=%q", w.Code, w.Header().Get("Idempotent-Replayed"))
+	}
+	other := strings.Replace(body, "1984-02-29", "1984-03-01", 1)
+	if w := e.do("POST", "/api/external/patient", other, "203.0.113.10", "x-api-key", raw, "Idempotency-Key", "fp-1"); w.Code != 422 {
+		t.Errorf("another request with the key: %d, want 422", w.Code)
+	}
+}
+
+// TestLegacyFingerprintReplayedAcrossUpgrade: a record stored before the
+// upgrade (plain SHA-256) still replays the same request, and still refuses
+// another one, for the 24 h it is kept.
+func TestLegacyFingerprintReplayedAcrossUpgrade(t *testing.T) {
+	e := newHardenedEnv(t, nil, 1000)
+	k, raw := e.key(1000)
+	body := fmt.Sprintf(fingerprintedPatient, e.clinic)
+	plain := sha256.Sum256([]byte("POST /api/external/patient?\n" + body))
+	stored := []byte(`{"success":true,"data":{"patient_id":"p-legacy"},"message":"Patient created successfully"}` + "\n")
+	if err := e.store.SaveIdempotency(context.Background(), &novamed.IdempotencyRecord{Owner: k.Owner, Key: "legacy-1",
+		Fingerprint: hex.EncodeToString(plain[:]), Status: 200, Body: stored, CreatedAt: e.clock.Now()}, nil); err != nil {
+		t.Fatal(err)
+	}
+	w := e.do("POST", "/api/external/patient", body, "203.0.113.11", "x-api-key", raw, "Idempotency-Key", "legacy-1")
+	if w.Code != 200 || w.Header().Get("Idempotent-Replayed") != "true" || w.Body.String() != string(stored) {
+		t.Errorf("retry spanning the upgrade: %d replayed=%q %s", w.Code, w.Header().Get("Idempotent-Replayed"), w.Body)
+	}
+	other := strings.Replace(body, "Dora", "Nora", 1)
+	if w := e.do("POST", "/api/external/patient", other, "203.0.113.11", "x-api-key", raw, "Idempotency-Key", "legacy-1"); w.Code != 422 {
+		t.Errorf("another request with a legacy key: %d, want 422", w.Code)
+	}
+}
+
+// BenchmarkFingerprint compares the per-request cost of the old plain
+// SHA-256 fingerprint with the keyed HMAC-SHA256 one, on a typical patient
+// create body.
+func BenchmarkFingerprint(b *testing.B) {
+	s := &Server{fingerprintKey: make([]byte, 32)}
+	body := []byte(fmt.Sprintf(fingerprintedPatient, uuid.NewString()))
+	r := httptest.NewRequest("POST", "/api/external/patient", nil)
+	b.Run("sha256-plain", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			legacyFingerprint(r, body)
+		}
+	})
+	b.Run("hmac-sha256", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			s.fingerprint(r, body)
+		}
+	})
 }

@@ -3,11 +3,14 @@ package httpapi
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"hash"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/novamed/partner-api/internal/novamed"
@@ -52,7 +55,7 @@ func (s *Server) idempotent(h handlerFunc) handlerFunc {
 		}
 		r.Body = io.NopCloser(bytes.NewReader(body))
 		st := stateOf(r)
-		fp := fingerprint(r, body)
+		fp := s.fingerprint(r, body)
 		// The slot is taken before looking for a remembered answer and held
 		// until this request's answer is stored, so two requests of one
 		// process never both run.
@@ -61,7 +64,7 @@ func (s *Server) idempotent(h handlerFunc) handlerFunc {
 			return errInUse
 		}
 		defer s.inflight.Delete(slot)
-		if done, err := s.replay(w, r, st.key.Owner, key, fp); done || err != nil {
+		if done, err := s.replay(w, r, st.key.Owner, key, fp, body); done || err != nil {
 			return err
 		}
 		st.idem = &novamed.IdempotencyRecord{Owner: st.key.Owner, Key: key, Fingerprint: fp}
@@ -69,7 +72,7 @@ func (s *Server) idempotent(h handlerFunc) handlerFunc {
 		if errors.Is(err, novamed.ErrIdempotencyConflict) {
 			// Another replica committed this key first: answer as it did.
 			st.idem = nil
-			if done, rerr := s.replay(w, r, st.key.Owner, key, fp); done || rerr != nil {
+			if done, rerr := s.replay(w, r, st.key.Owner, key, fp, body); done || rerr != nil {
 				return rerr
 			}
 			return errInUse
@@ -84,7 +87,7 @@ func (s *Server) idempotent(h handlerFunc) handlerFunc {
 var errInUse = &novamed.Error{Code: novamed.CodeIdempotencyInUse, Message: "A request with this Idempotency-Key is still being processed; retry later."}
 
 // replay answers from a remembered response, if there is one.
-func (s *Server) replay(w http.ResponseWriter, r *http.Request, owner, key, fp string) (bool, error) {
+func (s *Server) replay(w http.ResponseWriter, r *http.Request, owner, key, fp string, body []byte) (bool, error) {
 	rec, err := s.store.GetIdempotency(r.Context(), owner, key)
 	if novamed.ErrorCode(err) == novamed.CodeNotFound {
 		return false, nil
@@ -92,23 +95,62 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, owner, key, fp s
 	if err != nil {
 		return false, err
 	}
-	if rec.Fingerprint != fp {
+	if !sameRequest(rec.Fingerprint, fp, r, body) {
 		return false, &novamed.Error{Code: novamed.CodeIdempotencyReused, Message: "This Idempotency-Key was already used with a different request."}
 	}
 	st := stateOf(r)
 	st.action = "idempotent.replay"
+	// The replay repeats the original answer, PHI included: its audit
+	// record names what the original's named.
+	st.clinicID, st.resourceIDs = rec.ClinicID, rec.ResourceIDs
 	s.metrics.Replay()
 	w.Header().Set("Idempotent-Replayed", "true")
 	s.send(w, r, rec.Status, rec.Body)
 	return true, nil
 }
 
-// fingerprint identifies a request: method, path, query and body.
-func fingerprint(r *http.Request, body []byte) string {
+// keyedFingerprint marks a keyed fingerprint. A stored fingerprint without
+// it is a plain SHA-256 written before the upgrade (kept at most 24 h).
+const keyedFingerprint = "k1:"
+
+// fingerprint identifies a request (method, path, query and body) by an
+// HMAC-SHA256 under a key derived from the master key: a plain hash of a
+// body that holds a name and a birth date can be reversed with a
+// dictionary of names and dates.
+func (s *Server) fingerprint(r *http.Request, body []byte) string {
+	mac, _ := s.fingerprintMACs.Get().(hash.Hash)
+	if mac == nil {
+		mac = hmac.New(sha256.New, s.fingerprintKey)
+	}
+	mac.Reset()
+	writeFingerprinted(mac, r, body)
+	var sum [sha256.Size]byte
+	fp := keyedFingerprint + hex.EncodeToString(mac.Sum(sum[:0]))
+	s.fingerprintMACs.Put(mac)
+	return fp
+}
+
+// legacyFingerprint is the plain SHA-256 fingerprint of releases before
+// keyed fingerprints; only compared, never stored.
+func legacyFingerprint(r *http.Request, body []byte) string {
 	h := sha256.New()
+	writeFingerprinted(h, r, body)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+func writeFingerprinted(h hash.Hash, r *http.Request, body []byte) {
 	io.WriteString(h, r.Method+" "+r.URL.Path+"?"+r.URL.RawQuery+"\n") //nolint:errcheck // hashes never fail
 	h.Write(body)
-	return hex.EncodeToString(h.Sum(nil))
+}
+
+// sameRequest reports whether a stored fingerprint names this request: the
+// keyed fingerprint, or (for a record stored before the upgrade) the plain
+// one, so a retry that spans the upgrade is still replayed.
+func sameRequest(stored, fp string, r *http.Request, body []byte) bool {
+	if strings.HasPrefix(stored, keyedFingerprint) {
+		return hmac.Equal([]byte(stored), []byte(fp))
+	}
+	return hmac.Equal([]byte(stored), []byte(legacyFingerprint(r, body)))
 }
 
 // send writes a response after its audit record (and, for an idempotent
@@ -138,7 +180,7 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, status int, body [
 			if rec != nil {
 				err = s.audit.Record(ctx, rec)
 			}
-			if stored, gerr := s.store.GetIdempotency(ctx, idem.Owner, idem.Key); gerr == nil && stored.Fingerprint == idem.Fingerprint {
+			if stored, gerr := s.store.GetIdempotency(ctx, idem.Owner, idem.Key); gerr == nil && hmac.Equal([]byte(stored.Fingerprint), []byte(idem.Fingerprint)) {
 				w.Header().Set("Idempotent-Replayed", "true")
 				status, body = stored.Status, stored.Body
 			}
@@ -159,5 +201,6 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, status int, body [
 func (st *reqState) idemRecord(status int, body []byte, now time.Time) *novamed.IdempotencyRecord {
 	rec := *st.idem
 	rec.Status, rec.Body, rec.CreatedAt = status, body, now
+	rec.ClinicID, rec.ResourceIDs = st.clinicID, st.resourceIDs
 	return &rec
 }

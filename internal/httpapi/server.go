@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/rand"
 	"io"
 	"log/slog"
 	"net/http"
@@ -45,6 +46,10 @@ type Config struct {
 	// ReadyChecks are dependencies /readyz checks besides the database
 	// (e.g. "redis"); a failing one makes the replica not ready.
 	ReadyChecks map[string]func(context.Context) error
+	// FingerprintKey keys the fingerprints of Idempotency-Key requests
+	// (phi.Keyring.IdempotencyFingerprintKey); every replica of one
+	// database needs the same. Nil: a random key of this process (tests).
+	FingerprintKey []byte
 	// AccessLog, when set, receives the per-request log lines directly
 	// (the same JSON lines Logger would write, encoded without slog's
 	// overhead); it should be the writer behind Logger. If it has a Flush
@@ -75,6 +80,10 @@ type Server struct {
 	metrics       *usage.Metrics
 	readyChecks   map[string]func(context.Context) error
 	inflight      sync.Map // idempotency keys being processed here: owner+"\x00"+key
+	// fingerprintKey keys idempotency fingerprints; fingerprintMACs
+	// recycles HMACs under it (a reset HMAC skips the key schedule).
+	fingerprintKey  []byte
+	fingerprintMACs sync.Pool
 
 	stop chan struct{}
 	done chan struct{}
@@ -99,6 +108,11 @@ func New(cfg Config) *Server {
 	}
 	if s.authFail <= 0 {
 		s.authFail = 20
+	}
+	s.fingerprintKey = append([]byte(nil), cfg.FingerprintKey...)
+	if len(s.fingerprintKey) == 0 {
+		s.fingerprintKey = make([]byte, 32)
+		rand.Read(s.fingerprintKey) //nolint:errcheck // crypto/rand never fails on supported platforms
 	}
 	s.keys = apikey.NewCache[*novamed.APIKey](ttl, 100_000, s.now)
 	s.mux = s.routes()

@@ -183,7 +183,8 @@ type AuditRecord struct {
 }
 
 // IdempotencyRecord is a remembered response to a request that carried an
-// Idempotency-Key, scoped to the key owner.
+// Idempotency-Key, scoped to the key owner. Fingerprint is a keyed hash of
+// the request (never a plain hash: the body holds PHI).
 type IdempotencyRecord struct {
 	Owner       string    `json:"owner"`
 	Key         string    `json:"key"`
@@ -191,4 +192,8 @@ type IdempotencyRecord struct {
 	Status      int       `json:"status"`
 	Body        []byte    `json:"body"`
 	CreatedAt   time.Time `json:"created_at"`
+	// ClinicID and ResourceIDs are what the remembered answer is about, so
+	// that a replay is audited with them (it repeats their PHI).
+	ClinicID    string   `json:"clinic_id,omitempty"`
+	ResourceIDs []string `json:"resource_ids,omitempty"`
 }

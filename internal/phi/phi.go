@@ -202,6 +202,23 @@ func (k *Keyring) BlindIndex(purpose string, normalized string) string {
 	return hex.EncodeToString(mac.Sum(nil))
 }
 
+// infoFingerprint labels the idempotency fingerprint key, derived from the
+// index key as the index key is derived from the master key.
+const infoFingerprint = "novamed idempotency fingerprint v1"
+
+// IdempotencyFingerprintKey returns a 32-byte key for keyed fingerprints of
+// requests (HMAC-SHA256): HKDF-SHA256 of the blind-index key with its own
+// label, so it changes exactly when the blind-index key does, and a stored
+// fingerprint reveals nothing of the request without the master key.
+func (k *Keyring) IdempotencyFingerprintKey() []byte {
+	key, err := hkdf.Key(sha256.New, k.indexKey, nil, infoFingerprint, 32)
+	if err != nil {
+		// HKDF fails only when asked for more than 255 hash lengths.
+		panic("phi: deriving the fingerprint key: " + err.Error())
+	}
+	return key
+}
+
 // associatedData returns the AAD for a field: table, column, row id and
 // version in decimal, separated by NUL bytes.
 func associatedData(table, column, rowID string, version uint32) ([]byte, error) {

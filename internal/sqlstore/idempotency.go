@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"database/sql"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
@@ -15,16 +16,21 @@ import (
 // GetIdempotency returns the remembered answer for (owner, key), or a NotFound error.
 func (s *Store) GetIdempotency(ctx context.Context, owner, key string) (*novamed.IdempotencyRecord, error) {
 	var r novamed.IdempotencyRecord
-	var body string
+	var body, resources string
 	var created int64
 	id := idempotencyID(owner, key)
-	err := s.readRow(ctx, `SELECT owner, key, fingerprint, status, body, created_at FROM idempotency_keys WHERE id = ?`, id).
-		Scan(&r.Owner, &r.Key, &r.Fingerprint, &r.Status, &body, &created)
+	err := s.readRow(ctx, `SELECT owner, key, fingerprint, status, body, created_at, clinic_id, resource_ids FROM idempotency_keys WHERE id = ?`, id).
+		Scan(&r.Owner, &r.Key, &r.Fingerprint, &r.Status, &body, &created, &r.ClinicID, &resources)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.NotFound("Idempotency key")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: get idempotency: %w", err)
+	}
+	if resources != "" {
+		if err := json.Unmarshal([]byte(resources), &r.ResourceIDs); err != nil {
+			return nil, fmt.Errorf("sqlstore: idempotency resource ids of %s: %w", id, err)
+		}
 	}
 	o := s.opener("idempotency_keys", id)
 	r.Body, r.CreatedAt = []byte(o.str("body", body)), fromMicros(created)
@@ -42,8 +48,16 @@ func (s *Store) insertIdempotency(ctx context.Context, tx *sql.Tx, r *novamed.Id
 	if z.err != nil {
 		return z.err
 	}
+	resources := ""
+	if len(r.ResourceIDs) > 0 {
+		b, err := json.Marshal(r.ResourceIDs)
+		if err != nil {
+			return fmt.Errorf("sqlstore: idempotency resource ids: %w", err)
+		}
+		resources = string(b)
+	}
 	_, err := s.exec(ctx, tx, insertIdempotencySQL,
-		id, r.Owner, r.Key, r.Fingerprint, r.Status, body, micros(r.CreatedAt))
+		id, r.Owner, r.Key, r.Fingerprint, r.Status, body, micros(r.CreatedAt), r.ClinicID, resources)
 	if isUnique(err) {
 		return novamed.ErrIdempotencyConflict
 	}
@@ -81,4 +95,11 @@ func idempotencyID(owner, key string) string {
 	return hex.EncodeToString(h[:])
 }
 
-const insertIdempotencySQL = `INSERT INTO idempotency_keys (id, owner, key, fingerprint, status, body, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)`
+const insertIdempotencySQL = `INSERT INTO idempotency_keys (id, owner, key, fingerprint, status, body, created_at, clinic_id, resource_ids) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`
+
+// IdempotencyFingerprintKey returns the key of the keyed request
+// fingerprints that idempotency records carry (see
+// phi.Keyring.IdempotencyFingerprintKey).
+func (s *Store) IdempotencyFingerprintKey() []byte {
+	return s.keys.Load().IdempotencyFingerprintKey()
+}

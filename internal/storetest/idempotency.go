@@ -22,6 +22,10 @@ func testIdempotency(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 				Body:      []byte(`{"error":{"code":"VALIDATION_ERROR","message":"first_name is required."}}`),
 				CreatedAt: at(time.Hour),
 			}},
+			{"with clinic and resources", &novamed.IdempotencyRecord{
+				Owner: "owner-1", Key: "key-4", Fingerprint: "k1:fp", Status: 200, Body: []byte(`{"success":true}`),
+				CreatedAt: base, ClinicID: "c-1", ResourceIDs: []string{"r-1", "r-2"},
+			}},
 			{"empty body", &novamed.IdempotencyRecord{
 				Owner: "owner-1", Key: "key-3", Fingerprint: "fp", Status: 204, Body: []byte{}, CreatedAt: base,
 			}},
