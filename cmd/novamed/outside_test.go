@@ -146,3 +146,34 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestInvisibleCharactersDoNotDefeatDuplicates (issue 19.8): a name with an
+// invisible character is refused with a 400 naming the field, and a name
+// that differs only by compatibility form (full-width letters) is the same
+// identity: the second registration is a duplicate.
+func TestInvisibleCharactersDoNotDefeatDuplicates(t *testing.T) {
+	ts := startServer(t, "development")
+	clinic := ts.newClinic("Invisible Ink")
+	k := ts.newKey("--clinic", clinic)
+	person := func(first, last string) map[string]any {
+		return map[string]any{"clinic_id": clinic, "first_name": first, "last_name": last, "dob": "1979-09-09"}
+	}
+	expectOK(t, ts.req("POST", "/api/external/patient", k.Key, person("Ivy", "Inkwell")))
+	for name, first := range map[string]string{"zero-width space": "I\u200bvy", "left-to-right mark": "Ivy\u200e\u200e", "right-to-left mark": "I\u200fvy",
+		"byte order mark": "\ufeffIvy", "tag characters": "Ivy\U000e0041\U000e0042", "line separator": "I\u2028vy"} {
+		r := ts.req("POST", "/api/external/patient", k.Key, person(first, "Inkwell"))
+		expectError(t, r, 400, "VALIDATION_ERROR", "")
+		if len(r.Env.Error.Details.Fields) == 0 || r.Env.Error.Details.Fields[0].Field != "first_name" {
+			t.Errorf("%s: problems %+v, want first_name named", name, r.Env.Error.Details.Fields)
+		}
+	}
+	r := ts.req("POST", "/api/external/patient", k.Key, person("Ｉｖｙ", "Ｉｎｋｗｅｌｌ"))
+	expectError(t, r, 400, "DUPLICATE", "")
+	var list struct {
+		Items []map[string]any `json:"items"`
+	}
+	ts.req("GET", "/api/external/patient?clinic_id="+clinic, k.Key, nil).data(t, &list)
+	if len(list.Items) != 1 {
+		t.Errorf("%d patients in the clinic, want 1", len(list.Items))
+	}
+}

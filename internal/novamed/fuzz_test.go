@@ -1,6 +1,7 @@
 package novamed
 
 import (
+	"strings"
 	"testing"
 	"time"
 )
@@ -14,6 +15,7 @@ func FuzzParsePatient(f *testing.F) {
 	f.Add([]byte(`{"first_name":"Jo","last_name":"S","dob":"1985-03-15T00:00:00Z","contacts":[{"key":"email","value":"a@b.test"}],"addresses":[{"addressLine1":"1 A St","state":"TX","postalCode":"78701"}]}`))
 	f.Add([]byte(`{"first_name":"Rex","last_name":"Dog","dob":"2019-01-01","species":"canine","animal_owner_name":"Olivia","weight":"12.5"}`))
 	f.Add([]byte(`[1,2,3]`))
+	f.Add([]byte(`{"first_name":"Jo\u200bhn","last_name":"Smith\ufeff","middle_name":"\u2028A","dob":"1985-03-15"}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		in, err := DecodeInput(body)
 		if err != nil {
@@ -23,6 +25,9 @@ func FuzzParsePatient(f *testing.F) {
 			p := ParsePatient(in, strict, fuzzNow)
 			if in.Err() == nil && (runeLen(p.FirstName) < 2 || p.LastName == "" || p.DateOfBirth == "" || p.Species == "") {
 				t.Fatalf("accepted a patient without a required field: %+v", p)
+			}
+			if in.Err() == nil && strings.ContainsFunc(p.FirstName+p.LastName+p.MiddleName+p.AnimalOwnerName, invisibleInName) {
+				t.Fatalf("accepted a name with an invisible character: %+q", []string{p.FirstName, p.LastName, p.MiddleName, p.AnimalOwnerName})
 			}
 		}
 	})

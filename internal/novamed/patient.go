@@ -34,7 +34,7 @@ func ParsePatient(in *Input, strict bool, now time.Time) *Patient {
 	p := &Patient{}
 	p.FirstName = requireName(in, 2, "first_name")
 	p.LastName = requireName(in, 1, "last_name")
-	p.MiddleName = in.String(100, false, "middle_name")
+	p.MiddleName = readName(in, 100, "middle_name")
 
 	dobName := "date_of_birth"
 	if in.Has("dob") && !in.Has("date_of_birth") {
@@ -60,7 +60,7 @@ func ParsePatient(in *Input, strict bool, now time.Time) *Patient {
 	if p.Species == "" {
 		p.Species = "human"
 	}
-	p.AnimalOwnerName = in.String(200, false, "animal_owner_name")
+	p.AnimalOwnerName = readName(in, 200, "animal_owner_name")
 	if p.Species != "human" && p.AnimalOwnerName == "" && !in.hasErrorFor("species") {
 		in.Add("animal_owner_name", "animal_owner_name is required when species is not human.")
 	}

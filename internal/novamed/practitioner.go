@@ -3,6 +3,7 @@ package novamed
 import (
 	"strings"
 	"time"
+	"unicode"
 )
 
 // ReadClinicID reads the clinic of a request body under its documented names
@@ -26,13 +27,32 @@ func ReadClinicID(in *Input) (string, error) {
 
 // requireName reads a required name of at least minLen characters.
 func requireName(in *Input, minLen int, names ...string) string {
-	s := in.String(100, false, names...)
+	s := readName(in, 100, names...)
 	if s == "" && !in.hasErrorFor(names[0]) {
 		in.Add(names[0], "%s is required.", names[0])
 	} else if s != "" && runeLen(s) < minLen {
 		in.Add(names[0], "%s must be at least %d characters.", names[0], minLen)
 	}
 	return s
+}
+
+// readName reads an optional name: text without control or format
+// characters (Unicode Cc, Cf, Zl, Zp). Invisible characters such as a
+// zero-width space, a direction mark, a byte order mark or a tag character
+// would make a second record for the same person that no one can tell
+// apart on screen (issue 19.8).
+func readName(in *Input, maxLen int, names ...string) string {
+	s := in.String(maxLen, false, names...)
+	if strings.ContainsFunc(s, invisibleInName) {
+		in.Add(names[0], "%s must not contain invisible, formatting or line-breaking characters (such as a zero-width space or a direction mark).", names[0])
+		return ""
+	}
+	return s
+}
+
+// invisibleInName reports whether r may not appear in a name.
+func invisibleInName(r rune) bool {
+	return unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp)
 }
 
 func (in *Input) hasErrorFor(field string) bool {

@@ -4,8 +4,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/novamed/partner-api/internal/phi"
 	"strings"
+	"unicode"
+
+	"golang.org/x/text/unicode/norm"
+
+	"github.com/novamed/partner-api/internal/phi"
 )
 
 // sealer seals the PHI columns of one row; the first error sticks.
@@ -83,6 +87,27 @@ func (o *opener) json(column, sealed string, v any) {
 	}
 }
 
+// identityIndexValue is what the patient identity blind index hashes: names
+// in one form (format characters such as a zero-width space dropped, NFKC,
+// lower case) and the birth date. Validation already refuses names with
+// format characters; dropping them here as well keeps the index blind to
+// them whatever path a name takes. A name that is already NFKC and free of
+// format characters yields the same value as before this normalisation, so
+// existing rows keep their index (docs/decisions.md).
 func identityIndexValue(first, last, dob string) string {
-	return strings.ToLower(first) + "\x00" + strings.ToLower(last) + "\x00" + dob
+	return identityName(first) + "\x00" + identityName(last) + "\x00" + dob
 }
+
+func identityName(s string) string {
+	if strings.ContainsFunc(s, isFormat) {
+		s = strings.Map(func(r rune) rune {
+			if isFormat(r) {
+				return -1
+			}
+			return r
+		}, s)
+	}
+	return strings.ToLower(norm.NFKC.String(s))
+}
+
+func isFormat(r rune) bool { return unicode.Is(unicode.Cf, r) }
