@@ -195,7 +195,10 @@ type ResponseInfo struct {
 	IdempotencyKey string
 	// Attempts counts the HTTP attempts made, retries included.
 	Attempts int
-	// RateLimit is the key's rate-limit state after the call.
+	// RateLimit is the key's rate-limit state after the call (shared by a
+	// rolled key and its predecessor). On a 401, and on errors the server
+	// answers before it verified the key (404, 405, 406, 413, 415), it is
+	// instead the failed-authentication budget of the caller's address.
 	RateLimit RateLimit
 }
 
