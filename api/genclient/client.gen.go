@@ -190,6 +190,7 @@ const (
 	METHODNOTALLOWED             ErrorCode = "METHOD_NOT_ALLOWED"
 	NOTACCEPTABLE                ErrorCode = "NOT_ACCEPTABLE"
 	NOTFOUND                     ErrorCode = "NOT_FOUND"
+	ORDERNOTSHIPPED              ErrorCode = "ORDER_NOT_SHIPPED"
 	RATELIMITEXCEEDED            ErrorCode = "RATE_LIMIT_EXCEEDED"
 	REFILLALREADYEXISTS          ErrorCode = "REFILL_ALREADY_EXISTS"
 	REFILLNOTELIGIBLE            ErrorCode = "REFILL_NOT_ELIGIBLE"
@@ -233,6 +234,8 @@ func (e ErrorCode) Valid() bool {
 	case NOTACCEPTABLE:
 		return true
 	case NOTFOUND:
+		return true
+	case ORDERNOTSHIPPED:
 		return true
 	case RATELIMITEXCEEDED:
 		return true
@@ -459,6 +462,36 @@ const (
 func (e MedicationOrderResponseSuccess) Valid() bool {
 	switch e {
 	case MedicationOrderResponseSuccessTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MedicationOrderShipmentCancelledMessage.
+const (
+	MedicationOrderShipmentCancelledMessageShipmentCancelled MedicationOrderShipmentCancelledMessage = "Shipment cancelled"
+)
+
+// Valid indicates whether the value is a known member of the MedicationOrderShipmentCancelledMessage enum.
+func (e MedicationOrderShipmentCancelledMessage) Valid() bool {
+	switch e {
+	case MedicationOrderShipmentCancelledMessageShipmentCancelled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MedicationOrderShipmentCancelledSuccess.
+const (
+	MedicationOrderShipmentCancelledSuccessTrue MedicationOrderShipmentCancelledSuccess = true
+)
+
+// Valid indicates whether the value is a known member of the MedicationOrderShipmentCancelledSuccess enum.
+func (e MedicationOrderShipmentCancelledSuccess) Valid() bool {
+	switch e {
+	case MedicationOrderShipmentCancelledSuccessTrue:
 		return true
 	default:
 		return false
@@ -741,6 +774,24 @@ const (
 func (e RefillRequestResponseSuccess) Valid() bool {
 	switch e {
 	case RefillRequestResponseSuccessTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ShipmentStatus.
+const (
+	ShipmentStatusShipmentActive    ShipmentStatus = "active"
+	ShipmentStatusShipmentCancelled ShipmentStatus = "cancelled"
+)
+
+// Valid indicates whether the value is a known member of the ShipmentStatus enum.
+func (e ShipmentStatus) Valid() bool {
+	switch e {
+	case ShipmentStatusShipmentActive:
+		return true
+	case ShipmentStatusShipmentCancelled:
 		return true
 	default:
 		return false
@@ -1031,6 +1082,12 @@ type AddressInput struct {
 	ZipCode *ZipInput `json:"zip_code,omitempty"`
 }
 
+// CancelShipmentInput defines model for CancelShipmentInput.
+type CancelShipmentInput struct {
+	// Reason Why the shipment is cancelled, one line (sent to your webhooks in `shipment:cancelled`).
+	Reason string `json:"reason"`
+}
+
 // Carrier defines model for Carrier.
 type Carrier struct {
 	Id   string `json:"id"`
@@ -1313,15 +1370,24 @@ type MedicationOrder struct {
 	MedicationRequestId openapi_types.UUID  `json:"medication_request_id"`
 	MedicationRequests  []MedicationRequest `json:"medication_requests"`
 	PatientId           openapi_types.UUID  `json:"patient_id"`
-	PractitionerId      openapi_types.UUID  `json:"practitioner_id"`
+
+	// PaymentMethodId The payment method id a refill named for this order.
+	PaymentMethodId *string            `json:"payment_method_id,omitempty"`
+	PractitionerId  openapi_types.UUID `json:"practitioner_id"`
 
 	// RefillRequestId Set on the order a refill created.
 	RefillRequestId *openapi_types.UUID `json:"refill_request_id,omitempty"`
 	ServiceId       string              `json:"service_id"`
 
-	// Shipment `null` until the order ships.
+	// Shipment The active shipment; `null` until the order ships, and again after its shipment was cancelled.
 	Shipment        *Shipment `json:"shipment"`
 	ShipmentGroupId *string   `json:"shipment_group_id,omitempty"`
+
+	// Shipments Every shipment of the order, oldest first, cancelled ones included (the active one is also `shipment`).
+	Shipments []Shipment `json:"shipments"`
+
+	// ShippingAddress A postal address as NovaMed answers it (parts that were not sent are left out).
+	ShippingAddress *Address `json:"shipping_address,omitempty"`
 
 	// ShippingCost US dollars; 0 for a clinic with free shipping.
 	ShippingCost float32     `json:"shipping_cost"`
@@ -1389,6 +1455,19 @@ type MedicationOrderResponse struct {
 
 // MedicationOrderResponseSuccess defines model for MedicationOrderResponse.Success.
 type MedicationOrderResponseSuccess bool
+
+// MedicationOrderShipmentCancelled defines model for MedicationOrderShipmentCancelled.
+type MedicationOrderShipmentCancelled struct {
+	Data    MedicationOrder                         `json:"data"`
+	Message MedicationOrderShipmentCancelledMessage `json:"message"`
+	Success MedicationOrderShipmentCancelledSuccess `json:"success"`
+}
+
+// MedicationOrderShipmentCancelledMessage defines model for MedicationOrderShipmentCancelled.Message.
+type MedicationOrderShipmentCancelledMessage string
+
+// MedicationOrderShipmentCancelledSuccess defines model for MedicationOrderShipmentCancelled.Success.
+type MedicationOrderShipmentCancelledSuccess bool
 
 // MedicationRequest One prescribed item of an order.
 type MedicationRequest struct {
@@ -1884,18 +1963,25 @@ type RefillRequestInput struct {
 
 	// MedicationRequestId The medication request to refill. Unknown, not yours, or not a UUID → `400 MEDICATION_REQUEST_NOT_FOUND`.
 	MedicationRequestId openapi_types.UUID `json:"medication_request_id"`
-	PaymentMethodId     *string            `json:"payment_method_id,omitempty"`
-	ShipmentGroupId     *string            `json:"shipment_group_id,omitempty"`
-	ShipmentServiceCode *string            `json:"shipment_service_code,omitempty"`
 
-	// ShippingAddress An address object in any of the documented spellings. Each part has aliases
-	// (they must agree when several are sent): line 1 `line1` / `addressLine1` /
-	// `address_line1` / `address_line_1`; line 2 `line2` / `addressLine2` /
-	// `address_line2` / `address_line_2`; line 3 `addressLine3` / `line3` /
-	// `address_line_3` / `address_line3`;
-	// `city`; state `state` / `state_code` (a US state or territory code or its
-	// full name); ZIP `zip` / `zip_code` / `postalCode` (`12345` or `12345-6789`).
-	ShippingAddress *AddressInput `json:"shipping_address,omitempty"`
+	// PaymentMethodId 1–128 printable ASCII characters, kept on the refill's order (e.g. `pm_card_visa_1234`).
+	PaymentMethodId *string `json:"payment_method_id,omitempty"`
+	ShipmentGroupId *string `json:"shipment_group_id,omitempty"`
+
+	// ShipmentServiceCode The id of a service of any carrier (see
+	// `GET /api/external/carriers/{carrierId}/services`), e.g. `usps_priority`:
+	// the refill's order then ships with that service's carrier, priced for the
+	// shipping address (else the patient's). Absent: the original order's
+	// service. A code that names no service is `400 VALIDATION_ERROR` naming
+	// `shipment_service_code`; a service that does not deliver to the
+	// destination is `400 SERVICE_NOT_AVAILABLE`.
+	ShipmentServiceCode *string `json:"shipment_service_code,omitempty"`
+
+	// ShippingAddress Where the refill's order ships (the patient's address when absent), in the
+	// published shape `{line1, city, state, zip, country}` or any spelling of
+	// `AddressInput`. Line 1, city, a US state and a ZIP code are required;
+	// `country`, when sent, must be `US` (NovaMed ships within the United States).
+	ShippingAddress *ShippingAddressInput `json:"shipping_address,omitempty"`
 }
 
 // RefillRequestList defines model for RefillRequestList.
@@ -1921,8 +2007,16 @@ type RefillRequestResponse struct {
 // RefillRequestResponseSuccess defines model for RefillRequestResponse.Success.
 type RefillRequestResponseSuccess bool
 
-// Shipment defines model for Shipment.
+// Shipment One shipment of an order. An order has at most one `active` shipment; when
+// NovaMed's pharmacy cancels a shipment (lost, returned, carrier exception) it
+// stays on the order as `cancelled`, with `cancelled_at` and `cancel_reason`,
+// and the order goes back to `filled` until it ships again with a new shipment.
 type Shipment struct {
+	// CancelReason Why the shipment was cancelled (set with `cancelled_at`).
+	CancelReason *string `json:"cancel_reason,omitempty"`
+
+	// CancelledAt Set when the shipment was cancelled.
+	CancelledAt       *time.Time          `json:"cancelled_at,omitempty"`
 	DeliveredAt       *time.Time          `json:"delivered_at,omitempty"`
 	EstimatedDelivery *openapi_types.Date `json:"estimated_delivery,omitempty"`
 	ShipmentId        string              `json:"shipment_id"`
@@ -1932,9 +2026,51 @@ type Shipment struct {
 	ShippedAt        time.Time `json:"shipped_at"`
 
 	// ShippingLabel URL of the shipping label.
-	ShippingLabel  string `json:"shipping_label"`
-	TrackingNumber string `json:"tracking_number"`
-	TrackingUrl    string `json:"tracking_url"`
+	ShippingLabel  string         `json:"shipping_label"`
+	Status         ShipmentStatus `json:"status"`
+	TrackingNumber string         `json:"tracking_number"`
+	TrackingUrl    string         `json:"tracking_url"`
+}
+
+// ShipmentStatus defines model for Shipment.Status.
+type ShipmentStatus string
+
+// ShippingAddressInput Where the refill's order ships (the patient's address when absent), in the
+// published shape `{line1, city, state, zip, country}` or any spelling of
+// `AddressInput`. Line 1, city, a US state and a ZIP code are required;
+// `country`, when sent, must be `US` (NovaMed ships within the United States).
+type ShippingAddressInput struct {
+	AddressLine1Camel *string `json:"addressLine1,omitempty"`
+	AddressLine2Camel *string `json:"addressLine2,omitempty"`
+	AddressLine3Camel *string `json:"addressLine3,omitempty"`
+	AddressLine1Alias *string `json:"address_line1,omitempty"`
+	AddressLine2Alias *string `json:"address_line2,omitempty"`
+	AddressLine3Alias *string `json:"address_line3,omitempty"`
+	AddressLine1      *string `json:"address_line_1,omitempty"`
+	AddressLine2      *string `json:"address_line_2,omitempty"`
+	AddressLine3      *string `json:"address_line_3,omitempty"`
+	City              *string `json:"city,omitempty"`
+
+	// Country `US` (or `USA`).
+	Country *string `json:"country,omitempty"`
+	Line1   *string `json:"line1,omitempty"`
+	Line2   *string `json:"line2,omitempty"`
+	Line3   *string `json:"line3,omitempty"`
+
+	// PostalCode A US ZIP code, `12345` or `12345-6789`.
+	PostalCode *ZipInput `json:"postalCode,omitempty"`
+
+	// State A US state or territory as its two-letter code (any case) or its full name, e.g. `TX` or `Texas`.
+	State *StateInput `json:"state,omitempty"`
+
+	// StateCode A US state or territory as its two-letter code (any case) or its full name, e.g. `TX` or `Texas`.
+	StateCode *StateInput `json:"state_code,omitempty"`
+
+	// Zip A US ZIP code, `12345` or `12345-6789`.
+	Zip *ZipInput `json:"zip,omitempty"`
+
+	// ZipCode A US ZIP code, `12345` or `12345-6789`.
+	ZipCode *ZipInput `json:"zip_code,omitempty"`
 }
 
 // ShippingQuote defines model for ShippingQuote.
@@ -2267,6 +2403,15 @@ type GetMedicationOrderParams struct {
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
 }
 
+// SandboxCancelShipmentParams defines parameters for SandboxCancelShipment.
+type SandboxCancelShipmentParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours (see Idempotency above).
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// XRequestId Your trace id. Kept beside the server's own request id as `client_request_id` when it is 1–128 characters from `[A-Za-z0-9._:-]`; anything else is ignored (it is not an error). The response's `X-Request-Id` is always the server's id.
+	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
+}
+
 // ListMedicationsParams defines parameters for ListMedications.
 type ListMedicationsParams struct {
 	// ClinicId One of your key's clinics. Missing is `400 VALIDATION_ERROR`; a clinic that is not yours `400 CLINIC_NOT_FOUND`; a value that is not a UUID `400 INVALID_CLINIC_ID`.
@@ -2464,6 +2609,9 @@ type GetOpenAPIJSON200JSONResponseBodyOpenapi string
 
 // CreateMedicationOrderJSONRequestBody defines body for CreateMedicationOrder for application/json ContentType.
 type CreateMedicationOrderJSONRequestBody = MedicationOrderInput
+
+// SandboxCancelShipmentJSONRequestBody defines body for SandboxCancelShipment for application/json ContentType.
+type SandboxCancelShipmentJSONRequestBody = CancelShipmentInput
 
 // CreatePatientJSONRequestBody defines body for CreatePatient for application/json ContentType.
 type CreatePatientJSONRequestBody = PatientInput
@@ -2984,6 +3132,44 @@ type ClientInterface interface {
 	// Corresponds with GET /api/external/medication-order/{id} (the `GetMedicationOrder` operationId).
 	GetMedicationOrder(ctx context.Context, id MedicationOrderId, params *GetMedicationOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// SandboxCancelShipmentWithBody Cancel a shipment (development only)
+	//
+	// **Development only** — in production this route does not exist and answers
+	// `404 ROUTE_NOT_FOUND` like any unknown route. It lets you see what happens when
+	// NovaMed's pharmacy cancels a shipment (lost, returned, carrier exception):
+	// the shipped order's active shipment is marked `cancelled` with the reason,
+	// the order goes back to `filled`, and your webhooks receive
+	// `shipment:cancelled` (the cancelled shipment's id and the reason). When the
+	// order ships again (in development the pharmacy simulator ships it again after
+	// its step, sending a new `shipment:created` with a new shipment id), the new
+	// shipment is added to `shipments`. In production NovaMed's pharmacy does this.
+	// Only a `shipped` order has a shipment to cancel (`400 ORDER_NOT_SHIPPED`
+	// otherwise, nothing changed).
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/external/medication-order/{id}/sandbox/cancel-shipment (the `SandboxCancelShipment` operationId).
+	SandboxCancelShipmentWithBody(ctx context.Context, id MedicationOrderId, params *SandboxCancelShipmentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// SandboxCancelShipment Cancel a shipment (development only)
+	//
+	// **Development only** — in production this route does not exist and answers
+	// `404 ROUTE_NOT_FOUND` like any unknown route. It lets you see what happens when
+	// NovaMed's pharmacy cancels a shipment (lost, returned, carrier exception):
+	// the shipped order's active shipment is marked `cancelled` with the reason,
+	// the order goes back to `filled`, and your webhooks receive
+	// `shipment:cancelled` (the cancelled shipment's id and the reason). When the
+	// order ships again (in development the pharmacy simulator ships it again after
+	// its step, sending a new `shipment:created` with a new shipment id), the new
+	// shipment is added to `shipments`. In production NovaMed's pharmacy does this.
+	// Only a `shipped` order has a shipment to cancel (`400 ORDER_NOT_SHIPPED`
+	// otherwise, nothing changed).
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/external/medication-order/{id}/sandbox/cancel-shipment (the `SandboxCancelShipment` operationId).
+	SandboxCancelShipment(ctx context.Context, id MedicationOrderId, params *SandboxCancelShipmentParams, body SandboxCancelShipmentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListMedications List a clinic's formulary
 	//
 	// The medications the clinic may order, in name order (case-insensitive), in
@@ -3079,7 +3265,10 @@ type ClientInterface interface {
 	// allows refills (`do_not_refill` false), that has refills remaining and no open
 	// refill (one whose order is neither delivered nor cancelled). Creates the
 	// refill and a new order (`status: created`) with the item copied, the same Rx
-	// number and one refill fewer remaining. Checks, in the order partners see them:
+	// number and one refill fewer remaining. The new order ships like the
+	// original unless the refill names `shipment_service_code` (a service of any
+	// carrier) or `shipping_address` (then it is priced again for that address);
+	// it keeps `shipping_address` and `payment_method_id`. Checks, in the order partners see them:
 	// `Refills are not possible for pending medication requests`, `Refills are not
 	// allowed for this medication request`, `Refill request already exists`, `No
 	// refills remaining for this medication request`.
@@ -3095,7 +3284,10 @@ type ClientInterface interface {
 	// allows refills (`do_not_refill` false), that has refills remaining and no open
 	// refill (one whose order is neither delivered nor cancelled). Creates the
 	// refill and a new order (`status: created`) with the item copied, the same Rx
-	// number and one refill fewer remaining. Checks, in the order partners see them:
+	// number and one refill fewer remaining. The new order ships like the
+	// original unless the refill names `shipment_service_code` (a service of any
+	// carrier) or `shipping_address` (then it is priced again for that address);
+	// it keeps `shipping_address` and `payment_method_id`. Checks, in the order partners see them:
 	// `Refills are not possible for pending medication requests`, `Refills are not
 	// allowed for this medication request`, `Refill request already exists`, `No
 	// refills remaining for this medication request`.
@@ -3432,6 +3624,64 @@ func (c *Client) GetMedicationOrder(ctx context.Context, id MedicationOrderId, p
 	return c.Client.Do(req)
 }
 
+// SandboxCancelShipmentWithBody Cancel a shipment (development only)
+//
+// **Development only** — in production this route does not exist and answers
+// `404 ROUTE_NOT_FOUND` like any unknown route. It lets you see what happens when
+// NovaMed's pharmacy cancels a shipment (lost, returned, carrier exception):
+// the shipped order's active shipment is marked `cancelled` with the reason,
+// the order goes back to `filled`, and your webhooks receive
+// `shipment:cancelled` (the cancelled shipment's id and the reason). When the
+// order ships again (in development the pharmacy simulator ships it again after
+// its step, sending a new `shipment:created` with a new shipment id), the new
+// shipment is added to `shipments`. In production NovaMed's pharmacy does this.
+// Only a `shipped` order has a shipment to cancel (`400 ORDER_NOT_SHIPPED`
+// otherwise, nothing changed).
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/external/medication-order/{id}/sandbox/cancel-shipment (the `SandboxCancelShipment` operationId).
+func (c *Client) SandboxCancelShipmentWithBody(ctx context.Context, id MedicationOrderId, params *SandboxCancelShipmentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSandboxCancelShipmentRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// SandboxCancelShipment Cancel a shipment (development only)
+//
+// **Development only** — in production this route does not exist and answers
+// `404 ROUTE_NOT_FOUND` like any unknown route. It lets you see what happens when
+// NovaMed's pharmacy cancels a shipment (lost, returned, carrier exception):
+// the shipped order's active shipment is marked `cancelled` with the reason,
+// the order goes back to `filled`, and your webhooks receive
+// `shipment:cancelled` (the cancelled shipment's id and the reason). When the
+// order ships again (in development the pharmacy simulator ships it again after
+// its step, sending a new `shipment:created` with a new shipment id), the new
+// shipment is added to `shipments`. In production NovaMed's pharmacy does this.
+// Only a `shipped` order has a shipment to cancel (`400 ORDER_NOT_SHIPPED`
+// otherwise, nothing changed).
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/external/medication-order/{id}/sandbox/cancel-shipment (the `SandboxCancelShipment` operationId).
+func (c *Client) SandboxCancelShipment(ctx context.Context, id MedicationOrderId, params *SandboxCancelShipmentParams, body SandboxCancelShipmentJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewSandboxCancelShipmentRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListMedications List a clinic's formulary
 //
 // The medications the clinic may order, in name order (case-insensitive), in
@@ -3627,7 +3877,10 @@ func (c *Client) ListRefillRequests(ctx context.Context, params *ListRefillReque
 // allows refills (`do_not_refill` false), that has refills remaining and no open
 // refill (one whose order is neither delivered nor cancelled). Creates the
 // refill and a new order (`status: created`) with the item copied, the same Rx
-// number and one refill fewer remaining. Checks, in the order partners see them:
+// number and one refill fewer remaining. The new order ships like the
+// original unless the refill names `shipment_service_code` (a service of any
+// carrier) or `shipping_address` (then it is priced again for that address);
+// it keeps `shipping_address` and `payment_method_id`. Checks, in the order partners see them:
 // `Refills are not possible for pending medication requests`, `Refills are not
 // allowed for this medication request`, `Refill request already exists`, `No
 // refills remaining for this medication request`.
@@ -3653,7 +3906,10 @@ func (c *Client) CreateRefillRequestWithBody(ctx context.Context, params *Create
 // allows refills (`do_not_refill` false), that has refills remaining and no open
 // refill (one whose order is neither delivered nor cancelled). Creates the
 // refill and a new order (`status: created`) with the item copied, the same Rx
-// number and one refill fewer remaining. Checks, in the order partners see them:
+// number and one refill fewer remaining. The new order ships like the
+// original unless the refill names `shipment_service_code` (a service of any
+// carrier) or `shipping_address` (then it is priced again for that address);
+// it keeps `shipping_address` and `payment_method_id`. Checks, in the order partners see them:
 // `Refills are not possible for pending medication requests`, `Refills are not
 // allowed for this medication request`, `Refill request already exists`, `No
 // refills remaining for this medication request`.
@@ -4452,6 +4708,79 @@ func NewGetMedicationOrderRequest(server string, id MedicationOrderId, params *G
 			}
 
 			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewSandboxCancelShipmentRequest calls the generic SandboxCancelShipment builder with application/json body
+func NewSandboxCancelShipmentRequest(server string, id MedicationOrderId, params *SandboxCancelShipmentParams, body SandboxCancelShipmentJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewSandboxCancelShipmentRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewSandboxCancelShipmentRequestWithBody constructs an http.Request for the SandboxCancelShipment method, with any body, and a specified content type
+func NewSandboxCancelShipmentRequestWithBody(server string, id MedicationOrderId, params *SandboxCancelShipmentParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/external/medication-order/%s/sandbox/cancel-shipment", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam1)
 		}
 
 	}
@@ -6088,6 +6417,44 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/external/medication-order/{id} (the `GetMedicationOrder` operationId).
 	GetMedicationOrderWithResponse(ctx context.Context, id MedicationOrderId, params *GetMedicationOrderParams, reqEditors ...RequestEditorFn) (*GetMedicationOrderResponse, error)
 
+	// SandboxCancelShipmentWithBodyWithResponse Cancel a shipment (development only)
+	//
+	// **Development only** — in production this route does not exist and answers
+	// `404 ROUTE_NOT_FOUND` like any unknown route. It lets you see what happens when
+	// NovaMed's pharmacy cancels a shipment (lost, returned, carrier exception):
+	// the shipped order's active shipment is marked `cancelled` with the reason,
+	// the order goes back to `filled`, and your webhooks receive
+	// `shipment:cancelled` (the cancelled shipment's id and the reason). When the
+	// order ships again (in development the pharmacy simulator ships it again after
+	// its step, sending a new `shipment:created` with a new shipment id), the new
+	// shipment is added to `shipments`. In production NovaMed's pharmacy does this.
+	// Only a `shipped` order has a shipment to cancel (`400 ORDER_NOT_SHIPPED`
+	// otherwise, nothing changed).
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/external/medication-order/{id}/sandbox/cancel-shipment (the `SandboxCancelShipment` operationId).
+	SandboxCancelShipmentWithBodyWithResponse(ctx context.Context, id MedicationOrderId, params *SandboxCancelShipmentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SandboxCancelShipmentResponse, error)
+
+	// SandboxCancelShipmentWithResponse Cancel a shipment (development only)
+	//
+	// **Development only** — in production this route does not exist and answers
+	// `404 ROUTE_NOT_FOUND` like any unknown route. It lets you see what happens when
+	// NovaMed's pharmacy cancels a shipment (lost, returned, carrier exception):
+	// the shipped order's active shipment is marked `cancelled` with the reason,
+	// the order goes back to `filled`, and your webhooks receive
+	// `shipment:cancelled` (the cancelled shipment's id and the reason). When the
+	// order ships again (in development the pharmacy simulator ships it again after
+	// its step, sending a new `shipment:created` with a new shipment id), the new
+	// shipment is added to `shipments`. In production NovaMed's pharmacy does this.
+	// Only a `shipped` order has a shipment to cancel (`400 ORDER_NOT_SHIPPED`
+	// otherwise, nothing changed).
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/external/medication-order/{id}/sandbox/cancel-shipment (the `SandboxCancelShipment` operationId).
+	SandboxCancelShipmentWithResponse(ctx context.Context, id MedicationOrderId, params *SandboxCancelShipmentParams, body SandboxCancelShipmentJSONRequestBody, reqEditors ...RequestEditorFn) (*SandboxCancelShipmentResponse, error)
+
 	// ListMedicationsWithResponse List a clinic's formulary
 	//
 	// The medications the clinic may order, in name order (case-insensitive), in
@@ -6195,7 +6562,10 @@ type ClientWithResponsesInterface interface {
 	// allows refills (`do_not_refill` false), that has refills remaining and no open
 	// refill (one whose order is neither delivered nor cancelled). Creates the
 	// refill and a new order (`status: created`) with the item copied, the same Rx
-	// number and one refill fewer remaining. Checks, in the order partners see them:
+	// number and one refill fewer remaining. The new order ships like the
+	// original unless the refill names `shipment_service_code` (a service of any
+	// carrier) or `shipping_address` (then it is priced again for that address);
+	// it keeps `shipping_address` and `payment_method_id`. Checks, in the order partners see them:
 	// `Refills are not possible for pending medication requests`, `Refills are not
 	// allowed for this medication request`, `Refill request already exists`, `No
 	// refills remaining for this medication request`.
@@ -6211,7 +6581,10 @@ type ClientWithResponsesInterface interface {
 	// allows refills (`do_not_refill` false), that has refills remaining and no open
 	// refill (one whose order is neither delivered nor cancelled). Creates the
 	// refill and a new order (`status: created`) with the item copied, the same Rx
-	// number and one refill fewer remaining. Checks, in the order partners see them:
+	// number and one refill fewer remaining. The new order ships like the
+	// original unless the refill names `shipment_service_code` (a service of any
+	// carrier) or `shipping_address` (then it is priced again for that address);
+	// it keeps `shipping_address` and `payment_method_id`. Checks, in the order partners see them:
 	// `Refills are not possible for pending medication requests`, `Refills are not
 	// allowed for this medication request`, `Refill request already exists`, `No
 	// refills remaining for this medication request`.
@@ -7415,6 +7788,230 @@ func (r GetMedicationOrderResponse) StatusCode() int {
 
 // ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
 func (r GetMedicationOrderResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SandboxCancelShipmentResponse200Headers the declared response headers of an HTTP 200 response for SandboxCancelShipment
+type SandboxCancelShipmentResponse200Headers struct {
+	IdempotentReplayed  *string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// SandboxCancelShipmentResponse400Headers the declared response headers of an HTTP 400 response for SandboxCancelShipment
+type SandboxCancelShipmentResponse400Headers struct {
+	IdempotentReplayed  *string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// SandboxCancelShipmentResponse401Headers the declared response headers of an HTTP 401 response for SandboxCancelShipment
+type SandboxCancelShipmentResponse401Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// SandboxCancelShipmentResponse404Headers the declared response headers of an HTTP 404 response for SandboxCancelShipment
+type SandboxCancelShipmentResponse404Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// SandboxCancelShipmentResponse406Headers the declared response headers of an HTTP 406 response for SandboxCancelShipment
+type SandboxCancelShipmentResponse406Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// SandboxCancelShipmentResponse409Headers the declared response headers of an HTTP 409 response for SandboxCancelShipment
+type SandboxCancelShipmentResponse409Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// SandboxCancelShipmentResponse413Headers the declared response headers of an HTTP 413 response for SandboxCancelShipment
+type SandboxCancelShipmentResponse413Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// SandboxCancelShipmentResponse415Headers the declared response headers of an HTTP 415 response for SandboxCancelShipment
+type SandboxCancelShipmentResponse415Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// SandboxCancelShipmentResponse422Headers the declared response headers of an HTTP 422 response for SandboxCancelShipment
+type SandboxCancelShipmentResponse422Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// SandboxCancelShipmentResponse429Headers the declared response headers of an HTTP 429 response for SandboxCancelShipment
+type SandboxCancelShipmentResponse429Headers struct {
+	RetryAfter          *int
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// SandboxCancelShipmentResponse500Headers the declared response headers of an HTTP 500 response for SandboxCancelShipment
+type SandboxCancelShipmentResponse500Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+	XRequestId          string
+}
+
+type SandboxCancelShipmentResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MedicationOrderShipmentCancelled
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *ErrorEnvelope
+	// JSON406 the response for an HTTP 406 `application/json` response
+	JSON406 *NotAcceptable
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyKeyInUse
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *IdempotencyKeyReused
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *SandboxCancelShipmentResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *SandboxCancelShipmentResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *SandboxCancelShipmentResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *SandboxCancelShipmentResponse404Headers
+	// Headers406 the parsed response headers for an HTTP 406 response
+	Headers406 *SandboxCancelShipmentResponse406Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *SandboxCancelShipmentResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *SandboxCancelShipmentResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *SandboxCancelShipmentResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *SandboxCancelShipmentResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *SandboxCancelShipmentResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *SandboxCancelShipmentResponse500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r SandboxCancelShipmentResponse) GetJSON200() *MedicationOrderShipmentCancelled {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r SandboxCancelShipmentResponse) GetJSON400() *ErrorEnvelope {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r SandboxCancelShipmentResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r SandboxCancelShipmentResponse) GetJSON404() *ErrorEnvelope {
+	return r.JSON404
+}
+
+// GetJSON406 returns the response for an HTTP 406 `application/json` response
+func (r SandboxCancelShipmentResponse) GetJSON406() *NotAcceptable {
+	return r.JSON406
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r SandboxCancelShipmentResponse) GetJSON409() *IdempotencyKeyInUse {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r SandboxCancelShipmentResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r SandboxCancelShipmentResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r SandboxCancelShipmentResponse) GetJSON422() *IdempotencyKeyReused {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r SandboxCancelShipmentResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r SandboxCancelShipmentResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r SandboxCancelShipmentResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r SandboxCancelShipmentResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r SandboxCancelShipmentResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r SandboxCancelShipmentResponse) ContentType() string {
 	if r.HTTPResponse != nil {
 		return r.HTTPResponse.Header.Get("Content-Type")
 	}
@@ -11005,6 +11602,56 @@ func (c *ClientWithResponses) GetMedicationOrderWithResponse(ctx context.Context
 	return ParseGetMedicationOrderResponse(rsp)
 }
 
+// SandboxCancelShipmentWithBodyWithResponse Cancel a shipment (development only)
+//
+// **Development only** — in production this route does not exist and answers
+// `404 ROUTE_NOT_FOUND` like any unknown route. It lets you see what happens when
+// NovaMed's pharmacy cancels a shipment (lost, returned, carrier exception):
+// the shipped order's active shipment is marked `cancelled` with the reason,
+// the order goes back to `filled`, and your webhooks receive
+// `shipment:cancelled` (the cancelled shipment's id and the reason). When the
+// order ships again (in development the pharmacy simulator ships it again after
+// its step, sending a new `shipment:created` with a new shipment id), the new
+// shipment is added to `shipments`. In production NovaMed's pharmacy does this.
+// Only a `shipped` order has a shipment to cancel (`400 ORDER_NOT_SHIPPED`
+// otherwise, nothing changed).
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/external/medication-order/{id}/sandbox/cancel-shipment (the `SandboxCancelShipment` operationId).
+func (c *ClientWithResponses) SandboxCancelShipmentWithBodyWithResponse(ctx context.Context, id MedicationOrderId, params *SandboxCancelShipmentParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*SandboxCancelShipmentResponse, error) {
+	rsp, err := c.SandboxCancelShipmentWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSandboxCancelShipmentResponse(rsp)
+}
+
+// SandboxCancelShipmentWithResponse Cancel a shipment (development only)
+//
+// **Development only** — in production this route does not exist and answers
+// `404 ROUTE_NOT_FOUND` like any unknown route. It lets you see what happens when
+// NovaMed's pharmacy cancels a shipment (lost, returned, carrier exception):
+// the shipped order's active shipment is marked `cancelled` with the reason,
+// the order goes back to `filled`, and your webhooks receive
+// `shipment:cancelled` (the cancelled shipment's id and the reason). When the
+// order ships again (in development the pharmacy simulator ships it again after
+// its step, sending a new `shipment:created` with a new shipment id), the new
+// shipment is added to `shipments`. In production NovaMed's pharmacy does this.
+// Only a `shipped` order has a shipment to cancel (`400 ORDER_NOT_SHIPPED`
+// otherwise, nothing changed).
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/external/medication-order/{id}/sandbox/cancel-shipment (the `SandboxCancelShipment` operationId).
+func (c *ClientWithResponses) SandboxCancelShipmentWithResponse(ctx context.Context, id MedicationOrderId, params *SandboxCancelShipmentParams, body SandboxCancelShipmentJSONRequestBody, reqEditors ...RequestEditorFn) (*SandboxCancelShipmentResponse, error) {
+	rsp, err := c.SandboxCancelShipment(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseSandboxCancelShipmentResponse(rsp)
+}
+
 // ListMedicationsWithResponse List a clinic's formulary
 //
 // The medications the clinic may order, in name order (case-insensitive), in
@@ -11172,7 +11819,10 @@ func (c *ClientWithResponses) ListRefillRequestsWithResponse(ctx context.Context
 // allows refills (`do_not_refill` false), that has refills remaining and no open
 // refill (one whose order is neither delivered nor cancelled). Creates the
 // refill and a new order (`status: created`) with the item copied, the same Rx
-// number and one refill fewer remaining. Checks, in the order partners see them:
+// number and one refill fewer remaining. The new order ships like the
+// original unless the refill names `shipment_service_code` (a service of any
+// carrier) or `shipping_address` (then it is priced again for that address);
+// it keeps `shipping_address` and `payment_method_id`. Checks, in the order partners see them:
 // `Refills are not possible for pending medication requests`, `Refills are not
 // allowed for this medication request`, `Refill request already exists`, `No
 // refills remaining for this medication request`.
@@ -11194,7 +11844,10 @@ func (c *ClientWithResponses) CreateRefillRequestWithBodyWithResponse(ctx contex
 // allows refills (`do_not_refill` false), that has refills remaining and no open
 // refill (one whose order is neither delivered nor cancelled). Creates the
 // refill and a new order (`status: created`) with the item copied, the same Rx
-// number and one refill fewer remaining. Checks, in the order partners see them:
+// number and one refill fewer remaining. The new order ships like the
+// original unless the refill names `shipment_service_code` (a service of any
+// carrier) or `shipping_address` (then it is priced again for that address);
+// it keeps `shipping_address` and `payment_method_id`. Checks, in the order partners see them:
 // `Refills are not possible for pending medication requests`, `Refills are not
 // allowed for this medication request`, `Refill request already exists`, `No
 // refills remaining for this medication request`.
@@ -13419,6 +14072,467 @@ func ParseGetMedicationOrderResponse(rsp *http.Response) (*GetMedicationOrderRes
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers GetMedicationOrderResponse500Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseSandboxCancelShipmentResponse parses an HTTP response from a SandboxCancelShipmentWithResponse call
+func ParseSandboxCancelShipmentResponse(rsp *http.Response) (*SandboxCancelShipmentResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &SandboxCancelShipmentResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MedicationOrderShipmentCancelled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 406:
+		var dest NotAcceptable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON406 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyKeyInUse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyKeyReused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers SandboxCancelShipmentResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers SandboxCancelShipmentResponse400Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers SandboxCancelShipmentResponse401Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers SandboxCancelShipmentResponse404Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 406:
+		var headers SandboxCancelShipmentResponse406Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers406 = &headers
+	case rsp.StatusCode == 409:
+		var headers SandboxCancelShipmentResponse409Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers SandboxCancelShipmentResponse413Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers SandboxCancelShipmentResponse415Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers SandboxCancelShipmentResponse422Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers SandboxCancelShipmentResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers SandboxCancelShipmentResponse500Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -3,7 +3,7 @@
 //	novamed serve                     run the API
 //	novamed clinics create|list       manage clinics
 //	novamed keys create|list|revoke|roll|update
-//	novamed orders advance|cancel     drive the pharmacy lifecycle
+//	novamed orders advance|cancel|cancel-shipment  drive the pharmacy lifecycle
 //	novamed practitioners activate    verify a practitioner
 //	novamed carriers list|import      the carrier catalogue
 //	novamed formulary import|list|set|remove  a clinic's medications
@@ -69,6 +69,7 @@ commands:
   security events [--since T]             anomalies: new networks, rate spikes, leaked or revoked keys
   orders advance ORDER_ID --to STATUS [--tracking-number N --carrier C --label-url U]
   orders cancel ORDER_ID                  cancel an order before it ships
+  orders cancel-shipment ORDER_ID --reason TEXT   cancel a shipped order's shipment (back to filled)
   practitioners activate ID               mark a verified practitioner active
   webhooks deliveries [--webhook ID] [--status failed]   the delivery log
   webhooks retry DELIVERY_ID              send a delivery once more
@@ -125,6 +126,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return ordersAdvance(ctx, rest, getenv, stdout)
 	case "orders cancel":
 		return ordersCancel(ctx, rest, getenv, stdout)
+	case "orders cancel-shipment":
+		return ordersCancelShipment(ctx, rest, getenv, stdout)
 	case "practitioners activate":
 		return practitionersActivate(ctx, rest, getenv, stdout)
 	case "webhooks deliveries":

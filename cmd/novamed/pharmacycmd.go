@@ -10,6 +10,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/novamed/partner-api/internal/novamed"
 )
@@ -45,6 +48,37 @@ func ordersCancel(ctx context.Context, args []string, getenv func(string) string
 	return transition(ctx, c, getenv, stdout, id, novamed.OrderCancelled, nil)
 }
 
+// ordersCancelShipment cancels a shipped order's shipment (lost, returned,
+// carrier exception): the order goes back to filled, the partner is sent
+// shipment:cancelled, and the audit trail records the action.
+func ordersCancelShipment(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var reason *string
+	c, id, err := oneArgCommand("orders cancel-shipment", "ORDER_ID", args, getenv, func(fs *flag.FlagSet) {
+		reason = fs.String("reason", "", "why the shipment is cancelled (required; sent to the partner)")
+	})
+	if err != nil {
+		return err
+	}
+	r, err := novamed.CheckShipmentReason(*reason)
+	if err != nil {
+		return errors.New("--reason is required: 1 to 500 characters on one line")
+	}
+	store, _, err := c.openStore(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	rec := &novamed.AuditRecord{Time: time.Now().UTC(), RequestID: "cli_" + uuid.NewString(), Action: "medication_order.cancel_shipment",
+		ResourceType: "medication_order", ResourceIDs: []string{strings.ToLower(id)}, UserAgent: "novamed orders cancel-shipment", Status: 200}
+	o, ev, err := store.CancelShipment(ctx, strings.ToLower(id), r, novamed.Effects{Audit: rec})
+	if err != nil {
+		return err
+	}
+	out := map[string]any{"id": o.ID, "status": o.Status, "event": ev.Name, "shipment_id": ev.Data["shipment_id"], "shipments": o.Shipments}
+	return emit(stdout, c.json, out, fmt.Sprintf("order %s: shipment %s cancelled; the order is %s again (event %s)\n",
+		o.ID, ev.Data["shipment_id"], o.Status, ev.Name))
+}
+
 func transition(ctx context.Context, c *common, getenv func(string) string, stdout io.Writer, id, to string, shipment *novamed.Shipment) error {
 	store, _, err := c.openStore(ctx, getenv)
 	if err != nil {
@@ -55,7 +89,7 @@ func transition(ctx context.Context, c *common, getenv func(string) string, stdo
 	if err != nil {
 		return err
 	}
-	out := map[string]any{"id": o.ID, "status": o.Status, "event": ev.Name, "shipment": o.Shipment}
+	out := map[string]any{"id": o.ID, "status": o.Status, "event": ev.Name, "shipment": o.Shipment, "shipments": o.Shipments}
 	return emit(stdout, c.json, out, fmt.Sprintf("order %s is now %s (event %s)\n", o.ID, o.Status, ev.Name))
 }
 

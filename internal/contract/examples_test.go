@@ -361,6 +361,13 @@ func TestExamplesAreReal(t *testing.T) {
 	j.step("GET", "/api/external/medication-order/"+unknownID, "notFound", nil)
 	ship(t, a, j.id(exOrderQuickstart), exampleShipment())
 	j.step("GET", "/api/external/medication-order/"+j.id(exOrderQuickstart), "shipped", nil)
+	// The development sandbox cancels the shipment; the pharmacy ships again.
+	cancel := "/api/external/medication-order/" + j.id(exOrderQuickstart) + "/sandbox/cancel-shipment"
+	j.step("POST", cancel, "cancelled", nil)
+	j.step("POST", cancel, "notShipped", nil)
+	if _, _, err := a.store.TransitionOrder(ctx, j.id(exOrderQuickstart), "shipped", exampleShipment()); err != nil {
+		t.Fatal(err)
+	}
 
 	// Refills.
 	j.step("POST", "/api/external/refill-request", "pending", nil)

@@ -90,7 +90,7 @@ func (s *Server) carrierServices(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if len(body.Data) == 0 {
-		return errServiceNotAvailable
+		return novamed.ErrServiceNotAvailable()
 	}
 	b, err := marshalBody(body)
 	if err != nil {

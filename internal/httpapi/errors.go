@@ -24,6 +24,7 @@ var statusOf = map[string]int{
 	novamed.CodeRefillExists:      http.StatusBadRequest,
 	novamed.CodeLimitReached:      http.StatusBadRequest,
 	novamed.CodeInvalidTransition: http.StatusConflict,
+	novamed.CodeNotShipped:        http.StatusBadRequest,
 	novamed.CodeUnauthorized:      http.StatusUnauthorized,
 	novamed.CodeNotFound:          http.StatusNotFound,
 	novamed.CodeRouteNotFound:     http.StatusNotFound,

@@ -13,17 +13,19 @@ type orderJSON struct {
 	MedicationOrderID   string `json:"medication_order_id"`
 	MedicationRequestID string `json:"medication_request_id"`
 	*novamed.MedicationOrder
+	Shipments []*novamed.Shipment `json:"shipments"` // never null: [] before the first shipment
 }
 
 func toOrderJSON(o *novamed.MedicationOrder) orderJSON {
-	j := orderJSON{MedicationOrderID: o.ID, MedicationOrder: o}
+	j := orderJSON{MedicationOrderID: o.ID, MedicationOrder: o, Shipments: o.Shipments}
 	if len(o.Items) > 0 {
 		j.MedicationRequestID = o.Items[0].ID
 	}
+	if j.Shipments == nil {
+		j.Shipments = []*novamed.Shipment{}
+	}
 	return j
 }
-
-var errServiceNotAvailable = &novamed.Error{Code: novamed.CodeServiceNotAvail, Message: "Service not available"}
 
 // chooseService resolves the order's shipping choice for the patient's state
 // and prices it: carrier_id+service_id as given, or the cheapest service of
@@ -44,7 +46,7 @@ func (s *Server) chooseService(r *http.Request, o *novamed.MedicationOrder, stat
 		}
 		q, ok := svc.Quote(state, free)
 		if !ok {
-			return errServiceNotAvailable
+			return novamed.ErrServiceNotAvailable()
 		}
 		o.ShippingCost, o.DeliverySpeed = q.TotalCost, svc.Speed
 		return nil
@@ -61,7 +63,7 @@ func (s *Server) chooseService(r *http.Request, o *novamed.MedicationOrder, stat
 		}
 	}
 	if best < 0 {
-		return errServiceNotAvailable
+		return novamed.ErrServiceNotAvailable()
 	}
 	return nil
 }
@@ -167,9 +169,9 @@ func (s *Server) createRefill(w http.ResponseWriter, r *http.Request) error {
 	}
 	req.ShipmentGroupID = in.String(128, false, "shipment_group_id")
 	req.ShipmentServiceCode = in.String(128, false, "shipment_service_code")
-	req.PaymentMethodID = in.String(128, false, "payment_method_id")
+	req.PaymentMethodID = novamed.CheckPaymentMethodID(in)
 	if a, ok := in.Object("shipping_address"); ok {
-		addr := novamed.ParseAddressObject(a)
+		addr := novamed.ParseShippingAddress(a)
 		in.Nested("shipping_address", a)
 		req.ShippingAddress = &addr
 	}
@@ -178,6 +180,18 @@ func (s *Server) createRefill(w http.ResponseWriter, r *http.Request) error {
 	}
 	if err := in.Err(); err != nil {
 		return err
+	}
+	if req.ShipmentServiceCode != "" {
+		// Checked here too, so an unknown code is a validation error before
+		// the medication request is looked at; the store checks it again
+		// against the catalogue of its transaction.
+		carriers, err := s.carriers(r.Context())
+		if err != nil {
+			return err
+		}
+		if _, _, ok := novamed.FindService(carriers, req.ShipmentServiceCode); !ok {
+			return novamed.UnknownServiceCode()
+		}
 	}
 	if !novamed.IsUUID(req.MedicationRequestID) {
 		return notFound
@@ -199,4 +213,41 @@ func (s *Server) listRefills(w http.ResponseWriter, r *http.Request) error {
 	return listed(s, w, r, func(f novamed.ListFilter) ([]*novamed.RefillRequest, string, error) {
 		return s.store.ListRefills(r.Context(), f)
 	}, func(rf *novamed.RefillRequest) (refillJSON, string) { return refillJSON{rf.ID, rf}, rf.ID })
+}
+
+// cancelShipment is the development sandbox's stand-in for the pharmacy
+// cancelling a shipment (lost, returned, carrier exception), so partners can
+// see shipment:cancelled. It is routed in development only.
+func (s *Server) cancelShipment(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	id, err := pathID(r, "Medication order")
+	if err != nil {
+		return err
+	}
+	in, err := readInput(r)
+	if err != nil {
+		return err
+	}
+	reason := in.String(novamed.ShipmentReasonMax, false, "reason")
+	if err := in.Err(); err != nil {
+		return err
+	}
+	if reason, err = novamed.CheckShipmentReason(reason); err != nil {
+		return err
+	}
+	// The order must be one of the key's clinics; an order never changes clinic.
+	o, err := s.store.GetMedicationOrder(r.Context(), id, st.key.Clinics)
+	if err != nil {
+		return err
+	}
+	// The audit record names the order and (added by the store) the
+	// cancelled shipment; the reason is PHI-adjacent free text and stays out.
+	st.clinicID, st.resourceIDs = o.ClinicID, []string{id}
+	rec := s.auditRecord(r, http.StatusOK)
+	o, _, err = s.store.CancelShipment(r.Context(), id, reason, novamed.Effects{Audit: rec})
+	if err != nil {
+		return err
+	}
+	st.audited, st.resourceIDs = true, rec.ResourceIDs
+	return s.ok(w, r, toOrderJSON(o), "Shipment cancelled")
 }

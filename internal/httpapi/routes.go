@@ -1,5 +1,7 @@
 package httpapi
 
+import "github.com/novamed/partner-api/internal/novamed"
+
 // routes is the whole API on one screen. Partner routes run the partner
 // stack (negotiation, auth, rate limit, idempotency, audit); probes run none.
 func (s *Server) routes() *routeTable {
@@ -26,6 +28,10 @@ func (s *Server) routes() *routeTable {
 	mux.Handle("POST /api/external/medication-order", s.partner("medication_order.create", "medication_order", s.createOrder))
 	mux.Handle("GET /api/external/medication-order", s.partner("medication_order.list", "medication_order", s.listOrders))
 	mux.Handle("GET /api/external/medication-order/{id}", s.partner("medication_order.read", "medication_order", s.getOrder))
+	if s.env == novamed.Development { // the sandbox's pharmacy actions; production answers 404 as for any unknown route
+		mux.Handle("POST /api/external/medication-order/{id}/sandbox/cancel-shipment",
+			s.partner("medication_order.cancel_shipment", "medication_order", s.cancelShipment))
+	}
 
 	mux.Handle("POST /api/external/refill-request", s.partner("refill_request.create", "refill_request", s.createRefill))
 	mux.Handle("GET /api/external/refill-request", s.partner("refill_request.list", "refill_request", s.listRefills))

@@ -26,6 +26,7 @@ const (
 	CodeRouteNotFound     = "ROUTE_NOT_FOUND"
 	CodeMethodNotAllowed  = "METHOD_NOT_ALLOWED"
 	CodeInvalidTransition = "INVALID_TRANSITION"
+	CodeNotShipped        = "ORDER_NOT_SHIPPED"
 	CodeRefillNotEligible = "REFILL_NOT_ELIGIBLE"
 	CodeRefillExists      = "REFILL_ALREADY_EXISTS"
 	CodeServiceNotAvail   = "SERVICE_NOT_AVAILABLE"

@@ -3,6 +3,7 @@ package novamed
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -40,9 +41,19 @@ const (
 // Delivery speeds of the older shipping shape.
 var DeliverySpeeds = []string{"next-day", "business-day"}
 
-// Shipment is what NovaMed's pharmacy records when an order ships.
+// Shipment statuses: an order has at most one active shipment; a cancelled
+// one stays on the order's record.
+const (
+	ShipmentActive    = "active"
+	ShipmentCancelled = "cancelled"
+)
+
+// Shipment is what NovaMed's pharmacy records when an order ships. An order
+// may have several: each cancelled shipment stays, and shipping again adds
+// a new one.
 type Shipment struct {
 	ID                string     `json:"shipment_id"`
+	Status            string     `json:"status"` // active or cancelled
 	Provider          string     `json:"shipment_provider"`
 	TrackingNumber    string     `json:"tracking_number"`
 	TrackingURL       string     `json:"tracking_url"`
@@ -50,6 +61,8 @@ type Shipment struct {
 	EstimatedDelivery string     `json:"estimated_delivery,omitempty"`
 	ShippedAt         time.Time  `json:"shipped_at"`
 	DeliveredAt       *time.Time `json:"delivered_at,omitempty"`
+	CancelledAt       *time.Time `json:"cancelled_at,omitempty"`
+	CancelReason      string     `json:"cancel_reason,omitempty"`
 }
 
 // MedicationRequest is one prescribed item of an order.
@@ -78,22 +91,30 @@ type MedicationRequest struct {
 
 // MedicationOrder is a prescription order for one patient.
 type MedicationOrder struct {
-	ID              string               `json:"id"`
-	ClinicID        string               `json:"clinic_id"`
-	PatientID       string               `json:"patient_id"`
-	PractitionerID  string               `json:"practitioner_id"`
-	Status          string               `json:"status"`
-	CarrierID       string               `json:"carrier_id"`
-	ServiceID       string               `json:"service_id"`
-	DeliverySpeed   string               `json:"delivery_speed,omitempty"`
-	ShippingCost    float64              `json:"shipping_cost"`
-	IsRefrigerated  bool                 `json:"is_refrigerated"`
-	ShipmentGroupID string               `json:"shipment_group_id,omitempty"`
-	RefillRequestID string               `json:"refill_request_id,omitempty"`
+	ID              string  `json:"id"`
+	ClinicID        string  `json:"clinic_id"`
+	PatientID       string  `json:"patient_id"`
+	PractitionerID  string  `json:"practitioner_id"`
+	Status          string  `json:"status"`
+	CarrierID       string  `json:"carrier_id"`
+	ServiceID       string  `json:"service_id"`
+	DeliverySpeed   string  `json:"delivery_speed,omitempty"`
+	ShippingCost    float64 `json:"shipping_cost"`
+	IsRefrigerated  bool    `json:"is_refrigerated"`
+	ShipmentGroupID string  `json:"shipment_group_id,omitempty"`
+	RefillRequestID string  `json:"refill_request_id,omitempty"`
+	// ShippingAddress is where the order ships when it is not the
+	// patient's address (a refill may name one); nil means the patient's.
+	ShippingAddress *Address             `json:"shipping_address,omitempty"`
+	PaymentMethodID string               `json:"payment_method_id,omitempty"`
 	Items           []*MedicationRequest `json:"medication_requests"`
-	Shipment        *Shipment            `json:"shipment"`
-	CreatedAt       time.Time            `json:"created_at"`
-	UpdatedAt       time.Time            `json:"updated_at"`
+	// Shipment is the active shipment (nil before shipping and after a
+	// cancelled one); Shipments lists every shipment, oldest first, and
+	// holds Shipment too.
+	Shipment  *Shipment   `json:"shipment"`
+	Shipments []*Shipment `json:"shipments"`
+	CreatedAt time.Time   `json:"created_at"`
+	UpdatedAt time.Time   `json:"updated_at"`
 }
 
 // Event is a state change a partner is told about, stored in the same
@@ -162,8 +183,9 @@ func (o *MedicationOrder) Transition(to string, at time.Time, shipment *Shipment
 			return nil, &Error{Code: CodeInvalidTransition, Message: "Shipping an order needs a tracking number."}
 		}
 		s := *shipment
-		s.ShippedAt = at
+		s.ShippedAt, s.Status, s.CancelledAt, s.CancelReason = at, ShipmentActive, nil, ""
 		o.Shipment = &s
+		o.Shipments = append(o.Shipments, &s)
 	case OrderDelivered:
 		if o.Shipment != nil {
 			t := at
@@ -172,6 +194,40 @@ func (o *MedicationOrder) Transition(to string, at time.Time, shipment *Shipment
 	}
 	o.Status, o.UpdatedAt = to, at
 	return &Event{ClinicID: o.ClinicID, Name: transitionEvents[to], Data: o.EventData(), CreatedAt: at}, nil
+}
+
+// ShipmentReasonMax is the longest shipment-cancellation reason, in characters.
+const ShipmentReasonMax = 500
+
+// CheckShipmentReason validates the reason of a shipment cancellation: 1 to
+// ShipmentReasonMax characters of one line, trimmed.
+func CheckShipmentReason(reason string) (string, error) {
+	in := &Input{}
+	r := in.checkText("reason", reason, ShipmentReasonMax, false)
+	if r == "" && len(in.Errors) == 0 {
+		in.Add("reason", "reason is required: say why the shipment is cancelled.")
+	}
+	return r, in.Err()
+}
+
+// CancelShipment cancels the active shipment of a shipped order at time at:
+// the shipment is marked cancelled with reason (already checked with
+// CheckShipmentReason), the order goes back to filled (so it can ship
+// again), and the shipment:cancelled event is returned. An order that is not
+// shipped is an ORDER_NOT_SHIPPED error and stays as it was.
+func (o *MedicationOrder) CancelShipment(reason string, at time.Time) (*Event, error) {
+	if o.Status != OrderShipped || o.Shipment == nil {
+		return nil, &Error{Code: CodeNotShipped,
+			Message: fmt.Sprintf("Only the shipment of a shipped order can be cancelled; this order is %s.", o.Status)}
+	}
+	sh := o.Shipment
+	t := at
+	sh.Status, sh.CancelledAt, sh.CancelReason = ShipmentCancelled, &t, reason
+	o.Shipment, o.Status, o.UpdatedAt = nil, OrderFilled, at
+	d := o.EventData()
+	d["shipment_id"], d["shipment_provider"], d["tracking_number"] = sh.ID, sh.Provider, sh.TrackingNumber
+	d["tracking_url"], d["shipping_label"], d["reason"] = sh.TrackingURL, sh.LabelURL, reason
+	return &Event{ClinicID: o.ClinicID, Name: EventShipmentCancelled, Data: d, CreatedAt: at}, nil
 }
 
 // EventData is the documented event_data of medication_order:* and
@@ -348,10 +404,101 @@ func RefillOrder(orig *MedicationOrder, item *MedicationRequest, remaining int, 
 		ID: r.NewOrderID, ClinicID: orig.ClinicID, PatientID: orig.PatientID, PractitionerID: orig.PractitionerID,
 		Status: OrderCreated, CarrierID: orig.CarrierID, ServiceID: orig.ServiceID, DeliverySpeed: orig.DeliverySpeed,
 		ShippingCost: orig.ShippingCost, IsRefrigerated: orig.IsRefrigerated, ShipmentGroupID: orig.ShipmentGroupID,
-		RefillRequestID: r.ID, Items: []*MedicationRequest{&it}, CreatedAt: now, UpdatedAt: now,
+		RefillRequestID: r.ID, Items: []*MedicationRequest{&it}, Shipments: []*Shipment{}, CreatedAt: now, UpdatedAt: now,
 	}
 	if r.ShipmentGroupID != "" {
 		o.ShipmentGroupID = r.ShipmentGroupID
 	}
+	if r.ShippingAddress != nil {
+		a := *r.ShippingAddress
+		o.ShippingAddress = &a
+	}
+	o.PaymentMethodID = r.PaymentMethodID
 	return o
+}
+
+// FindService returns the carrier offering the service with id code, the
+// first in catalogue order (the published catalogue's service ids are
+// unique across carriers).
+func FindService(carriers []Carrier, code string) (*Carrier, CarrierService, bool) {
+	for i := range carriers {
+		if svc, ok := carriers[i].Service(code); ok {
+			return &carriers[i], svc, true
+		}
+	}
+	return nil, CarrierService{}, false
+}
+
+// UnknownServiceCode is the validation error of a refill's
+// shipment_service_code that names no service of the catalogue.
+func UnknownServiceCode() error {
+	return ValidationError([]FieldError{{Field: "shipment_service_code",
+		Message: "shipment_service_code is not a service of any carrier; see GET /api/external/carriers/{carrierId}/services."}})
+}
+
+// ErrServiceNotAvailable is the contract's answer for a carrier service that
+// does not deliver to the destination.
+func ErrServiceNotAvailable() error {
+	return &Error{Code: CodeServiceNotAvail, Message: "Service not available"}
+}
+
+// ShipRefill applies a refill's shipping choice to its new order o: the
+// service named by code (of any carrier; "" keeps the original order's),
+// priced for the destination state (the refill's shipping address, else the
+// patient's) and the clinic's free shipping.
+func ShipRefill(o *MedicationOrder, carriers []Carrier, code, state string, free bool) error {
+	var svc CarrierService
+	if code != "" {
+		c, s, ok := FindService(carriers, code)
+		if !ok {
+			return UnknownServiceCode()
+		}
+		o.CarrierID, svc = c.ID, s
+	} else {
+		i := slices.IndexFunc(carriers, func(c Carrier) bool { return c.ID == o.CarrierID })
+		if i < 0 {
+			return ErrServiceNotAvailable()
+		}
+		s, ok := carriers[i].Service(o.ServiceID)
+		if !ok {
+			return ErrServiceNotAvailable()
+		}
+		svc = s
+	}
+	q, ok := svc.Quote(state, free)
+	if !ok {
+		return ErrServiceNotAvailable()
+	}
+	o.ServiceID, o.DeliverySpeed, o.ShippingCost = svc.ID, svc.Speed, q.TotalCost
+	return nil
+}
+
+// ParseShippingAddress reads a refill's shipping_address object (the
+// published shape {line1, city, state, zip, country}, or any spelling the
+// patient address accepts): line 1, city, a US state and a ZIP code are
+// required; country, when sent, must be US.
+func ParseShippingAddress(a *Input) Address {
+	addr := ParseAddressObject(a)
+	for _, req := range []struct{ name, value string }{{"line1", addr.Line1}, {"city", addr.City}, {"state", addr.State}, {"zip", addr.Zip}} {
+		if req.value == "" && !a.hasErrorFor(req.name) {
+			a.Add(req.name, "%s is required.", req.name)
+		}
+	}
+	if c := a.String(60, false, "country", "country_code"); c != "" && !strings.EqualFold(c, "US") && !strings.EqualFold(c, "USA") {
+		a.Add("country", "country must be US: NovaMed ships within the United States.")
+	}
+	return addr
+}
+
+// CheckPaymentMethodID validates a payment method id: 1 to 128 printable
+// ASCII characters.
+func CheckPaymentMethodID(in *Input) string {
+	s := in.String(128, false, "payment_method_id")
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x20 || s[i] > 0x7e {
+			in.Add("payment_method_id", "payment_method_id must be printable ASCII characters.")
+			return ""
+		}
+	}
+	return s
 }

@@ -125,12 +125,22 @@ type PharmacyStore interface {
 	// under a row lock; each transition happens and is recorded once. A
 	// shipment without provider or tracking URL gets the order's carrier's.
 	TransitionOrder(ctx context.Context, id, to string, shipment *Shipment) (*MedicationOrder, *Event, error)
+	// CancelShipment cancels the active shipment of a shipped order (of
+	// any clinic) with a reason checked by CheckShipmentReason: the order
+	// returns to filled, the shipment stays on it marked cancelled, and
+	// shipment:cancelled is recorded, with eff, in one transaction. An order
+	// that is not shipped is an ORDER_NOT_SHIPPED error and stays as it was.
+	CancelShipment(ctx context.Context, id, reason string, eff Effects) (*MedicationOrder, *Event, error)
 	// OrdersToAdvance lists orders not yet delivered or cancelled whose last
 	// change is older than before (for the development sandbox).
-	// Items are not loaded.
+	// Items are not loaded; shipments are.
 	OrdersToAdvance(ctx context.Context, before time.Time, limit int) ([]*MedicationOrder, error)
 	// CreateRefill checks eligibility and creates the refill and its new
-	// order (ids r.ID and r.NewOrderID) in one transaction.
+	// order (ids r.ID and r.NewOrderID) in one transaction. The new order
+	// takes the refill's shipping address and payment method id; a
+	// shipment service code (a service of any carrier) or a shipping
+	// address re-prices it (ShipRefill): an unknown code is a validation
+	// error, a service that does not deliver there SERVICE_NOT_AVAILABLE.
 	CreateRefill(ctx context.Context, r *RefillRequest, clinics []string, eff Effects) (*MedicationOrder, error)
 	GetRefill(ctx context.Context, id string, clinics []string) (*RefillRequest, error)
 	ListRefills(ctx context.Context, f ListFilter) (items []*RefillRequest, next string, err error)

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strconv"
 	"time"
 
@@ -16,7 +17,13 @@ import (
 )
 
 const orderColumns = `id, clinic_id, patient_id, practitioner_id, status, carrier_id, service_id, delivery_speed,
-	shipping_cost_cents, is_refrigerated, shipment_group_id, refill_request_id, shipment, created_at, updated_at`
+	shipping_cost_cents, is_refrigerated, shipment_group_id, refill_request_id, details, created_at, updated_at`
+
+// orderDetails is the sealed part of an order: what a refill named for it.
+type orderDetails struct {
+	ShippingAddress *novamed.Address `json:"shipping_address,omitempty"`
+	PaymentMethodID string           `json:"payment_method_id,omitempty"`
+}
 
 // itemDetails is the sealed prescription of a medication request.
 type itemDetails struct {
@@ -64,16 +71,26 @@ func (s *Store) insertOrder(ctx context.Context, tx *sql.Tx, o *novamed.Medicati
 			return fmt.Errorf("sqlstore: check %s: %w", chk.table, err)
 		}
 	}
-	shipment, err := json.Marshal(o.Shipment)
-	if err != nil {
-		return err
+	details := ""
+	if o.ShippingAddress != nil || o.PaymentMethodID != "" {
+		z := s.sealer("medication_orders", o.ID)
+		details = z.json("details", orderDetails{ShippingAddress: o.ShippingAddress, PaymentMethodID: o.PaymentMethodID})
+		if z.err != nil {
+			return z.err
+		}
 	}
-	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO medication_orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO medication_orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
 		o.ID, o.ClinicID, o.PatientID, o.PractitionerID, o.Status, o.CarrierID, o.ServiceID, o.DeliverySpeed,
 		int64(math.Round(o.ShippingCost*100)), boolInt(o.IsRefrigerated), o.ShipmentGroupID, o.RefillRequestID,
-		string(shipment), micros(o.CreatedAt), micros(o.UpdatedAt))
+		details, micros(o.CreatedAt), micros(o.UpdatedAt))
 	if err != nil {
 		return fmt.Errorf("sqlstore: insert order: %w", err)
+	}
+	if len(o.Shipments) == 0 && o.Shipment != nil {
+		o.Shipments = []*novamed.Shipment{o.Shipment}
+	}
+	if err := s.saveShipments(ctx, tx, o); err != nil {
+		return err
 	}
 	for i, it := range o.Items {
 		if it.RootID == "" {
@@ -100,22 +117,120 @@ func (s *Store) insertOrder(ctx context.Context, tx *sql.Tx, o *novamed.Medicati
 	return nil
 }
 
-func scanOrder(r rowScanner) (*novamed.MedicationOrder, error) {
+// scanOrder reads an order row; its items and shipments are loaded apart.
+func (s *Store) scanOrder(r rowScanner) (*novamed.MedicationOrder, error) {
 	var o novamed.MedicationOrder
 	var cents int64
 	var refrigerated int
-	var shipment string
+	var details string
 	var created, updated int64
 	if err := r.Scan(&o.ID, &o.ClinicID, &o.PatientID, &o.PractitionerID, &o.Status, &o.CarrierID, &o.ServiceID,
-		&o.DeliverySpeed, &cents, &refrigerated, &o.ShipmentGroupID, &o.RefillRequestID, &shipment, &created, &updated); err != nil {
+		&o.DeliverySpeed, &cents, &refrigerated, &o.ShipmentGroupID, &o.RefillRequestID, &details, &created, &updated); err != nil {
 		return nil, err
 	}
 	o.ShippingCost, o.IsRefrigerated = float64(cents)/100, refrigerated == 1
 	o.CreatedAt, o.UpdatedAt = fromMicros(created), fromMicros(updated)
-	if err := json.Unmarshal([]byte(shipment), &o.Shipment); err != nil {
-		return nil, fmt.Errorf("sqlstore: order %s shipment: %w", o.ID, err)
+	var d orderDetails
+	op := s.opener("medication_orders", o.ID)
+	op.json("details", details, &d)
+	if op.err != nil {
+		return nil, op.err
 	}
+	o.ShippingAddress, o.PaymentMethodID = d.ShippingAddress, d.PaymentMethodID
 	return &o, nil
+}
+
+// shipmentRowID is the id of an order's shipment row at position i.
+func shipmentRowID(orderID string, i int) string { return orderID + "/" + strconv.Itoa(i) }
+
+// saveShipments writes every shipment of o (new ones inserted, changed ones
+// updated), in o.Shipments order.
+func (s *Store) saveShipments(ctx context.Context, tx *sql.Tx, o *novamed.MedicationOrder) error {
+	for i, sh := range o.Shipments {
+		if sh.Status == "" {
+			sh.Status = novamed.ShipmentActive
+		}
+		plain := *sh
+		// The reason is sealed in its own column; status and cancellation
+		// time have columns of their own too.
+		plain.Status, plain.CancelledAt, plain.CancelReason = "", nil, ""
+		data, err := json.Marshal(plain)
+		if err != nil {
+			return err
+		}
+		id := shipmentRowID(o.ID, i)
+		z := s.sealer("shipments", id)
+		reason := z.str("cancel_reason", sh.CancelReason)
+		if z.err != nil {
+			return z.err
+		}
+		var cancelled any
+		if sh.CancelledAt != nil {
+			cancelled = micros(*sh.CancelledAt)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO shipments (id, order_id, clinic_id, position, status, data, cancel_reason, cancelled_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data,
+			cancel_reason = excluded.cancel_reason, cancelled_at = excluded.cancelled_at`),
+			id, o.ID, o.ClinicID, i, sh.Status, string(data), reason, cancelled); err != nil {
+			return fmt.Errorf("sqlstore: save shipment: %w", err)
+		}
+	}
+	return nil
+}
+
+// loadShipments fills the shipments of orders (one query) and points each
+// order's Shipment at its active one.
+func (s *Store) loadShipments(ctx context.Context, q querier, orders ...*novamed.MedicationOrder) error {
+	if len(orders) == 0 {
+		return nil
+	}
+	byID := make(map[string]*novamed.MedicationOrder, len(orders))
+	ids := make([]any, 0, len(orders))
+	for _, o := range orders {
+		o.Shipment, o.Shipments = nil, []*novamed.Shipment{}
+		byID[o.ID] = o
+		ids = append(ids, o.ID)
+	}
+	rows, err := q.QueryContext(ctx, s.q(`SELECT id, order_id, status, data, cancel_reason, cancelled_at FROM shipments
+		WHERE order_id IN (`+placeholders(len(ids))+`) ORDER BY order_id, position`), ids...)
+	if err != nil {
+		return fmt.Errorf("sqlstore: shipments: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id, orderID, status, data, reason string
+		var cancelled sql.NullInt64
+		if err := rows.Scan(&id, &orderID, &status, &data, &reason, &cancelled); err != nil {
+			return fmt.Errorf("sqlstore: shipments: %w", err)
+		}
+		var sh novamed.Shipment
+		if err := json.Unmarshal([]byte(data), &sh); err != nil {
+			return fmt.Errorf("sqlstore: shipment %s: %w", id, err)
+		}
+		op := s.opener("shipments", id)
+		sh.Status, sh.CancelReason, sh.CancelledAt = status, op.str("cancel_reason", reason), nil
+		if op.err != nil {
+			return op.err
+		}
+		if cancelled.Valid {
+			t := fromMicros(cancelled.Int64)
+			sh.CancelledAt = &t
+		}
+		o := byID[orderID]
+		o.Shipments = append(o.Shipments, &sh)
+		if status == novamed.ShipmentActive {
+			o.Shipment = &sh
+		}
+	}
+	return rows.Err()
+}
+
+// loadOrders fills the items and shipments of orders.
+func (s *Store) loadOrders(ctx context.Context, q querier, orders ...*novamed.MedicationOrder) error {
+	if err := s.loadItems(ctx, q, orders...); err != nil {
+		return err
+	}
+	return s.loadShipments(ctx, q, orders...)
 }
 
 const itemColumns = `id, order_id, root_id, refills_authorized, refills_remaining, do_not_refill, rx_number, issue_date, details`
@@ -167,14 +282,14 @@ func (s *Store) loadItems(ctx context.Context, q querier, orders ...*novamed.Med
 
 // GetMedicationOrder returns an order of one of clinics.
 func (s *Store) GetMedicationOrder(ctx context.Context, id string, clinics []string) (*novamed.MedicationOrder, error) {
-	o, ok, err := getScoped(ctx, s, "medication_orders", orderColumns, id, clinics, scanOrder)
+	o, ok, err := getScoped(ctx, s, "medication_orders", orderColumns, id, clinics, s.scanOrder)
 	if err != nil {
 		return nil, err
 	}
 	if !ok {
 		return nil, novamed.NotFound("Medication order")
 	}
-	return o, s.loadItems(ctx, s.read, o)
+	return o, s.loadOrders(ctx, s.read, o)
 }
 
 // ListMedicationOrders returns a page of orders, newest first.
@@ -189,24 +304,24 @@ func (s *Store) ListMedicationOrders(ctx context.Context, f novamed.OrderFilter)
 		extra += ` AND status = ?`
 		args = append(args, f.Status)
 	}
-	items, next, err := listPageWhere(ctx, s, "medication_orders", orderColumns, f.ListFilter, extra, args, scanOrder,
+	items, next, err := listPageWhere(ctx, s, "medication_orders", orderColumns, f.ListFilter, extra, args, s.scanOrder,
 		func(o *novamed.MedicationOrder) string { return o.ID })
 	if err != nil {
 		return nil, "", err
 	}
-	return items, next, s.loadItems(ctx, s.read, items...)
+	return items, next, s.loadOrders(ctx, s.read, items...)
 }
 
 // lockOrder reads an order for update inside tx.
 func (s *Store) lockOrder(ctx context.Context, tx *sql.Tx, id string) (*novamed.MedicationOrder, error) {
-	o, err := scanOrder(tx.QueryRowContext(ctx, s.q(`SELECT `+orderColumns+` FROM medication_orders WHERE id = ?`+s.forUpdate()), id))
+	o, err := s.scanOrder(tx.QueryRowContext(ctx, s.q(`SELECT `+orderColumns+` FROM medication_orders WHERE id = ?`+s.forUpdate()), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.NotFound("Medication order")
 	}
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: lock order: %w", err)
 	}
-	return o, s.loadItems(ctx, tx, o)
+	return o, s.loadOrders(ctx, tx, o)
 }
 
 // TransitionOrder applies one lifecycle step under a row lock and records its event.
@@ -231,19 +346,8 @@ func (s *Store) TransitionOrder(ctx context.Context, id, to string, shipment *no
 		if err != nil {
 			return err
 		}
-		shipJSON, err := json.Marshal(o.Shipment)
-		if err != nil {
+		if err := s.updateOrderState(ctx, tx, o, from); err != nil {
 			return err
-		}
-		// The status condition makes the step happen once even if a lock
-		// was not taken (SQLite serialises writers; PostgreSQL locks the row).
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE medication_orders SET status = ?, shipment = ?, updated_at = ? WHERE id = ? AND status = ?`),
-			o.Status, string(shipJSON), micros(now), id, from)
-		if err != nil {
-			return fmt.Errorf("sqlstore: transition: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n != 1 {
-			return novamed.Errorf(novamed.CodeInvalidTransition, "The order changed concurrently; retry.")
 		}
 		for _, it := range o.Items {
 			if _, err := tx.ExecContext(ctx, s.q(`UPDATE medication_requests SET rx_number = ? WHERE id = ?`), it.RxNumber, it.ID); err != nil {
@@ -262,6 +366,60 @@ func (s *Store) TransitionOrder(ctx context.Context, id, to string, shipment *no
 		}
 		out = o
 		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, ev, nil
+}
+
+// updateOrderState stores o's status, change time and shipments. The status
+// condition makes a change happen once even if a lock was not taken
+// (SQLite serialises writers; PostgreSQL locks the row).
+func (s *Store) updateOrderState(ctx context.Context, tx *sql.Tx, o *novamed.MedicationOrder, from string) error {
+	res, err := tx.ExecContext(ctx, s.q(`UPDATE medication_orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?`),
+		o.Status, micros(o.UpdatedAt), o.ID, from)
+	if err != nil {
+		return fmt.Errorf("sqlstore: transition: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n != 1 {
+		return novamed.Errorf(novamed.CodeInvalidTransition, "The order changed concurrently; retry.")
+	}
+	return s.saveShipments(ctx, tx, o)
+}
+
+// CancelShipment cancels the active shipment of a shipped order (of any
+// clinic: an operator or sandbox action) with its event and effects.
+func (s *Store) CancelShipment(ctx context.Context, id, reason string, eff novamed.Effects) (*novamed.MedicationOrder, *novamed.Event, error) {
+	var out *novamed.MedicationOrder
+	var ev *novamed.Event
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
+			return err
+		}
+		o, err := s.lockOrder(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		from := o.Status
+		ev, err = o.CancelShipment(reason, s.now().UTC().Truncate(time.Microsecond))
+		if err != nil {
+			return err
+		}
+		if err := s.updateOrderState(ctx, tx, o, from); err != nil {
+			return err
+		}
+		if err := s.insertEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		if eff.Audit != nil {
+			eff.Audit.ClinicID = o.ClinicID
+			if sid, _ := ev.Data["shipment_id"].(string); !slices.Contains(eff.Audit.ResourceIDs, sid) {
+				eff.Audit.ResourceIDs = append(eff.Audit.ResourceIDs, sid)
+			}
+		}
+		out = o
+		return s.writeEffects(ctx, tx, novamed.Effects{Audit: eff.Audit})
 	})
 	if err != nil {
 		return nil, nil, err
@@ -291,13 +449,17 @@ func (s *Store) OrdersToAdvance(ctx context.Context, before time.Time, limit int
 	defer rows.Close()
 	var out []*novamed.MedicationOrder
 	for rows.Next() {
-		o, err := scanOrder(rows)
+		o, err := s.scanOrder(rows)
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, o)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	rows.Close()
+	return out, s.loadShipments(ctx, s.read, out...)
 }
 
 func collectIDs(rows *sql.Rows) ([]string, error) {

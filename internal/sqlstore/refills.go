@@ -67,6 +67,11 @@ func (s *Store) CreateRefill(ctx context.Context, r *novamed.RefillRequest, clin
 			return fmt.Errorf("sqlstore: decrement refills: %w", err)
 		}
 		order = novamed.RefillOrder(orig, item, root.RefillsRemaining, r, now)
+		if r.ShipmentServiceCode != "" || r.ShippingAddress != nil {
+			if err := s.shipRefill(ctx, tx, order, r); err != nil {
+				return err
+			}
+		}
 		if err := s.insertOrder(ctx, tx, order); err != nil {
 			return err
 		}
@@ -88,6 +93,31 @@ func (s *Store) CreateRefill(ctx context.Context, r *novamed.RefillRequest, clin
 		return s.writeEffects(ctx, tx, novamed.Effects{Audit: eff.Audit})
 	})
 	return order, err
+}
+
+// shipRefill prices a refill's new order for the service and address the
+// refill names: the destination is the refill's shipping address, else the
+// patient's; the clinic's free shipping applies.
+func (s *Store) shipRefill(ctx context.Context, tx *sql.Tx, o *novamed.MedicationOrder, r *novamed.RefillRequest) error {
+	var state string
+	if r.ShippingAddress != nil {
+		state = r.ShippingAddress.State
+	} else {
+		p, err := s.scanPatient(tx.QueryRowContext(ctx, s.q(`SELECT `+patientColumns+` FROM patients WHERE id = ?`), o.PatientID))
+		if err != nil {
+			return fmt.Errorf("sqlstore: refill patient: %w", err)
+		}
+		state = p.Address.State
+	}
+	var free int
+	if err := tx.QueryRowContext(ctx, s.q(`SELECT free_shipping FROM clinics WHERE id = ?`), o.ClinicID).Scan(&free); err != nil {
+		return fmt.Errorf("sqlstore: refill clinic: %w", err)
+	}
+	carriers, err := s.listCarriers(ctx, tx)
+	if err != nil {
+		return err
+	}
+	return novamed.ShipRefill(o, carriers, r.ShipmentServiceCode, state, free == 1)
 }
 
 func contains(ss []string, s string) bool {

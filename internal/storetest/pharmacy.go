@@ -127,22 +127,63 @@ func cloneOrder(o *novamed.MedicationOrder) *novamed.MedicationOrder {
 			w.Items[i] = &c
 		}
 	}
-	if o.Shipment != nil {
-		s := *o.Shipment
-		s.DeliveredAt = normPtr(o.Shipment.DeliveredAt)
-		w.Shipment = &s
+	if o.ShippingAddress != nil {
+		a := *o.ShippingAddress
+		w.ShippingAddress = &a
+	}
+	// Shipment points into Shipments (the active one): the copy does too.
+	cloneShipment := func(sh *novamed.Shipment) *novamed.Shipment {
+		c := *sh
+		c.DeliveredAt, c.CancelledAt = normPtr(sh.DeliveredAt), normPtr(sh.CancelledAt)
+		return &c
+	}
+	w.Shipment, w.Shipments = nil, nil
+	if o.Shipments != nil {
+		w.Shipments = make([]*novamed.Shipment, len(o.Shipments))
+	}
+	for i, sh := range o.Shipments {
+		w.Shipments[i] = cloneShipment(sh)
+		if sh == o.Shipment {
+			w.Shipment = w.Shipments[i]
+		}
+	}
+	if o.Shipment != nil && w.Shipment == nil {
+		w.Shipment = cloneShipment(o.Shipment)
 	}
 	return &w
 }
 
-// storedOrder is the form GetMedicationOrder returns o in.
+// storedOrder is the form GetMedicationOrder returns o in: times
+// normalised, and its shipments listed (a shipment set without a list is
+// the order's one active shipment).
 func storedOrder(o *novamed.MedicationOrder) *novamed.MedicationOrder {
 	w := cloneOrder(o)
 	w.CreatedAt, w.UpdatedAt = norm(o.CreatedAt), norm(o.UpdatedAt)
-	if w.Shipment != nil {
-		w.Shipment.ShippedAt = norm(w.Shipment.ShippedAt)
+	if len(w.Shipments) == 0 {
+		w.Shipments = []*novamed.Shipment{}
+		if w.Shipment != nil {
+			w.Shipments = []*novamed.Shipment{w.Shipment}
+		}
+	}
+	for _, sh := range w.Shipments {
+		sh.ShippedAt = norm(sh.ShippedAt)
+		if sh.Status == "" {
+			sh.Status = novamed.ShipmentActive
+		}
 	}
 	return w
+}
+
+// shipped returns the shipment sh as an order shipped at t holds it.
+func shipped(sh novamed.Shipment, t time.Time) *novamed.Shipment {
+	sh.ShippedAt, sh.Status = t, novamed.ShipmentActive
+	return &sh
+}
+
+// addShipment makes sh the active (last) shipment of want.
+func addShipment(want *novamed.MedicationOrder, sh *novamed.Shipment) {
+	want.Shipment = sh
+	want.Shipments = append(want.Shipments, sh)
 }
 
 // getOrder reads an order that must exist, in any of clinics.

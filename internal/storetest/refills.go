@@ -3,6 +3,7 @@ package storetest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -26,12 +27,45 @@ func refillOrder(orig *novamed.MedicationOrder, item *novamed.MedicationRequest,
 		ID: r.NewOrderID, ClinicID: orig.ClinicID, PatientID: orig.PatientID, PractitionerID: orig.PractitionerID,
 		Status: novamed.OrderCreated, CarrierID: orig.CarrierID, ServiceID: orig.ServiceID, DeliverySpeed: orig.DeliverySpeed,
 		ShippingCost: orig.ShippingCost, IsRefrigerated: orig.IsRefrigerated, ShipmentGroupID: orig.ShipmentGroupID,
-		RefillRequestID: r.ID, Items: []*novamed.MedicationRequest{&it}, CreatedAt: created, UpdatedAt: created,
+		RefillRequestID: r.ID, Items: []*novamed.MedicationRequest{&it}, Shipments: []*novamed.Shipment{},
+		PaymentMethodID: r.PaymentMethodID, CreatedAt: created, UpdatedAt: created,
 	}
 	if r.ShipmentGroupID != "" {
 		o.ShipmentGroupID = r.ShipmentGroupID
 	}
+	if r.ShippingAddress != nil {
+		a := *r.ShippingAddress
+		o.ShippingAddress = &a
+	}
 	return o
+}
+
+// refillShipping sets the carrier, service, speed and price the new order o
+// of refill r must have, read from the store's catalogue (in which the
+// suite's refills name services by id): the refill's service, else the
+// order's, priced for state; the clinics of these refills have no free
+// shipping.
+func (f *fixture) refillShipping(o *novamed.MedicationOrder, r *novamed.RefillRequest, state string) {
+	f.t.Helper()
+	if r.ShipmentServiceCode == "" && r.ShippingAddress == nil {
+		return
+	}
+	cs, err := f.s.ListCarriers(f.ctx)
+	must(f.t, "ListCarriers", err)
+	for _, c := range cs {
+		for _, svc := range c.Services {
+			if (r.ShipmentServiceCode != "" && svc.ID == r.ShipmentServiceCode) ||
+				(r.ShipmentServiceCode == "" && c.ID == o.CarrierID && svc.ID == o.ServiceID) {
+				cents := svc.BaseCostCents
+				if slices.Contains(novamed.RemoteStates, state) {
+					cents += svc.RemoteSurchargeCents
+				}
+				o.CarrierID, o.ServiceID, o.DeliverySpeed, o.ShippingCost = c.ID, svc.ID, svc.Speed, float64(cents)/100
+				return
+			}
+		}
+	}
+	f.t.Fatalf("refill %s: service %q is not in the catalogue", r.ID, r.ShipmentServiceCode)
 }
 
 // storedRefill is the form GetRefill returns a refill r (as built, before
@@ -63,6 +97,13 @@ func (f *fixture) refillOK(what string, r *novamed.RefillRequest, clinics []stri
 	}
 	wantNormalised(f.t, what+": created_at", got.CreatedAt)
 	want := refillOrder(orig, item, remaining, &in, got.CreatedAt)
+	if in.ShippingAddress != nil {
+		f.refillShipping(want, &in, in.ShippingAddress.State)
+	} else if in.ShipmentServiceCode != "" {
+		p, err := f.s.GetPatient(f.ctx, orig.PatientID, []string{orig.ClinicID})
+		must(f.t, what+": GetPatient", err)
+		f.refillShipping(want, &in, p.Address.State)
+	}
 	equal(f.t, what, got, want)
 	equal(f.t, what+": GetMedicationOrder of the new order", f.getOrder(in.NewOrderID, orig.ClinicID), want)
 	wantRefill := storedRefill(&in, orig, item.RootID, novamed.OrderCreated, got.CreatedAt)

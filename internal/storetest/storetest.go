@@ -36,6 +36,7 @@ func Run(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 		{"Orders", testOrders},
 		{"Transitions", testTransitions},
 		{"Refills", testRefills},
+		{"Shipments", testShipments},
 		{"Carriers", testCarriers},
 		{"FreeShipping", testFreeShipping},
 		{"Activation", testActivation},

@@ -76,9 +76,9 @@ func testTransitions(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 					seen[rx], it.RxNumber = true, rx
 				}
 			case novamed.OrderShipped:
-				want.Shipment = &novamed.Shipment{ID: sh.ID, Provider: fedexName, TrackingNumber: sh.TrackingNumber,
+				addShipment(want, shipped(novamed.Shipment{ID: sh.ID, Provider: fedexName, TrackingNumber: sh.TrackingNumber,
 					TrackingURL: fedexTracking + sh.TrackingNumber, LabelURL: sh.LabelURL,
-					EstimatedDelivery: sh.EstimatedDelivery, ShippedAt: got.UpdatedAt}
+					EstimatedDelivery: sh.EstimatedDelivery}, got.UpdatedAt))
 			case novamed.OrderDelivered:
 				delivered := got.UpdatedAt
 				want.Shipment.DeliveredAt = &delivered
@@ -188,8 +188,8 @@ func testTransitions(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 			want := cloneOrder(filled)
 			want.Status, want.UpdatedAt = novamed.OrderShipped, got.UpdatedAt
 			sh := tc.in
-			sh.Provider, sh.TrackingURL, sh.ShippedAt = tc.provider, tc.url, got.UpdatedAt
-			want.Shipment = &sh
+			sh.Provider, sh.TrackingURL = tc.provider, tc.url
+			addShipment(want, shipped(sh, got.UpdatedAt))
 			equal(t, what, got, want)
 			equal(t, what+": GetMedicationOrder", f.getOrder(o.ID, c.ID), want)
 			if ev != nil {
