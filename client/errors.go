@@ -31,6 +31,7 @@ const (
 	CodeRequestTooLarge           = "REQUEST_TOO_LARGE"
 	CodeMethodNotAllowed          = "METHOD_NOT_ALLOWED"
 	CodeInvalidTransition         = "INVALID_TRANSITION"
+	CodeOrderNotShipped           = "ORDER_NOT_SHIPPED"
 	CodeRefillNotEligible         = "REFILL_NOT_ELIGIBLE"
 	CodeRefillAlreadyExists       = "REFILL_ALREADY_EXISTS"
 	CodeServiceNotAvailable       = "SERVICE_NOT_AVAILABLE"

@@ -32,23 +32,39 @@ type MedicationOrder struct {
 	ID string `json:"id"`
 	// MedicationRequestID is the id of the first medication request, the
 	// one a refill names.
-	MedicationRequestID string               `json:"medication_request_id"`
-	ClinicID            string               `json:"clinic_id"`
-	PatientID           string               `json:"patient_id"`
-	PractitionerID      string               `json:"practitioner_id"`
-	Status              string               `json:"status"`
-	CarrierID           string               `json:"carrier_id"`
-	ServiceID           string               `json:"service_id"`
-	DeliverySpeed       string               `json:"delivery_speed,omitempty"`
-	ShippingCost        float64              `json:"shipping_cost"` // US dollars; 0 with free shipping
-	IsRefrigerated      bool                 `json:"is_refrigerated"`
-	ShipmentGroupID     string               `json:"shipment_group_id,omitempty"`
-	RefillRequestID     string               `json:"refill_request_id,omitempty"`
-	MedicationRequests  []*MedicationRequest `json:"medication_requests"`
-	Shipment            *Shipment            `json:"shipment"` // nil until shipped
-	CreatedAt           time.Time            `json:"created_at"`
-	UpdatedAt           time.Time            `json:"updated_at"`
+	MedicationRequestID string  `json:"medication_request_id"`
+	ClinicID            string  `json:"clinic_id"`
+	PatientID           string  `json:"patient_id"`
+	PractitionerID      string  `json:"practitioner_id"`
+	Status              string  `json:"status"`
+	CarrierID           string  `json:"carrier_id"`
+	ServiceID           string  `json:"service_id"`
+	DeliverySpeed       string  `json:"delivery_speed,omitempty"`
+	ShippingCost        float64 `json:"shipping_cost"` // US dollars; 0 with free shipping
+	IsRefrigerated      bool    `json:"is_refrigerated"`
+	ShipmentGroupID     string  `json:"shipment_group_id,omitempty"`
+	RefillRequestID     string  `json:"refill_request_id,omitempty"`
+	// ShippingAddress is where the order ships when a refill named an
+	// address; nil means the patient's address.
+	ShippingAddress *Address `json:"shipping_address,omitempty"`
+	// PaymentMethodID is the payment method id a refill named.
+	PaymentMethodID    string               `json:"payment_method_id,omitempty"`
+	MedicationRequests []*MedicationRequest `json:"medication_requests"`
+	// Shipment is the active shipment: nil until the order ships, and
+	// again after its shipment was cancelled (the order is then filled).
+	Shipment *Shipment `json:"shipment"`
+	// Shipments lists every shipment, oldest first, cancelled ones
+	// included; the active one is also Shipment.
+	Shipments []*Shipment `json:"shipments"`
+	CreatedAt time.Time   `json:"created_at"`
+	UpdatedAt time.Time   `json:"updated_at"`
 }
+
+// Shipment statuses: an order has at most one active shipment.
+const (
+	ShipmentActive    = "active"
+	ShipmentCancelled = "cancelled"
+)
 
 // MedicationRequest is one prescribed item of an order.
 type MedicationRequest struct {
@@ -75,9 +91,12 @@ type MedicationRequest struct {
 	IssueDate                             string `json:"issue_date"`
 }
 
-// Shipment is what the pharmacy records when an order ships.
+// Shipment is what the pharmacy records when an order ships. A cancelled
+// shipment (lost, returned, carrier exception) stays on the order with
+// CancelledAt and CancelReason; the order then ships again with a new one.
 type Shipment struct {
 	ID                string     `json:"shipment_id"`
+	Status            string     `json:"status"` // ShipmentActive or ShipmentCancelled
 	Provider          string     `json:"shipment_provider"`
 	TrackingNumber    string     `json:"tracking_number"`
 	TrackingURL       string     `json:"tracking_url"`
@@ -85,6 +104,8 @@ type Shipment struct {
 	EstimatedDelivery string     `json:"estimated_delivery,omitempty"`
 	ShippedAt         time.Time  `json:"shipped_at"`
 	DeliveredAt       *time.Time `json:"delivered_at,omitempty"`
+	CancelledAt       *time.Time `json:"cancelled_at,omitempty"`
+	CancelReason      string     `json:"cancel_reason,omitempty"`
 }
 
 // CreateMedicationOrderRequest orders medications for a patient. Choose
@@ -156,6 +177,21 @@ func (s *MedicationOrdersService) Get(ctx context.Context, id string, opts ...Ca
 	return &o, nil
 }
 
+// SandboxCancelShipment cancels the active shipment of a shipped order as
+// NovaMed's pharmacy would (lost, returned, carrier exception), so that an
+// integration can be tested against shipment:cancelled: the order goes back
+// to filled and is returned with every shipment. Development only: in
+// production the route does not exist (404, IsNotFound). An order that is
+// not shipped is a 400 ORDER_NOT_SHIPPED.
+func (s *MedicationOrdersService) SandboxCancelShipment(ctx context.Context, id, reason string, opts ...CallOption) (*MedicationOrder, error) {
+	var o MedicationOrder
+	body := map[string]string{"reason": reason}
+	if err := s.c.call(ctx, call{method: http.MethodPost, path: orderPath + "/" + pathEscape(id) + "/sandbox/cancel-shipment", body: body}, &o, opts); err != nil {
+		return nil, err
+	}
+	return &o, nil
+}
+
 func (p MedicationOrderListParams) values() url.Values {
 	q := p.ListParams.values()
 	if p.PatientID != "" {
@@ -196,6 +232,11 @@ type Refill struct {
 
 // CreateRefillRequest asks for a refill of a medication request
 // (MedicationOrder.MedicationRequestID) of a shipped or delivered order.
+// The refill's new order ships like the original unless it names
+// ShipmentServiceCode (a service id of any carrier, e.g. "usps_priority":
+// the order then ships with that carrier) or ShippingAddress (line 1, city,
+// state and ZIP required; the order is priced for it); PaymentMethodID (1 to
+// 128 printable ASCII characters) is kept on the new order.
 type CreateRefillRequest struct {
 	MedicationRequestID string   `json:"medication_request_id"`
 	ClinicID            string   `json:"clinic_id,omitempty"`
@@ -226,8 +267,9 @@ type RefillsService struct{ c *Client }
 const refillPath = "/api/external/refill-request"
 
 // Create requests a refill. Refusals are 400s: MEDICATION_REQUEST_NOT_FOUND,
-// REFILL_NOT_ELIGIBLE (not shipped yet, do-not-refill, none remaining) and
-// REFILL_ALREADY_EXISTS.
+// REFILL_NOT_ELIGIBLE (not shipped yet, do-not-refill, none remaining),
+// REFILL_ALREADY_EXISTS, VALIDATION_ERROR (e.g. an unknown
+// shipment_service_code) and SERVICE_NOT_AVAILABLE.
 func (s *RefillsService) Create(ctx context.Context, req *CreateRefillRequest, opts ...CallOption) (*RefillCreated, error) {
 	var r RefillCreated
 	if err := s.c.call(ctx, call{method: http.MethodPost, path: refillPath, body: req}, &r, opts); err != nil {

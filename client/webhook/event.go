@@ -19,7 +19,7 @@ const (
 	EventOrderDelivered        = "medication_order:delivered"
 	EventOrderCancelled        = "medication_order:cancelled"
 	EventShipmentCreated       = "shipment:created"
-	EventShipmentCancelled     = "shipment:cancelled" // reserved: orders are cancelled only before they ship
+	EventShipmentCancelled     = "shipment:cancelled" // the order is filled again; OrderEvent.Reason says why
 	EventPractitionerActivated = "practitioner:activated"
 	EventTest                  = "webhook:test"
 )
@@ -97,6 +97,9 @@ type OrderEvent struct {
 	ShipmentProvider string   `json:"shipment_provider,omitempty"`
 	TrackingURL      string   `json:"tracking_url,omitempty"`
 	TrackingNumber   string   `json:"tracking_number,omitempty"`
+	// Reason is why the shipment was cancelled (shipment:cancelled only;
+	// the shipment fields then name the cancelled shipment).
+	Reason string `json:"reason,omitempty"`
 }
 
 // Order returns the data of an order event (IsOrderEvent), else ErrWrongEvent.
