@@ -289,6 +289,7 @@ func testShipments(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 		got, err := f.s.CreateRefill(f.ctx, r, []string{a.ID}, novamed.Effects{})
 		must(t, "CreateRefill with free shipping", err)
 		remaining--
+		equal(t, "refill with free shipping: refills remaining", got.Items[0].RefillsRemaining, remaining)
 		equal(t, "refill with free shipping: cost", got.ShippingCost, 0.0)
 		equal(t, "refill with free shipping: carrier", got.CarrierID, stamps)
 		deliver(storedOrder(got))
