@@ -39,7 +39,10 @@ func Run(ctx context.Context, store novamed.Store, step time.Duration, now func(
 }
 
 // Step activates pending practitioners and advances each order whose last
-// change is older than before by one status.
+// change is older than before by one status. An order whose shipment was
+// cancelled is filled again: like any change, the cancellation restarts its
+// rest, and one step later it ships again with a new shipment (a new
+// shipment:created), as a pharmacy re-sends a lost parcel.
 func Step(ctx context.Context, store novamed.Store, before time.Time) error {
 	pending, err := store.PendingPractitioners(ctx, 100)
 	if err != nil {
