@@ -13,7 +13,6 @@ import (
 	"github.com/pressly/goose/v3"
 
 	"github.com/novamed/partner-api/internal/novamed"
-	"github.com/novamed/partner-api/internal/phi"
 	"github.com/novamed/partner-api/internal/sqlstore"
 )
 
@@ -22,21 +21,34 @@ import (
 // upgraded database reads its shipped orders as before, with the shipment
 // listed as the order's one active shipment.
 func TestShipmentsMigration(t *testing.T) {
-	ctx := t.Context()
-	key, err := phi.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := phi.NewKeyring(map[uint32][]byte{1: key})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ring := testKeyring(t)
 	path := filepath.Join(t.TempDir(), "novamed.db")
+	testShipmentsMigration(t, goose.DialectSQLite3, "migrations/sqlite",
+		func() (*sqlstore.Store, error) {
+			return sqlstore.OpenSQLite(t.Context(), path, sqlstore.Options{Keyring: ring})
+		},
+		func() (*sql.DB, error) { return sql.Open("sqlite", path) })
+}
+
+// TestPostgresShipmentsMigration is TestShipmentsMigration on PostgreSQL.
+func TestPostgresShipmentsMigration(t *testing.T) {
+	dsn := postgresServer(t).createDatabase(t)
+	ring := testKeyring(t)
+	testShipmentsMigration(t, goose.DialectPostgres, "migrations/postgres",
+		func() (*sqlstore.Store, error) {
+			return sqlstore.OpenPostgres(t.Context(), dsn, sqlstore.Options{Keyring: ring})
+		},
+		func() (*sql.DB, error) { return sql.Open("pgx", dsn) })
+}
+
+func testShipmentsMigration(t *testing.T, dialect goose.Dialect, dir string, openStore func() (*sqlstore.Store, error), openDB func() (*sql.DB, error)) {
+	ctx := t.Context()
+	var err error
 	open := func() *sqlstore.Store {
 		t.Helper()
-		s, err := sqlstore.OpenSQLite(ctx, path, sqlstore.Options{Keyring: ring})
+		s, err := openStore()
 		if err != nil {
-			t.Fatalf("OpenSQLite: %v", err)
+			t.Fatalf("open: %v", err)
 		}
 		return s
 	}
@@ -90,11 +102,11 @@ func TestShipmentsMigration(t *testing.T) {
 	}
 
 	// Down to the schema before 00008: the shipment is back in its column.
-	db, err := sql.Open("sqlite", path)
+	db, err := openDB()
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := goose.NewProvider(goose.DialectSQLite3, db, os.DirFS("migrations/sqlite"), goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(dialect, db, os.DirFS(dir), goose.WithDisableGlobalRegistry(true))
 	if err != nil {
 		t.Fatal(err)
 	}
