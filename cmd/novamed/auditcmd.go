@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"os"
 	"time"
 
 	"github.com/novamed/partner-api/internal/audit"
@@ -17,15 +19,41 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
+	checkpointFile := fs.String("checkpoint", "", "file of signed checkpoints (one object, or JSON lines such as DATA_DIR/checkpoints.jsonl): the trail must reach and match each")
+	keyFile := registerCheckpointKey(fs, getenv)
+	publicKey := fs.String("checkpoint-public-key", getenv("NOVAMED_CHECKPOINT_PUBLIC_KEY"), "base64 public key that signed the checkpoints (default: derived from the checkpoint key)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	var pub ed25519.PublicKey
+	var cps []audit.Checkpoint
+	if *checkpointFile != "" {
+		env, err := c.environment()
+		if err != nil {
+			return err
+		}
+		if pub, err = c.checkpointPublicKey(env, *keyFile, *publicKey); err != nil {
+			return err
+		}
+		data, err := os.ReadFile(*checkpointFile)
+		if err != nil {
+			return fmt.Errorf("--checkpoint: %w", err)
+		}
+		if cps, err = audit.ParseCheckpoints(data); err != nil {
+			return fmt.Errorf("--checkpoint %s: %w", *checkpointFile, err)
+		}
 	}
 	store, _, err := c.openStore(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	n, err := audit.Verify(ctx, store)
+	var n int64
+	if cps != nil {
+		n, err = audit.VerifyCheckpoints(ctx, store, pub, cps)
+	} else {
+		n, err = audit.Verify(ctx, store)
+	}
 	var broken *audit.BrokenError
 	if errors.As(err, &broken) {
 		emit(stdout, c.json, map[string]any{"ok": false, "checked": n, "first_bad_seq": broken.Seq, "reason": broken.Reason}, "") //nolint:errcheck // the error below matters more
@@ -34,7 +62,8 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 	if err != nil {
 		return err
 	}
-	return emit(stdout, c.json, map[string]any{"ok": true, "checked": n}, fmt.Sprintf("audit trail intact: %d records\n", n))
+	return emit(stdout, c.json, map[string]any{"ok": true, "checked": n, "checkpoints": len(cps)},
+		fmt.Sprintf("audit trail intact: %d records (%d signed checkpoints matched)\n", n, len(cps)))
 }
 
 func auditExport(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {

@@ -30,7 +30,8 @@ type common struct {
 	serving       bool   // set by serve: production then refuses the data folder's key
 	keyPath       string // where the keyring was read from ("" for the environment)
 	onCommit      func(int, time.Duration)
-	onChainError  func(error) // PostgreSQL: a failed background audit chaining pass
+	onChainError  func(error)  // PostgreSQL: a failed background audit chaining pass
+	warn          func(string) // start-up warnings (serve: the log); nil: stderr
 }
 
 func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -76,34 +77,41 @@ func (c *common) environment() (novamed.Environment, error) {
 }
 
 // keySource says where the PHI keyring comes from: NOVAMED_MASTER_KEY,
-// else the key file, else (development only) DATA_DIR/master.key, created on
-// first run. path is "" when the keys come from the environment.
-func (c *common) keySource(getenv func(string) string, env novamed.Environment) (path string, err error) {
+// else the key file, else (development only) DATA_DIR/master.key. Only
+// serve in development creates that file, when it does not exist
+// (generated reports it): the store then accepts the new key only on a
+// database without key-check values and sealed data (openStore). path is
+// "" when the keys come from the environment.
+func (c *common) keySource(getenv func(string) string, env novamed.Environment) (path string, generated bool, err error) {
 	switch {
 	case getenv("NOVAMED_MASTER_KEY") != "":
-		return "", nil
+		return "", false, nil
 	case c.masterKeyFile != "":
-		return c.masterKeyFile, nil
+		return c.masterKeyFile, false, nil
 	case env == novamed.Production && c.serving:
-		return "", errors.New("production needs a PHI master key: set NOVAMED_MASTER_KEY (base64 of 32 bytes) or --master-key-file; refusing to start without encryption at rest")
+		return "", false, errors.New("production needs a PHI master key: set NOVAMED_MASTER_KEY (base64 of 32 bytes) or --master-key-file; refusing to start without encryption at rest")
 	}
 	// Operator commands (keys create --env production included) may use the
 	// development key of the data folder; only serve in production insists
-	// on an explicit key, and nothing but development creates one.
+	// on an explicit key, and only serve in development creates one.
 	path = filepath.Join(c.dataDir, "master.key")
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if env == novamed.Production {
-			return "", errors.New("production needs a PHI master key: set NOVAMED_MASTER_KEY (base64 of 32 bytes) or --master-key-file")
+			return "", false, errors.New("production needs a PHI master key: set NOVAMED_MASTER_KEY (base64 of 32 bytes) or --master-key-file")
+		}
+		if !c.serving {
+			return "", false, fmt.Errorf("no PHI master key: %s does not exist and only `novamed serve` creates a development key; give the database's key with --master-key-file or NOVAMED_MASTER_KEY, or point --data-dir at the server's data folder", path)
 		}
 		key, err := phi.GenerateKey()
 		if err != nil {
-			return "", err
+			return "", false, err
 		}
 		if err := phi.WriteKeyFile(path, key); err != nil {
-			return "", fmt.Errorf("development master key: %w", err)
+			return "", false, fmt.Errorf("development master key: %w", err)
 		}
+		return path, true, nil
 	}
-	return path, nil
+	return path, false, nil
 }
 
 // loadKeyring reads the keyring from its source.
@@ -127,38 +135,87 @@ func (c *common) openStore(ctx context.Context, getenv func(string) string) (*sq
 	if err != nil {
 		return nil, "", err
 	}
-	if err := os.MkdirAll(c.dataDir, 0o700); err != nil {
-		return nil, "", fmt.Errorf("data folder: %w", err)
-	}
-	c.keyPath, err = c.keySource(getenv, env)
-	if err != nil {
-		return nil, "", err
-	}
-	ring, err := loadKeyring(getenv, c.keyPath)
-	if err != nil {
-		return nil, "", err
-	}
 	dsn := c.db
 	if dsn == "" {
 		dsn = "sqlite:" + filepath.Join(c.dataDir, "novamed.db")
 	}
-	switch {
-	case strings.HasPrefix(dsn, "sqlite:"):
-		opts := sqlstore.Options{Keyring: ring, OnCommit: c.onCommit}
-		if c.keyPath != "" {
-			opts.ReloadKeyring = func() (*phi.Keyring, error) { return loadKeyring(getenv, c.keyPath) }
-		}
-		s, err := sqlstore.OpenSQLite(ctx, strings.TrimPrefix(dsn, "sqlite:"), opts)
-		return s, env, err
-	case strings.HasPrefix(dsn, "postgres://"), strings.HasPrefix(dsn, "postgresql://"):
-		opts := sqlstore.Options{Keyring: ring, OnCommit: c.onCommit, OnAuditChainError: c.onChainError}
-		if c.keyPath != "" {
-			opts.ReloadKeyring = func() (*phi.Keyring, error) { return loadKeyring(getenv, c.keyPath) }
-		}
-		s, err := sqlstore.OpenPostgres(ctx, dsn, opts)
-		return s, env, err
+	if !strings.HasPrefix(dsn, "sqlite:") && !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
+		return nil, "", fmt.Errorf("--db must be sqlite:PATH or postgres://…")
 	}
-	return nil, "", fmt.Errorf("--db must be sqlite:PATH or postgres://…")
+	if err := c.secureDataDir(); err != nil {
+		return nil, "", err
+	}
+	path, generated, err := c.keySource(getenv, env)
+	if err != nil {
+		return nil, "", err
+	}
+	c.keyPath = path
+	ring, err := loadKeyring(getenv, c.keyPath)
+	if err != nil {
+		return nil, "", err
+	}
+	opts := sqlstore.Options{Keyring: ring, OnCommit: c.onCommit, OnAuditChainError: c.onChainError}
+	if c.keyPath != "" {
+		opts.ReloadKeyring = func() (*phi.Keyring, error) { return loadKeyring(getenv, c.keyPath) }
+	}
+	var s *sqlstore.Store
+	if file, ok := strings.CutPrefix(dsn, "sqlite:"); ok {
+		s, err = c.openSQLite(ctx, file, opts)
+	} else {
+		s, err = sqlstore.OpenPostgres(ctx, dsn, opts)
+	}
+	var mismatch *sqlstore.KeyringError
+	if generated && err != nil {
+		// The key made a moment ago protects nothing yet; leave no stray
+		// key behind for the next start to pick up.
+		os.Remove(c.keyPath)
+		if errors.As(err, &mismatch) {
+			err = fmt.Errorf("%w\nthis server generated a new development master key because %s did not exist, but the database already holds key-check values or sealed data of another key (another replica's, or a deleted key file); the new key was removed: give this server the database's key (copy the other server's master.key, or set --master-key-file / NOVAMED_MASTER_KEY)", err, c.keyPath)
+		}
+	}
+	return s, env, err
+}
+
+// openSQLite opens the SQLite database at file with private files: the
+// database is created 0600 before SQLite opens it (SQLite gives its -wal
+// and -shm files the database's mode), and all three are set to 0600 once
+// open, whatever the umask.
+func (c *common) openSQLite(ctx context.Context, file string, opts sqlstore.Options) (*sqlstore.Store, error) {
+	for _, f := range sqliteFiles(file) {
+		if err := securePath(f, 0o600, c.warnf, os.Chmod); err != nil {
+			return nil, err
+		}
+	}
+	if err := createPrivate(file); err != nil {
+		return nil, err
+	}
+	s, err := sqlstore.OpenSQLite(ctx, file, opts)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range sqliteFiles(file) {
+		if err := os.Chmod(f, 0o600); err != nil && !errors.Is(err, os.ErrNotExist) {
+			s.Close()
+			return nil, fmt.Errorf("database file %s: could not make it private (%v); refusing to start", f, err)
+		}
+	}
+	return s, nil
+}
+
+// secureDataDir creates the data folder private, or tightens it (see
+// secureDataDir in datadir.go).
+func (c *common) secureDataDir() error {
+	return secureDataDir(c.dataDir, c.warnf, os.Chmod)
+}
+
+// warnf reports a start-up warning: to the log for serve, to stderr for
+// operator commands.
+func (c *common) warnf(msg string) {
+	if c.warn != nil {
+		c.warn(msg)
+		return
+	}
+	fmt.Fprintln(os.Stderr, "novamed: warning: "+msg)
 }
 
 // emit prints v as one JSON object, or text for people.

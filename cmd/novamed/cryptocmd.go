@@ -40,7 +40,7 @@ func cryptoRotate(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	path, err := c.keySource(getenv, env)
+	path, _, err := c.keySource(getenv, env)
 	if err != nil {
 		return err
 	}
@@ -98,12 +98,26 @@ func cryptoRotate(ctx context.Context, args []string, getenv func(string) string
 			}
 		}
 	}
+	// The blind indexes move to the new version too (resumable, online),
+	// or a keyring without the old version would miss duplicates.
+	reindexed, err := store.ReindexBlind(ctx, *batch)
+	if err != nil {
+		return fmt.Errorf("re-indexing stopped after %d rows (run the same command again to resume): %w", reindexed, err)
+	}
 	versions, err := store.SealedVersions(ctx)
 	if err != nil {
 		return err
 	}
-	return emit(stdout, c.json, map[string]any{"version": version, "rotated_rows": total, "values_by_version": versions},
-		fmt.Sprintf("PHI re-sealed under master key v%d (%d rows changed); values by version: %v\nolder versions may now be removed from %s\n", version, total, versions, path))
+	retired, err := store.RetireKeyVersions(ctx)
+	if err != nil {
+		return err
+	}
+	text := fmt.Sprintf("PHI re-sealed under master key v%d (%d rows changed, %d blind indexes re-keyed); values by version: %v\n", version, total, reindexed, versions)
+	if len(retired) > 0 {
+		text += fmt.Sprintf("no data needs versions %v any more: they may now be removed from %s\n", retired, path)
+	}
+	return emit(stdout, c.json, map[string]any{"version": version, "rotated_rows": total, "reindexed_rows": reindexed,
+		"values_by_version": versions, "retired_versions": retired}, text)
 }
 
 // cryptoStatus reports how many PHI values each master key version seals.
@@ -123,5 +137,10 @@ func cryptoStatus(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	return emit(stdout, c.json, map[string]any{"values_by_version": versions}, fmt.Sprintf("PHI values by master key version: %v\n", versions))
+	indexVersion, indexTarget, err := store.BlindIndexVersions(ctx)
+	if err != nil {
+		return err
+	}
+	return emit(stdout, c.json, map[string]any{"values_by_version": versions, "blind_index_version": indexVersion, "blind_index_target": indexTarget},
+		fmt.Sprintf("PHI values by master key version: %v\nblind indexes keyed with v%d (re-index target v%d)\n", versions, indexVersion, indexTarget))
 }

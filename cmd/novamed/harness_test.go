@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/contract"
 )
 
@@ -58,6 +60,17 @@ var listenLine = regexp.MustCompile(`listening on (https?://[0-9.:\[\]]+)`)
 
 func testMasterKey() string { return "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=" }
 
+// testCheckpointKeyFile is a fresh audit checkpoint key outside the data
+// folder, as production needs one.
+func testCheckpointKeyFile(t testing.TB) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "checkpoint.key")
+	if _, err := audit.WriteCheckpointKey(path); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
 // startServer starts `novamed serve` in-process. extra are more serve flags.
 func startServer(t testing.TB, env string, extra ...string) *testServer {
 	t.Helper()
@@ -65,6 +78,7 @@ func startServer(t testing.TB, env string, extra ...string) *testServer {
 		vars: map[string]string{}, done: make(chan error, 1)}
 	if env == "production" {
 		ts.vars["NOVAMED_MASTER_KEY"] = testMasterKey()
+		ts.vars["NOVAMED_CHECKPOINT_KEY_FILE"] = testCheckpointKeyFile(t)
 	}
 	if onPostgres() {
 		// The whole suite runs a second time on PostgreSQL (scripts/test):

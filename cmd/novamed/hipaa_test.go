@@ -719,7 +719,7 @@ func TestProductionRefusesUnsafeStart(t *testing.T) {
 			t.Fatalf("err = %v; want a refusal naming the master key", err)
 		}
 	})
-	withKey := map[string]string{"NOVAMED_MASTER_KEY": testMasterKey()}
+	withKey := map[string]string{"NOVAMED_MASTER_KEY": testMasterKey(), "NOVAMED_CHECKPOINT_KEY_FILE": testCheckpointKeyFile(t)}
 	t.Run("plain HTTP on a public address", func(t *testing.T) {
 		err := runServe(t, withKey, "--env", "production", "--addr", "0.0.0.0:0", "--data-dir", t.TempDir())
 		if err == nil || !strings.Contains(err.Error(), "TLS") {
@@ -806,20 +806,20 @@ func TestDevelopmentMasterKeyFile(t *testing.T) {
 		t.Errorf("master.key changed across a restart (err %v)", err)
 	}
 
-	// An operator command on a fresh folder creates the folder 0700 and the key 0600.
+	// An operator command on a fresh folder creates the folder 0700 but no
+	// key: only serve generates one (issue 19, finding 13).
 	dir := filepath.Join(t.TempDir(), "fresh")
 	var stdout, stderr bytes.Buffer
-	if err := run(context.Background(), []string{"clinics", "list", "--data-dir", dir, "--json"}, func(string) string { return "" }, &stdout, &stderr); err != nil {
-		t.Fatalf("clinics list: %v\n%s", err, stderr.String())
+	err = run(context.Background(), []string{"clinics", "list", "--data-dir", dir, "--json"}, func(string) string { return "" }, &stdout, &stderr)
+	if err == nil || !strings.Contains(err.Error(), "only `novamed serve` creates a development key") {
+		t.Errorf("clinics list on a fresh folder: %v; want a refusal saying only serve creates a key", err)
 	}
 	if fi, err := os.Stat(dir); err != nil {
 		t.Errorf("new data folder: %v", err)
 	} else if fi.Mode().Perm() != 0o700 {
 		t.Errorf("new data folder mode = %v, want drwx------", fi.Mode())
 	}
-	if fi, err := os.Stat(filepath.Join(dir, "master.key")); err != nil {
-		t.Errorf("new master.key: %v", err)
-	} else if fi.Mode().Perm() != 0o600 {
-		t.Errorf("new master.key mode = %v, want -rw-------", fi.Mode())
+	if _, err := os.Stat(filepath.Join(dir, "master.key")); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an operator command created master.key (stat: %v)", err)
 	}
 }

@@ -9,7 +9,7 @@
 //	novamed formulary import|list|set|remove  a clinic's medications
 //	novamed webhooks deliveries|retry the webhook delivery log
 //	novamed crypto rotate|status      rotate the PHI master key
-//	novamed audit verify|export       check and export the audit trail
+//	novamed audit verify|export|checkpoint  check, export and anchor the audit trail
 //
 // Every command takes --data-dir, --db and --env (with NOVAMED_* fallbacks)
 // and, for scripts, --json.
@@ -82,7 +82,8 @@ commands:
   formulary remove --clinic ID --name N   take one medication out
   crypto rotate --new-key-file F          add F as the next master key version and re-seal all PHI (resumable)
   crypto status                           PHI values per master key version
-  audit verify                            check the audit hash chain
+  audit verify [--checkpoint FILE]        check the audit hash chain (and that it reaches and matches signed checkpoints)
+  audit checkpoint [--public-key]         print one signed checkpoint of the chain head (or the key that verifies them)
   audit export [--since T] [--until T]    write audit records as JSON lines
 
 common flags: --data-dir DIR --db URL --env development|production --json
@@ -156,6 +157,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return auditVerify(ctx, rest, getenv, stdout)
 	case "audit export":
 		return auditExport(ctx, rest, getenv, stdout)
+	case "audit checkpoint":
+		return auditCheckpoint(ctx, rest, getenv, stdout)
 	case "help ", "-h ", "--help ":
 		fmt.Fprint(stdout, usageText)
 		return nil

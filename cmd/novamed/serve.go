@@ -14,7 +14,9 @@ import (
 	"net/http"
 	"net/http/pprof"
 	"net/netip"
+	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
@@ -86,6 +88,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	rateFactor := fs.Float64("anomaly-rate-factor", 10, "a key above this multiple of its baseline rate is a spike")
 	rateMinimum := fs.Int("anomaly-rate-minimum", 100, "…and at least this many requests in one window")
 	prefixFailures := fs.Int("anomaly-prefix-failures", 5, "401s with a real key's prefix in one window that raise an event")
+	checkpointKeyFile := registerCheckpointKey(fs, getenv)
+	checkpointInterval := fs.Duration("checkpoint-interval", durationEnv(getenv, "NOVAMED_CHECKPOINT_INTERVAL", time.Hour), "how often the audit chain head is signed (also at start and at shutdown)")
+	checkpointWebhook := fs.String("checkpoint-webhook", getenv("NOVAMED_CHECKPOINT_WEBHOOK"), "https URL that each signed audit checkpoint is POSTed to (optional)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -133,6 +138,26 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// and the audit trail cannot tell clients apart.
 		log.Warn("--behind-tls-proxy without --trusted-proxy: X-Forwarded-For is not believed, so every client shares the proxy's address (one failed-authentication budget, one client address in the audit trail); name the proxy with --trusted-proxy CIDR")
 	}
+	if *checkpointInterval < time.Second {
+		return errors.New("--checkpoint-interval must be at least 1s")
+	}
+	if err := checkCheckpointWebhook(env, *checkpointWebhook); err != nil {
+		return err
+	}
+	if env == novamed.Production && *checkpointKeyFile == "" {
+		// A missing master key is the first thing to say.
+		if _, _, err := c.keySource(getenv, env); err != nil {
+			return err
+		}
+	}
+	c.warn = func(msg string) { log.Warn(msg) }
+	if err := c.secureDataDir(); err != nil {
+		return err
+	}
+	cpKey, err := c.checkpointKey(env, *checkpointKeyFile, true)
+	if err != nil {
+		return err
+	}
 	metrics := usage.NewMetrics()
 	c.onCommit = metrics.Commit
 	c.onChainError = func(err error) { log.Error("audit chaining failed; retrying", "err", err) }
@@ -141,6 +166,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer store.Close()
+	// Registered after store.Close, so it runs before it: the closing
+	// checkpoint signs the head after the audit writer has flushed.
+	cp := &checkpointer{
+		store: store, key: cpKey, file: filepath.Join(c.dataDir, checkpointFileName), webhook: *checkpointWebhook, log: log, interval: *checkpointInterval,
+		client: &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
+	}
+	cpCtx, stopCheckpoints := context.WithCancel(ctx)
+	cpDone := make(chan struct{})
+	go func() { defer close(cpDone); cp.run(cpCtx) }()
+	defer func() { stopCheckpoints(); <-cpDone }()
 	if env == novamed.Development {
 		if err := seedDemo(ctx, store, stdout, *addr, useTLS); err != nil {
 			return err
@@ -355,6 +390,10 @@ func watchKeyring(ctx context.Context, path string, getenv func(string) string, 
 				log.Error("reloading the PHI keyring failed; keeping the old one", "err", err)
 				continue
 			}
+			if err := store.CheckKeyring(ctx, ring); err != nil {
+				log.Error("the changed PHI keyring does not fit this database; keeping the old one", "err", err)
+				continue
+			}
 			last = now
 			store.SetKeyring(ring)
 			log.Info("PHI keyring reloaded", "current_version", ring.CurrentVersion())
@@ -452,4 +491,28 @@ func followKeyChanges(ctx context.Context, rdb *redis.Client, channel string, ap
 		}
 		sub.Close()
 	}
+}
+
+// durationEnv reads a duration from the environment, or def.
+func durationEnv(getenv func(string) string, name string, def time.Duration) time.Duration {
+	if d, err := time.ParseDuration(getenv(name)); err == nil {
+		return d
+	}
+	return def
+}
+
+// checkCheckpointWebhook accepts an absolute http(s) URL; production wants
+// https.
+func checkCheckpointWebhook(env novamed.Environment, raw string) error {
+	if raw == "" {
+		return nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" || (u.Scheme != "https" && u.Scheme != "http") {
+		return errors.New("--checkpoint-webhook must be an absolute http(s) URL")
+	}
+	if env == novamed.Production && u.Scheme != "https" {
+		return errors.New("--checkpoint-webhook must be https in production")
+	}
+	return nil
 }

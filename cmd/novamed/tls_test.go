@@ -74,7 +74,7 @@ func startTLSServer(t *testing.T, certFile, keyFile string, pool *x509.CertPool)
 	ctx, cancel := context.WithCancel(context.Background())
 	var stdout, stderr syncBuffer
 	done := make(chan error, 1)
-	vars := map[string]string{"NOVAMED_MASTER_KEY": testMasterKey()}
+	vars := map[string]string{"NOVAMED_MASTER_KEY": testMasterKey(), "NOVAMED_CHECKPOINT_KEY_FILE": testCheckpointKeyFile(t)}
 	args := []string{"serve", "--env", "production", "--addr", "127.0.0.1:0", "--data-dir", t.TempDir(),
 		"--tls-cert", certFile, "--tls-key", keyFile}
 	go func() { done <- run(ctx, args, func(k string) string { return vars[k] }, &stdout, &stderr) }()

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -128,6 +129,42 @@ func (e *BrokenError) Error() string {
 	return fmt.Sprintf("audit chain broken at record %d: %s", e.Seq, e.Reason)
 }
 
+// Decode reads the record of a stored row: the hashed content, with the
+// row's hash beside it. It returns a *BrokenError if the content is not a
+// record.
+func Decode(row *novamed.AuditRow) (*novamed.AuditRecord, error) {
+	var rec novamed.AuditRecord
+	if err := json.Unmarshal(row.Record, &rec); err != nil {
+		return nil, &BrokenError{Seq: row.Seq, Reason: "record is not valid JSON"}
+	}
+	rec.Hash = row.Hash
+	return &rec, nil
+}
+
+// checkRow reports how a stored row disagrees with the record it holds:
+// its bytes must be exactly the canonical encoding of what they parse to
+// (no extra, repeated or case-changed keys, no other spelling), and every
+// column kept beside them (seq, at, prev_hash) must say what the hashed
+// record says.
+func checkRow(row *novamed.AuditRow, rec *novamed.AuditRecord) string {
+	b, err := Canonical(rec)
+	if err != nil {
+		return "record cannot be encoded: " + err.Error()
+	}
+	if !bytes.Equal(b, row.Record) {
+		return "stored bytes are not the canonical encoding of the record (edited: extra, repeated or re-cased keys, or other spelling)"
+	}
+	switch {
+	case row.Seq != rec.Seq:
+		return fmt.Sprintf("the seq column says %d but the hashed record says %d (edited)", row.Seq, rec.Seq)
+	case !row.At.Equal(rec.Time.UTC().Truncate(time.Microsecond)):
+		return fmt.Sprintf("the at column says %s but the hashed record says %s (edited)", row.At.UTC().Format(time.RFC3339Nano), rec.Time.UTC().Format(time.RFC3339Nano))
+	case row.PrevHash != rec.PrevHash:
+		return "the prev_hash column differs from the hashed record's (edited)"
+	}
+	return ""
+}
+
 // Verify walks the whole trail in order and returns the number of records
 // checked, or a *BrokenError for the first record that was edited, removed
 // or reordered.
@@ -139,25 +176,37 @@ func (e *BrokenError) Error() string {
 // head moved back). Records appended during the walk are checked like the
 // rest.
 func Verify(ctx context.Context, store novamed.AuditStore) (int64, error) {
+	return verify(ctx, store, nil)
+}
+
+// verify is Verify, calling onRecord (when set) for every record that
+// checks out, in chain order.
+func verify(ctx context.Context, store novamed.AuditStore, onRecord func(*novamed.AuditRecord)) (int64, error) {
 	headSeq, headHash, err := store.AuditHead(ctx)
 	if err != nil {
 		return 0, err
 	}
 	var n, want int64 = 0, 1
 	prev, atHead := "", ""
-	err = store.ScanAudit(ctx, time.Time{}, time.Time{}, func(rec *novamed.AuditRecord) error {
+	err = store.ScanAuditRows(ctx, func(row *novamed.AuditRow) error {
+		rec, err := Decode(row)
+		if err != nil {
+			return err
+		}
 		if rec.Seq != want {
 			return &BrokenError{Seq: want, Reason: fmt.Sprintf("expected record %d, found %d (missing or reordered)", want, rec.Seq)}
 		}
 		if rec.PrevHash != prev {
 			return &BrokenError{Seq: rec.Seq, Reason: "previous-hash link does not match (a record before it was removed or changed)"}
 		}
-		b, err := Canonical(rec)
-		if err != nil {
-			return err
-		}
-		if Link(prev, b) != rec.Hash {
+		if Link(prev, row.Record) != row.Hash {
 			return &BrokenError{Seq: rec.Seq, Reason: "hash does not match its content (edited)"}
+		}
+		if reason := checkRow(row, rec); reason != "" {
+			return &BrokenError{Seq: rec.Seq, Reason: reason}
+		}
+		if onRecord != nil {
+			onRecord(rec)
 		}
 		if rec.Seq == headSeq {
 			atHead = rec.Hash

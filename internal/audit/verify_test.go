@@ -20,8 +20,8 @@ type liveStore struct {
 	n int
 }
 
-func (l *liveStore) ScanAudit(ctx context.Context, since, until time.Time, fn func(*novamed.AuditRecord) error) error {
-	if err := l.Store.ScanAudit(ctx, since, until, fn); err != nil {
+func (l *liveStore) ScanAuditRows(ctx context.Context, fn func(*novamed.AuditRow) error) error {
+	if err := l.Store.ScanAuditRows(ctx, fn); err != nil {
 		return err
 	}
 	l.n++

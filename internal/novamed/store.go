@@ -97,6 +97,20 @@ type AuditStore interface {
 	// AuditHead returns the newest record's sequence number and hash, kept
 	// apart from the records so that removing the newest one is detected.
 	AuditHead(ctx context.Context) (seq int64, hash string, err error)
+	// ScanAuditRows calls fn for every stored row, in the order of its seq
+	// column, with each column as stored: verification compares them with
+	// the hashed record instead of trusting any of them.
+	ScanAuditRows(ctx context.Context, fn func(*AuditRow) error) error
+}
+
+// AuditRow is one audit_log row as the database holds it: only Record (and
+// through it Seq, Time and PrevHash) is covered by the hash.
+type AuditRow struct {
+	Seq      int64     // the seq column
+	At       time.Time // the at column (what an index can use)
+	Record   []byte    // the canonical JSON the hash covers
+	PrevHash string    // the prev_hash column
+	Hash     string    // the hash column
 }
 
 // IdempotencyStore remembers answers to requests with an Idempotency-Key.

@@ -11,6 +11,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -21,6 +22,10 @@ const (
 
 	infoAES   = "novamed phi aes v1"
 	infoIndex = "novamed phi index v1"
+	infoCheck = "novamed phi key check v1"
+
+	// checkMessage is what a key-check value authenticates.
+	checkMessage = "novamed master key check"
 
 	// overhead is the size of the nonce plus the GCM tag.
 	overhead = 12 + 16
@@ -44,9 +49,11 @@ var encoding = base64.RawStdEncoding.Strict()
 // Keyring holds master keys by version; the highest version seals, all
 // versions open. Create one with NewKeyring.
 type Keyring struct {
-	aeads    map[uint32]cipher.AEAD
-	current  uint32
-	indexKey []byte // blind-index key of the lowest version
+	aeads     map[uint32]cipher.AEAD
+	current   uint32
+	indexKey  []byte            // blind-index key of the lowest version
+	indexKeys map[uint32][]byte // blind-index key of every version
+	checks    map[uint32]string // key-check value of every version
 }
 
 // NewKeyring returns a keyring for keys, which maps versions (at least 1) to
@@ -55,7 +62,8 @@ func NewKeyring(keys map[uint32][]byte) (*Keyring, error) {
 	if len(keys) == 0 {
 		return nil, errors.New("phi: keyring needs at least one key")
 	}
-	k := &Keyring{aeads: make(map[uint32]cipher.AEAD, len(keys))}
+	k := &Keyring{aeads: make(map[uint32]cipher.AEAD, len(keys)), indexKeys: make(map[uint32][]byte, len(keys)),
+		checks: make(map[uint32]string, len(keys))}
 	lowest := uint32(0)
 	for v, master := range keys {
 		if v == 0 {
@@ -78,17 +86,63 @@ func NewKeyring(keys map[uint32][]byte) (*Keyring, error) {
 			return nil, fmt.Errorf("phi: key version %d: %w", v, err)
 		}
 		k.aeads[v] = aead
+		if k.indexKeys[v], err = hkdf.Key(sha256.New, master, nil, infoIndex, 32); err != nil {
+			return nil, fmt.Errorf("phi: deriving index key version %d: %w", v, err)
+		}
+		checkKey, err := hkdf.Key(sha256.New, master, nil, infoCheck, 32)
+		if err != nil {
+			return nil, fmt.Errorf("phi: deriving check key version %d: %w", v, err)
+		}
+		mac := hmac.New(sha256.New, checkKey)
+		mac.Write([]byte(checkMessage))
+		k.checks[v] = hex.EncodeToString(mac.Sum(nil))
+		clear(checkKey)
 		k.current = max(k.current, v)
 		if lowest == 0 || v < lowest {
 			lowest = v
 		}
 	}
-	indexKey, err := hkdf.Key(sha256.New, keys[lowest], nil, infoIndex, 32)
-	if err != nil {
-		return nil, fmt.Errorf("phi: deriving index key version %d: %w", lowest, err)
-	}
-	k.indexKey = indexKey
+	k.indexKey = k.indexKeys[lowest]
 	return k, nil
+}
+
+// Versions returns the key versions in the ring, lowest first.
+func (k *Keyring) Versions() []uint32 {
+	out := make([]uint32, 0, len(k.aeads))
+	for v := range k.aeads {
+		out = append(out, v)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// HasVersion reports whether version is in the ring.
+func (k *Keyring) HasVersion(version uint32) bool {
+	_, ok := k.aeads[version]
+	return ok
+}
+
+// KeyCheck returns the key-check value of version: an HMAC-SHA256 of a
+// fixed message under a key derived from that version's master key (info
+// "novamed phi key check v1"), as 64 hexadecimal digits. Stored beside the
+// data, it tells whether a keyring holds the same master key as the one
+// the data was sealed with, without revealing the key. ok is false when
+// the version is not in the ring.
+func (k *Keyring) KeyCheck(version uint32) (value string, ok bool) {
+	value, ok = k.checks[version]
+	return value, ok
+}
+
+// BlindIndexWith is BlindIndex keyed with the index key of the given
+// version instead of the lowest one, so that indexes can be moved to a
+// newer version (a re-index) before an old one is retired. It returns an
+// error wrapping ErrUnknownKeyVersion when version is not in the ring.
+func (k *Keyring) BlindIndexWith(version uint32, purpose, normalized string) (string, error) {
+	key, ok := k.indexKeys[version]
+	if !ok {
+		return "", fmt.Errorf("%w %d", ErrUnknownKeyVersion, version)
+	}
+	return blindIndex(key, purpose, normalized), nil
 }
 
 // CurrentVersion returns the version that Seal uses, the highest in the ring.
@@ -195,7 +249,11 @@ func (k *Keyring) NeedsRotation(sealed string) bool {
 // Distinct purposes (for example "patient.email" and "patient.ssn") yield
 // unrelated indexes for the same value; purpose must not contain NUL bytes.
 func (k *Keyring) BlindIndex(purpose string, normalized string) string {
-	mac := hmac.New(sha256.New, k.indexKey)
+	return blindIndex(k.indexKey, purpose, normalized)
+}
+
+func blindIndex(key []byte, purpose, normalized string) string {
+	mac := hmac.New(sha256.New, key)
 	mac.Write([]byte(purpose))
 	mac.Write([]byte{0})
 	mac.Write([]byte(normalized))

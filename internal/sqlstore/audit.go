@@ -281,40 +281,46 @@ func (c *chainer) close() {
 	<-c.done
 }
 
-// ScanAudit calls fn for each record in [since, until) in chain order,
-// after chaining whatever is pending. The record's Seq comes from its
-// content, so a moved row shows as out of order.
+// ScanAudit calls fn for each record whose hashed time is in [since,
+// until), in chain order, after chaining whatever is pending. The window is
+// applied to the time inside the hashed record, not to the at column: an
+// edited at must not hide a record from a windowed export (audit verify
+// reports such an edit). So every row is read; exports are operator runs.
+// The record's Seq and PrevHash come from its content, so a moved row shows
+// as out of order.
 func (s *Store) ScanAudit(ctx context.Context, since, until time.Time, fn func(*novamed.AuditRecord) error) error {
+	return s.ScanAuditRows(ctx, func(row *novamed.AuditRow) error {
+		rec, err := audit.Decode(row)
+		if err != nil {
+			return err
+		}
+		if (!since.IsZero() && rec.Time.Before(since)) || (!until.IsZero() && !rec.Time.Before(until)) {
+			return nil
+		}
+		return fn(rec)
+	})
+}
+
+// ScanAuditRows calls fn for every stored audit row in the order of its
+// seq column, after chaining whatever is pending.
+func (s *Store) ScanAuditRows(ctx context.Context, fn func(*novamed.AuditRow) error) error {
 	if err := s.chainPending(ctx); err != nil {
 		return err
 	}
-	query := `SELECT seq, record, prev_hash, hash FROM audit_log WHERE 1 = 1`
-	var args []any
-	if !since.IsZero() {
-		query += ` AND at >= ?`
-		args = append(args, micros(since))
-	}
-	if !until.IsZero() {
-		query += ` AND at < ?`
-		args = append(args, micros(until))
-	}
-	rows, err := s.readQuery(ctx, query+` ORDER BY seq`, args...)
+	rows, err := s.readQuery(ctx, `SELECT seq, at, record, prev_hash, hash FROM audit_log ORDER BY seq`)
 	if err != nil {
 		return fmt.Errorf("sqlstore: scan audit: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
-		var seq int64
-		var raw, prev, hash string
-		if err := rows.Scan(&seq, &raw, &prev, &hash); err != nil {
+		var row novamed.AuditRow
+		var at int64
+		var raw string
+		if err := rows.Scan(&row.Seq, &at, &raw, &row.PrevHash, &row.Hash); err != nil {
 			return fmt.Errorf("sqlstore: scan audit: %w", err)
 		}
-		var rec novamed.AuditRecord
-		if err := json.Unmarshal([]byte(raw), &rec); err != nil {
-			return &audit.BrokenError{Seq: seq, Reason: "record is not valid JSON"}
-		}
-		rec.PrevHash, rec.Hash = prev, hash
-		if err := fn(&rec); err != nil {
+		row.At, row.Record = fromMicros(at), []byte(raw)
+		if err := fn(&row); err != nil {
 			return err
 		}
 	}

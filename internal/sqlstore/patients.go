@@ -44,11 +44,11 @@ func (s *Store) CreatePatient(ctx context.Context, p *novamed.Patient, eff novam
 	if z.err != nil {
 		return z.err
 	}
-	identity := s.keys.Load().BlindIndex("patient-identity", identityIndexValue(p.FirstName, p.LastName, p.DateOfBirth))
 	var practitioner sql.NullString
 	if p.PractitionerID != "" {
 		practitioner = sql.NullString{String: p.PractitionerID, Valid: true}
 	}
+	var identity string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
@@ -63,7 +63,20 @@ func (s *Store) CreatePatient(ctx context.Context, p *novamed.Patient, eff novam
 				return fmt.Errorf("sqlstore: check practitioner: %w", err)
 			}
 		}
-		_, err := s.exec(ctx, tx, insertPatientSQL,
+		var old string
+		var err error
+		identity, old, err = s.blindIndex(ctx, tx, "patient-identity", identityIndexValue(p.FirstName, p.LastName, p.DateOfBirth))
+		if err != nil {
+			return err
+		}
+		if old != "" {
+			// A re-index is moving the indexes: a duplicate may still
+			// carry the index under the version being left.
+			if err := s.duplicateUnder(ctx, tx, "patient identity", `SELECT id FROM patients WHERE clinic_id = ? AND identity_index = ?`, p.ClinicID, old); err != nil {
+				return err
+			}
+		}
+		_, err = s.exec(ctx, tx, insertPatientSQL,
 			p.ID, p.ClinicID, practitioner, p.Status, identity, first, last, dob, details, micros(p.CreatedAt))
 		if isUnique(err) {
 			return &novamed.DuplicateError{What: "patient identity"}

@@ -37,12 +37,24 @@ func (s *Store) CreatePractitioner(ctx context.Context, p *novamed.Practitioner,
 	if z.err != nil {
 		return z.err
 	}
-	npiIndex := s.keys.Load().BlindIndex("practitioner-npi", p.NPI)
+	var npiIndex string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
-		_, err := s.exec(ctx, tx, insertPractitionerSQL,
+		var old string
+		var err error
+		npiIndex, old, err = s.blindIndex(ctx, tx, "practitioner-npi", p.NPI)
+		if err != nil {
+			return err
+		}
+		if old != "" {
+			// See CreatePatient.
+			if err := s.duplicateUnder(ctx, tx, "practitioner npi", `SELECT id FROM practitioners WHERE clinic_id = ? AND npi_index = ?`, p.ClinicID, old); err != nil {
+				return err
+			}
+		}
+		_, err = s.exec(ctx, tx, insertPractitionerSQL,
 			p.ID, p.ClinicID, p.Status, npiIndex, first, last, email, npi, details, micros(p.CreatedAt))
 		if isUnique(err) {
 			return &novamed.DuplicateError{What: "practitioner npi"}

@@ -131,6 +131,10 @@ func (s *Store) finishOpen(ctx context.Context, opts Options) (*Store, error) {
 		s.Close()
 		return nil, err
 	}
+	if err := s.CheckKeyring(ctx, opts.Keyring); err != nil {
+		s.Close()
+		return nil, err
+	}
 	// A fresh database starts with the published carrier catalogue; one
 	// still holding the earlier built-in catalogue gets the published one.
 	if err := s.seedCarriers(ctx); err != nil {
@@ -178,7 +182,12 @@ func (s *Store) reloadKeyring() *phi.Keyring {
 	if s.reload != nil && time.Since(s.lastReloadAt) > 100*time.Millisecond {
 		s.lastReloadAt = time.Now()
 		if k, err := s.reload(); err == nil && k.CurrentVersion() >= s.keys.Load().CurrentVersion() {
-			s.keys.Store(k)
+			// Only a keyring that matches this database's key checks.
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			if s.checkKeyring(ctx, k, false) == nil {
+				s.keys.Store(k)
+			}
+			cancel()
 		}
 	}
 	return s.keys.Load()
@@ -376,6 +385,7 @@ var hotStatements = []string{
 	selectAuditHeadSQL,
 	insertPatientSQL,
 	insertPractitionerSQL,
+	selectIndexVersionsSQL,
 }
 
 func (s *Store) prepareHot(ctx context.Context) error {
