@@ -34,6 +34,11 @@
 // [Keyring.NeedsRotation]) before removing the old version. Because nonces are
 // random, a single key version must not seal more than 2^32 fields.
 //
+// [Keyring.KeyCheck] returns a key-check value per version (an HMAC of a
+// fixed message under a key derived with info "novamed phi key check v1"),
+// so that a store can tell whether a keyring holds the keys its data was
+// sealed with without storing anything that reveals them.
+//
 // Master keys are stored one per file as base64 text (see [WriteKeyFile],
 // [LoadKeyFile] and [ParseKey]). Errors never include key material.
 //
@@ -41,9 +46,10 @@
 //
 // [Keyring.BlindIndex] is an HMAC-SHA256 of a purpose and a normalized value
 // keyed with the index key of the lowest version in the ring, so indexes stay
-// valid when a new version is added. Rotating the index key is a non-goal: it
-// would require recomputing every index, and removing the lowest version from
-// the ring silently changes all indexes. Callers must normalize values
+// valid when a new version is added; removing the lowest version changes it.
+// [Keyring.BlindIndexWith] keys the index with a version the caller names
+// (the store records which version its indexes use and re-indexes them on
+// rotation before an old version is retired). Callers must normalize values
 // (case, whitespace, formatting) consistently before indexing. A blind index
 // reveals which rows share a value, so index only columns where that is
 // acceptable.
