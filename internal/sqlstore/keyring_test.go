@@ -175,8 +175,9 @@ func TestBlindIndexReindex(t *testing.T) {
 		t.Fatalf("index state mid-way %+v; want v1 → v2", st)
 	}
 	for i := range n {
-		if err := dupOf(i); !errors.Is(err, novamed.ErrConflict) {
-			t.Errorf("duplicate of patient %d during the re-index: %v; want ErrConflict", i, err)
+		var dup *novamed.DuplicateError
+		if err := dupOf(i); !errors.As(err, &dup) || dup.ExistingID == "" {
+			t.Errorf("duplicate of patient %d during the re-index: %v; want a DuplicateError naming the existing row", i, err)
 		}
 	}
 	// Mid-way, a keyring without v1 cannot open the database, even once v1
