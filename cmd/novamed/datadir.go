@@ -8,9 +8,15 @@ import (
 	"path/filepath"
 )
 
+// privateDataFiles are the files novamed keeps in its data folder. Only these are
+// tightened: a data folder pointed at a busy directory must not have its
+// other files' modes changed.
+var privateDataFiles = []string{"novamed.db", "novamed.db-wal", "novamed.db-shm", "novamed.db-journal",
+	"master.key", "master.key.tmp", "checkpoint.key", checkpointFileName}
+
 // secureDataDir makes the data folder private: created 0700, or an
-// existing one (and every file directly in it) tightened to 0700/0600 with
-// a warning. It fails, and the command refuses to go on, when that cannot
+// existing one (and novamed's files in it) tightened to 0700/0600 with a
+// warning. It fails, and the command refuses to go on, when that cannot
 // be done. chmod is os.Chmod outside tests.
 func secureDataDir(dir string, warn func(string), chmod func(string, fs.FileMode) error) error {
 	if err := os.MkdirAll(dir, 0o700); err != nil {
@@ -19,15 +25,9 @@ func secureDataDir(dir string, warn func(string), chmod func(string, fs.FileMode
 	if err := securePath(dir, 0o700, warn, chmod); err != nil {
 		return err
 	}
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return fmt.Errorf("data folder: %w", err)
-	}
-	for _, e := range entries {
-		if e.Type().IsRegular() {
-			if err := securePath(filepath.Join(dir, e.Name()), 0o600, warn, chmod); err != nil {
-				return err
-			}
+	for _, name := range privateDataFiles {
+		if err := securePath(filepath.Join(dir, name), 0o600, warn, chmod); err != nil {
+			return err
 		}
 	}
 	return nil

@@ -48,8 +48,17 @@ func TestDataFilesPrivate(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	// Files that are not novamed's keep their modes.
+	other := filepath.Join(ts.DataDir, "operator-notes.sh")
+	if err := os.WriteFile(other, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(other, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	ts.start()
 	check()
+	expectMode(t, other, 0o755)
 	if !strings.Contains(ts.logs.String(), `tightened to 0600`) || !strings.Contains(ts.logs.String(), `tightened to 0700`) {
 		t.Errorf("no warning about the tightened modes in the log")
 	}
