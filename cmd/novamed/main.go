@@ -80,11 +80,11 @@ commands:
   formulary import --clinic ID --file F   replace a clinic's formulary ({"medications":[…]} as formulary list --json prints)
   formulary set --clinic ID --name N [--strength S…] [--unit U] [--refrigerated]   add or replace one medication
   formulary remove --clinic ID --name N   take one medication out
-  crypto rotate --new-key-file F          add F as the next master key version and re-seal all PHI (resumable)
+  crypto rotate --new-key-file F          add F as the next master key version, re-seal all PHI and re-key the blind indexes (resumable)
   crypto status                           PHI values per master key version
   audit verify [--checkpoint FILE]        check the audit hash chain (and that it reaches and matches signed checkpoints)
   audit checkpoint [--public-key]         print one signed checkpoint of the chain head (or the key that verifies them)
-  audit export [--since T] [--until T]    write audit records as JSON lines
+  audit export [--since T] [--until T]    write audit records as JSON lines (window on the hashed time)
 
 common flags: --data-dir DIR --db URL --env development|production --json
 `
