@@ -9,7 +9,11 @@ import (
 	"net/url"
 	"strings"
 	"syscall"
+	"time"
 )
+
+// lookupTimeout bounds one resolution of a webhook host.
+const lookupTimeout = 3 * time.Second
 
 // Resolver looks up a host's addresses (net.DefaultResolver satisfies it;
 // tests use a stub).
@@ -28,6 +32,14 @@ type URLPolicy struct {
 // ErrForbidden wraps every refusal.
 var ErrForbidden = errors.New("webhook URL not allowed")
 
+// errUnresolved is a name the resolver does not know (yet): registration
+// accepts it, a delivery cannot connect to it.
+var errUnresolved = fmt.Errorf("%w: the host does not resolve", ErrForbidden)
+
+// globalUnicast6 is the only IPv6 space a delivery may reach; blocked
+// removes its special-purpose ranges (IANA IPv6 special-purpose registry).
+var globalUnicast6 = netip.MustParsePrefix("2000::/3")
+
 var blocked = []netip.Prefix{
 	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
 	netip.MustParsePrefix("100.64.0.0/10"),   // carrier-grade NAT
@@ -40,15 +52,23 @@ var blocked = []netip.Prefix{
 	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, broadcast
 	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64 (can reach IPv4 internals)
 	netip.MustParsePrefix("64:ff9b:1::/48"),
-	netip.MustParsePrefix("2001::/32"),     // Teredo
-	netip.MustParsePrefix("2002::/16"),     // 6to4
+	netip.MustParsePrefix("2001::/23"),     // IETF protocol assignments: Teredo, benchmarking, ORCHID, …
+	netip.MustParsePrefix("2002::/16"),     // 6to4 (can embed any IPv4 address)
 	netip.MustParsePrefix("2001:db8::/32"), // documentation
+	netip.MustParsePrefix("3fff::/20"),     // documentation
 	netip.MustParsePrefix("fec0::/10"),     // site-local
 }
 
-// CheckAddr reports whether a delivery may connect to a.
+// CheckAddr reports whether a delivery may connect to a. An IPv4-mapped
+// address (::ffff:a.b.c.d) is judged as the IPv4 address it carries; any
+// other IPv6 address must be global unicast (2000::/3) outside the
+// special-purpose ranges, so IPv4-compatible (::a.b.c.d), IPv4-translated
+// (::ffff:0:a.b.c.d), discard-only (100::/64) and NAT64 forms are refused.
 func (p URLPolicy) CheckAddr(a netip.Addr) error {
 	a = a.Unmap()
+	if a.Is6() && !a.IsLoopback() && !a.IsPrivate() && !globalUnicast6.Contains(a) {
+		return fmt.Errorf("%w: address %s is not global unicast", ErrForbidden, a)
+	}
 	switch {
 	case !a.IsValid(), a.IsUnspecified(), a.IsMulticast(), a.IsLinkLocalUnicast(), a.IsLinkLocalMulticast(), a.IsInterfaceLocalMulticast():
 		return fmt.Errorf("%w: address %s is not routable", ErrForbidden, a)
@@ -95,6 +115,12 @@ func (p URLPolicy) CheckURL(ctx context.Context, raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("%w: bad port", ErrForbidden)
 	}
 	addrs, err := p.resolve(ctx, host)
+	if errors.Is(err, errUnresolved) {
+		// A name that does not resolve (yet) registers: the documented
+		// your-domain.com examples must, and every delivery resolves and
+		// checks the host again when it connects.
+		return u, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -122,9 +148,12 @@ func (p URLPolicy) resolve(ctx context.Context, host string) ([]netip.Addr, erro
 	if p.Resolver == nil {
 		return nil, fmt.Errorf("%w: no resolver", ErrForbidden)
 	}
+	// A slow or absent DNS must not hold a registration for long.
+	ctx, cancel := context.WithTimeout(ctx, lookupTimeout)
+	defer cancel()
 	addrs, err := p.Resolver.LookupNetIP(ctx, "ip", host)
 	if err != nil || len(addrs) == 0 {
-		return nil, fmt.Errorf("%w: host %q does not resolve", ErrForbidden, host)
+		return nil, errUnresolved
 	}
 	return addrs, nil
 }

@@ -86,7 +86,6 @@ func TestURLPolicyProduction(t *testing.T) {
 		"https://internal.example.test/h",   // resolves to private
 		"https://metadata.example.test/h",   // resolves to metadata
 		"https://mixed.example.test/h",      // one address internal
-		"https://nowhere.example.test/h",    // does not resolve
 		"https://user:pw@partner.example.test/h",
 		"ftp://partner.example.test/h",
 		"/relative/path",
@@ -95,6 +94,105 @@ func TestURLPolicyProduction(t *testing.T) {
 	for _, u := range refused {
 		if _, err := p.CheckURL(ctx, u); !errors.Is(err, ErrForbidden) {
 			t.Errorf("%s allowed (err %v)", u, err)
+		}
+	}
+}
+
+// recordingResolver answers not-found for every name and records what it
+// was asked: a machine without DNS, as the published examples meet it.
+type recordingResolver struct {
+	mu    sync.Mutex
+	hosts []string
+}
+
+func (r *recordingResolver) LookupNetIP(_ context.Context, _, host string) ([]netip.Addr, error) {
+	r.mu.Lock()
+	r.hosts = append(r.hosts, host)
+	r.mu.Unlock()
+	return nil, &net.DNSError{Err: "no such host", Name: host, IsNotFound: true}
+}
+
+// TestURLPolicyAcceptsUnresolvedName: the published examples' host does
+// not resolve (here: nothing does), yet registers; only the injected
+// resolver is asked, and only about that host. Literal internal addresses
+// are still refused, and a delivery to the name is checked again when it
+// connects (the dialer refuses a name that does not resolve).
+func TestURLPolicyAcceptsUnresolvedName(t *testing.T) {
+	rec := &recordingResolver{}
+	p := URLPolicy{Resolver: rec}
+	u, err := p.CheckURL(context.Background(), "https://your-domain.com/webhooks")
+	if err != nil {
+		t.Fatalf("https://your-domain.com/webhooks refused: %v", err)
+	}
+	if got, want := u.String(), "https://your-domain.com/webhooks"; got != want {
+		t.Errorf("url = %q, want %q", got, want)
+	}
+	if !slices.Equal(rec.hosts, []string{"your-domain.com"}) {
+		t.Errorf("resolver asked about %q, want only your-domain.com", rec.hosts)
+	}
+	for _, refused := range []string{"https://127.0.0.1/h", "https://[::1]/h", "https://10.0.0.1/h", "https://169.254.169.254/h"} {
+		if _, err := p.CheckURL(context.Background(), refused); !errors.Is(err, ErrForbidden) {
+			t.Errorf("%s allowed with a not-found resolver (err %v)", refused, err)
+		}
+	}
+	dial := &recordingDialer{}
+	d := &Dialer{Policy: p, Dial: dial.Dial}
+	if _, err := d.DialContext(context.Background(), "tcp", "your-domain.com:443"); err == nil {
+		t.Errorf("a delivery to an unresolved name connected")
+	}
+	if len(dial.addrs) != 0 {
+		t.Errorf("dialed %v for a name that does not resolve", dial.addrs)
+	}
+}
+
+// TestURLPolicyIPv6OnlyGlobalUnicast (issue 19, finding 6): IPv6 targets
+// must be global unicast (2000::/3) outside the special-purpose ranges, as
+// literals, as resolved addresses and at the socket; IPv4-mapped forms are
+// judged as the IPv4 address they carry.
+func TestURLPolicyIPv6OnlyGlobalUnicast(t *testing.T) {
+	refused := []string{
+		"::127.0.0.1",        // IPv4-compatible loopback (::/96, deprecated)
+		"::a9fe:a9fe",        // IPv4-compatible 169.254.169.254 (metadata)
+		"::ffff:0:0",         // IPv4-mapped 0.0.0.0
+		"::ffff:0:7f00:1",    // IPv4-translated (::ffff:0:0:0/96) 127.0.0.1
+		"::ffff:0:a9fe:a9fe", // IPv4-translated 169.254.169.254
+		"100::1",             // discard-only (100::/64)
+		"100::ffff:1",        // discard-only
+		"4000::1",            // outside 2000::/3 (unassigned)
+		"5f00::1",            // SRv6 SIDs, outside 2000::/3
+		"2001::1",            // Teredo (2001::/23)
+		"2001:2::1",          // benchmarking (2001::/23)
+		"2001:10::1",         // ORCHID (2001::/23)
+		"2001:db8::1",        // documentation
+		"2002:7f00:1::1",     // 6to4 of 127.0.0.1
+		"3fff::1",            // documentation (3fff::/20)
+		"64:ff9b::a9fe:a9fe", // NAT64 of the metadata address
+		"fc00::1", "fe80::1", "ff02::1", "::", "::1",
+	}
+	rec := &recordingDialer{}
+	for _, a := range refused {
+		p := URLPolicy{Resolver: stubResolver{"v6.example.test": {a}}}
+		if _, err := p.CheckURL(context.Background(), "https://["+a+"]/h"); !errors.Is(err, ErrForbidden) {
+			t.Errorf("literal [%s] allowed (err %v)", a, err)
+		}
+		if _, err := p.CheckURL(context.Background(), "https://v6.example.test/h"); !errors.Is(err, ErrForbidden) {
+			t.Errorf("a name resolving to %s allowed (err %v)", a, err)
+		}
+		d := &Dialer{Policy: p, Dial: rec.Dial}
+		if _, err := d.DialContext(context.Background(), "tcp", "v6.example.test:443"); !errors.Is(err, ErrForbidden) {
+			t.Errorf("dial to a name resolving to %s: %v", a, err)
+		}
+		if err := d.control("tcp6", netip.AddrPortFrom(netip.MustParseAddr(a), 443).String(), nil); !errors.Is(err, ErrForbidden) {
+			t.Errorf("the socket check allowed %s: %v", a, err)
+		}
+	}
+	if len(rec.addrs) != 0 {
+		t.Errorf("dialed %v", rec.addrs)
+	}
+	for _, a := range []string{"2606:4700::1111", "2a00:1450:4001::1", "2620:fe::fe", "::ffff:93.184.216.34"} {
+		p := URLPolicy{}
+		if _, err := p.CheckURL(context.Background(), "https://["+a+"]/h"); err != nil {
+			t.Errorf("public [%s] refused: %v", a, err)
 		}
 	}
 }
@@ -167,6 +265,9 @@ func FuzzCheckURL(f *testing.F) {
 			return
 		}
 		addrs, rerr := p.resolve(context.Background(), u.Hostname())
+		if errors.Is(rerr, errUnresolved) {
+			return // a name that does not resolve yet: checked when delivered
+		}
 		if rerr != nil {
 			t.Fatalf("allowed %q but cannot resolve it: %v", raw, rerr)
 		}
