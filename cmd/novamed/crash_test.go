@@ -106,7 +106,7 @@ func TestWebhookEventSurvivesSIGKILL(t *testing.T) {
 	var created struct {
 		Data struct {
 			ID     string `json:"webhook_id"`
-			Secret string `json:"secret"`
+			Secret string `json:"signing_secret"`
 		}
 	}
 	json.Unmarshal(do(p.url, "POST", "/api/external/webhook", `{"clinic_id":"`+demoClinic+`","webhook_url":"`+rc.URL+`"}`), &created) //nolint:errcheck // checked below

@@ -54,6 +54,9 @@ type testServer struct {
 	done    chan error
 	mu      sync.Mutex
 	secrets []string // keys and PHI values that must never be logged
+	// resolver answers the server's webhook host lookups: no test host
+	// (the pages' your-domain.com included) ever reaches real DNS.
+	resolver *hostResolver
 }
 
 var listenLine = regexp.MustCompile(`listening on (https?://[0-9.:\[\]]+)`)
@@ -75,7 +78,7 @@ func testCheckpointKeyFile(t testing.TB) string {
 func startServer(t testing.TB, env string, extra ...string) *testServer {
 	t.Helper()
 	ts := &testServer{t: t, DataDir: t.TempDir(), Env: env, logs: &syncBuffer{}, stdout: &syncBuffer{},
-		vars: map[string]string{}, done: make(chan error, 1)}
+		vars: map[string]string{}, done: make(chan error, 1), resolver: newHostResolver()}
 	if env == "production" {
 		ts.vars["NOVAMED_MASTER_KEY"] = testMasterKey()
 		ts.vars["NOVAMED_CHECKPOINT_KEY_FILE"] = testCheckpointKeyFile(t)
@@ -109,7 +112,7 @@ func sqliteOnly(t *testing.T) {
 
 func (ts *testServer) start(extra ...string) {
 	ts.t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
+	ctx, cancel := context.WithCancel(withWebhookResolver(context.Background(), ts.resolver))
 	ts.cancel = cancel
 	ts.done = make(chan error, 1)
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", ts.DataDir, "--env", ts.Env}, extra...)

@@ -7,7 +7,7 @@
 //	novamed practitioners activate    verify a practitioner
 //	novamed carriers list|import      the carrier catalogue
 //	novamed formulary import|list|set|remove  a clinic's medications
-//	novamed webhooks deliveries|retry the webhook delivery log
+//	novamed webhooks deliveries|retry|rotate the delivery log, secrets
 //	novamed crypto rotate|status      rotate the PHI master key
 //	novamed audit verify|export|checkpoint  check, export and anchor the audit trail
 //
@@ -73,6 +73,7 @@ commands:
   practitioners activate ID               mark a verified practitioner active
   webhooks deliveries [--webhook ID] [--status failed]   the delivery log
   webhooks retry DELIVERY_ID              send a delivery once more
+  webhooks rotate WEBHOOK_ID [--overlap 24h]  new verification token and signing secret; the old ones serve during the overlap
   events list --clinic ID [--after EVENT_ID]  a clinic's events (the webhook outbox)
   carriers list                           show the carrier catalogue
   carriers import --file F                replace the catalogue ({"carriers":[…]} as carriers list --json prints)
@@ -135,6 +136,8 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		return webhooksDeliveries(ctx, rest, getenv, stdout)
 	case "webhooks retry":
 		return webhooksRetry(ctx, rest, getenv, stdout)
+	case "webhooks rotate":
+		return webhooksRotate(ctx, rest, getenv, stdout)
 	case "events list":
 		return eventsList(ctx, rest, getenv, stdout)
 	case "carriers list":

@@ -242,10 +242,12 @@ func TestReplicasOnPostgresAndRedis(t *testing.T) {
 		rc := newReceiver(t, &secret)
 		st, b := call(t, "POST", r[2].url+"/api/external/webhook", key.Key, `{"clinic_id":"`+demoClinic+`","webhook_url":"`+rc.URL+`"}`)
 		var w struct {
-			Data struct{ Secret string }
+			Data struct {
+				SigningSecret string `json:"signing_secret"`
+			}
 		}
 		json.Unmarshal(b, &w) //nolint:errcheck // checked below
-		secret = w.Data.Secret
+		secret = w.Data.SigningSecret
 		if st != 200 || secret == "" {
 			t.Fatalf("webhook: %d %s", st, b)
 		}

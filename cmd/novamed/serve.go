@@ -211,7 +211,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		limiter = &ratelimit.Fallback{Shared: ratelimit.NewRedis(rdb, c.redisPrefix+"rl:"), Local: ratelimit.NewMemory(nil), Log: log}
 		readyChecks["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	}
-	policy := webhook.URLPolicy{AllowInsecure: env == novamed.Development, Resolver: net.DefaultResolver}
+	policy := webhook.URLPolicy{AllowInsecure: env == novamed.Development, Resolver: webhookResolver(ctx)}
 	api := httpapi.New(httpapi.Config{
 		Env: env, Store: store, Audit: aw, Limiter: limiter, Logger: log, ReadyChecks: readyChecks,
 		KeyCacheTTL: *keyTTL, TrustedProxies: proxies, HSTS: useTLS || *behindProxy, WebhookPolicy: policy,

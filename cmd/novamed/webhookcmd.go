@@ -6,9 +6,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"strings"
+	"time"
 
 	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/webhook"
 )
 
 // allClinics lists every clinic id: operator commands act across clinics.
@@ -81,4 +84,68 @@ func webhooksRetry(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	return emit(stdout, c.json, d, fmt.Sprintf("delivery %s queued for another attempt\n", d.ID))
+}
+
+// webhookRotation is what `webhooks rotate` prints: the new secrets, once.
+type webhookRotation struct {
+	WebhookID         string     `json:"webhook_id"`
+	ClinicID          string     `json:"clinic_id"`
+	VerificationToken string     `json:"verification_token"`
+	SigningSecret     string     `json:"signing_secret"`
+	OverlapUntil      *time.Time `json:"overlap_until,omitempty"`
+}
+
+func webhooksRotate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	var overlap *time.Duration
+	c, id, err := oneArgCommand("webhooks rotate", "WEBHOOK_ID", args, getenv, func(fs *flag.FlagSet) {
+		overlap = fs.Duration("overlap", novamed.DefaultWebhookOverlap, "how long deliveries keep the old token and also sign with the old secret (0s to 168h)")
+	})
+	if err != nil {
+		return err
+	}
+	if *overlap < 0 || *overlap > novamed.MaxWebhookOverlap {
+		return errors.New("--overlap must be from 0s to 168h")
+	}
+	store, _, err := c.openStore(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	clinics, err := allClinics(ctx, store)
+	if err != nil {
+		return err
+	}
+	w, err := store.RotateWebhookSecrets(ctx, strings.ToLower(id), clinics, novamed.NewWebhookSecrets(), time.Now().Add(*overlap), novamed.Effects{})
+	if err != nil {
+		return err
+	}
+	out := webhookRotation{WebhookID: w.ID, ClinicID: w.ClinicID, VerificationToken: w.Secrets.VerificationToken, SigningSecret: w.Secrets.SigningSecret}
+	text := fmt.Sprintf("webhook %s: new secrets (shown only now)\n  verification_token  %s\n  signing_secret      %s\n",
+		w.ID, out.VerificationToken, out.SigningSecret)
+	if w.Secrets.InOverlap(time.Now()) {
+		until := w.Secrets.OverlapUntil
+		out.OverlapUntil = &until
+		text += fmt.Sprintf("  until %s deliveries carry the old token and are signed with the old and the new secret\n", until.Format(time.RFC3339))
+	} else {
+		text += "  deliveries use the new secrets from now on\n"
+	}
+	return emit(stdout, c.json, out, text)
+}
+
+// webhookResolverKey marks, in run's context, the resolver that webhook
+// hosts are looked up with at registration and at every delivery; tests
+// put a stub there so that no example host ever reaches real DNS.
+type webhookResolverKey struct{}
+
+// withWebhookResolver returns ctx carrying r for serve's webhook policy.
+func withWebhookResolver(ctx context.Context, r webhook.Resolver) context.Context {
+	return context.WithValue(ctx, webhookResolverKey{}, r)
+}
+
+// webhookResolver is the resolver ctx carries, or the system's.
+func webhookResolver(ctx context.Context) webhook.Resolver {
+	if r, ok := ctx.Value(webhookResolverKey{}).(webhook.Resolver); ok && r != nil {
+		return r
+	}
+	return net.DefaultResolver
 }

@@ -76,10 +76,12 @@ func (rc *receiver) waitFor(t *testing.T, what string, cond func([]delivered) bo
 }
 
 type createdWebhook struct {
-	ID     string `json:"webhook_id"`
-	URL    string `json:"webhook_url"`
-	Clinic string `json:"clinic_id"`
-	Secret string `json:"secret"`
+	ID                string  `json:"webhook_id"`
+	URL               string  `json:"webhook_url"`
+	Clinic            string  `json:"clinic_id"`
+	VerificationToken string  `json:"verification_token"`
+	SigningSecret     string  `json:"signing_secret"`
+	Secret            *string `json:"secret"` // no longer answered
 }
 
 func registerWebhook(t *testing.T, ts *testServer, key, clinic, url string) createdWebhook {
@@ -91,10 +93,13 @@ func registerWebhook(t *testing.T, ts *testServer, key, clinic, url string) crea
 	}
 	var w createdWebhook
 	r.data(t, &w)
-	if w.ID == "" || !strings.HasPrefix(w.Secret, "whsec_") || w.URL != url || w.Clinic != clinic {
+	if w.ID == "" || !strings.HasPrefix(w.SigningSecret, "whsec_") || w.VerificationToken == "" || w.Secret != nil || w.URL != url || w.Clinic != clinic {
 		t.Fatalf("webhook answer: %s", r.Body)
 	}
-	ts.addSecret(w.Secret)
+	if w.VerificationToken == w.SigningSecret {
+		t.Fatalf("the verification token is the signing secret")
+	}
+	ts.addSecret(w.VerificationToken, w.SigningSecret)
 	return w
 }
 
@@ -103,12 +108,12 @@ func TestWebhooksDeliverTheLifecycle(t *testing.T) {
 	var secret string
 	rc := newReceiver(t, &secret)
 	w := registerWebhook(t, ts, ts.Key, demoClinic, rc.URL+"/hooks")
-	secret = w.Secret
-	// The secret is shown once: reads do not repeat it.
+	secret = w.SigningSecret
+	// The secrets are shown once: reads do not repeat them.
 	r := ts.req("GET", "/api/external/webhook/"+w.ID, ts.Key, nil)
 	expectOK(t, r)
-	if strings.Contains(string(r.Body), w.Secret) {
-		t.Errorf("webhook read shows the secret")
+	if strings.Contains(string(r.Body), w.SigningSecret) || strings.Contains(string(r.Body), w.VerificationToken) {
+		t.Errorf("webhook read shows a secret")
 	}
 	p := &pharmacy{testServer: ts, key: ts.Key}
 	r = ts.req("POST", "/api/external/practitioner", ts.Key, map[string]any{
@@ -127,8 +132,11 @@ func TestWebhooksDeliverTheLifecycle(t *testing.T) {
 	got := rc.waitFor(t, "the whole lifecycle", func(ds []delivered) bool { return len(ds) >= len(want) })
 	names := map[string]delivered{}
 	for _, d := range got {
-		if d.SigErr != "" || d.APIKey != w.Secret || d.ID == "" {
-			t.Errorf("delivery %s: signature %q, x-api-key matches %v", d.Name, d.SigErr, d.APIKey == w.Secret)
+		// x-api-key carries the verification token, never the signing
+		// secret, which only keys the signature (issue 18, item 8).
+		if d.SigErr != "" || d.APIKey != w.VerificationToken || d.APIKey == w.SigningSecret || d.ID == "" {
+			t.Errorf("delivery %s: signature %q, x-api-key is the token %v, is the signing secret %v", d.Name, d.SigErr,
+				d.APIKey == w.VerificationToken, d.APIKey == w.SigningSecret)
 		}
 		names[d.Name] = d
 	}
@@ -194,7 +202,7 @@ func TestWebhookRetriesAndFailure(t *testing.T) {
 	flaky := newReceiver(t, &secret)
 	flaky.failNext = 2
 	w := registerWebhook(t, ts, ts.Key, demoClinic, flaky.URL)
-	secret = w.Secret
+	secret = w.SigningSecret
 	expectOK(t, ts.req("POST", "/api/external/webhook/"+w.ID+"/test", ts.Key, nil))
 	got := flaky.waitFor(t, "three attempts", func(ds []delivered) bool { return len(ds) >= 3 })
 	if got[0].ID != got[1].ID || got[1].ID != got[2].ID {
@@ -210,7 +218,7 @@ func TestWebhookRetriesAndFailure(t *testing.T) {
 	down := newReceiver(t, &secret2)
 	down.alwaysNo = true
 	w2 := registerWebhook(t, ts, ts.Key, demoClinic, down.URL)
-	secret2 = w2.Secret
+	secret2 = w2.SigningSecret
 	expectOK(t, ts.req("POST", "/api/external/webhook/"+w2.ID+"/test", ts.Key, nil))
 	down.waitFor(t, "five attempts", func(ds []delivered) bool { return len(ds) >= 5 })
 	var failed []struct {
@@ -325,9 +333,9 @@ func TestWebhookEventsStayInTheirClinic(t *testing.T) {
 	var sa, sb string
 	ra, rb := newReceiver(t, &sa), newReceiver(t, &sb)
 	wa := registerWebhook(t, ts, ts.Key, demoClinic, ra.URL)
-	sa = wa.Secret
+	sa = wa.SigningSecret
 	wb := registerWebhook(t, ts, keyB.Key, clinicB, rb.URL)
-	sb = wb.Secret
+	sb = wb.SigningSecret
 	p := &pharmacy{testServer: ts, key: ts.Key}
 	r := ts.req("POST", "/api/external/practitioner", ts.Key, map[string]any{"clinic_id": demoClinic, "first_name": "Ada", "last_name": "Alpha", "email": "ada@a.test", "npi": "1234567893"})
 	var pr struct {

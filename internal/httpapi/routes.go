@@ -50,5 +50,6 @@ func (s *Server) routes() *routeTable {
 	mux.Handle("GET /api/external/webhook/{id}/deliveries", s.partner("webhook.deliveries", "webhook", s.listDeliveries))
 	mux.Handle("POST /api/external/webhook/{id}/deliveries/{delivery_id}/retry", s.partner("webhook.retry", "webhook", s.retryDelivery))
 	mux.Handle("POST /api/external/webhook/{id}/test", s.partner("webhook.test", "webhook", s.testWebhook))
+	mux.Handle("POST /api/external/webhook/{id}/rotate", s.partner("webhook.rotate", "webhook", s.rotateWebhook))
 	return mux
 }

@@ -1,8 +1,9 @@
 package httpapi
 
 import (
-	"crypto/rand"
-	"encoding/base64"
+	"bytes"
+	"errors"
+	"io"
 	"net/http"
 	"slices"
 	"strings"
@@ -15,13 +16,10 @@ import (
 type webhookJSON struct {
 	WebhookID string `json:"webhook_id"`
 	*novamed.Webhook
-	Secret string `json:"secret,omitempty"` // only in the create answer
-}
-
-func newSecret() string {
-	var b [32]byte
-	rand.Read(b[:]) //nolint:errcheck // crypto/rand does not fail
-	return "whsec_" + base64.StdEncoding.EncodeToString(b[:])
+	// Only in the creation and rotation answers, once.
+	VerificationToken string     `json:"verification_token,omitempty"`
+	SigningSecret     string     `json:"signing_secret,omitempty"`
+	OverlapUntil      *time.Time `json:"overlap_until,omitempty"` // rotation: the previous secrets are used until then
 }
 
 func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
@@ -47,9 +45,70 @@ func (s *Server) createWebhook(w http.ResponseWriter, r *http.Request) error {
 		msg := "webhook_url is not allowed: " + strings.TrimPrefix(perr.Error(), webhook.ErrForbidden.Error()+": ") + "."
 		return novamed.ValidationError([]novamed.FieldError{{Field: "webhook_url", Message: msg}})
 	}
-	wh := &novamed.Webhook{ID: newID(), ClinicID: clinic, URL: u.String(), Secret: newSecret(), CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
-	return s.create(w, r, []string{wh.ID}, webhookJSON{WebhookID: wh.ID, Webhook: wh, Secret: wh.Secret}, "Webhook created successfully",
+	wh := &novamed.Webhook{ID: newID(), ClinicID: clinic, URL: u.String(), Secrets: novamed.NewWebhookSecrets(), CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
+	answer := webhookJSON{WebhookID: wh.ID, Webhook: wh, VerificationToken: wh.Secrets.VerificationToken, SigningSecret: wh.Secrets.SigningSecret}
+	return s.create(w, r, []string{wh.ID}, answer, "Webhook created successfully",
 		func(eff novamed.Effects) error { return s.store.CreateWebhook(r.Context(), wh, eff) })
+}
+
+// rotateWebhook gives a webhook a new verification token and signing
+// secret, keeping the old ones in use for the overlap ({"overlap":"24h"},
+// the default; "0s" switches at once).
+func (s *Server) rotateWebhook(w http.ResponseWriter, r *http.Request) error {
+	st := stateOf(r)
+	wh, err := s.scopedWebhook(r)
+	if err != nil {
+		return err
+	}
+	st.clinicID = wh.ClinicID
+	overlap, err := readOverlap(r)
+	if err != nil {
+		return err
+	}
+	fresh := novamed.NewWebhookSecrets()
+	answer := webhookJSON{WebhookID: wh.ID, Webhook: wh, VerificationToken: fresh.VerificationToken, SigningSecret: fresh.SigningSecret}
+	// The answer is built before the write (it is what an idempotent
+	// replay returns), so the overlap's end is fixed here.
+	until := s.now().Add(overlap).UTC().Truncate(time.Microsecond)
+	if overlap > 0 {
+		answer.OverlapUntil = &until
+	}
+	return s.create(w, r, []string{wh.ID}, answer, "Webhook secrets rotated",
+		func(eff novamed.Effects) error {
+			_, err := s.store.RotateWebhookSecrets(r.Context(), wh.ID, []string{wh.ClinicID}, fresh, until, eff)
+			return err
+		})
+}
+
+// readOverlap reads a rotation's optional body {"overlap": "24h"}.
+func readOverlap(r *http.Request) (time.Duration, error) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return 0, errTooLarge
+		}
+		return 0, &novamed.Error{Code: novamed.CodeInvalidJSON, Message: "The request body could not be read."}
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		return novamed.DefaultWebhookOverlap, nil
+	}
+	in, err := novamed.DecodeInput(body)
+	if err != nil {
+		return 0, err
+	}
+	raw := in.String(32, false, "overlap")
+	if err := in.Err(); err != nil {
+		return 0, err
+	}
+	if !in.Has("overlap") {
+		return novamed.DefaultWebhookOverlap, nil
+	}
+	d, perr := time.ParseDuration(raw)
+	if perr != nil || d < 0 || d > novamed.MaxWebhookOverlap {
+		return 0, novamed.ValidationError([]novamed.FieldError{{Field: "overlap", Message: "overlap must be a duration from 0s to 168h, such as 24h."}})
+	}
+	return d, nil
 }
 
 // deleteWebhook accepts the three documented forms: /webhook/{id},

@@ -20,7 +20,7 @@ var sealedColumns = []struct {
 	{"shipments", []string{"cancel_reason"}},
 	{"refill_requests", []string{"details"}},
 	{"events", []string{"data"}},
-	{"webhooks", []string{"secret"}},
+	{"webhooks", []string{"secret", "verification_token", "prev_secret", "prev_token"}},
 }
 
 // RotatePHI re-seals, under the keyring's current version, every PHI column

@@ -11,30 +11,60 @@ import (
 	"github.com/novamed/partner-api/internal/novamed"
 )
 
-const webhookColumns = `id, clinic_id, url, secret, created_at`
+const webhookColumns = `id, clinic_id, url, secret, verification_token, prev_secret, prev_token, overlap_until, created_at`
 
 func (s *Store) scanWebhook(r rowScanner) (*novamed.Webhook, error) {
 	var w novamed.Webhook
-	var secret string
-	var created int64
-	if err := r.Scan(&w.ID, &w.ClinicID, &w.URL, &secret, &created); err != nil {
+	var secret, token, prevSecret, prevToken string
+	var overlap, created int64
+	if err := r.Scan(&w.ID, &w.ClinicID, &w.URL, &secret, &token, &prevSecret, &prevToken, &overlap, &created); err != nil {
 		return nil, err
 	}
 	o := s.opener("webhooks", w.ID)
-	w.Secret = o.str("secret", secret)
+	w.Secrets = novamed.WebhookSecrets{
+		SigningSecret: o.str("secret", secret), VerificationToken: o.str("verification_token", token),
+		PreviousSigningSecret: o.str("prev_secret", prevSecret), PreviousToken: o.str("prev_token", prevToken),
+	}
 	if o.err != nil {
 		return nil, o.err
+	}
+	if overlap != 0 {
+		w.Secrets.OverlapUntil = fromMicros(overlap)
+	}
+	// A webhook registered before the two secrets had one secret, sent as
+	// x-api-key and used to sign: it keeps serving as both until the
+	// partner rotates (docs/decisions.md).
+	if w.Secrets.VerificationToken == "" {
+		w.Secrets.VerificationToken = w.Secrets.SigningSecret
+	}
+	if w.Secrets.PreviousToken == "" {
+		w.Secrets.PreviousToken = w.Secrets.PreviousSigningSecret
 	}
 	w.CreatedAt = fromMicros(created)
 	return &w, nil
 }
 
+// sealedSecrets are a webhook's secrets as stored: each sealed.
+type sealedSecrets struct {
+	secret, token, prevSecret, prevToken string
+	overlapUntil                         int64
+}
+
+func (s *Store) sealSecrets(id string, ws novamed.WebhookSecrets) (sealedSecrets, error) {
+	z := s.sealer("webhooks", id)
+	out := sealedSecrets{secret: z.str("secret", ws.SigningSecret), token: z.str("verification_token", ws.VerificationToken),
+		prevSecret: z.str("prev_secret", ws.PreviousSigningSecret), prevToken: z.str("prev_token", ws.PreviousToken)}
+	if !ws.OverlapUntil.IsZero() {
+		out.overlapUntil = micros(ws.OverlapUntil)
+	}
+	return out, z.err
+}
+
 // CreateWebhook stores a webhook, at most MaxWebhooksPerClinic per clinic.
 func (s *Store) CreateWebhook(ctx context.Context, w *novamed.Webhook, eff novamed.Effects) error {
-	z := s.sealer("webhooks", w.ID)
-	secret := z.str("secret", w.Secret)
-	if z.err != nil {
-		return z.err
+	sealed, err := s.sealSecrets(w.ID, w.Secrets)
+	if err != nil {
+		return err
 	}
 	return s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
@@ -52,12 +82,52 @@ func (s *Store) CreateWebhook(ctx context.Context, w *novamed.Webhook, eff novam
 		if n >= novamed.MaxWebhooksPerClinic {
 			return novamed.Errorf(novamed.CodeLimitReached, "A clinic can have at most %d webhooks; delete one first.", novamed.MaxWebhooksPerClinic)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO webhooks (id, clinic_id, url, secret, created_at) VALUES (?, ?, ?, ?, ?)`),
-			w.ID, w.ClinicID, w.URL, secret, micros(w.CreatedAt)); err != nil {
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO webhooks (id, clinic_id, url, secret, verification_token, prev_secret, prev_token, overlap_until, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			w.ID, w.ClinicID, w.URL, sealed.secret, sealed.token, sealed.prevSecret, sealed.prevToken, sealed.overlapUntil, micros(w.CreatedAt)); err != nil {
 			return fmt.Errorf("sqlstore: insert webhook: %w", err)
 		}
 		return s.writeEffects(ctx, tx, novamed.Effects{Audit: eff.Audit})
 	})
+}
+
+// RotateWebhookSecrets gives a live webhook of one of clinics new secrets,
+// keeping the ones in use until overlapUntil (novamed.WebhookSecrets.Rotated).
+func (s *Store) RotateWebhookSecrets(ctx context.Context, id string, clinics []string, fresh novamed.WebhookSecrets, overlapUntil time.Time,
+	eff novamed.Effects) (*novamed.Webhook, error) {
+	if len(clinics) == 0 {
+		return nil, novamed.NotFound("Webhook")
+	}
+	var w *novamed.Webhook
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
+			return err
+		}
+		args := append([]any{id}, anySlice(clinics)...)
+		var err error
+		w, err = s.scanWebhook(tx.QueryRowContext(ctx, s.q(`SELECT `+webhookColumns+` FROM webhooks WHERE id = ? AND deleted_at IS NULL AND clinic_id IN (`+
+			placeholders(len(clinics))+`)`+s.forUpdate()), args...))
+		if errors.Is(err, sql.ErrNoRows) {
+			return novamed.NotFound("Webhook")
+		}
+		if err != nil {
+			return err
+		}
+		w.Secrets = w.Secrets.Rotated(fresh, s.now(), overlapUntil)
+		sealed, err := s.sealSecrets(w.ID, w.Secrets)
+		if err != nil {
+			return err
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE webhooks SET secret = ?, verification_token = ?, prev_secret = ?, prev_token = ?, overlap_until = ? WHERE id = ?`),
+			sealed.secret, sealed.token, sealed.prevSecret, sealed.prevToken, sealed.overlapUntil, w.ID); err != nil {
+			return fmt.Errorf("sqlstore: rotate webhook secrets: %w", err)
+		}
+		return s.writeEffects(ctx, tx, novamed.Effects{Audit: eff.Audit})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
 }
 
 // GetWebhook returns a live webhook of one of clinics.
@@ -122,12 +192,18 @@ func (s *Store) fanOut(ctx context.Context, tx *sql.Tx, ev *novamed.Event, onlyW
 		return nil, err
 	}
 	now := s.now().UTC().Truncate(time.Microsecond)
+	key := novamed.EventOrderingKey(ev)
 	var out []*novamed.Delivery
 	for _, wid := range ids {
 		d := &novamed.Delivery{ID: newEventID(), WebhookID: wid, EventID: ev.ID, EventName: ev.Name, ClinicID: ev.ClinicID,
 			Status: novamed.DeliveryPending, NextAttemptAt: &now, CreatedAt: now, UpdatedAt: now, History: []novamed.Attempt{}}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO deliveries (id, webhook_id, event_id, clinic_id, event_name, status, attempts, next_attempt_at, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?)`), d.ID, wid, ev.ID, ev.ClinicID, ev.Name, d.Status, micros(now), micros(now), micros(now)); err != nil {
+		// seq numbers one webhook's deliveries of one ordering key. Events
+		// of one order are written under the order's row lock, so the
+		// later transaction reads the earlier one's committed seq here
+		// (on PostgreSQL each statement sees what committed before it).
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO deliveries (id, webhook_id, event_id, clinic_id, event_name, status, attempts, next_attempt_at, created_at, updated_at, ordering_key, seq)
+			VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, CASE WHEN ? = '' THEN 0 ELSE (SELECT COALESCE(MAX(seq), 0) + 1 FROM deliveries WHERE webhook_id = ? AND ordering_key = ?) END)`),
+			d.ID, wid, ev.ID, ev.ClinicID, ev.Name, d.Status, micros(now), micros(now), micros(now), key, key, wid, key); err != nil {
 			return nil, fmt.Errorf("sqlstore: queue delivery: %w", err)
 		}
 		out = append(out, d)
@@ -157,6 +233,9 @@ func (s *Store) SendTestEvent(ctx context.Context, webhookID string, ev *novamed
 
 const deliveryColumns = `id, webhook_id, event_id, clinic_id, event_name, status, attempts, next_attempt_at, created_at, updated_at`
 
+// qualifiedDeliveryColumns are deliveryColumns of the table aliased d.
+const qualifiedDeliveryColumns = `d.id, d.webhook_id, d.event_id, d.clinic_id, d.event_name, d.status, d.attempts, d.next_attempt_at, d.created_at, d.updated_at`
+
 func scanDelivery(r rowScanner) (*novamed.Delivery, error) {
 	var d novamed.Delivery
 	var next sql.NullInt64
@@ -181,9 +260,16 @@ func (s *Store) ClaimDeliveries(ctx context.Context, worker string, lease time.D
 		}
 		// A deleted webhook's deliveries are never sent again, even if an
 		// attempt in flight during the delete put one back to pending.
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM deliveries WHERE status = ? AND next_attempt_at <= ? AND locked_until < ?
-			AND webhook_id IN (SELECT id FROM webhooks WHERE deleted_at IS NULL)
-			ORDER BY next_attempt_at LIMIT ?`+lock), novamed.DeliveryPending, micros(now), micros(now), limit)
+		// Events of one order go to a webhook in order: a delivery waits
+		// while an earlier one of its webhook and ordering key is pending
+		// (in flight or waiting for a retry); it goes once that one has
+		// succeeded or failed. The condition is in the query so that it
+		// holds across replicas.
+		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+qualifiedDeliveryColumns+` FROM deliveries d WHERE d.status = ? AND d.next_attempt_at <= ? AND d.locked_until < ?
+			AND d.webhook_id IN (SELECT id FROM webhooks WHERE deleted_at IS NULL)
+			AND (d.ordering_key = '' OR NOT EXISTS (SELECT 1 FROM deliveries e
+				WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key AND e.seq < d.seq AND e.status = ?))
+			ORDER BY d.next_attempt_at, d.seq LIMIT ?`+lock), novamed.DeliveryPending, micros(now), micros(now), novamed.DeliveryPending, limit)
 		if err != nil {
 			return fmt.Errorf("sqlstore: claim: %w", err)
 		}
@@ -217,7 +303,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, worker string, lease time.D
 			if err != nil {
 				return fmt.Errorf("sqlstore: claim event: %w", err)
 			}
-			jobs = append(jobs, &novamed.DeliveryJob{Delivery: *d, URL: w.URL, Secret: w.Secret, Event: ev})
+			jobs = append(jobs, &novamed.DeliveryJob{Delivery: *d, URL: w.URL, Secrets: w.Secrets, Event: ev})
 		}
 		return nil
 	})
@@ -348,7 +434,9 @@ func (s *Store) RetryDelivery(ctx context.Context, id, webhookID string, clinics
 			return novamed.NotFound("Webhook")
 		}
 		now := s.now().UTC().Truncate(time.Microsecond)
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE deliveries SET status = ?, next_attempt_at = ?, updated_at = ? WHERE id = ?`),
+		// A manual retry goes out at once, outside its order's sequence:
+		// clearing the key means it neither waits nor holds others back.
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE deliveries SET status = ?, next_attempt_at = ?, updated_at = ?, ordering_key = '' WHERE id = ?`),
 			novamed.DeliveryPending, micros(now), micros(now), id); err != nil {
 			return fmt.Errorf("sqlstore: retry delivery: %w", err)
 		}

@@ -157,15 +157,23 @@ func (w *Worker) deliver(ctx context.Context, j *novamed.DeliveryJob) {
 		"status_code", code, "outcome", status, "latency_ms", a.LatencyMS)
 }
 
-// send makes one signed POST; any 2xx is success.
+// send makes one signed POST; any 2xx is success. It carries the
+// verification token as x-api-key and one v1 signature per signing secret
+// in use at the time (two during a rotation's overlap), space-separated as
+// Standard Webhooks does.
 func (w *Worker) send(ctx context.Context, j *novamed.DeliveryJob, at time.Time) (int, error) {
 	body, err := json.Marshal(map[string]any{"event_name": j.Event.Name, "event_data": j.Event.Data})
 	if err != nil {
 		return 0, err
 	}
-	sig, err := webhook.Sign(j.Secret, j.ID, at, body)
-	if err != nil {
-		return 0, err
+	token, secrets := j.Secrets.At(at)
+	sigs := make([]string, 0, len(secrets))
+	for _, secret := range secrets {
+		sig, err := webhook.Sign(secret, j.ID, at, body)
+		if err != nil {
+			return 0, err
+		}
+		sigs = append(sigs, sig)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, j.URL, strings.NewReader(string(body)))
 	if err != nil {
@@ -173,10 +181,10 @@ func (w *Worker) send(ctx context.Context, j *novamed.DeliveryJob, at time.Time)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "NovaMed-Webhooks/1")
-	req.Header.Set(webhook.HeaderAPIKey, j.Secret)
+	req.Header.Set(webhook.HeaderAPIKey, token)
 	req.Header.Set(webhook.HeaderID, j.ID)
 	req.Header.Set(webhook.HeaderTimestamp, strconv.FormatInt(at.Unix(), 10))
-	req.Header.Set(webhook.HeaderSignature, sig)
+	req.Header.Set(webhook.HeaderSignature, strings.Join(sigs, " "))
 	resp, err := w.Client.Do(req)
 	if err != nil {
 		return 0, describe(err)
