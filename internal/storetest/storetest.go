@@ -41,6 +41,8 @@ func Run(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 		{"FreeShipping", testFreeShipping},
 		{"Activation", testActivation},
 		{"Formulary", testFormulary},
+		{"WebhookOrder", testWebhookOrder},
+		{"WebhookSecrets", testWebhookSecrets},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.run(t, newStore) })
