@@ -999,6 +999,36 @@ func (e WebhookResponseSuccess) Valid() bool {
 	}
 }
 
+// Defines values for WebhookRotatedResponseMessage.
+const (
+	WebhookSecretsRotated WebhookRotatedResponseMessage = "Webhook secrets rotated"
+)
+
+// Valid indicates whether the value is a known member of the WebhookRotatedResponseMessage enum.
+func (e WebhookRotatedResponseMessage) Valid() bool {
+	switch e {
+	case WebhookSecretsRotated:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WebhookRotatedResponseSuccess.
+const (
+	WebhookRotatedResponseSuccessTrue WebhookRotatedResponseSuccess = true
+)
+
+// Valid indicates whether the value is a known member of the WebhookRotatedResponseSuccess enum.
+func (e WebhookRotatedResponseSuccess) Valid() bool {
+	switch e {
+	case WebhookRotatedResponseSuccessTrue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetDocsAssetParamsAsset.
 const (
 	DocsJs            GetDocsAssetParamsAsset = "docs.js"
@@ -2167,10 +2197,13 @@ type WebhookCreated struct {
 	CreatedAt time.Time          `json:"created_at"`
 	Id        openapi_types.UUID `json:"id"`
 
-	// Secret The signing secret (`whsec_` + base64 of 32 bytes). **Shown only in this answer**; store it now.
-	Secret     string             `json:"secret"`
-	WebhookId  openapi_types.UUID `json:"webhook_id"`
-	WebhookUrl string             `json:"webhook_url"`
+	// SigningSecret The signing secret (`whsec_` + base64 of 32 bytes) that keys `webhook-signature`; it is never sent. **Shown only in this answer**; store it now.
+	SigningSecret string `json:"signing_secret"`
+
+	// VerificationToken The verification token every delivery carries as `x-api-key`. **Shown only in this answer**; store it now.
+	VerificationToken string             `json:"verification_token"`
+	WebhookId         openapi_types.UUID `json:"webhook_id"`
+	WebhookUrl        string             `json:"webhook_url"`
 }
 
 // WebhookCreatedResponse defines model for WebhookCreatedResponse.
@@ -2232,7 +2265,7 @@ type WebhookInput struct {
 	// Url Alias of `webhook_url`.
 	Url *string `json:"url,omitempty"`
 
-	// WebhookUrl Production accepts only `https://` URLs whose host resolves to public addresses. Development also accepts `http://` and loopback or private addresses.
+	// WebhookUrl Production accepts only `https://` URLs whose host is a public address or a name that resolves only to public addresses, or does not resolve yet (every delivery resolves and checks it again). IPv6 addresses must be global unicast (`2000::/3`) outside the special-purpose ranges. Development also accepts `http://` and loopback or private addresses.
 	WebhookUrl *string `json:"webhook_url,omitempty"`
 }
 
@@ -2258,6 +2291,45 @@ type WebhookResponse struct {
 
 // WebhookResponseSuccess defines model for WebhookResponse.Success.
 type WebhookResponseSuccess bool
+
+// WebhookRotateInput The optional body of a rotation.
+type WebhookRotateInput struct {
+	// Overlap How long deliveries keep carrying the old verification token and also sign with the old
+	// signing secret, as a Go duration (`24h`, `90m`, `0s`), from `0s` (switch at once) to `168h`.
+	// Default `24h`.
+	Overlap *string `json:"overlap,omitempty"`
+}
+
+// WebhookRotated defines model for WebhookRotated.
+type WebhookRotated struct {
+	ClinicId  openapi_types.UUID `json:"clinic_id"`
+	CreatedAt time.Time          `json:"created_at"`
+	Id        openapi_types.UUID `json:"id"`
+
+	// OverlapUntil Until when deliveries carry the old token and an old signature beside the new one (absent with `overlap` `0s`).
+	OverlapUntil *time.Time `json:"overlap_until,omitempty"`
+
+	// SigningSecret The signing secret (`whsec_` + base64 of 32 bytes) that keys `webhook-signature`; it is never sent. **Shown only in this answer**; store it now.
+	SigningSecret string `json:"signing_secret"`
+
+	// VerificationToken The verification token every delivery carries as `x-api-key`. **Shown only in this answer**; store it now.
+	VerificationToken string             `json:"verification_token"`
+	WebhookId         openapi_types.UUID `json:"webhook_id"`
+	WebhookUrl        string             `json:"webhook_url"`
+}
+
+// WebhookRotatedResponse defines model for WebhookRotatedResponse.
+type WebhookRotatedResponse struct {
+	Data    WebhookRotated                `json:"data"`
+	Message WebhookRotatedResponseMessage `json:"message"`
+	Success WebhookRotatedResponseSuccess `json:"success"`
+}
+
+// WebhookRotatedResponseMessage defines model for WebhookRotatedResponse.Message.
+type WebhookRotatedResponseMessage string
+
+// WebhookRotatedResponseSuccess defines model for WebhookRotatedResponse.Success.
+type WebhookRotatedResponseSuccess bool
 
 // ZipInput A US ZIP code, `12345` or `12345-6789`.
 type ZipInput = string
@@ -2592,6 +2664,15 @@ type RetryWebhookDeliveryParams struct {
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
 }
 
+// RotateWebhookSecretsParams defines parameters for RotateWebhookSecrets.
+type RotateWebhookSecretsParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours (see Idempotency above).
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// XRequestId Your trace id. Kept beside the server's own request id as `client_request_id` when it is 1–128 characters from `[A-Za-z0-9._:-]`; anything else is ignored (it is not an error). The response's `X-Request-Id` is always the server's id.
+	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
+}
+
 // SendWebhookTestEventParams defines parameters for SendWebhookTestEvent.
 type SendWebhookTestEventParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours (see Idempotency above).
@@ -2627,6 +2708,9 @@ type DeleteWebhookJSONRequestBody = WebhookDeleteInput
 
 // CreateWebhookJSONRequestBody defines body for CreateWebhook for application/json ContentType.
 type CreateWebhookJSONRequestBody = WebhookInput
+
+// RotateWebhookSecretsJSONRequestBody defines body for RotateWebhookSecrets for application/json ContentType.
+type RotateWebhookSecretsJSONRequestBody = WebhookRotateInput
 
 // Getter for additional properties for Readiness. Returns the specified
 // element and whether it was found
@@ -3336,12 +3420,14 @@ type ClientInterface interface {
 	// CreateWebhookWithBody Register a webhook
 	//
 	// Registers a URL that receives the clinic's events (see **Webhooks** for the
-	// payloads and signature headers). The answer holds the signing `secret`,
-	// shown only here. At most 10 webhooks per clinic (`400 LIMIT_REACHED`).
-	// Production accepts only `https://` URLs whose host resolves to public
-	// addresses; the check is repeated at every delivery. Development also accepts
-	// `http://` and loopback or private addresses, so you can point a webhook at
-	// your own machine.
+	// payloads and signature headers). The answer holds the `verification_token`
+	// (sent as `x-api-key` on every delivery) and the `signing_secret` (keys
+	// `webhook-signature`, never sent), shown only here. At most 10 webhooks per
+	// clinic (`400 LIMIT_REACHED`). Production accepts only `https://` URLs whose
+	// host is public: a literal or resolved internal address is refused; a name that
+	// does not resolve yet is accepted; the check is repeated at every delivery.
+	// Development also accepts `http://` and loopback or private addresses, so you
+	// can point a webhook at your own machine.
 	//
 	// Takes any type of body and a specified content type.
 	//
@@ -3351,12 +3437,14 @@ type ClientInterface interface {
 	// CreateWebhook Register a webhook
 	//
 	// Registers a URL that receives the clinic's events (see **Webhooks** for the
-	// payloads and signature headers). The answer holds the signing `secret`,
-	// shown only here. At most 10 webhooks per clinic (`400 LIMIT_REACHED`).
-	// Production accepts only `https://` URLs whose host resolves to public
-	// addresses; the check is repeated at every delivery. Development also accepts
-	// `http://` and loopback or private addresses, so you can point a webhook at
-	// your own machine.
+	// payloads and signature headers). The answer holds the `verification_token`
+	// (sent as `x-api-key` on every delivery) and the `signing_secret` (keys
+	// `webhook-signature`, never sent), shown only here. At most 10 webhooks per
+	// clinic (`400 LIMIT_REACHED`). Production accepts only `https://` URLs whose
+	// host is public: a literal or resolved internal address is refused; a name that
+	// does not resolve yet is accepted; the check is repeated at every delivery.
+	// Development also accepts `http://` and loopback or private addresses, so you
+	// can point a webhook at your own machine.
 	//
 	// Takes a body of the `application/json` content type.
 	//
@@ -3384,10 +3472,38 @@ type ClientInterface interface {
 
 	// RetryWebhookDelivery Retry a delivery
 	//
-	// Queues one more immediate attempt of a delivery (any status), e.g. after fixing your receiver. No body.
+	// Queues one more immediate attempt of a delivery (any status), e.g. after fixing your receiver. No body. The retry goes out at once, outside the per-order event order (it neither waits for nor holds back other events of its order).
 	//
 	// Corresponds with POST /api/external/webhook/{id}/deliveries/{delivery_id}/retry (the `RetryWebhookDelivery` operationId).
 	RetryWebhookDelivery(ctx context.Context, id WebhookId, deliveryId openapi_types.UUID, params *RetryWebhookDeliveryParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RotateWebhookSecretsWithBody Rotate a webhook's secrets
+	//
+	// Issues a new verification token and signing secret, shown only in this answer. During
+	// the overlap (`{"overlap": "24h"}`, the default; at most `168h`) deliveries still carry the
+	// **old** token as `x-api-key` and carry one `v1,` signature per signing secret (new and
+	// old), so you can switch your receiver at any moment of it; afterwards only the new ones.
+	// Rotating again during an overlap replaces the previous rotation's new secrets (the old
+	// ones stay in use until the new overlap ends). The body is optional.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/external/webhook/{id}/rotate (the `RotateWebhookSecrets` operationId).
+	RotateWebhookSecretsWithBody(ctx context.Context, id WebhookId, params *RotateWebhookSecretsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// RotateWebhookSecrets Rotate a webhook's secrets
+	//
+	// Issues a new verification token and signing secret, shown only in this answer. During
+	// the overlap (`{"overlap": "24h"}`, the default; at most `168h`) deliveries still carry the
+	// **old** token as `x-api-key` and carry one `v1,` signature per signing secret (new and
+	// old), so you can switch your receiver at any moment of it; afterwards only the new ones.
+	// Rotating again during an overlap replaces the previous rotation's new secrets (the old
+	// ones stay in use until the new overlap ends). The body is optional.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/external/webhook/{id}/rotate (the `RotateWebhookSecrets` operationId).
+	RotateWebhookSecrets(ctx context.Context, id WebhookId, params *RotateWebhookSecretsParams, body RotateWebhookSecretsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// SendWebhookTestEvent Send a test event
 	//
@@ -4008,12 +4124,14 @@ func (c *Client) ListWebhooks(ctx context.Context, params *ListWebhooksParams, r
 // CreateWebhookWithBody Register a webhook
 //
 // Registers a URL that receives the clinic's events (see **Webhooks** for the
-// payloads and signature headers). The answer holds the signing `secret`,
-// shown only here. At most 10 webhooks per clinic (`400 LIMIT_REACHED`).
-// Production accepts only `https://` URLs whose host resolves to public
-// addresses; the check is repeated at every delivery. Development also accepts
-// `http://` and loopback or private addresses, so you can point a webhook at
-// your own machine.
+// payloads and signature headers). The answer holds the `verification_token`
+// (sent as `x-api-key` on every delivery) and the `signing_secret` (keys
+// `webhook-signature`, never sent), shown only here. At most 10 webhooks per
+// clinic (`400 LIMIT_REACHED`). Production accepts only `https://` URLs whose
+// host is public: a literal or resolved internal address is refused; a name that
+// does not resolve yet is accepted; the check is repeated at every delivery.
+// Development also accepts `http://` and loopback or private addresses, so you
+// can point a webhook at your own machine.
 //
 // Takes any type of body and a specified content type.
 //
@@ -4033,12 +4151,14 @@ func (c *Client) CreateWebhookWithBody(ctx context.Context, params *CreateWebhoo
 // CreateWebhook Register a webhook
 //
 // Registers a URL that receives the clinic's events (see **Webhooks** for the
-// payloads and signature headers). The answer holds the signing `secret`,
-// shown only here. At most 10 webhooks per clinic (`400 LIMIT_REACHED`).
-// Production accepts only `https://` URLs whose host resolves to public
-// addresses; the check is repeated at every delivery. Development also accepts
-// `http://` and loopback or private addresses, so you can point a webhook at
-// your own machine.
+// payloads and signature headers). The answer holds the `verification_token`
+// (sent as `x-api-key` on every delivery) and the `signing_secret` (keys
+// `webhook-signature`, never sent), shown only here. At most 10 webhooks per
+// clinic (`400 LIMIT_REACHED`). Production accepts only `https://` URLs whose
+// host is public: a literal or resolved internal address is refused; a name that
+// does not resolve yet is accepted; the check is repeated at every delivery.
+// Development also accepts `http://` and loopback or private addresses, so you
+// can point a webhook at your own machine.
 //
 // Takes a body of the `application/json` content type.
 //
@@ -4106,11 +4226,59 @@ func (c *Client) ListWebhookDeliveries(ctx context.Context, id WebhookId, params
 
 // RetryWebhookDelivery Retry a delivery
 //
-// Queues one more immediate attempt of a delivery (any status), e.g. after fixing your receiver. No body.
+// Queues one more immediate attempt of a delivery (any status), e.g. after fixing your receiver. No body. The retry goes out at once, outside the per-order event order (it neither waits for nor holds back other events of its order).
 //
 // Corresponds with POST /api/external/webhook/{id}/deliveries/{delivery_id}/retry (the `RetryWebhookDelivery` operationId).
 func (c *Client) RetryWebhookDelivery(ctx context.Context, id WebhookId, deliveryId openapi_types.UUID, params *RetryWebhookDeliveryParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewRetryWebhookDeliveryRequest(c.Server, id, deliveryId, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RotateWebhookSecretsWithBody Rotate a webhook's secrets
+//
+// Issues a new verification token and signing secret, shown only in this answer. During
+// the overlap (`{"overlap": "24h"}`, the default; at most `168h`) deliveries still carry the
+// **old** token as `x-api-key` and carry one `v1,` signature per signing secret (new and
+// old), so you can switch your receiver at any moment of it; afterwards only the new ones.
+// Rotating again during an overlap replaces the previous rotation's new secrets (the old
+// ones stay in use until the new overlap ends). The body is optional.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/external/webhook/{id}/rotate (the `RotateWebhookSecrets` operationId).
+func (c *Client) RotateWebhookSecretsWithBody(ctx context.Context, id WebhookId, params *RotateWebhookSecretsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRotateWebhookSecretsRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// RotateWebhookSecrets Rotate a webhook's secrets
+//
+// Issues a new verification token and signing secret, shown only in this answer. During
+// the overlap (`{"overlap": "24h"}`, the default; at most `168h`) deliveries still carry the
+// **old** token as `x-api-key` and carry one `v1,` signature per signing secret (new and
+// old), so you can switch your receiver at any moment of it; afterwards only the new ones.
+// Rotating again during an overlap replaces the previous rotation's new secrets (the old
+// ones stay in use until the new overlap ends). The body is optional.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/external/webhook/{id}/rotate (the `RotateWebhookSecrets` operationId).
+func (c *Client) RotateWebhookSecrets(ctx context.Context, id WebhookId, params *RotateWebhookSecretsParams, body RotateWebhookSecretsJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewRotateWebhookSecretsRequest(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -6029,6 +6197,79 @@ func NewRetryWebhookDeliveryRequest(server string, id WebhookId, deliveryId open
 	return req, nil
 }
 
+// NewRotateWebhookSecretsRequest calls the generic RotateWebhookSecrets builder with application/json body
+func NewRotateWebhookSecretsRequest(server string, id WebhookId, params *RotateWebhookSecretsParams, body RotateWebhookSecretsJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewRotateWebhookSecretsRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewRotateWebhookSecretsRequestWithBody constructs an http.Request for the RotateWebhookSecrets method, with any body, and a specified content type
+func NewRotateWebhookSecretsRequestWithBody(server string, id WebhookId, params *RotateWebhookSecretsParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/external/webhook/%s/rotate", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam1)
+		}
+
+	}
+
+	return req, nil
+}
+
 // NewSendWebhookTestEventRequest constructs an http.Request for the SendWebhookTestEvent method
 func NewSendWebhookTestEventRequest(server string, id WebhookId, params *SendWebhookTestEventParams) (*http.Request, error) {
 	var err error
@@ -6637,12 +6878,14 @@ type ClientWithResponsesInterface interface {
 	// CreateWebhookWithBodyWithResponse Register a webhook
 	//
 	// Registers a URL that receives the clinic's events (see **Webhooks** for the
-	// payloads and signature headers). The answer holds the signing `secret`,
-	// shown only here. At most 10 webhooks per clinic (`400 LIMIT_REACHED`).
-	// Production accepts only `https://` URLs whose host resolves to public
-	// addresses; the check is repeated at every delivery. Development also accepts
-	// `http://` and loopback or private addresses, so you can point a webhook at
-	// your own machine.
+	// payloads and signature headers). The answer holds the `verification_token`
+	// (sent as `x-api-key` on every delivery) and the `signing_secret` (keys
+	// `webhook-signature`, never sent), shown only here. At most 10 webhooks per
+	// clinic (`400 LIMIT_REACHED`). Production accepts only `https://` URLs whose
+	// host is public: a literal or resolved internal address is refused; a name that
+	// does not resolve yet is accepted; the check is repeated at every delivery.
+	// Development also accepts `http://` and loopback or private addresses, so you
+	// can point a webhook at your own machine.
 	//
 	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6652,12 +6895,14 @@ type ClientWithResponsesInterface interface {
 	// CreateWebhookWithResponse Register a webhook
 	//
 	// Registers a URL that receives the clinic's events (see **Webhooks** for the
-	// payloads and signature headers). The answer holds the signing `secret`,
-	// shown only here. At most 10 webhooks per clinic (`400 LIMIT_REACHED`).
-	// Production accepts only `https://` URLs whose host resolves to public
-	// addresses; the check is repeated at every delivery. Development also accepts
-	// `http://` and loopback or private addresses, so you can point a webhook at
-	// your own machine.
+	// payloads and signature headers). The answer holds the `verification_token`
+	// (sent as `x-api-key` on every delivery) and the `signing_secret` (keys
+	// `webhook-signature`, never sent), shown only here. At most 10 webhooks per
+	// clinic (`400 LIMIT_REACHED`). Production accepts only `https://` URLs whose
+	// host is public: a literal or resolved internal address is refused; a name that
+	// does not resolve yet is accepted; the check is repeated at every delivery.
+	// Development also accepts `http://` and loopback or private addresses, so you
+	// can point a webhook at your own machine.
 	//
 	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 	//
@@ -6691,12 +6936,40 @@ type ClientWithResponsesInterface interface {
 
 	// RetryWebhookDeliveryWithResponse Retry a delivery
 	//
-	// Queues one more immediate attempt of a delivery (any status), e.g. after fixing your receiver. No body.
+	// Queues one more immediate attempt of a delivery (any status), e.g. after fixing your receiver. No body. The retry goes out at once, outside the per-order event order (it neither waits for nor holds back other events of its order).
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with POST /api/external/webhook/{id}/deliveries/{delivery_id}/retry (the `RetryWebhookDelivery` operationId).
 	RetryWebhookDeliveryWithResponse(ctx context.Context, id WebhookId, deliveryId openapi_types.UUID, params *RetryWebhookDeliveryParams, reqEditors ...RequestEditorFn) (*RetryWebhookDeliveryResponse, error)
+
+	// RotateWebhookSecretsWithBodyWithResponse Rotate a webhook's secrets
+	//
+	// Issues a new verification token and signing secret, shown only in this answer. During
+	// the overlap (`{"overlap": "24h"}`, the default; at most `168h`) deliveries still carry the
+	// **old** token as `x-api-key` and carry one `v1,` signature per signing secret (new and
+	// old), so you can switch your receiver at any moment of it; afterwards only the new ones.
+	// Rotating again during an overlap replaces the previous rotation's new secrets (the old
+	// ones stay in use until the new overlap ends). The body is optional.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/external/webhook/{id}/rotate (the `RotateWebhookSecrets` operationId).
+	RotateWebhookSecretsWithBodyWithResponse(ctx context.Context, id WebhookId, params *RotateWebhookSecretsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RotateWebhookSecretsResponse, error)
+
+	// RotateWebhookSecretsWithResponse Rotate a webhook's secrets
+	//
+	// Issues a new verification token and signing secret, shown only in this answer. During
+	// the overlap (`{"overlap": "24h"}`, the default; at most `168h`) deliveries still carry the
+	// **old** token as `x-api-key` and carry one `v1,` signature per signing secret (new and
+	// old), so you can switch your receiver at any moment of it; afterwards only the new ones.
+	// Rotating again during an overlap replaces the previous rotation's new secrets (the old
+	// ones stay in use until the new overlap ends). The body is optional.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/external/webhook/{id}/rotate (the `RotateWebhookSecrets` operationId).
+	RotateWebhookSecretsWithResponse(ctx context.Context, id WebhookId, params *RotateWebhookSecretsParams, body RotateWebhookSecretsJSONRequestBody, reqEditors ...RequestEditorFn) (*RotateWebhookSecretsResponse, error)
 
 	// SendWebhookTestEventWithResponse Send a test event
 	//
@@ -10910,6 +11183,231 @@ func (r RetryWebhookDeliveryResponse) ContentType() string {
 	return ""
 }
 
+// RotateWebhookSecretsResponse200Headers the declared response headers of an HTTP 200 response for RotateWebhookSecrets
+type RotateWebhookSecretsResponse200Headers struct {
+	IdempotentReplayed  *string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// RotateWebhookSecretsResponse400Headers the declared response headers of an HTTP 400 response for RotateWebhookSecrets
+type RotateWebhookSecretsResponse400Headers struct {
+	IdempotentReplayed  *string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// RotateWebhookSecretsResponse401Headers the declared response headers of an HTTP 401 response for RotateWebhookSecrets
+type RotateWebhookSecretsResponse401Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// RotateWebhookSecretsResponse404Headers the declared response headers of an HTTP 404 response for RotateWebhookSecrets
+type RotateWebhookSecretsResponse404Headers struct {
+	IdempotentReplayed  *string
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// RotateWebhookSecretsResponse406Headers the declared response headers of an HTTP 406 response for RotateWebhookSecrets
+type RotateWebhookSecretsResponse406Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// RotateWebhookSecretsResponse409Headers the declared response headers of an HTTP 409 response for RotateWebhookSecrets
+type RotateWebhookSecretsResponse409Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// RotateWebhookSecretsResponse413Headers the declared response headers of an HTTP 413 response for RotateWebhookSecrets
+type RotateWebhookSecretsResponse413Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// RotateWebhookSecretsResponse415Headers the declared response headers of an HTTP 415 response for RotateWebhookSecrets
+type RotateWebhookSecretsResponse415Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// RotateWebhookSecretsResponse422Headers the declared response headers of an HTTP 422 response for RotateWebhookSecrets
+type RotateWebhookSecretsResponse422Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// RotateWebhookSecretsResponse429Headers the declared response headers of an HTTP 429 response for RotateWebhookSecrets
+type RotateWebhookSecretsResponse429Headers struct {
+	RetryAfter          *int
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// RotateWebhookSecretsResponse500Headers the declared response headers of an HTTP 500 response for RotateWebhookSecrets
+type RotateWebhookSecretsResponse500Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+	XRequestId          string
+}
+
+type RotateWebhookSecretsResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *WebhookRotatedResponse
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *WebhookNotFound
+	// JSON406 the response for an HTTP 406 `application/json` response
+	JSON406 *NotAcceptable
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyKeyInUse
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *IdempotencyKeyReused
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *RotateWebhookSecretsResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *RotateWebhookSecretsResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *RotateWebhookSecretsResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *RotateWebhookSecretsResponse404Headers
+	// Headers406 the parsed response headers for an HTTP 406 response
+	Headers406 *RotateWebhookSecretsResponse406Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *RotateWebhookSecretsResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *RotateWebhookSecretsResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *RotateWebhookSecretsResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *RotateWebhookSecretsResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *RotateWebhookSecretsResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *RotateWebhookSecretsResponse500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r RotateWebhookSecretsResponse) GetJSON200() *WebhookRotatedResponse {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r RotateWebhookSecretsResponse) GetJSON400() *ErrorEnvelope {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r RotateWebhookSecretsResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r RotateWebhookSecretsResponse) GetJSON404() *WebhookNotFound {
+	return r.JSON404
+}
+
+// GetJSON406 returns the response for an HTTP 406 `application/json` response
+func (r RotateWebhookSecretsResponse) GetJSON406() *NotAcceptable {
+	return r.JSON406
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r RotateWebhookSecretsResponse) GetJSON409() *IdempotencyKeyInUse {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r RotateWebhookSecretsResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r RotateWebhookSecretsResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r RotateWebhookSecretsResponse) GetJSON422() *IdempotencyKeyReused {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r RotateWebhookSecretsResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r RotateWebhookSecretsResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r RotateWebhookSecretsResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r RotateWebhookSecretsResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r RotateWebhookSecretsResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r RotateWebhookSecretsResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // SendWebhookTestEventResponse200Headers the declared response headers of an HTTP 200 response for SendWebhookTestEvent
 type SendWebhookTestEventResponse200Headers struct {
 	IdempotentReplayed  *string
@@ -11930,12 +12428,14 @@ func (c *ClientWithResponses) ListWebhooksWithResponse(ctx context.Context, para
 // CreateWebhookWithBodyWithResponse Register a webhook
 //
 // Registers a URL that receives the clinic's events (see **Webhooks** for the
-// payloads and signature headers). The answer holds the signing `secret`,
-// shown only here. At most 10 webhooks per clinic (`400 LIMIT_REACHED`).
-// Production accepts only `https://` URLs whose host resolves to public
-// addresses; the check is repeated at every delivery. Development also accepts
-// `http://` and loopback or private addresses, so you can point a webhook at
-// your own machine.
+// payloads and signature headers). The answer holds the `verification_token`
+// (sent as `x-api-key` on every delivery) and the `signing_secret` (keys
+// `webhook-signature`, never sent), shown only here. At most 10 webhooks per
+// clinic (`400 LIMIT_REACHED`). Production accepts only `https://` URLs whose
+// host is public: a literal or resolved internal address is refused; a name that
+// does not resolve yet is accepted; the check is repeated at every delivery.
+// Development also accepts `http://` and loopback or private addresses, so you
+// can point a webhook at your own machine.
 //
 // Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
 //
@@ -11951,12 +12451,14 @@ func (c *ClientWithResponses) CreateWebhookWithBodyWithResponse(ctx context.Cont
 // CreateWebhookWithResponse Register a webhook
 //
 // Registers a URL that receives the clinic's events (see **Webhooks** for the
-// payloads and signature headers). The answer holds the signing `secret`,
-// shown only here. At most 10 webhooks per clinic (`400 LIMIT_REACHED`).
-// Production accepts only `https://` URLs whose host resolves to public
-// addresses; the check is repeated at every delivery. Development also accepts
-// `http://` and loopback or private addresses, so you can point a webhook at
-// your own machine.
+// payloads and signature headers). The answer holds the `verification_token`
+// (sent as `x-api-key` on every delivery) and the `signing_secret` (keys
+// `webhook-signature`, never sent), shown only here. At most 10 webhooks per
+// clinic (`400 LIMIT_REACHED`). Production accepts only `https://` URLs whose
+// host is public: a literal or resolved internal address is refused; a name that
+// does not resolve yet is accepted; the check is repeated at every delivery.
+// Development also accepts `http://` and loopback or private addresses, so you
+// can point a webhook at your own machine.
 //
 // Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
 //
@@ -12014,7 +12516,7 @@ func (c *ClientWithResponses) ListWebhookDeliveriesWithResponse(ctx context.Cont
 
 // RetryWebhookDeliveryWithResponse Retry a delivery
 //
-// Queues one more immediate attempt of a delivery (any status), e.g. after fixing your receiver. No body.
+// Queues one more immediate attempt of a delivery (any status), e.g. after fixing your receiver. No body. The retry goes out at once, outside the per-order event order (it neither waits for nor holds back other events of its order).
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12025,6 +12527,46 @@ func (c *ClientWithResponses) RetryWebhookDeliveryWithResponse(ctx context.Conte
 		return nil, err
 	}
 	return ParseRetryWebhookDeliveryResponse(rsp)
+}
+
+// RotateWebhookSecretsWithBodyWithResponse Rotate a webhook's secrets
+//
+// Issues a new verification token and signing secret, shown only in this answer. During
+// the overlap (`{"overlap": "24h"}`, the default; at most `168h`) deliveries still carry the
+// **old** token as `x-api-key` and carry one `v1,` signature per signing secret (new and
+// old), so you can switch your receiver at any moment of it; afterwards only the new ones.
+// Rotating again during an overlap replaces the previous rotation's new secrets (the old
+// ones stay in use until the new overlap ends). The body is optional.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/external/webhook/{id}/rotate (the `RotateWebhookSecrets` operationId).
+func (c *ClientWithResponses) RotateWebhookSecretsWithBodyWithResponse(ctx context.Context, id WebhookId, params *RotateWebhookSecretsParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*RotateWebhookSecretsResponse, error) {
+	rsp, err := c.RotateWebhookSecretsWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRotateWebhookSecretsResponse(rsp)
+}
+
+// RotateWebhookSecretsWithResponse Rotate a webhook's secrets
+//
+// Issues a new verification token and signing secret, shown only in this answer. During
+// the overlap (`{"overlap": "24h"}`, the default; at most `168h`) deliveries still carry the
+// **old** token as `x-api-key` and carry one `v1,` signature per signing secret (new and
+// old), so you can switch your receiver at any moment of it; afterwards only the new ones.
+// Rotating again during an overlap replaces the previous rotation's new secrets (the old
+// ones stay in use until the new overlap ends). The body is optional.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/external/webhook/{id}/rotate (the `RotateWebhookSecrets` operationId).
+func (c *ClientWithResponses) RotateWebhookSecretsWithResponse(ctx context.Context, id WebhookId, params *RotateWebhookSecretsParams, body RotateWebhookSecretsJSONRequestBody, reqEditors ...RequestEditorFn) (*RotateWebhookSecretsResponse, error) {
+	rsp, err := c.RotateWebhookSecrets(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseRotateWebhookSecretsResponse(rsp)
 }
 
 // SendWebhookTestEventWithResponse Send a test event
@@ -20251,6 +20793,474 @@ func ParseRetryWebhookDeliveryResponse(rsp *http.Response) (*RetryWebhookDeliver
 		response.Headers429 = &headers
 	case rsp.StatusCode == 500:
 		var headers RetryWebhookDeliveryResponse500Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseRotateWebhookSecretsResponse parses an HTTP response from a RotateWebhookSecretsWithResponse call
+func ParseRotateWebhookSecretsResponse(rsp *http.Response) (*RotateWebhookSecretsResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &RotateWebhookSecretsResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest WebhookRotatedResponse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest WebhookNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 406:
+		var dest NotAcceptable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON406 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyKeyInUse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyKeyReused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers RotateWebhookSecretsResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers RotateWebhookSecretsResponse400Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers RotateWebhookSecretsResponse401Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers RotateWebhookSecretsResponse404Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 406:
+		var headers RotateWebhookSecretsResponse406Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers406 = &headers
+	case rsp.StatusCode == 409:
+		var headers RotateWebhookSecretsResponse409Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers RotateWebhookSecretsResponse413Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers RotateWebhookSecretsResponse415Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers RotateWebhookSecretsResponse422Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers RotateWebhookSecretsResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers RotateWebhookSecretsResponse500Headers
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {

@@ -22,7 +22,7 @@ import (
 // example of the same name. Values the server assigns are matched by kind,
 // not by value: ids (a UUID in an example stands for the id the server gave
 // the same object, consistently through the journey, so later examples can
-// name earlier objects), timestamps, request ids, the webhook secret, the
+// name earlier objects), timestamps, request ids, the webhook secrets, the
 // key prefix and the rate-limit reset time.
 
 // exampleIDs maps the example documents' ids to the server's.
@@ -115,7 +115,8 @@ func (ids exampleIDs) match(path string, want, got any) error {
 		case key == "request_id" && strings.HasPrefix(g, "req_"),
 			timestampRE.MatchString(w) && timestampRE.MatchString(g),
 			(key == "issue_date" || key == "since" || key == "day") && dateRE.MatchString(g),
-			key == "secret" && strings.HasPrefix(g, "whsec_") && strings.HasPrefix(w, "whsec_"),
+			key == "signing_secret" && strings.HasPrefix(g, "whsec_") && strings.HasPrefix(w, "whsec_"),
+			key == "verification_token" && strings.HasPrefix(g, "whvt_") && strings.HasPrefix(w, "whvt_"),
 			key == "prefix" && strings.HasPrefix(g, "dev_") && strings.HasPrefix(w, "dev_"):
 			return nil
 		}
@@ -399,6 +400,8 @@ func TestExamplesAreReal(t *testing.T) {
 	wh := j.id(exWebhook)
 	j.step("GET", "/api/external/webhook/"+wh, "webhook", nil)
 	j.step("POST", "/api/external/webhook/"+wh+"/test", "queued", nil)
+	j.step("POST", "/api/external/webhook/"+wh+"/rotate", "badOverlap", nil)
+	j.step("POST", "/api/external/webhook/"+wh+"/rotate", "rotate", nil)
 	j.step("GET", "/api/external/webhook/"+wh+"/deliveries?status=bogus", "badStatus", nil)
 	j.step("POST", "/api/external/webhook/"+wh+"/deliveries/"+unknownID+"/retry", "deliveryNotFound", nil)
 	j.step("DELETE", "/api/external/webhook/"+wh, "badKey", nil, "Idempotency-Key", "tab\there")

@@ -43,8 +43,9 @@ func TestWebhookDeliveriesMatchTheDocument(t *testing.T) {
 	reg := a.do("POST", "/api/external/webhook", key, mustJSON(t, map[string]any{"clinic_id": demoClinic, "webhook_url": rc.URL + "/novamed"}))
 	var wh struct {
 		Data struct {
-			ID     string `json:"webhook_id"`
-			Secret string `json:"secret"`
+			ID                string `json:"webhook_id"`
+			SigningSecret     string `json:"signing_secret"`
+			VerificationToken string `json:"verification_token"`
 		}
 	}
 	if err := json.Unmarshal(reg.body, &wh); err != nil || reg.status != 200 {
@@ -129,8 +130,11 @@ func TestWebhookDeliveriesMatchTheDocument(t *testing.T) {
 		if err := ValidateWebhook(ev.Name, d.header, d.body); err != nil {
 			t.Errorf("%v", err)
 		}
-		if err := clientwebhook.Verify(wh.Data.Secret, d.header, d.body, time.Minute); err != nil {
+		if err := clientwebhook.Verify(wh.Data.SigningSecret, d.header, d.body, time.Minute); err != nil {
 			t.Errorf("%s: the documented signature does not verify: %v", ev.Name, err)
+		}
+		if k := d.header.Get("x-api-key"); k != wh.Data.VerificationToken || k == wh.Data.SigningSecret {
+			t.Errorf("%s: x-api-key is not the verification token", ev.Name)
 		}
 		ex := doc.Webhooks[ev.Name].Post.RequestBody.Value.Content.Get("application/json").Examples["event"]
 		if ex == nil {
