@@ -73,7 +73,10 @@
 //
 // # Webhooks
 //
-// WebhooksService registers webhooks; the create answer holds the signing
-// secret, shown only then. Receivers verify and parse deliveries with package
-// github.com/novamed/partner-api/client/webhook (VerifyAndParse).
+// WebhooksService registers webhooks; the create answer holds the
+// verification token (the x-api-key of every delivery) and the signing
+// secret (keys webhook-signature, never sent), shown only then and again,
+// new, at each Rotate. Receivers verify and parse deliveries with package
+// github.com/novamed/partner-api/client/webhook (VerifyAndParse,
+// VerifyToken).
 package client

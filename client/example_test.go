@@ -117,7 +117,7 @@ func ExampleIsRateLimited() {
 	}
 }
 
-// Register a webhook and keep its secret: it is shown only in this answer.
+// Register a webhook and keep its two secrets: they are shown only in this answer.
 // Verify deliveries with package client/webhook (see its VerifyAndParse).
 func ExampleWebhooksService_Create() {
 	ctx := context.Background()
@@ -129,10 +129,27 @@ func ExampleWebhooksService_Create() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	// Store wh.Secret in your secret manager, then send a test event.
+	// Store wh.VerificationToken (the x-api-key of deliveries) and
+	// wh.SigningSecret (verifies webhook-signature) in your secret manager,
+	// then send a test event.
 	if _, err := c.Webhooks.Test(ctx, wh.ID); err != nil {
 		log.Fatal(err)
 	}
+}
+
+// Rotate a webhook's secrets: for a day deliveries still carry the old
+// token and are signed with the old and the new secret, so the receiver can
+// switch to the new ones at any moment of that day.
+func ExampleWebhooksService_Rotate() {
+	ctx := context.Background()
+	c := client.New(os.Getenv("NOVAMED_API_KEY"))
+	day := 24 * time.Hour
+	wh, err := c.Webhooks.Rotate(ctx, os.Getenv("NOVAMED_WEBHOOK_ID"), &client.RotateWebhookRequest{Overlap: &day})
+	if err != nil {
+		log.Fatal(err)
+	}
+	// Store the new wh.VerificationToken and wh.SigningSecret before wh.OverlapUntil.
+	_ = wh
 }
 
 // Page through a list yourself when you need the cursor, e.g. to resume later.

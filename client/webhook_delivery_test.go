@@ -81,10 +81,10 @@ func TestWebhookDeliveriesVerify(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if wh.ID == "" || len(wh.Secret) < 20 || wh.WebhookURL != rs.URL+"/novamed" {
+	if wh.ID == "" || len(wh.SigningSecret) < 20 || len(wh.VerificationToken) < 20 || wh.SigningSecret == wh.VerificationToken || wh.WebhookURL != rs.URL+"/novamed" {
 		t.Fatalf("webhook = %+v", wh)
 	}
-	if g, err := c.Webhooks.Get(ctx, wh.ID); err != nil || g.Secret != "" || g.ClinicID != env.ClinicID {
+	if g, err := c.Webhooks.Get(ctx, wh.ID); err != nil || g.SigningSecret != "" || g.VerificationToken != "" || g.ClinicID != env.ClinicID {
 		t.Fatalf("Get webhook = %+v, %v", g, err)
 	}
 	if all, err := client.Collect(c.Webhooks.List(ctx, client.ListParams{})); err != nil || len(all) != 1 || all[0].ID != wh.ID {
@@ -97,11 +97,11 @@ func TestWebhookDeliveriesVerify(t *testing.T) {
 	}
 	d := next(t, got, webhook.EventTest)
 
-	ev, err := webhook.VerifyAndParse(wh.Secret, d.header, d.body, 5*time.Minute)
+	ev, err := webhook.VerifyAndParse(wh.SigningSecret, d.header, d.body, 5*time.Minute)
 	if err != nil {
 		t.Fatalf("a real delivery was refused: %v", err)
 	}
-	if ev.ID != test.DeliveryID || time.Since(ev.Timestamp) > time.Minute || d.header.Get(webhook.HeaderAPIKey) != wh.Secret {
+	if ev.ID != test.DeliveryID || time.Since(ev.Timestamp) > time.Minute || !webhook.VerifyToken(d.header, wh.VerificationToken) {
 		t.Fatalf("event %+v, headers %v", ev, d.header)
 	}
 	data, err := ev.Test()
@@ -115,7 +115,7 @@ func TestWebhookDeliveriesVerify(t *testing.T) {
 	t.Run("tampered body", func(t *testing.T) {
 		tampered := append([]byte(nil), d.body...)
 		tampered[len(tampered)-3] ^= 1
-		if _, err := webhook.VerifyAndParse(wh.Secret, d.header, tampered, 5*time.Minute); !errors.Is(err, webhook.ErrBadSignature) {
+		if _, err := webhook.VerifyAndParse(wh.SigningSecret, d.header, tampered, 5*time.Minute); !errors.Is(err, webhook.ErrBadSignature) {
 			t.Fatalf("tampered body: %v", err)
 		}
 	})
@@ -125,7 +125,7 @@ func TestWebhookDeliveriesVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer c.Webhooks.Delete(ctx, other.ID) //nolint:errcheck
-		if _, err := webhook.VerifyAndParse(other.Secret, d.header, d.body, 5*time.Minute); !errors.Is(err, webhook.ErrBadSignature) {
+		if _, err := webhook.VerifyAndParse(other.SigningSecret, d.header, d.body, 5*time.Minute); !errors.Is(err, webhook.ErrBadSignature) {
 			t.Fatalf("another webhook's secret: %v", err)
 		}
 		if _, err := webhook.VerifyAndParse("whsec_", d.header, d.body, 5*time.Minute); !errors.Is(err, webhook.ErrBadSecret) {
@@ -135,28 +135,28 @@ func TestWebhookDeliveriesVerify(t *testing.T) {
 	t.Run("stale timestamp", func(t *testing.T) {
 		// The genuine delivery, verified later than a tight tolerance allows.
 		time.Sleep(20 * time.Millisecond)
-		if _, err := webhook.VerifyAndParse(wh.Secret, d.header, d.body, time.Millisecond); !errors.Is(err, webhook.ErrBadTimestamp) {
+		if _, err := webhook.VerifyAndParse(wh.SigningSecret, d.header, d.body, time.Millisecond); !errors.Is(err, webhook.ErrBadTimestamp) {
 			t.Fatalf("delayed verify: %v", err)
 		}
 		// A replay of the body ten minutes old, correctly signed for that time.
 		old := time.Now().Add(-10 * time.Minute)
 		h := d.header.Clone()
-		sig, err := webhook.Sign(wh.Secret, h.Get(webhook.HeaderID), old, d.body)
+		sig, err := webhook.Sign(wh.SigningSecret, h.Get(webhook.HeaderID), old, d.body)
 		if err != nil {
 			t.Fatal(err)
 		}
 		h.Set(webhook.HeaderTimestamp, strconv.FormatInt(old.Unix(), 10))
 		h.Set(webhook.HeaderSignature, sig)
-		if _, err := webhook.VerifyAndParse(wh.Secret, h, d.body, 5*time.Minute); !errors.Is(err, webhook.ErrBadTimestamp) {
+		if _, err := webhook.VerifyAndParse(wh.SigningSecret, h, d.body, 5*time.Minute); !errors.Is(err, webhook.ErrBadTimestamp) {
 			t.Fatalf("old, re-signed: %v", err)
 		}
-		if _, err := webhook.VerifyAndParse(wh.Secret, h, d.body, 11*time.Minute); err != nil {
+		if _, err := webhook.VerifyAndParse(wh.SigningSecret, h, d.body, 11*time.Minute); err != nil {
 			t.Fatalf("old, within a wider tolerance: %v", err)
 		}
 		// Only the timestamp rewritten: refused too.
 		h = d.header.Clone()
 		h.Set(webhook.HeaderTimestamp, strconv.FormatInt(time.Now().Unix()+1, 10))
-		if _, err := webhook.VerifyAndParse(wh.Secret, h, d.body, 5*time.Minute); !errors.Is(err, webhook.ErrBadSignature) {
+		if _, err := webhook.VerifyAndParse(wh.SigningSecret, h, d.body, 5*time.Minute); !errors.Is(err, webhook.ErrBadSignature) {
 			t.Fatalf("rewritten timestamp: %v", err)
 		}
 	})
@@ -183,7 +183,7 @@ func TestWebhookDeliveriesVerify(t *testing.T) {
 		t.Fatal(err)
 	}
 	again := next(t, got, webhook.EventTest)
-	if ev2, err := webhook.VerifyAndParse(wh.Secret, again.header, again.body, time.Minute); err != nil || ev2.ID != ev.ID {
+	if ev2, err := webhook.VerifyAndParse(wh.SigningSecret, again.header, again.body, time.Minute); err != nil || ev2.ID != ev.ID {
 		t.Fatalf("retried delivery: %+v, %v", ev2, err)
 	}
 
@@ -216,7 +216,7 @@ func TestWebhookDeliveriesVerify(t *testing.T) {
 				t.Fatal(err)
 			}
 			d := next(t, got, s.event)
-			ev, err := webhook.VerifyAndParse(wh.Secret, d.header, d.body, time.Minute)
+			ev, err := webhook.VerifyAndParse(wh.SigningSecret, d.header, d.body, time.Minute)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -265,7 +265,7 @@ func TestWebhookDeliveriesVerify(t *testing.T) {
 			t.Fatal(err)
 		}
 		d := next(t, got, webhook.EventPractitionerActivated)
-		ev, err := webhook.VerifyAndParse(wh.Secret, d.header, d.body, time.Minute)
+		ev, err := webhook.VerifyAndParse(wh.SigningSecret, d.header, d.body, time.Minute)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -285,5 +285,61 @@ func TestWebhookDeliveriesVerify(t *testing.T) {
 	}
 	if _, err := c.Webhooks.Get(ctx, wh.ID); !client.IsNotFound(err) {
 		t.Fatalf("Get after delete: %v", err)
+	}
+}
+
+// TestWebhookRotateThroughSDK: Rotate answers new secrets once; during the
+// overlap a real delivery carries the old token and verifies with the old
+// and the new signing secret; a rotation without overlap switches at once.
+func TestWebhookRotateThroughSDK(t *testing.T) {
+	env := startEnv(t)
+	ctx := context.Background()
+	c := env.client()
+	rs, got := receiver(t)
+	runWorker(t, env)
+	wh, err := c.Webhooks.Create(ctx, &client.CreateWebhookRequest{ClinicID: env.ClinicID, WebhookURL: rs.URL + "/novamed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hour := time.Hour
+	r1, err := c.Webhooks.Rotate(ctx, wh.ID, &client.RotateWebhookRequest{Overlap: &hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r1.ID != wh.ID || r1.SigningSecret == wh.SigningSecret || r1.VerificationToken == wh.VerificationToken || r1.OverlapUntil == nil ||
+		r1.OverlapUntil.Before(time.Now().Add(59*time.Minute)) || r1.OverlapUntil.After(time.Now().Add(61*time.Minute)) {
+		t.Fatalf("rotation = %+v", r1)
+	}
+	if _, err := c.Webhooks.Test(ctx, wh.ID); err != nil {
+		t.Fatal(err)
+	}
+	d := next(t, got, webhook.EventTest)
+	for _, s := range []string{wh.SigningSecret, r1.SigningSecret} {
+		if _, err := webhook.VerifyAndParse(s, d.header, d.body, time.Minute); err != nil {
+			t.Errorf("during the overlap: %v", err)
+		}
+	}
+	if !webhook.VerifyToken(d.header, wh.VerificationToken) || webhook.VerifyToken(d.header, r1.VerificationToken) {
+		t.Errorf("during the overlap x-api-key is not the old token")
+	}
+	zero := time.Duration(0)
+	r2, err := c.Webhooks.Rotate(ctx, wh.ID, &client.RotateWebhookRequest{Overlap: &zero})
+	if err != nil || r2.OverlapUntil != nil {
+		t.Fatalf("rotation without overlap = %+v, %v", r2, err)
+	}
+	if _, err := c.Webhooks.Test(ctx, wh.ID); err != nil {
+		t.Fatal(err)
+	}
+	d = next(t, got, webhook.EventTest)
+	if _, err := webhook.VerifyAndParse(r2.SigningSecret, d.header, d.body, time.Minute); err != nil || !webhook.VerifyToken(d.header, r2.VerificationToken) {
+		t.Errorf("after a rotation without overlap: %v, token %v", err, webhook.VerifyToken(d.header, r2.VerificationToken))
+	}
+	for _, s := range []string{wh.SigningSecret, r1.SigningSecret} {
+		if _, err := webhook.VerifyAndParse(s, d.header, d.body, time.Minute); !errors.Is(err, webhook.ErrBadSignature) {
+			t.Errorf("an old secret still verifies: %v", err)
+		}
+	}
+	if _, err := c.Webhooks.Rotate(ctx, wh.ID, nil); err != nil { // the default overlap
+		t.Fatal(err)
 	}
 }

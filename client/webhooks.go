@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"encoding/json"
 	"iter"
 	"net/http"
 	"net/url"
@@ -14,9 +15,33 @@ type Webhook struct {
 	ClinicID   string    `json:"clinic_id"`
 	WebhookURL string    `json:"webhook_url"`
 	CreatedAt  time.Time `json:"created_at"`
-	// Secret ("whsec_…") signs deliveries; only WebhooksService.Create
-	// returns it, once. Verify deliveries with package client/webhook.
-	Secret string `json:"secret,omitempty"`
+	// VerificationToken is the x-api-key header of every delivery (compare
+	// it with webhook.VerifyToken). Only Create and Rotate return it, once.
+	VerificationToken string `json:"verification_token,omitempty"`
+	// SigningSecret ("whsec_…") keys the webhook-signature of deliveries
+	// and is never sent; verify deliveries with package client/webhook.
+	// Only Create and Rotate return it, once.
+	SigningSecret string `json:"signing_secret,omitempty"`
+	// OverlapUntil, in Rotate's answer, is when deliveries stop carrying
+	// the old token and the old signature (nil: the new secrets serve at
+	// once).
+	OverlapUntil *time.Time `json:"overlap_until,omitempty"`
+}
+
+// RotateWebhookRequest is the body of WebhooksService.Rotate.
+type RotateWebhookRequest struct {
+	// Overlap is how long deliveries keep the old token and also sign with
+	// the old secret: 0 switches at once, at most 168 hours. Nil means the
+	// server's default, 24 hours.
+	Overlap *time.Duration `json:"-"`
+}
+
+// MarshalJSON writes the overlap as the server reads it ("24h0m0s").
+func (r RotateWebhookRequest) MarshalJSON() ([]byte, error) {
+	if r.Overlap == nil {
+		return []byte("{}"), nil
+	}
+	return json.Marshal(map[string]string{"overlap": r.Overlap.String()})
 }
 
 // CreateWebhookRequest registers a webhook (at most 10 per clinic).
@@ -85,7 +110,8 @@ type WebhooksService struct{ c *Client }
 
 const webhookPath = "/api/external/webhook"
 
-// Create registers a webhook; the answer's Secret is shown only now.
+// Create registers a webhook; the answer's VerificationToken and
+// SigningSecret are shown only now.
 func (s *WebhooksService) Create(ctx context.Context, req *CreateWebhookRequest, opts ...CallOption) (*Webhook, error) {
 	var w Webhook
 	if err := s.c.call(ctx, call{method: http.MethodPost, path: webhookPath, body: req}, &w, opts); err != nil {
@@ -94,7 +120,7 @@ func (s *WebhooksService) Create(ctx context.Context, req *CreateWebhookRequest,
 	return &w, nil
 }
 
-// Get returns one webhook (without its secret).
+// Get returns one webhook (without its secrets).
 func (s *WebhooksService) Get(ctx context.Context, id string, opts ...CallOption) (*Webhook, error) {
 	var w Webhook
 	if err := s.c.get(ctx, webhookPath+"/"+pathEscape(id), nil, &w, opts); err != nil {
@@ -149,6 +175,20 @@ func (s *WebhooksService) RetryDelivery(ctx context.Context, webhookID, delivery
 		return nil, err
 	}
 	return &d, nil
+}
+
+// Rotate issues a new verification token and signing secret (in the
+// answer, once). During req.Overlap deliveries carry the old token and are
+// signed with both secrets, so receivers can switch at any moment of it.
+func (s *WebhooksService) Rotate(ctx context.Context, webhookID string, req *RotateWebhookRequest, opts ...CallOption) (*Webhook, error) {
+	if req == nil {
+		req = &RotateWebhookRequest{}
+	}
+	var w Webhook
+	if err := s.c.call(ctx, call{method: http.MethodPost, path: webhookPath + "/" + pathEscape(webhookID) + "/rotate", body: req}, &w, opts); err != nil {
+		return nil, err
+	}
+	return &w, nil
 }
 
 // Test queues a "webhook:test" event for this webhook only.

@@ -18,7 +18,7 @@ import (
 // A receiver verifies every delivery before trusting it, answers 2xx quickly,
 // and de-duplicates by webhook-id (delivery is at least once).
 func ExampleVerify() {
-	secret := os.Getenv("NOVAMED_WEBHOOK_SECRET") // whsec_… shown once when the webhook was created
+	secret := os.Getenv("NOVAMED_WEBHOOK_SECRET") // the signing secret (whsec_…) shown once when the webhook was created
 	seen := map[string]bool{}                     // use a database in production
 	http.HandleFunc("/novamed/webhooks", func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))
@@ -53,7 +53,7 @@ func ExampleVerify() {
 // ID, then switch on the event name and read its typed data. Here it is fed
 // one signed delivery, as NovaMed would send it.
 func ExampleVerifyAndParse() {
-	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // from Webhooks.Create
+	secret := "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" // SigningSecret from Webhooks.Create
 	handled := map[string]bool{}                       // use your database
 	receive := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, err := io.ReadAll(io.LimitReader(r.Body, 1<<20))

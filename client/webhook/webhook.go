@@ -1,7 +1,9 @@
 // Package webhook signs, verifies and parses NovaMed webhook deliveries with
 // the Standard Webhooks scheme: headers webhook-id, webhook-timestamp and
-// webhook-signature ("v1,<base64 HMAC-SHA256 of id.timestamp.body>"), keyed
-// with the webhook's signing secret ("whsec_" + base64).
+// webhook-signature ("v1,<base64 HMAC-SHA256 of id.timestamp.body>", one
+// space-separated entry per signing secret in use: two during a rotation's
+// overlap), keyed with the webhook's signing secret ("whsec_" + base64). The
+// x-api-key header carries the webhook's separate verification token.
 //
 // Partners call VerifyAndParse in their receivers (or Verify, then Parse) and
 // read the typed data of the event with Event.Order,
@@ -13,6 +15,7 @@ package webhook
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"crypto/subtle"
 	"encoding/base64"
 	"errors"
 	"net/http"
@@ -26,8 +29,9 @@ const (
 	HeaderID        = "webhook-id"
 	HeaderTimestamp = "webhook-timestamp"
 	HeaderSignature = "webhook-signature"
-	// HeaderAPIKey carries the webhook's secret itself, as the NovaMed guide
-	// tells partners to check; prefer Verify, which proves the body too.
+	// HeaderAPIKey carries the webhook's verification token, as the NovaMed
+	// guide tells partners to check (VerifyToken); it is not the signing
+	// secret. Verify proves the body too.
 	HeaderAPIKey = "x-api-key"
 	secretPrefix = "whsec_"
 )
@@ -62,6 +66,23 @@ func signature(key []byte, id, ts string, body []byte) string {
 	mac.Write([]byte(id + "." + ts + "."))
 	mac.Write(body)
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// VerifyToken reports, in constant time, whether a delivery's x-api-key
+// header is one of tokens (during a rotation's overlap a receiver may hold
+// both the old and the new verification token).
+func VerifyToken(h http.Header, tokens ...string) bool {
+	got := h.Values(HeaderAPIKey)
+	if len(got) != 1 || got[0] == "" {
+		return false
+	}
+	ok := false
+	for _, t := range tokens {
+		if t != "" && subtle.ConstantTimeCompare([]byte(got[0]), []byte(t)) == 1 {
+			ok = true
+		}
+	}
+	return ok
 }
 
 // Verify checks a delivery: the timestamp lies within tolerance of now and

@@ -101,3 +101,38 @@ func FuzzVerify(f *testing.F) {
 func mustInt(s string) int64 { n, _ := strconv.ParseInt(s, 10, 64); return n }
 
 func containsField(s, want string) bool { return slices.Contains(strings.Fields(s), want) }
+
+// TestVerifyDuringRotation: a delivery signed with the new and the old
+// signing secret (one v1 entry each, as during a rotation's overlap)
+// verifies with either secret alone, and not with a third.
+func TestVerifyDuringRotation(t *testing.T) {
+	const newer = "whsec_c2Vjb25kIHNlY3JldCBmb3IgdGhlIHJvdGF0aW9uIHRlc3Q="
+	now := time.Unix(1_800_000_000, 0)
+	body := []byte(`{"event_name":"webhook:test","event_data":{}}`)
+	h := signed(t, "d1", now, body)
+	sig2, err := Sign(newer, "d1", now, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Set(HeaderSignature, sig2+" "+h.Get(HeaderSignature))
+	for _, s := range []string{secret, newer} {
+		if err := verifyAt(s, h, body, time.Minute, now); err != nil {
+			t.Errorf("%s…: %v", s[:10], err)
+		}
+	}
+	if err := verifyAt("whsec_dGhpcmQgc2VjcmV0", h, body, time.Minute, now); !errors.Is(err, ErrBadSignature) {
+		t.Errorf("a third secret: %v", err)
+	}
+}
+
+func TestVerifyToken(t *testing.T) {
+	h := http.Header{}
+	h.Set(HeaderAPIKey, "whvt_new")
+	if !VerifyToken(h, "whvt_old", "whvt_new") || VerifyToken(h, "whvt_old") || VerifyToken(h) || VerifyToken(http.Header{}, "") {
+		t.Errorf("VerifyToken answers wrongly")
+	}
+	h.Add(HeaderAPIKey, "whvt_old")
+	if VerifyToken(h, "whvt_old", "whvt_new") {
+		t.Errorf("two x-api-key headers accepted")
+	}
+}
