@@ -247,3 +247,64 @@ func TestWebhookRotation(t *testing.T) {
 		t.Errorf("rotating an unknown webhook: %v", err)
 	}
 }
+
+// TestPublishedReceiversAcceptDeliveries: the guide's Express and Flask
+// receivers answer 401 unless x-api-key equals NOVAMED_WEBHOOK_SECRET. Set
+// to the verification_token of the registration answer, they accept every
+// delivery, and keep accepting through a rotation's overlap without any
+// change; the signing secret in that variable would be refused.
+func TestPublishedReceiversAcceptDeliveries(t *testing.T) {
+	ts := startServer(t, "development", "--sandbox", "off", "--webhook-poll", "20ms", "--webhook-retry-schedule", "0s")
+	var mu sync.Mutex
+	envSecret, statuses := "", []int{}
+	guide := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		if r.Header.Get("x-api-key") != envSecret { // apiKey !== process.env.NOVAMED_WEBHOOK_SECRET
+			statuses = append(statuses, 401)
+			w.WriteHeader(401)
+			return
+		}
+		statuses = append(statuses, 200)
+		w.WriteHeader(200)
+	}))
+	defer guide.Close()
+	w := registerWebhook(t, ts, ts.Key, demoClinic, guide.URL+"/webhooks/novamed")
+	send := func(what string, want int) {
+		t.Helper()
+		mu.Lock()
+		n := len(statuses)
+		mu.Unlock()
+		expectOK(t, ts.req("POST", "/api/external/webhook/"+w.ID+"/test", ts.Key, nil))
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			mu.Lock()
+			got := slices.Clone(statuses)
+			mu.Unlock()
+			if len(got) > n {
+				if got[n] != want {
+					t.Errorf("%s: the guide's receiver answered %d, want %d", what, got[n], want)
+				}
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no delivery", what)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	mu.Lock()
+	envSecret = w.SigningSecret
+	mu.Unlock()
+	send("the signing secret configured", 401)
+	mu.Lock()
+	envSecret = w.VerificationToken
+	mu.Unlock()
+	send("the verification token configured", 200)
+	r := ts.req("POST", "/api/external/webhook/"+w.ID+"/rotate", ts.Key, map[string]any{"overlap": "24h"})
+	expectOK(t, r)
+	var rot createdWebhook
+	r.data(t, &rot)
+	ts.addSecret(rot.VerificationToken, rot.SigningSecret)
+	send("during the rotation's overlap, unchanged", 200)
+}
