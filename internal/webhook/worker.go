@@ -205,6 +205,8 @@ func (w *Worker) send(ctx context.Context, j *novamed.DeliveryJob, at time.Time)
 func describe(err error) error {
 	var ne net.Error
 	switch {
+	case errors.Is(err, errUnresolved):
+		return errors.New("the host does not resolve")
 	case errors.Is(err, ErrForbidden):
 		return errors.New("destination address not allowed")
 	case errors.As(err, &ne) && ne.Timeout():
