@@ -77,7 +77,7 @@ func TestShipmentCancelledThenShippedAgain(t *testing.T) {
 	var secret string
 	rc := newReceiver(t, &secret)
 	w := registerWebhook(t, p.testServer, p.key, demoClinic, rc.URL+"/hooks")
-	secret = w.Secret
+	secret = w.SigningSecret
 	_, o := p.order(t, nil, nil)
 	p.advance(t, o.OrderID, "verified", "submitted", "acknowledged", "filled", "shipped")
 	first := p.getOrder(t, o.OrderID, p.key).Shipment
