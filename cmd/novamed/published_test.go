@@ -383,10 +383,10 @@ type publishedFlow struct {
 	// pages assume between ordering and refilling.
 	orders  map[string]string
 	shipped map[string]bool
-	keys map[string]string // clinic id → a key for it
-	all  []string          // every clinic of the flow
-	key  string            // a key for all of them, refreshed as clinics appear
-	seq  int
+	keys    map[string]string // clinic id → a key for it
+	all     []string          // every clinic of the flow
+	key     string            // a key for all of them, refreshed as clinics appear
+	seq     int
 }
 
 func newPublishedFlow(t *testing.T, ts *testServer, page string) *publishedFlow {
