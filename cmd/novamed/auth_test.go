@@ -13,8 +13,9 @@ func TestEveryUnauthorizedCase(t *testing.T) {
 	expired := ts.newKey("--clinic", demoClinic, "--expires-in", "1s")
 	revoked := ts.newKey("--clinic", demoClinic)
 	ts.mustCLI(nil, "keys", "revoke", revoked.ID)
-	var prodKey issuedKey
-	ts.mustCLI(&prodKey, "keys", "create", "--clinic", demoClinic, "--env", "production")
+	// A deployment issues keys of its own environment only: the other
+	// environment's key is forged.
+	prodKey := issuedKey{Key: forgeKey(t, "production")}
 	ts.addSecret(prodKey.Key)
 	// A well-formed key with a valid checksum that was never issued.
 	unknown := forgeKey(t, "development")

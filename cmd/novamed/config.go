@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"github.com/redis/go-redis/v9"
 	"io"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -28,6 +29,9 @@ type common struct {
 	redis         string
 	redisPrefix   string
 	serving       bool   // set by serve: production then refuses the data folder's key
+	initializing  bool   // set by init: may create the database, and in development the key
+	migrating     bool   // set by migrate: may create or update the schema of an existing database
+	autoMigrate   bool   // serve --migrate: apply pending migrations at start
 	keyPath       string // where the keyring was read from ("" for the environment)
 	onCommit      func(int, time.Duration)
 	onChainError  func(error)  // PostgreSQL: a failed background audit chaining pass
@@ -57,7 +61,9 @@ func parseFlags(fs *flag.FlagSet, args []string) ([]string, error) {
 	fs.SetOutput(io.Discard)
 	var positional []string
 	for {
-		if err := fs.Parse(args); err != nil {
+		if err := fs.Parse(args); errors.Is(err, flag.ErrHelp) {
+			return nil, &helpRequest{fs: fs}
+		} else if err != nil {
 			return nil, err
 		}
 		if fs.NArg() == 0 {
@@ -88,18 +94,18 @@ func (c *common) keySource(getenv func(string) string, env novamed.Environment) 
 		return "", false, nil
 	case c.masterKeyFile != "":
 		return c.masterKeyFile, false, nil
-	case env == novamed.Production && c.serving:
+	case env == novamed.Production && (c.serving || c.initializing):
 		return "", false, errors.New("production needs a PHI master key: set NOVAMED_MASTER_KEY (base64 of 32 bytes) or --master-key-file; refusing to start without encryption at rest")
 	}
-	// Operator commands (keys create --env production included) may use the
-	// development key of the data folder; only serve in production insists
-	// on an explicit key, and only serve in development creates one.
+	// Operator commands may use the development key of the data folder;
+	// only serve and init in production insist on an explicit key, and
+	// only they, in development, create one.
 	path = filepath.Join(c.dataDir, "master.key")
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		if env == novamed.Production {
 			return "", false, errors.New("production needs a PHI master key: set NOVAMED_MASTER_KEY (base64 of 32 bytes) or --master-key-file")
 		}
-		if !c.serving {
+		if !c.serving && !c.initializing {
 			return "", false, fmt.Errorf("no PHI master key: %s does not exist and only `novamed serve` creates a development key; give the database's key with --master-key-file or NOVAMED_MASTER_KEY, or point --data-dir at the server's data folder", path)
 		}
 		key, err := phi.GenerateKey()
@@ -142,8 +148,18 @@ func (c *common) openStore(ctx context.Context, getenv func(string) string) (*sq
 	if !strings.HasPrefix(dsn, "sqlite:") && !strings.HasPrefix(dsn, "postgres://") && !strings.HasPrefix(dsn, "postgresql://") {
 		return nil, "", fmt.Errorf("--db must be sqlite:PATH or postgres://…")
 	}
-	if err := c.secureDataDir(); err != nil {
-		return nil, "", err
+	creates := c.serving || c.initializing
+	if file, ok := strings.CutPrefix(dsn, "sqlite:"); ok && !creates {
+		// Only serve and init create a database: a mistyped --data-dir
+		// or --db fails here, before anything is created.
+		if st, err := os.Stat(file); err != nil || st.Size() == 0 {
+			return nil, "", fmt.Errorf("no NovaMed database at %s (run `novamed init` or `novamed serve` to create one, or check --data-dir/--db)", file)
+		}
+	}
+	if _, err := os.Stat(c.dataDir); creates || err == nil {
+		if err := c.secureDataDir(); err != nil {
+			return nil, "", err
+		}
 	}
 	path, generated, err := c.keySource(getenv, env)
 	if err != nil {
@@ -154,7 +170,13 @@ func (c *common) openStore(ctx context.Context, getenv func(string) string) (*sq
 	if err != nil {
 		return nil, "", err
 	}
-	opts := sqlstore.Options{Keyring: ring, OnCommit: c.onCommit, OnAuditChainError: c.onChainError}
+	opts := sqlstore.Options{Keyring: ring, OnCommit: c.onCommit, OnAuditChainError: c.onChainError, Schema: sqlstore.SchemaExact}
+	switch {
+	case c.migrating || c.initializing || (c.serving && c.autoMigrate):
+		opts.Schema = sqlstore.SchemaMigrate
+	case c.serving:
+		opts.Schema = sqlstore.SchemaCreate
+	}
 	if c.keyPath != "" {
 		opts.ReloadKeyring = func() (*phi.Keyring, error) { return loadKeyring(getenv, c.keyPath) }
 	}
@@ -173,7 +195,48 @@ func (c *common) openStore(ctx context.Context, getenv func(string) string) (*sq
 			err = fmt.Errorf("%w\nthis server generated a new development master key because %s did not exist, but the database already holds key-check values or sealed data of another key (another replica's, or a deleted key file); the new key was removed: give this server the database's key (copy the other server's master.key, or set --master-key-file / NOVAMED_MASTER_KEY)", err, c.keyPath)
 		}
 	}
-	return s, env, err
+	if errors.Is(err, sqlstore.ErrNoDatabase) {
+		err = fmt.Errorf("no NovaMed database at %s (run `novamed init` or `novamed serve` to create one, or check --db)", redactDSN(dsn))
+	}
+	if err != nil {
+		return nil, "", err
+	}
+	if err := c.checkEnvironment(ctx, s, env); err != nil {
+		s.Close()
+		return nil, "", err
+	}
+	return s, env, nil
+}
+
+// checkEnvironment holds a deployment to one environment (contract §8):
+// serve and init record it in a database that has none, and every process
+// whose --env differs refuses.
+func (c *common) checkEnvironment(ctx context.Context, s *sqlstore.Store, env novamed.Environment) error {
+	if s.Ready(ctx) != nil {
+		return nil // an older schema without the record; checked once migrated
+	}
+	recorded, err := s.Environment(ctx)
+	if err != nil {
+		return err
+	}
+	if recorded == "" && (c.serving || c.initializing) {
+		if recorded, err = s.RecordEnvironment(ctx, string(env)); err != nil {
+			return err
+		}
+	}
+	if recorded != "" && recorded != string(env) {
+		return fmt.Errorf("this database belongs to a %s deployment and --env is %s: each deployment is one environment; refusing (check --env/NOVAMED_ENV, --data-dir and --db)", recorded, env)
+	}
+	return nil
+}
+
+// redactDSN drops the password of a database URL.
+func redactDSN(dsn string) string {
+	u, err := url.Parse(dsn)
+	if err != nil || u.Scheme == "sqlite" {
+		return strings.TrimPrefix(dsn, "sqlite:")
+	}
+	return u.Redacted()
 }
 
 // openSQLite opens the SQLite database at file with private files: the

@@ -91,7 +91,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	checkpointKeyFile := registerCheckpointKey(fs, getenv)
 	checkpointInterval := fs.Duration("checkpoint-interval", durationEnv(getenv, "NOVAMED_CHECKPOINT_INTERVAL", time.Hour), "how often the audit chain head is signed (also at start and at shutdown)")
 	checkpointWebhook := fs.String("checkpoint-webhook", getenv("NOVAMED_CHECKPOINT_WEBHOOK"), "https URL that each signed audit checkpoint is POSTed to (optional)")
+	migrateFlag := &autoBool{value: "auto"}
+	fs.Var(migrateFlag, "migrate", "apply pending schema migrations at start (default: on for SQLite, off for PostgreSQL, where replicas roll; then run `novamed migrate`)")
 	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	if err := applyServeEnv(fs, getenv, set); err != nil {
 		return err
 	}
 	// Request lines are written in batches every 100 ms (one write system
@@ -150,6 +157,28 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 	}
+	// Flags are checked and the address bound before anything is created
+	// or seeded: a failed first start must not consume the one-time demo key.
+	if err := checkMetricsAddr(*metricsAddr); err != nil {
+		return err
+	}
+	var tlsConf *tls.Config
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
+	scheme := "http"
+	if useTLS {
+		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+		if err != nil {
+			ln.Close()
+			return fmt.Errorf("TLS certificate: %w", err)
+		}
+		tlsConf = tlsConfig(cert)
+		ln = tls.NewListener(ln, tlsConf)
+		scheme = "https"
+	}
+	defer ln.Close()
 	c.warn = func(msg string) { log.Warn(msg) }
 	if err := c.secureDataDir(); err != nil {
 		return err
@@ -158,6 +187,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err != nil {
 		return err
 	}
+	c.autoMigrate = migrateFlag.on(c.db == "" || strings.HasPrefix(c.db, "sqlite:"))
 	metrics := usage.NewMetrics()
 	c.onCommit = metrics.Commit
 	c.onChainError = func(err error) { log.Error("audit chaining failed; retrying", "err", err) }
@@ -176,7 +206,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	cpDone := make(chan struct{})
 	go func() { defer close(cpDone); cp.run(cpCtx) }()
 	defer func() { stopCheckpoints(); <-cpDone }()
-	if env == novamed.Development {
+	pending := store.Ready(ctx) != nil
+	if pending {
+		have, want, _ := store.SchemaStatus(ctx)
+		log.Warn("migrations pending: not ready (503) until `novamed migrate` has run", "schema", have, "binary", want)
+		fmt.Fprintf(stdout, "novamed: the database schema is at version %d and this binary needs %d: migrations pending; /readyz and the API answer 503 until `novamed migrate` has run\n", have, want)
+	} else if have, want, err := store.SchemaStatus(ctx); err == nil && have > want {
+		log.Warn("the database schema is newer than this binary; its newer migrations are marked backward-compatible, so this server keeps serving", "schema", have, "binary", want)
+	}
+	readyChecks := map[string]func(context.Context) error{
+		"migrations": func(ctx context.Context) error {
+			if store.Ready(ctx) != nil {
+				return &httpapi.NotReadyError{State: "pending"}
+			}
+			return nil
+		},
+	}
+	if env == novamed.Development && !pending {
 		if err := seedDemo(ctx, store, stdout, *addr, useTLS); err != nil {
 			return err
 		}
@@ -184,9 +230,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 
 	if c.keyPath != "" {
 		go watchKeyring(ctx, c.keyPath, getenv, store, log)
-	}
-	if err := checkMetricsAddr(*metricsAddr); err != nil {
-		return err
 	}
 	aw := audit.NewWriter(store, log)
 	defer aw.Close()
@@ -201,7 +244,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		log.Info("sandbox pharmacy on", "step", sandboxStep.String())
 	}
 	var limiter ratelimit.Limiter = ratelimit.NewMemory(nil)
-	readyChecks := map[string]func(context.Context) error{}
 	rdb, err := c.redisClient()
 	if err != nil {
 		return err
@@ -216,6 +258,12 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Env: env, Store: store, Audit: aw, Limiter: limiter, Logger: log, ReadyChecks: readyChecks,
 		KeyCacheTTL: *keyTTL, TrustedProxies: proxies, HSTS: useTLS || *behindProxy, WebhookPolicy: policy,
 		Usage: recorder, Metrics: metrics, AccessLog: logOut, FingerprintKey: store.IdempotencyFingerprintKey(),
+		Gate: func(ctx context.Context) error {
+			if store.Ready(ctx) != nil {
+				return errors.New("migrations pending")
+			}
+			return nil
+		},
 	})
 	defer api.Close()
 	worker := &webhook.Worker{
@@ -242,6 +290,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		IdleTimeout:       *idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		TLSConfig:         tlsConf,
 	}
 	if *metricsAddr != "" {
 		stopMetrics, err := serveMetrics(ctx, *metricsAddr, metrics, store, log, stdout)
@@ -249,21 +298,6 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return err
 		}
 		defer stopMetrics()
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	scheme := "http"
-	if useTLS {
-		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
-		if err != nil {
-			ln.Close()
-			return fmt.Errorf("TLS certificate: %w", err)
-		}
-		srv.TLSConfig = tlsConfig(cert)
-		ln = tls.NewListener(ln, srv.TLSConfig)
-		scheme = "https"
 	}
 	log.Info("listening", "addr", ln.Addr().String(), "env", string(env), "tls", useTLS)
 	fmt.Fprintf(stdout, "novamed: listening on %s://%s (%s)\n", scheme, ln.Addr(), env)
@@ -285,6 +319,29 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	return nil
+}
+
+// autoBool is a boolean flag whose default depends on the configuration
+// ("auto" until set).
+type autoBool struct{ value string }
+
+func (a *autoBool) String() string   { return a.value }
+func (a *autoBool) IsBoolFlag() bool { return true }
+func (a *autoBool) Set(v string) error {
+	switch v {
+	case "true", "1", "false", "0", "auto":
+		a.value = v
+		return nil
+	}
+	return fmt.Errorf("want true, false or auto, not %q", v)
+}
+
+// on is the flag's value, def when it was left at auto.
+func (a *autoBool) on(def bool) bool {
+	if a.value == "auto" {
+		return def
+	}
+	return a.value == "true" || a.value == "1"
 }
 
 // tlsConfig allows TLS 1.2 and 1.3 only, with forward-secret AEAD suites.

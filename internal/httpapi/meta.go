@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"sort"
 	"strconv"
@@ -16,6 +17,13 @@ func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
 }
 
+// NotReadyError is a readiness check's expected answer while the replica
+// is not ready yet: /readyz shows State ("migrations pending") instead of
+// "unavailable", and logs nothing.
+type NotReadyError struct{ State string }
+
+func (e *NotReadyError) Error() string { return e.State }
+
 // readyz is readiness: the database (and every other dependency, such as
 // Redis) answers.
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
@@ -29,15 +37,21 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	var failed []string
 	for name, fn := range checks {
 		if err := fn(ctx); err != nil {
-			s.log.Error("readiness check failed", "dependency", name, "err", err)
-			out[name], failed = "unavailable", append(failed, name)
+			state := "unavailable"
+			var nr *NotReadyError
+			if errors.As(err, &nr) {
+				state = nr.State
+			} else {
+				s.log.Error("readiness check failed", "dependency", name, "err", err)
+			}
+			out[name], failed = state, append(failed, name+" "+state)
 			continue
 		}
 		out[name] = "ok"
 	}
 	if len(failed) > 0 {
 		sort.Strings(failed)
-		s.writeError(w, r, &novamed.Error{Code: novamed.CodeUnavailable, Message: "Not ready: " + strings.Join(failed, ", ") + " unavailable."})
+		s.writeError(w, r, &novamed.Error{Code: novamed.CodeUnavailable, Message: "Not ready: " + strings.Join(failed, ", ") + "."})
 		return
 	}
 	writeJSON(w, http.StatusOK, out)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/netip"
 	"path"
+	"strings"
 	"sync"
 	"time"
 
@@ -55,6 +56,9 @@ type Config struct {
 	// overhead); it should be the writer behind Logger. If it has a Flush
 	// method, it is called after lines at warning level.
 	AccessLog io.Writer
+	// Gate, when set, is asked before every /api/ request: while it
+	// returns an error (migrations pending) the API answers 503.
+	Gate func(context.Context) error
 }
 
 // Server is the partner API as an http.Handler.
@@ -79,6 +83,7 @@ type Server struct {
 	usage         *usage.Recorder
 	metrics       *usage.Metrics
 	readyChecks   map[string]func(context.Context) error
+	gate          func(context.Context) error
 	inflight      sync.Map // idempotency keys being processed here: owner+"\x00"+key
 	// fingerprintKey keys idempotency fingerprints; fingerprintMACs
 	// recycles HMACs under it (a reset HMAC skips the key schedule).
@@ -95,7 +100,7 @@ func New(cfg Config) *Server {
 	s := &Server{
 		env: cfg.Env, store: cfg.Store, audit: cfg.Audit, limiter: cfg.Limiter, log: cfg.Logger, now: cfg.Now,
 		authFail: cfg.AuthFailuresPerMinute, proxies: cfg.TrustedProxies, hsts: cfg.HSTS, webhookPolicy: cfg.WebhookPolicy,
-		usage: cfg.Usage, metrics: cfg.Metrics, readyChecks: cfg.ReadyChecks, accessLog: cfg.AccessLog,
+		usage: cfg.Usage, metrics: cfg.Metrics, readyChecks: cfg.ReadyChecks, gate: cfg.Gate, accessLog: cfg.AccessLog,
 		stop: make(chan struct{}), done: make(chan struct{}),
 		logScratch: sync.Pool{New: newLogScratch},
 	}
@@ -149,6 +154,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if _, pattern := s.mux.Handler(r); pattern == "" {
 		s.unmatched(rw, r)
 		return
+	}
+	if s.gate != nil && strings.HasPrefix(r.URL.Path, "/api/") {
+		if err := s.gate(r.Context()); err != nil {
+			rw.Header().Set("Retry-After", "5")
+			s.writeError(rw, r, &novamed.Error{Code: novamed.CodeUnavailable, Message: "Service unavailable: " + err.Error() + "."})
+			return
+		}
 	}
 	s.mux.ServeHTTP(rw, r)
 }

@@ -49,6 +49,9 @@ type Options struct {
 	// OnAuditChainError, when set, hears of a failed background chaining
 	// pass (PostgreSQL; the pass is retried, nothing pending is lost).
 	OnAuditChainError func(error)
+	// Schema says what opening does with the schema (SchemaMigrate when
+	// zero).
+	Schema SchemaMode
 }
 
 // Store is a novamed.Store on database/sql.
@@ -68,6 +71,9 @@ type Store struct {
 	reload       func() (*phi.Keyring, error)
 	reloadMu     sync.Mutex
 	lastReloadAt time.Time
+	keyring0     *phi.Keyring // the keyring opened with, checked once the schema is current
+	opened       atomic.Bool  // the schema is current and opening finished
+	openMu       sync.Mutex
 }
 
 var _ novamed.Store = (*Store)(nil)
@@ -123,25 +129,63 @@ func (s *Store) finishOpen(ctx context.Context, opts Options) (*Store, error) {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	if err := s.migrate(ctx); err != nil {
+	pending, err := s.checkSchema(ctx, opts.Schema)
+	if err != nil {
 		s.Close()
 		return nil, err
 	}
-	if err := s.prepareHot(ctx); err != nil {
-		s.Close()
-		return nil, err
+	s.keyring0 = opts.Keyring
+	if pending {
+		// An older schema left for `novamed migrate`: Ready finishes
+		// opening once it has run.
+		return s, nil
 	}
-	if err := s.CheckKeyring(ctx, opts.Keyring); err != nil {
-		s.Close()
-		return nil, err
-	}
-	// A fresh database starts with the published carrier catalogue; one
-	// still holding the earlier built-in catalogue gets the published one.
-	if err := s.seedCarriers(ctx); err != nil {
+	if err := s.ready(ctx); err != nil {
 		s.Close()
 		return nil, err
 	}
 	return s, nil
+}
+
+// Ready reports whether the schema is this binary's (or a compatible newer
+// one) and, the first time it is, finishes opening a Store that SchemaCreate
+// opened on an older schema. It returns a *SchemaError while migrations are
+// pending.
+func (s *Store) Ready(ctx context.Context) error {
+	if s.opened.Load() {
+		return nil
+	}
+	s.openMu.Lock()
+	defer s.openMu.Unlock()
+	if s.opened.Load() {
+		return nil
+	}
+	have, want, err := s.SchemaStatus(ctx)
+	if err != nil {
+		return err
+	}
+	if have < want {
+		return &SchemaError{Have: have, Want: want}
+	}
+	return s.ready(ctx)
+}
+
+// ready completes opening on a current schema: hot statements, the
+// keyring check and the carrier catalogue.
+func (s *Store) ready(ctx context.Context) error {
+	if err := s.prepareHot(ctx); err != nil {
+		return err
+	}
+	if err := s.CheckKeyring(ctx, s.keyring0); err != nil {
+		return err
+	}
+	// A fresh database starts with the published carrier catalogue; one
+	// still holding the earlier built-in catalogue gets the published one.
+	if err := s.seedCarriers(ctx); err != nil {
+		return err
+	}
+	s.opened.Store(true)
+	return nil
 }
 
 func (s *Store) migrate(ctx context.Context) error {

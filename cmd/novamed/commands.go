@@ -1,0 +1,290 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"runtime/debug"
+	"sort"
+	"strings"
+)
+
+// command is one row of the command table: run dispatches on it, help and
+// shell completion are generated from it (see docs/decisions.md for why a
+// table rather than a CLI library).
+type command struct {
+	name    string // "serve", "keys create"
+	args    string // positional arguments and the notable flags, for the summary
+	summary string
+	run     func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error
+}
+
+// op adapts an operator command, which writes only to stdout.
+func op(fn func(context.Context, []string, func(string) string, io.Writer) error) func(context.Context, []string, func(string) string, io.Writer, io.Writer) error {
+	return func(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
+		return fn(ctx, args, getenv, stdout)
+	}
+}
+
+// commands is the command table, in the order the usage lists them.
+func commands() []command {
+	return []command{
+		{"serve", "", "run the Partner API", serve},
+		{"init", "", "create the database (and, in development, the master key) in an empty data folder or database", op(initCmd)},
+		{"migrate", "[--dry-run]", "apply pending schema migrations (or list them)", op(migrateCmd)},
+		{"backup", "--to FILE", "write a consistent copy of the SQLite database, safe while the server runs", op(backupCmd)},
+		{"restore", "--from FILE", "put a backup into an empty data folder (no keyring needed)", op(restoreCmd)},
+		{"version", "", "print the version, commit and commit time", op(versionCmd)},
+		{"completion", "bash|zsh", "print a shell completion script", completionCmd},
+		{"clinics create", "--name NAME", "create a clinic", op(clinicsCreate)},
+		{"clinics list", "", "list clinics", op(clinicsList)},
+		{"clinics update", "CLINIC_ID --free-shipping true|false", "change a clinic's settings", op(clinicsUpdate)},
+		{"keys create", "--clinic ID [--clinic ID…] [--name N] [--expires-in D] [--rate-limit N]", "issue an API key", op(keysCreate)},
+		{"keys list", "[--clinic ID]", "list keys (never the keys themselves)", op(keysList)},
+		{"keys revoke", "KEY_ID", "revoke a key (a running server refuses it within 2s)", op(keysRevoke)},
+		{"keys roll", "KEY_ID [--grace 24h]", "issue a successor; the old key works until the grace ends", op(keysRoll)},
+		{"keys update", "KEY_ID --rate-limit N", "set a key's requests per minute (0: environment default)", op(keysUpdate)},
+		{"keys usage", "KEY_ID [--days 30]", "a key's requests by day, route and status class", op(keysUsage)},
+		{"security events", "[--since T]", "anomalies: new networks, rate spikes, leaked or revoked keys", op(securityEvents)},
+		{"orders advance", "ORDER_ID --to STATUS [--tracking-number N --carrier C --label-url U]", "move an order along the pharmacy lifecycle", op(ordersAdvance)},
+		{"orders cancel", "ORDER_ID", "cancel an order before it ships", op(ordersCancel)},
+		{"orders cancel-shipment", "ORDER_ID --reason TEXT", "cancel a shipped order's shipment (back to filled)", op(ordersCancelShipment)},
+		{"practitioners activate", "ID", "mark a verified practitioner active", op(practitionersActivate)},
+		{"webhooks deliveries", "[--webhook ID] [--status failed]", "the delivery log", op(webhooksDeliveries)},
+		{"webhooks retry", "DELIVERY_ID", "send a delivery once more", op(webhooksRetry)},
+		{"webhooks rotate", "WEBHOOK_ID [--overlap 24h]", "new verification token and signing secret; the old ones serve during the overlap", op(webhooksRotate)},
+		{"events list", "--clinic ID [--after EVENT_ID]", "a clinic's events (the webhook outbox)", op(eventsList)},
+		{"carriers list", "", "show the carrier catalogue", op(carriersList)},
+		{"carriers import", "--file F", "replace the catalogue ({\"carriers\":[…]} as carriers list --json prints)", op(carriersImport)},
+		{"formulary list", "--clinic ID", "the medications a clinic may order", op(formularyList)},
+		{"formulary import", "--clinic ID --file F", "replace a clinic's formulary ({\"medications\":[…]} as formulary list --json prints)", op(formularyImport)},
+		{"formulary set", "--clinic ID --name N [--strength S…] [--unit U] [--refrigerated]", "add or replace one medication", op(formularySet)},
+		{"formulary remove", "--clinic ID --name N", "take one medication out", op(formularyRemove)},
+		{"crypto rotate", "--new-key-file F", "add F as the next master key version, re-seal all PHI and re-key the blind indexes (resumable)", op(cryptoRotate)},
+		{"crypto status", "", "PHI values per master key version", op(cryptoStatus)},
+		{"audit verify", "[--checkpoint FILE]", "check the audit hash chain (and that it reaches and matches signed checkpoints)", op(auditVerify)},
+		{"audit checkpoint", "[--public-key]", "print one signed checkpoint of the chain head (or the key that verifies them)", op(auditCheckpoint)},
+		{"audit export", "[--since T] [--until T]", "write audit records as JSON lines (window on the hashed time)", op(auditExport)},
+	}
+}
+
+// lookup finds the command args start with: two words ("keys create")
+// before one ("serve"). It returns nil and the group name when args name
+// only a group ("keys").
+func lookup(cmds []command, args []string) (cmd *command, rest []string, group string) {
+	if len(args) == 0 {
+		return nil, nil, ""
+	}
+	if len(args) > 1 {
+		for i := range cmds {
+			if cmds[i].name == args[0]+" "+args[1] {
+				return &cmds[i], args[2:], ""
+			}
+		}
+	}
+	for i := range cmds {
+		if cmds[i].name == args[0] {
+			return &cmds[i], args[1:], ""
+		}
+	}
+	for i := range cmds {
+		if g, _, ok := strings.Cut(cmds[i].name, " "); ok && g == args[0] {
+			return nil, nil, g
+		}
+	}
+	return nil, nil, ""
+}
+
+// overview is the usage: every command (or a group's) with its summary.
+func overview(cmds []command, group string) string {
+	var b strings.Builder
+	if group == "" {
+		b.WriteString("usage: novamed <command> [flags]\n\ncommands:\n")
+	} else {
+		fmt.Fprintf(&b, "usage: novamed %s <command> [flags]\n\ncommands:\n", group)
+	}
+	for _, c := range cmds {
+		if group != "" && !strings.HasPrefix(c.name, group+" ") {
+			continue
+		}
+		line := c.name
+		if c.args != "" {
+			line += " " + c.args
+		}
+		if len(line) > 38 {
+			fmt.Fprintf(&b, "  %s\n  %-38s  %s\n", line, "", c.summary)
+		} else {
+			fmt.Fprintf(&b, "  %-38s  %s\n", line, c.summary)
+		}
+	}
+	b.WriteString("\ncommon flags: --data-dir DIR --db URL --env development|production --json\n" +
+		"`novamed help COMMAND` or `novamed COMMAND --help` lists a command's flags, defaults and environment variables.\n" +
+		"`novamed version` prints the build.\n")
+	return b.String()
+}
+
+// helpRequest is returned by parseFlags when -h or --help was given: run
+// prints the command's flags and exits 0.
+type helpRequest struct{ fs *flag.FlagSet }
+
+func (h *helpRequest) Error() string { return "help requested" }
+
+// commonEnv are the environment variables of the flags every command
+// shares (see common.register).
+var commonEnv = map[string]string{
+	"data-dir": "NOVAMED_DATA_DIR", "db": "NOVAMED_DB", "env": "NOVAMED_ENV", "master-key-file": "NOVAMED_MASTER_KEY_FILE",
+	"redis": "NOVAMED_REDIS", "redis-prefix": "NOVAMED_REDIS_PREFIX", "checkpoint-key-file": "NOVAMED_CHECKPOINT_KEY_FILE",
+	"checkpoint-public-key": "NOVAMED_CHECKPOINT_PUBLIC_KEY",
+}
+
+// serveEnv names the environment variable of a serve flag: NOVAMED_ and
+// the flag's name in capitals (trusted-proxy, repeatable, reads the list
+// NOVAMED_TRUSTED_PROXIES).
+func serveEnv(name string) string {
+	if name == "trusted-proxy" {
+		return "NOVAMED_TRUSTED_PROXIES"
+	}
+	return "NOVAMED_" + strings.ToUpper(strings.ReplaceAll(name, "-", "_"))
+}
+
+// flagHelp lists every flag of fs with its description, default and
+// environment variable.
+func flagHelp(cmd *command, fs *flag.FlagSet) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "usage: novamed %s", cmd.name)
+	if cmd.args != "" {
+		b.WriteString(" " + cmd.args)
+	}
+	fmt.Fprintf(&b, " [flags]\n\n%s\n\nflags:\n", cmd.summary)
+	fs.VisitAll(func(f *flag.Flag) {
+		kind, usageText := flag.UnquoteUsage(f)
+		name := "--" + f.Name
+		if kind != "" {
+			name += " " + kind
+		}
+		fmt.Fprintf(&b, "  %s\n        %s", name, usageText)
+		var extra []string
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "[]" && !strings.Contains(usageText, "default") {
+			extra = append(extra, "default "+f.DefValue)
+		}
+		env := commonEnv[f.Name]
+		if cmd.name == "serve" && f.Name != "json" {
+			env = serveEnv(f.Name)
+		}
+		if env != "" {
+			extra = append(extra, "env "+env)
+		}
+		if len(extra) > 0 {
+			fmt.Fprintf(&b, " (%s)", strings.Join(extra, "; "))
+		}
+		b.WriteString("\n")
+	})
+	return b.String()
+}
+
+// applyServeEnv gives every serve flag not set on the command line the
+// value of its NOVAMED_* variable, where the flag's default did not
+// already come from it.
+func applyServeEnv(fs *flag.FlagSet, getenv func(string) string, set map[string]bool) error {
+	var err error
+	fs.VisitAll(func(f *flag.Flag) {
+		if err != nil || set[f.Name] || f.Name == "json" || f.Name == "trusted-proxy" {
+			return
+		}
+		v := getenv(serveEnv(f.Name))
+		if v == "" || v == f.Value.String() {
+			return
+		}
+		if e := f.Value.Set(v); e != nil {
+			err = fmt.Errorf("%s=%q: %v", serveEnv(f.Name), v, e)
+		}
+	})
+	return err
+}
+
+// buildVersion is the module version, VCS commit and commit time of this
+// binary ("dev" for a build without them).
+func buildVersion() (version, commit, commitTime string) {
+	version, commit, commitTime = "dev", "unknown", "unknown"
+	info, ok := debug.ReadBuildInfo()
+	if !ok {
+		return
+	}
+	if v := info.Main.Version; v != "" && v != "(devel)" {
+		version = v
+	}
+	modified := false
+	for _, s := range info.Settings {
+		switch s.Key {
+		case "vcs.revision":
+			commit = s.Value
+		case "vcs.time":
+			commitTime = s.Value
+		case "vcs.modified":
+			modified = s.Value == "true"
+		}
+	}
+	if modified {
+		commit += "-dirty"
+	}
+	return
+}
+
+func versionCmd(_ context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("version", flag.ContinueOnError)
+	asJSON := fs.Bool("json", false, "print one JSON object")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	v, c, t := buildVersion()
+	return emit(stdout, *asJSON, map[string]string{"version": v, "commit": c, "commit_time": t},
+		fmt.Sprintf("novamed %s (commit %s, %s)\n", v, c, t))
+}
+
+// completionCmd prints a bash or zsh completion script generated from the
+// command table.
+func completionCmd(_ context.Context, args []string, _ func(string) string, stdout, _ io.Writer) error {
+	fs := flag.NewFlagSet("completion", flag.ContinueOnError)
+	pos, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || (pos[0] != "bash" && pos[0] != "zsh") {
+		return errors.New("completion takes bash or zsh")
+	}
+	top := map[string]bool{}
+	subs := map[string][]string{}
+	for _, c := range commands() {
+		first, second, ok := strings.Cut(c.name, " ")
+		top[first] = true
+		if ok {
+			subs[first] = append(subs[first], second)
+		}
+	}
+	top["help"] = true
+	var names []string
+	for n := range top {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	var b strings.Builder
+	if pos[0] == "zsh" {
+		b.WriteString("#compdef novamed\nautoload -U +X bashcompinit && bashcompinit\n")
+	}
+	b.WriteString("_novamed() {\n  local cur=${COMP_WORDS[COMP_CWORD]}\n  if [ \"$COMP_CWORD\" -eq 1 ]; then\n")
+	fmt.Fprintf(&b, "    COMPREPLY=($(compgen -W %q -- \"$cur\"))\n    return\n  fi\n", strings.Join(names, " "))
+	b.WriteString("  if [ \"$COMP_CWORD\" -eq 2 ]; then\n    case ${COMP_WORDS[1]} in\n")
+	var groups []string
+	for g := range subs {
+		groups = append(groups, g)
+	}
+	sort.Strings(groups)
+	for _, g := range groups {
+		fmt.Fprintf(&b, "      %s) COMPREPLY=($(compgen -W %q -- \"$cur\")); return ;;\n", g, strings.Join(subs[g], " "))
+	}
+	b.WriteString("    esac\n  fi\n  COMPREPLY=($(compgen -W \"--data-dir --db --env --json --master-key-file --help\" -- \"$cur\"))\n}\ncomplete -F _novamed novamed\n")
+	_, err = io.WriteString(stdout, b.String())
+	return err
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// Every command answers --help (and help CMD) with exit 0 and lists its
+// flags with their defaults and environment variables; nothing runs.
+func TestHelpOfEveryCommandListsItsFlags(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "never-created")
+	getenv := func(k string) string {
+		if k == "NOVAMED_DATA_DIR" {
+			return dir
+		}
+		return ""
+	}
+	for _, c := range commands() {
+		words := strings.Fields(c.name)
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), append(words, "--help"), getenv, &out, &errb); err != nil {
+			t.Errorf("%s --help: %v", c.name, err)
+			continue
+		}
+		help := out.String()
+		if !strings.Contains(help, "usage: novamed "+c.name) {
+			t.Errorf("%s --help does not start with its usage:\n%s", c.name, help)
+		}
+		var viaHelp bytes.Buffer
+		if err := run(context.Background(), append([]string{"help"}, words...), getenv, &viaHelp, &errb); err != nil || viaHelp.String() != help {
+			t.Errorf("help %s differs from %s --help (%v)", c.name, c.name, err)
+		}
+		if c.name == "version" || c.name == "completion" {
+			continue
+		}
+		for _, want := range []string{"--data-dir string", "env NOVAMED_DATA_DIR)", "--db string", "env NOVAMED_DB", "--env string", "--json"} {
+			if !strings.Contains(help, want) {
+				t.Errorf("%s --help lacks %q:\n%s", c.name, want, help)
+			}
+		}
+	}
+	if _, err := os.Stat(dir); !os.IsNotExist(err) {
+		t.Errorf("--help created the data folder (%v)", err)
+	}
+}
+
+// serve --help shows every serve flag, each with its NOVAMED_* variable,
+// and each variable is honoured.
+func TestServeHelpNamesEveryFlagsVariable(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"serve", "-h"}, func(string) string { return "" }, &out, &out); err != nil {
+		t.Fatalf("serve -h: %v", err)
+	}
+	help := out.String()
+	for _, name := range []string{"addr", "key-cache-ttl", "sandbox-step", "webhook-poll", "read-header-timeout", "idle-timeout",
+		"webhook-lease", "anomaly-window", "anomaly-rate-factor", "anomaly-rate-minimum", "anomaly-prefix-failures", "checkpoint-interval", "trusted-proxy"} {
+		if !strings.Contains(help, "--"+name+" ") || !strings.Contains(help, "env "+serveEnv(name)+")") {
+			t.Errorf("serve --help lacks --%s or %s:\n%s", name, serveEnv(name), help)
+		}
+	}
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	lease := fs.Duration("webhook-lease", 0, "")
+	addr := fs.String("addr", "a", "")
+	env := map[string]string{"NOVAMED_WEBHOOK_LEASE": "45s", "NOVAMED_ADDR": "b"}
+	if err := applyServeEnv(fs, func(k string) string { return env[k] }, map[string]bool{"addr": true}); err != nil {
+		t.Fatal(err)
+	}
+	if lease.String() != "45s" || *addr != "a" {
+		t.Errorf("env applied: lease %s (want 45s), addr %q (want the command line's a)", lease, *addr)
+	}
+	env["NOVAMED_WEBHOOK_LEASE"] = "soon"
+	if err := applyServeEnv(fs, func(k string) string { return env[k] }, nil); err == nil || !strings.Contains(err.Error(), "NOVAMED_WEBHOOK_LEASE") {
+		t.Errorf("a bad NOVAMED_WEBHOOK_LEASE: %v, want an error naming it", err)
+	}
+}
+
+// The bare program, help, a group alone and --version exit 0 on stdout.
+func TestHelpGroupsAndVersion(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"help"}, {"-h"}, {"keys"}, {"audit"}, {"keys", "--help"}, {"--version"}, {"version", "--json"}, {"completion", "bash"}, {"completion", "zsh"}} {
+		var out, errb bytes.Buffer
+		if err := run(context.Background(), args, func(string) string { return "" }, &out, &errb); err != nil || out.Len() == 0 {
+			t.Errorf("%v: err %v, stdout %d bytes", args, err, out.Len())
+		}
+		if args[0] == "keys" && !strings.Contains(out.String(), "keys revoke KEY_ID") {
+			t.Errorf("%v does not list the group's commands:\n%s", args, out.String())
+		}
+		if args[0] == "version" {
+			var v map[string]string
+			if err := json.Unmarshal(out.Bytes(), &v); err != nil || v["version"] == "" || v["commit"] == "" {
+				t.Errorf("version --json = %s (%v)", out.String(), err)
+			}
+		}
+		if args[0] == "completion" && !strings.Contains(out.String(), "keys) COMPREPLY") {
+			t.Errorf("completion %s lacks the keys group:\n%s", args[1], out.String())
+		}
+	}
+	var out, errb bytes.Buffer
+	if err := run(context.Background(), []string{"keys", "nope"}, func(string) string { return "" }, &out, &errb); err == nil {
+		t.Error("keys nope succeeded")
+	}
+}
