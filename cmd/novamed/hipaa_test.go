@@ -806,18 +806,17 @@ func TestDevelopmentMasterKeyFile(t *testing.T) {
 		t.Errorf("master.key changed across a restart (err %v)", err)
 	}
 
-	// An operator command on a fresh folder creates the folder 0700 but no
-	// key: only serve generates one (issue 19, finding 13).
+	// An operator command on a fresh folder creates nothing, the folder
+	// included: only serve and init create a database or a key (issue 19,
+	// finding 13; issue 20).
 	dir := filepath.Join(t.TempDir(), "fresh")
 	var stdout, stderr bytes.Buffer
 	err = run(context.Background(), []string{"clinics", "list", "--data-dir", dir, "--json"}, func(string) string { return "" }, &stdout, &stderr)
-	if err == nil || !strings.Contains(err.Error(), "only `novamed serve` creates a development key") {
-		t.Errorf("clinics list on a fresh folder: %v; want a refusal saying only serve creates a key", err)
+	if err == nil || !strings.Contains(err.Error(), "no NovaMed database at") {
+		t.Errorf("clinics list on a fresh folder: %v; want no NovaMed database at …", err)
 	}
-	if fi, err := os.Stat(dir); err != nil {
-		t.Errorf("new data folder: %v", err)
-	} else if fi.Mode().Perm() != 0o700 {
-		t.Errorf("new data folder mode = %v, want drwx------", fi.Mode())
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("an operator command created the data folder (stat: %v)", err)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "master.key")); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("an operator command created master.key (stat: %v)", err)

@@ -1,0 +1,340 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	_ "modernc.org/sqlite"
+)
+
+// cliIn runs one command in-process with vars as its environment.
+func cliIn(vars map[string]string, args ...string) (string, error) {
+	var out, errb bytes.Buffer
+	err := run(context.Background(), args, func(k string) string { return vars[k] }, &out, &errb)
+	return out.String(), err
+}
+
+// A mistyped data folder or database fails with "no NovaMed database at"
+// and creates nothing: no folder, no database file, no key.
+func TestMistypedDataFolderCreatesNothing(t *testing.T) {
+	sqliteOnly(t)
+	root := t.TempDir()
+	typo := filepath.Join(root, "novamed-dta")
+	for _, args := range [][]string{
+		{"keys", "list"}, {"clinics", "list"}, {"audit", "verify"}, {"events", "list", "--clinic", demoClinic},
+		{"crypto", "status"}, {"migrate"}, {"migrate", "--dry-run"}, {"backup", "--to", filepath.Join(root, "b.db")},
+		{"keys", "create", "--clinic", demoClinic}, {"carriers", "list"},
+	} {
+		_, err := cliIn(nil, append(args, "--data-dir", typo)...)
+		if err == nil || !strings.Contains(err.Error(), "no NovaMed database at "+filepath.Join(typo, "novamed.db")) {
+			t.Errorf("%v on a mistyped data folder: %v; want no NovaMed database at …", args, err)
+		}
+		_, err = cliIn(nil, append(args, "--data-dir", root, "--db", "sqlite:"+filepath.Join(root, "typo.db"))...)
+		if err == nil || !strings.Contains(err.Error(), "no NovaMed database at") {
+			t.Errorf("%v on a mistyped --db: %v", args, err)
+		}
+	}
+	entries, _ := os.ReadDir(root)
+	if len(entries) != 0 {
+		t.Errorf("a refused command created %v", entries)
+	}
+	// init then creates it, and the command works.
+	if _, err := cliIn(nil, "init", "--data-dir", typo); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := cliIn(nil, "keys", "list", "--data-dir", typo, "--json"); err != nil || !strings.Contains(out, `"keys":[]`) {
+		t.Errorf("keys list after init: %q %v", out, err)
+	}
+}
+
+// On PostgreSQL, an operator command against a database without NovaMed's
+// schema says so and creates nothing (no schema, no key file).
+func TestNoNovaMedDatabaseOnPostgres(t *testing.T) {
+	dsn := freshPostgres(t)
+	wd := t.TempDir()
+	vars := map[string]string{"NOVAMED_MASTER_KEY": testMasterKey()}
+	_, err := cliIn(vars, "keys", "list", "--db", dsn, "--data-dir", filepath.Join(wd, "data"))
+	if err == nil || !strings.Contains(err.Error(), "no NovaMed database at postgres") {
+		t.Fatalf("keys list on an empty PostgreSQL database: %v", err)
+	}
+	if entries, _ := os.ReadDir(wd); len(entries) != 0 {
+		t.Errorf("the refused command created %v", entries)
+	}
+	db, err := sql.Open("pgx", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var exists bool
+	if err := db.QueryRow(`SELECT to_regclass('goose_db_version') IS NOT NULL`).Scan(&exists); err != nil || exists {
+		t.Errorf("the refused command created the schema (%v, %v)", exists, err)
+	}
+}
+
+// The database records its deployment's environment; a command or a
+// server of the other environment refuses.
+func TestEnvironmentMismatchRefuses(t *testing.T) {
+	sqliteOnly(t)
+	dir := t.TempDir()
+	vars := map[string]string{"NOVAMED_MASTER_KEY": testMasterKey(), "NOVAMED_CHECKPOINT_KEY_FILE": testCheckpointKeyFile(t)}
+	if _, err := cliIn(vars, "init", "--data-dir", dir); err != nil {
+		t.Fatal(err)
+	}
+	_, err := cliIn(vars, "keys", "create", "--clinic", demoClinic, "--env", "production", "--data-dir", dir)
+	if err == nil || !strings.Contains(err.Error(), "belongs to a development deployment") {
+		t.Errorf("keys create --env production on a development database: %v", err)
+	}
+	err = runServe(t, vars, "--env", "production", "--addr", "127.0.0.1:0", "--data-dir", dir)
+	if err == nil || !strings.Contains(err.Error(), "belongs to a development deployment") {
+		t.Errorf("serve --env production on a development database: %v", err)
+	}
+	if out, err := cliIn(vars, "keys", "list", "--data-dir", dir, "--json"); err != nil || !strings.Contains(out, `"keys":[]`) {
+		t.Errorf("the refused commands changed something: %q %v", out, err)
+	}
+}
+
+// editSQLite runs statements on a stopped server's SQLite database.
+func editSQLite(t *testing.T, path string, stmts ...string) {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for _, s := range stmts {
+		if _, err := db.Exec(s); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+}
+
+// An operator command against a database one migration ahead of the
+// binary refuses; serve refuses too unless the newer migration is marked
+// backward-compatible.
+func TestCommandsRefuseANewerSchema(t *testing.T) {
+	sqliteOnly(t)
+	dir := t.TempDir()
+	if _, err := cliIn(nil, "init", "--data-dir", dir); err != nil {
+		t.Fatal(err)
+	}
+	db := filepath.Join(dir, "novamed.db")
+	editSQLite(t, db, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (14, 1)`,
+		`UPDATE deployment_meta SET value = '14' WHERE name = 'compatible_from'`)
+	for _, args := range [][]string{{"keys", "list"}, {"clinics", "list"}, {"audit", "verify"}, {"migrate"}} {
+		_, err := cliIn(nil, append(args, "--data-dir", dir)...)
+		if err == nil || !strings.Contains(err.Error(), "schema is at version 14, newer than this binary's 13") {
+			t.Errorf("%v on a newer schema: %v", args, err)
+		}
+	}
+	if err := runServe(t, nil, "--addr", "127.0.0.1:0", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "newer than this binary") {
+		t.Errorf("serve on an incompatible newer schema: %v", err)
+	}
+	// Marked backward-compatible: serve keeps serving.
+	editSQLite(t, db, `UPDATE deployment_meta SET value = '10' WHERE name = 'compatible_from'`)
+	ts := &testServer{t: t, DataDir: dir, Env: "development", logs: &syncBuffer{}, stdout: &syncBuffer{}, vars: map[string]string{}}
+	ts.start()
+	t.Cleanup(ts.stop)
+	if r := ts.req("GET", "/readyz", "", nil); r.Status != 200 {
+		t.Errorf("/readyz on a compatible newer schema: %d %s", r.Status, r.Body)
+	}
+}
+
+// An older schema: serve --migrate=false starts not ready ("migrations
+// pending", API 503) and becomes ready without a restart once `novamed
+// migrate` has run; operator commands refuse until then.
+func TestServeWaitsForExplicitMigrations(t *testing.T) {
+	sqliteOnly(t)
+	dir := t.TempDir()
+	if _, err := cliIn(nil, "init", "--data-dir", dir); err != nil {
+		t.Fatal(err)
+	}
+	// Back to schema version 10, as a database of the previous release.
+	editSQLite(t, filepath.Join(dir, "novamed.db"), `DROP TABLE deployment_meta`, `DELETE FROM goose_db_version WHERE version_id = 13`)
+	if _, err := cliIn(nil, "keys", "list", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "migrations pending") {
+		t.Errorf("keys list on an older schema: %v", err)
+	}
+	if out, err := cliIn(nil, "migrate", "--dry-run", "--data-dir", dir); err != nil || !strings.Contains(out, "schema version 10; this binary's is 13: migrations pending") {
+		t.Errorf("migrate --dry-run: %q %v", out, err)
+	}
+	ts := &testServer{t: t, DataDir: dir, Env: "development", logs: &syncBuffer{}, stdout: &syncBuffer{}, vars: map[string]string{}}
+	ts.start("--migrate=false")
+	t.Cleanup(ts.stop)
+	get := func(path string) (int, string) {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "migrations pending") {
+		t.Errorf("/readyz with migrations pending: %d %s", code, body)
+	}
+	if code, body := get("/api/external/me"); code != 503 || !strings.Contains(body, "SERVICE_UNAVAILABLE") {
+		t.Errorf("the API with migrations pending: %d %s", code, body)
+	}
+	if out, err := cliIn(nil, "migrate", "--data-dir", dir); err != nil || !strings.Contains(out, "schema version 13: up to date") {
+		t.Fatalf("migrate: %q %v", out, err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		code, body := get("/readyz")
+		if code == 200 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("/readyz after migrate: %d %s", code, body)
+		}
+		time.Sleep(20 * time.Millisecond) // polling the condition, not synchronising on time
+	}
+	if code, _ := get("/api/external/me"); code != 401 {
+		t.Errorf("the API after migrate answered %d, want 401 for a request without a key", code)
+	}
+	if _, err := cliIn(nil, "keys", "list", "--data-dir", dir); err != nil {
+		t.Errorf("keys list after migrate: %v", err)
+	}
+}
+
+// A backup taken while 8 clients write restores, without a keyring, into
+// an empty data folder whose audit trail verifies and which holds every
+// write acknowledged before the backup began.
+func TestBackupWhileEightClientsWrite(t *testing.T) {
+	sqliteOnly(t)
+	ts := startServer(t, "development", "--sandbox", "off")
+	key := ts.newKey("--clinic", demoClinic, "--rate-limit", "1000000").Key
+	var (
+		mu    sync.Mutex
+		acked []string
+		stop  atomic.Bool
+		wg    sync.WaitGroup
+		fails atomic.Int64
+		first atomic.Value
+	)
+	for w := 0; w < 8; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; !stop.Load(); i++ {
+				dob := time.Date(1940, 1, 1, 0, 0, 0, 0, time.UTC).AddDate(0, 0, i).Format(time.DateOnly)
+				body := fmt.Sprintf(`{"clinic_id":%q,"first_name":"Backup","last_name":"Writer%c","email":"w%d.%d@example.test","date_of_birth":%q}`, demoClinic, rune('a'+w), w, i, dob)
+				req, _ := http.NewRequest("POST", ts.URL+"/api/external/patient", strings.NewReader(body))
+				req.Header.Set("x-api-key", key)
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := http.DefaultClient.Do(req)
+				if err != nil {
+					first.CompareAndSwap(nil, err.Error())
+					fails.Add(1)
+					continue
+				}
+				var out struct{ Data struct{ ID string } }
+				raw, _ := io.ReadAll(resp.Body)
+				json.Unmarshal(raw, &out) //nolint:errcheck // checked through the id
+				resp.Body.Close()
+				if (resp.StatusCode != 200 && resp.StatusCode != 201) || out.Data.ID == "" {
+					first.CompareAndSwap(nil, fmt.Sprint(resp.StatusCode, " ", string(raw)))
+					fails.Add(1)
+					continue
+				}
+				mu.Lock()
+				acked = append(acked, out.Data.ID)
+				mu.Unlock()
+			}
+		}()
+	}
+	// Let writes flow, then take the backup while they go on.
+	for {
+		mu.Lock()
+		n := len(acked)
+		mu.Unlock()
+		if n >= 40 {
+			break
+		}
+		if fails.Load() > 20 {
+			t.Fatalf("writers failing: %v", first.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	before := append([]string(nil), acked...)
+	mu.Unlock()
+	file := filepath.Join(t.TempDir(), "novamed-backup.db")
+	if _, err := cliIn(nil, "backup", "--to", file, "--data-dir", ts.DataDir); err != nil {
+		t.Fatalf("backup: %v", err)
+	}
+	mu.Lock()
+	during := len(acked) - len(before)
+	mu.Unlock()
+	stop.Store(true)
+	wg.Wait()
+	if fails.Load() > 0 {
+		t.Errorf("%d writes failed while the backup ran (first: %v)", fails.Load(), first.Load())
+	}
+	st, err := os.Stat(file)
+	if err != nil || st.Mode().Perm() != 0o600 {
+		t.Errorf("backup file mode: %v %v", st, err)
+	}
+	keyData, _ := os.ReadFile(filepath.Join(ts.DataDir, "master.key"))
+	if raw, _ := os.ReadFile(file); len(keyData) > 0 && bytes.Contains(raw, bytes.TrimSpace(keyData)) {
+		t.Error("the backup holds the master key")
+	}
+
+	// Restore: no keyring needed.
+	restored := filepath.Join(t.TempDir(), "restored")
+	if _, err := cliIn(nil, "restore", "--from", file, "--data-dir", restored); err != nil {
+		t.Fatalf("restore: %v", err)
+	}
+	if _, err := cliIn(nil, "restore", "--from", file, "--data-dir", restored); err == nil {
+		t.Error("restore into a data folder that holds a database succeeded")
+	}
+	// The operator brings the keyring back, then verifies.
+	if err := os.WriteFile(filepath.Join(restored, "master.key"), keyData, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out, err := cliIn(nil, "audit", "verify", "--data-dir", restored, "--json")
+	var v struct {
+		OK      bool
+		Checked int
+	}
+	if err != nil || json.Unmarshal([]byte(out), &v) != nil || !v.OK || v.Checked < len(before) {
+		t.Fatalf("audit verify on the restored copy: %q %v", out, err)
+	}
+	db, err := sql.Open("sqlite", "file:"+filepath.Join(restored, "novamed.db")+"?mode=ro")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	have := map[string]bool{}
+	rows, err := db.Query(`SELECT id FROM patients`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var id string
+		rows.Scan(&id) //nolint:errcheck // an empty id fails below
+		have[id] = true
+	}
+	rows.Close()
+	for _, id := range before {
+		if !have[id] {
+			t.Errorf("patient %s, acknowledged before the backup began, is not in the restored copy", id)
+		}
+	}
+	t.Logf("%d writes acknowledged before the backup, %d while it ran; the copy holds %d patients", len(before), during, len(have))
+	if errors.Is(err, os.ErrNotExist) {
+		t.Fatal(err)
+	}
+}
