@@ -58,6 +58,9 @@ func formularyList(ctx context.Context, args []string, getenv func(string) strin
 		return err
 	}
 	defer store.Close()
+	if err := mustExist(ctx, store, "--clinic", "clinic", clinic, ""); err != nil {
+		return err
+	}
 	own, err := store.ListFormulary(ctx, clinic)
 	if err != nil {
 		return err
@@ -116,6 +119,9 @@ func formularyImport(ctx context.Context, args []string, getenv func(string) str
 		return err
 	}
 	defer store.Close()
+	if err := mustExist(ctx, store, "--clinic", "clinic", clinic, ""); err != nil {
+		return err
+	}
 	if err := store.ReplaceFormulary(ctx, clinic, doc.Medications); err != nil {
 		return err
 	}
@@ -146,6 +152,9 @@ func formularySet(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	defer store.Close()
+	if err := mustExist(ctx, store, "--clinic", "clinic", clinic, ""); err != nil {
+		return err
+	}
 	e := novamed.FormularyEntry{Name: *name, Strengths: strengths, UnitOfMeasure: *unit, IsRefrigerated: *cold}.Normalize()
 	if err := store.SetFormularyEntry(ctx, clinic, e); err != nil {
 		return err
@@ -171,6 +180,9 @@ func formularyRemove(ctx context.Context, args []string, getenv func(string) str
 		return err
 	}
 	defer store.Close()
+	if err := mustExist(ctx, store, "--clinic", "clinic", clinic, ""); err != nil {
+		return err
+	}
 	if err := store.RemoveFormularyEntry(ctx, clinic, *name); err != nil {
 		return err
 	}

@@ -110,6 +110,11 @@ func keysCreate(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer store.Close()
+	for _, cl := range clinics {
+		if err := mustExist(ctx, store, "--clinic", "clinic", cl, ""); err != nil {
+			return err
+		}
+	}
 	k, raw, err := issueKey(env, strings.TrimSpace(*name), clinics, expires, *rateLimit)
 	if err != nil {
 		return err
@@ -134,6 +139,11 @@ func keysList(ctx context.Context, args []string, getenv func(string) string, st
 		return err
 	}
 	defer store.Close()
+	if *clinic != "" {
+		if err := mustExist(ctx, store, "--clinic", "clinic", strings.ToLower(*clinic), ""); err != nil {
+			return err
+		}
+	}
 	keys, err := store.ListAPIKeys(ctx, strings.ToLower(*clinic))
 	if err != nil {
 		return err

@@ -338,3 +338,25 @@ func TestBackupWhileEightClientsWrite(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// Unknown ids given to --clinic, --webhook and --after are errors, not
+// empty output.
+func TestUnknownIDsAreErrors(t *testing.T) {
+	ts := startServer(t, "development")
+	unknown := "6f1c2b9e-0d7a-4c1e-9b2f-3a4d5e6f7a8b"
+	for _, args := range [][]string{
+		{"keys", "list", "--clinic", unknown},
+		{"keys", "create", "--clinic", unknown},
+		{"events", "list", "--clinic", unknown},
+		{"events", "list", "--clinic", demoClinic, "--after", "evt_unknown"},
+		{"webhooks", "deliveries", "--webhook", unknown},
+		{"formulary", "list", "--clinic", unknown},
+	} {
+		if err := ts.cli(nil, args...); err == nil || !strings.Contains(err.Error(), "no such") {
+			t.Errorf("%v: %v; want an error naming the unknown id", args, err)
+		}
+	}
+	// Known ids still work.
+	ts.mustCLI(nil, "keys", "list", "--clinic", demoClinic)
+	ts.mustCLI(nil, "events", "list", "--clinic", demoClinic)
+}

@@ -226,6 +226,14 @@ func eventsList(ctx context.Context, args []string, getenv func(string) string, 
 		return err
 	}
 	defer store.Close()
+	if err := mustExist(ctx, store, "--clinic", "clinic", strings.ToLower(*clinic), ""); err != nil {
+		return err
+	}
+	if *after != "" {
+		if err := mustExist(ctx, store, "--after", "event", *after, strings.ToLower(*clinic)); err != nil {
+			return err
+		}
+	}
 	evs, err := store.ListEvents(ctx, strings.ToLower(*clinic), *after, *limit)
 	if err != nil {
 		return err

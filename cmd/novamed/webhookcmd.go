@@ -50,6 +50,11 @@ func webhooksDeliveries(ctx context.Context, args []string, getenv func(string) 
 		return err
 	}
 	defer store.Close()
+	if *webhookID != "" {
+		if err := mustExist(ctx, store, "--webhook", "webhook", strings.ToLower(*webhookID), ""); err != nil {
+			return err
+		}
+	}
 	ds, _, err := store.ListDeliveries(ctx, novamed.DeliveryFilter{WebhookID: strings.ToLower(*webhookID), Status: *status, Limit: *limit})
 	if err != nil {
 		return err

@@ -161,3 +161,26 @@ func (s *Store) RecordEnvironment(ctx context.Context, env string) (string, erro
 	err := s.write.QueryRowContext(ctx, s.q(`SELECT value FROM deployment_meta WHERE name = 'environment'`)).Scan(&v)
 	return v, err
 }
+
+// Exists reports whether a clinic, webhook (deleted ones included, as the
+// delivery log keeps them) or event (of clinicID) with id exists, so that
+// operator commands can refuse an unknown id instead of printing nothing.
+func (s *Store) Exists(ctx context.Context, kind, id, clinicID string) (bool, error) {
+	var q string
+	args := []any{id}
+	switch kind {
+	case "clinic":
+		q = `SELECT COUNT(*) FROM clinics WHERE id = ?`
+	case "webhook":
+		q = `SELECT COUNT(*) FROM webhooks WHERE id = ?`
+	case "event":
+		q, args = `SELECT COUNT(*) FROM events WHERE id = ? AND clinic_id = ?`, append(args, clinicID)
+	default:
+		return false, fmt.Errorf("sqlstore: unknown kind %q", kind)
+	}
+	var n int
+	if err := s.readRow(ctx, q, args...).Scan(&n); err != nil {
+		return false, fmt.Errorf("sqlstore: look up %s: %w", kind, err)
+	}
+	return n > 0, nil
+}
