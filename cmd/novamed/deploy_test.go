@@ -209,13 +209,17 @@ func TestKubernetesExample(t *testing.T) {
 		} `yaml:"valueFrom"`
 	}
 	type container struct {
-		Image           string
-		Args            []string
-		Env             []envVar
-		ReadinessProbe  *struct{ HTTPGet struct{ Path string } `yaml:"httpGet"` } `yaml:"readinessProbe"`
-		LivenessProbe   *struct{ HTTPGet struct{ Path string } `yaml:"httpGet"` } `yaml:"livenessProbe"`
+		Image          string
+		Args           []string
+		Env            []envVar
+		ReadinessProbe *struct {
+			HTTPGet struct{ Path string } `yaml:"httpGet"`
+		} `yaml:"readinessProbe"`
+		LivenessProbe *struct {
+			HTTPGet struct{ Path string } `yaml:"httpGet"`
+		} `yaml:"livenessProbe"`
 		SecurityContext struct {
-			ReadOnlyRootFilesystem   bool `yaml:"readOnlyRootFilesystem"`
+			ReadOnlyRootFilesystem   bool  `yaml:"readOnlyRootFilesystem"`
 			AllowPrivilegeEscalation *bool `yaml:"allowPrivilegeEscalation"`
 		} `yaml:"securityContext"`
 	}
