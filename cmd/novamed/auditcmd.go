@@ -70,20 +70,21 @@ func auditExport(ctx context.Context, args []string, getenv func(string) string,
 	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
-	since := fs.String("since", "", "RFC 3339 time (inclusive)")
-	until := fs.String("until", "", "RFC 3339 time (exclusive)")
+	since := fs.String("since", "", "RFC 3339 time, a date (2026-11-01, UTC) or a duration ago (1h, 7d) (inclusive)")
+	until := fs.String("until", "", "RFC 3339 time, a date or a duration ago (exclusive)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var from, to time.Time
 	var err error
+	now := time.Now()
 	if *since != "" {
-		if from, err = time.Parse(time.RFC3339, *since); err != nil {
+		if from, err = parseWhen(*since, now); err != nil {
 			return fmt.Errorf("--since: %w", err)
 		}
 	}
 	if *until != "" {
-		if to, err = time.Parse(time.RFC3339, *until); err != nil {
+		if to, err = parseWhen(*until, now); err != nil {
 			return fmt.Errorf("--until: %w", err)
 		}
 	}

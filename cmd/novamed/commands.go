@@ -9,6 +9,7 @@ import (
 	"runtime/debug"
 	"sort"
 	"strings"
+	"time"
 )
 
 // command is one row of the command table: run dispatches on it, help and
@@ -287,4 +288,19 @@ func completionCmd(_ context.Context, args []string, _ func(string) string, stdo
 	b.WriteString("    esac\n  fi\n  COMPREPLY=($(compgen -W \"--data-dir --db --env --json --master-key-file --help\" -- \"$cur\"))\n}\ncomplete -F _novamed novamed\n")
 	_, err = io.WriteString(stdout, b.String())
 	return err
+}
+
+// parseWhen reads a --since/--until value: an RFC 3339 time, a date
+// (midnight UTC) or a duration before now (90m, 1h, 7d).
+func parseWhen(v string, now time.Time) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339, v); err == nil {
+		return t.UTC(), nil
+	}
+	if t, err := time.Parse(time.DateOnly, v); err == nil {
+		return t, nil
+	}
+	if d, err := parseDuration(v); err == nil {
+		return now.Add(-d).UTC(), nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time, a date (2006-01-02) or a duration ago (1h, 7d)", v)
 }

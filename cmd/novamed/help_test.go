@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // Every command answers --help (and help CMD) with exit 0 and lists its
@@ -103,5 +104,25 @@ func TestHelpGroupsAndVersion(t *testing.T) {
 	var out, errb bytes.Buffer
 	if err := run(context.Background(), []string{"keys", "nope"}, func(string) string { return "" }, &out, &errb); err == nil {
 		t.Error("keys nope succeeded")
+	}
+}
+
+// --since and --until take an RFC 3339 time, a date or a duration ago.
+func TestParseWhen(t *testing.T) {
+	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
+	for in, want := range map[string]time.Time{
+		"2026-11-01T08:30:00+02:00": time.Date(2026, 11, 1, 6, 30, 0, 0, time.UTC),
+		"2026-11-01":                time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC),
+		"1h":                        now.Add(-time.Hour),
+		"7d":                        now.AddDate(0, 0, -7),
+	} {
+		if got, err := parseWhen(in, now); err != nil || !got.Equal(want) {
+			t.Errorf("parseWhen(%q) = %v, %v; want %v", in, got, err, want)
+		}
+	}
+	for _, bad := range []string{"", "yesterday", "-1h", "2026-13-01"} {
+		if _, err := parseWhen(bad, now); err == nil {
+			t.Errorf("parseWhen(%q) accepted", bad)
+		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -359,4 +360,42 @@ func TestUnknownIDsAreErrors(t *testing.T) {
 	// Known ids still work.
 	ts.mustCLI(nil, "keys", "list", "--clinic", demoClinic)
 	ts.mustCLI(nil, "events", "list", "--clinic", demoClinic)
+}
+
+// A first start that fails (the address is taken) creates nothing, so the
+// one-time demo key is not consumed; while that key has never been used,
+// each start reminds how to issue a new one.
+func TestFailedFirstStartKeepsTheDemoKey(t *testing.T) {
+	sqliteOnly(t)
+	taken, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	dir := filepath.Join(t.TempDir(), "data")
+	if err := runServe(t, nil, "--addr", taken.Addr().String(), "--data-dir", dir); err == nil {
+		t.Fatal("serve on a taken address started")
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the failed first start created the data folder (%v)", err)
+	}
+	ts := &testServer{t: t, DataDir: dir, Env: "development", logs: &syncBuffer{}, stdout: &syncBuffer{}, vars: map[string]string{}}
+	ts.start()
+	t.Cleanup(ts.stop)
+	if ts.Key == "" {
+		t.Fatalf("the first successful start printed no development key:\n%s", ts.stdout.String())
+	}
+	ts.restart()
+	if !strings.Contains(ts.stdout.String(), "has never been used; it is not shown again. Lost it? Issue a new one: novamed keys create --clinic "+demoClinic) {
+		t.Errorf("a restart with the demo key unused does not remind:\n%s", ts.stdout.String())
+	}
+	if r := ts.req("GET", "/api/external/me", ts.Key, nil); r.Status != 200 {
+		t.Fatalf("/me with the demo key: %d", r.Status)
+	}
+	ts.stop()
+	before := len(ts.stdout.String())
+	ts.start()
+	if strings.Contains(ts.stdout.String()[before:], "has never been used") {
+		t.Error("the reminder is printed after the key was used")
+	}
 }

@@ -382,8 +382,11 @@ func checkTransport(env novamed.Environment, addr string, useTLS, behindProxy bo
 // them: the only time that key is shown.
 func seedDemo(ctx context.Context, store novamed.Store, stdout io.Writer, addr string, useTLS bool) error {
 	clinics, err := store.ListClinics(ctx)
-	if err != nil || len(clinics) > 0 {
+	if err != nil {
 		return err
+	}
+	if len(clinics) > 0 {
+		return remindDemoKey(ctx, store, stdout)
 	}
 	clinic := &novamed.Clinic{ID: demoClinicID, Name: "Demo Clinic", CreatedAt: time.Now().UTC()}
 	if err := store.CreateClinic(ctx, clinic); errors.Is(err, novamed.ErrConflict) {
@@ -419,6 +422,21 @@ NovaMed Partner API — development environment, first start
   curl "%s://%s/api/external/carriers/se-3818360/services?patientId=%s" -H "x-api-key: $NOVAMED_API_KEY"
 
 `, clinic.ID, devPractitionerID, devPatientID, clinic.ID, raw, clinic.ID, raw, scheme, addr, scheme, addr, devPatientID)
+	return nil
+}
+
+// remindDemoKey says, at each start while the demo key has never been
+// used, that it was shown only once and how to issue a new one.
+func remindDemoKey(ctx context.Context, store novamed.Store, stdout io.Writer) error {
+	keys, err := store.ListAPIKeys(ctx, demoClinicID)
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if k.Name == "Development key" && k.LastUsedAt == nil && k.RevokedAt == nil {
+			fmt.Fprintf(stdout, "novamed: the development key %s… printed at the first start has never been used; it is not shown again. Lost it? Issue a new one: novamed keys create --clinic %s\n", k.Prefix, demoClinicID)
+		}
+	}
 	return nil
 }
 

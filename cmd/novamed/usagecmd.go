@@ -49,14 +49,14 @@ func securityEvents(ctx context.Context, args []string, getenv func(string) stri
 	fs := flag.NewFlagSet("security events", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
-	since := fs.String("since", "", "RFC 3339 time (default: 24 hours ago)")
+	since := fs.String("since", "", "RFC 3339 time, a date (2026-11-01, UTC) or a duration ago (1h, 7d) (default: 24 hours ago)")
 	limit := fs.Int("limit", 1000, "at most this many")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	from := time.Now().Add(-24 * time.Hour)
 	if *since != "" {
-		t, err := time.Parse(time.RFC3339, *since)
+		t, err := parseWhen(*since, time.Now())
 		if err != nil {
 			return fmt.Errorf("--since: %w", err)
 		}
