@@ -1,12 +1,14 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"runtime/debug"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -303,4 +305,31 @@ func parseWhen(v string, now time.Time) (time.Time, error) {
 		return now.Add(-d).UTC(), nil
 	}
 	return time.Time{}, fmt.Errorf("%q is not an RFC 3339 time, a date (2006-01-02) or a duration ago (1h, 7d)", v)
+}
+
+// humanMap prints a map for people, keys sorted: "v1: 10, v2: 3" (never
+// Go's map[…] form); an empty map is "none".
+func humanMap[K cmp.Ordered, V any](m map[K]V, keyPrefix string) string {
+	keys := make([]K, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	parts := make([]string, len(keys))
+	for i, k := range keys {
+		parts[i] = fmt.Sprintf("%s%v: %v", keyPrefix, k, m[k])
+	}
+	if len(parts) == 0 {
+		return "none"
+	}
+	return strings.Join(parts, ", ")
+}
+
+// humanVersions prints key versions for people: "v1, v2".
+func humanVersions(vs []uint32) string {
+	parts := make([]string, len(vs))
+	for i, v := range vs {
+		parts[i] = fmt.Sprintf("v%d", v)
+	}
+	return strings.Join(parts, ", ")
 }

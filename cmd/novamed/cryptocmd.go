@@ -112,9 +112,9 @@ func cryptoRotate(ctx context.Context, args []string, getenv func(string) string
 	if err != nil {
 		return err
 	}
-	text := fmt.Sprintf("PHI re-sealed under master key v%d (%d rows changed, %d blind indexes re-keyed); values by version: %v\n", version, total, reindexed, versions)
+	text := fmt.Sprintf("PHI re-sealed under master key v%d (%d rows changed, %d blind indexes re-keyed); values by version: %s\n", version, total, reindexed, humanMap(versions, "v"))
 	if len(retired) > 0 {
-		text += fmt.Sprintf("no data needs versions %v any more: they may now be removed from %s\n", retired, path)
+		text += fmt.Sprintf("no data needs versions %s any more: they may now be removed from %s\n", humanVersions(retired), path)
 	}
 	return emit(stdout, c.json, map[string]any{"version": version, "rotated_rows": total, "reindexed_rows": reindexed,
 		"values_by_version": versions, "retired_versions": retired}, text)
@@ -142,5 +142,5 @@ func cryptoStatus(ctx context.Context, args []string, getenv func(string) string
 		return err
 	}
 	return emit(stdout, c.json, map[string]any{"values_by_version": versions, "blind_index_version": indexVersion, "blind_index_target": indexTarget},
-		fmt.Sprintf("PHI values by master key version: %v\nblind indexes keyed with v%d (re-index target v%d)\n", versions, indexVersion, indexTarget))
+		fmt.Sprintf("PHI values by master key version: %s\nblind indexes keyed with v%d (re-index target v%d)\n", humanMap(versions, "v"), indexVersion, indexTarget))
 }

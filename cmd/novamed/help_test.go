@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,6 +124,22 @@ func TestParseWhen(t *testing.T) {
 	for _, bad := range []string{"", "yesterday", "-1h", "2026-13-01"} {
 		if _, err := parseWhen(bad, now); err == nil {
 			t.Errorf("parseWhen(%q) accepted", bad)
+		}
+	}
+}
+
+// Human output never shows Go's formatting of maps and slices.
+func TestHumanOutputHasNoGoFormatting(t *testing.T) {
+	ts := startServer(t, "development")
+	for _, args := range [][]string{{"crypto", "status"}, {"keys", "list"}, {"clinics", "list"}, {"security", "events", "--since", "1h"},
+		{"carriers", "list"}, {"formulary", "list", "--clinic", demoClinic}, {"events", "list", "--clinic", demoClinic}} {
+		var out bytes.Buffer
+		if err := run(context.Background(), append(args, "--data-dir", ts.DataDir), ts.getenv, &out, io.Discard); err != nil {
+			t.Errorf("%v: %v", args, err)
+			continue
+		}
+		if s := out.String(); strings.Contains(s, "map[") || strings.Contains(s, "[]") || strings.Contains(s, "<nil>") {
+			t.Errorf("%v prints Go formatting:\n%s", args, s)
 		}
 	}
 }

@@ -73,7 +73,7 @@ func securityEvents(ctx context.Context, args []string, getenv func(string) stri
 	}
 	var b strings.Builder
 	for _, ev := range evs {
-		fmt.Fprintf(&b, "%s  %-32s key %s  client %s  %v\n", ev.At.Format(time.RFC3339), ev.Rule, ev.KeyID, ev.ClientAddr, ev.Detail)
+		fmt.Fprintf(&b, "%s  %-32s key %s  client %s  %s\n", ev.At.UTC().Format(time.RFC3339), ev.Rule, ev.KeyID, ev.ClientAddr, humanMap(ev.Detail, ""))
 	}
 	return emit(stdout, c.json, map[string]any{"events": evs}, b.String())
 }
