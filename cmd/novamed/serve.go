@@ -189,6 +189,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	c.autoMigrate = migrateFlag.on(c.db == "" || strings.HasPrefix(c.db, "sqlite:"))
 	metrics := usage.NewMetrics()
+	metrics.SetBuildInfo(buildVersion())
 	c.onCommit = metrics.Commit
 	c.onChainError = func(err error) { log.Error("audit chaining failed; retrying", "err", err) }
 	store, env, err := c.openStore(ctx, getenv)

@@ -306,6 +306,10 @@ func TestMetricsAfterKnownTraffic(t *testing.T) {
 			t.Errorf("%s = %v, want %v", name, got[name], v)
 		}
 	}
+	v, c, ct := buildVersion()
+	if series := fmt.Sprintf(`novamed_build_info{commit=%q,commit_time=%q,version=%q}`, c, ct, v); got[series] != 1 {
+		t.Errorf("%s = %v, want 1", series, got[series])
+	}
 	if got["novamed_db_group_commit_batch_size_count"] < 1 || got["novamed_db_commit_duration_seconds_count"] < 1 {
 		t.Errorf("commit metrics not observed: %v %v", got["novamed_db_group_commit_batch_size_count"], got["novamed_db_commit_duration_seconds_count"])
 	}

@@ -123,3 +123,12 @@ func (m *Metrics) SecurityEvent(rule string) {
 		m.securityEvents.WithLabelValues(rule).Inc()
 	}
 }
+
+// SetBuildInfo publishes novamed_build_info{version,commit,commit_time} 1,
+// so dashboards can tell which build each replica runs.
+func (m *Metrics) SetBuildInfo(version, commit, commitTime string) {
+	g := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "novamed_build_info",
+		Help: "The running build: module version, VCS commit and commit time (always 1)."}, []string{"version", "commit", "commit_time"})
+	g.WithLabelValues(version, commit, commitTime).Set(1)
+	m.Registry.MustRegister(g)
+}
