@@ -25,3 +25,18 @@ func TestErrorLineIsPrefixedOnce(t *testing.T) {
 		}
 	}
 }
+
+// With --json, a failure is one JSON object: {"error":{"code","message"}}.
+func TestErrorJSON(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{novamed.NotFound("API key"), `{"error":{"code":"NOT_FOUND","message":"API key not found"}}`},
+		{errors.New("novamed: no NovaMed database at x/novamed.db"), `{"error":{"code":"error","message":"no NovaMed database at x/novamed.db"}}`},
+	} {
+		if got := errorJSON(tc.err); got != tc.want {
+			t.Errorf("errorJSON(%v) = %s, want %s", tc.err, got, tc.want)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 // Command novamed is the NovaMed Partner API server and its operator CLI.
 //
 //	novamed serve                     run the API
+//	novamed init|migrate              create the database, apply migrations
+//	novamed backup|restore            copy the SQLite database out and back
+//	novamed help|version|completion   usage of every command, the build, shell completion
 //	novamed clinics create|list       manage clinics
 //	novamed keys create|list|revoke|roll|update
 //	novamed orders advance|cancel|cancel-shipment  drive the pharmacy lifecycle
@@ -12,7 +15,8 @@
 //	novamed audit verify|export|checkpoint  check, export and anchor the audit trail
 //
 // Every command takes --data-dir, --db and --env (with NOVAMED_* fallbacks)
-// and, for scripts, --json.
+// and, for scripts, --json. The commands are rows of one table
+// (commands.go), from which help and completion are generated.
 package main
 
 import (
