@@ -1310,9 +1310,17 @@ type FieldError struct {
 // Gender defines model for Gender.
 type Gender string
 
-// Health defines model for Health.
+// Health Liveness, and the running build (as `novamed version` prints it and the `novamed_build_info` metric labels it).
 type Health struct {
-	Status HealthStatus `json:"status"`
+	// Commit The VCS commit (with `-dirty` for uncommitted changes), or `unknown` (e.g. under `go run`, which records none).
+	Commit string `json:"commit"`
+
+	// CommitTime The commit time (RFC 3339), or `unknown`.
+	CommitTime string       `json:"commit_time"`
+	Status     HealthStatus `json:"status"`
+
+	// Version The module version, or `dev` for a build from a working tree.
+	Version string `json:"version"`
 }
 
 // HealthStatus defines model for Health.Status.

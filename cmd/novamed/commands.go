@@ -12,6 +12,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/novamed/partner-api/internal/httpapi"
 )
 
 // command is one row of the command table: run dispatches on it, help and
@@ -233,6 +235,12 @@ func buildVersion() (version, commit, commitTime string) {
 		commit += "-dirty"
 	}
 	return
+}
+
+// currentBuild is buildVersion as /healthz shows it.
+func currentBuild() httpapi.BuildVersion {
+	v, c, t := buildVersion()
+	return httpapi.BuildVersion{Version: v, Commit: c, CommitTime: t}
 }
 
 func versionCmd(_ context.Context, args []string, getenv func(string) string, stdout io.Writer) error {

@@ -143,3 +143,24 @@ func TestHumanOutputHasNoGoFormatting(t *testing.T) {
 		}
 	}
 }
+
+// /healthz names the same build as `novamed version`.
+func TestHealthzNamesTheBuild(t *testing.T) {
+	ts := startServer(t, "development")
+	r := ts.req("GET", "/healthz", "", nil)
+	var got map[string]string
+	if err := json.Unmarshal(r.Body, &got); err != nil || r.Status != 200 {
+		t.Fatalf("/healthz: %d %s", r.Status, r.Body)
+	}
+	var out bytes.Buffer
+	if err := run(context.Background(), []string{"version", "--json"}, func(string) string { return "" }, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var want map[string]string
+	if err := json.Unmarshal(out.Bytes(), &want); err != nil {
+		t.Fatal(err)
+	}
+	if got["status"] != "ok" || got["version"] == "" || got["version"] != want["version"] || got["commit"] != want["commit"] || got["commit_time"] != want["commit_time"] {
+		t.Errorf("/healthz %v, version --json %v", got, want)
+	}
+}

@@ -259,6 +259,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		Env: env, Store: store, Audit: aw, Limiter: limiter, Logger: log, ReadyChecks: readyChecks,
 		KeyCacheTTL: *keyTTL, TrustedProxies: proxies, HSTS: useTLS || *behindProxy, WebhookPolicy: policy,
 		Usage: recorder, Metrics: metrics, AccessLog: logOut, FingerprintKey: store.IdempotencyFingerprintKey(),
+		Version: currentBuild(),
 		Gate: func(ctx context.Context) error {
 			if store.Ready(ctx) != nil {
 				return errors.New("migrations pending")

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"sort"
@@ -12,9 +13,33 @@ import (
 	"github.com/novamed/partner-api/internal/novamed"
 )
 
-// healthz is liveness: the process accepts requests.
+// healthz is liveness: the process accepts requests. It names the build,
+// as `novamed version` and the novamed_build_info metric do.
 func (s *Server) healthz(w http.ResponseWriter, r *http.Request) {
-	writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	w.Write(s.health) //nolint:errcheck // the client went away
+}
+
+// healthBody encodes the /healthz answer for a build.
+func healthBody(v BuildVersion) []byte {
+	if v.Version == "" {
+		v.Version = "dev"
+	}
+	if v.Commit == "" {
+		v.Commit = "unknown"
+	}
+	if v.CommitTime == "" {
+		v.CommitTime = "unknown"
+	}
+	b, err := json.Marshal(struct {
+		Status string `json:"status"`
+		BuildVersion
+	}{"ok", v})
+	if err != nil {
+		panic("httpapi: encoding /healthz: " + err.Error()) // plain strings always encode
+	}
+	return append(b, '\n')
 }
 
 // NotReadyError is a readiness check's expected answer while the replica

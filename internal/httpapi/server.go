@@ -59,6 +59,15 @@ type Config struct {
 	// Gate, when set, is asked before every /api/ request: while it
 	// returns an error (migrations pending) the API answers 503.
 	Gate func(context.Context) error
+	// Version names the running build in /healthz ("dev" when empty).
+	Version BuildVersion
+}
+
+// BuildVersion is what /healthz says of the running build.
+type BuildVersion struct {
+	Version    string `json:"version"`
+	Commit     string `json:"commit"`
+	CommitTime string `json:"commit_time"`
 }
 
 // Server is the partner API as an http.Handler.
@@ -72,6 +81,7 @@ type Server struct {
 	// logScratch recycles request log lines' working memory (*logScratch).
 	logScratch sync.Pool
 	now        func() time.Time
+	health     []byte // the /healthz answer, encoded once
 	keys       *apikey.Cache[*novamed.APIKey]
 	authFail   int
 	proxies    []netip.Prefix
@@ -104,6 +114,7 @@ func New(cfg Config) *Server {
 		stop: make(chan struct{}), done: make(chan struct{}),
 		logScratch: sync.Pool{New: newLogScratch},
 	}
+	s.health = healthBody(cfg.Version)
 	if s.now == nil {
 		s.now = time.Now
 	}
