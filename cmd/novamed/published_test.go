@@ -383,14 +383,13 @@ type publishedFlow struct {
 	// pages assume between ordering and refilling.
 	orders  map[string]string
 	shipped map[string]bool
-	keys    map[string]string // clinic id → a key for it
-	all     []string          // every clinic of the flow
-	key     string            // a key for all of them, refreshed as clinics appear
+	all     []string // every clinic of the flow
+	key     string   // a key for all of them, refreshed as clinics appear
 	seq     int
 }
 
 func newPublishedFlow(t *testing.T, ts *testServer, page string) *publishedFlow {
-	return &publishedFlow{t: t, ts: ts, page: page, ids: map[string]string{}, keys: map[string]string{},
+	return &publishedFlow{t: t, ts: ts, page: page, ids: map[string]string{},
 		orders: map[string]string{}, shipped: map[string]bool{}}
 }
 
