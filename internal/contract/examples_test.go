@@ -287,7 +287,7 @@ func TestExamplesAreReal(t *testing.T) {
 	// Practitioners.
 	j.step("POST", "/api/external/practitioner", "guide", nil)
 	j.step("GET", "/api/external/practitioner", "page", nil)
-	j.step("POST", "/api/external/practitioner", "full", nil)
+	full := j.step("POST", "/api/external/practitioner", "full", nil)
 	j.step("POST", "/api/external/practitioner", "duplicateNpi", nil)
 	j.step("POST", "/api/external/practitioner", "validationError", map[string]any{
 		"assigned_clinic": demoClinic, "first_name": "", "last_name": "Johnson", "email": "not-an-email", "npi_number": "12345"})
@@ -427,6 +427,27 @@ func TestExamplesAreReal(t *testing.T) {
 	}
 	j.step("POST", "/api/external/webhook", "limitReached", map[string]any{"clinic_id": demoClinic, "webhook_url": "http://127.0.0.1:4000/eleventh"})
 	j.step("DELETE", "/api/external/webhook/"+last, "deleted", nil)
+
+	// NovaMed's additions: updates (after the orders: an order keeps the
+	// address it was placed with) and the partner's cancellation.
+	merge := []string{"Content-Type", "application/merge-patch+json"}
+	j.step("PATCH", "/api/external/patient/"+j.id(exPatientQuickstart), "moved", nil, merge...)
+	j.step("PATCH", "/api/external/patient/"+j.id(exPatientNested), "duplicate",
+		map[string]any{"first_name": "John", "last_name": "Smith", "date_of_birth": "1985-03-15"}, merge...)
+	j.step("PATCH", "/api/external/practitioner/"+j.id(exPractitionerGuide), "moved", nil, merge...)
+	fullID, _ := full.json(t).(map[string]any)["data"].(map[string]any)["practitioner_id"].(string)
+	j.step("PATCH", "/api/external/practitioner/"+fullID, "duplicate", map[string]any{"npi": "1234567890"})
+	j.step("POST", "/api/external/medication-order/"+j.id(exOrderQuickstart)+"/cancel", "tooLate", map[string]any{"reason": "Too late"})
+	e := a.do("POST", "/api/external/medication-order", j.key, mustJSON(t, j.ids.substitute(order(nil, nil))))
+	var placed struct {
+		Data struct {
+			OrderID string `json:"medication_order_id"`
+		}
+	}
+	if err := json.Unmarshal(e.body, &placed); err != nil || e.status != 200 {
+		t.Fatalf("order to cancel: %d %s", e.status, e.body)
+	}
+	j.step("POST", "/api/external/medication-order/"+placed.Data.OrderID+"/cancel", "cancel", nil)
 
 	// Transport, authentication, idempotency and rate limits.
 	j.step("GET", "/api/external/me", "unauthorized", nil, "x-api-key", "")

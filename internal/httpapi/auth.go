@@ -38,7 +38,7 @@ func (s *Server) partner(action, resourceType string, h handlerFunc) http.Handle
 			return
 		}
 		if err := inner(w, r); err != nil {
-			s.writeError(w, r, err)
+			s.writeError(w, r, s.withIgnoredFields(w, r, err))
 		}
 	}))
 }

@@ -25,6 +25,7 @@ var statusOf = map[string]int{
 	novamed.CodeLimitReached:      http.StatusBadRequest,
 	novamed.CodeInvalidTransition: http.StatusConflict,
 	novamed.CodeNotShipped:        http.StatusBadRequest,
+	novamed.CodeNotCancellable:    http.StatusBadRequest,
 	novamed.CodeUnauthorized:      http.StatusUnauthorized,
 	novamed.CodeNotFound:          http.StatusNotFound,
 	novamed.CodeRouteNotFound:     http.StatusNotFound,

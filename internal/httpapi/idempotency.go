@@ -39,7 +39,7 @@ func validIdempotencyKey(k string) bool {
 func (s *Server) idempotent(h handlerFunc) handlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		key := r.Header.Get("Idempotency-Key")
-		if key == "" || (r.Method != http.MethodPost && r.Method != http.MethodDelete) {
+		if key == "" || (r.Method != http.MethodPost && r.Method != http.MethodPatch && r.Method != http.MethodDelete) {
 			return h(w, r)
 		}
 		if !validIdempotencyKey(key) {

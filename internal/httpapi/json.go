@@ -56,7 +56,11 @@ func readInput(r *http.Request) (*novamed.Input, error) {
 		}
 		return nil, &novamed.Error{Code: novamed.CodeInvalidJSON, Message: "The request body could not be read."}
 	}
-	return novamed.DecodeInput(body)
+	in, err := novamed.DecodeInput(body)
+	if err == nil {
+		stateOf(r).input = in
+	}
+	return in, err
 }
 
 var errTooLarge = &novamed.Error{Code: novamed.CodeBodyTooLarge, Message: "Request body must be at most 1 MiB."}

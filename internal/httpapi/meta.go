@@ -132,6 +132,14 @@ type usageJSON struct {
 	Totals map[string]int64     `json:"totals"`
 }
 
+// myUsageJSON is a partner's own usage: the report and its recent
+// warnings (fields its bodies sent that the API ignored), newest first,
+// as seen by the replica answering (kept in memory, at most 20).
+type myUsageJSON struct {
+	usageJSON
+	RecentWarnings []Warning `json:"recent_warnings"`
+}
+
 // UsageReport summarises a key's counters since a day (shared by the API
 // and the operator command).
 func UsageReport(keyID, since string, counts []novamed.UsageCount) any {
@@ -167,5 +175,6 @@ func (s *Server) getMyUsage(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	return s.ok(w, r, UsageReport(k.ID, since, counts), "")
+	rep := myUsageJSON{usageJSON: UsageReport(k.ID, since, counts).(usageJSON), RecentWarnings: s.warnings.recent(k.Owner)}
+	return s.ok(w, r, rep, "")
 }

@@ -144,8 +144,12 @@ func (s *Server) negotiate(next http.Handler) http.Handler {
 		// label it JSON; a bodiless POST or DELETE needs no Content-Type.
 		if r.ContentLength != 0 {
 			mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-			if err != nil || mt != "application/json" {
-				s.writeError(w, r, &novamed.Error{Code: novamed.CodeUnsupportedMedia, Message: "Content-Type must be application/json."})
+			if err != nil || (mt != "application/json" && (r.Method != http.MethodPatch || mt != "application/merge-patch+json")) {
+				msg := "Content-Type must be application/json."
+				if r.Method == http.MethodPatch {
+					msg = "Content-Type must be application/merge-patch+json or application/json."
+				}
+				s.writeError(w, r, &novamed.Error{Code: novamed.CodeUnsupportedMedia, Message: msg})
 				return
 			}
 		}

@@ -110,6 +110,12 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	o.ID, o.ClinicID, o.CreatedAt, o.UpdatedAt = newID(), clinic, now, now
+	// The order keeps the address it ships to: a later change of the
+	// patient's address (PATCH) moves the next order, not this one.
+	if !patient.Address.IsZero() {
+		a := patient.Address
+		o.ShippingAddress = &a
+	}
 	ids := []string{o.ID}
 	for _, it := range o.Items {
 		it.ID, it.OrderID = newID(), o.ID

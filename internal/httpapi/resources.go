@@ -34,6 +34,9 @@ func (s *Server) create(w http.ResponseWriter, r *http.Request, ids []string, da
 	write func(eff novamed.Effects) error) error {
 	st := stateOf(r)
 	st.resourceIDs = ids
+	if err := s.acceptFields(w, r); err != nil {
+		return err
+	}
 	body, err := marshalSuccess(data, message)
 	if err != nil {
 		return err

@@ -20,14 +20,17 @@ func (s *Server) routes() *routeTable {
 	mux.Handle("POST /api/external/practitioner", s.partner("practitioner.create", "practitioner", s.createPractitioner))
 	mux.Handle("GET /api/external/practitioner", s.partner("practitioner.list", "practitioner", s.listPractitioners))
 	mux.Handle("GET /api/external/practitioner/{id}", s.partner("practitioner.read", "practitioner", s.getPractitioner))
+	mux.Handle("PATCH /api/external/practitioner/{id}", s.partner("practitioner.update", "practitioner", s.updatePractitioner))
 
 	mux.Handle("POST /api/external/patient", s.partner("patient.create", "patient", s.createPatient))
 	mux.Handle("GET /api/external/patient", s.partner("patient.list", "patient", s.listPatients))
 	mux.Handle("GET /api/external/patient/{id}", s.partner("patient.read", "patient", s.getPatient))
+	mux.Handle("PATCH /api/external/patient/{id}", s.partner("patient.update", "patient", s.updatePatient))
 
 	mux.Handle("POST /api/external/medication-order", s.partner("medication_order.create", "medication_order", s.createOrder))
 	mux.Handle("GET /api/external/medication-order", s.partner("medication_order.list", "medication_order", s.listOrders))
 	mux.Handle("GET /api/external/medication-order/{id}", s.partner("medication_order.read", "medication_order", s.getOrder))
+	mux.Handle("POST /api/external/medication-order/{id}/cancel", s.partner("medication_order.cancel", "medication_order", s.cancelOrder))
 	if s.env == novamed.Development { // the sandbox's pharmacy actions; production answers 404 as for any unknown route
 		mux.Handle("POST /api/external/medication-order/{id}/sandbox/cancel-shipment",
 			s.partner("medication_order.cancel_shipment", "medication_order", s.cancelShipment))

@@ -94,7 +94,8 @@ type Server struct {
 	metrics       *usage.Metrics
 	readyChecks   map[string]func(context.Context) error
 	gate          func(context.Context) error
-	inflight      sync.Map // idempotency keys being processed here: owner+"\x00"+key
+	inflight      sync.Map   // idempotency keys being processed here: owner+"\x00"+key
+	warnings      warningLog // recent ignored-field warnings per key lineage
 	// fingerprintKey keys idempotency fingerprints; fingerprintMACs
 	// recycles HMACs under it (a reset HMAC skips the key schedule).
 	fingerprintKey  []byte

@@ -28,6 +28,8 @@ type reqState struct {
 	audited         bool // the audit record was committed with the write
 	securityEvent   string
 	idem            *novamed.IdempotencyRecord // pending: this request's Idempotency-Key
+	// input is the request body as read, which knows the fields nothing read.
+	input *novamed.Input
 }
 
 func stateOf(r *http.Request) *reqState {

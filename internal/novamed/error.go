@@ -27,6 +27,7 @@ const (
 	CodeMethodNotAllowed  = "METHOD_NOT_ALLOWED"
 	CodeInvalidTransition = "INVALID_TRANSITION"
 	CodeNotShipped        = "ORDER_NOT_SHIPPED"
+	CodeNotCancellable    = "ORDER_NOT_CANCELLABLE"
 	CodeRefillNotEligible = "REFILL_NOT_ELIGIBLE"
 	CodeRefillExists      = "REFILL_ALREADY_EXISTS"
 	CodeServiceNotAvail   = "SERVICE_NOT_AVAILABLE"

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode"
@@ -14,9 +15,59 @@ import (
 // that every problem (wrong type, aliases that disagree, bad format) becomes a
 // field error instead of one opaque decoding failure. A JSON null reads as
 // absent.
+//
+// An Input remembers every field name it was asked about (under any of its
+// aliases) and the nested objects it handed out, so that Ignored can name
+// the fields of the body that nothing read.
 type Input struct {
 	raw    map[string]json.RawMessage
 	Errors []FieldError
+	seen   map[string]bool
+	kids   []nestedInput
+}
+
+// nestedInput is an object read from a field of its parent, named by the
+// path prefix of its fields ("address", "contacts[0]").
+type nestedInput struct {
+	prefix string
+	in     *Input
+}
+
+// see records names as fields the reader knows.
+func (in *Input) see(names ...string) {
+	if in.seen == nil {
+		in.seen = make(map[string]bool, len(in.raw))
+	}
+	for _, n := range names {
+		in.seen[n] = true
+	}
+}
+
+// Known marks names as fields this request reads although nothing asked
+// for them through the Input (a field read another way, or an accepted
+// variant that is deliberately not used).
+func (in *Input) Known(names ...string) { in.see(names...) }
+
+// Ignored returns the fields of the body that nothing read, sorted: a
+// nested field as a dotted path ("address.line_one"), a field of an item
+// of an array of objects with its index ("contacts[0].kind"). A null
+// field is ignored too when nothing reads it.
+func (in *Input) Ignored() []string {
+	var out []string
+	in.ignored("", &out)
+	sort.Strings(out)
+	return out
+}
+
+func (in *Input) ignored(prefix string, out *[]string) {
+	for k := range in.raw {
+		if !in.seen[k] {
+			*out = append(*out, prefix+k)
+		}
+	}
+	for _, kid := range in.kids {
+		kid.in.ignored(prefix+kid.prefix+".", out)
+	}
 }
 
 // DecodeInput parses body as one JSON object.
@@ -139,6 +190,7 @@ func (in *Input) Err() error {
 
 // Has reports whether any of names is present and not null.
 func (in *Input) Has(names ...string) bool {
+	in.see(names...)
 	for _, n := range names {
 		if v, ok := in.raw[n]; ok && !isNull(v) {
 			return true
@@ -152,6 +204,7 @@ func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null
 // lookup returns the first present (non-null) alias, or reports aliases that
 // disagree.
 func (in *Input) lookup(names []string) (name string, v json.RawMessage, ok bool) {
+	in.see(names...)
 	for _, n := range names {
 		r, present := in.raw[n]
 		if !present || isNull(r) {
@@ -284,6 +337,7 @@ func (in *Input) StringOrStrings(maxLen int, names ...string) string {
 
 // Object reads a nested object; ok is false when absent or not an object.
 func (in *Input) Object(name string) (*Input, bool) {
+	in.see(name)
 	v, present := in.raw[name]
 	if !present || isNull(v) {
 		return nil, false
@@ -293,11 +347,14 @@ func (in *Input) Object(name string) (*Input, bool) {
 		in.Add(name, "%s must be an object.", name)
 		return nil, false
 	}
-	return &Input{raw: raw}, true
+	sub := &Input{raw: raw}
+	in.kids = append(in.kids, nestedInput{name, sub})
+	return sub, true
 }
 
 // Objects reads an array of objects.
 func (in *Input) Objects(name string, maxItems int) []*Input {
+	in.see(name)
 	v, present := in.raw[name]
 	if !present || isNull(v) {
 		return nil
@@ -317,7 +374,9 @@ func (in *Input) Objects(name string, maxItems int) []*Input {
 			in.Add(fmt.Sprintf("%s[%d]", name, i), "%s[%d] must be an object.", name, i)
 			continue
 		}
-		out = append(out, &Input{raw: r})
+		sub := &Input{raw: r}
+		in.kids = append(in.kids, nestedInput{fmt.Sprintf("%s[%d]", name, i), sub})
+		out = append(out, sub)
 	}
 	return out
 }

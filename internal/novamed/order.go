@@ -35,7 +35,11 @@ const (
 	EventShipmentCreated       = "shipment:created"
 	EventShipmentCancelled     = "shipment:cancelled"
 	EventPractitionerActivated = "practitioner:activated"
-	EventWebhookTest           = "webhook:test"
+	// EventPatientUpdated and EventPractitionerUpdated are NovaMed's
+	// additions to the published events: a partner changed the record.
+	EventPatientUpdated      = "patient:updated"
+	EventPractitionerUpdated = "practitioner:updated"
+	EventWebhookTest         = "webhook:test"
 )
 
 // Delivery speeds of the older shipping shape.
@@ -210,6 +214,37 @@ func CheckShipmentReason(reason string) (string, error) {
 	return r, in.Err()
 }
 
+// CheckCancelReason checks the reason of a partner's order cancellation:
+// required, one line, at most ShipmentReasonMax characters.
+func CheckCancelReason(reason string) (string, error) {
+	in := &Input{}
+	r := in.checkText("reason", reason, ShipmentReasonMax, false)
+	if r == "" && len(in.Errors) == 0 {
+		in.Add("reason", "reason is required: say why the order is cancelled.")
+	}
+	return r, in.Err()
+}
+
+// PartnerCancellable reports whether a partner may still cancel an order
+// in status: before it is submitted to the pharmacy.
+func PartnerCancellable(status string) bool { return status == OrderCreated || status == OrderVerified }
+
+// CancelByPartner cancels o at time at for the partner's reason (checked
+// with CheckCancelReason) and returns medication_order:cancelled, whose
+// data carries the reason. Only a created or verified order can be
+// cancelled so; any other is an ORDER_NOT_CANCELLABLE error naming its
+// status, and stays as it was.
+func (o *MedicationOrder) CancelByPartner(reason string, at time.Time) (*Event, error) {
+	if !PartnerCancellable(o.Status) {
+		return nil, &Error{Code: CodeNotCancellable,
+			Message: fmt.Sprintf("Only an order that is created or verified can be cancelled; this order is %s.", o.Status)}
+	}
+	o.Status, o.UpdatedAt = OrderCancelled, at
+	d := o.EventData()
+	d["reason"], d["cancelled_by"] = reason, "partner"
+	return &Event{ClinicID: o.ClinicID, Name: EventOrderCancelled, Data: d, CreatedAt: at}, nil
+}
+
 // CancelShipment cancels the active shipment of a shipped order at time at:
 // the shipment is marked cancelled with reason (already checked with
 // CheckShipmentReason), the order goes back to filled (so it can ship
@@ -252,6 +287,20 @@ func (o *MedicationOrder) EventData() map[string]any {
 		d["tracking_url"] = o.Shipment.TrackingURL
 		d["tracking_number"] = o.Shipment.TrackingNumber
 	}
+	return d
+}
+
+// PatientUpdatedData is the event_data of patient:updated: which patient
+// changed, never the PHI itself (a receiver reads the patient by id).
+func PatientUpdatedData(p *Patient) map[string]any {
+	return map[string]any{"patient_id": p.ID, "clinic_id": p.ClinicID}
+}
+
+// PractitionerUpdatedData is the event_data of practitioner:updated, in
+// the shape of practitioner:activated's.
+func PractitionerUpdatedData(p *Practitioner) map[string]any {
+	d := PractitionerActivatedData(p)
+	d["clinic_id"] = p.ClinicID
 	return d
 }
 

@@ -72,6 +72,10 @@ type KeyStore interface {
 // same NPI in one clinic is an ErrConflict.
 type PractitionerStore interface {
 	CreatePractitioner(ctx context.Context, p *Practitioner, eff Effects) error
+	// UpdatePractitioner stores p's fields over the practitioner p.ID of
+	// clinic p.ClinicID (its status stays; p.Status is set to it) and
+	// records practitioner:updated, with eff, in one transaction.
+	UpdatePractitioner(ctx context.Context, p *Practitioner, eff Effects) (*Event, error)
 	GetPractitioner(ctx context.Context, id string, clinics []string) (*Practitioner, error)
 	ListPractitioners(ctx context.Context, f ListFilter) (items []*Practitioner, next string, err error)
 }
@@ -80,6 +84,9 @@ type PractitionerStore interface {
 // date of birth in one clinic is an ErrConflict.
 type PatientStore interface {
 	CreatePatient(ctx context.Context, p *Patient, eff Effects) error
+	// UpdatePatient stores p's fields over the patient p.ID of clinic
+	// p.ClinicID and records patient:updated, with eff, in one transaction.
+	UpdatePatient(ctx context.Context, p *Patient, eff Effects) (*Event, error)
 	GetPatient(ctx context.Context, id string, clinics []string) (*Patient, error)
 	ListPatients(ctx context.Context, f ListFilter) (items []*Patient, next string, err error)
 }
@@ -145,6 +152,13 @@ type PharmacyStore interface {
 	// shipment:cancelled is recorded, with eff, in one transaction. An order
 	// that is not shipped is an ORDER_NOT_SHIPPED error and stays as it was.
 	CancelShipment(ctx context.Context, id, reason string, eff Effects) (*MedicationOrder, *Event, error)
+	// CancelOrder is a partner's cancellation (CancelByPartner) of order id,
+	// which must still be in status from (what the caller saw), at time at:
+	// the order is cancelled, the refill it consumed (a refill's order) is
+	// given back, and medication_order:cancelled is recorded, with eff, in
+	// one transaction. An order that changed meanwhile is an
+	// ORDER_NOT_CANCELLABLE or INVALID_TRANSITION error.
+	CancelOrder(ctx context.Context, id, from, reason string, at time.Time, eff Effects) (*MedicationOrder, *Event, error)
 	// OrdersToAdvance lists orders not yet delivered or cancelled whose last
 	// change is older than before (for the development sandbox).
 	// Items are not loaded; shipments are.

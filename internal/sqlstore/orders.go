@@ -354,11 +354,9 @@ func (s *Store) TransitionOrder(ctx context.Context, id, to string, shipment *no
 				return fmt.Errorf("sqlstore: rx number: %w", err)
 			}
 		}
-		// A cancelled refill order gives its refill back to the lineage.
-		if to == novamed.OrderCancelled && o.RefillRequestID != "" && len(o.Items) > 0 {
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE medication_requests SET refills_remaining = refills_remaining + 1
-				WHERE id = ? AND refills_remaining < refills_authorized`), o.Items[0].RootID); err != nil {
-				return fmt.Errorf("sqlstore: restore refill: %w", err)
+		if to == novamed.OrderCancelled {
+			if err := s.restoreRefill(ctx, tx, o); err != nil {
+				return err
 			}
 		}
 		if err := s.insertEvent(ctx, tx, ev); err != nil {
@@ -366,6 +364,56 @@ func (s *Store) TransitionOrder(ctx context.Context, id, to string, shipment *no
 		}
 		out = o
 		return nil
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return out, ev, nil
+}
+
+// restoreRefill gives the refill a cancelled refill order consumed back to
+// its lineage (an order that is not a refill's consumed none).
+func (s *Store) restoreRefill(ctx context.Context, tx *sql.Tx, o *novamed.MedicationOrder) error {
+	if o.RefillRequestID == "" || len(o.Items) == 0 {
+		return nil
+	}
+	if _, err := tx.ExecContext(ctx, s.q(`UPDATE medication_requests SET refills_remaining = refills_remaining + 1
+		WHERE id = ? AND refills_remaining < refills_authorized`), o.Items[0].RootID); err != nil {
+		return fmt.Errorf("sqlstore: restore refill: %w", err)
+	}
+	return nil
+}
+
+// CancelOrder is a partner's cancellation of an order still created or
+// verified, with its event, restored refill and effects.
+func (s *Store) CancelOrder(ctx context.Context, id, from, reason string, at time.Time, eff novamed.Effects) (*novamed.MedicationOrder, *novamed.Event, error) {
+	var out *novamed.MedicationOrder
+	var ev *novamed.Event
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
+			return err
+		}
+		o, err := s.lockOrder(ctx, tx, id)
+		if err != nil {
+			return err
+		}
+		if o.Status != from {
+			return novamed.Errorf(novamed.CodeInvalidTransition, "The order changed concurrently (it is now %s); read it and retry.", o.Status)
+		}
+		if ev, err = o.CancelByPartner(reason, at); err != nil {
+			return err
+		}
+		if err := s.updateOrderState(ctx, tx, o, from); err != nil {
+			return err
+		}
+		if err := s.restoreRefill(ctx, tx, o); err != nil {
+			return err
+		}
+		if err := s.insertEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		out = o
+		return s.writeEffects(ctx, tx, novamed.Effects{Audit: eff.Audit})
 	})
 	if err != nil {
 		return nil, nil, err

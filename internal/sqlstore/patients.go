@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/novamed/partner-api/internal/novamed"
 )
@@ -35,12 +36,7 @@ type patientDetails struct {
 func (s *Store) CreatePatient(ctx context.Context, p *novamed.Patient, eff novamed.Effects) error {
 	z := s.sealer("patients", p.ID)
 	first, last, dob := z.str("first_name", p.FirstName), z.str("last_name", p.LastName), z.str("date_of_birth", p.DateOfBirth)
-	details := z.json("details", patientDetails{
-		MiddleName: p.MiddleName, Gender: p.Gender, Species: p.Species, AnimalOwnerName: p.AnimalOwnerName,
-		Weight: p.Weight, WeightRecordedDate: p.WeightRecordedDate, Height: p.Height, Email: p.Email, Phone: p.Phone,
-		Contacts: p.Contacts, Address: p.Address, MedicationAllergies: p.MedicationAllergies,
-		MedicalHistory: p.MedicalHistory, ContactPreferences: p.ContactPreferences, Notes: p.Notes,
-	})
+	details := z.json("details", patientDetailsOf(p))
 	if z.err != nil {
 		return z.err
 	}
@@ -53,15 +49,8 @@ func (s *Store) CreatePatient(ctx context.Context, p *novamed.Patient, eff novam
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
-		if practitioner.Valid {
-			var one int
-			err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM practitioners WHERE id = ? AND clinic_id = ?`), p.PractitionerID, p.ClinicID).Scan(&one)
-			if errors.Is(err, sql.ErrNoRows) {
-				return novamed.ValidationError([]novamed.FieldError{{Field: "practitioner_id", Message: "practitioner_id does not name a practitioner of this clinic."}})
-			}
-			if err != nil {
-				return fmt.Errorf("sqlstore: check practitioner: %w", err)
-			}
+		if err := s.checkPatientPractitioner(ctx, tx, p); err != nil {
+			return err
 		}
 		var old string
 		var err error
@@ -87,6 +76,33 @@ func (s *Store) CreatePatient(ctx context.Context, p *novamed.Patient, eff novam
 		return s.writeEffects(ctx, tx, novamed.Effects{Audit: eff.Audit})
 	})
 	return s.withExistingID(ctx, err, `SELECT id FROM patients WHERE clinic_id = ? AND identity_index = ?`, p.ClinicID, identity)
+}
+
+// patientDetailsOf is the sealed part of p.
+func patientDetailsOf(p *novamed.Patient) patientDetails {
+	return patientDetails{
+		MiddleName: p.MiddleName, Gender: p.Gender, Species: p.Species, AnimalOwnerName: p.AnimalOwnerName,
+		Weight: p.Weight, WeightRecordedDate: p.WeightRecordedDate, Height: p.Height, Email: p.Email, Phone: p.Phone,
+		Contacts: p.Contacts, Address: p.Address, MedicationAllergies: p.MedicationAllergies,
+		MedicalHistory: p.MedicalHistory, ContactPreferences: p.ContactPreferences, Notes: p.Notes,
+	}
+}
+
+// checkPatientPractitioner refuses a practitioner_id that does not name a
+// practitioner of the patient's clinic.
+func (s *Store) checkPatientPractitioner(ctx context.Context, tx *sql.Tx, p *novamed.Patient) error {
+	if p.PractitionerID == "" {
+		return nil
+	}
+	var one int
+	err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM practitioners WHERE id = ? AND clinic_id = ?`), p.PractitionerID, p.ClinicID).Scan(&one)
+	if errors.Is(err, sql.ErrNoRows) {
+		return novamed.ValidationError([]novamed.FieldError{{Field: "practitioner_id", Message: "practitioner_id does not name a practitioner of this clinic."}})
+	}
+	if err != nil {
+		return fmt.Errorf("sqlstore: check practitioner: %w", err)
+	}
+	return nil
 }
 
 func (s *Store) scanPatient(r rowScanner) (*novamed.Patient, error) {
@@ -134,6 +150,56 @@ func (s *Store) GetPatient(ctx context.Context, id string, clinics []string) (*n
 // ListPatients returns one page of patients, newest first.
 func (s *Store) ListPatients(ctx context.Context, f novamed.ListFilter) ([]*novamed.Patient, string, error) {
 	return listPage(ctx, s, "patients", patientColumns, f, s.scanPatient, func(p *novamed.Patient) string { return p.ID })
+}
+
+// UpdatePatient replaces the stored fields of patient p.ID (in clinic
+// p.ClinicID) with p's, re-sealing its PHI and re-computing its identity
+// index, and records patient:updated with eff in one transaction. A
+// second patient of the same identity is a DuplicateError naming it.
+func (s *Store) UpdatePatient(ctx context.Context, p *novamed.Patient, eff novamed.Effects) (*novamed.Event, error) {
+	z := s.sealer("patients", p.ID)
+	first, last, dob := z.str("first_name", p.FirstName), z.str("last_name", p.LastName), z.str("date_of_birth", p.DateOfBirth)
+	details := z.json("details", patientDetailsOf(p))
+	if z.err != nil {
+		return nil, z.err
+	}
+	identity := s.keys.Load().BlindIndex("patient-identity", identityIndexValue(p.FirstName, p.LastName, p.DateOfBirth))
+	var practitioner sql.NullString
+	if p.PractitionerID != "" {
+		practitioner = sql.NullString{String: p.PractitionerID, Valid: true}
+	}
+	var ev *novamed.Event
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
+			return err
+		}
+		if err := s.checkPatientPractitioner(ctx, tx, p); err != nil {
+			return err
+		}
+		res, err := s.exec(ctx, tx, `UPDATE patients SET practitioner_id = ?, status = ?, identity_index = ?, first_name = ?, last_name = ?,
+			date_of_birth = ?, details = ? WHERE id = ? AND clinic_id = ?`,
+			practitioner, p.Status, identity, first, last, dob, details, p.ID, p.ClinicID)
+		if isUnique(err) {
+			return &novamed.DuplicateError{What: "patient identity"}
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: update patient: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return novamed.NotFound("Patient")
+		}
+		ev = &novamed.Event{ClinicID: p.ClinicID, Name: novamed.EventPatientUpdated,
+			Data: novamed.PatientUpdatedData(p), CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
+		if err := s.insertEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		return s.writeEffects(ctx, tx, novamed.Effects{Audit: eff.Audit})
+	})
+	err = s.withExistingID(ctx, err, `SELECT id FROM patients WHERE clinic_id = ? AND identity_index = ? AND id <> ?`, p.ClinicID, identity, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	return ev, nil
 }
 
 const insertPatientSQL = `INSERT INTO patients (id, clinic_id, practitioner_id, status, identity_index, first_name, last_name, date_of_birth, details, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`

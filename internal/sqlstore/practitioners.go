@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"time"
 
 	"github.com/novamed/partner-api/internal/novamed"
 )
@@ -29,11 +30,7 @@ type practitionerDetails struct {
 func (s *Store) CreatePractitioner(ctx context.Context, p *novamed.Practitioner, eff novamed.Effects) error {
 	z := s.sealer("practitioners", p.ID)
 	first, last, email, npi := z.str("first_name", p.FirstName), z.str("last_name", p.LastName), z.str("email", p.Email), z.str("npi", p.NPI)
-	details := z.json("details", practitionerDetails{
-		IsVeterinarian: p.IsVeterinarian, Phone: p.Phone, Credentials: p.Credentials, Specialty: p.Specialty,
-		LicenseNumber: p.LicenseNumber, LicenseState: p.LicenseState, LicenseExpiration: p.LicenseExpiration,
-		DEANumber: p.DEANumber, DEAExpiration: p.DEAExpiration, SignatureImage: p.SignatureImage, Address: p.Address,
-	})
+	details := z.json("details", practitionerDetailsOf(p))
 	if z.err != nil {
 		return z.err
 	}
@@ -65,6 +62,61 @@ func (s *Store) CreatePractitioner(ctx context.Context, p *novamed.Practitioner,
 		return s.writeEffects(ctx, tx, novamed.Effects{Audit: eff.Audit})
 	})
 	return s.withExistingID(ctx, err, `SELECT id FROM practitioners WHERE clinic_id = ? AND npi_index = ?`, p.ClinicID, npiIndex)
+}
+
+// practitionerDetailsOf is the sealed part of p.
+func practitionerDetailsOf(p *novamed.Practitioner) practitionerDetails {
+	return practitionerDetails{
+		IsVeterinarian: p.IsVeterinarian, Phone: p.Phone, Credentials: p.Credentials, Specialty: p.Specialty,
+		LicenseNumber: p.LicenseNumber, LicenseState: p.LicenseState, LicenseExpiration: p.LicenseExpiration,
+		DEANumber: p.DEANumber, DEAExpiration: p.DEAExpiration, SignatureImage: p.SignatureImage, Address: p.Address,
+	}
+}
+
+// UpdatePractitioner replaces the stored fields of practitioner p.ID (in
+// clinic p.ClinicID; its status stays the store's) with p's, re-sealing
+// them and re-computing the NPI index, and records practitioner:updated
+// with eff in one transaction. Another practitioner with the same NPI in
+// the clinic is a DuplicateError naming it.
+func (s *Store) UpdatePractitioner(ctx context.Context, p *novamed.Practitioner, eff novamed.Effects) (*novamed.Event, error) {
+	z := s.sealer("practitioners", p.ID)
+	first, last, email, npi := z.str("first_name", p.FirstName), z.str("last_name", p.LastName), z.str("email", p.Email), z.str("npi", p.NPI)
+	details := z.json("details", practitionerDetailsOf(p))
+	if z.err != nil {
+		return nil, z.err
+	}
+	npiIndex := s.keys.Load().BlindIndex("practitioner-npi", p.NPI)
+	var ev *novamed.Event
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
+			return err
+		}
+		res, err := s.exec(ctx, tx, `UPDATE practitioners SET npi_index = ?, first_name = ?, last_name = ?, email = ?, npi = ?, details = ?
+			WHERE id = ? AND clinic_id = ?`, npiIndex, first, last, email, npi, details, p.ID, p.ClinicID)
+		if isUnique(err) {
+			return &novamed.DuplicateError{What: "practitioner npi"}
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: update practitioner: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return novamed.NotFound("Practitioner")
+		}
+		if err := tx.QueryRowContext(ctx, s.q(`SELECT status FROM practitioners WHERE id = ?`), p.ID).Scan(&p.Status); err != nil {
+			return fmt.Errorf("sqlstore: practitioner status: %w", err)
+		}
+		ev = &novamed.Event{ClinicID: p.ClinicID, Name: novamed.EventPractitionerUpdated,
+			Data: novamed.PractitionerUpdatedData(p), CreatedAt: s.now().UTC().Truncate(time.Microsecond)}
+		if err := s.insertEvent(ctx, tx, ev); err != nil {
+			return err
+		}
+		return s.writeEffects(ctx, tx, novamed.Effects{Audit: eff.Audit})
+	})
+	err = s.withExistingID(ctx, err, `SELECT id FROM practitioners WHERE clinic_id = ? AND npi_index = ? AND id <> ?`, p.ClinicID, npiIndex, p.ID)
+	if err != nil {
+		return nil, err
+	}
+	return ev, nil
 }
 
 func (s *Store) scanPractitioner(r rowScanner) (*novamed.Practitioner, error) {

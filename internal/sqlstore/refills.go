@@ -67,6 +67,18 @@ func (s *Store) CreateRefill(ctx context.Context, r *novamed.RefillRequest, clin
 			return fmt.Errorf("sqlstore: decrement refills: %w", err)
 		}
 		order = novamed.RefillOrder(orig, item, root.RefillsRemaining, r, now)
+		if order.ShippingAddress == nil {
+			// Without an address of its own, the refill ships to the
+			// patient's address of today, and keeps it.
+			p, err := s.scanPatient(tx.QueryRowContext(ctx, s.q(`SELECT `+patientColumns+` FROM patients WHERE id = ?`), order.PatientID))
+			if err != nil {
+				return fmt.Errorf("sqlstore: refill patient: %w", err)
+			}
+			if !p.Address.IsZero() {
+				a := p.Address
+				order.ShippingAddress = &a
+			}
+		}
 		if r.ShipmentServiceCode != "" || r.ShippingAddress != nil {
 			if err := s.shipRefill(ctx, tx, order, r); err != nil {
 				return err

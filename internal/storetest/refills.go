@@ -99,10 +99,18 @@ func (f *fixture) refillOK(what string, r *novamed.RefillRequest, clinics []stri
 	want := refillOrder(orig, item, remaining, &in, got.CreatedAt)
 	if in.ShippingAddress != nil {
 		f.refillShipping(want, &in, in.ShippingAddress.State)
-	} else if in.ShipmentServiceCode != "" {
+	} else {
+		// Without an address of its own the refill's order keeps the
+		// patient's address of the moment (a later change does not move it).
 		p, err := f.s.GetPatient(f.ctx, orig.PatientID, []string{orig.ClinicID})
 		must(f.t, what+": GetPatient", err)
-		f.refillShipping(want, &in, p.Address.State)
+		if !p.Address.IsZero() {
+			a := p.Address
+			want.ShippingAddress = &a
+		}
+		if in.ShipmentServiceCode != "" {
+			f.refillShipping(want, &in, p.Address.State)
+		}
 	}
 	equal(f.t, what, got, want)
 	equal(f.t, what+": GetMedicationOrder of the new order", f.getOrder(in.NewOrderID, orig.ClinicID), want)

@@ -277,7 +277,7 @@ func testShipments(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 		r.ShipmentServiceCode = "usps_priority_express"
 		n, _ = f.refillOK("CreateRefill with a code alone", r, []string{a.ID}, novamed.Effects{}, oo, oo.Items[0], 2)
 		equal(t, "refill with a code alone: cost", n.ShippingCost, 31.40)
-		equal(t, "refill with a code alone: address", n.ShippingAddress, (*novamed.Address)(nil))
+		equal(t, "refill with a code alone: address (the patient's, kept)", n.ShippingAddress, &pf.Address)
 		deliver(n)
 
 		// A clinic with free shipping pays nothing.
