@@ -27,6 +27,7 @@ func TestAuthenticationGuideExamples(t *testing.T) {
     "assigned_clinic": "550e8400-e29b-41d4-a716-446655440000"
   }`)
 	expectOK(t, r)
+	noIgnoredFields(t, r)
 	if r.Env.Message != "Practitioner created successfully" {
 		t.Errorf("message = %q", r.Env.Message)
 	}
@@ -47,6 +48,7 @@ func TestAuthenticationGuideExamples(t *testing.T) {
     "date_of_birth": "1985-03-15"
   }`)
 	expectOK(t, r)
+	noIgnoredFields(t, r)
 	if r.Env.Message != "Patient created successfully" {
 		t.Errorf("message = %q", r.Env.Message)
 	}
@@ -119,6 +121,7 @@ func TestPatientPayloadVariants(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			r := ts.req("POST", "/api/external/patient", ts.Key, body)
 			expectOK(t, r)
+			noIgnoredFields(t, r)
 			var p struct {
 				PatientID string `json:"patient_id"`
 				Address   struct {
@@ -152,6 +155,7 @@ func TestPractitionerPayloadVariants(t *testing.T) {
 	}
 	r := ts.req("POST", "/api/external/practitioner", ts.Key, full)
 	expectOK(t, r)
+	noIgnoredFields(t, r)
 	var p struct {
 		PractitionerID string `json:"practitioner_id"`
 		Specialty      string
@@ -171,6 +175,7 @@ func TestPractitionerPayloadVariants(t *testing.T) {
 		"npi_number": "1245319599", "state_code": "ca", "zip_code": "94105", "address_line_1": "9 Market St",
 	})
 	expectOK(t, r)
+	noIgnoredFields(t, r)
 	// Same NPI twice in one clinic is a duplicate.
 	r = ts.req("POST", "/api/external/practitioner", ts.Key, full)
 	expectError(t, r, 400, "DUPLICATE", "")

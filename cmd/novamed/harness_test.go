@@ -372,6 +372,15 @@ func expectOK(t testing.TB, r *response) {
 	}
 }
 
+// noIgnoredFields fails when the answer names fields of the request body
+// that the API did not read: the published pages' spellings are all read.
+func noIgnoredFields(t testing.TB, r *response) {
+	t.Helper()
+	if v := r.Header.Get("NovaMed-Ignored-Fields"); v != "" {
+		t.Errorf("the API ignored fields of a published body: %s", v)
+	}
+}
+
 func hasField(r *response, field string) bool {
 	for _, f := range r.Env.Error.Details.Fields {
 		if f.Field == field {

@@ -91,6 +91,7 @@ func (p *pharmacy) order(t *testing.T, mod map[string]any, item map[string]any) 
 	var a orderAnswer
 	if r.Status == 200 {
 		r.data(t, &a)
+		noIgnoredFields(t, r)
 	}
 	return r, a
 }

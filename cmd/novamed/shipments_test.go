@@ -309,6 +309,7 @@ func TestRefillShippingFields(t *testing.T) {
 	// The API reference's body, as published but for the ids.
 	r := p.req("POST", "/api/external/refill-request", p.key, with("clinic_id", demoClinic))
 	expectOK(t, r)
+	noIgnoredFields(t, r)
 	var rf struct {
 		OrderID string `json:"medication_order_id"`
 	}
@@ -331,12 +332,13 @@ func TestRefillShippingFields(t *testing.T) {
 	if !strings.Contains(string(r.Body), `"shipment_service_code":"usps_priority"`) || !strings.Contains(string(r.Body), `"payment_method_id":"pm_card_visa_1234"`) {
 		t.Errorf("refill read: %s", r.Body)
 	}
-	// A refill without shipping fields still ships like the original.
+	// A refill without shipping fields still ships like the original, to
+	// the patient's address (which the order keeps).
 	p.advance(t, rf.OrderID, "delivered")
 	r = p.refill(t, o.RequestID)
 	expectOK(t, r)
 	r.data(t, &rf)
-	if n := p.getOrder(t, rf.OrderID, p.key); n.CarrierID != "se-3818360" || n.ServiceID != "fedex_ground" || n.Address != nil || n.Payment != "" {
+	if n := p.getOrder(t, rf.OrderID, p.key); n.CarrierID != "se-3818360" || n.ServiceID != "fedex_ground" || n.Address["address_line_1"] != "1 Pharmacy Row" || n.Payment != "" {
 		t.Errorf("a plain refill's order: %+v", n)
 	}
 }
