@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	mathrand "math/rand/v2"
 	"net/http"
 	"net/url"
@@ -64,6 +65,55 @@ type Client struct {
 	backoffMax  time.Duration
 	timeout     time.Duration
 	userAgent   string
+	// retryHook and logger hear of every retry (WithRetryHook, WithLogger).
+	retryHook func(RetryEvent)
+	logger    *slog.Logger
+	// maxRetryWait caps the total wait between attempts of one call (0: none).
+	maxRetryWait time.Duration
+	// sleep waits between attempts (the package's sleep; tests replace it).
+	sleep func(context.Context, time.Duration) error
+}
+
+// RetryEvent describes one retry the client is about to make: after
+// Attempt failed it waits Wait, then sends attempt Attempt+1.
+type RetryEvent struct {
+	// Method and Path are the request's ("/api/external/patient").
+	Method, Path string
+	// Attempt is the number of the attempt that failed, from 1.
+	Attempt int
+	// Reason says why it is retried: "rate_limited" (429), "server_error"
+	// (5xx), "idempotency_key_in_use" (409), or "transport" (no answer).
+	Reason string
+	// StatusCode is the failed attempt's HTTP status (0 without an answer).
+	StatusCode int
+	// Wait is how long the client waits before the next attempt: the
+	// server's Retry-After when it sent one, else the backoff.
+	Wait time.Duration
+	// RetryAfter reports whether Wait is the server's Retry-After.
+	RetryAfter bool
+	// Err is the failed attempt's error.
+	Err error
+}
+
+// WithRetryHook calls hook before each retry (synchronously, from the
+// calling goroutine), e.g. to count or log rate-limit waits.
+func WithRetryHook(hook func(RetryEvent)) Option {
+	return func(c *Client) { c.retryHook = hook }
+}
+
+// WithLogger logs each retry at level Warn on l (method, path, attempt,
+// reason, status, wait); nothing else is logged, and never a body or key.
+func WithLogger(l *slog.Logger) Option {
+	return func(c *Client) { c.logger = l }
+}
+
+// WithMaxRetryWait caps the total time one call spends waiting between
+// attempts (for rate limits or any other retry): a retry whose wait would
+// pass the cap is not made, and the call returns the last error (for a
+// 429, IsRateLimited, with APIError.RetryAfter saying when to try again).
+// Zero (the default) means no cap beyond WithMaxRetries and the context.
+func WithMaxRetryWait(d time.Duration) Option {
+	return func(c *Client) { c.maxRetryWait = max(d, 0) }
 }
 
 // Option configures a Client in New.
@@ -144,6 +194,7 @@ func New(apiKey string, opts ...Option) *Client {
 		backoffMax:  DefaultBackoffMax,
 		timeout:     DefaultTimeout,
 		userAgent:   "novamed-go/" + Version + " (" + runtime.Version() + ")",
+		sleep:       sleep,
 	}
 	WithBaseURL(DefaultBaseURL)(c)
 	for _, o := range opts {
@@ -245,7 +296,7 @@ func (c *Client) do(ctx context.Context, cl call, opts []CallOption) ([]byte, er
 		payload = b
 	}
 	key := ""
-	if cl.method == http.MethodPost || cl.method == http.MethodDelete {
+	if cl.method == http.MethodPost || cl.method == http.MethodPatch || cl.method == http.MethodDelete {
 		key = cfg.idempotencyKey
 		if key == "" {
 			key = newIdempotencyKey()
@@ -257,17 +308,19 @@ func (c *Client) do(ctx context.Context, cl call, opts []CallOption) ([]byte, er
 	}
 
 	var lastErr error
+	var waited time.Duration
 	for attempt := 0; ; attempt++ {
 		if attempt > 0 {
-			wait := c.backoff(attempt - 1)
-			var apiErr *APIError
-			if errors.As(lastErr, &apiErr) && apiErr.RetryAfter > 0 {
-				wait = apiErr.RetryAfter
-			}
-			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < wait {
+			ev := c.retryEvent(cl, attempt, lastErr)
+			if dl, ok := ctx.Deadline(); ok && time.Until(dl) < ev.Wait {
 				return nil, lastErr // waiting would outlive the caller
 			}
-			if err := sleep(ctx, wait); err != nil {
+			if c.maxRetryWait > 0 && waited+ev.Wait > c.maxRetryWait {
+				return nil, lastErr // waiting would pass WithMaxRetryWait
+			}
+			waited += ev.Wait
+			c.reportRetry(ctx, ev)
+			if err := c.sleep(ctx, ev.Wait); err != nil {
 				return nil, fmt.Errorf("novamed: %s %s: %w (after %d attempts; last error: %w)", cl.method, cl.path, err, attempt, lastErr)
 			}
 		}
@@ -282,6 +335,48 @@ func (c *Client) do(ctx context.Context, cl call, opts []CallOption) ([]byte, er
 			return nil, fmt.Errorf("novamed: %s %s: %w (last error: %w)", cl.method, cl.path, ctx.Err(), err)
 		}
 		lastErr = err
+	}
+}
+
+// retryEvent describes the retry after failed attempt n (from 1) with err:
+// the wait is the server's Retry-After exactly when it sent one (0
+// included), else the jittered backoff.
+func (c *Client) retryEvent(cl call, n int, err error) RetryEvent {
+	ev := RetryEvent{Method: cl.method, Path: cl.path, Attempt: n, Reason: "transport", Err: err}
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) {
+		ev.Wait = c.backoff(n - 1)
+		return ev
+	}
+	ev.StatusCode = apiErr.StatusCode
+	switch {
+	case apiErr.StatusCode == http.StatusTooManyRequests:
+		ev.Reason = "rate_limited"
+	case apiErr.StatusCode == http.StatusConflict:
+		ev.Reason = "idempotency_key_in_use"
+	case apiErr.StatusCode >= 500:
+		ev.Reason = "server_error"
+	default:
+		ev.Reason = "status_" + strconv.Itoa(apiErr.StatusCode)
+	}
+	if apiErr.retryAfterSet {
+		ev.Wait, ev.RetryAfter = apiErr.RetryAfter, true
+	} else {
+		ev.Wait = c.backoff(n - 1)
+	}
+	return ev
+}
+
+// reportRetry tells the hook and the logger about a retry.
+func (c *Client) reportRetry(ctx context.Context, ev RetryEvent) {
+	if c.retryHook != nil {
+		c.retryHook(ev)
+	}
+	if c.logger != nil {
+		c.logger.LogAttrs(ctx, slog.LevelWarn, "novamed: retrying request",
+			slog.String("method", ev.Method), slog.String("path", ev.Path), slog.Int("attempt", ev.Attempt),
+			slog.String("reason", ev.Reason), slog.Int("status", ev.StatusCode), slog.Duration("wait", ev.Wait),
+			slog.Bool("retry_after", ev.RetryAfter))
 	}
 }
 
@@ -319,6 +414,9 @@ func (c *Client) attempt(ctx context.Context, method, target string, payload []b
 	req.Header.Set("User-Agent", c.userAgent)
 	if payload != nil {
 		req.Header.Set("Content-Type", "application/json")
+		if method == http.MethodPatch {
+			req.Header.Set("Content-Type", "application/merge-patch+json")
+		}
 	}
 	if key != "" {
 		req.Header.Set("Idempotency-Key", key)

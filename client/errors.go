@@ -32,6 +32,7 @@ const (
 	CodeMethodNotAllowed          = "METHOD_NOT_ALLOWED"
 	CodeInvalidTransition         = "INVALID_TRANSITION"
 	CodeOrderNotShipped           = "ORDER_NOT_SHIPPED"
+	CodeOrderNotCancellable       = "ORDER_NOT_CANCELLABLE"
 	CodeRefillNotEligible         = "REFILL_NOT_ELIGIBLE"
 	CodeRefillAlreadyExists       = "REFILL_ALREADY_EXISTS"
 	CodeServiceNotAvailable       = "SERVICE_NOT_AVAILABLE"
@@ -75,6 +76,8 @@ type APIError struct {
 	RequestID string
 	// RetryAfter is how long to wait before retrying (429), else 0.
 	RetryAfter time.Duration
+	// retryAfterSet reports that the server said RetryAfter (even 0).
+	retryAfterSet bool
 }
 
 // Error implements error.
@@ -104,7 +107,7 @@ func (e *APIError) Is(target error) bool {
 	case ErrRateLimited:
 		return e.StatusCode == http.StatusTooManyRequests
 	case ErrValidation:
-		return e.StatusCode == http.StatusBadRequest
+		return e.StatusCode == http.StatusBadRequest && e.Code != CodeDuplicate
 	case ErrConflict:
 		return e.StatusCode == http.StatusConflict || e.StatusCode == http.StatusUnprocessableEntity || e.Code == CodeDuplicate
 	}
@@ -124,10 +127,12 @@ func IsUnauthorized(err error) bool { return errors.Is(err, ErrUnauthorized) }
 // retries); APIError.RetryAfter says when to try again.
 func IsRateLimited(err error) bool { return errors.Is(err, ErrRateLimited) }
 
-// IsValidation reports whether err is a 400: the request was refused as sent
-// and must be changed before it can succeed. Code tells which rule:
-// VALIDATION_ERROR (with Fields), INVALID_JSON, INVALID_CLINIC_ID,
-// CLINIC_NOT_FOUND, DUPLICATE, SERVICE_NOT_AVAILABLE, REFILL_NOT_ELIGIBLE, ….
+// IsValidation reports whether err is a 400 other than DUPLICATE: the
+// request was refused as sent and must be changed before it can succeed.
+// Code tells which rule: VALIDATION_ERROR (with Fields), INVALID_JSON,
+// INVALID_CLINIC_ID, CLINIC_NOT_FOUND, SERVICE_NOT_AVAILABLE,
+// REFILL_NOT_ELIGIBLE, ORDER_NOT_CANCELLABLE, …. A 400 DUPLICATE is
+// IsConflict only: the two never both hold.
 func IsValidation(err error) bool { return errors.Is(err, ErrValidation) }
 
 // IsConflict reports whether err conflicts with existing state: a 409
@@ -169,8 +174,8 @@ func parseError(resp *http.Response, body []byte) *APIError {
 				e.Details[k] = x
 			}
 		}
-		if env.Error.RetryAfter != nil && *env.Error.RetryAfter > 0 {
-			e.RetryAfter = time.Duration(*env.Error.RetryAfter) * time.Second
+		if env.Error.RetryAfter != nil && *env.Error.RetryAfter >= 0 {
+			e.RetryAfter, e.retryAfterSet = time.Duration(*env.Error.RetryAfter)*time.Second, true
 		}
 	} else {
 		e.Message = http.StatusText(resp.StatusCode)
@@ -178,26 +183,30 @@ func parseError(resp *http.Response, body []byte) *APIError {
 			e.Message = s
 		}
 	}
-	if e.RetryAfter == 0 {
-		e.RetryAfter = parseRetryAfter(resp.Header.Get("Retry-After"), time.Now())
+	if !e.retryAfterSet {
+		e.RetryAfter, e.retryAfterSet = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	return e
 }
 
 // parseRetryAfter reads Retry-After as seconds or an HTTP date.
 func parseRetryAfter(v string, now time.Time) time.Duration {
+	d, _ := retryAfter(v, now)
+	return d
+}
+
+// retryAfter reads Retry-After as whole seconds or an HTTP date, exactly;
+// ok is false when v is empty or neither (a date already past reads as 0).
+func retryAfter(v string, now time.Time) (time.Duration, bool) {
 	v = strings.TrimSpace(v)
 	if v == "" {
-		return 0
+		return 0, false
 	}
 	if n, err := strconv.Atoi(v); err == nil {
-		if n <= 0 {
-			return 0
-		}
-		return time.Duration(n) * time.Second
+		return time.Duration(max(n, 0)) * time.Second, n >= 0
 	}
-	if t, err := http.ParseTime(v); err == nil && t.After(now) {
-		return t.Sub(now)
+	if t, err := http.ParseTime(v); err == nil {
+		return max(t.Sub(now), 0), true
 	}
-	return 0
+	return 0, false
 }

@@ -131,7 +131,7 @@ func TestErrorKinds(t *testing.T) {
 		if e.StatusCode != 400 || e.Code != client.CodeDuplicate || len(e.Fields) != 1 || e.Fields[0].Field != "npi" {
 			t.Fatalf("%+v", e)
 		}
-		if k := kindsOf(err); k != (kinds{validation: true, conflict: true}) {
+		if k := kindsOf(err); k != (kinds{conflict: true}) { // a duplicate is a conflict only
 			t.Fatalf("kinds %+v", k)
 		}
 	})

@@ -188,3 +188,80 @@ func ExampleWithIdempotencyKey() {
 		fmt.Println("already registered by an earlier run")
 	}
 }
+
+// A patient moves and has a new allergy: send only what changes (a JSON
+// merge patch). The next order ships to the new address; orders already
+// placed keep theirs. Clear removes a field.
+func ExamplePatientsService_Update() {
+	ctx := context.Background()
+	c := client.New(os.Getenv("NOVAMED_API_KEY"), client.WithBaseURL(os.Getenv("NOVAMED_BASE_URL")))
+	patient, err := c.Patients.Create(ctx, &client.CreatePatientRequest{
+		ClinicID: os.Getenv("NOVAMED_CLINIC_ID"), FirstName: "Mona", MiddleName: "Q", LastName: "Mover", DateOfBirth: "1979-02-03",
+		Address:             &client.Address{Line1: "1 Old Road", City: "Austin", State: "TX", Zip: "78701"},
+		MedicationAllergies: []string{"Penicillin"},
+	}, client.WithIdempotencyKey("example-update-patient-1"))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	moved, err := c.Patients.Update(ctx, patient.ID, &client.UpdatePatientRequest{
+		Address:             &client.Address{Line1: "9 New Street", Zip: "78702"}, // city and state stay
+		Phone:               client.Ptr("512-555-0142"),
+		MedicationAllergies: client.Ptr([]string{"Penicillin", "Latex"}),
+		Clear:               []string{"middle_name"},
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(moved.Address.Line1, moved.Address.City, moved.Address.Zip)
+	fmt.Println(moved.MedicationAllergies, moved.MiddleName == "")
+	// Output:
+	// 9 New Street Austin 78702
+	// [Penicillin Latex] true
+}
+
+// An order can be cancelled, with a reason, until NovaMed's pharmacy has
+// it (created or verified); afterwards the answer is a 400
+// ORDER_NOT_CANCELLABLE naming the order's status.
+func ExampleMedicationOrdersService_Cancel() {
+	ctx := context.Background()
+	c := client.New(os.Getenv("NOVAMED_API_KEY"), client.WithBaseURL(os.Getenv("NOVAMED_BASE_URL")))
+	clinic := os.Getenv("NOVAMED_CLINIC_ID")
+	dr, err := c.Practitioners.Create(ctx, &client.CreatePractitionerRequest{
+		ClinicID: clinic, FirstName: "Carl", LastName: "Canceller", Email: "carl@clinic.test", NPI: "1245319599",
+	}, client.WithIdempotencyKey("example-cancel-practitioner-1"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	patient, err := c.Patients.Create(ctx, &client.CreatePatientRequest{
+		ClinicID: clinic, FirstName: "Cora", LastName: "Cancel", DateOfBirth: "1990-01-01",
+		Address: &client.Address{Line1: "5 Elm St", City: "Austin", State: "TX", Zip: "78701"},
+	}, client.WithIdempotencyKey("example-cancel-patient-1"))
+	if err != nil {
+		log.Fatal(err)
+	}
+	order, err := c.MedicationOrders.Create(ctx, &client.CreateMedicationOrderRequest{
+		ClinicID: clinic, PatientID: patient.ID, PractitionerID: dr.ID, CarrierID: "se-3818360", ServiceID: "fedex_ground",
+		MedicationRequests: []client.MedicationRequestParams{{Medication: "Semaglutide", Dose: "0.25 mg", Quantity: "4", Direction: "Inject weekly"}},
+	}, client.WithIdempotencyKey("example-cancel-order-1"))
+	if err != nil {
+		log.Fatal(err)
+	}
+
+	cancelled, err := c.MedicationOrders.Cancel(ctx, order.ID, "Patient switched medication")
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(cancelled.Status)
+
+	_, err = c.MedicationOrders.Cancel(ctx, order.ID, "Again")
+	var apiErr *client.APIError
+	if errors.As(err, &apiErr) {
+		fmt.Println(apiErr.Code, client.IsValidation(err))
+		fmt.Println(apiErr.Message)
+	}
+	// Output:
+	// cancelled
+	// ORDER_NOT_CANCELLABLE true
+	// Only an order that is created or verified can be cancelled; this order is cancelled.
+}

@@ -89,7 +89,7 @@ func TestAPIErrorKinds(t *testing.T) {
 		{404, CodeNotFound, []error{ErrNotFound}},
 		{400, CodeValidation, []error{ErrValidation}},
 		{400, CodeClinicNotFound, []error{ErrValidation}},
-		{400, CodeDuplicate, []error{ErrValidation, ErrConflict}},
+		{400, CodeDuplicate, []error{ErrConflict}}, // never both IsValidation and IsConflict
 		{409, CodeInvalidTransition, []error{ErrConflict}},
 		{422, CodeIdempotencyKeyReused, []error{ErrConflict}},
 		{429, CodeRateLimited, []error{ErrRateLimited}},
