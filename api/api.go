@@ -8,10 +8,15 @@
 package api
 
 //go:generate go run ./genclient/gen
+//go:generate go run ./internal/gensamples
 
 import (
+	"crypto/sha256"
 	_ "embed"
+	"encoding/hex"
 	"fmt"
+	"html"
+	"strings"
 	"sync"
 )
 
@@ -51,10 +56,34 @@ func JSON() ([]byte, error) {
 	return jsonDoc, jsonErr
 }
 
-// DocsPage returns the HTML page of /docs. It loads its scripts from
-// /docs/{asset} only, so a Content-Security-Policy of script-src 'self'
-// suffices.
-func DocsPage() []byte { return docsHTML }
+// AssetVersion names the current build of the /docs scripts: the start of
+// the SHA-256 of both. The page loads them from
+// /docs/assets/{AssetVersion}/…, so a new build is a new URL and a browser
+// may keep a version's scripts for as long as it likes.
+func AssetVersion() string {
+	versionOnce.Do(func() {
+		h := sha256.New()
+		h.Write(docsJS)
+		h.Write(redocJS)
+		assetVersion = hex.EncodeToString(h.Sum(nil))[:16]
+	})
+	return assetVersion
+}
+
+var (
+	versionOnce  sync.Once
+	assetVersion string
+)
+
+// DocsPage returns the HTML page of /docs for a server whose public URL
+// has path prefix (usually ""): the document and the versioned scripts
+// are named by absolute paths, so /docs and /docs/ load the same page.
+// The page loads its scripts from this server only, so a
+// Content-Security-Policy of script-src 'self' suffices.
+func DocsPage(prefix string) []byte {
+	r := strings.NewReplacer("{{PREFIX}}", html.EscapeString(strings.TrimRight(prefix, "/")), "{{VERSION}}", AssetVersion())
+	return []byte(r.Replace(string(docsHTML)))
+}
 
 // DocsAsset returns a script of the /docs page by name and whether it exists.
 func DocsAsset(name string) ([]byte, bool) {

@@ -60,6 +60,20 @@ func (p *prefixList) Set(v string) error {
 	return nil
 }
 
+// checkPublicURL accepts an absolute http(s) URL without query, fragment
+// or credentials (or nothing).
+func checkPublicURL(v string) error {
+	if v == "" {
+		return nil
+	}
+	u, err := url.Parse(v)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User != nil || u.RawQuery != "" || u.Fragment != "" ||
+		strings.ContainsAny(v, "\"<>&'` \t\r\n") {
+		return fmt.Errorf("--public-url %q: want http(s)://host[:port][/prefix]", v)
+	}
+	return nil
+}
+
 func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	c := common{serving: true}
@@ -75,6 +89,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 	}
 	fs.Var(&proxies, "trusted-proxy", "CIDR whose X-Forwarded-For is trusted (repeatable)")
+	publicURL := fs.String("public-url", getenv("NOVAMED_PUBLIC_URL"), "the URL partners reach this server at, named by the served OpenAPI document (default: the URL each request used)")
 	keyTTL := fs.Duration("key-cache-ttl", time.Second, "how long a verified key is cached (bounds revocation delay)")
 	sandboxMode := fs.String("sandbox", envOr(getenv, "NOVAMED_SANDBOX", ""), "on|off: simulate the pharmacy (default on in development; never in production)")
 	sandboxStep := fs.Duration("sandbox-step", 5*time.Second, "how long a sandbox order rests in each status")
@@ -133,6 +148,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	if *sandboxStep <= 0 {
 		return errors.New("--sandbox-step must be positive")
+	}
+	if err := checkPublicURL(*publicURL); err != nil {
+		return err
 	}
 	useTLS := *certFile != "" || *keyFile != ""
 	if err := checkTransport(env, *addr, useTLS, *behindProxy); err != nil {
@@ -266,6 +284,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			}
 			return nil
 		},
+		PublicURL: *publicURL,
 	})
 	defer api.Close()
 	worker := &webhook.Worker{

@@ -11,6 +11,7 @@ package contract
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -195,6 +196,16 @@ func requestInput(req *http.Request, body []byte, route *routers.Route, params m
 // with 404 ROUTE_NOT_FOUND or 405 METHOD_NOT_ALLOWED. In every error
 // envelope, error.request_id must equal the X-Request-Id header.
 func ValidateResponse(req *http.Request, status int, header http.Header, body []byte) error {
+	if header.Get("Content-Encoding") == "gzip" && len(body) > 0 {
+		// The document's bodies are those before the content coding.
+		zr, err := gzip.NewReader(bytes.NewReader(body))
+		if err != nil {
+			return fmt.Errorf("contract: response %d to %s %s: Content-Encoding gzip but not gzip: %w", status, req.Method, req.URL.Path, err)
+		}
+		if body, err = io.ReadAll(zr); err != nil {
+			return fmt.Errorf("contract: response %d to %s %s: bad gzip: %w", status, req.Method, req.URL.Path, err)
+		}
+	}
 	route, params, err := find(req)
 	if errors.Is(err, ErrNoRoute) {
 		return validateUnmatched(req, status, header, body)

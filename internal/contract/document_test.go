@@ -29,7 +29,7 @@ func TestEveryRouteIsDocumented(t *testing.T) {
 	}
 	var routes []string
 	for _, m := range routeLine.FindAllStringSubmatch(string(src), -1) {
-		routes = append(routes, m[1]+" "+m[2])
+		routes = append(routes, m[1]+" "+strings.ReplaceAll(m[2], "{$}", "")) // "/docs/{$}" is the path /docs/
 	}
 	if len(routes) < 20 {
 		t.Fatalf("found only %d routes in routes.go; has its style changed?", len(routes))

@@ -1,7 +1,10 @@
 package contract
 
 import (
+	"bytes"
+	"compress/gzip"
 	"encoding/json"
+	"io"
 	"net/http"
 	"reflect"
 	"strings"
@@ -12,12 +15,17 @@ import (
 	"github.com/novamed/partner-api/api"
 )
 
-// TestDocumentIsServed: /openapi.yaml is the embedded file, /openapi.json
-// the same document, and neither needs a key.
+// TestDocumentIsServed: /openapi.yaml and /openapi.json are the embedded
+// document as this server serves it (servers naming the URL it was reached
+// at, x-codeSamples added) and the same document; neither needs a key.
 func TestDocumentIsServed(t *testing.T) {
 	a := newAPIServer(t)
+	served, err := api.ServedDocument(a.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
 	y := a.do("GET", "/openapi.yaml", "", nil, "Accept", "")
-	if y.status != 200 || !strings.HasPrefix(y.header.Get("Content-Type"), "application/yaml") || string(y.body) != string(api.YAML()) {
+	if y.status != 200 || !strings.HasPrefix(y.header.Get("Content-Type"), "application/yaml") || string(y.body) != string(served.YAML) {
 		t.Fatalf("/openapi.yaml: %d %s, %d bytes", y.status, y.header.Get("Content-Type"), len(y.body))
 	}
 	j := a.do("GET", "/openapi.json", "", nil)
@@ -28,7 +36,7 @@ func TestDocumentIsServed(t *testing.T) {
 	if err := json.Unmarshal(j.body, &fromJSON); err != nil {
 		t.Fatal(err)
 	}
-	if err := yaml.Unmarshal(api.YAML(), &fromYAML); err != nil {
+	if err := yaml.Unmarshal(y.body, &fromYAML); err != nil {
 		t.Fatal(err)
 	}
 	// Compare through JSON so that both sides have the same Go types.
@@ -43,9 +51,69 @@ func TestDocumentIsServed(t *testing.T) {
 	if !reflect.DeepEqual(fromJSON, normalised) {
 		t.Errorf("/openapi.json is not the YAML document")
 	}
+	// The maintained document, but for servers and the samples.
+	var maintained map[string]any
+	if err := yaml.Unmarshal(api.YAML(), &maintained); err != nil {
+		t.Fatal(err)
+	}
+	doc := fromJSON.(map[string]any)
+	if servers := doc["servers"].([]any); len(servers) != 1 || servers[0].(map[string]any)["url"] != a.URL {
+		t.Errorf("servers %v, want the URL the server answered on, %s", servers, a.URL)
+	}
+	if len(doc["paths"].(map[string]any)) != len(maintained["paths"].(map[string]any)) || doc["info"].(map[string]any)["version"] != maintained["info"].(map[string]any)["version"] {
+		t.Error("the served document is not the maintained one")
+	}
 	// Key order follows the YAML file (paths start with /healthz).
 	if i, k := strings.Index(string(j.body), `"/healthz"`), strings.Index(string(j.body), `"/api/external/me"`); i < 0 || k < i {
 		t.Errorf("/openapi.json does not keep the YAML key order")
+	}
+}
+
+// TestDocsServedCompressedWithETags: /docs and /docs/ answer the same
+// page; with Accept-Encoding: gzip the page, the document and the
+// versioned script come compressed with an ETag, a second request naming
+// it answers 304, and the versioned script may be kept for a year.
+func TestDocsServedCompressedWithETags(t *testing.T) {
+	a := newAPIServer(t)
+	plain := a.do("GET", "/docs", "", nil, "Accept", "text/html")
+	for _, path := range []string{"/docs/", "/docs", "/openapi.json", "/openapi.yaml", "/docs/assets/" + api.AssetVersion() + "/redoc.standalone.js"} {
+		r := a.do("GET", path, "", nil, "Accept", "*/*", "Accept-Encoding", "gzip, br")
+		if r.status != 200 || r.header.Get("Content-Encoding") != "gzip" || r.header.Get("ETag") == "" || r.header.Get("Vary") != "Accept-Encoding" {
+			t.Fatalf("%s: %d, Content-Encoding %q, ETag %q, Vary %q", path, r.status, r.header.Get("Content-Encoding"), r.header.Get("ETag"), r.header.Get("Vary"))
+		}
+		zr, err := gzip.NewReader(bytes.NewReader(r.body))
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		body, err := io.ReadAll(zr)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		if len(r.body) >= len(body) {
+			t.Errorf("%s: %d bytes compressed from %d", path, len(r.body), len(body))
+		}
+		if strings.HasPrefix(path, "/docs") && !strings.Contains(path, "assets") && string(body) != string(plain.body) {
+			t.Errorf("%s is not the page of /docs", path)
+		}
+		again := a.do("GET", path, "", nil, "Accept", "*/*", "Accept-Encoding", "gzip", "If-None-Match", r.header.Get("ETag"))
+		if again.status != 304 || len(again.body) != 0 || again.header.Get("ETag") != r.header.Get("ETag") {
+			t.Errorf("%s with If-None-Match: %d, %d bytes", path, again.status, len(again.body))
+		}
+		// The uncompressed form has its own ETag: naming the gzip one
+		// does not make it 304.
+		if other := a.do("GET", path, "", nil, "Accept", "*/*", "Accept-Encoding", "identity", "If-None-Match", r.header.Get("ETag")); other.status != 200 || other.header.Get("Content-Encoding") != "" {
+			t.Errorf("%s identity with the gzip ETag: %d %q", path, other.status, other.header.Get("Content-Encoding"))
+		}
+	}
+	script := a.do("GET", "/docs/assets/"+api.AssetVersion()+"/redoc.standalone.js", "", nil, "Accept", "*/*")
+	if cc := script.header.Get("Cache-Control"); cc != "public, max-age=31536000, immutable" {
+		t.Errorf("versioned script Cache-Control %q", cc)
+	}
+	if cc := plain.header.Get("Cache-Control"); cc != "no-cache" {
+		t.Errorf("page Cache-Control %q", cc)
+	}
+	if r := a.do("GET", "/docs/assets/0000000000000000/redoc.standalone.js", "", nil, "Accept", "*/*"); r.status != 404 {
+		t.Errorf("an old version: %d", r.status)
 	}
 }
 
@@ -70,8 +138,8 @@ func TestDocsPageWorksOffline(t *testing.T) {
 	if strings.Contains(html, "http://") || strings.Contains(html, "https://") || strings.Contains(html, "<script>") {
 		t.Errorf("/docs loads something from elsewhere or inline:\n%s", html)
 	}
-	if !strings.Contains(html, `src="docs/docs.js"`) {
-		t.Errorf("/docs does not load docs/docs.js:\n%s", html)
+	if want := `src="/docs/assets/` + api.AssetVersion() + `/docs.js"`; !strings.Contains(html, want) || !strings.Contains(html, `data-spec="/openapi.json"`) {
+		t.Errorf("/docs does not load %s with the document /openapi.json:\n%s", want, html)
 	}
 	for _, asset := range []string{"docs.js", "redoc.standalone.js"} {
 		r := a.do("GET", "/docs/"+asset, "", nil, "Accept", "*/*")

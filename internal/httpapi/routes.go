@@ -12,7 +12,9 @@ func (s *Server) routes() *routeTable {
 	mux.HandleFunc("GET /openapi.json", s.openapiJSON)
 	mux.HandleFunc("GET /openapi.yaml", s.openapiYAML)
 	mux.HandleFunc("GET /docs", s.docsPage)
+	mux.HandleFunc("GET /docs/{$}", s.docsPage)
 	mux.HandleFunc("GET /docs/{asset}", s.docsAsset)
+	mux.HandleFunc("GET /docs/assets/{version}/{asset}", s.docsVersionedAsset)
 
 	mux.Handle("GET /api/external/me", s.partner("key.read", "api_key", s.getMe))
 	mux.Handle("GET /api/external/me/usage", s.partner("key.usage", "api_key", s.getMyUsage))

@@ -51,6 +51,10 @@ type Config struct {
 	// (phi.Keyring.IdempotencyFingerprintKey); every replica of one
 	// database needs the same. Nil: a random key of this process (tests).
 	FingerprintKey []byte
+	// PublicURL is the URL partners reach this server at (scheme, host and
+	// optional path prefix), named as the server of the served OpenAPI
+	// document; empty: the URL each request reached the server at.
+	PublicURL string
 	// AccessLog, when set, receives the per-request log lines directly
 	// (the same JSON lines Logger would write, encoded without slog's
 	// overhead); it should be the writer behind Logger. If it has a Flush
@@ -96,6 +100,8 @@ type Server struct {
 	gate          func(context.Context) error
 	inflight      sync.Map   // idempotency keys being processed here: owner+"\x00"+key
 	warnings      warningLog // recent ignored-field warnings per key lineage
+	publicBase    string     // Config.PublicURL without a trailing slash
+	docs          docsAssets // the /docs page, its scripts and the served document
 	// fingerprintKey keys idempotency fingerprints; fingerprintMACs
 	// recycles HMACs under it (a reset HMAC skips the key schedule).
 	fingerprintKey  []byte
@@ -113,7 +119,7 @@ func New(cfg Config) *Server {
 		authFail: cfg.AuthFailuresPerMinute, proxies: cfg.TrustedProxies, hsts: cfg.HSTS, webhookPolicy: cfg.WebhookPolicy,
 		usage: cfg.Usage, metrics: cfg.Metrics, readyChecks: cfg.ReadyChecks, gate: cfg.Gate, accessLog: cfg.AccessLog,
 		stop: make(chan struct{}), done: make(chan struct{}),
-		logScratch: sync.Pool{New: newLogScratch},
+		logScratch: sync.Pool{New: newLogScratch}, publicBase: strings.TrimRight(cfg.PublicURL, "/"),
 	}
 	s.health = healthBody(cfg.Version)
 	if s.now == nil {
