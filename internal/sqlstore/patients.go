@@ -163,18 +163,30 @@ func (s *Store) UpdatePatient(ctx context.Context, p *novamed.Patient, eff novam
 	if z.err != nil {
 		return nil, z.err
 	}
-	identity := s.keys.Load().BlindIndex("patient-identity", identityIndexValue(p.FirstName, p.LastName, p.DateOfBirth))
 	var practitioner sql.NullString
 	if p.PractitionerID != "" {
 		practitioner = sql.NullString{String: p.PractitionerID, Valid: true}
 	}
 	var ev *novamed.Event
+	var identity string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
 		if err := s.checkPatientPractitioner(ctx, tx, p); err != nil {
 			return err
+		}
+		var old string
+		var err error
+		identity, old, err = s.blindIndex(ctx, tx, "patient-identity", identityIndexValue(p.FirstName, p.LastName, p.DateOfBirth))
+		if err != nil {
+			return err
+		}
+		if old != "" {
+			// See CreatePatient; the patient itself is no duplicate.
+			if err := s.duplicateUnder(ctx, tx, "patient identity", `SELECT id FROM patients WHERE clinic_id = ? AND identity_index = ? AND id <> ?`, p.ClinicID, old, p.ID); err != nil {
+				return err
+			}
 		}
 		res, err := s.exec(ctx, tx, `UPDATE patients SET practitioner_id = ?, status = ?, identity_index = ?, first_name = ?, last_name = ?,
 			date_of_birth = ?, details = ? WHERE id = ? AND clinic_id = ?`,

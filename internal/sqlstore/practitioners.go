@@ -85,11 +85,23 @@ func (s *Store) UpdatePractitioner(ctx context.Context, p *novamed.Practitioner,
 	if z.err != nil {
 		return nil, z.err
 	}
-	npiIndex := s.keys.Load().BlindIndex("practitioner-npi", p.NPI)
 	var ev *novamed.Event
+	var npiIndex string
 	err := s.inTx(ctx, func(tx *sql.Tx) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
+		}
+		var old string
+		var err error
+		npiIndex, old, err = s.blindIndex(ctx, tx, "practitioner-npi", p.NPI)
+		if err != nil {
+			return err
+		}
+		if old != "" {
+			// See CreatePatient; the practitioner itself is no duplicate.
+			if err := s.duplicateUnder(ctx, tx, "practitioner npi", `SELECT id FROM practitioners WHERE clinic_id = ? AND npi_index = ? AND id <> ?`, p.ClinicID, old, p.ID); err != nil {
+				return err
+			}
 		}
 		res, err := s.exec(ctx, tx, `UPDATE practitioners SET npi_index = ?, first_name = ?, last_name = ?, email = ?, npi = ?, details = ?
 			WHERE id = ? AND clinic_id = ?`, npiIndex, first, last, email, npi, details, p.ID, p.ClinicID)
