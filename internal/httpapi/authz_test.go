@@ -137,7 +137,8 @@ func TestAuthorizationMatrix(t *testing.T) {
 		"/api/external/refill-request":   `{"medication_request_id":"` + o.Items[0].ID + `"}`,
 		"/api/external/webhook":          `{"clinic_id":"` + clinicA + `","webhook_id":"` + whID + `","webhook_url":"http://127.0.0.1:9/evil"}`,
 	}
-	public := map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /openapi.json": true, "GET /openapi.yaml": true, "GET /docs": true, "GET /docs/{asset}": true}
+	public := map[string]bool{"GET /healthz": true, "GET /readyz": true, "GET /openapi.json": true, "GET /openapi.yaml": true, "GET /docs": true, "GET /docs/{$}": true, "GET /docs/{asset}": true,
+		"GET /docs/assets/{version}/{asset}": true}
 	globalForAnyKey := map[string]bool{"GET /api/external/carriers": true, "GET /api/external/me": true, "GET /api/external/me/usage": true,
 		"GET /api/external/practitioner": true, "GET /api/external/patient": true, "GET /api/external/medication-order": true,
 		"GET /api/external/refill-request": true, "GET /api/external/webhook": true}

@@ -43,6 +43,7 @@ func Run(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 		{"Formulary", testFormulary},
 		{"WebhookOrder", testWebhookOrder},
 		{"WebhookSecrets", testWebhookSecrets},
+		{"Updates", testUpdates},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.run(t, newStore) })
