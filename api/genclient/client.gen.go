@@ -190,6 +190,7 @@ const (
 	METHODNOTALLOWED             ErrorCode = "METHOD_NOT_ALLOWED"
 	NOTACCEPTABLE                ErrorCode = "NOT_ACCEPTABLE"
 	NOTFOUND                     ErrorCode = "NOT_FOUND"
+	ORDERNOTCANCELLABLE          ErrorCode = "ORDER_NOT_CANCELLABLE"
 	ORDERNOTSHIPPED              ErrorCode = "ORDER_NOT_SHIPPED"
 	RATELIMITEXCEEDED            ErrorCode = "RATE_LIMIT_EXCEEDED"
 	REFILLALREADYEXISTS          ErrorCode = "REFILL_ALREADY_EXISTS"
@@ -234,6 +235,8 @@ func (e ErrorCode) Valid() bool {
 	case NOTACCEPTABLE:
 		return true
 	case NOTFOUND:
+		return true
+	case ORDERNOTCANCELLABLE:
 		return true
 	case ORDERNOTSHIPPED:
 		return true
@@ -287,7 +290,9 @@ const (
 	EventNameMedicationOrderFilled       EventName = "medication_order:filled"
 	EventNameMedicationOrderSubmitted    EventName = "medication_order:submitted"
 	EventNameMedicationOrderVerified     EventName = "medication_order:verified"
+	EventNamePatientUpdated              EventName = "patient:updated"
 	EventNamePractitionerActivated       EventName = "practitioner:activated"
+	EventNamePractitionerUpdated         EventName = "practitioner:updated"
 	EventNameShipmentCancelled           EventName = "shipment:cancelled"
 	EventNameShipmentCreated             EventName = "shipment:created"
 	EventNameWebhookTest                 EventName = "webhook:test"
@@ -308,7 +313,11 @@ func (e EventName) Valid() bool {
 		return true
 	case EventNameMedicationOrderVerified:
 		return true
+	case EventNamePatientUpdated:
+		return true
 	case EventNamePractitionerActivated:
+		return true
+	case EventNamePractitionerUpdated:
 		return true
 	case EventNameShipmentCancelled:
 		return true
@@ -402,6 +411,36 @@ const (
 func (e MedicationListSuccess) Valid() bool {
 	switch e {
 	case MedicationListSuccessTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MedicationOrderCancelledMessage.
+const (
+	MedicationOrderCancelledMessageMedicationOrderCancelled MedicationOrderCancelledMessage = "Medication order cancelled"
+)
+
+// Valid indicates whether the value is a known member of the MedicationOrderCancelledMessage enum.
+func (e MedicationOrderCancelledMessage) Valid() bool {
+	switch e {
+	case MedicationOrderCancelledMessageMedicationOrderCancelled:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for MedicationOrderCancelledSuccess.
+const (
+	MedicationOrderCancelledSuccessTrue MedicationOrderCancelledSuccess = true
+)
+
+// Valid indicates whether the value is a known member of the MedicationOrderCancelledSuccess enum.
+func (e MedicationOrderCancelledSuccess) Valid() bool {
+	switch e {
+	case MedicationOrderCancelledSuccessTrue:
 		return true
 	default:
 		return false
@@ -612,6 +651,36 @@ func (e PatientStatus) Valid() bool {
 	}
 }
 
+// Defines values for PatientUpdatedMessage.
+const (
+	PatientUpdatedSuccessfully PatientUpdatedMessage = "Patient updated successfully"
+)
+
+// Valid indicates whether the value is a known member of the PatientUpdatedMessage enum.
+func (e PatientUpdatedMessage) Valid() bool {
+	switch e {
+	case PatientUpdatedSuccessfully:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PatientUpdatedSuccess.
+const (
+	PatientUpdatedSuccessTrue PatientUpdatedSuccess = true
+)
+
+// Valid indicates whether the value is a known member of the PatientUpdatedSuccess enum.
+func (e PatientUpdatedSuccess) Valid() bool {
+	switch e {
+	case PatientUpdatedSuccessTrue:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for PractitionerStatus.
 const (
 	PractitionerStatusActive  PractitionerStatus = "active"
@@ -684,6 +753,36 @@ const (
 func (e PractitionerResponseSuccess) Valid() bool {
 	switch e {
 	case PractitionerResponseSuccessTrue:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PractitionerUpdatedMessage.
+const (
+	PractitionerUpdatedSuccessfully PractitionerUpdatedMessage = "Practitioner updated successfully"
+)
+
+// Valid indicates whether the value is a known member of the PractitionerUpdatedMessage enum.
+func (e PractitionerUpdatedMessage) Valid() bool {
+	switch e {
+	case PractitionerUpdatedSuccessfully:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PractitionerUpdatedSuccess.
+const (
+	PractitionerUpdatedSuccessTrue PractitionerUpdatedSuccess = true
+)
+
+// Valid indicates whether the value is a known member of the PractitionerUpdatedSuccess enum.
+func (e PractitionerUpdatedSuccess) Valid() bool {
+	switch e {
+	case PractitionerUpdatedSuccessTrue:
 		return true
 	default:
 		return false
@@ -894,6 +993,21 @@ func (e UsageResponseSuccess) Valid() bool {
 	}
 }
 
+// Defines values for UsageWarningCode.
+const (
+	IGNOREDFIELDS UsageWarningCode = "IGNORED_FIELDS"
+)
+
+// Valid indicates whether the value is a known member of the UsageWarningCode enum.
+func (e UsageWarningCode) Valid() bool {
+	switch e {
+	case IGNOREDFIELDS:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for WebhookCreatedResponseMessage.
 const (
 	WebhookCreatedSuccessfully WebhookCreatedResponseMessage = "Webhook created successfully"
@@ -1029,18 +1143,36 @@ func (e WebhookRotatedResponseSuccess) Valid() bool {
 	}
 }
 
+// Defines values for GetDocsVersionedAssetParamsAsset.
+const (
+	GetDocsVersionedAssetParamsAssetDocsJs            GetDocsVersionedAssetParamsAsset = "docs.js"
+	GetDocsVersionedAssetParamsAssetRedocStandaloneJs GetDocsVersionedAssetParamsAsset = "redoc.standalone.js"
+)
+
+// Valid indicates whether the value is a known member of the GetDocsVersionedAssetParamsAsset enum.
+func (e GetDocsVersionedAssetParamsAsset) Valid() bool {
+	switch e {
+	case GetDocsVersionedAssetParamsAssetDocsJs:
+		return true
+	case GetDocsVersionedAssetParamsAssetRedocStandaloneJs:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for GetDocsAssetParamsAsset.
 const (
-	DocsJs            GetDocsAssetParamsAsset = "docs.js"
-	RedocStandaloneJs GetDocsAssetParamsAsset = "redoc.standalone.js"
+	GetDocsAssetParamsAssetDocsJs            GetDocsAssetParamsAsset = "docs.js"
+	GetDocsAssetParamsAssetRedocStandaloneJs GetDocsAssetParamsAsset = "redoc.standalone.js"
 )
 
 // Valid indicates whether the value is a known member of the GetDocsAssetParamsAsset enum.
 func (e GetDocsAssetParamsAsset) Valid() bool {
 	switch e {
-	case DocsJs:
+	case GetDocsAssetParamsAssetDocsJs:
 		return true
-	case RedocStandaloneJs:
+	case GetDocsAssetParamsAssetRedocStandaloneJs:
 		return true
 	default:
 		return false
@@ -1110,6 +1242,13 @@ type AddressInput struct {
 
 	// ZipCode A US ZIP code, `12345` or `12345-6789`.
 	ZipCode *ZipInput `json:"zip_code,omitempty"`
+}
+
+// CancelOrderInput defines model for CancelOrderInput.
+type CancelOrderInput struct {
+	// Reason Why the order is cancelled (one line, at most 500 characters); sent in `medication_order:cancelled`.
+	Reason               string                 `json:"reason"`
+	AdditionalProperties map[string]interface{} `json:"-"`
 }
 
 // CancelShipmentInput defines model for CancelShipmentInput.
@@ -1432,6 +1571,19 @@ type MedicationOrder struct {
 	Status       OrderStatus `json:"status"`
 	UpdatedAt    time.Time   `json:"updated_at"`
 }
+
+// MedicationOrderCancelled defines model for MedicationOrderCancelled.
+type MedicationOrderCancelled struct {
+	Data    MedicationOrder                 `json:"data"`
+	Message MedicationOrderCancelledMessage `json:"message"`
+	Success MedicationOrderCancelledSuccess `json:"success"`
+}
+
+// MedicationOrderCancelledMessage defines model for MedicationOrderCancelled.Message.
+type MedicationOrderCancelledMessage string
+
+// MedicationOrderCancelledSuccess defines model for MedicationOrderCancelled.Success.
+type MedicationOrderCancelledSuccess bool
 
 // MedicationOrderCreated defines model for MedicationOrderCreated.
 type MedicationOrderCreated struct {
@@ -1760,6 +1912,21 @@ type PatientList struct {
 // PatientListSuccess defines model for PatientList.Success.
 type PatientListSuccess bool
 
+// PatientPatch A JSON merge patch (RFC 7396) of a patient: the fields of `PatientInput`, all
+// optional. A field sent replaces the stored one, `null` removes it (a required
+// one cannot be removed), an object (`address`, `preferred_contact_methods`) is
+// merged member by member, an array (`contacts`, `medication_allergies`) is
+// replaced whole. The result is checked with the same rules as a create (so the
+// answer names the stored field, e.g. `date_of_birth`, `address.zip_code`); a
+// changed name or date of birth is checked against the clinic's other patients
+// (`DUPLICATE` with `details.existing_id`). The address may be sent in any of
+// the create's shapes: the flat fields and `address` are merged into the
+// stored address, `addresses` (one) replaces it. `clinic_id` /
+// `assigned_clinic` may repeat the patient's clinic but not change it. New
+// `contacts` without `email` / `phone` re-derive them from the contacts.
+// Orders already placed keep the address they were placed with.
+type PatientPatch map[string]interface{}
+
 // PatientResponse defines model for PatientResponse.
 type PatientResponse struct {
 	Data    Patient                `json:"data"`
@@ -1771,6 +1938,19 @@ type PatientResponseSuccess bool
 
 // PatientStatus defines model for PatientStatus.
 type PatientStatus string
+
+// PatientUpdated defines model for PatientUpdated.
+type PatientUpdated struct {
+	Data    Patient               `json:"data"`
+	Message PatientUpdatedMessage `json:"message"`
+	Success PatientUpdatedSuccess `json:"success"`
+}
+
+// PatientUpdatedMessage defines model for PatientUpdated.Message.
+type PatientUpdatedMessage string
+
+// PatientUpdatedSuccess defines model for PatientUpdated.Success.
+type PatientUpdatedSuccess bool
 
 // PositiveNumberInput A positive number up to 1,000,000, sent as a JSON number or a numeric string; answered as a decimal string.
 type PositiveNumberInput struct {
@@ -1926,6 +2106,12 @@ type PractitionerList struct {
 // PractitionerListSuccess defines model for PractitionerList.Success.
 type PractitionerListSuccess bool
 
+// PractitionerPatch A JSON merge patch (RFC 7396) of a practitioner: the fields of
+// `PractitionerInput`, all optional, with the semantics of `PatientPatch`. A
+// changed NPI is checked against the clinic's other practitioners
+// (`DUPLICATE`). `status` is NovaMed's and cannot be patched.
+type PractitionerPatch map[string]interface{}
+
 // PractitionerResponse defines model for PractitionerResponse.
 type PractitionerResponse struct {
 	Data    Practitioner                `json:"data"`
@@ -1934,6 +2120,19 @@ type PractitionerResponse struct {
 
 // PractitionerResponseSuccess defines model for PractitionerResponse.Success.
 type PractitionerResponseSuccess bool
+
+// PractitionerUpdated defines model for PractitionerUpdated.
+type PractitionerUpdated struct {
+	Data    Practitioner               `json:"data"`
+	Message PractitionerUpdatedMessage `json:"message"`
+	Success PractitionerUpdatedSuccess `json:"success"`
+}
+
+// PractitionerUpdatedMessage defines model for PractitionerUpdated.Message.
+type PractitionerUpdatedMessage string
+
+// PractitionerUpdatedSuccess defines model for PractitionerUpdated.Success.
+type PractitionerUpdatedSuccess bool
 
 // Readiness `status` and one entry per dependency checked: always `database`, and `redis` when the replica uses Redis.
 type Readiness struct {
@@ -2159,6 +2358,12 @@ type Usage struct {
 	Counts []UsageCount       `json:"counts"`
 	KeyId  openapi_types.UUID `json:"key_id"`
 
+	// RecentWarnings The latest warnings about this key's requests, newest first (at most 20,
+	// kept in memory by the server that answers: a restart, or another replica,
+	// starts afresh). Today one kind: `IGNORED_FIELDS`, a body with fields
+	// NovaMed did not read (also named in that answer's `NovaMed-Ignored-Fields`).
+	RecentWarnings *[]UsageWarning `json:"recent_warnings,omitempty"`
+
 	// Since The first day counted (UTC).
 	Since openapi_types.Date `json:"since"`
 
@@ -2189,6 +2394,24 @@ type UsageResponse struct {
 
 // UsageResponseSuccess defines model for UsageResponse.Success.
 type UsageResponseSuccess bool
+
+// UsageWarning defines model for UsageWarning.
+type UsageWarning struct {
+	Code UsageWarningCode `json:"code"`
+
+	// Fields The ignored fields, as in `NovaMed-Ignored-Fields`.
+	Fields []string `json:"fields"`
+
+	// RequestId The server's request id of the request warned about.
+	RequestId string `json:"request_id"`
+
+	// Route The route pattern (`POST /api/external/patient`).
+	Route string    `json:"route"`
+	Time  time.Time `json:"time"`
+}
+
+// UsageWarningCode defines model for UsageWarning.Code.
+type UsageWarningCode string
 
 // Webhook defines model for Webhook.
 type Webhook struct {
@@ -2363,6 +2586,9 @@ type PatientId = openapi_types.UUID
 // PractitionerId defines model for PractitionerId.
 type PractitionerId = openapi_types.UUID
 
+// Prefer defines model for Prefer.
+type Prefer = string
+
 // RefillRequestId defines model for RefillRequestId.
 type RefillRequestId = openapi_types.UUID
 
@@ -2473,6 +2699,12 @@ type CreateMedicationOrderParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours (see Idempotency above).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
+	// Prefer `handling=strict` (RFC 7240) refuses a body with fields NovaMed does not read:
+	// `400 VALIDATION_ERROR` with one `details.fields` entry per unknown field,
+	// `Preference-Applied: handling=strict`, and nothing written. Without it such
+	// fields are ignored and named in `NovaMed-Ignored-Fields`.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
 	// XRequestId Your trace id. Kept beside the server's own request id as `client_request_id` when it is 1–128 characters from `[A-Za-z0-9._:-]`; anything else is ignored (it is not an error). The response's `X-Request-Id` is always the server's id.
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
 }
@@ -2483,10 +2715,31 @@ type GetMedicationOrderParams struct {
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
 }
 
+// CancelMedicationOrderParams defines parameters for CancelMedicationOrder.
+type CancelMedicationOrderParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours (see Idempotency above).
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// Prefer `handling=strict` (RFC 7240) refuses a body with fields NovaMed does not read:
+	// `400 VALIDATION_ERROR` with one `details.fields` entry per unknown field,
+	// `Preference-Applied: handling=strict`, and nothing written. Without it such
+	// fields are ignored and named in `NovaMed-Ignored-Fields`.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
+	// XRequestId Your trace id. Kept beside the server's own request id as `client_request_id` when it is 1–128 characters from `[A-Za-z0-9._:-]`; anything else is ignored (it is not an error). The response's `X-Request-Id` is always the server's id.
+	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
+}
+
 // SandboxCancelShipmentParams defines parameters for SandboxCancelShipment.
 type SandboxCancelShipmentParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours (see Idempotency above).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// Prefer `handling=strict` (RFC 7240) refuses a body with fields NovaMed does not read:
+	// `400 VALIDATION_ERROR` with one `details.fields` entry per unknown field,
+	// `Preference-Applied: handling=strict`, and nothing written. Without it such
+	// fields are ignored and named in `NovaMed-Ignored-Fields`.
+	Prefer *Prefer `json:"Prefer,omitempty"`
 
 	// XRequestId Your trace id. Kept beside the server's own request id as `client_request_id` when it is 1–128 characters from `[A-Za-z0-9._:-]`; anything else is ignored (it is not an error). The response's `X-Request-Id` is always the server's id.
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
@@ -2527,12 +2780,33 @@ type CreatePatientParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours (see Idempotency above).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
+	// Prefer `handling=strict` (RFC 7240) refuses a body with fields NovaMed does not read:
+	// `400 VALIDATION_ERROR` with one `details.fields` entry per unknown field,
+	// `Preference-Applied: handling=strict`, and nothing written. Without it such
+	// fields are ignored and named in `NovaMed-Ignored-Fields`.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
 	// XRequestId Your trace id. Kept beside the server's own request id as `client_request_id` when it is 1–128 characters from `[A-Za-z0-9._:-]`; anything else is ignored (it is not an error). The response's `X-Request-Id` is always the server's id.
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
 }
 
 // GetPatientParams defines parameters for GetPatient.
 type GetPatientParams struct {
+	// XRequestId Your trace id. Kept beside the server's own request id as `client_request_id` when it is 1–128 characters from `[A-Za-z0-9._:-]`; anything else is ignored (it is not an error). The response's `X-Request-Id` is always the server's id.
+	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
+}
+
+// UpdatePatientParams defines parameters for UpdatePatient.
+type UpdatePatientParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours (see Idempotency above).
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// Prefer `handling=strict` (RFC 7240) refuses a body with fields NovaMed does not read:
+	// `400 VALIDATION_ERROR` with one `details.fields` entry per unknown field,
+	// `Preference-Applied: handling=strict`, and nothing written. Without it such
+	// fields are ignored and named in `NovaMed-Ignored-Fields`.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
 	// XRequestId Your trace id. Kept beside the server's own request id as `client_request_id` when it is 1–128 characters from `[A-Za-z0-9._:-]`; anything else is ignored (it is not an error). The response's `X-Request-Id` is always the server's id.
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
 }
@@ -2557,12 +2831,33 @@ type CreatePractitionerParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours (see Idempotency above).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
+	// Prefer `handling=strict` (RFC 7240) refuses a body with fields NovaMed does not read:
+	// `400 VALIDATION_ERROR` with one `details.fields` entry per unknown field,
+	// `Preference-Applied: handling=strict`, and nothing written. Without it such
+	// fields are ignored and named in `NovaMed-Ignored-Fields`.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
 	// XRequestId Your trace id. Kept beside the server's own request id as `client_request_id` when it is 1–128 characters from `[A-Za-z0-9._:-]`; anything else is ignored (it is not an error). The response's `X-Request-Id` is always the server's id.
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
 }
 
 // GetPractitionerParams defines parameters for GetPractitioner.
 type GetPractitionerParams struct {
+	// XRequestId Your trace id. Kept beside the server's own request id as `client_request_id` when it is 1–128 characters from `[A-Za-z0-9._:-]`; anything else is ignored (it is not an error). The response's `X-Request-Id` is always the server's id.
+	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
+}
+
+// UpdatePractitionerParams defines parameters for UpdatePractitioner.
+type UpdatePractitionerParams struct {
+	// IdempotencyKey Makes the request safe to retry for 24 hours (see Idempotency above).
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// Prefer `handling=strict` (RFC 7240) refuses a body with fields NovaMed does not read:
+	// `400 VALIDATION_ERROR` with one `details.fields` entry per unknown field,
+	// `Preference-Applied: handling=strict`, and nothing written. Without it such
+	// fields are ignored and named in `NovaMed-Ignored-Fields`.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
 	// XRequestId Your trace id. Kept beside the server's own request id as `client_request_id` when it is 1–128 characters from `[A-Za-z0-9._:-]`; anything else is ignored (it is not an error). The response's `X-Request-Id` is always the server's id.
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
 }
@@ -2587,6 +2882,12 @@ type CreateRefillRequestParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours (see Idempotency above).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
+	// Prefer `handling=strict` (RFC 7240) refuses a body with fields NovaMed does not read:
+	// `400 VALIDATION_ERROR` with one `details.fields` entry per unknown field,
+	// `Preference-Applied: handling=strict`, and nothing written. Without it such
+	// fields are ignored and named in `NovaMed-Ignored-Fields`.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
 	// XRequestId Your trace id. Kept beside the server's own request id as `client_request_id` when it is 1–128 characters from `[A-Za-z0-9._:-]`; anything else is ignored (it is not an error). The response's `X-Request-Id` is always the server's id.
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
 }
@@ -2604,6 +2905,12 @@ type DeleteWebhookParams struct {
 
 	// IdempotencyKey Makes the request safe to retry for 24 hours (see Idempotency above).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// Prefer `handling=strict` (RFC 7240) refuses a body with fields NovaMed does not read:
+	// `400 VALIDATION_ERROR` with one `details.fields` entry per unknown field,
+	// `Preference-Applied: handling=strict`, and nothing written. Without it such
+	// fields are ignored and named in `NovaMed-Ignored-Fields`.
+	Prefer *Prefer `json:"Prefer,omitempty"`
 
 	// XRequestId Your trace id. Kept beside the server's own request id as `client_request_id` when it is 1–128 characters from `[A-Za-z0-9._:-]`; anything else is ignored (it is not an error). The response's `X-Request-Id` is always the server's id.
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
@@ -2629,6 +2936,12 @@ type CreateWebhookParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours (see Idempotency above).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
+	// Prefer `handling=strict` (RFC 7240) refuses a body with fields NovaMed does not read:
+	// `400 VALIDATION_ERROR` with one `details.fields` entry per unknown field,
+	// `Preference-Applied: handling=strict`, and nothing written. Without it such
+	// fields are ignored and named in `NovaMed-Ignored-Fields`.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
 	// XRequestId Your trace id. Kept beside the server's own request id as `client_request_id` when it is 1–128 characters from `[A-Za-z0-9._:-]`; anything else is ignored (it is not an error). The response's `X-Request-Id` is always the server's id.
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
 }
@@ -2637,6 +2950,12 @@ type CreateWebhookParams struct {
 type DeleteWebhookByIdParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours (see Idempotency above).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// Prefer `handling=strict` (RFC 7240) refuses a body with fields NovaMed does not read:
+	// `400 VALIDATION_ERROR` with one `details.fields` entry per unknown field,
+	// `Preference-Applied: handling=strict`, and nothing written. Without it such
+	// fields are ignored and named in `NovaMed-Ignored-Fields`.
+	Prefer *Prefer `json:"Prefer,omitempty"`
 
 	// XRequestId Your trace id. Kept beside the server's own request id as `client_request_id` when it is 1–128 characters from `[A-Za-z0-9._:-]`; anything else is ignored (it is not an error). The response's `X-Request-Id` is always the server's id.
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
@@ -2668,6 +2987,12 @@ type RetryWebhookDeliveryParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours (see Idempotency above).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
+	// Prefer `handling=strict` (RFC 7240) refuses a body with fields NovaMed does not read:
+	// `400 VALIDATION_ERROR` with one `details.fields` entry per unknown field,
+	// `Preference-Applied: handling=strict`, and nothing written. Without it such
+	// fields are ignored and named in `NovaMed-Ignored-Fields`.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
 	// XRequestId Your trace id. Kept beside the server's own request id as `client_request_id` when it is 1–128 characters from `[A-Za-z0-9._:-]`; anything else is ignored (it is not an error). The response's `X-Request-Id` is always the server's id.
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
 }
@@ -2686,9 +3011,18 @@ type SendWebhookTestEventParams struct {
 	// IdempotencyKey Makes the request safe to retry for 24 hours (see Idempotency above).
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
+	// Prefer `handling=strict` (RFC 7240) refuses a body with fields NovaMed does not read:
+	// `400 VALIDATION_ERROR` with one `details.fields` entry per unknown field,
+	// `Preference-Applied: handling=strict`, and nothing written. Without it such
+	// fields are ignored and named in `NovaMed-Ignored-Fields`.
+	Prefer *Prefer `json:"Prefer,omitempty"`
+
 	// XRequestId Your trace id. Kept beside the server's own request id as `client_request_id` when it is 1–128 characters from `[A-Za-z0-9._:-]`; anything else is ignored (it is not an error). The response's `X-Request-Id` is always the server's id.
 	XRequestId *RequestId `json:"X-Request-Id,omitempty"`
 }
+
+// GetDocsVersionedAssetParamsAsset defines parameters for GetDocsVersionedAsset.
+type GetDocsVersionedAssetParamsAsset string
 
 // GetDocsAssetParamsAsset defines parameters for GetDocsAsset.
 type GetDocsAssetParamsAsset string
@@ -2699,14 +3033,29 @@ type GetOpenAPIJSON200JSONResponseBodyOpenapi string
 // CreateMedicationOrderJSONRequestBody defines body for CreateMedicationOrder for application/json ContentType.
 type CreateMedicationOrderJSONRequestBody = MedicationOrderInput
 
+// CancelMedicationOrderJSONRequestBody defines body for CancelMedicationOrder for application/json ContentType.
+type CancelMedicationOrderJSONRequestBody = CancelOrderInput
+
 // SandboxCancelShipmentJSONRequestBody defines body for SandboxCancelShipment for application/json ContentType.
 type SandboxCancelShipmentJSONRequestBody = CancelShipmentInput
 
 // CreatePatientJSONRequestBody defines body for CreatePatient for application/json ContentType.
 type CreatePatientJSONRequestBody = PatientInput
 
+// UpdatePatientJSONRequestBody defines body for UpdatePatient for application/json ContentType.
+type UpdatePatientJSONRequestBody = PatientPatch
+
+// UpdatePatientApplicationMergePatchPlusJSONRequestBody defines body for UpdatePatient for application/merge-patch+json ContentType.
+type UpdatePatientApplicationMergePatchPlusJSONRequestBody = PatientPatch
+
 // CreatePractitionerJSONRequestBody defines body for CreatePractitioner for application/json ContentType.
 type CreatePractitionerJSONRequestBody = PractitionerInput
+
+// UpdatePractitionerJSONRequestBody defines body for UpdatePractitioner for application/json ContentType.
+type UpdatePractitionerJSONRequestBody = PractitionerPatch
+
+// UpdatePractitionerApplicationMergePatchPlusJSONRequestBody defines body for UpdatePractitioner for application/merge-patch+json ContentType.
+type UpdatePractitionerApplicationMergePatchPlusJSONRequestBody = PractitionerPatch
 
 // CreateRefillRequestJSONRequestBody defines body for CreateRefillRequest for application/json ContentType.
 type CreateRefillRequestJSONRequestBody = RefillRequestInput
@@ -2719,6 +3068,72 @@ type CreateWebhookJSONRequestBody = WebhookInput
 
 // RotateWebhookSecretsJSONRequestBody defines body for RotateWebhookSecrets for application/json ContentType.
 type RotateWebhookSecretsJSONRequestBody = WebhookRotateInput
+
+// Getter for additional properties for CancelOrderInput. Returns the specified
+// element and whether it was found
+func (a CancelOrderInput) Get(fieldName string) (value interface{}, found bool) {
+	if a.AdditionalProperties != nil {
+		value, found = a.AdditionalProperties[fieldName]
+	}
+	return
+}
+
+// Setter for additional properties for CancelOrderInput
+func (a *CancelOrderInput) Set(fieldName string, value interface{}) {
+	if a.AdditionalProperties == nil {
+		a.AdditionalProperties = make(map[string]interface{})
+	}
+	a.AdditionalProperties[fieldName] = value
+}
+
+// Override default JSON handling for CancelOrderInput to handle AdditionalProperties
+func (a *CancelOrderInput) UnmarshalJSON(b []byte) error {
+	object := make(map[string]json.RawMessage)
+	err := json.Unmarshal(b, &object)
+	if err != nil {
+		return err
+	}
+
+	if raw, found := object["reason"]; found {
+		err = json.Unmarshal(raw, &a.Reason)
+		if err != nil {
+			return fmt.Errorf("error reading 'reason': %w", err)
+		}
+		delete(object, "reason")
+	}
+
+	if len(object) != 0 {
+		a.AdditionalProperties = make(map[string]interface{})
+		for fieldName, fieldBuf := range object {
+			var fieldVal interface{}
+			err := json.Unmarshal(fieldBuf, &fieldVal)
+			if err != nil {
+				return fmt.Errorf("error unmarshaling field %s: %w", fieldName, err)
+			}
+			a.AdditionalProperties[fieldName] = fieldVal
+		}
+	}
+	return nil
+}
+
+// Override default JSON handling for CancelOrderInput to handle AdditionalProperties
+func (a CancelOrderInput) MarshalJSON() ([]byte, error) {
+	var err error
+	object := make(map[string]json.RawMessage)
+
+	object["reason"], err = json.Marshal(a.Reason)
+	if err != nil {
+		return nil, fmt.Errorf("error marshaling 'reason': %w", err)
+	}
+
+	for fieldName, field := range a.AdditionalProperties {
+		object[fieldName], err = json.Marshal(field)
+		if err != nil {
+			return nil, fmt.Errorf("error marshaling '%s': %w", fieldName, err)
+		}
+	}
+	return json.Marshal(object)
+}
 
 // Getter for additional properties for Readiness. Returns the specified
 // element and whether it was found
@@ -3224,6 +3639,36 @@ type ClientInterface interface {
 	// Corresponds with GET /api/external/medication-order/{id} (the `GetMedicationOrder` operationId).
 	GetMedicationOrder(ctx context.Context, id MedicationOrderId, params *GetMedicationOrderParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// CancelMedicationOrderWithBody Cancel an order
+	//
+	// Cancels an order of your clinics that NovaMed's pharmacy has not started on:
+	// allowed while it is `created` or `verified`; later (and once cancelled) the
+	// answer is `400 ORDER_NOT_CANCELLABLE`, naming the order's status, and nothing
+	// changes. The order becomes `cancelled`, your webhooks receive
+	// `medication_order:cancelled` with the `reason` and `cancelled_by: partner`,
+	// and a refill's order gives the refill it consumed back to its prescription.
+	// Safe to retry with an `Idempotency-Key`.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with POST /api/external/medication-order/{id}/cancel (the `CancelMedicationOrder` operationId).
+	CancelMedicationOrderWithBody(ctx context.Context, id MedicationOrderId, params *CancelMedicationOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// CancelMedicationOrder Cancel an order
+	//
+	// Cancels an order of your clinics that NovaMed's pharmacy has not started on:
+	// allowed while it is `created` or `verified`; later (and once cancelled) the
+	// answer is `400 ORDER_NOT_CANCELLABLE`, naming the order's status, and nothing
+	// changes. The order becomes `cancelled`, your webhooks receive
+	// `medication_order:cancelled` with the `reason` and `cancelled_by: partner`,
+	// and a refill's order gives the refill it consumed back to its prescription.
+	// Safe to retry with an `Idempotency-Key`.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with POST /api/external/medication-order/{id}/cancel (the `CancelMedicationOrder` operationId).
+	CancelMedicationOrder(ctx context.Context, id MedicationOrderId, params *CancelMedicationOrderParams, body CancelMedicationOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// SandboxCancelShipmentWithBody Cancel a shipment (development only)
 	//
 	// **Development only** — in production this route does not exist and answers
@@ -3308,6 +3753,48 @@ type ClientInterface interface {
 	// Corresponds with GET /api/external/patient/{id} (the `GetPatient` operationId).
 	GetPatient(ctx context.Context, id PatientId, params *GetPatientParams, reqEditors ...RequestEditorFn) (*http.Response, error)
 
+	// UpdatePatientWithBody Update a patient
+	//
+	// Changes a patient of your clinics with a JSON merge patch (RFC 7396): send only
+	// the fields that change (`Content-Type: application/merge-patch+json`, or
+	// `application/json`). The merged patient is checked with the same rules as a
+	// create, its PHI re-encrypted, the change audited, and `patient:updated` (an
+	// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+	// with an `Idempotency-Key`. See `PatientPatch` for the merge rules.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/external/patient/{id} (the `UpdatePatient` operationId).
+	UpdatePatientWithBody(ctx context.Context, id PatientId, params *UpdatePatientParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdatePatient Update a patient
+	//
+	// Changes a patient of your clinics with a JSON merge patch (RFC 7396): send only
+	// the fields that change (`Content-Type: application/merge-patch+json`, or
+	// `application/json`). The merged patient is checked with the same rules as a
+	// create, its PHI re-encrypted, the change audited, and `patient:updated` (an
+	// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+	// with an `Idempotency-Key`. See `PatientPatch` for the merge rules.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/external/patient/{id} (the `UpdatePatient` operationId).
+	UpdatePatient(ctx context.Context, id PatientId, params *UpdatePatientParams, body UpdatePatientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdatePatientWithApplicationMergePatchPlusJSONBody Update a patient
+	//
+	// Changes a patient of your clinics with a JSON merge patch (RFC 7396): send only
+	// the fields that change (`Content-Type: application/merge-patch+json`, or
+	// `application/json`). The merged patient is checked with the same rules as a
+	// create, its PHI re-encrypted, the change audited, and `patient:updated` (an
+	// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+	// with an `Idempotency-Key`. See `PatientPatch` for the merge rules.
+	//
+	// Takes a body of the `application/merge-patch+json` content type.
+	//
+	// Corresponds with PATCH /api/external/patient/{id} (the `UpdatePatient` operationId).
+	UpdatePatientWithApplicationMergePatchPlusJSONBody(ctx context.Context, id PatientId, params *UpdatePatientParams, body UpdatePatientApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
 	// ListPractitioners List practitioners
 	//
 	// Your clinics' practitioners, newest first. This is the request of the authentication guide's first example.
@@ -3343,6 +3830,48 @@ type ClientInterface interface {
 	//
 	// Corresponds with GET /api/external/practitioner/{id} (the `GetPractitioner` operationId).
 	GetPractitioner(ctx context.Context, id PractitionerId, params *GetPractitionerParams, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdatePractitionerWithBody Update a practitioner
+	//
+	// Changes a practitioner of your clinics with a JSON merge patch (RFC 7396): send only
+	// the fields that change (`Content-Type: application/merge-patch+json`, or
+	// `application/json`). The merged practitioner is checked with the same rules as a
+	// create, its PHI re-encrypted, the change audited, and `practitioner:updated` (an
+	// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+	// with an `Idempotency-Key`. See `PractitionerPatch` for the merge rules.
+	//
+	// Takes any type of body and a specified content type.
+	//
+	// Corresponds with PATCH /api/external/practitioner/{id} (the `UpdatePractitioner` operationId).
+	UpdatePractitionerWithBody(ctx context.Context, id PractitionerId, params *UpdatePractitionerParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdatePractitioner Update a practitioner
+	//
+	// Changes a practitioner of your clinics with a JSON merge patch (RFC 7396): send only
+	// the fields that change (`Content-Type: application/merge-patch+json`, or
+	// `application/json`). The merged practitioner is checked with the same rules as a
+	// create, its PHI re-encrypted, the change audited, and `practitioner:updated` (an
+	// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+	// with an `Idempotency-Key`. See `PractitionerPatch` for the merge rules.
+	//
+	// Takes a body of the `application/json` content type.
+	//
+	// Corresponds with PATCH /api/external/practitioner/{id} (the `UpdatePractitioner` operationId).
+	UpdatePractitioner(ctx context.Context, id PractitionerId, params *UpdatePractitionerParams, body UpdatePractitionerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// UpdatePractitionerWithApplicationMergePatchPlusJSONBody Update a practitioner
+	//
+	// Changes a practitioner of your clinics with a JSON merge patch (RFC 7396): send only
+	// the fields that change (`Content-Type: application/merge-patch+json`, or
+	// `application/json`). The merged practitioner is checked with the same rules as a
+	// create, its PHI re-encrypted, the change audited, and `practitioner:updated` (an
+	// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+	// with an `Idempotency-Key`. See `PractitionerPatch` for the merge rules.
+	//
+	// Takes a body of the `application/merge-patch+json` content type.
+	//
+	// Corresponds with PATCH /api/external/practitioner/{id} (the `UpdatePractitioner` operationId).
+	UpdatePractitionerWithApplicationMergePatchPlusJSONBody(ctx context.Context, id PractitionerId, params *UpdatePractitionerParams, body UpdatePractitionerApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// ListRefillRequests List refill requests
 	//
@@ -3523,15 +4052,36 @@ type ClientInterface interface {
 	// GetDocs Rendered reference
 	//
 	// This document rendered by Redoc (bundled into the server; the page loads
-	// nothing from elsewhere and works offline). Its `Content-Security-Policy`
-	// allows scripts from the server itself only. No key.
+	// nothing from elsewhere and works offline), each operation with a curl and a
+	// Go SDK sample. `/docs` and `/docs/` answer the same page. Its scripts are
+	// named by absolute, versioned paths (`/docs/assets/{version}/…`) that browsers
+	// may keep for a year; the page itself is compressed and revalidated with its
+	// `ETag`. Its `Content-Security-Policy` allows scripts from the server itself
+	// only. No key.
 	//
 	// Corresponds with GET /docs (the `GetDocs` operationId).
 	GetDocs(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
-	// GetDocsAsset Script of the rendered reference
+	// GetDocsSlash Rendered reference (trailing slash)
 	//
-	// The scripts the `/docs` page loads. No key.
+	// The page of `/docs`, the same bytes. No key.
+	//
+	// Corresponds with GET /docs/ (the `GetDocsSlash` operationId).
+	GetDocsSlash(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetDocsVersionedAsset Versioned script of the rendered reference
+	//
+	// The scripts the `/docs` page loads, under the version the page names (a
+	// digest of the scripts): they never change under that URL, so they are
+	// served with `Cache-Control: public, max-age=31536000, immutable`, compressed
+	// with gzip when allowed, with an `ETag`. Another version is `404`. No key.
+	//
+	// Corresponds with GET /docs/assets/{version}/{asset} (the `GetDocsVersionedAsset` operationId).
+	GetDocsVersionedAsset(ctx context.Context, version string, asset GetDocsVersionedAssetParamsAsset, reqEditors ...RequestEditorFn) (*http.Response, error)
+
+	// GetDocsAsset Script of the rendered reference (unversioned)
+	//
+	// The scripts of `/docs/assets/{version}/{asset}` at a stable path, revalidated on each use (`Cache-Control: no-cache` and `ETag`). The page itself loads the versioned paths. No key.
 	//
 	// Corresponds with GET /docs/{asset} (the `GetDocsAsset` operationId).
 	GetDocsAsset(ctx context.Context, asset GetDocsAssetParamsAsset, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3545,14 +4095,19 @@ type ClientInterface interface {
 
 	// GetOpenAPIJSON This document as JSON
 	//
-	// The OpenAPI 3.1 document, converted from the YAML source at start-up. No key.
+	// The OpenAPI 3.1 document as this server serves it: converted from the YAML
+	// source, its `servers` entry naming the URL the server answers on (its
+	// `--public-url` / `NOVAMED_PUBLIC_URL` when set, else the URL of the request),
+	// and each operation carrying `x-codeSamples` (curl and the Go SDK). Compressed
+	// with gzip when the request allows it; `ETag` and `If-None-Match` give `304`.
+	// No key.
 	//
 	// Corresponds with GET /openapi.json (the `GetOpenAPIJSON` operationId).
 	GetOpenAPIJSON(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
 
 	// GetOpenAPIYAML This document as YAML
 	//
-	// The OpenAPI 3.1 document exactly as maintained. No key.
+	// The document of `/openapi.json` as YAML (the same `servers` and `x-codeSamples`; compression and caching alike). No key.
 	//
 	// Corresponds with GET /openapi.yaml (the `GetOpenAPIYAML` operationId).
 	GetOpenAPIYAML(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error)
@@ -3748,6 +4303,56 @@ func (c *Client) GetMedicationOrder(ctx context.Context, id MedicationOrderId, p
 	return c.Client.Do(req)
 }
 
+// CancelMedicationOrderWithBody Cancel an order
+//
+// Cancels an order of your clinics that NovaMed's pharmacy has not started on:
+// allowed while it is `created` or `verified`; later (and once cancelled) the
+// answer is `400 ORDER_NOT_CANCELLABLE`, naming the order's status, and nothing
+// changes. The order becomes `cancelled`, your webhooks receive
+// `medication_order:cancelled` with the `reason` and `cancelled_by: partner`,
+// and a refill's order gives the refill it consumed back to its prescription.
+// Safe to retry with an `Idempotency-Key`.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with POST /api/external/medication-order/{id}/cancel (the `CancelMedicationOrder` operationId).
+func (c *Client) CancelMedicationOrderWithBody(ctx context.Context, id MedicationOrderId, params *CancelMedicationOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelMedicationOrderRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// CancelMedicationOrder Cancel an order
+//
+// Cancels an order of your clinics that NovaMed's pharmacy has not started on:
+// allowed while it is `created` or `verified`; later (and once cancelled) the
+// answer is `400 ORDER_NOT_CANCELLABLE`, naming the order's status, and nothing
+// changes. The order becomes `cancelled`, your webhooks receive
+// `medication_order:cancelled` with the `reason` and `cancelled_by: partner`,
+// and a refill's order gives the refill it consumed back to its prescription.
+// Safe to retry with an `Idempotency-Key`.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with POST /api/external/medication-order/{id}/cancel (the `CancelMedicationOrder` operationId).
+func (c *Client) CancelMedicationOrder(ctx context.Context, id MedicationOrderId, params *CancelMedicationOrderParams, body CancelMedicationOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewCancelMedicationOrderRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // SandboxCancelShipmentWithBody Cancel a shipment (development only)
 //
 // **Development only** — in production this route does not exist and answers
@@ -3902,6 +4507,78 @@ func (c *Client) GetPatient(ctx context.Context, id PatientId, params *GetPatien
 	return c.Client.Do(req)
 }
 
+// UpdatePatientWithBody Update a patient
+//
+// Changes a patient of your clinics with a JSON merge patch (RFC 7396): send only
+// the fields that change (`Content-Type: application/merge-patch+json`, or
+// `application/json`). The merged patient is checked with the same rules as a
+// create, its PHI re-encrypted, the change audited, and `patient:updated` (an
+// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+// with an `Idempotency-Key`. See `PatientPatch` for the merge rules.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/external/patient/{id} (the `UpdatePatient` operationId).
+func (c *Client) UpdatePatientWithBody(ctx context.Context, id PatientId, params *UpdatePatientParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdatePatientRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdatePatient Update a patient
+//
+// Changes a patient of your clinics with a JSON merge patch (RFC 7396): send only
+// the fields that change (`Content-Type: application/merge-patch+json`, or
+// `application/json`). The merged patient is checked with the same rules as a
+// create, its PHI re-encrypted, the change audited, and `patient:updated` (an
+// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+// with an `Idempotency-Key`. See `PatientPatch` for the merge rules.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/external/patient/{id} (the `UpdatePatient` operationId).
+func (c *Client) UpdatePatient(ctx context.Context, id PatientId, params *UpdatePatientParams, body UpdatePatientJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdatePatientRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdatePatientWithApplicationMergePatchPlusJSONBody Update a patient
+//
+// Changes a patient of your clinics with a JSON merge patch (RFC 7396): send only
+// the fields that change (`Content-Type: application/merge-patch+json`, or
+// `application/json`). The merged patient is checked with the same rules as a
+// create, its PHI re-encrypted, the change audited, and `patient:updated` (an
+// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+// with an `Idempotency-Key`. See `PatientPatch` for the merge rules.
+//
+// Takes a body of the `application/merge-patch+json` content type.
+//
+// Corresponds with PATCH /api/external/patient/{id} (the `UpdatePatient` operationId).
+func (c *Client) UpdatePatientWithApplicationMergePatchPlusJSONBody(ctx context.Context, id PatientId, params *UpdatePatientParams, body UpdatePatientApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdatePatientRequestWithApplicationMergePatchPlusJSONBody(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
 // ListPractitioners List practitioners
 //
 // Your clinics' practitioners, newest first. This is the request of the authentication guide's first example.
@@ -3968,6 +4645,78 @@ func (c *Client) CreatePractitioner(ctx context.Context, params *CreatePractitio
 // Corresponds with GET /api/external/practitioner/{id} (the `GetPractitioner` operationId).
 func (c *Client) GetPractitioner(ctx context.Context, id PractitionerId, params *GetPractitionerParams, reqEditors ...RequestEditorFn) (*http.Response, error) {
 	req, err := NewGetPractitionerRequest(c.Server, id, params)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdatePractitionerWithBody Update a practitioner
+//
+// Changes a practitioner of your clinics with a JSON merge patch (RFC 7396): send only
+// the fields that change (`Content-Type: application/merge-patch+json`, or
+// `application/json`). The merged practitioner is checked with the same rules as a
+// create, its PHI re-encrypted, the change audited, and `practitioner:updated` (an
+// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+// with an `Idempotency-Key`. See `PractitionerPatch` for the merge rules.
+//
+// Takes any type of body and a specified content type.
+//
+// Corresponds with PATCH /api/external/practitioner/{id} (the `UpdatePractitioner` operationId).
+func (c *Client) UpdatePractitionerWithBody(ctx context.Context, id PractitionerId, params *UpdatePractitionerParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdatePractitionerRequestWithBody(c.Server, id, params, contentType, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdatePractitioner Update a practitioner
+//
+// Changes a practitioner of your clinics with a JSON merge patch (RFC 7396): send only
+// the fields that change (`Content-Type: application/merge-patch+json`, or
+// `application/json`). The merged practitioner is checked with the same rules as a
+// create, its PHI re-encrypted, the change audited, and `practitioner:updated` (an
+// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+// with an `Idempotency-Key`. See `PractitionerPatch` for the merge rules.
+//
+// Takes a body of the `application/json` content type.
+//
+// Corresponds with PATCH /api/external/practitioner/{id} (the `UpdatePractitioner` operationId).
+func (c *Client) UpdatePractitioner(ctx context.Context, id PractitionerId, params *UpdatePractitionerParams, body UpdatePractitionerJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdatePractitionerRequest(c.Server, id, params, body)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// UpdatePractitionerWithApplicationMergePatchPlusJSONBody Update a practitioner
+//
+// Changes a practitioner of your clinics with a JSON merge patch (RFC 7396): send only
+// the fields that change (`Content-Type: application/merge-patch+json`, or
+// `application/json`). The merged practitioner is checked with the same rules as a
+// create, its PHI re-encrypted, the change audited, and `practitioner:updated` (an
+// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+// with an `Idempotency-Key`. See `PractitionerPatch` for the merge rules.
+//
+// Takes a body of the `application/merge-patch+json` content type.
+//
+// Corresponds with PATCH /api/external/practitioner/{id} (the `UpdatePractitioner` operationId).
+func (c *Client) UpdatePractitionerWithApplicationMergePatchPlusJSONBody(ctx context.Context, id PractitionerId, params *UpdatePractitionerParams, body UpdatePractitionerApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewUpdatePractitionerRequestWithApplicationMergePatchPlusJSONBody(c.Server, id, params, body)
 	if err != nil {
 		return nil, err
 	}
@@ -4317,8 +5066,12 @@ func (c *Client) SendWebhookTestEvent(ctx context.Context, id WebhookId, params 
 // GetDocs Rendered reference
 //
 // This document rendered by Redoc (bundled into the server; the page loads
-// nothing from elsewhere and works offline). Its `Content-Security-Policy`
-// allows scripts from the server itself only. No key.
+// nothing from elsewhere and works offline), each operation with a curl and a
+// Go SDK sample. `/docs` and `/docs/` answer the same page. Its scripts are
+// named by absolute, versioned paths (`/docs/assets/{version}/…`) that browsers
+// may keep for a year; the page itself is compressed and revalidated with its
+// `ETag`. Its `Content-Security-Policy` allows scripts from the server itself
+// only. No key.
 //
 // Corresponds with GET /docs (the `GetDocs` operationId).
 func (c *Client) GetDocs(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4333,9 +5086,46 @@ func (c *Client) GetDocs(ctx context.Context, reqEditors ...RequestEditorFn) (*h
 	return c.Client.Do(req)
 }
 
-// GetDocsAsset Script of the rendered reference
+// GetDocsSlash Rendered reference (trailing slash)
 //
-// The scripts the `/docs` page loads. No key.
+// The page of `/docs`, the same bytes. No key.
+//
+// Corresponds with GET /docs/ (the `GetDocsSlash` operationId).
+func (c *Client) GetDocsSlash(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDocsSlashRequest(c.Server)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetDocsVersionedAsset Versioned script of the rendered reference
+//
+// The scripts the `/docs` page loads, under the version the page names (a
+// digest of the scripts): they never change under that URL, so they are
+// served with `Cache-Control: public, max-age=31536000, immutable`, compressed
+// with gzip when allowed, with an `ETag`. Another version is `404`. No key.
+//
+// Corresponds with GET /docs/assets/{version}/{asset} (the `GetDocsVersionedAsset` operationId).
+func (c *Client) GetDocsVersionedAsset(ctx context.Context, version string, asset GetDocsVersionedAssetParamsAsset, reqEditors ...RequestEditorFn) (*http.Response, error) {
+	req, err := NewGetDocsVersionedAssetRequest(c.Server, version, asset)
+	if err != nil {
+		return nil, err
+	}
+	req = req.WithContext(ctx)
+	if err := c.applyEditors(ctx, req, reqEditors); err != nil {
+		return nil, err
+	}
+	return c.Client.Do(req)
+}
+
+// GetDocsAsset Script of the rendered reference (unversioned)
+//
+// The scripts of `/docs/assets/{version}/{asset}` at a stable path, revalidated on each use (`Cache-Control: no-cache` and `ETag`). The page itself loads the versioned paths. No key.
 //
 // Corresponds with GET /docs/{asset} (the `GetDocsAsset` operationId).
 func (c *Client) GetDocsAsset(ctx context.Context, asset GetDocsAssetParamsAsset, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4369,7 +5159,12 @@ func (c *Client) GetHealth(ctx context.Context, reqEditors ...RequestEditorFn) (
 
 // GetOpenAPIJSON This document as JSON
 //
-// The OpenAPI 3.1 document, converted from the YAML source at start-up. No key.
+// The OpenAPI 3.1 document as this server serves it: converted from the YAML
+// source, its `servers` entry naming the URL the server answers on (its
+// `--public-url` / `NOVAMED_PUBLIC_URL` when set, else the URL of the request),
+// and each operation carrying `x-codeSamples` (curl and the Go SDK). Compressed
+// with gzip when the request allows it; `ETag` and `If-None-Match` give `304`.
+// No key.
 //
 // Corresponds with GET /openapi.json (the `GetOpenAPIJSON` operationId).
 func (c *Client) GetOpenAPIJSON(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4386,7 +5181,7 @@ func (c *Client) GetOpenAPIJSON(ctx context.Context, reqEditors ...RequestEditor
 
 // GetOpenAPIYAML This document as YAML
 //
-// The OpenAPI 3.1 document exactly as maintained. No key.
+// The document of `/openapi.json` as YAML (the same `servers` and `x-codeSamples`; compression and caching alike). No key.
 //
 // Corresponds with GET /openapi.yaml (the `GetOpenAPIYAML` operationId).
 func (c *Client) GetOpenAPIYAML(ctx context.Context, reqEditors ...RequestEditorFn) (*http.Response, error) {
@@ -4826,15 +5621,26 @@ func NewCreateMedicationOrderRequestWithBody(server string, params *CreateMedica
 			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
-		if params.XRequestId != nil {
+		if params.Prefer != nil {
 			var headerParam1 string
 
-			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("X-Request-Id", headerParam1)
+			req.Header.Set("Prefer", headerParam1)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -4884,6 +5690,90 @@ func NewGetMedicationOrderRequest(server string, id MedicationOrderId, params *G
 			}
 
 			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewCancelMedicationOrderRequest calls the generic CancelMedicationOrder builder with application/json body
+func NewCancelMedicationOrderRequest(server string, id MedicationOrderId, params *CancelMedicationOrderParams, body CancelMedicationOrderJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewCancelMedicationOrderRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewCancelMedicationOrderRequestWithBody constructs an http.Request for the CancelMedicationOrder method, with any body, and a specified content type
+func NewCancelMedicationOrderRequestWithBody(server string, id MedicationOrderId, params *CancelMedicationOrderParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/external/medication-order/%s/cancel", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPost, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.Prefer != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Prefer", headerParam1)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -4948,15 +5838,26 @@ func NewSandboxCancelShipmentRequestWithBody(server string, id MedicationOrderId
 			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
-		if params.XRequestId != nil {
+		if params.Prefer != nil {
 			var headerParam1 string
 
-			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("X-Request-Id", headerParam1)
+			req.Header.Set("Prefer", headerParam1)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -5196,15 +6097,26 @@ func NewCreatePatientRequestWithBody(server string, params *CreatePatientParams,
 			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
-		if params.XRequestId != nil {
+		if params.Prefer != nil {
 			var headerParam1 string
 
-			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("X-Request-Id", headerParam1)
+			req.Header.Set("Prefer", headerParam1)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -5254,6 +6166,101 @@ func NewGetPatientRequest(server string, id PatientId, params *GetPatientParams)
 			}
 
 			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewUpdatePatientRequest calls the generic UpdatePatient builder with application/json body
+func NewUpdatePatientRequest(server string, id PatientId, params *UpdatePatientParams, body UpdatePatientJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdatePatientRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewUpdatePatientRequestWithApplicationMergePatchPlusJSONBody calls the generic UpdatePatient builder with application/merge-patch+json body
+func NewUpdatePatientRequestWithApplicationMergePatchPlusJSONBody(server string, id PatientId, params *UpdatePatientParams, body UpdatePatientApplicationMergePatchPlusJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdatePatientRequestWithBody(server, id, params, "application/merge-patch+json", bodyReader)
+}
+
+// NewUpdatePatientRequestWithBody constructs an http.Request for the UpdatePatient method, with any body, and a specified content type
+func NewUpdatePatientRequestWithBody(server string, id PatientId, params *UpdatePatientParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/external/patient/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.Prefer != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Prefer", headerParam1)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -5404,15 +6411,26 @@ func NewCreatePractitionerRequestWithBody(server string, params *CreatePractitio
 			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
-		if params.XRequestId != nil {
+		if params.Prefer != nil {
 			var headerParam1 string
 
-			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("X-Request-Id", headerParam1)
+			req.Header.Set("Prefer", headerParam1)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -5462,6 +6480,101 @@ func NewGetPractitionerRequest(server string, id PractitionerId, params *GetPrac
 			}
 
 			req.Header.Set("X-Request-Id", headerParam0)
+		}
+
+	}
+
+	return req, nil
+}
+
+// NewUpdatePractitionerRequest calls the generic UpdatePractitioner builder with application/json body
+func NewUpdatePractitionerRequest(server string, id PractitionerId, params *UpdatePractitionerParams, body UpdatePractitionerJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdatePractitionerRequestWithBody(server, id, params, "application/json", bodyReader)
+}
+
+// NewUpdatePractitionerRequestWithApplicationMergePatchPlusJSONBody calls the generic UpdatePractitioner builder with application/merge-patch+json body
+func NewUpdatePractitionerRequestWithApplicationMergePatchPlusJSONBody(server string, id PractitionerId, params *UpdatePractitionerParams, body UpdatePractitionerApplicationMergePatchPlusJSONRequestBody) (*http.Request, error) {
+	var bodyReader io.Reader
+	buf, err := json.Marshal(body)
+	if err != nil {
+		return nil, err
+	}
+	bodyReader = bytes.NewReader(buf)
+	return NewUpdatePractitionerRequestWithBody(server, id, params, "application/merge-patch+json", bodyReader)
+}
+
+// NewUpdatePractitionerRequestWithBody constructs an http.Request for the UpdatePractitioner method, with any body, and a specified content type
+func NewUpdatePractitionerRequestWithBody(server string, id PractitionerId, params *UpdatePractitionerParams, contentType string, body io.Reader) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "id", id, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: "uuid"})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/api/external/practitioner/%s", pathParam0)
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodPatch, queryURL.String(), body)
+	if err != nil {
+		return nil, err
+	}
+
+	req.Header.Add("Content-Type", contentType)
+
+	if params != nil {
+
+		if params.IdempotencyKey != nil {
+			var headerParam0 string
+
+			headerParam0, err = runtime.StyleParamWithOptions("simple", false, "Idempotency-Key", *params.IdempotencyKey, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Idempotency-Key", headerParam0)
+		}
+
+		if params.Prefer != nil {
+			var headerParam1 string
+
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("Prefer", headerParam1)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -5612,15 +6725,26 @@ func NewCreateRefillRequestRequestWithBody(server string, params *CreateRefillRe
 			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
-		if params.XRequestId != nil {
+		if params.Prefer != nil {
 			var headerParam1 string
 
-			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("X-Request-Id", headerParam1)
+			req.Header.Set("Prefer", headerParam1)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -5754,15 +6878,26 @@ func NewDeleteWebhookRequestWithBody(server string, params *DeleteWebhookParams,
 			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
-		if params.XRequestId != nil {
+		if params.Prefer != nil {
 			var headerParam1 string
 
-			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("X-Request-Id", headerParam1)
+			req.Header.Set("Prefer", headerParam1)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -5913,15 +7048,26 @@ func NewCreateWebhookRequestWithBody(server string, params *CreateWebhookParams,
 			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
-		if params.XRequestId != nil {
+		if params.Prefer != nil {
 			var headerParam1 string
 
-			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("X-Request-Id", headerParam1)
+			req.Header.Set("Prefer", headerParam1)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -5973,15 +7119,26 @@ func NewDeleteWebhookByIdRequest(server string, id WebhookId, params *DeleteWebh
 			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
-		if params.XRequestId != nil {
+		if params.Prefer != nil {
 			var headerParam1 string
 
-			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("X-Request-Id", headerParam1)
+			req.Header.Set("Prefer", headerParam1)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -6189,15 +7346,26 @@ func NewRetryWebhookDeliveryRequest(server string, id WebhookId, deliveryId open
 			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
-		if params.XRequestId != nil {
+		if params.Prefer != nil {
 			var headerParam1 string
 
-			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("X-Request-Id", headerParam1)
+			req.Header.Set("Prefer", headerParam1)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -6322,15 +7490,26 @@ func NewSendWebhookTestEventRequest(server string, id WebhookId, params *SendWeb
 			req.Header.Set("Idempotency-Key", headerParam0)
 		}
 
-		if params.XRequestId != nil {
+		if params.Prefer != nil {
 			var headerParam1 string
 
-			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			headerParam1, err = runtime.StyleParamWithOptions("simple", false, "Prefer", *params.Prefer, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
 			if err != nil {
 				return nil, err
 			}
 
-			req.Header.Set("X-Request-Id", headerParam1)
+			req.Header.Set("Prefer", headerParam1)
+		}
+
+		if params.XRequestId != nil {
+			var headerParam2 string
+
+			headerParam2, err = runtime.StyleParamWithOptions("simple", false, "X-Request-Id", *params.XRequestId, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationHeader, Type: "string", Format: ""})
+			if err != nil {
+				return nil, err
+			}
+
+			req.Header.Set("X-Request-Id", headerParam2)
 		}
 
 	}
@@ -6348,6 +7527,74 @@ func NewGetDocsRequest(server string) (*http.Request, error) {
 	}
 
 	operationPath := fmt.Sprintf("/docs")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetDocsSlashRequest constructs an http.Request for the GetDocsSlash method
+func NewGetDocsSlashRequest(server string) (*http.Request, error) {
+	var err error
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/docs/")
+	if operationPath[0] == '/' {
+		operationPath = "." + operationPath
+	}
+
+	queryURL, err := serverURL.Parse(operationPath)
+	if err != nil {
+		return nil, err
+	}
+
+	req, err := http.NewRequest(http.MethodGet, queryURL.String(), nil)
+	if err != nil {
+		return nil, err
+	}
+
+	return req, nil
+}
+
+// NewGetDocsVersionedAssetRequest constructs an http.Request for the GetDocsVersionedAsset method
+func NewGetDocsVersionedAssetRequest(server string, version string, asset GetDocsVersionedAssetParamsAsset) (*http.Request, error) {
+	var err error
+
+	var pathParam0 string
+
+	pathParam0, err = runtime.StyleParamWithOptions("simple", false, "version", version, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	var pathParam1 string
+
+	pathParam1, err = runtime.StyleParamWithOptions("simple", false, "asset", asset, runtime.StyleParamOptions{ParamLocation: runtime.ParamLocationPath, Type: "string", Format: ""})
+	if err != nil {
+		return nil, err
+	}
+
+	serverURL, err := url.Parse(server)
+	if err != nil {
+		return nil, err
+	}
+
+	operationPath := fmt.Sprintf("/docs/assets/%s/%s", pathParam0, pathParam1)
 	if operationPath[0] == '/' {
 		operationPath = "." + operationPath
 	}
@@ -6666,6 +7913,36 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/external/medication-order/{id} (the `GetMedicationOrder` operationId).
 	GetMedicationOrderWithResponse(ctx context.Context, id MedicationOrderId, params *GetMedicationOrderParams, reqEditors ...RequestEditorFn) (*GetMedicationOrderResponse, error)
 
+	// CancelMedicationOrderWithBodyWithResponse Cancel an order
+	//
+	// Cancels an order of your clinics that NovaMed's pharmacy has not started on:
+	// allowed while it is `created` or `verified`; later (and once cancelled) the
+	// answer is `400 ORDER_NOT_CANCELLABLE`, naming the order's status, and nothing
+	// changes. The order becomes `cancelled`, your webhooks receive
+	// `medication_order:cancelled` with the `reason` and `cancelled_by: partner`,
+	// and a refill's order gives the refill it consumed back to its prescription.
+	// Safe to retry with an `Idempotency-Key`.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/external/medication-order/{id}/cancel (the `CancelMedicationOrder` operationId).
+	CancelMedicationOrderWithBodyWithResponse(ctx context.Context, id MedicationOrderId, params *CancelMedicationOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CancelMedicationOrderResponse, error)
+
+	// CancelMedicationOrderWithResponse Cancel an order
+	//
+	// Cancels an order of your clinics that NovaMed's pharmacy has not started on:
+	// allowed while it is `created` or `verified`; later (and once cancelled) the
+	// answer is `400 ORDER_NOT_CANCELLABLE`, naming the order's status, and nothing
+	// changes. The order becomes `cancelled`, your webhooks receive
+	// `medication_order:cancelled` with the `reason` and `cancelled_by: partner`,
+	// and a refill's order gives the refill it consumed back to its prescription.
+	// Safe to retry with an `Idempotency-Key`.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with POST /api/external/medication-order/{id}/cancel (the `CancelMedicationOrder` operationId).
+	CancelMedicationOrderWithResponse(ctx context.Context, id MedicationOrderId, params *CancelMedicationOrderParams, body CancelMedicationOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*CancelMedicationOrderResponse, error)
+
 	// SandboxCancelShipmentWithBodyWithResponse Cancel a shipment (development only)
 	//
 	// **Development only** — in production this route does not exist and answers
@@ -6756,6 +8033,48 @@ type ClientWithResponsesInterface interface {
 	// Corresponds with GET /api/external/patient/{id} (the `GetPatient` operationId).
 	GetPatientWithResponse(ctx context.Context, id PatientId, params *GetPatientParams, reqEditors ...RequestEditorFn) (*GetPatientResponse, error)
 
+	// UpdatePatientWithBodyWithResponse Update a patient
+	//
+	// Changes a patient of your clinics with a JSON merge patch (RFC 7396): send only
+	// the fields that change (`Content-Type: application/merge-patch+json`, or
+	// `application/json`). The merged patient is checked with the same rules as a
+	// create, its PHI re-encrypted, the change audited, and `patient:updated` (an
+	// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+	// with an `Idempotency-Key`. See `PatientPatch` for the merge rules.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/external/patient/{id} (the `UpdatePatient` operationId).
+	UpdatePatientWithBodyWithResponse(ctx context.Context, id PatientId, params *UpdatePatientParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdatePatientResponse, error)
+
+	// UpdatePatientWithResponse Update a patient
+	//
+	// Changes a patient of your clinics with a JSON merge patch (RFC 7396): send only
+	// the fields that change (`Content-Type: application/merge-patch+json`, or
+	// `application/json`). The merged patient is checked with the same rules as a
+	// create, its PHI re-encrypted, the change audited, and `patient:updated` (an
+	// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+	// with an `Idempotency-Key`. See `PatientPatch` for the merge rules.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/external/patient/{id} (the `UpdatePatient` operationId).
+	UpdatePatientWithResponse(ctx context.Context, id PatientId, params *UpdatePatientParams, body UpdatePatientJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdatePatientResponse, error)
+
+	// UpdatePatientWithApplicationMergePatchPlusJSONBodyWithResponse Update a patient
+	//
+	// Changes a patient of your clinics with a JSON merge patch (RFC 7396): send only
+	// the fields that change (`Content-Type: application/merge-patch+json`, or
+	// `application/json`). The merged patient is checked with the same rules as a
+	// create, its PHI re-encrypted, the change audited, and `patient:updated` (an
+	// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+	// with an `Idempotency-Key`. See `PatientPatch` for the merge rules.
+	//
+	// Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/external/patient/{id} (the `UpdatePatient` operationId).
+	UpdatePatientWithApplicationMergePatchPlusJSONBodyWithResponse(ctx context.Context, id PatientId, params *UpdatePatientParams, body UpdatePatientApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdatePatientResponse, error)
+
 	// ListPractitionersWithResponse List practitioners
 	//
 	// Your clinics' practitioners, newest first. This is the request of the authentication guide's first example.
@@ -6795,6 +8114,48 @@ type ClientWithResponsesInterface interface {
 	//
 	// Corresponds with GET /api/external/practitioner/{id} (the `GetPractitioner` operationId).
 	GetPractitionerWithResponse(ctx context.Context, id PractitionerId, params *GetPractitionerParams, reqEditors ...RequestEditorFn) (*GetPractitionerResponse, error)
+
+	// UpdatePractitionerWithBodyWithResponse Update a practitioner
+	//
+	// Changes a practitioner of your clinics with a JSON merge patch (RFC 7396): send only
+	// the fields that change (`Content-Type: application/merge-patch+json`, or
+	// `application/json`). The merged practitioner is checked with the same rules as a
+	// create, its PHI re-encrypted, the change audited, and `practitioner:updated` (an
+	// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+	// with an `Idempotency-Key`. See `PractitionerPatch` for the merge rules.
+	//
+	// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/external/practitioner/{id} (the `UpdatePractitioner` operationId).
+	UpdatePractitionerWithBodyWithResponse(ctx context.Context, id PractitionerId, params *UpdatePractitionerParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdatePractitionerResponse, error)
+
+	// UpdatePractitionerWithResponse Update a practitioner
+	//
+	// Changes a practitioner of your clinics with a JSON merge patch (RFC 7396): send only
+	// the fields that change (`Content-Type: application/merge-patch+json`, or
+	// `application/json`). The merged practitioner is checked with the same rules as a
+	// create, its PHI re-encrypted, the change audited, and `practitioner:updated` (an
+	// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+	// with an `Idempotency-Key`. See `PractitionerPatch` for the merge rules.
+	//
+	// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/external/practitioner/{id} (the `UpdatePractitioner` operationId).
+	UpdatePractitionerWithResponse(ctx context.Context, id PractitionerId, params *UpdatePractitionerParams, body UpdatePractitionerJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdatePractitionerResponse, error)
+
+	// UpdatePractitionerWithApplicationMergePatchPlusJSONBodyWithResponse Update a practitioner
+	//
+	// Changes a practitioner of your clinics with a JSON merge patch (RFC 7396): send only
+	// the fields that change (`Content-Type: application/merge-patch+json`, or
+	// `application/json`). The merged practitioner is checked with the same rules as a
+	// create, its PHI re-encrypted, the change audited, and `practitioner:updated` (an
+	// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+	// with an `Idempotency-Key`. See `PractitionerPatch` for the merge rules.
+	//
+	// Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with PATCH /api/external/practitioner/{id} (the `UpdatePractitioner` operationId).
+	UpdatePractitionerWithApplicationMergePatchPlusJSONBodyWithResponse(ctx context.Context, id PractitionerId, params *UpdatePractitionerParams, body UpdatePractitionerApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdatePractitionerResponse, error)
 
 	// ListRefillRequestsWithResponse List refill requests
 	//
@@ -6991,17 +8352,42 @@ type ClientWithResponsesInterface interface {
 	// GetDocsWithResponse Rendered reference
 	//
 	// This document rendered by Redoc (bundled into the server; the page loads
-	// nothing from elsewhere and works offline). Its `Content-Security-Policy`
-	// allows scripts from the server itself only. No key.
+	// nothing from elsewhere and works offline), each operation with a curl and a
+	// Go SDK sample. `/docs` and `/docs/` answer the same page. Its scripts are
+	// named by absolute, versioned paths (`/docs/assets/{version}/…`) that browsers
+	// may keep for a year; the page itself is compressed and revalidated with its
+	// `ETag`. Its `Content-Security-Policy` allows scripts from the server itself
+	// only. No key.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
 	// Corresponds with GET /docs (the `GetDocs` operationId).
 	GetDocsWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetDocsResponse, error)
 
-	// GetDocsAssetWithResponse Script of the rendered reference
+	// GetDocsSlashWithResponse Rendered reference (trailing slash)
 	//
-	// The scripts the `/docs` page loads. No key.
+	// The page of `/docs`, the same bytes. No key.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /docs/ (the `GetDocsSlash` operationId).
+	GetDocsSlashWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetDocsSlashResponse, error)
+
+	// GetDocsVersionedAssetWithResponse Versioned script of the rendered reference
+	//
+	// The scripts the `/docs` page loads, under the version the page names (a
+	// digest of the scripts): they never change under that URL, so they are
+	// served with `Cache-Control: public, max-age=31536000, immutable`, compressed
+	// with gzip when allowed, with an `ETag`. Another version is `404`. No key.
+	//
+	// Returns a wrapper object for the known response body format(s).
+	//
+	// Corresponds with GET /docs/assets/{version}/{asset} (the `GetDocsVersionedAsset` operationId).
+	GetDocsVersionedAssetWithResponse(ctx context.Context, version string, asset GetDocsVersionedAssetParamsAsset, reqEditors ...RequestEditorFn) (*GetDocsVersionedAssetResponse, error)
+
+	// GetDocsAssetWithResponse Script of the rendered reference (unversioned)
+	//
+	// The scripts of `/docs/assets/{version}/{asset}` at a stable path, revalidated on each use (`Cache-Control: no-cache` and `ETag`). The page itself loads the versioned paths. No key.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7019,7 +8405,12 @@ type ClientWithResponsesInterface interface {
 
 	// GetOpenAPIJSONWithResponse This document as JSON
 	//
-	// The OpenAPI 3.1 document, converted from the YAML source at start-up. No key.
+	// The OpenAPI 3.1 document as this server serves it: converted from the YAML
+	// source, its `servers` entry naming the URL the server answers on (its
+	// `--public-url` / `NOVAMED_PUBLIC_URL` when set, else the URL of the request),
+	// and each operation carrying `x-codeSamples` (curl and the Go SDK). Compressed
+	// with gzip when the request allows it; `ETag` and `If-None-Match` give `304`.
+	// No key.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7028,7 +8419,7 @@ type ClientWithResponsesInterface interface {
 
 	// GetOpenAPIYAMLWithResponse This document as YAML
 	//
-	// The OpenAPI 3.1 document exactly as maintained. No key.
+	// The document of `/openapi.json` as YAML (the same `servers` and `x-codeSamples`; compression and caching alike). No key.
 	//
 	// Returns a wrapper object for the known response body format(s).
 	//
@@ -7715,20 +9106,24 @@ func (r ListMedicationOrdersResponse) ContentType() string {
 
 // CreateMedicationOrderResponse200Headers the declared response headers of an HTTP 200 response for CreateMedicationOrder
 type CreateMedicationOrderResponse200Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // CreateMedicationOrderResponse400Headers the declared response headers of an HTTP 400 response for CreateMedicationOrder
 type CreateMedicationOrderResponse400Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // CreateMedicationOrderResponse401Headers the declared response headers of an HTTP 401 response for CreateMedicationOrder
@@ -7741,11 +9136,13 @@ type CreateMedicationOrderResponse401Headers struct {
 
 // CreateMedicationOrderResponse404Headers the declared response headers of an HTTP 404 response for CreateMedicationOrder
 type CreateMedicationOrderResponse404Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // CreateMedicationOrderResponse406Headers the declared response headers of an HTTP 406 response for CreateMedicationOrder
@@ -8075,22 +9472,254 @@ func (r GetMedicationOrderResponse) ContentType() string {
 	return ""
 }
 
-// SandboxCancelShipmentResponse200Headers the declared response headers of an HTTP 200 response for SandboxCancelShipment
-type SandboxCancelShipmentResponse200Headers struct {
-	IdempotentReplayed  *string
+// CancelMedicationOrderResponse200Headers the declared response headers of an HTTP 200 response for CancelMedicationOrder
+type CancelMedicationOrderResponse200Headers struct {
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
+}
+
+// CancelMedicationOrderResponse400Headers the declared response headers of an HTTP 400 response for CancelMedicationOrder
+type CancelMedicationOrderResponse400Headers struct {
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
+}
+
+// CancelMedicationOrderResponse401Headers the declared response headers of an HTTP 401 response for CancelMedicationOrder
+type CancelMedicationOrderResponse401Headers struct {
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
 	XRequestId          string
 }
 
-// SandboxCancelShipmentResponse400Headers the declared response headers of an HTTP 400 response for SandboxCancelShipment
-type SandboxCancelShipmentResponse400Headers struct {
-	IdempotentReplayed  *string
+// CancelMedicationOrderResponse404Headers the declared response headers of an HTTP 404 response for CancelMedicationOrder
+type CancelMedicationOrderResponse404Headers struct {
 	XRateLimitLimit     int
 	XRateLimitRemaining int
 	XRateLimitReset     int
 	XRequestId          string
+}
+
+// CancelMedicationOrderResponse406Headers the declared response headers of an HTTP 406 response for CancelMedicationOrder
+type CancelMedicationOrderResponse406Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// CancelMedicationOrderResponse409Headers the declared response headers of an HTTP 409 response for CancelMedicationOrder
+type CancelMedicationOrderResponse409Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// CancelMedicationOrderResponse413Headers the declared response headers of an HTTP 413 response for CancelMedicationOrder
+type CancelMedicationOrderResponse413Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// CancelMedicationOrderResponse415Headers the declared response headers of an HTTP 415 response for CancelMedicationOrder
+type CancelMedicationOrderResponse415Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// CancelMedicationOrderResponse422Headers the declared response headers of an HTTP 422 response for CancelMedicationOrder
+type CancelMedicationOrderResponse422Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// CancelMedicationOrderResponse429Headers the declared response headers of an HTTP 429 response for CancelMedicationOrder
+type CancelMedicationOrderResponse429Headers struct {
+	RetryAfter          *int
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// CancelMedicationOrderResponse500Headers the declared response headers of an HTTP 500 response for CancelMedicationOrder
+type CancelMedicationOrderResponse500Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+	XRequestId          string
+}
+
+type CancelMedicationOrderResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *MedicationOrderCancelled
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *MedicationOrderNotFound
+	// JSON406 the response for an HTTP 406 `application/json` response
+	JSON406 *NotAcceptable
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyKeyInUse
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *IdempotencyKeyReused
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *CancelMedicationOrderResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *CancelMedicationOrderResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *CancelMedicationOrderResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *CancelMedicationOrderResponse404Headers
+	// Headers406 the parsed response headers for an HTTP 406 response
+	Headers406 *CancelMedicationOrderResponse406Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *CancelMedicationOrderResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *CancelMedicationOrderResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *CancelMedicationOrderResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *CancelMedicationOrderResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *CancelMedicationOrderResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *CancelMedicationOrderResponse500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r CancelMedicationOrderResponse) GetJSON200() *MedicationOrderCancelled {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r CancelMedicationOrderResponse) GetJSON400() *ErrorEnvelope {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r CancelMedicationOrderResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r CancelMedicationOrderResponse) GetJSON404() *MedicationOrderNotFound {
+	return r.JSON404
+}
+
+// GetJSON406 returns the response for an HTTP 406 `application/json` response
+func (r CancelMedicationOrderResponse) GetJSON406() *NotAcceptable {
+	return r.JSON406
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r CancelMedicationOrderResponse) GetJSON409() *IdempotencyKeyInUse {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r CancelMedicationOrderResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r CancelMedicationOrderResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r CancelMedicationOrderResponse) GetJSON422() *IdempotencyKeyReused {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r CancelMedicationOrderResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r CancelMedicationOrderResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r CancelMedicationOrderResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r CancelMedicationOrderResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r CancelMedicationOrderResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r CancelMedicationOrderResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// SandboxCancelShipmentResponse200Headers the declared response headers of an HTTP 200 response for SandboxCancelShipment
+type SandboxCancelShipmentResponse200Headers struct {
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
+}
+
+// SandboxCancelShipmentResponse400Headers the declared response headers of an HTTP 400 response for SandboxCancelShipment
+type SandboxCancelShipmentResponse400Headers struct {
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // SandboxCancelShipmentResponse401Headers the declared response headers of an HTTP 401 response for SandboxCancelShipment
@@ -8575,20 +10204,24 @@ func (r ListPatientsResponse) ContentType() string {
 
 // CreatePatientResponse200Headers the declared response headers of an HTTP 200 response for CreatePatient
 type CreatePatientResponse200Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // CreatePatientResponse400Headers the declared response headers of an HTTP 400 response for CreatePatient
 type CreatePatientResponse400Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // CreatePatientResponse401Headers the declared response headers of an HTTP 401 response for CreatePatient
@@ -8917,6 +10550,234 @@ func (r GetPatientResponse) ContentType() string {
 	return ""
 }
 
+// UpdatePatientResponse200Headers the declared response headers of an HTTP 200 response for UpdatePatient
+type UpdatePatientResponse200Headers struct {
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
+}
+
+// UpdatePatientResponse400Headers the declared response headers of an HTTP 400 response for UpdatePatient
+type UpdatePatientResponse400Headers struct {
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
+}
+
+// UpdatePatientResponse401Headers the declared response headers of an HTTP 401 response for UpdatePatient
+type UpdatePatientResponse401Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// UpdatePatientResponse404Headers the declared response headers of an HTTP 404 response for UpdatePatient
+type UpdatePatientResponse404Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// UpdatePatientResponse406Headers the declared response headers of an HTTP 406 response for UpdatePatient
+type UpdatePatientResponse406Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// UpdatePatientResponse409Headers the declared response headers of an HTTP 409 response for UpdatePatient
+type UpdatePatientResponse409Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// UpdatePatientResponse413Headers the declared response headers of an HTTP 413 response for UpdatePatient
+type UpdatePatientResponse413Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// UpdatePatientResponse415Headers the declared response headers of an HTTP 415 response for UpdatePatient
+type UpdatePatientResponse415Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// UpdatePatientResponse422Headers the declared response headers of an HTTP 422 response for UpdatePatient
+type UpdatePatientResponse422Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// UpdatePatientResponse429Headers the declared response headers of an HTTP 429 response for UpdatePatient
+type UpdatePatientResponse429Headers struct {
+	RetryAfter          *int
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// UpdatePatientResponse500Headers the declared response headers of an HTTP 500 response for UpdatePatient
+type UpdatePatientResponse500Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+	XRequestId          string
+}
+
+type UpdatePatientResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PatientUpdated
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *PatientNotFound
+	// JSON406 the response for an HTTP 406 `application/json` response
+	JSON406 *NotAcceptable
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyKeyInUse
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *IdempotencyKeyReused
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *UpdatePatientResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *UpdatePatientResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UpdatePatientResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *UpdatePatientResponse404Headers
+	// Headers406 the parsed response headers for an HTTP 406 response
+	Headers406 *UpdatePatientResponse406Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *UpdatePatientResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *UpdatePatientResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *UpdatePatientResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *UpdatePatientResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UpdatePatientResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *UpdatePatientResponse500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdatePatientResponse) GetJSON200() *PatientUpdated {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdatePatientResponse) GetJSON400() *ErrorEnvelope {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UpdatePatientResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UpdatePatientResponse) GetJSON404() *PatientNotFound {
+	return r.JSON404
+}
+
+// GetJSON406 returns the response for an HTTP 406 `application/json` response
+func (r UpdatePatientResponse) GetJSON406() *NotAcceptable {
+	return r.JSON406
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r UpdatePatientResponse) GetJSON409() *IdempotencyKeyInUse {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UpdatePatientResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r UpdatePatientResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r UpdatePatientResponse) GetJSON422() *IdempotencyKeyReused {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r UpdatePatientResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UpdatePatientResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdatePatientResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdatePatientResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdatePatientResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdatePatientResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListPractitionersResponse200Headers the declared response headers of an HTTP 200 response for ListPractitioners
 type ListPractitionersResponse200Headers struct {
 	XRateLimitLimit     int
@@ -9056,20 +10917,24 @@ func (r ListPractitionersResponse) ContentType() string {
 
 // CreatePractitionerResponse200Headers the declared response headers of an HTTP 200 response for CreatePractitioner
 type CreatePractitionerResponse200Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // CreatePractitionerResponse400Headers the declared response headers of an HTTP 400 response for CreatePractitioner
 type CreatePractitionerResponse400Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // CreatePractitionerResponse401Headers the declared response headers of an HTTP 401 response for CreatePractitioner
@@ -9398,6 +11263,234 @@ func (r GetPractitionerResponse) ContentType() string {
 	return ""
 }
 
+// UpdatePractitionerResponse200Headers the declared response headers of an HTTP 200 response for UpdatePractitioner
+type UpdatePractitionerResponse200Headers struct {
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
+}
+
+// UpdatePractitionerResponse400Headers the declared response headers of an HTTP 400 response for UpdatePractitioner
+type UpdatePractitionerResponse400Headers struct {
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
+}
+
+// UpdatePractitionerResponse401Headers the declared response headers of an HTTP 401 response for UpdatePractitioner
+type UpdatePractitionerResponse401Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// UpdatePractitionerResponse404Headers the declared response headers of an HTTP 404 response for UpdatePractitioner
+type UpdatePractitionerResponse404Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// UpdatePractitionerResponse406Headers the declared response headers of an HTTP 406 response for UpdatePractitioner
+type UpdatePractitionerResponse406Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// UpdatePractitionerResponse409Headers the declared response headers of an HTTP 409 response for UpdatePractitioner
+type UpdatePractitionerResponse409Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// UpdatePractitionerResponse413Headers the declared response headers of an HTTP 413 response for UpdatePractitioner
+type UpdatePractitionerResponse413Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// UpdatePractitionerResponse415Headers the declared response headers of an HTTP 415 response for UpdatePractitioner
+type UpdatePractitionerResponse415Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// UpdatePractitionerResponse422Headers the declared response headers of an HTTP 422 response for UpdatePractitioner
+type UpdatePractitionerResponse422Headers struct {
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// UpdatePractitionerResponse429Headers the declared response headers of an HTTP 429 response for UpdatePractitioner
+type UpdatePractitionerResponse429Headers struct {
+	RetryAfter          *int
+	XRateLimitLimit     int
+	XRateLimitRemaining int
+	XRateLimitReset     int
+	XRequestId          string
+}
+
+// UpdatePractitionerResponse500Headers the declared response headers of an HTTP 500 response for UpdatePractitioner
+type UpdatePractitionerResponse500Headers struct {
+	XRateLimitLimit     *int
+	XRateLimitRemaining *int
+	XRateLimitReset     *int
+	XRequestId          string
+}
+
+type UpdatePractitionerResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON200 the response for an HTTP 200 `application/json` response
+	JSON200 *PractitionerUpdated
+	// JSON400 the response for an HTTP 400 `application/json` response
+	JSON400 *ErrorEnvelope
+	// JSON401 the response for an HTTP 401 `application/json` response
+	JSON401 *Unauthorized
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *PractitionerNotFound
+	// JSON406 the response for an HTTP 406 `application/json` response
+	JSON406 *NotAcceptable
+	// JSON409 the response for an HTTP 409 `application/json` response
+	JSON409 *IdempotencyKeyInUse
+	// JSON413 the response for an HTTP 413 `application/json` response
+	JSON413 *PayloadTooLarge
+	// JSON415 the response for an HTTP 415 `application/json` response
+	JSON415 *UnsupportedMediaType
+	// JSON422 the response for an HTTP 422 `application/json` response
+	JSON422 *IdempotencyKeyReused
+	// JSON429 the response for an HTTP 429 `application/json` response
+	JSON429 *TooManyRequests
+	// JSON500 the response for an HTTP 500 `application/json` response
+	JSON500 *InternalError
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *UpdatePractitionerResponse200Headers
+	// Headers400 the parsed response headers for an HTTP 400 response
+	Headers400 *UpdatePractitionerResponse400Headers
+	// Headers401 the parsed response headers for an HTTP 401 response
+	Headers401 *UpdatePractitionerResponse401Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *UpdatePractitionerResponse404Headers
+	// Headers406 the parsed response headers for an HTTP 406 response
+	Headers406 *UpdatePractitionerResponse406Headers
+	// Headers409 the parsed response headers for an HTTP 409 response
+	Headers409 *UpdatePractitionerResponse409Headers
+	// Headers413 the parsed response headers for an HTTP 413 response
+	Headers413 *UpdatePractitionerResponse413Headers
+	// Headers415 the parsed response headers for an HTTP 415 response
+	Headers415 *UpdatePractitionerResponse415Headers
+	// Headers422 the parsed response headers for an HTTP 422 response
+	Headers422 *UpdatePractitionerResponse422Headers
+	// Headers429 the parsed response headers for an HTTP 429 response
+	Headers429 *UpdatePractitionerResponse429Headers
+	// Headers500 the parsed response headers for an HTTP 500 response
+	Headers500 *UpdatePractitionerResponse500Headers
+}
+
+// GetJSON200 returns the response for an HTTP 200 `application/json` response
+func (r UpdatePractitionerResponse) GetJSON200() *PractitionerUpdated {
+	return r.JSON200
+}
+
+// GetJSON400 returns the response for an HTTP 400 `application/json` response
+func (r UpdatePractitionerResponse) GetJSON400() *ErrorEnvelope {
+	return r.JSON400
+}
+
+// GetJSON401 returns the response for an HTTP 401 `application/json` response
+func (r UpdatePractitionerResponse) GetJSON401() *Unauthorized {
+	return r.JSON401
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r UpdatePractitionerResponse) GetJSON404() *PractitionerNotFound {
+	return r.JSON404
+}
+
+// GetJSON406 returns the response for an HTTP 406 `application/json` response
+func (r UpdatePractitionerResponse) GetJSON406() *NotAcceptable {
+	return r.JSON406
+}
+
+// GetJSON409 returns the response for an HTTP 409 `application/json` response
+func (r UpdatePractitionerResponse) GetJSON409() *IdempotencyKeyInUse {
+	return r.JSON409
+}
+
+// GetJSON413 returns the response for an HTTP 413 `application/json` response
+func (r UpdatePractitionerResponse) GetJSON413() *PayloadTooLarge {
+	return r.JSON413
+}
+
+// GetJSON415 returns the response for an HTTP 415 `application/json` response
+func (r UpdatePractitionerResponse) GetJSON415() *UnsupportedMediaType {
+	return r.JSON415
+}
+
+// GetJSON422 returns the response for an HTTP 422 `application/json` response
+func (r UpdatePractitionerResponse) GetJSON422() *IdempotencyKeyReused {
+	return r.JSON422
+}
+
+// GetJSON429 returns the response for an HTTP 429 `application/json` response
+func (r UpdatePractitionerResponse) GetJSON429() *TooManyRequests {
+	return r.JSON429
+}
+
+// GetJSON500 returns the response for an HTTP 500 `application/json` response
+func (r UpdatePractitionerResponse) GetJSON500() *InternalError {
+	return r.JSON500
+}
+
+// GetBody returns the raw response body bytes
+func (r UpdatePractitionerResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r UpdatePractitionerResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r UpdatePractitionerResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r UpdatePractitionerResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // ListRefillRequestsResponse200Headers the declared response headers of an HTTP 200 response for ListRefillRequests
 type ListRefillRequestsResponse200Headers struct {
 	XRateLimitLimit     int
@@ -9537,20 +11630,24 @@ func (r ListRefillRequestsResponse) ContentType() string {
 
 // CreateRefillRequestResponse200Headers the declared response headers of an HTTP 200 response for CreateRefillRequest
 type CreateRefillRequestResponse200Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // CreateRefillRequestResponse400Headers the declared response headers of an HTTP 400 response for CreateRefillRequest
 type CreateRefillRequestResponse400Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // CreateRefillRequestResponse401Headers the declared response headers of an HTTP 401 response for CreateRefillRequest
@@ -9881,20 +11978,24 @@ func (r GetRefillRequestResponse) ContentType() string {
 
 // DeleteWebhookResponse200Headers the declared response headers of an HTTP 200 response for DeleteWebhook
 type DeleteWebhookResponse200Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // DeleteWebhookResponse400Headers the declared response headers of an HTTP 400 response for DeleteWebhook
 type DeleteWebhookResponse400Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // DeleteWebhookResponse401Headers the declared response headers of an HTTP 401 response for DeleteWebhook
@@ -9907,11 +12008,13 @@ type DeleteWebhookResponse401Headers struct {
 
 // DeleteWebhookResponse404Headers the declared response headers of an HTTP 404 response for DeleteWebhook
 type DeleteWebhookResponse404Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // DeleteWebhookResponse406Headers the declared response headers of an HTTP 406 response for DeleteWebhook
@@ -10243,20 +12346,24 @@ func (r ListWebhooksResponse) ContentType() string {
 
 // CreateWebhookResponse200Headers the declared response headers of an HTTP 200 response for CreateWebhook
 type CreateWebhookResponse200Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // CreateWebhookResponse400Headers the declared response headers of an HTTP 400 response for CreateWebhook
 type CreateWebhookResponse400Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // CreateWebhookResponse401Headers the declared response headers of an HTTP 401 response for CreateWebhook
@@ -10450,20 +12557,24 @@ func (r CreateWebhookResponse) ContentType() string {
 
 // DeleteWebhookByIdResponse200Headers the declared response headers of an HTTP 200 response for DeleteWebhookById
 type DeleteWebhookByIdResponse200Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // DeleteWebhookByIdResponse400Headers the declared response headers of an HTTP 400 response for DeleteWebhookById
 type DeleteWebhookByIdResponse400Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // DeleteWebhookByIdResponse401Headers the declared response headers of an HTTP 401 response for DeleteWebhookById
@@ -10476,11 +12587,13 @@ type DeleteWebhookByIdResponse401Headers struct {
 
 // DeleteWebhookByIdResponse404Headers the declared response headers of an HTTP 404 response for DeleteWebhookById
 type DeleteWebhookByIdResponse404Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // DeleteWebhookByIdResponse406Headers the declared response headers of an HTTP 406 response for DeleteWebhookById
@@ -10691,11 +12804,13 @@ type GetWebhookResponse401Headers struct {
 
 // GetWebhookResponse404Headers the declared response headers of an HTTP 404 response for GetWebhook
 type GetWebhookResponse404Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // GetWebhookResponse406Headers the declared response headers of an HTTP 406 response for GetWebhook
@@ -10837,11 +12952,13 @@ type ListWebhookDeliveriesResponse401Headers struct {
 
 // ListWebhookDeliveriesResponse404Headers the declared response headers of an HTTP 404 response for ListWebhookDeliveries
 type ListWebhookDeliveriesResponse404Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // ListWebhookDeliveriesResponse406Headers the declared response headers of an HTTP 406 response for ListWebhookDeliveries
@@ -10968,20 +13085,24 @@ func (r ListWebhookDeliveriesResponse) ContentType() string {
 
 // RetryWebhookDeliveryResponse200Headers the declared response headers of an HTTP 200 response for RetryWebhookDelivery
 type RetryWebhookDeliveryResponse200Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // RetryWebhookDeliveryResponse400Headers the declared response headers of an HTTP 400 response for RetryWebhookDelivery
 type RetryWebhookDeliveryResponse400Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // RetryWebhookDeliveryResponse401Headers the declared response headers of an HTTP 401 response for RetryWebhookDelivery
@@ -10994,11 +13115,13 @@ type RetryWebhookDeliveryResponse401Headers struct {
 
 // RetryWebhookDeliveryResponse404Headers the declared response headers of an HTTP 404 response for RetryWebhookDelivery
 type RetryWebhookDeliveryResponse404Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // RetryWebhookDeliveryResponse406Headers the declared response headers of an HTTP 406 response for RetryWebhookDelivery
@@ -11193,20 +13316,24 @@ func (r RetryWebhookDeliveryResponse) ContentType() string {
 
 // RotateWebhookSecretsResponse200Headers the declared response headers of an HTTP 200 response for RotateWebhookSecrets
 type RotateWebhookSecretsResponse200Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // RotateWebhookSecretsResponse400Headers the declared response headers of an HTTP 400 response for RotateWebhookSecrets
 type RotateWebhookSecretsResponse400Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // RotateWebhookSecretsResponse401Headers the declared response headers of an HTTP 401 response for RotateWebhookSecrets
@@ -11219,11 +13346,13 @@ type RotateWebhookSecretsResponse401Headers struct {
 
 // RotateWebhookSecretsResponse404Headers the declared response headers of an HTTP 404 response for RotateWebhookSecrets
 type RotateWebhookSecretsResponse404Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // RotateWebhookSecretsResponse406Headers the declared response headers of an HTTP 406 response for RotateWebhookSecrets
@@ -11418,20 +13547,24 @@ func (r RotateWebhookSecretsResponse) ContentType() string {
 
 // SendWebhookTestEventResponse200Headers the declared response headers of an HTTP 200 response for SendWebhookTestEvent
 type SendWebhookTestEventResponse200Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // SendWebhookTestEventResponse400Headers the declared response headers of an HTTP 400 response for SendWebhookTestEvent
 type SendWebhookTestEventResponse400Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // SendWebhookTestEventResponse401Headers the declared response headers of an HTTP 401 response for SendWebhookTestEvent
@@ -11444,11 +13577,13 @@ type SendWebhookTestEventResponse401Headers struct {
 
 // SendWebhookTestEventResponse404Headers the declared response headers of an HTTP 404 response for SendWebhookTestEvent
 type SendWebhookTestEventResponse404Headers struct {
-	IdempotentReplayed  *string
-	XRateLimitLimit     int
-	XRateLimitRemaining int
-	XRateLimitReset     int
-	XRequestId          string
+	IdempotentReplayed   *string
+	NovaMedIgnoredFields *string
+	PreferenceApplied    *string
+	XRateLimitLimit      int
+	XRateLimitRemaining  int
+	XRateLimitReset      int
+	XRequestId           string
 }
 
 // SendWebhookTestEventResponse406Headers the declared response headers of an HTTP 406 response for SendWebhookTestEvent
@@ -11643,8 +13778,18 @@ func (r SendWebhookTestEventResponse) ContentType() string {
 
 // GetDocsResponse200Headers the declared response headers of an HTTP 200 response for GetDocs
 type GetDocsResponse200Headers struct {
+	CacheControl          string
+	ContentEncoding       *string
 	ContentSecurityPolicy string
+	ETag                  string
+	Vary                  *string
 	XRequestId            string
+}
+
+// GetDocsResponse304Headers the declared response headers of an HTTP 304 response for GetDocs
+type GetDocsResponse304Headers struct {
+	ETag       string
+	XRequestId string
 }
 
 type GetDocsResponse struct {
@@ -11652,6 +13797,8 @@ type GetDocsResponse struct {
 	HTTPResponse *http.Response
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetDocsResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetDocsResponse304Headers
 }
 
 // GetBody returns the raw response body bytes
@@ -11683,8 +13830,139 @@ func (r GetDocsResponse) ContentType() string {
 	return ""
 }
 
+// GetDocsSlashResponse200Headers the declared response headers of an HTTP 200 response for GetDocsSlash
+type GetDocsSlashResponse200Headers struct {
+	CacheControl          string
+	ContentEncoding       *string
+	ContentSecurityPolicy string
+	ETag                  string
+	Vary                  *string
+	XRequestId            string
+}
+
+// GetDocsSlashResponse304Headers the declared response headers of an HTTP 304 response for GetDocsSlash
+type GetDocsSlashResponse304Headers struct {
+	ETag       string
+	XRequestId string
+}
+
+type GetDocsSlashResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetDocsSlashResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetDocsSlashResponse304Headers
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDocsSlashResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDocsSlashResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDocsSlashResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDocsSlashResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
+// GetDocsVersionedAssetResponse200Headers the declared response headers of an HTTP 200 response for GetDocsVersionedAsset
+type GetDocsVersionedAssetResponse200Headers struct {
+	CacheControl    string
+	ContentEncoding *string
+	ETag            string
+	Vary            *string
+	XRequestId      string
+}
+
+// GetDocsVersionedAssetResponse304Headers the declared response headers of an HTTP 304 response for GetDocsVersionedAsset
+type GetDocsVersionedAssetResponse304Headers struct {
+	ETag       string
+	XRequestId string
+}
+
+// GetDocsVersionedAssetResponse404Headers the declared response headers of an HTTP 404 response for GetDocsVersionedAsset
+type GetDocsVersionedAssetResponse404Headers struct {
+	XRequestId string
+}
+
+type GetDocsVersionedAssetResponse struct {
+	Body         []byte
+	HTTPResponse *http.Response
+	// JSON404 the response for an HTTP 404 `application/json` response
+	JSON404 *ErrorEnvelope
+	// Headers200 the parsed response headers for an HTTP 200 response
+	Headers200 *GetDocsVersionedAssetResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetDocsVersionedAssetResponse304Headers
+	// Headers404 the parsed response headers for an HTTP 404 response
+	Headers404 *GetDocsVersionedAssetResponse404Headers
+}
+
+// GetJSON404 returns the response for an HTTP 404 `application/json` response
+func (r GetDocsVersionedAssetResponse) GetJSON404() *ErrorEnvelope {
+	return r.JSON404
+}
+
+// GetBody returns the raw response body bytes
+func (r GetDocsVersionedAssetResponse) GetBody() []byte {
+	return r.Body
+}
+
+// Status returns HTTPResponse.Status
+func (r GetDocsVersionedAssetResponse) Status() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Status
+	}
+	return http.StatusText(0)
+}
+
+// StatusCode returns HTTPResponse.StatusCode
+func (r GetDocsVersionedAssetResponse) StatusCode() int {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.StatusCode
+	}
+	return 0
+}
+
+// ContentType is a convenience method to retrieve the Content-Type value from the HTTP response headers
+func (r GetDocsVersionedAssetResponse) ContentType() string {
+	if r.HTTPResponse != nil {
+		return r.HTTPResponse.Header.Get("Content-Type")
+	}
+	return ""
+}
+
 // GetDocsAssetResponse200Headers the declared response headers of an HTTP 200 response for GetDocsAsset
 type GetDocsAssetResponse200Headers struct {
+	CacheControl    string
+	ContentEncoding *string
+	ETag            string
+	Vary            *string
+	XRequestId      string
+}
+
+// GetDocsAssetResponse304Headers the declared response headers of an HTTP 304 response for GetDocsAsset
+type GetDocsAssetResponse304Headers struct {
+	ETag       string
 	XRequestId string
 }
 
@@ -11700,6 +13978,8 @@ type GetDocsAssetResponse struct {
 	JSON404 *ErrorEnvelope
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetDocsAssetResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetDocsAssetResponse304Headers
 	// Headers404 the parsed response headers for an HTTP 404 response
 	Headers404 *GetDocsAssetResponse404Headers
 }
@@ -11788,6 +14068,16 @@ func (r GetHealthResponse) ContentType() string {
 
 // GetOpenAPIJSONResponse200Headers the declared response headers of an HTTP 200 response for GetOpenAPIJSON
 type GetOpenAPIJSONResponse200Headers struct {
+	CacheControl    string
+	ContentEncoding *string
+	ETag            string
+	Vary            *string
+	XRequestId      string
+}
+
+// GetOpenAPIJSONResponse304Headers the declared response headers of an HTTP 304 response for GetOpenAPIJSON
+type GetOpenAPIJSONResponse304Headers struct {
+	ETag       string
 	XRequestId string
 }
 
@@ -11802,6 +14092,8 @@ type GetOpenAPIJSONResponse struct {
 	}
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetOpenAPIJSONResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetOpenAPIJSONResponse304Headers
 }
 
 // GetJSON200 returns the response for an HTTP 200 `application/json` response
@@ -11844,6 +14136,16 @@ func (r GetOpenAPIJSONResponse) ContentType() string {
 
 // GetOpenAPIYAMLResponse200Headers the declared response headers of an HTTP 200 response for GetOpenAPIYAML
 type GetOpenAPIYAMLResponse200Headers struct {
+	CacheControl    string
+	ContentEncoding *string
+	ETag            string
+	Vary            *string
+	XRequestId      string
+}
+
+// GetOpenAPIYAMLResponse304Headers the declared response headers of an HTTP 304 response for GetOpenAPIYAML
+type GetOpenAPIYAMLResponse304Headers struct {
+	ETag       string
 	XRequestId string
 }
 
@@ -11852,6 +14154,8 @@ type GetOpenAPIYAMLResponse struct {
 	HTTPResponse *http.Response
 	// Headers200 the parsed response headers for an HTTP 200 response
 	Headers200 *GetOpenAPIYAMLResponse200Headers
+	// Headers304 the parsed response headers for an HTTP 304 response
+	Headers304 *GetOpenAPIYAMLResponse304Headers
 }
 
 // GetBody returns the raw response body bytes
@@ -12108,6 +14412,48 @@ func (c *ClientWithResponses) GetMedicationOrderWithResponse(ctx context.Context
 	return ParseGetMedicationOrderResponse(rsp)
 }
 
+// CancelMedicationOrderWithBodyWithResponse Cancel an order
+//
+// Cancels an order of your clinics that NovaMed's pharmacy has not started on:
+// allowed while it is `created` or `verified`; later (and once cancelled) the
+// answer is `400 ORDER_NOT_CANCELLABLE`, naming the order's status, and nothing
+// changes. The order becomes `cancelled`, your webhooks receive
+// `medication_order:cancelled` with the `reason` and `cancelled_by: partner`,
+// and a refill's order gives the refill it consumed back to its prescription.
+// Safe to retry with an `Idempotency-Key`.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/external/medication-order/{id}/cancel (the `CancelMedicationOrder` operationId).
+func (c *ClientWithResponses) CancelMedicationOrderWithBodyWithResponse(ctx context.Context, id MedicationOrderId, params *CancelMedicationOrderParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*CancelMedicationOrderResponse, error) {
+	rsp, err := c.CancelMedicationOrderWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelMedicationOrderResponse(rsp)
+}
+
+// CancelMedicationOrderWithResponse Cancel an order
+//
+// Cancels an order of your clinics that NovaMed's pharmacy has not started on:
+// allowed while it is `created` or `verified`; later (and once cancelled) the
+// answer is `400 ORDER_NOT_CANCELLABLE`, naming the order's status, and nothing
+// changes. The order becomes `cancelled`, your webhooks receive
+// `medication_order:cancelled` with the `reason` and `cancelled_by: partner`,
+// and a refill's order gives the refill it consumed back to its prescription.
+// Safe to retry with an `Idempotency-Key`.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with POST /api/external/medication-order/{id}/cancel (the `CancelMedicationOrder` operationId).
+func (c *ClientWithResponses) CancelMedicationOrderWithResponse(ctx context.Context, id MedicationOrderId, params *CancelMedicationOrderParams, body CancelMedicationOrderJSONRequestBody, reqEditors ...RequestEditorFn) (*CancelMedicationOrderResponse, error) {
+	rsp, err := c.CancelMedicationOrder(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseCancelMedicationOrderResponse(rsp)
+}
+
 // SandboxCancelShipmentWithBodyWithResponse Cancel a shipment (development only)
 //
 // **Development only** — in production this route does not exist and answers
@@ -12240,6 +14586,66 @@ func (c *ClientWithResponses) GetPatientWithResponse(ctx context.Context, id Pat
 	return ParseGetPatientResponse(rsp)
 }
 
+// UpdatePatientWithBodyWithResponse Update a patient
+//
+// Changes a patient of your clinics with a JSON merge patch (RFC 7396): send only
+// the fields that change (`Content-Type: application/merge-patch+json`, or
+// `application/json`). The merged patient is checked with the same rules as a
+// create, its PHI re-encrypted, the change audited, and `patient:updated` (an
+// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+// with an `Idempotency-Key`. See `PatientPatch` for the merge rules.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/external/patient/{id} (the `UpdatePatient` operationId).
+func (c *ClientWithResponses) UpdatePatientWithBodyWithResponse(ctx context.Context, id PatientId, params *UpdatePatientParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdatePatientResponse, error) {
+	rsp, err := c.UpdatePatientWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdatePatientResponse(rsp)
+}
+
+// UpdatePatientWithResponse Update a patient
+//
+// Changes a patient of your clinics with a JSON merge patch (RFC 7396): send only
+// the fields that change (`Content-Type: application/merge-patch+json`, or
+// `application/json`). The merged patient is checked with the same rules as a
+// create, its PHI re-encrypted, the change audited, and `patient:updated` (an
+// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+// with an `Idempotency-Key`. See `PatientPatch` for the merge rules.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/external/patient/{id} (the `UpdatePatient` operationId).
+func (c *ClientWithResponses) UpdatePatientWithResponse(ctx context.Context, id PatientId, params *UpdatePatientParams, body UpdatePatientJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdatePatientResponse, error) {
+	rsp, err := c.UpdatePatient(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdatePatientResponse(rsp)
+}
+
+// UpdatePatientWithApplicationMergePatchPlusJSONBodyWithResponse Update a patient
+//
+// Changes a patient of your clinics with a JSON merge patch (RFC 7396): send only
+// the fields that change (`Content-Type: application/merge-patch+json`, or
+// `application/json`). The merged patient is checked with the same rules as a
+// create, its PHI re-encrypted, the change audited, and `patient:updated` (an
+// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+// with an `Idempotency-Key`. See `PatientPatch` for the merge rules.
+//
+// Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/external/patient/{id} (the `UpdatePatient` operationId).
+func (c *ClientWithResponses) UpdatePatientWithApplicationMergePatchPlusJSONBodyWithResponse(ctx context.Context, id PatientId, params *UpdatePatientParams, body UpdatePatientApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdatePatientResponse, error) {
+	rsp, err := c.UpdatePatientWithApplicationMergePatchPlusJSONBody(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdatePatientResponse(rsp)
+}
+
 // ListPractitionersWithResponse List practitioners
 //
 // Your clinics' practitioners, newest first. This is the request of the authentication guide's first example.
@@ -12302,6 +14708,66 @@ func (c *ClientWithResponses) GetPractitionerWithResponse(ctx context.Context, i
 		return nil, err
 	}
 	return ParseGetPractitionerResponse(rsp)
+}
+
+// UpdatePractitionerWithBodyWithResponse Update a practitioner
+//
+// Changes a practitioner of your clinics with a JSON merge patch (RFC 7396): send only
+// the fields that change (`Content-Type: application/merge-patch+json`, or
+// `application/json`). The merged practitioner is checked with the same rules as a
+// create, its PHI re-encrypted, the change audited, and `practitioner:updated` (an
+// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+// with an `Idempotency-Key`. See `PractitionerPatch` for the merge rules.
+//
+// Takes any type of body and a specified content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/external/practitioner/{id} (the `UpdatePractitioner` operationId).
+func (c *ClientWithResponses) UpdatePractitionerWithBodyWithResponse(ctx context.Context, id PractitionerId, params *UpdatePractitionerParams, contentType string, body io.Reader, reqEditors ...RequestEditorFn) (*UpdatePractitionerResponse, error) {
+	rsp, err := c.UpdatePractitionerWithBody(ctx, id, params, contentType, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdatePractitionerResponse(rsp)
+}
+
+// UpdatePractitionerWithResponse Update a practitioner
+//
+// Changes a practitioner of your clinics with a JSON merge patch (RFC 7396): send only
+// the fields that change (`Content-Type: application/merge-patch+json`, or
+// `application/json`). The merged practitioner is checked with the same rules as a
+// create, its PHI re-encrypted, the change audited, and `practitioner:updated` (an
+// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+// with an `Idempotency-Key`. See `PractitionerPatch` for the merge rules.
+//
+// Takes a body of the `application/json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/external/practitioner/{id} (the `UpdatePractitioner` operationId).
+func (c *ClientWithResponses) UpdatePractitionerWithResponse(ctx context.Context, id PractitionerId, params *UpdatePractitionerParams, body UpdatePractitionerJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdatePractitionerResponse, error) {
+	rsp, err := c.UpdatePractitioner(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdatePractitionerResponse(rsp)
+}
+
+// UpdatePractitionerWithApplicationMergePatchPlusJSONBodyWithResponse Update a practitioner
+//
+// Changes a practitioner of your clinics with a JSON merge patch (RFC 7396): send only
+// the fields that change (`Content-Type: application/merge-patch+json`, or
+// `application/json`). The merged practitioner is checked with the same rules as a
+// create, its PHI re-encrypted, the change audited, and `practitioner:updated` (an
+// event NovaMed adds to the published ones) sent to your webhooks. Safe to retry
+// with an `Idempotency-Key`. See `PractitionerPatch` for the merge rules.
+//
+// Takes a body of the `application/merge-patch+json` content type, and returns a wrapper object for the known response body format(s).
+//
+// Corresponds with PATCH /api/external/practitioner/{id} (the `UpdatePractitioner` operationId).
+func (c *ClientWithResponses) UpdatePractitionerWithApplicationMergePatchPlusJSONBodyWithResponse(ctx context.Context, id PractitionerId, params *UpdatePractitionerParams, body UpdatePractitionerApplicationMergePatchPlusJSONRequestBody, reqEditors ...RequestEditorFn) (*UpdatePractitionerResponse, error) {
+	rsp, err := c.UpdatePractitionerWithApplicationMergePatchPlusJSONBody(ctx, id, params, body, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseUpdatePractitionerResponse(rsp)
 }
 
 // ListRefillRequestsWithResponse List refill requests
@@ -12595,8 +15061,12 @@ func (c *ClientWithResponses) SendWebhookTestEventWithResponse(ctx context.Conte
 // GetDocsWithResponse Rendered reference
 //
 // This document rendered by Redoc (bundled into the server; the page loads
-// nothing from elsewhere and works offline). Its `Content-Security-Policy`
-// allows scripts from the server itself only. No key.
+// nothing from elsewhere and works offline), each operation with a curl and a
+// Go SDK sample. `/docs` and `/docs/` answer the same page. Its scripts are
+// named by absolute, versioned paths (`/docs/assets/{version}/…`) that browsers
+// may keep for a year; the page itself is compressed and revalidated with its
+// `ETag`. Its `Content-Security-Policy` allows scripts from the server itself
+// only. No key.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12609,9 +15079,42 @@ func (c *ClientWithResponses) GetDocsWithResponse(ctx context.Context, reqEditor
 	return ParseGetDocsResponse(rsp)
 }
 
-// GetDocsAssetWithResponse Script of the rendered reference
+// GetDocsSlashWithResponse Rendered reference (trailing slash)
 //
-// The scripts the `/docs` page loads. No key.
+// The page of `/docs`, the same bytes. No key.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /docs/ (the `GetDocsSlash` operationId).
+func (c *ClientWithResponses) GetDocsSlashWithResponse(ctx context.Context, reqEditors ...RequestEditorFn) (*GetDocsSlashResponse, error) {
+	rsp, err := c.GetDocsSlash(ctx, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDocsSlashResponse(rsp)
+}
+
+// GetDocsVersionedAssetWithResponse Versioned script of the rendered reference
+//
+// The scripts the `/docs` page loads, under the version the page names (a
+// digest of the scripts): they never change under that URL, so they are
+// served with `Cache-Control: public, max-age=31536000, immutable`, compressed
+// with gzip when allowed, with an `ETag`. Another version is `404`. No key.
+//
+// Returns a wrapper object for the known response body format(s).
+//
+// Corresponds with GET /docs/assets/{version}/{asset} (the `GetDocsVersionedAsset` operationId).
+func (c *ClientWithResponses) GetDocsVersionedAssetWithResponse(ctx context.Context, version string, asset GetDocsVersionedAssetParamsAsset, reqEditors ...RequestEditorFn) (*GetDocsVersionedAssetResponse, error) {
+	rsp, err := c.GetDocsVersionedAsset(ctx, version, asset, reqEditors...)
+	if err != nil {
+		return nil, err
+	}
+	return ParseGetDocsVersionedAssetResponse(rsp)
+}
+
+// GetDocsAssetWithResponse Script of the rendered reference (unversioned)
+//
+// The scripts of `/docs/assets/{version}/{asset}` at a stable path, revalidated on each use (`Cache-Control: no-cache` and `ETag`). The page itself loads the versioned paths. No key.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12641,7 +15144,12 @@ func (c *ClientWithResponses) GetHealthWithResponse(ctx context.Context, reqEdit
 
 // GetOpenAPIJSONWithResponse This document as JSON
 //
-// The OpenAPI 3.1 document, converted from the YAML source at start-up. No key.
+// The OpenAPI 3.1 document as this server serves it: converted from the YAML
+// source, its `servers` entry naming the URL the server answers on (its
+// `--public-url` / `NOVAMED_PUBLIC_URL` when set, else the URL of the request),
+// and each operation carrying `x-codeSamples` (curl and the Go SDK). Compressed
+// with gzip when the request allows it; `ETag` and `If-None-Match` give `304`.
+// No key.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -12656,7 +15164,7 @@ func (c *ClientWithResponses) GetOpenAPIJSONWithResponse(ctx context.Context, re
 
 // GetOpenAPIYAMLWithResponse This document as YAML
 //
-// The OpenAPI 3.1 document exactly as maintained. No key.
+// The document of `/openapi.json` as YAML (the same `servers` and `x-codeSamples`; compression and caching alike). No key.
 //
 // Returns a wrapper object for the known response body format(s).
 //
@@ -14034,6 +16542,20 @@ func ParseCreateMedicationOrderResponse(rsp *http.Response) (*CreateMedicationOr
 			}
 			headers.IdempotentReplayed = &value
 		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -14071,6 +16593,20 @@ func ParseCreateMedicationOrderResponse(rsp *http.Response) (*CreateMedicationOr
 				return nil, err
 			}
 			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
@@ -14140,6 +16676,20 @@ func ParseCreateMedicationOrderResponse(rsp *http.Response) (*CreateMedicationOr
 				return nil, err
 			}
 			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
@@ -14656,6 +17206,495 @@ func ParseGetMedicationOrderResponse(rsp *http.Response) (*GetMedicationOrderRes
 	return response, nil
 }
 
+// ParseCancelMedicationOrderResponse parses an HTTP response from a CancelMedicationOrderWithResponse call
+func ParseCancelMedicationOrderResponse(rsp *http.Response) (*CancelMedicationOrderResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &CancelMedicationOrderResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest MedicationOrderCancelled
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest MedicationOrderNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 406:
+		var dest NotAcceptable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON406 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyKeyInUse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyKeyReused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers CancelMedicationOrderResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers CancelMedicationOrderResponse400Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers CancelMedicationOrderResponse401Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers CancelMedicationOrderResponse404Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 406:
+		var headers CancelMedicationOrderResponse406Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers406 = &headers
+	case rsp.StatusCode == 409:
+		var headers CancelMedicationOrderResponse409Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers CancelMedicationOrderResponse413Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers CancelMedicationOrderResponse415Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers CancelMedicationOrderResponse422Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers CancelMedicationOrderResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers CancelMedicationOrderResponse500Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseSandboxCancelShipmentResponse parses an HTTP response from a SandboxCancelShipmentWithResponse call
 func ParseSandboxCancelShipmentResponse(rsp *http.Response) (*SandboxCancelShipmentResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -14759,6 +17798,20 @@ func ParseSandboxCancelShipmentResponse(rsp *http.Response) (*SandboxCancelShipm
 			}
 			headers.IdempotentReplayed = &value
 		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -14796,6 +17849,20 @@ func ParseSandboxCancelShipmentResponse(rsp *http.Response) (*SandboxCancelShipm
 				return nil, err
 			}
 			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
@@ -15727,6 +18794,20 @@ func ParseCreatePatientResponse(rsp *http.Response) (*CreatePatientResponse, err
 			}
 			headers.IdempotentReplayed = &value
 		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -15764,6 +18845,20 @@ func ParseCreatePatientResponse(rsp *http.Response) (*CreatePatientResponse, err
 				return nil, err
 			}
 			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
@@ -16311,6 +19406,495 @@ func ParseGetPatientResponse(rsp *http.Response) (*GetPatientResponse, error) {
 	return response, nil
 }
 
+// ParseUpdatePatientResponse parses an HTTP response from a UpdatePatientWithResponse call
+func ParseUpdatePatientResponse(rsp *http.Response) (*UpdatePatientResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdatePatientResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PatientUpdated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest PatientNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 406:
+		var dest NotAcceptable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON406 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyKeyInUse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyKeyReused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers UpdatePatientResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers UpdatePatientResponse400Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers UpdatePatientResponse401Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers UpdatePatientResponse404Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 406:
+		var headers UpdatePatientResponse406Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers406 = &headers
+	case rsp.StatusCode == 409:
+		var headers UpdatePatientResponse409Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers UpdatePatientResponse413Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers UpdatePatientResponse415Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers UpdatePatientResponse422Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers UpdatePatientResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers UpdatePatientResponse500Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListPractitionersResponse parses an HTTP response from a ListPractitionersWithResponse call
 func ParseListPractitionersResponse(rsp *http.Response) (*ListPractitionersResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -16664,6 +20248,20 @@ func ParseCreatePractitionerResponse(rsp *http.Response) (*CreatePractitionerRes
 			}
 			headers.IdempotentReplayed = &value
 		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -16701,6 +20299,20 @@ func ParseCreatePractitionerResponse(rsp *http.Response) (*CreatePractitionerRes
 				return nil, err
 			}
 			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
@@ -17248,6 +20860,495 @@ func ParseGetPractitionerResponse(rsp *http.Response) (*GetPractitionerResponse,
 	return response, nil
 }
 
+// ParseUpdatePractitionerResponse parses an HTTP response from a UpdatePractitionerWithResponse call
+func ParseUpdatePractitionerResponse(rsp *http.Response) (*UpdatePractitionerResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &UpdatePractitionerResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 200:
+		var dest PractitionerUpdated
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON200 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 400:
+		var dest ErrorEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON400 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 401:
+		var dest Unauthorized
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON401 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest PractitionerNotFound
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 406:
+		var dest NotAcceptable
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON406 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 409:
+		var dest IdempotencyKeyInUse
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON409 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 413:
+		var dest PayloadTooLarge
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON413 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 415:
+		var dest UnsupportedMediaType
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON415 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 422:
+		var dest IdempotencyKeyReused
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON422 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 429:
+		var dest TooManyRequests
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON429 = &dest
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 500:
+		var dest InternalError
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON500 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers UpdatePractitionerResponse200Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 400:
+		var headers UpdatePractitionerResponse400Headers
+		if values := rsp.Header.Values("Idempotent-Replayed"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Idempotent-Replayed", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers400 = &headers
+	case rsp.StatusCode == 401:
+		var headers UpdatePractitionerResponse401Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers401 = &headers
+	case rsp.StatusCode == 404:
+		var headers UpdatePractitionerResponse404Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
+	case rsp.StatusCode == 406:
+		var headers UpdatePractitionerResponse406Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers406 = &headers
+	case rsp.StatusCode == 409:
+		var headers UpdatePractitionerResponse409Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers409 = &headers
+	case rsp.StatusCode == 413:
+		var headers UpdatePractitionerResponse413Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers413 = &headers
+	case rsp.StatusCode == 415:
+		var headers UpdatePractitionerResponse415Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers415 = &headers
+	case rsp.StatusCode == 422:
+		var headers UpdatePractitionerResponse422Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers422 = &headers
+	case rsp.StatusCode == 429:
+		var headers UpdatePractitionerResponse429Headers
+		if values := rsp.Header.Values("Retry-After"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "Retry-After", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.RetryAfter = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers429 = &headers
+	case rsp.StatusCode == 500:
+		var headers UpdatePractitionerResponse500Headers
+		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitLimit = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Remaining"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Remaining", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitRemaining = &value
+		}
+		if values := rsp.Header.Values("X-RateLimit-Reset"); len(values) > 0 {
+			var value int
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Reset", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "integer", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRateLimitReset = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers500 = &headers
+	}
+
+	return response, nil
+}
+
 // ParseListRefillRequestsResponse parses an HTTP response from a ListRefillRequestsWithResponse call
 func ParseListRefillRequestsResponse(rsp *http.Response) (*ListRefillRequestsResponse, error) {
 	bodyBytes, err := io.ReadAll(rsp.Body)
@@ -17601,6 +21702,20 @@ func ParseCreateRefillRequestResponse(rsp *http.Response) (*CreateRefillRequestR
 			}
 			headers.IdempotentReplayed = &value
 		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -17638,6 +21753,20 @@ func ParseCreateRefillRequestResponse(rsp *http.Response) (*CreateRefillRequestR
 				return nil, err
 			}
 			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
@@ -18288,6 +22417,20 @@ func ParseDeleteWebhookResponse(rsp *http.Response) (*DeleteWebhookResponse, err
 			}
 			headers.IdempotentReplayed = &value
 		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -18325,6 +22468,20 @@ func ParseDeleteWebhookResponse(rsp *http.Response) (*DeleteWebhookResponse, err
 				return nil, err
 			}
 			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
@@ -18394,6 +22551,20 @@ func ParseDeleteWebhookResponse(rsp *http.Response) (*DeleteWebhookResponse, err
 				return nil, err
 			}
 			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
@@ -19006,6 +23177,20 @@ func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, err
 			}
 			headers.IdempotentReplayed = &value
 		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -19043,6 +23228,20 @@ func ParseCreateWebhookResponse(rsp *http.Response) (*CreateWebhookResponse, err
 				return nil, err
 			}
 			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
@@ -19436,6 +23635,20 @@ func ParseDeleteWebhookByIdResponse(rsp *http.Response) (*DeleteWebhookByIdRespo
 			}
 			headers.IdempotentReplayed = &value
 		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -19473,6 +23686,20 @@ func ParseDeleteWebhookByIdResponse(rsp *http.Response) (*DeleteWebhookByIdRespo
 				return nil, err
 			}
 			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
@@ -19542,6 +23769,20 @@ func ParseDeleteWebhookByIdResponse(rsp *http.Response) (*DeleteWebhookByIdRespo
 				return nil, err
 			}
 			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
@@ -19931,6 +24172,20 @@ func ParseGetWebhookResponse(rsp *http.Response) (*GetWebhookResponse, error) {
 			}
 			headers.IdempotentReplayed = &value
 		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -20233,6 +24488,20 @@ func ParseListWebhookDeliveriesResponse(rsp *http.Response) (*ListWebhookDeliver
 			}
 			headers.IdempotentReplayed = &value
 		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -20470,6 +24739,20 @@ func ParseRetryWebhookDeliveryResponse(rsp *http.Response) (*RetryWebhookDeliver
 			}
 			headers.IdempotentReplayed = &value
 		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -20507,6 +24790,20 @@ func ParseRetryWebhookDeliveryResponse(rsp *http.Response) (*RetryWebhookDeliver
 				return nil, err
 			}
 			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
@@ -20576,6 +24873,20 @@ func ParseRetryWebhookDeliveryResponse(rsp *http.Response) (*RetryWebhookDeliver
 				return nil, err
 			}
 			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
@@ -20938,6 +25249,20 @@ func ParseRotateWebhookSecretsResponse(rsp *http.Response) (*RotateWebhookSecret
 			}
 			headers.IdempotentReplayed = &value
 		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -20975,6 +25300,20 @@ func ParseRotateWebhookSecretsResponse(rsp *http.Response) (*RotateWebhookSecret
 				return nil, err
 			}
 			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
@@ -21044,6 +25383,20 @@ func ParseRotateWebhookSecretsResponse(rsp *http.Response) (*RotateWebhookSecret
 				return nil, err
 			}
 			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
@@ -21406,6 +25759,20 @@ func ParseSendWebhookTestEventResponse(rsp *http.Response) (*SendWebhookTestEven
 			}
 			headers.IdempotentReplayed = &value
 		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
+		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-RateLimit-Limit", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "integer", Format: ""}); err != nil {
@@ -21443,6 +25810,20 @@ func ParseSendWebhookTestEventResponse(rsp *http.Response) (*SendWebhookTestEven
 				return nil, err
 			}
 			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
@@ -21512,6 +25893,20 @@ func ParseSendWebhookTestEventResponse(rsp *http.Response) (*SendWebhookTestEven
 				return nil, err
 			}
 			headers.IdempotentReplayed = &value
+		}
+		if values := rsp.Header.Values("NovaMed-Ignored-Fields"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "NovaMed-Ignored-Fields", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.NovaMedIgnoredFields = &value
+		}
+		if values := rsp.Header.Values("Preference-Applied"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Preference-Applied", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.PreferenceApplied = &value
 		}
 		if values := rsp.Header.Values("X-RateLimit-Limit"); len(values) > 0 {
 			var value int
@@ -21787,12 +26182,40 @@ func ParseGetDocsResponse(rsp *http.Response) (*GetDocsResponse, error) {
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetDocsResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Encoding"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Encoding", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentEncoding = &value
+		}
 		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
 				return nil, err
 			}
 			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("Vary"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Vary", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Vary = &value
 		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
@@ -21802,6 +26225,201 @@ func ParseGetDocsResponse(rsp *http.Response) (*GetDocsResponse, error) {
 			headers.XRequestId = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetDocsResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers304 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetDocsSlashResponse parses an HTTP response from a GetDocsSlashWithResponse call
+func ParseGetDocsSlashResponse(rsp *http.Response) (*GetDocsSlashResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDocsSlashResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetDocsSlashResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Encoding"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Encoding", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentEncoding = &value
+		}
+		if values := rsp.Header.Values("Content-Security-Policy"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Security-Policy", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentSecurityPolicy = value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("Vary"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Vary", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Vary = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetDocsSlashResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers304 = &headers
+	}
+
+	return response, nil
+}
+
+// ParseGetDocsVersionedAssetResponse parses an HTTP response from a GetDocsVersionedAssetWithResponse call
+func ParseGetDocsVersionedAssetResponse(rsp *http.Response) (*GetDocsVersionedAssetResponse, error) {
+	bodyBytes, err := io.ReadAll(rsp.Body)
+	defer func() { _ = rsp.Body.Close() }()
+	if err != nil {
+		return nil, err
+	}
+
+	response := &GetDocsVersionedAssetResponse{
+		Body:         bodyBytes,
+		HTTPResponse: rsp,
+	}
+
+	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
+	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
+		var dest ErrorEnvelope
+		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
+			return nil, err
+		}
+		response.JSON404 = &dest
+
+	}
+
+	switch {
+	case rsp.StatusCode == 200:
+		var headers GetDocsVersionedAssetResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Encoding"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Encoding", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentEncoding = &value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("Vary"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Vary", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Vary = &value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetDocsVersionedAssetResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers304 = &headers
+	case rsp.StatusCode == 404:
+		var headers GetDocsVersionedAssetResponse404Headers
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers404 = &headers
 	}
 
 	return response, nil
@@ -21821,6 +26439,9 @@ func ParseGetDocsAssetResponse(rsp *http.Response) (*GetDocsAssetResponse, error
 	}
 
 	switch {
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	case strings.Contains(rsp.Header.Get("Content-Type"), "json") && rsp.StatusCode == 404:
 		var dest ErrorEnvelope
 		if err := json.Unmarshal(bodyBytes, &dest); err != nil {
@@ -21833,6 +26454,34 @@ func ParseGetDocsAssetResponse(rsp *http.Response) (*GetDocsAssetResponse, error
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetDocsAssetResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Encoding"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Encoding", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentEncoding = &value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("Vary"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Vary", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Vary = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -21841,6 +26490,23 @@ func ParseGetDocsAssetResponse(rsp *http.Response) (*GetDocsAssetResponse, error
 			headers.XRequestId = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetDocsAssetResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers304 = &headers
 	case rsp.StatusCode == 404:
 		var headers GetDocsAssetResponse404Headers
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
@@ -21920,11 +26586,42 @@ func ParseGetOpenAPIJSONResponse(rsp *http.Response) (*GetOpenAPIJSONResponse, e
 		}
 		response.JSON200 = &dest
 
+	case rsp.StatusCode == 304:
+		break // No content-type
+
 	}
 
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetOpenAPIJSONResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Encoding"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Encoding", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentEncoding = &value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("Vary"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Vary", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Vary = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -21933,6 +26630,23 @@ func ParseGetOpenAPIJSONResponse(rsp *http.Response) (*GetOpenAPIJSONResponse, e
 			headers.XRequestId = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetOpenAPIJSONResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers304 = &headers
 	}
 
 	return response, nil
@@ -21954,6 +26668,34 @@ func ParseGetOpenAPIYAMLResponse(rsp *http.Response) (*GetOpenAPIYAMLResponse, e
 	switch {
 	case rsp.StatusCode == 200:
 		var headers GetOpenAPIYAMLResponse200Headers
+		if values := rsp.Header.Values("Cache-Control"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Cache-Control", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.CacheControl = value
+		}
+		if values := rsp.Header.Values("Content-Encoding"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Content-Encoding", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ContentEncoding = &value
+		}
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("Vary"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "Vary", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.Vary = &value
+		}
 		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
 			var value string
 			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
@@ -21962,6 +26704,23 @@ func ParseGetOpenAPIYAMLResponse(rsp *http.Response) (*GetOpenAPIYAMLResponse, e
 			headers.XRequestId = value
 		}
 		response.Headers200 = &headers
+	case rsp.StatusCode == 304:
+		var headers GetOpenAPIYAMLResponse304Headers
+		if values := rsp.Header.Values("ETag"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "ETag", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.ETag = value
+		}
+		if values := rsp.Header.Values("X-Request-Id"); len(values) > 0 {
+			var value string
+			if err := runtime.BindStyledParameterWithOptions("simple", "X-Request-Id", values[0], &value, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: true, Type: "string", Format: ""}); err != nil {
+				return nil, err
+			}
+			headers.XRequestId = value
+		}
+		response.Headers304 = &headers
 	}
 
 	return response, nil

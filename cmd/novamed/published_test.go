@@ -648,6 +648,11 @@ func (f *publishedFlow) check(where string, sent *sentExample, doc map[string]an
 		f.t.Errorf("%s (%s %s): status %d, the page documents %d\n%s", where, sent.cmd.method, sent.cmd.path, r.Status, want, r.Body)
 		return
 	}
+	// Every field of a published body is one the API reads (issue 25): an
+	// accepted variant is never reported as ignored.
+	if v := r.Header.Get("NovaMed-Ignored-Fields"); v != "" {
+		f.t.Errorf("%s (%s %s): the API ignored fields of the published body: %s", where, sent.cmd.method, sent.cmd.path, v)
+	}
 	var got map[string]any
 	if err := json.Unmarshal(r.Body, &got); err != nil {
 		f.t.Errorf("%s: answer is not JSON: %s", where, r.Body)
