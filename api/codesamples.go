@@ -256,6 +256,13 @@ if err != nil {
 	log.Fatal(err)
 }
 fmt.Println(d.Status) // pending: sent again shortly`,
+	"rotateWebhookSecrets": `wh, err := c.Webhooks.Rotate(ctx, "01935e1e-3d4e-7f5a-8b6c-7d8e9f0a1b2c", &client.RotateWebhookRequest{
+	Overlap: client.Ptr(24 * time.Hour), // deliveries carry the old token and both signatures meanwhile
+})
+if err != nil {
+	log.Fatal(err)
+}
+fmt.Println(wh.VerificationToken != "", wh.SigningSecret != "") // store both now: shown once`,
 	"sendWebhookTestEvent": `sent, err := c.Webhooks.Test(ctx, "01935e1e-3d4e-7f5a-8b6c-7d8e9f0a1b2c")
 if err != nil {
 	log.Fatal(err)
@@ -291,6 +298,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/novamed/partner-api/client"
 )
@@ -304,6 +312,7 @@ var (
 	_ = log.Fatal
 	_ = http.Get
 	_ = os.Getenv
+	_ = time.Hour
 	_ = client.New
 )
 

@@ -10,6 +10,7 @@ import (
 	"log"
 	"net/http"
 	"os"
+	"time"
 
 	"github.com/novamed/partner-api/client"
 )
@@ -23,6 +24,7 @@ var (
 	_ = log.Fatal
 	_ = http.Get
 	_ = os.Getenv
+	_ = time.Hour
 	_ = client.New
 )
 
@@ -61,6 +63,7 @@ var goSamples = map[string]func(){
 	"listWebhookDeliveries": sample_listWebhookDeliveries,
 	"listWebhooks":          sample_listWebhooks,
 	"retryWebhookDelivery":  sample_retryWebhookDelivery,
+	"rotateWebhookSecrets":  sample_rotateWebhookSecrets,
 	"sandboxCancelShipment": sample_sandboxCancelShipment,
 	"sendWebhookTestEvent":  sample_sendWebhookTestEvent,
 	"updatePatient":         sample_updatePatient,
@@ -431,6 +434,18 @@ func sample_retryWebhookDelivery() {
 		log.Fatal(err)
 	}
 	fmt.Println(d.Status) // pending: sent again shortly
+}
+
+func sample_rotateWebhookSecrets() {
+	c := client.New(os.Getenv("NOVAMED_API_KEY"), client.WithBaseURL(os.Getenv("NOVAMED_BASE_URL")))
+	ctx := context.Background()
+	wh, err := c.Webhooks.Rotate(ctx, "01935e1e-3d4e-7f5a-8b6c-7d8e9f0a1b2c", &client.RotateWebhookRequest{
+		Overlap: client.Ptr(24 * time.Hour), // deliveries carry the old token and both signatures meanwhile
+	})
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(wh.VerificationToken != "", wh.SigningSecret != "") // store both now: shown once
 }
 
 func sample_sandboxCancelShipment() {
