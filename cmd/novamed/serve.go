@@ -98,6 +98,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	readHeaderTimeout := fs.Duration("read-header-timeout", 10*time.Second, "how long a client may take to send its headers (slowloris guard)")
 	idleTimeout := fs.Duration("idle-timeout", 120*time.Second, "how long an idle keep-alive connection stays open")
 	webhookLease := fs.Duration("webhook-lease", 30*time.Second, "how long a claimed delivery is reserved for this replica (must exceed the 5 s send timeout)")
+	requestTimeout := fs.Duration("request-timeout", 20*time.Second, "deadline of each request's store calls; a stalled database answers 503 within it")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 15*time.Second, "how long a graceful shutdown waits for in-flight requests")
 	metricsAddr := fs.String("metrics-addr", getenv("NOVAMED_METRICS_ADDR"), "serve Prometheus /metrics on this loopback address (default off)")
 	anomalyWindow := fs.Duration("anomaly-window", time.Minute, "time unit of the rate and auth-failure anomaly rules")
 	rateFactor := fs.Float64("anomaly-rate-factor", 10, "a key above this multiple of its baseline rate is a spike")
@@ -276,7 +278,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	api := httpapi.New(httpapi.Config{
 		Env: env, Store: store, Audit: aw, Limiter: limiter, Logger: log, ReadyChecks: readyChecks,
 		KeyCacheTTL: *keyTTL, TrustedProxies: proxies, HSTS: useTLS || *behindProxy, WebhookPolicy: policy,
-		Usage: recorder, Metrics: metrics, AccessLog: logOut, FingerprintKey: store.IdempotencyFingerprintKey(),
+		Usage: recorder, Metrics: metrics, AccessLog: logOut, RequestTimeout: *requestTimeout, FingerprintKey: store.IdempotencyFingerprintKey(),
 		Version: currentBuild(),
 		Gate: func(ctx context.Context) error {
 			if store.Ready(ctx) != nil {
@@ -287,6 +289,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		PublicURL: *publicURL,
 	})
 	defer api.Close()
+	readyCtx, stopReady := context.WithCancel(ctx)
+	readyDone := make(chan struct{})
+	go func() { defer close(readyDone); api.WatchReadiness(readyCtx, 2*time.Second) }()
+	defer func() { stopReady(); <-readyDone }()
 	worker := &webhook.Worker{
 		Store: store, Client: webhook.NewClient(&webhook.Dialer{Policy: policy}), Schedule: schedule,
 		ID: workerID(), Log: log, Now: time.Now, Poll: *webhookPoll, Lease: *webhookLease, Parallel: 8,
@@ -331,7 +337,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	case <-ctx.Done():
 	}
 	log.Info("shutting down")
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	// In-flight requests get --shutdown-timeout (15 s) to finish; then the
+	// deferred stops run: the webhook worker lets its in-flight attempts end
+	// (each bounded by the 5 s send timeout) and the store commits what is
+	// queued. docs/operations.md states the total (about 20 s).
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return err

@@ -8,37 +8,63 @@ import (
 
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/phi"
+	"github.com/novamed/partner-api/internal/sqlstore"
 )
 
 // statusOf is the one table from error codes to HTTP statuses.
 var statusOf = map[string]int{
-	novamed.CodeInvalid:           http.StatusBadRequest,
-	novamed.CodeInvalidJSON:       http.StatusBadRequest,
-	novamed.CodeInvalidClinicID:   http.StatusBadRequest,
-	novamed.CodeClinicNotFound:    http.StatusBadRequest,
-	novamed.CodeDuplicate:         http.StatusBadRequest,
-	novamed.CodeIdempotencyKey:    http.StatusBadRequest,
-	novamed.CodeServiceNotAvail:   http.StatusBadRequest,
-	novamed.CodeMedRequestUnknown: http.StatusBadRequest,
-	novamed.CodeRefillNotEligible: http.StatusBadRequest,
-	novamed.CodeRefillExists:      http.StatusBadRequest,
-	novamed.CodeLimitReached:      http.StatusBadRequest,
-	novamed.CodeInvalidTransition: http.StatusConflict,
-	novamed.CodeNotShipped:        http.StatusBadRequest,
-	novamed.CodeNotCancellable:    http.StatusBadRequest,
-	novamed.CodeUnauthorized:      http.StatusUnauthorized,
-	novamed.CodeNotFound:          http.StatusNotFound,
-	novamed.CodeRouteNotFound:     http.StatusNotFound,
-	novamed.CodeMethodNotAllowed:  http.StatusMethodNotAllowed,
-	novamed.CodeNotAcceptable:     http.StatusNotAcceptable,
-	novamed.CodeIdempotencyInUse:  http.StatusConflict,
-	novamed.CodeBodyTooLarge:      http.StatusRequestEntityTooLarge,
-	novamed.CodeUnsupportedMedia:  http.StatusUnsupportedMediaType,
-	novamed.CodeIdempotencyReused: http.StatusUnprocessableEntity,
-	novamed.CodeRateLimited:       http.StatusTooManyRequests,
-	novamed.CodeTooManyAuthFails:  http.StatusTooManyRequests,
-	novamed.CodeInternal:          http.StatusInternalServerError,
-	novamed.CodeUnavailable:       http.StatusServiceUnavailable,
+	novamed.CodeInvalid:            http.StatusBadRequest,
+	novamed.CodeInvalidJSON:        http.StatusBadRequest,
+	novamed.CodeInvalidClinicID:    http.StatusBadRequest,
+	novamed.CodeClinicNotFound:     http.StatusBadRequest,
+	novamed.CodeDuplicate:          http.StatusBadRequest,
+	novamed.CodeIdempotencyKey:     http.StatusBadRequest,
+	novamed.CodeServiceNotAvail:    http.StatusBadRequest,
+	novamed.CodeMedRequestUnknown:  http.StatusBadRequest,
+	novamed.CodeRefillNotEligible:  http.StatusBadRequest,
+	novamed.CodeRefillExists:       http.StatusBadRequest,
+	novamed.CodeLimitReached:       http.StatusBadRequest,
+	novamed.CodeInvalidTransition:  http.StatusConflict,
+	novamed.CodeNotShipped:         http.StatusBadRequest,
+	novamed.CodeNotCancellable:     http.StatusBadRequest,
+	novamed.CodeUnauthorized:       http.StatusUnauthorized,
+	novamed.CodeNotFound:           http.StatusNotFound,
+	novamed.CodeRouteNotFound:      http.StatusNotFound,
+	novamed.CodeMethodNotAllowed:   http.StatusMethodNotAllowed,
+	novamed.CodeNotAcceptable:      http.StatusNotAcceptable,
+	novamed.CodeIdempotencyInUse:   http.StatusConflict,
+	novamed.CodeBodyTooLarge:       http.StatusRequestEntityTooLarge,
+	novamed.CodeUnsupportedMedia:   http.StatusUnsupportedMediaType,
+	novamed.CodeIdempotencyReused:  http.StatusUnprocessableEntity,
+	novamed.CodeRateLimited:        http.StatusTooManyRequests,
+	novamed.CodeTooManyAuthFails:   http.StatusTooManyRequests,
+	novamed.CodeInternal:           http.StatusInternalServerError,
+	novamed.CodeUnavailable:        http.StatusServiceUnavailable,
+	novamed.CodeStorageUnavailable: http.StatusServiceUnavailable,
+	novamed.CodeStorageFull:        http.StatusServiceUnavailable,
+}
+
+// Retry-After of the storage outage answers, in seconds: a lost connection
+// or a failover is usually over within seconds; freeing disk space takes an
+// operator.
+const (
+	retryAfterStorageUnavailable = 2
+	retryAfterStorageFull        = 10
+)
+
+// storageFault turns a store error that shows an outage (sqlstore.FaultOf)
+// into its 503 envelope error, with a fixed message and Retry-After; any
+// other error is returned unchanged.
+func storageFault(err error) error {
+	switch sqlstore.FaultOf(err) {
+	case sqlstore.Unavailable:
+		return &novamed.Error{Code: novamed.CodeStorageUnavailable, Message: novamed.MsgStorageUnavailable,
+			Details: map[string]any{"retry_after": retryAfterStorageUnavailable}}
+	case sqlstore.Full:
+		return &novamed.Error{Code: novamed.CodeStorageFull, Message: novamed.MsgStorageFull,
+			Details: map[string]any{"retry_after": retryAfterStorageFull}}
+	}
+	return err
 }
 
 type errorBody struct {
@@ -58,7 +84,7 @@ type errorInfo struct {
 // a code is a 500 with a fixed sentence; its cause goes to the log only.
 func envelopeOf(err error, requestID string) (int, errorBody) {
 	var e *novamed.Error
-	if !errors.As(err, &e) {
+	if !errors.As(err, &e) && !errors.As(storageFault(err), &e) {
 		e = &novamed.Error{Code: novamed.CodeInternal, Message: novamed.MsgInternal}
 	}
 	status, ok := statusOf[e.Code]
@@ -99,6 +125,9 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 			// the database: a security event, not just a fault.
 			s.log.Error("security event: PHI ciphertext failed authentication", attrs...)
 			st.securityEvent = "phi_integrity_failure"
+		} else if c := body.Error.Code; c == novamed.CodeStorageUnavailable || c == novamed.CodeStorageFull {
+			s.log.Error("storage unavailable", append(attrs, "code", c)...)
+			s.metrics.StorageFault(c)
 		} else {
 			s.log.Error("internal error", attrs...)
 		}

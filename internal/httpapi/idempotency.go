@@ -10,6 +10,7 @@ import (
 	"hash"
 	"io"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -189,8 +190,13 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, status int, body [
 		err = s.audit.Record(ctx, rec)
 	}
 	if err != nil {
-		s.log.Error("audit or idempotency record failed; answering 500", "request_id", st.requestID, "err", err)
+		// No answer leaves without its audit record: a PHI read whose
+		// record cannot be written is refused (503 when the store is out).
+		s.log.Error("audit or idempotency record failed; refusing the answer", "request_id", st.requestID, "err", err)
 		status, eb := envelopeOf(err, st.requestID)
+		if eb.Error.RetryAfter != nil {
+			w.Header().Set("Retry-After", strconv.Itoa(*eb.Error.RetryAfter))
+		}
 		writeJSON(w, status, eb)
 		return
 	}

@@ -5,12 +5,15 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/sqlstore"
 )
 
 // healthz is liveness: the process accepts requests. It names the build,
@@ -49,37 +52,112 @@ type NotReadyError struct{ State string }
 
 func (e *NotReadyError) Error() string { return e.State }
 
-// readyz is readiness: the database (and every other dependency, such as
-// Redis) answers.
+// readyz is readiness: the database can commit a write now (a cached
+// probe, see storeReady) and every check that answers *NotReadyError (the
+// migrations) passes. Any other failing check is an optional dependency
+// (Redis): it is reported "degraded" and the replica stays ready, since
+// requests are served without it (per-replica rate limits, key-cache expiry).
 func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
 	defer cancel()
-	checks := map[string]func(context.Context) error{"database": s.store.Ping}
-	for name, fn := range s.readyChecks {
-		checks[name] = fn
-	}
-	out := map[string]string{"status": "ready"}
+	out := map[string]string{"status": "ready", "database": "ok"}
 	var failed []string
-	for name, fn := range checks {
+	for name, fn := range s.readyChecks {
 		if err := fn(ctx); err != nil {
-			state := "unavailable"
 			var nr *NotReadyError
 			if errors.As(err, &nr) {
-				state = nr.State
-			} else {
-				s.log.Error("readiness check failed", "dependency", name, "err", err)
+				out[name], failed = nr.State, append(failed, name+" "+nr.State)
+				continue
 			}
-			out[name], failed = state, append(failed, name+" "+state)
+			s.log.Warn("optional dependency degraded", "dependency", name, "err", err)
+			out[name] = "degraded"
 			continue
 		}
 		out[name] = "ok"
 	}
+	if err := s.storeReady(ctx); err != nil {
+		switch {
+		case errors.Is(err, sqlstore.ErrMigrationsPending):
+			if !slices.Contains(failed, "migrations pending") {
+				failed = append(failed, "migrations pending")
+			}
+		case sqlstore.FaultOf(err) == sqlstore.Full:
+			failed = append(failed, "database out of space")
+		case len(failed) == 0:
+			// With migrations pending the probe's table may not exist
+			// yet: that is said above, not as an unavailable database.
+			failed = append(failed, "database unavailable")
+		}
+	}
 	if len(failed) > 0 {
 		sort.Strings(failed)
-		s.writeError(w, r, &novamed.Error{Code: novamed.CodeUnavailable, Message: "Not ready: " + strings.Join(failed, ", ") + "."})
+		s.writeError(w, r, &novamed.Error{Code: novamed.CodeUnavailable, Message: "Not ready: " + strings.Join(failed, ", ") + ".",
+			Details: map[string]any{"retry_after": retryAfterStorageUnavailable}})
 		return
 	}
 	writeJSON(w, http.StatusOK, out)
+}
+
+// readyProbeTTL is how long a readiness probe's answer is reused: load
+// balancers polling /readyz cost at most one small write a second.
+const readyProbeTTL = time.Second
+
+// readiness is the cached result of the store probe and the last state
+// reported, so that each transition is logged and counted once.
+type readiness struct {
+	mu        sync.Mutex
+	checkedAt time.Time
+	err       error
+	state     int8 // 0 unknown, 1 ready, -1 not ready
+}
+
+// storeReady probes the store (CheckWritable if it has one, else Ping), at
+// most once per readyProbeTTL, and records transitions.
+func (s *Server) storeReady(ctx context.Context) error {
+	s.ready.mu.Lock()
+	defer s.ready.mu.Unlock()
+	if !s.ready.checkedAt.IsZero() && time.Since(s.ready.checkedAt) < readyProbeTTL {
+		return s.ready.err
+	}
+	var err error
+	if p, ok := s.store.(interface{ CheckWritable(context.Context) error }); ok {
+		err = p.CheckWritable(ctx)
+	} else {
+		err = s.store.Ping(ctx)
+	}
+	s.ready.checkedAt, s.ready.err = time.Now(), err
+	state := int8(1)
+	if err != nil {
+		state = -1
+	}
+	prev := s.ready.state
+	changed := state != prev
+	if changed && state == 1 {
+		s.log.Info("readiness changed: ready", "dependency", "database")
+	} else if changed {
+		s.log.Error("readiness changed: not ready", "dependency", "database", "err", err.Error())
+	}
+	s.ready.state = state
+	s.metrics.Ready(state == 1, changed && prev != 0)
+	return err
+}
+
+// WatchReadiness probes the store every interval until ctx ends, so that
+// the readiness metric and log lines follow the store even when nobody
+// polls /readyz.
+func (s *Server) WatchReadiness(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		s.storeReady(pctx) //nolint:errcheck // recorded as the state
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 type meJSON struct {

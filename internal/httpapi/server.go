@@ -44,8 +44,9 @@ type Config struct {
 	Usage *usage.Recorder
 	// Metrics are the Prometheus metrics (nil: off).
 	Metrics *usage.Metrics
-	// ReadyChecks are dependencies /readyz checks besides the database
-	// (e.g. "redis"); a failing one makes the replica not ready.
+	// ReadyChecks are optional dependencies /readyz checks besides the
+	// database (e.g. "redis"); a failing one is reported "degraded" and
+	// the replica stays ready.
 	ReadyChecks map[string]func(context.Context) error
 	// FingerprintKey keys the fingerprints of Idempotency-Key requests
 	// (phi.Keyring.IdempotencyFingerprintKey); every replica of one
@@ -55,6 +56,11 @@ type Config struct {
 	// optional path prefix), named as the server of the served OpenAPI
 	// document; empty: the URL each request reached the server at.
 	PublicURL string
+	// RequestTimeout bounds each request's context, and so every store call
+	// it makes: a stalled database answers 503 STORAGE_UNAVAILABLE within
+	// it (default 20s; PostgreSQL's statement and lock timeouts and
+	// SQLite's busy_timeout are shorter).
+	RequestTimeout time.Duration
 	// AccessLog, when set, receives the per-request log lines directly
 	// (the same JSON lines Logger would write, encoded without slog's
 	// overhead); it should be the writer behind Logger. If it has a Flush
@@ -102,6 +108,8 @@ type Server struct {
 	warnings      warningLog // recent ignored-field warnings per key lineage
 	publicBase    string     // Config.PublicURL without a trailing slash
 	docs          docsAssets // the /docs page, its scripts and the served document
+	ready         readiness
+	reqTimeout    time.Duration
 	// fingerprintKey keys idempotency fingerprints; fingerprintMACs
 	// recycles HMACs under it (a reset HMAC skips the key schedule).
 	fingerprintKey  []byte
@@ -120,6 +128,7 @@ func New(cfg Config) *Server {
 		usage: cfg.Usage, metrics: cfg.Metrics, readyChecks: cfg.ReadyChecks, gate: cfg.Gate, accessLog: cfg.AccessLog,
 		stop: make(chan struct{}), done: make(chan struct{}),
 		logScratch: sync.Pool{New: newLogScratch}, publicBase: strings.TrimRight(cfg.PublicURL, "/"),
+		reqTimeout: cfg.RequestTimeout,
 	}
 	s.health = healthBody(cfg.Version)
 	if s.now == nil {
@@ -128,6 +137,9 @@ func New(cfg Config) *Server {
 	ttl := cfg.KeyCacheTTL
 	if ttl <= 0 {
 		ttl = time.Second
+	}
+	if s.reqTimeout <= 0 {
+		s.reqTimeout = 20 * time.Second
 	}
 	if s.authFail <= 0 {
 		s.authFail = 20
@@ -148,7 +160,9 @@ func New(cfg Config) *Server {
 // request id, security headers and a log line.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	st := &reqState{requestID: newRequestID(), clientRequestID: clientRequestID(r), start: s.now(), clientAddr: s.clientAddr(r)}
-	r = withState(r, st)
+	ctx, cancel := context.WithTimeout(r.Context(), s.reqTimeout)
+	defer cancel()
+	r = withState(r.WithContext(ctx), st)
 	rw := &recorder{ResponseWriter: w}
 	s.securityHeaders(rw.Header(), st.requestID)
 	defer func() {

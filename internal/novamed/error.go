@@ -35,6 +35,11 @@ const (
 	CodeLimitReached      = "LIMIT_REACHED"
 	CodeInternal          = "INTERNAL_ERROR"
 	CodeUnavailable       = "SERVICE_UNAVAILABLE"
+	// CodeStorageUnavailable: the database cannot be reached, refuses
+	// connections, is shutting down or did not answer in time (503).
+	CodeStorageUnavailable = "STORAGE_UNAVAILABLE"
+	// CodeStorageFull: the database is out of disk space (503).
+	CodeStorageFull = "STORAGE_FULL"
 )
 
 // Messages partners match on; the contract requires them verbatim.
@@ -43,6 +48,10 @@ const (
 	MsgClinicNotFound  = "Clinic not found"
 	MsgInvalidClinicID = "Clinic ID must be a valid UUID."
 	MsgInternal        = "An internal error occurred. It has been logged; please retry or contact NovaMed support with the request id."
+	// MsgStorageUnavailable and MsgStorageFull are the fixed sentences of
+	// the two storage outage codes (nothing of the cause is shown).
+	MsgStorageUnavailable = "The service cannot reach its database right now. Nothing was changed; retry after the Retry-After delay."
+	MsgStorageFull        = "The service's database is out of space right now. Nothing was changed; retry after the Retry-After delay."
 )
 
 // FieldError is one validation problem with one request field.

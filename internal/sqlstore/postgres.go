@@ -7,7 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	_ "github.com/jackc/pgx/v5/stdlib" // registers the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/stdlib"
 	"github.com/pressly/goose/v3/lock"
 )
 
@@ -28,10 +29,12 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 	if opts.Keyring == nil {
 		return nil, errors.New("sqlstore: a PHI keyring is required")
 	}
-	db, err := sql.Open("pgx", dsn)
+	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: open postgres: %w", err)
 	}
+	boundWaits(cfg)
+	db := stdlib.OpenDB(*cfg)
 	db.SetMaxOpenConns(postgresMaxConns)
 	db.SetMaxIdleConns(postgresMaxConns / 2)
 	db.SetConnMaxIdleTime(5 * time.Minute)
@@ -46,6 +49,35 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 	}
 	s.chainer = startChainer(s, chainInterval, opts.OnAuditChainError)
 	return s, nil
+}
+
+// Bounded waits (issue 21): a stalled or unreachable PostgreSQL answers
+// within these, so a request becomes a 503 STORAGE_UNAVAILABLE instead of
+// holding its connection. A DSN that sets one of them (e.g.
+// ?statement_timeout=0 for a long manual migration) wins.
+var postgresTimeouts = map[string]string{
+	"statement_timeout":                   "15s",
+	"lock_timeout":                        "5s",
+	"idle_in_transaction_session_timeout": "60s",
+}
+
+// postgresConnectTimeout bounds opening a connection when the DSN does not
+// (connect_timeout): a server that does not answer at all.
+const postgresConnectTimeout = 5 * time.Second
+
+// boundWaits adds the default timeouts to cfg where the DSN left them unset.
+func boundWaits(cfg *pgx.ConnConfig) {
+	if cfg.RuntimeParams == nil {
+		cfg.RuntimeParams = map[string]string{}
+	}
+	for k, v := range postgresTimeouts {
+		if _, ok := cfg.RuntimeParams[k]; !ok {
+			cfg.RuntimeParams[k] = v
+		}
+	}
+	if cfg.ConnectTimeout == 0 {
+		cfg.ConnectTimeout = postgresConnectTimeout
+	}
 }
 
 // chainInterval is how often a replica chains pending audit batches even

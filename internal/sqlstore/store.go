@@ -57,6 +57,7 @@ type Options struct {
 // Store is a novamed.Store on database/sql.
 type Store struct {
 	dialect Dialect
+	path    string  // SQLite: the database file
 	write   *sql.DB // SQLite: one connection, so writers queue in Go, not on SQLITE_BUSY
 	read    *sql.DB
 	keys    atomic.Pointer[phi.Keyring]
@@ -109,7 +110,7 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 	// runs the pragmas and parses the schema again).
 	read.SetMaxOpenConns(8)
 	read.SetMaxIdleConns(8)
-	s := &Store{dialect: SQLite, write: write, read: read, now: opts.Now, reload: opts.ReloadKeyring, onCommit: opts.OnCommit}
+	s := &Store{dialect: SQLite, path: path, write: write, read: read, now: opts.Now, reload: opts.ReloadKeyring, onCommit: opts.OnCommit}
 	writeAudit := func(tx *sql.Tx, recs []*novamed.AuditRecord) error {
 		return s.writeAudit(context.Background(), tx, recs)
 	}

@@ -24,6 +24,9 @@ type Metrics struct {
 	commitBatch      prometheus.Histogram
 	securityEvents   *prometheus.CounterVec
 	usageFlushErrors prometheus.Counter
+	ready            prometheus.Gauge
+	readyChanges     *prometheus.CounterVec
+	storageFaults    *prometheus.CounterVec
 }
 
 // NewMetrics creates the metrics and registers them with Go runtime metrics.
@@ -52,7 +55,13 @@ func NewMetrics() *Metrics {
 		Help: "Security events by rule."}, []string{"rule"})
 	m.usageFlushErrors = prometheus.NewCounter(prometheus.CounterOpts{Name: "novamed_usage_flush_errors_total",
 		Help: "Failed flushes of per-key usage counters."})
-	for _, c := range []prometheus.Collector{m.requests, m.duration, m.authOutcomes, m.rateLimited, m.replays, m.deliveries,
+	m.ready = prometheus.NewGauge(prometheus.GaugeOpts{Name: "novamed_ready",
+		Help: "1 while this replica can commit writes to its database (what /readyz answers), else 0."})
+	m.readyChanges = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "novamed_ready_transitions_total",
+		Help: "Readiness transitions by new state (ready, not_ready)."}, []string{"to"})
+	m.storageFaults = prometheus.NewCounterVec(prometheus.CounterOpts{Name: "novamed_storage_fault_responses_total",
+		Help: "Requests answered 503 because the database was unavailable or full, by code."}, []string{"code"})
+	for _, c := range []prometheus.Collector{m.ready, m.readyChanges, m.storageFaults, m.requests, m.duration, m.authOutcomes, m.rateLimited, m.replays, m.deliveries,
 		m.queueDepth, m.commitDuration, m.commitBatch, m.securityEvents, m.usageFlushErrors,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{})} {
 		f(c)
@@ -131,4 +140,29 @@ func (m *Metrics) SetBuildInfo(version, commit, commitTime string) {
 		Help: "The running build: module version, VCS commit and commit time (always 1)."}, []string{"version", "commit", "commit_time"})
 	g.WithLabelValues(version, commit, commitTime).Set(1)
 	m.Registry.MustRegister(g)
+}
+
+// Ready sets the readiness gauge; changed counts a transition.
+func (m *Metrics) Ready(ready, changed bool) {
+	if m == nil {
+		return
+	}
+	to := "not_ready"
+	if ready {
+		m.ready.Set(1)
+		to = "ready"
+	} else {
+		m.ready.Set(0)
+	}
+	if changed {
+		m.readyChanges.WithLabelValues(to).Inc()
+	}
+}
+
+// StorageFault counts a 503 answered for a storage outage (code
+// STORAGE_UNAVAILABLE or STORAGE_FULL).
+func (m *Metrics) StorageFault(code string) {
+	if m != nil {
+		m.storageFaults.WithLabelValues(code).Inc()
+	}
 }
