@@ -270,6 +270,8 @@ var unverifiedResponseExamples = map[string]string{
 	"POST /api/external/webhook/{id}/deliveries/{delivery_id}/retry 200#queued": "follows the failed delivery above",
 	"#tooManyFailedAuthentications":                                             "the wait depends on timing (TestFailedAuthenticationGuard covers it)",
 	"#internal":                                                                 "a server fault cannot be provoked from outside",
+	"#storageUnavailable":                                                       "needs the database to go away mid-request (internal/httpapi TestStorageFaultsAre503 covers the envelope, cmd/novamed TestFaultPostgresRestart the real outage)",
+	"#storageFull":                                                              "needs a full disk (internal/httpapi TestStorageFaultsAre503 covers the envelope, cmd/novamed TestFaultSQLiteDiskFull the real one)",
 	"#rateLimitedOneSecond":                                                     "needs 60 requests within one second (internal/httpapi TestRateLimitMessageSingularPlural covers it with an injected clock)",
 	"#inUse":                                                                    "needs a request in flight (TestIdempotentCreateUnderConcurrency covers it)",
 	"POST /api/external/medication-order 400#noFormulary":                       "production only (TestProductionOrdersNeedFormularyAndActivePrescriber covers it)",
