@@ -53,12 +53,13 @@
 // redeploy, within the server's 24 hours) also creates nothing twice.
 //
 // A call is retried, at most WithMaxRetries times (default 3), after a
-// network error or attempt timeout, a 429 (waiting the Retry-After the server
-// asked for), a 5xx, or a 409 IDEMPOTENCY_KEY_IN_USE (the same key still in
+// network error or attempt timeout, a 429 or a 503 (waiting the Retry-After the
+// server asked for: a 503 STORAGE_UNAVAILABLE or STORAGE_FULL during a database
+// failover or restart is ridden through this way), another 5xx, or a 409 IDEMPOTENCY_KEY_IN_USE (the same key still in
 // flight). Between attempts the client sleeps with exponential backoff and
 // full jitter (WithBackoff). Other 4xx answers are never retried. When the
 // context ends during a wait, the call returns at once; when Retry-After
-// would outlast the context's deadline, the 429 is returned without waiting.
+// would outlast the context's deadline, the 429 or 503 is returned without waiting.
 //
 // # Errors
 //

@@ -40,6 +40,11 @@ const (
 	CodeLimitReached              = "LIMIT_REACHED"
 	CodeInternal                  = "INTERNAL_ERROR"
 	CodeServiceUnavailable        = "SERVICE_UNAVAILABLE"
+	// CodeStorageUnavailable and CodeStorageFull are 503s of a storage
+	// outage (a failover, a restart, a full disk): nothing was changed and
+	// RetryAfter says when to retry. The client retries them itself.
+	CodeStorageUnavailable = "STORAGE_UNAVAILABLE"
+	CodeStorageFull        = "STORAGE_FULL"
 )
 
 // Sentinels for errors.Is; an *APIError matches the ones of its kind (see
@@ -74,7 +79,7 @@ type APIError struct {
 	Details map[string]any
 	// RequestID identifies the request for NovaMed support.
 	RequestID string
-	// RetryAfter is how long to wait before retrying (429), else 0.
+	// RetryAfter is how long to wait before retrying (429 and 503), else 0.
 	RetryAfter time.Duration
 	// retryAfterSet reports that the server said RetryAfter (even 0).
 	retryAfterSet bool

@@ -128,6 +128,14 @@ func TestRetriesCreateExactlyOnce(t *testing.T) {
 				}
 				return n == 1
 			}},
+		{name: "503 STORAGE_UNAVAILABLE with Retry-After 1, twice", attempts: 3, atLeast: 2 * time.Second, wantOnWire: 3,
+			fault: func(n int, w http.ResponseWriter, r *http.Request, _ http.Handler) bool {
+				if n <= 2 {
+					w.Header().Set("Retry-After", "1")
+					apiError(w, http.StatusServiceUnavailable, "STORAGE_UNAVAILABLE", "The service cannot reach its database right now.")
+				}
+				return n <= 2
+			}},
 		{name: "409 key in use, twice", attempts: 3, wantOnWire: 3,
 			fault: func(n int, w http.ResponseWriter, r *http.Request, _ http.Handler) bool {
 				if n <= 2 {
