@@ -138,6 +138,43 @@ func (p *privatePostgres) stop() {
 	}
 }
 
+// pids are the server's processes: the postmaster (postmaster.pid's first
+// line) and its children (the backends and background workers).
+func (p *privatePostgres) pids() []int {
+	p.t.Helper()
+	b, err := os.ReadFile(filepath.Join(p.data(), "postmaster.pid"))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	master, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if err != nil {
+		p.t.Fatal(err)
+	}
+	pids := []int{master}
+	procs, _ := filepath.Glob("/proc/[0-9]*/stat")
+	for _, f := range procs {
+		st, err := os.ReadFile(f)
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid …; comm may hold spaces, so split after ')'.
+		i := strings.LastIndexByte(string(st), ')')
+		fields := strings.Fields(string(st[i+1:]))
+		if len(fields) > 1 && fields[1] == strconv.Itoa(master) {
+			pid, _ := strconv.Atoi(strings.TrimSuffix(filepath.Base(filepath.Dir(f)), "/"))
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func signalAll(t *testing.T, pids []int, sig syscall.Signal) {
+	t.Helper()
+	for _, pid := range pids {
+		syscall.Kill(pid, sig) //nolint:errcheck // a backend may have exited
+	}
+}
+
 func (p *privatePostgres) dsn() string {
 	return "postgres://postgres@127.0.0.1:" + p.port + "/postgres?sslmode=disable"
 }
@@ -149,6 +186,7 @@ type tally struct {
 	ok, reads int
 	byCode    map[string]int // 503s by error code
 	bad       []string       // anything but 200, or a 503 without Retry-After
+	slowest   time.Duration  // the longest answer
 }
 
 func newTally() *tally { return &tally{acked: map[string]string{}, byCode: map[string]int{}} }
@@ -208,6 +246,13 @@ func runLoad(url, key, lastName string, creators, readers int, pace time.Duratio
 			req.Header.Set("Content-Type", "application/json")
 			req.Header.Set("Idempotency-Key", idem)
 		}
+		start := time.Now()
+		defer func() {
+			d := time.Since(start)
+			ty.mu.Lock()
+			ty.slowest = max(ty.slowest, d)
+			ty.mu.Unlock()
+		}()
 		resp, err := hc.Do(req)
 		if err != nil {
 			return nil, nil, err
@@ -267,7 +312,7 @@ func runLoad(url, key, lastName string, creators, readers int, pace time.Duratio
 
 // readyzStatus is /readyz's status code and body.
 func readyzStatus(url string) (int, string) {
-	resp, err := http.Get(url + "/readyz")
+	resp, err := (&http.Client{Timeout: 10 * time.Second}).Get(url + "/readyz")
 	if err != nil {
 		return 0, err.Error()
 	}
@@ -329,7 +374,7 @@ func TestFaultPostgresRestart(t *testing.T) {
 	pg := startPrivatePostgres(t)
 	bin := buildBinary(t)
 	p := startProcessEnv(t, bin, []string{"NOVAMED_MASTER_KEY=" + testMasterKey()},
-		"--db", pg.dsn(), "--data-dir", t.TempDir(), "--sandbox", "off", "--webhook-poll", "1h")
+		"--db", pg.dsn(), "--data-dir", t.TempDir(), "--sandbox", "off", "--webhook-poll", "1h", "--request-timeout", "3s")
 	defer p.kill()
 	cli := func(out any, args ...string) {
 		cmd := exec.Command(bin, append(args, "--db", pg.dsn())...)
@@ -374,6 +419,44 @@ func TestFaultPostgresRestart(t *testing.T) {
 	}
 	t.Run("restart", func(t *testing.T) { outage("restart", 0) })
 	t.Run("stopped 10s", func(t *testing.T) { outage("stopped", 10*time.Second) })
+
+	t.Run("stalled", func(t *testing.T) {
+		// SIGSTOP freezes the server and its backends: connections stay
+		// open but nothing answers, as with a hung disk or a frozen VM.
+		// statement_timeout cannot fire inside a stopped server, so this
+		// shows the client-side bounds: the request deadline
+		// (--request-timeout 3s) and then the 5 s wait for the 503's own
+		// audit record, so every answer comes within 8 s.
+		ty := newTally()
+		stop := make(chan struct{})
+		wg := runLoad(p.url, key.Key, "Stalled", 8, 4, 2*time.Millisecond, ty, stop)
+		faultWait(t, "load running", 10*time.Second, func() bool { ty.mu.Lock(); defer ty.mu.Unlock(); return ty.ok > 50 })
+		pids := pg.pids()
+		signalAll(t, pids, syscall.SIGSTOP)
+		stalledAt := time.Now()
+		defer signalAll(t, pids, syscall.SIGCONT)
+		faultWait(t, "/readyz 503 while PostgreSQL is stalled", 10*time.Second, func() bool { st, _ := readyzStatus(p.url); return st == 503 })
+		faultWait(t, "a 503 answered while PostgreSQL is stalled", 10*time.Second, func() bool { return ty.unavailable() > 0 })
+		if rest := 6*time.Second - time.Since(stalledAt); rest > 0 {
+			time.Sleep(rest) // the fault's length: the load keeps running meanwhile
+		}
+		signalAll(t, pids, syscall.SIGCONT)
+		stalledFor := time.Since(stalledAt)
+		readyAfter := faultWait(t, "/readyz 200 after the stall", 15*time.Second, func() bool { st, _ := readyzStatus(p.url); return st == 200 })
+		okBefore := func() int { ty.mu.Lock(); defer ty.mu.Unlock(); return ty.ok }()
+		faultWait(t, "creates succeed again", 15*time.Second, func() bool { ty.mu.Lock(); defer ty.mu.Unlock(); return ty.ok > okBefore+20 })
+		close(stop)
+		wg.Wait()
+		ty.checkClean(t)
+		checkStored(t, p.url, key.Key, ty)
+		// Bounded: the request deadline plus the audit record's wait, and a
+		// second of slack for a loaded machine.
+		if limit := 3*time.Second + 5*time.Second + time.Second; ty.slowest > limit {
+			t.Errorf("slowest answer during the stall took %v, want at most %v", ty.slowest, limit)
+		}
+		figure(t, "postgres stalled (SIGSTOP) %.1fs: %d acknowledged creates (all stored), %d reads; 503s by code %v; slowest answer %.2fs; /readyz 200 %.2fs after SIGCONT",
+			stalledFor.Seconds(), len(ty.acked), ty.reads, ty.byCode, ty.slowest.Seconds(), readyAfter.Seconds())
+	})
 
 	t.Run("SDK rides through a restart", func(t *testing.T) {
 		c := client.New(key.Key, client.WithBaseURL(p.url))

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/novamed/partner-api/internal/novamed"
 )
@@ -36,7 +37,13 @@ func NewWriter(store novamed.AuditStore, log *slog.Logger) *Writer {
 	return w
 }
 
-// Record stores rec and waits until it is committed.
+// appendTimeout bounds one batch's write: a stalled database fails the batch
+// (its callers answer 503) instead of holding every later record.
+const appendTimeout = 10 * time.Second
+
+// Record stores rec and waits until it is committed, or until ctx ends
+// (then it returns ctx's error and the caller must not act as if the record
+// were written; it may still be).
 func (w *Writer) Record(ctx context.Context, rec *novamed.AuditRecord) error {
 	p := pending{rec: rec, done: make(chan error, 1)}
 	w.mu.RLock()
@@ -52,7 +59,12 @@ func (w *Writer) Record(ctx context.Context, rec *novamed.AuditRecord) error {
 	}
 	w.mu.RUnlock()
 	// Once queued the record is written even if the caller gives up waiting.
-	return <-p.done
+	select {
+	case err := <-p.done:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 func (w *Writer) loop() {
@@ -75,7 +87,9 @@ func (w *Writer) loop() {
 		for i, p := range batch {
 			recs[i] = p.rec
 		}
-		err := w.store.AppendAudit(context.Background(), recs)
+		ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
+		err := w.store.AppendAudit(ctx, recs)
+		cancel()
 		if err != nil {
 			w.log.Error("audit write failed", "records", len(recs), "err", err)
 		}

@@ -169,7 +169,10 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, status int, body [
 	}
 	st.audited, st.idem = true, nil
 	var err error
-	ctx := context.WithoutCancel(r.Context())
+	// The records are written even when the client has gone, but not
+	// forever: a stalled store makes this answer a 503 within recordTimeout.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(r.Context()), recordTimeout)
+	defer cancel()
 	switch {
 	case idem != nil:
 		err = s.store.SaveIdempotency(ctx, idem, rec)
@@ -202,6 +205,10 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, status int, body [
 	}
 	writeRaw(w, status, body)
 }
+
+// recordTimeout bounds the wait for a response's audit and idempotency
+// records.
+const recordTimeout = 5 * time.Second
 
 // idemRecord completes the pending idempotency record with an answer.
 func (st *reqState) idemRecord(status int, body []byte, now time.Time) *novamed.IdempotencyRecord {

@@ -88,7 +88,15 @@ func (g *groupCommitter) run(ctx context.Context, fn func(*sql.Tx) error) error 
 		return ctx.Err()
 	}
 	g.mu.RUnlock()
-	return <-j.err
+	// A commit stalled in the file system (a slow fsync) does not hold the
+	// caller past its deadline: it answers 503 and may retry with its
+	// Idempotency-Key (the write, if it does commit, commits whole).
+	select {
+	case err := <-j.err:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
 }
 
 // close commits what is queued and stops; it may be called more than once.
