@@ -43,7 +43,7 @@ const appendTimeout = 10 * time.Second
 
 // Record stores rec and waits until it is committed, or until ctx ends
 // (then it returns ctx's error and the caller must not act as if the record
-// were written; it may still be).
+// were written; it may still be). rec belongs to the writer once passed.
 func (w *Writer) Record(ctx context.Context, rec *novamed.AuditRecord) error {
 	p := pending{rec: rec, done: make(chan error, 1)}
 	w.mu.RLock()
