@@ -338,9 +338,10 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log.Info("shutting down")
 	// In-flight requests get --shutdown-timeout (15 s) to finish; then the
-	// deferred stops run: the webhook worker lets its in-flight attempts end
-	// (each bounded by the 5 s send timeout) and the store commits what is
-	// queued. docs/operations.md states the total (about 20 s).
+	// deferred stops run: the webhook worker stops (an attempt in flight is
+	// abandoned without using up a retry and re-sent after its lease) and
+	// the store commits what is queued. docs/operations.md states the total
+	// (about 20 s).
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
