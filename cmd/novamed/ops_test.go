@@ -163,7 +163,8 @@ func TestServeWaitsForExplicitMigrations(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Back to schema version 10, as a database of the previous release.
-	editSQLite(t, filepath.Join(dir, "novamed.db"), `DROP TABLE deployment_meta`, `DELETE FROM goose_db_version WHERE version_id = 13`)
+	editSQLite(t, filepath.Join(dir, "novamed.db"), `DROP TABLE deployment_meta`, `DROP TABLE readiness_probe`,
+		`DELETE FROM goose_db_version WHERE version_id IN (11, 13)`)
 	if _, err := cliIn(nil, "keys", "list", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "migrations pending") {
 		t.Errorf("keys list on an older schema: %v", err)
 	}
