@@ -186,7 +186,8 @@ func TestServeWaitsForExplicitMigrations(t *testing.T) {
 	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, "migrations pending") {
 		t.Errorf("/readyz with migrations pending: %d %s", code, body)
 	}
-	if code, body := get("/api/external/me"); code != 503 || !strings.Contains(body, "SERVICE_UNAVAILABLE") {
+	if code, body := get("/api/external/me"); code != 503 || !strings.Contains(body, "SERVICE_UNAVAILABLE") ||
+		!strings.Contains(body, `"retry_after":5`) || !strings.Contains(body, "waiting for its database to be upgraded") {
 		t.Errorf("the API with migrations pending: %d %s", code, body)
 	}
 	if out, err := cliIn(nil, "migrate", "--data-dir", dir); err != nil || !strings.Contains(out, "schema version 13: up to date") {

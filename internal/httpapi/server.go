@@ -190,7 +190,8 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if s.gate != nil && strings.HasPrefix(r.URL.Path, "/api/") {
 		if err := s.gate(r.Context()); err != nil {
 			rw.Header().Set("Retry-After", "5")
-			s.writeError(rw, r, &novamed.Error{Code: novamed.CodeUnavailable, Message: "Service unavailable: " + err.Error() + "."})
+			s.writeError(rw, r, &novamed.Error{Code: novamed.CodeUnavailable, Message: novamed.MsgMigrationsPending,
+				Details: map[string]any{"retry_after": 5}})
 			return
 		}
 	}

@@ -52,6 +52,9 @@ const (
 	// the two storage outage codes (nothing of the cause is shown).
 	MsgStorageUnavailable = "The service cannot reach its database right now. Nothing was changed; retry after the Retry-After delay."
 	MsgStorageFull        = "The service's database is out of space right now. Nothing was changed; retry after the Retry-After delay."
+	// MsgMigrationsPending answers API requests while a replica waits for
+	// `novamed migrate` (serve without --migrate on an older schema).
+	MsgMigrationsPending = "The service is waiting for its database to be upgraded. Nothing was changed; retry after the Retry-After delay."
 )
 
 // FieldError is one validation problem with one request field.
