@@ -34,9 +34,11 @@ func secureDataDir(dir string, warn func(string), chmod func(string, fs.FileMode
 }
 
 // securePath tightens path to mode when group or others have any access;
-// a missing path is fine.
+// a missing path is fine. A symbolic link is judged, and tightened, as what
+// it points to (chmod follows links): the mode that protects the data is the
+// target's, and a link's own mode (always 0777) says nothing.
 func securePath(path string, mode fs.FileMode, warn func(string), chmod func(string, fs.FileMode) error) error {
-	st, err := os.Lstat(path)
+	st, err := os.Stat(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
 	}
