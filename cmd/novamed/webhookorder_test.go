@@ -61,7 +61,7 @@ func (rc *orderReceiver) snapshot() []orderDelivery {
 
 func (rc *orderReceiver) waitFor(t *testing.T, what string, cond func([]orderDelivery) bool) []orderDelivery {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(45 * time.Second)
 	for time.Now().Before(deadline) {
 		if got := rc.snapshot(); cond(got) {
 			return got
@@ -90,9 +90,13 @@ func accepted(log []orderDelivery, order string) []string {
 // first event until all events exist and B's have arrived, so holding B
 // would exhaust A's retries). Runs on PostgreSQL too (NOVAMED_TEST_BACKEND=postgres).
 func TestWebhookEventsOfAnOrderArriveInOrder(t *testing.T) {
-	// Twenty attempts 250 ms apart: ample time for B's events to be made
-	// (operator commands) and delivered while A's first is refused.
-	schedule := "0s" + strings.Repeat(",250ms", 19)
+	// Twenty attempts (the most a schedule takes): five 250 ms apart, then
+	// fourteen 2 s apart — about 29 s, far more than B's events need to be
+	// made (operator commands) and delivered while A's first is refused,
+	// even on a loaded CI machine. Twenty attempts 250 ms apart (5 s) were
+	// exhausted once under a full -race run: A's first event was marked
+	// failed before the release and never accepted.
+	schedule := "0s" + strings.Repeat(",250ms", 5) + strings.Repeat(",2s", 14)
 	p := newPharmacy(t, "--webhook-retry-schedule", schedule, "--webhook-poll", "10ms")
 	rc := newOrderReceiver(t)
 	registerWebhook(t, p.testServer, p.key, demoClinic, rc.URL)
