@@ -64,7 +64,7 @@ func (rc *receiver) snapshot() []delivered {
 
 func (rc *receiver) waitFor(t *testing.T, what string, cond func([]delivered) bool) []delivered {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
+	deadline := time.Now().Add(45 * time.Second)
 	for time.Now().Before(deadline) {
 		if got := rc.snapshot(); cond(got) {
 			return got
