@@ -44,6 +44,7 @@ func Run(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 		{"WebhookOrder", testWebhookOrder},
 		{"WebhookSecrets", testWebhookSecrets},
 		{"Updates", testUpdates},
+		{"ConsoleSessions", testConsoleSessions},
 	}
 	for _, g := range groups {
 		t.Run(g.name, func(t *testing.T) { g.run(t, newStore) })

@@ -1,0 +1,144 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+type loginData struct {
+	Email, Next, Reason string
+	CodeRequired        bool
+	Errors              map[string]string
+}
+
+var signOutReasons = map[string]string{
+	"idle":     "You were signed out after a period without activity.",
+	"absolute": "Your session reached its maximum length; sign in again.",
+	"ended":    "Your session has ended; sign in again.",
+	"operator": "Your account can no longer sign in.",
+	"out":      "You are signed out.",
+}
+
+func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
+	if s, err := c.loadSession(r.Context(), r); err == nil && s != nil {
+		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
+		return
+	}
+	d := &loginData{Next: r.URL.Query().Get("next"), Reason: signOutReasons[r.URL.Query().Get("reason")],
+		CodeRequired: c.cfg.Env == novamed.Production, Errors: map[string]string{}}
+	c.render(w, r, http.StatusOK, "login", c.newView(r, nil, "Sign in", d))
+}
+
+func (c *Console) loginSubmit(w http.ResponseWriter, r *http.Request) {
+	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
+	if err := r.ParseForm(); err != nil {
+		c.renderError(w, r, nil, http.StatusBadRequest, "The form could not be read.")
+		return
+	}
+	d := &loginData{Email: strings.TrimSpace(r.PostFormValue("email")), Next: r.PostFormValue("next"),
+		CodeRequired: c.cfg.Env == novamed.Production, Errors: map[string]string{}}
+	password, code := r.PostFormValue("password"), strings.TrimSpace(r.PostFormValue("code"))
+	if d.Email == "" {
+		d.Errors["email"] = "Enter your email address."
+	}
+	if password == "" {
+		d.Errors["password"] = "Enter your password."
+	}
+	if len(d.Errors) == 0 {
+		op, err := c.cfg.Accounts.SignIn(r.Context(), d.Email, password, code, c.clientAddr(r))
+		var se *SignInError
+		switch {
+		case errors.As(err, &se):
+			field := se.Field
+			if field == "" {
+				field = "password"
+			}
+			msg := se.Message
+			if se.RetryAfter > 0 {
+				w.Header().Set("Retry-After", strconv.Itoa(int(se.RetryAfter.Seconds()+0.999)))
+			}
+			d.Errors[field] = msg
+		case err != nil:
+			c.fail(w, r, nil, err)
+			return
+		default:
+			if err := c.startSession(r.Context(), w, r, op); err != nil {
+				c.fail(w, r, nil, err)
+				return
+			}
+			http.Redirect(w, r, safeNext(d.Next), http.StatusSeeOther)
+			return
+		}
+	}
+	c.render(w, r, http.StatusUnprocessableEntity, "login", c.newView(r, nil, "Sign in", d))
+}
+
+// logout ends this session (if any) and shows the sign-in page. It is
+// public so a stale page can still sign out, but it needs the session's
+// CSRF token when there is a session to end.
+func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
+	if s, err := c.loadSession(r.Context(), r); err == nil {
+		if !checkCSRF(r, s) {
+			c.renderError(w, r, s, http.StatusForbidden, "This form has expired or did not come from the console. Reload the page and try again.")
+			return
+		}
+		if err := c.cfg.Sessions.DeleteConsoleSession(r.Context(), s.hash); err != nil {
+			c.fail(w, r, s, err)
+			return
+		}
+	}
+	c.setCookie(w, "", true)
+	c.redirect(w, r, Prefix+"/login?reason=out")
+}
+
+// logoutEverywhere ends every session of the signed-in operator, on every
+// replica: one DELETE by operator id.
+func (c *Console) logoutEverywhere(q *req) error {
+	if _, err := c.cfg.Sessions.DeleteOperatorConsoleSessions(q.r.Context(), q.s.op.ID); err != nil {
+		return err
+	}
+	c.setCookie(q.w, "", true)
+	c.redirect(q.w, q.r, Prefix+"/login?reason=out")
+	return nil
+}
+
+type reauthData struct {
+	Next   string
+	Errors map[string]string
+}
+
+func (c *Console) reauthPage(q *req) error {
+	d := &reauthData{Next: safeNext(q.r.URL.Query().Get("next")), Errors: map[string]string{}}
+	c.render(q.w, q.r, http.StatusOK, "reauth", c.newView(q.r, q.s, "Confirm it is you", d))
+	return nil
+}
+
+func (c *Console) reauthSubmit(q *req) error {
+	d := &reauthData{Next: safeNext(q.r.PostFormValue("next")), Errors: map[string]string{}}
+	op, err := c.cfg.Accounts.SignIn(q.r.Context(), q.s.op.Email, q.r.PostFormValue("password"), strings.TrimSpace(q.r.PostFormValue("code")), c.clientAddr(q.r))
+	var se *SignInError
+	switch {
+	case errors.As(err, &se):
+		field := se.Field
+		if field == "" || field == "email" {
+			field = "password"
+		}
+		d.Errors[field] = se.Message
+	case err != nil:
+		return err
+	case op.ID != q.s.op.ID:
+		d.Errors["password"] = "That is not your account."
+	default:
+		if err := c.cfg.Sessions.TouchConsoleSession(q.r.Context(), q.s.hash, c.now(), true); err != nil {
+			return err
+		}
+		c.redirect(q.w, q.r, d.Next)
+		return nil
+	}
+	c.render(q.w, q.r, http.StatusUnprocessableEntity, "reauth", c.newView(q.r, q.s, "Confirm it is you", d))
+	return nil
+}

@@ -1,0 +1,185 @@
+package console
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+// Operator is a signed-in member of staff as the console sees them.
+type Operator struct {
+	ID    string
+	Email string
+	Name  string
+	Role  string
+}
+
+// Accounts is what the console needs of operator accounts.
+type Accounts interface {
+	// SignIn checks an email, password and second-factor code; a refusal
+	// is a *SignInError.
+	SignIn(ctx context.Context, email, password, code, clientAddr string) (*Operator, error)
+	// Operator returns an enabled operator by id; any error ends the
+	// operator's sessions.
+	Operator(ctx context.Context, id string) (*Operator, error)
+	// Can reports whether role has capability (the role table of issue 22).
+	Can(role, capability string) bool
+}
+
+// SignInError is a refused sign-in: which field to show the message
+// beside, and how long to wait before the next try (0: no wait).
+type SignInError struct {
+	Field      string
+	Message    string
+	RetryAfter time.Duration
+}
+
+func (e *SignInError) Error() string { return e.Message }
+
+// Config holds the console's dependencies and settings.
+type Config struct {
+	Env      novamed.Environment
+	Sessions novamed.ConsoleSessionStore
+	Accounts Accounts
+	// Audit records operators' PHI views and actions (nil in tests of the
+	// session machinery only).
+	Audit  *audit.Writer
+	Logger *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// IdleTimeout ends a session after this long without activity
+	// (default 15 min); AbsoluteTimeout after this long whatever happens
+	// (default 12 h). HIPAA 164.312(a)(2)(iii).
+	IdleTimeout     time.Duration
+	AbsoluteTimeout time.Duration
+	// ReauthWindow is how recent a password and second-factor check must be
+	// before a sensitive action (default 5 min).
+	ReauthWindow time.Duration
+	// SecureCookies sets the Secure flag (everything except development on
+	// loopback HTTP); HostPrefix names the cookie __Host-… (TLS).
+	SecureCookies bool
+	HostPrefix    bool
+	// ClientAddr returns the request's client address (the partner API's
+	// rule, trusted proxies included); the peer address when nil.
+	ClientAddr func(*http.Request) string
+}
+
+// Console is the staff console as an http.Handler for /console and below.
+type Console struct {
+	cfg    Config
+	mux    *http.ServeMux
+	routes []Route
+	cop    *http.CrossOriginProtection
+	assets *assetSet
+	pages  *pageSet
+	log    *slog.Logger
+}
+
+// Prefix is where the console is served.
+const Prefix = "/console"
+
+// New returns the console.
+func New(cfg Config) (*Console, error) {
+	if cfg.Sessions == nil || cfg.Accounts == nil {
+		return nil, errors.New("console: Sessions and Accounts are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 15 * time.Minute
+	}
+	if cfg.AbsoluteTimeout <= 0 {
+		cfg.AbsoluteTimeout = 12 * time.Hour
+	}
+	if cfg.ReauthWindow <= 0 {
+		cfg.ReauthWindow = 5 * time.Minute
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	c := &Console{cfg: cfg, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection(), log: cfg.Logger}
+	var err error
+	if c.assets, err = loadAssets(); err != nil {
+		return nil, err
+	}
+	if c.pages, err = loadPages(c.assets); err != nil {
+		return nil, err
+	}
+	c.cop.SetDenyHandler(http.HandlerFunc(c.crossOriginDenied))
+	c.register()
+	return c, nil
+}
+
+func (c *Console) now() time.Time { return c.cfg.Now() }
+
+// Handles reports whether path belongs to the console.
+func Handles(path string) bool { return path == Prefix || strings.HasPrefix(path, Prefix+"/") }
+
+// csp is the Content-Security-Policy of every console answer: scripts and
+// styles from this server only (no inline script or style, no eval),
+// images from here or data: URLs (the TOTP QR code), requests only to
+// this server, forms only to this server, never framed.
+const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+	"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
+
+// ServeHTTP answers a console request.
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	h.Set("Content-Security-Policy", csp)
+	h.Set("X-Frame-Options", "DENY")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Referrer-Policy", "no-referrer")
+	h.Set("Cross-Origin-Opener-Policy", "same-origin")
+	h.Set("Cross-Origin-Resource-Policy", "same-origin")
+	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
+	if h.Get("Cache-Control") == "" {
+		h.Set("Cache-Control", "no-store")
+	}
+	// A state change from another origin is refused before anything else
+	// (Sec-Fetch-Site, else Origin against Host); the per-session token
+	// is checked again for signed-in routes.
+	if err := c.cop.Check(r); err != nil {
+		c.crossOriginDenied(w, r)
+		return
+	}
+	c.mux.ServeHTTP(w, r)
+}
+
+func (c *Console) crossOriginDenied(w http.ResponseWriter, r *http.Request) {
+	c.renderError(w, r, nil, http.StatusForbidden, "This request came from another site and was refused.")
+}
+
+// clientAddr is the request's client address.
+func (c *Console) clientAddr(r *http.Request) string {
+	if c.cfg.ClientAddr != nil {
+		return c.cfg.ClientAddr(r)
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		return a.Unmap().String()
+	}
+	return host
+}
+
+// safeNext returns a console path to go to after signing in, or the
+// overview: never another host (no open redirect).
+func safeNext(next string) string {
+	u, err := url.Parse(next)
+	if err != nil || next == "" || u.IsAbs() || u.Host != "" || !strings.HasPrefix(u.Path, Prefix+"/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
+		return Prefix + "/"
+	}
+	return u.RequestURI()
+}

@@ -1,0 +1,186 @@
+package console
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+// Capabilities a console route needs: the rows of issue 22's role table.
+const (
+	CapRead      = "read"      // partners, clinics, keys (no secrets), usage, deliveries
+	CapChange    = "change"    // partners, BAAs, clinics, formulary, carriers; issue/roll/update keys; retry deliveries
+	CapRevoke    = "revoke"    // revoke keys, suspend/reinstate partners
+	CapPHI       = "read_phi"  // read patients, practitioners, orders
+	CapOrders    = "orders"    // order lifecycle, activate practitioners
+	CapAudit     = "audit"     // audit search/verify/checkpoint, security events, crypto
+	CapOperators = "operators" // operators and partner users
+)
+
+// Route is one console route: what it needs, so that tests can walk every
+// route (the viewer matrix) instead of a hand-kept list.
+type Route struct {
+	Method string
+	Path   string
+	// Capability is what the signed-in operator's role must have; empty
+	// for the public routes (sign-in, setup, assets).
+	Capability string
+	// PHI says the page shows protected health information (each view is
+	// audited).
+	PHI bool
+	// Reauth says the action needs a password and second-factor check
+	// within the re-authentication window.
+	Reauth bool
+}
+
+// Routes lists every console route.
+func (c *Console) Routes() []Route { return append([]Route(nil), c.routes...) }
+
+// req is one signed-in request.
+type req struct {
+	w http.ResponseWriter
+	r *http.Request
+	s *session
+}
+
+type handler func(*req) error
+
+// register lists the whole console on one screen.
+func (c *Console) register() {
+	c.public("GET "+Prefix, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, Prefix+"/", http.StatusSeeOther) })
+	c.public("GET "+Prefix+"/assets/{version}/{name}", c.serveAsset)
+	c.public("GET "+Prefix+"/login", c.loginPage)
+	c.public("POST "+Prefix+"/login", c.loginSubmit)
+	c.public("POST "+Prefix+"/logout", c.logout)
+
+	c.signedIn("GET "+Prefix+"/{$}", Route{Capability: CapRead}, c.overview)
+	c.signedIn("POST "+Prefix+"/logout-everywhere", Route{Capability: CapRead}, c.logoutEverywhere)
+	c.signedIn("GET "+Prefix+"/reauth", Route{Capability: CapRead}, c.reauthPage)
+	c.signedIn("POST "+Prefix+"/reauth", Route{Capability: CapRead}, c.reauthSubmit)
+}
+
+func splitPattern(pattern string) (string, string) {
+	m, p, _ := strings.Cut(pattern, " ")
+	return m, p
+}
+
+// public registers a route that needs no session.
+func (c *Console) public(pattern string, h http.HandlerFunc) {
+	m, p := splitPattern(pattern)
+	c.routes = append(c.routes, Route{Method: m, Path: p})
+	c.mux.Handle(pattern, h)
+}
+
+// signedIn registers a route behind the session, role, CSRF and
+// re-authentication checks.
+func (c *Console) signedIn(pattern string, rt Route, h handler) {
+	rt.Method, rt.Path = splitPattern(pattern)
+	if rt.Capability == "" {
+		panic("console: signed-in route without capability: " + pattern)
+	}
+	c.routes = append(c.routes, rt)
+	c.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+		s, err := c.loadSession(r.Context(), r)
+		var out *errSignedOut
+		if errors.As(err, &out) {
+			c.toSignIn(w, r, out.reason)
+			return
+		}
+		if err != nil {
+			c.fail(w, r, nil, err)
+			return
+		}
+		if !c.cfg.Accounts.Can(s.op.Role, rt.Capability) {
+			c.renderError(w, r, s, http.StatusForbidden, "Your role ("+s.op.Role+") does not allow this page or action.")
+			return
+		}
+		state := r.Method != http.MethodGet && r.Method != http.MethodHead
+		if state && !checkCSRF(r, s) {
+			c.renderError(w, r, s, http.StatusForbidden, "This form has expired or did not come from the console. Reload the page and try again.")
+			return
+		}
+		if rt.Reauth && c.now().Sub(s.rec.ReauthAt) > c.cfg.ReauthWindow {
+			next := r.URL.RequestURI()
+			if state {
+				next = r.Referer()
+			}
+			c.redirect(w, r, Prefix+"/reauth?next="+url.QueryEscape(safeNext(next)))
+			return
+		}
+		if err := c.touch(r.Context(), s); errors.Is(err, novamed.ErrNoConsoleSession) {
+			c.toSignIn(w, r, "ended")
+			return
+		} else if err != nil {
+			c.fail(w, r, s, err)
+			return
+		}
+		if err := h(&req{w: w, r: r, s: s}); err != nil {
+			c.fail(w, r, s, err)
+		}
+	})
+}
+
+// redirect sends the browser to target: a 303, or for an htmx request an
+// HX-Redirect header (htmx would otherwise swap the target page into the
+// current one).
+func (c *Console) redirect(w http.ResponseWriter, r *http.Request, target string) {
+	if r.Header.Get("HX-Request") == "true" {
+		w.Header().Set("HX-Redirect", target)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	http.Redirect(w, r, target, http.StatusSeeOther)
+}
+
+// toSignIn sends a signed-out request to the sign-in page, saying why and
+// where to come back to.
+func (c *Console) toSignIn(w http.ResponseWriter, r *http.Request, reason string) {
+	c.setCookie(w, "", true)
+	q := url.Values{}
+	if reason != "none" {
+		q.Set("reason", reason)
+	}
+	if r.Method == http.MethodGet && r.URL.Path != Prefix+"/" {
+		q.Set("next", r.URL.RequestURI())
+	}
+	target := Prefix + "/login"
+	if len(q) > 0 {
+		target += "?" + q.Encode()
+	}
+	c.redirect(w, r, target)
+}
+
+// fail answers a handler's error: a domain error with its status and
+// message, anything else a 500 whose cause goes to the log only.
+func (c *Console) fail(w http.ResponseWriter, r *http.Request, s *session, err error) {
+	var de *novamed.Error
+	if errors.As(err, &de) {
+		c.renderError(w, r, s, statusOf(de.Code), de.Message)
+		return
+	}
+	c.log.Error("console request failed", "route", r.Pattern, "err", err)
+	c.renderError(w, r, s, http.StatusInternalServerError, "Something went wrong on our side. Try again; if it persists, tell the on-call engineer.")
+}
+
+// statusOf maps a domain error code to the page's status (the partner
+// API's table for the codes the console meets).
+func statusOf(code string) int {
+	switch code {
+	case novamed.CodeNotFound, novamed.CodeClinicNotFound, novamed.CodeRouteNotFound:
+		return http.StatusNotFound
+	case novamed.CodeInvalidTransition, novamed.CodeIdempotencyInUse:
+		return http.StatusConflict
+	case novamed.CodeUnauthorized:
+		return http.StatusUnauthorized
+	case novamed.CodeRateLimited, novamed.CodeTooManyAuthFails:
+		return http.StatusTooManyRequests
+	case novamed.CodeInternal:
+		return http.StatusInternalServerError
+	case novamed.CodeUnavailable, novamed.CodeStorageUnavailable, novamed.CodeStorageFull:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusBadRequest
+}
