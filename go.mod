@@ -6,6 +6,7 @@ require (
 	github.com/getkin/kin-openapi v0.153.0
 	github.com/google/uuid v1.6.0
 	github.com/jackc/pgx/v5 v5.12.0
+	github.com/novamed/partner-api/client v0.0.0-00010101000000-000000000000
 	github.com/oapi-codegen/runtime v1.9.0
 	github.com/pressly/goose/v3 v3.30.0
 	github.com/prometheus/client_golang v1.25.0
@@ -53,6 +54,11 @@ require (
 	modernc.org/mathutil v1.7.1 // indirect
 	modernc.org/memory v1.12.1 // indirect
 )
+
+// The Go SDK is its own module (standard library only) in client/. The
+// server always builds against this tree's copy: through go.work, and
+// through this replace where the workspace is off (GOWORK=off, go mod tidy).
+replace github.com/novamed/partner-api/client => ./client
 
 tool (
 	golang.org/x/tools/cmd/goimports

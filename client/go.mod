@@ -1,0 +1,3 @@
+module github.com/novamed/partner-api/client
+
+go 1.26.0
