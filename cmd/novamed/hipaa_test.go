@@ -655,17 +655,20 @@ func TestAuditTrailTamperDetected(t *testing.T) {
 	t.Run("swapped adjacent records", func(t *testing.T) {
 		ts, seq, _ := auditFixture(t)
 		db := openDB(t, ts)
-		type row struct{ record, prev, hash string }
+		type row struct {
+			record, prev, hash string
+			sum                []byte
+		}
 		get := func(s int64) row {
 			var r row
-			if err := db.QueryRow(`SELECT record, prev_hash, hash FROM audit_log WHERE seq = ?`, s).Scan(&r.record, &r.prev, &r.hash); err != nil {
+			if err := db.QueryRow(`SELECT record, prev_hash, hash, hash_bytes FROM audit_log WHERE seq = ?`, s).Scan(&r.record, &r.prev, &r.hash, &r.sum); err != nil {
 				t.Fatal(err)
 			}
 			return r
 		}
 		x, y := get(seq), get(seq+1)
-		mustExec(t, db, `UPDATE audit_log SET record = ?, prev_hash = ?, hash = ? WHERE seq = ?`, y.record, y.prev, y.hash, seq)
-		mustExec(t, db, `UPDATE audit_log SET record = ?, prev_hash = ?, hash = ? WHERE seq = ?`, x.record, x.prev, x.hash, seq+1)
+		mustExec(t, db, `UPDATE audit_log SET record = ?, prev_hash = ?, hash = ?, hash_bytes = ? WHERE seq = ?`, y.record, y.prev, y.hash, y.sum, seq)
+		mustExec(t, db, `UPDATE audit_log SET record = ?, prev_hash = ?, hash = ?, hash_bytes = ? WHERE seq = ?`, x.record, x.prev, x.hash, x.sum, seq+1)
 		db.Close()
 		expectBrokenAt(t, ts, seq)
 	})

@@ -13,17 +13,124 @@ import (
 	"github.com/novamed/partner-api/internal/novamed"
 )
 
-// Canonical returns the bytes a record's hash covers: its JSON without the
-// hash itself. Times are UTC with microsecond precision so that the bytes
-// survive a round trip through any store.
+// FormatVersion is the canonical encoding new records are chained in.
+//
+// Version 1 (records without a "v" key) is json.Marshal of the record with
+// its long keys, RFC 3339 time and the previous record's hash as hex inside
+// it. Version 2 starts {"v":2,…}: short keys, the time as Unix
+// microseconds, and no previous hash, which the link already covers (a
+// record's hash is SHA-256 of the previous hash and its bytes). Records
+// are hashed as written and never rewritten: a trail may hold both.
+const FormatVersion = 2
+
+// Canonical returns the bytes a record's hash covers, in the record's
+// Format: its JSON without the hash itself. Times are UTC with microsecond
+// precision so that the bytes survive a round trip through any store.
 func Canonical(rec *novamed.AuditRecord) ([]byte, error) {
 	c := *rec
 	c.Time = c.Time.UTC().Truncate(time.Microsecond)
 	c.Hash = ""
+	if c.Format >= 2 {
+		return canonicalV2(&c)
+	}
+	c.Format = 0
 	if b, ok := appendCanonical(make([]byte, 0, 768), &c); ok {
 		return b, nil
 	}
 	return json.Marshal(&c)
+}
+
+// recordV2 is the version 2 encoding of a record, key by key.
+type recordV2 struct {
+	V               int      `json:"v"`
+	Seq             int64    `json:"seq"`
+	T               int64    `json:"t"`
+	RequestID       string   `json:"rid"`
+	ClientRequestID string   `json:"crid,omitempty"`
+	Actor           string   `json:"actor,omitempty"`
+	KeyID           string   `json:"kid,omitempty"`
+	KeyOwner        string   `json:"owner,omitempty"`
+	KeyPrefix       string   `json:"kpfx,omitempty"`
+	ClinicID        string   `json:"clinic,omitempty"`
+	Action          string   `json:"act"`
+	ResourceType    string   `json:"rtype,omitempty"`
+	ResourceIDs     []string `json:"rids,omitempty"`
+	ClientAddr      string   `json:"addr,omitempty"`
+	UserAgent       string   `json:"ua,omitempty"`
+	Status          int      `json:"st"`
+	LatencyUS       int64    `json:"lat,omitempty"`
+}
+
+func toV2(c *novamed.AuditRecord) *recordV2 {
+	return &recordV2{V: 2, Seq: c.Seq, T: c.Time.UnixMicro(), RequestID: c.RequestID, ClientRequestID: c.ClientRequestID,
+		Actor: c.Actor, KeyID: c.KeyID, KeyOwner: c.KeyOwner, KeyPrefix: c.KeyPrefix, ClinicID: c.ClinicID,
+		Action: c.Action, ResourceType: c.ResourceType, ResourceIDs: c.ResourceIDs, ClientAddr: c.ClientAddr,
+		UserAgent: c.UserAgent, Status: c.Status, LatencyUS: c.LatencyUS}
+}
+
+func (v *recordV2) record() *novamed.AuditRecord {
+	return &novamed.AuditRecord{Seq: v.Seq, Time: time.UnixMicro(v.T).UTC(), RequestID: v.RequestID,
+		ClientRequestID: v.ClientRequestID, Actor: v.Actor, KeyID: v.KeyID, KeyOwner: v.KeyOwner,
+		KeyPrefix: v.KeyPrefix, ClinicID: v.ClinicID, Action: v.Action, ResourceType: v.ResourceType,
+		ResourceIDs: v.ResourceIDs, ClientAddr: v.ClientAddr, UserAgent: v.UserAgent, Status: v.Status,
+		LatencyUS: v.LatencyUS, Format: v.V}
+}
+
+// canonicalV2 is json.Marshal of the record's recordV2, encoded by hand
+// for plain strings (as appendCanonical does for version 1).
+func canonicalV2(c *novamed.AuditRecord) ([]byte, error) {
+	b := make([]byte, 0, 384)
+	b = append(b, `{"v":2,"seq":`...)
+	b = strconv.AppendInt(b, c.Seq, 10)
+	b = append(b, `,"t":`...)
+	b = strconv.AppendInt(b, c.Time.UnixMicro(), 10)
+	ok := true
+	field := func(name, v string, omitEmpty bool) {
+		if v == "" && omitEmpty {
+			return
+		}
+		ok = ok && plain(v)
+		b = append(b, `,"`...)
+		b = append(b, name...)
+		b = append(b, `":"`...)
+		b = append(b, v...)
+		b = append(b, '"')
+	}
+	field("rid", c.RequestID, false)
+	field("crid", c.ClientRequestID, true)
+	field("actor", c.Actor, true)
+	field("kid", c.KeyID, true)
+	field("owner", c.KeyOwner, true)
+	field("kpfx", c.KeyPrefix, true)
+	field("clinic", c.ClinicID, true)
+	field("act", c.Action, false)
+	field("rtype", c.ResourceType, true)
+	if len(c.ResourceIDs) > 0 {
+		b = append(b, `,"rids":[`...)
+		for i, id := range c.ResourceIDs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			ok = ok && plain(id)
+			b = append(b, '"')
+			b = append(b, id...)
+			b = append(b, '"')
+		}
+		b = append(b, ']')
+	}
+	field("addr", c.ClientAddr, true)
+	field("ua", c.UserAgent, true)
+	b = append(b, `,"st":`...)
+	b = strconv.AppendInt(b, int64(c.Status), 10)
+	if c.LatencyUS != 0 {
+		b = append(b, `,"lat":`...)
+		b = strconv.AppendInt(b, c.LatencyUS, 10)
+	}
+	b = append(b, '}')
+	if ok {
+		return b, nil
+	}
+	return json.Marshal(toV2(c))
 }
 
 // appendCanonical appends json.Marshal's encoding of c, byte for byte, for
@@ -55,6 +162,7 @@ func appendCanonical(b []byte, c *novamed.AuditRecord) ([]byte, bool) {
 	}
 	field("request_id", c.RequestID, false)
 	field("client_request_id", c.ClientRequestID, true)
+	field("actor", c.Actor, true)
 	field("key_id", c.KeyID, true)
 	field("key_owner", c.KeyOwner, true)
 	field("key_prefix", c.KeyPrefix, true)
@@ -78,6 +186,10 @@ func appendCanonical(b []byte, c *novamed.AuditRecord) ([]byte, bool) {
 	field("user_agent", c.UserAgent, true)
 	b = append(b, `,"status":`...)
 	b = strconv.AppendInt(b, int64(c.Status), 10)
+	if c.LatencyUS != 0 {
+		b = append(b, `,"latency_us":`...)
+		b = strconv.AppendInt(b, c.LatencyUS, 10)
+	}
 	field("prev_hash", c.PrevHash, false)
 	field("hash", c.Hash, false)
 	b = append(b, '}')
@@ -105,11 +217,12 @@ func Link(prevHash string, canonical []byte) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// Chain places rec after (seq, prevHash): it sets Seq, PrevHash and Hash and
-// returns the canonical bytes to store.
+// Chain places rec after (seq, prevHash): it sets Seq, PrevHash, Hash and
+// Format (FormatVersion) and returns the canonical bytes to store.
 func Chain(rec *novamed.AuditRecord, seq int64, prevHash string) ([]byte, error) {
 	rec.Seq = seq
 	rec.PrevHash = prevHash
+	rec.Format = FormatVersion
 	rec.Time = rec.Time.UTC().Truncate(time.Microsecond)
 	b, err := Canonical(rec)
 	if err != nil {
@@ -132,12 +245,27 @@ func (e *BrokenError) Error() string {
 // Decode reads the record of a stored row: the hashed content, with the
 // row's hash beside it. It returns a *BrokenError if the content is not a
 // record.
+//
+// A version 2 record does not hold its previous hash: it is taken from the
+// row (the previous record's hash, as the store reads the trail in order).
 func Decode(row *novamed.AuditRow) (*novamed.AuditRecord, error) {
+	if bytes.HasPrefix(row.Record, []byte(`{"v":`)) {
+		var v recordV2
+		if err := json.Unmarshal(row.Record, &v); err != nil {
+			return nil, &BrokenError{Seq: row.Seq, Reason: "record is not valid JSON"}
+		}
+		if v.V != 2 {
+			return nil, &BrokenError{Seq: row.Seq, Reason: fmt.Sprintf("record format version %d is unknown", v.V)}
+		}
+		rec := v.record()
+		rec.PrevHash, rec.Hash = row.PrevHash, row.Hash
+		return rec, nil
+	}
 	var rec novamed.AuditRecord
 	if err := json.Unmarshal(row.Record, &rec); err != nil {
 		return nil, &BrokenError{Seq: row.Seq, Reason: "record is not valid JSON"}
 	}
-	rec.Hash = row.Hash
+	rec.Hash, rec.Format = row.Hash, 1
 	return &rec, nil
 }
 
@@ -159,7 +287,7 @@ func checkRow(row *novamed.AuditRow, rec *novamed.AuditRecord) string {
 		return fmt.Sprintf("the seq column says %d but the hashed record says %d (edited)", row.Seq, rec.Seq)
 	case !row.At.Equal(rec.Time.UTC().Truncate(time.Microsecond)):
 		return fmt.Sprintf("the at column says %s but the hashed record says %s (edited)", row.At.UTC().Format(time.RFC3339Nano), rec.Time.UTC().Format(time.RFC3339Nano))
-	case row.PrevHash != rec.PrevHash:
+	case rec.Format < 2 && row.PrevHash != rec.PrevHash:
 		return "the prev_hash column differs from the hashed record's (edited)"
 	}
 	return ""
@@ -186,46 +314,49 @@ func verify(ctx context.Context, store novamed.AuditStore, onRecord func(*novame
 	if err != nil {
 		return 0, err
 	}
-	var n, want int64 = 0, 1
+	var base int64
 	prev, atHead := "", ""
+	if p, ok := store.(Pruned); ok {
+		if base, prev, err = p.AuditBase(ctx); err != nil {
+			return 0, err
+		}
+	}
+	if base == headSeq {
+		atHead = prev
+	}
+	w := &Walker{Want: base + 1, Prev: prev, OnCheck: onRecord}
 	err = store.ScanAuditRows(ctx, func(row *novamed.AuditRow) error {
-		rec, err := Decode(row)
+		rec, err := w.Next(row)
 		if err != nil {
 			return err
-		}
-		if rec.Seq != want {
-			return &BrokenError{Seq: want, Reason: fmt.Sprintf("expected record %d, found %d (missing or reordered)", want, rec.Seq)}
-		}
-		if rec.PrevHash != prev {
-			return &BrokenError{Seq: rec.Seq, Reason: "previous-hash link does not match (a record before it was removed or changed)"}
-		}
-		if Link(prev, row.Record) != row.Hash {
-			return &BrokenError{Seq: rec.Seq, Reason: "hash does not match its content (edited)"}
-		}
-		if reason := checkRow(row, rec); reason != "" {
-			return &BrokenError{Seq: rec.Seq, Reason: reason}
-		}
-		if onRecord != nil {
-			onRecord(rec)
 		}
 		if rec.Seq == headSeq {
 			atHead = rec.Hash
 		}
-		prev, want, n = rec.Hash, want+1, n+1
 		return nil
 	})
+	n, prev := w.N, w.Prev
 	if err != nil {
 		return n, err
 	}
-	if n < headSeq || atHead != headHash {
-		return n, &BrokenError{Seq: max(headSeq, n), Reason: fmt.Sprintf("the chain head names record %d but the trail ends at %d or differs there (newest records removed or head edited)", headSeq, n)}
+	last := base + n
+	if last < headSeq || atHead != headHash {
+		return n, &BrokenError{Seq: max(headSeq, last), Reason: fmt.Sprintf("the chain head names record %d but the trail ends at %d or differs there (newest records removed or head edited)", headSeq, last)}
 	}
 	afterSeq, afterHash, err := store.AuditHead(ctx)
 	if err != nil {
 		return n, err
 	}
-	if afterSeq < n || (afterSeq == n && afterHash != prev) {
-		return n, &BrokenError{Seq: n, Reason: fmt.Sprintf("the chain head names record %d but the trail ends at %d (head edited)", afterSeq, n)}
+	if afterSeq < last || (afterSeq == last && afterHash != prev) {
+		return n, &BrokenError{Seq: last, Reason: fmt.Sprintf("the chain head names record %d but the trail ends at %d (head edited)", afterSeq, last)}
 	}
 	return n, nil
+}
+
+// Pruned is a store whose oldest records may have been pruned after they
+// were archived: AuditBase names the last pruned record and its hash (0
+// and "" when none was), where the live trail must continue. Archive
+// verification checks that record against its signed seal.
+type Pruned interface {
+	AuditBase(ctx context.Context) (seq int64, hash string, err error)
 }

@@ -3,6 +3,7 @@ package audit
 import (
 	"bytes"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -83,6 +84,64 @@ func TestCanonicalIsJSONMarshal(t *testing.T) {
 	}
 }
 
+// TestCanonicalV2IsJSONMarshal: the version 2 hand encoder writes what
+// json.Marshal writes for the record's recordV2, and Decode reads it back.
+func TestCanonicalV2IsJSONMarshal(t *testing.T) {
+	cases := map[string]func(r *novamed.AuditRecord){
+		"typical":             func(r *novamed.AuditRecord) {},
+		"minimal":             func(r *novamed.AuditRecord) { *r = novamed.AuditRecord{Seq: 1, Time: r.Time} },
+		"actor and latency":   func(r *novamed.AuditRecord) { r.Actor, r.LatencyUS, r.ClientRequestID = "operator:7", 1843, "c-1" },
+		"quote in user agent": func(r *novamed.AuditRecord) { r.UserAgent = `curl "x"` },
+		"html in resource id": func(r *novamed.AuditRecord) { r.ResourceIDs = []string{"<a&b>"} },
+		"non-ASCII":           func(r *novamed.AuditRecord) { r.KeyOwner = "Müller\u2028" },
+		"invalid UTF-8":       func(r *novamed.AuditRecord) { r.Action = "\xff" },
+		"before 1970":         func(r *novamed.AuditRecord) { r.Time = time.Date(1900, 1, 1, 0, 0, 0, 1000, time.UTC) },
+	}
+	for name, mutate := range cases {
+		t.Run(name, func(t *testing.T) {
+			rec := sampleRecord()
+			mutate(rec)
+			rec.Format = 2
+			got, err := Canonical(rec)
+			if err != nil {
+				t.Fatalf("Canonical: %v", err)
+			}
+			c := *rec
+			c.Time = c.Time.UTC().Truncate(time.Microsecond)
+			want, err := json.Marshal(toV2(&c))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Fatalf("Canonical v2 differs from json.Marshal:\n got %s\nwant %s", got, want)
+			}
+			if name == "invalid UTF-8" {
+				return // encoded as U+FFFD, as version 1 does: not the bytes given
+			}
+			back, err := Decode(&novamed.AuditRow{Seq: rec.Seq, Record: got, PrevHash: "p", Hash: "h"})
+			if err != nil {
+				t.Fatalf("Decode: %v", err)
+			}
+			again, err := Canonical(back)
+			if err != nil || !bytes.Equal(again, got) || back.Format != 2 || back.PrevHash != "p" || back.Hash != "h" {
+				t.Fatalf("Decode then Canonical = %s, %v (format %d, prev %q, hash %q); want the same bytes", again, err, back.Format, back.PrevHash, back.Hash)
+			}
+		})
+	}
+	// Smaller than version 1 for the same record.
+	v1, _ := Canonical(sampleRecord())
+	r2 := sampleRecord()
+	r2.Format = 2
+	v2, _ := Canonical(r2)
+	if len(v2) >= len(v1)-64 {
+		t.Fatalf("version 2 is %d bytes, version 1 %d: want at least the hex previous hash less", len(v2), len(v1))
+	}
+	// An unknown version is named, not read as version 2.
+	if _, err := Decode(&novamed.AuditRow{Seq: 9, Record: []byte(`{"v":3,"seq":9}`)}); err == nil || !strings.Contains(err.Error(), "version 3") {
+		t.Fatalf("Decode of version 3 = %v; want an unknown-version error", err)
+	}
+}
+
 func FuzzCanonical(f *testing.F) {
 	f.Add(int64(1), int64(1795764094123456), "req_1", "key", "owner", "dev_", "clinic", "GET /x", "patient", "id1", "127.0.0.1", "curl/8", 200, "prev")
 	f.Add(int64(-7), int64(0), "", "", "", "", "", "", "", "", "", `"<&>\`, 0, "")
@@ -93,6 +152,21 @@ func FuzzCanonical(f *testing.F) {
 			Status: status, PrevHash: prev}
 		if rid != "" {
 			rec.ResourceIDs = []string{rid, action}
+		}
+		rec.LatencyUS = int64(status) * 3
+		if status%2 == 0 {
+			rec.Actor = owner
+		}
+		if status%3 == 0 {
+			rec.Format = 2
+			got, err := Canonical(rec)
+			c := *rec
+			c.Time = c.Time.UTC().Truncate(time.Microsecond)
+			want, wantErr := json.Marshal(toV2(&c))
+			if (err != nil) != (wantErr != nil) || (err == nil && !bytes.Equal(got, want)) {
+				t.Fatalf("Canonical v2 = %s, %v; json.Marshal = %s, %v", got, err, want, wantErr)
+			}
+			return
 		}
 		got, err := Canonical(rec)
 		c := *rec

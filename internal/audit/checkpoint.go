@@ -104,6 +104,8 @@ func ParseCheckpoints(data []byte) ([]Checkpoint, error) {
 // reach each checkpoint's record and have there the hash it names. A
 // trail shorter than a checkpoint (newest records removed and the head
 // moved back) or differing from it (rewritten) is a *BrokenError.
+// Checkpoints of records pruned from the live trail are left to archive
+// verification.
 func VerifyCheckpoints(ctx context.Context, store novamed.AuditStore, pub ed25519.PublicKey, cps []Checkpoint) (int64, error) {
 	want := map[int64]bool{}
 	for i := range cps {
@@ -112,7 +114,16 @@ func VerifyCheckpoints(ctx context.Context, store novamed.AuditStore, pub ed2551
 		}
 		want[cps[i].Seq] = true
 	}
+	var base int64
 	found := map[int64]string{0: ""}
+	if p, ok := store.(Pruned); ok {
+		var err error
+		var h string
+		if base, h, err = p.AuditBase(ctx); err != nil {
+			return 0, err
+		}
+		found[base] = h
+	}
 	n, err := verify(ctx, store, func(rec *novamed.AuditRecord) {
 		if want[rec.Seq] {
 			found[rec.Seq] = rec.Hash
@@ -123,10 +134,14 @@ func VerifyCheckpoints(ctx context.Context, store novamed.AuditStore, pub ed2551
 	}
 	cps = slices.Clone(cps)
 	slices.SortFunc(cps, func(a, b Checkpoint) int { return int(min(max(a.Seq-b.Seq, -1), 1)) })
+	last := base + n
 	for _, c := range cps {
+		if c.Seq < base {
+			continue // pruned: checked against the archive (auditarchive.Verify)
+		}
 		at := c.At.UTC().Format(time.RFC3339)
-		if c.Seq > n {
-			return n, &BrokenError{Seq: n + 1, Reason: fmt.Sprintf("the trail ends at record %d but a checkpoint signed at %s names record %d: newest records were removed", n, at, c.Seq)}
+		if c.Seq > last {
+			return n, &BrokenError{Seq: last + 1, Reason: fmt.Sprintf("the trail ends at record %d but a checkpoint signed at %s names record %d: newest records were removed", last, at, c.Seq)}
 		}
 		if found[c.Seq] != c.Head {
 			return n, &BrokenError{Seq: c.Seq, Reason: fmt.Sprintf("record %d differs from the checkpoint signed at %s: the trail was rewritten", c.Seq, at)}

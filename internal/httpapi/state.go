@@ -46,10 +46,14 @@ func withState(r *http.Request, st *reqState) *http.Request {
 // auditRecord builds the audit record of the request with its outcome.
 func (s *Server) auditRecord(r *http.Request, status int) *novamed.AuditRecord {
 	st := stateOf(r)
+	now := s.now()
 	rec := &novamed.AuditRecord{
-		Time: s.now(), RequestID: st.requestID, ClientRequestID: st.clientRequestID, ClinicID: st.clinicID, Action: st.action,
+		Time: now, RequestID: st.requestID, ClientRequestID: st.clientRequestID, ClinicID: st.clinicID, Action: st.action,
 		ResourceType: st.resourceType, ResourceIDs: st.resourceIDs, ClientAddr: st.clientAddr,
 		UserAgent: truncate(r.UserAgent(), 200), Status: status, KeyPrefix: st.keyPrefix,
+	}
+	if !st.start.IsZero() {
+		rec.LatencyUS = max(now.Sub(st.start).Microseconds(), 0)
 	}
 	if rec.Action == "" {
 		rec.Action = r.Method + " " + r.Pattern

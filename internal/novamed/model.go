@@ -167,19 +167,29 @@ type AuditRecord struct {
 	RequestID string    `json:"request_id"`
 	// ClientRequestID is the client's own X-Request-Id (validated), kept
 	// beside the server's RequestID.
-	ClientRequestID string   `json:"client_request_id,omitempty"`
-	KeyID           string   `json:"key_id,omitempty"`
-	KeyOwner        string   `json:"key_owner,omitempty"`
-	KeyPrefix       string   `json:"key_prefix,omitempty"`
-	ClinicID        string   `json:"clinic_id,omitempty"`
-	Action          string   `json:"action"`
-	ResourceType    string   `json:"resource_type,omitempty"`
-	ResourceIDs     []string `json:"resource_ids,omitempty"`
-	ClientAddr      string   `json:"client_addr,omitempty"`
-	UserAgent       string   `json:"user_agent,omitempty"`
-	Status          int      `json:"status"`
-	PrevHash        string   `json:"prev_hash"`
-	Hash            string   `json:"hash"`
+	ClientRequestID string `json:"client_request_id,omitempty"`
+	// Actor says who acted beyond the key: operator:<id>, key:<id>,
+	// partner_user:<id>, system:<job>, local:<os user>.
+	Actor        string   `json:"actor,omitempty"`
+	KeyID        string   `json:"key_id,omitempty"`
+	KeyOwner     string   `json:"key_owner,omitempty"`
+	KeyPrefix    string   `json:"key_prefix,omitempty"`
+	ClinicID     string   `json:"clinic_id,omitempty"`
+	Action       string   `json:"action"`
+	ResourceType string   `json:"resource_type,omitempty"`
+	ResourceIDs  []string `json:"resource_ids,omitempty"`
+	ClientAddr   string   `json:"client_addr,omitempty"`
+	UserAgent    string   `json:"user_agent,omitempty"`
+	Status       int      `json:"status"`
+	// LatencyUS is how long the request had taken when its record was
+	// made, in microseconds.
+	LatencyUS int64  `json:"latency_us,omitempty"`
+	PrevHash  string `json:"prev_hash"`
+	Hash      string `json:"hash"`
+	// Format is the version of the canonical encoding the record is
+	// hashed in (audit.FormatVersion for new records; 0 or 1: the first,
+	// json.Marshal of this struct). Not part of any encoding.
+	Format int `json:"-"`
 }
 
 // IdempotencyRecord is a remembered response to a request that carried an

@@ -42,8 +42,8 @@ var auditChunks = []int{64, 16, 4, 1}
 // insertAuditSQL is the INSERT of n audit rows (built per chunk of a batch,
 // not per request; the prepared statement is found by this text).
 func insertAuditSQL(n int) string {
-	return `INSERT INTO audit_log (seq, at, record, prev_hash, hash) VALUES ` +
-		strings.TrimSuffix(strings.Repeat("(?, ?, ?, ?, ?), ", n), ", ")
+	return `INSERT INTO audit_log (seq, at, record, prev_hash, hash, hash_bytes) VALUES ` +
+		strings.TrimSuffix(strings.Repeat("(?, ?, ?, '', '', ?), ", n), ", ")
 }
 
 // writeAudit stores recs as part of tx.
@@ -89,14 +89,20 @@ func (s *Store) insertChained(ctx context.Context, tx *sql.Tx, recs []*novamed.A
 		}
 		chunk := recs[start : start+n]
 		start += n
-		args := make([]any, 0, 5*len(chunk))
+		args := make([]any, 0, 4*len(chunk))
 		for _, rec := range chunk {
 			seq++
 			b, err := audit.Chain(rec, seq, hash)
 			if err != nil {
 				return err
 			}
-			args = append(args, seq, micros(rec.Time), string(b), rec.PrevHash, rec.Hash)
+			// Format 2: the hash as its bytes; the previous hash is the
+			// previous row's, kept nowhere else.
+			sum, err := hex.DecodeString(rec.Hash)
+			if err != nil {
+				return fmt.Errorf("sqlstore: audit hash: %w", err)
+			}
+			args = append(args, seq, micros(rec.Time), string(b), sum)
 			hash = rec.Hash
 		}
 		if _, err := s.exec(ctx, tx, insertAuditSQL(n), args...); err != nil {
@@ -302,12 +308,34 @@ func (s *Store) ScanAudit(ctx context.Context, since, until time.Time, fn func(*
 }
 
 // ScanAuditRows calls fn for every stored audit row in the order of its
-// seq column, after chaining whatever is pending.
+// seq column, after chaining whatever is pending. A row stored with its
+// hash as bytes (record format 2) is given with that hash in hex and, as
+// its PrevHash, the hash of the row before it (of the last pruned segment
+// for the first row kept).
 func (s *Store) ScanAuditRows(ctx context.Context, fn func(*novamed.AuditRow) error) error {
 	if err := s.chainPending(ctx); err != nil {
 		return err
 	}
-	rows, err := s.readQuery(ctx, `SELECT seq, at, record, prev_hash, hash FROM audit_log ORDER BY seq`)
+	_, prev, err := s.AuditBase(ctx)
+	if err != nil {
+		return err
+	}
+	return s.scanAuditRange(ctx, 0, 0, prev, fn)
+}
+
+// scanAuditRange is ScanAuditRows for the rows with from <= seq <= to (0:
+// unbounded), prev being the hash before the first.
+func (s *Store) scanAuditRange(ctx context.Context, from, to int64, prev string, fn func(*novamed.AuditRow) error) error {
+	q, args := `SELECT seq, at, record, prev_hash, hash, hash_bytes FROM audit_log`, []any{}
+	switch {
+	case from > 0 && to > 0:
+		q, args = q+` WHERE seq >= ? AND seq <= ?`, append(args, from, to)
+	case from > 0:
+		q, args = q+` WHERE seq >= ?`, append(args, from)
+	case to > 0:
+		q, args = q+` WHERE seq <= ?`, append(args, to)
+	}
+	rows, err := s.readQuery(ctx, q+` ORDER BY seq`, args...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: scan audit: %w", err)
 	}
@@ -316,10 +344,15 @@ func (s *Store) ScanAuditRows(ctx context.Context, fn func(*novamed.AuditRow) er
 		var row novamed.AuditRow
 		var at int64
 		var raw string
-		if err := rows.Scan(&row.Seq, &at, &raw, &row.PrevHash, &row.Hash); err != nil {
+		var sum []byte
+		if err := rows.Scan(&row.Seq, &at, &raw, &row.PrevHash, &row.Hash, &sum); err != nil {
 			return fmt.Errorf("sqlstore: scan audit: %w", err)
 		}
 		row.At, row.Record = fromMicros(at), []byte(raw)
+		if sum != nil {
+			row.Hash, row.PrevHash = hex.EncodeToString(sum), prev
+		}
+		prev = row.Hash
 		if err := fn(&row); err != nil {
 			return err
 		}

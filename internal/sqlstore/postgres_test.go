@@ -38,7 +38,7 @@ type pgServer struct {
 
 // postgresServer connects to the test server. When it cannot be reached the
 // test is skipped, loudly, or fails when CI=true.
-func postgresServer(t *testing.T) *pgServer {
+func postgresServer(t testing.TB) *pgServer {
 	t.Helper()
 	dsn := os.Getenv("NOVAMED_TEST_POSTGRES")
 	if dsn == "" {
@@ -77,7 +77,7 @@ func redact(dsn string) string {
 
 // createDatabase creates a fresh, empty database, dropped when t ends, and
 // returns its DSN.
-func (p *pgServer) createDatabase(t *testing.T) string {
+func (p *pgServer) createDatabase(t testing.TB) string {
 	t.Helper()
 	b := make([]byte, 8)
 	_, _ = rand.Read(b)
@@ -115,7 +115,7 @@ func withDatabase(dsn, name string) (string, error) {
 }
 
 // openPostgres opens a store on dsn, closed when t ends.
-func openPostgres(t *testing.T, ctx context.Context, dsn string, ring *phi.Keyring) *sqlstore.Store {
+func openPostgres(t testing.TB, ctx context.Context, dsn string, ring *phi.Keyring) *sqlstore.Store {
 	t.Helper()
 	s, err := sqlstore.OpenPostgres(ctx, dsn, sqlstore.Options{Keyring: ring})
 	if err != nil {
@@ -129,7 +129,7 @@ func openPostgres(t *testing.T, ctx context.Context, dsn string, ring *phi.Keyri
 	return s
 }
 
-func testKeyring(t *testing.T) *phi.Keyring {
+func testKeyring(t testing.TB) *phi.Keyring {
 	t.Helper()
 	key, err := phi.GenerateKey()
 	if err != nil {

@@ -13,7 +13,7 @@ var zeroTime time.Time
 // storedAudit is the form ScanAudit returns rec in, chained at seq after prev.
 // The hash is checked by audit.Verify, so it is taken from got.
 func storedAudit(rec novamed.AuditRecord, seq int64, prev, hash string) *novamed.AuditRecord {
-	rec.Seq, rec.PrevHash, rec.Hash = seq, prev, hash
+	rec.Seq, rec.PrevHash, rec.Hash, rec.Format = seq, prev, hash, audit.FormatVersion
 	rec.Time = norm(rec.Time)
 	return &rec
 }
