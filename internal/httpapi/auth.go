@@ -16,17 +16,20 @@ import (
 // cases are deliberately indistinguishable.
 var errUnauthorized = &novamed.Error{Code: novamed.CodeUnauthorized, Message: novamed.MsgUnauthorized}
 
-// handlerFunc is a partner handler: it writes a success itself and returns
-// any error for the one error writer.
-type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+// partnerRoute is a route of the partner stack, which the route table
+// knows by what its audit record must name.
+type partnerRoute struct {
+	http.Handler
+	names auditNames
+}
 
 // partner wraps h in the partner stack: content negotiation and body limit,
 // authentication (with the brute-force guard), the per-key rate limit,
 // idempotency, then the handler. Every response of an authenticated request
-// (and every failed authentication) is audited before it is sent.
-func (s *Server) partner(action, resourceType string, h handlerFunc) http.Handler {
-	inner := s.idempotent(h)
-	return s.negotiate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+// (and every failed authentication) is audited before it is sent, naming
+// the facts h returned; a success must name what names requires.
+func (s *Server) partner(action, resourceType string, names auditNames, h handlerFunc) *partnerRoute {
+	return &partnerRoute{names: names, Handler: s.negotiate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := stateOf(r)
 		st.action, st.resourceType = action, resourceType
 		if err := s.authenticate(w, r, st); err != nil {
@@ -37,10 +40,28 @@ func (s *Server) partner(action, resourceType string, h handlerFunc) http.Handle
 			s.writeError(w, r, err)
 			return
 		}
-		if err := inner(w, r); err != nil {
-			s.writeError(w, r, s.withIgnoredFields(w, r, err))
+		if s.idempotent(w, r, st, names, h) {
+			return
 		}
-	}))
+		rep, err := h(w, r, st)
+		s.answer(w, r, st, names, rep, err)
+	}))}
+}
+
+// answer sends a handler's reply or error, with the handler's facts as what
+// the request's audit record names.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, st *reqState, names auditNames, rep reply, err error) {
+	st.facts = rep.facts
+	if err == nil {
+		if err = names.check(rep.facts); err != nil {
+			s.log.Error("audit facts incomplete; refusing the answer", "request_id", st.requestID, "route", r.Pattern)
+		}
+	}
+	if err != nil {
+		s.writeError(w, r, s.withIgnoredFields(w, r, err))
+		return
+	}
+	s.deliver(w, r, rep.status, rep.body, rep.recorded)
 }
 
 // authenticate resolves the x-api-key header to a usable key of this

@@ -15,13 +15,12 @@ type carrierJSON struct {
 	Name string `json:"name"`
 }
 
-func (s *Server) listCarriers(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) listCarriers(_ http.ResponseWriter, r *http.Request, _ *reqState) (reply, error) {
 	_, body, err := s.catalogue(r.Context())
 	if err != nil {
-		return err
+		return reply{}, err
 	}
-	s.send(w, r, http.StatusOK, body)
-	return nil
+	return okBody(facts{}, body), nil
 }
 
 // carriersBody is the encoded GET /carriers answer for a catalogue; it is
@@ -44,26 +43,25 @@ type servicesBody struct {
 	PatientState     string                  `json:"patientState"`
 }
 
-func (s *Server) carrierServices(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
+func (s *Server) carrierServices(_ http.ResponseWriter, r *http.Request, st *reqState) (reply, error) {
 	patientID := r.URL.Query().Get("patientId")
 	if patientID == "" {
 		patientID = r.URL.Query().Get("patient_id")
 	}
 	if patientID == "" {
-		return novamed.ValidationError([]novamed.FieldError{{Field: "patientId", Message: "patientId is required."}})
+		return reply{}, novamed.ValidationError([]novamed.FieldError{{Field: "patientId", Message: "patientId is required."}})
 	}
 	if !novamed.IsUUID(patientID) {
-		return novamed.NotFound("Patient")
+		return reply{}, novamed.NotFound("Patient")
 	}
 	patient, err := s.store.GetPatient(r.Context(), strings.ToLower(patientID), st.key.Clinics)
 	if err != nil {
-		return err
+		return reply{}, err
 	}
-	st.clinicID, st.resourceIDs = patient.ClinicID, []string{patient.ID}
+	f := touched(patient.ClinicID, patient.ID)
 	cs, err := s.carriers(r.Context())
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
 	var carrier *novamed.Carrier
 	for i := range cs {
@@ -72,11 +70,11 @@ func (s *Server) carrierServices(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if carrier == nil {
-		return novamed.NotFound("Carrier")
+		return f.fail(novamed.NotFound("Carrier"))
 	}
 	clinic, err := s.store.GetClinic(r.Context(), patient.ClinicID)
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
 	body := servicesBody{Success: true, Data: []novamed.ShippingQuote{}, IsFreeShipment: clinic.FreeShipping}
 	if clinic.FreeShipping {
@@ -90,14 +88,13 @@ func (s *Server) carrierServices(w http.ResponseWriter, r *http.Request) error {
 		}
 	}
 	if len(body.Data) == 0 {
-		return novamed.ErrServiceNotAvailable()
+		return f.fail(novamed.ErrServiceNotAvailable())
 	}
 	b, err := marshalBody(body)
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
-	s.send(w, r, http.StatusOK, b)
-	return nil
+	return okBody(f, b), nil
 }
 
 // carrierCache keeps the catalogue in memory for a short time: it is read on

@@ -33,63 +33,70 @@ func validIdempotencyKey(k string) bool {
 	return true
 }
 
-// idempotent gives POST and DELETE requests with an Idempotency-Key the
-// contract's semantics: a remembered answer is replayed, a reused key with a
-// different request is 422, a key still in flight is 409. The answer itself
-// is stored by send (or, for a write, in the write's own transaction).
-func (s *Server) idempotent(h handlerFunc) handlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) error {
-		key := r.Header.Get("Idempotency-Key")
-		if key == "" || (r.Method != http.MethodPost && r.Method != http.MethodPatch && r.Method != http.MethodDelete) {
-			return h(w, r)
-		}
-		if !validIdempotencyKey(key) {
-			return &novamed.Error{Code: novamed.CodeIdempotencyKey, Message: "Idempotency-Key must be 1 to 255 printable ASCII characters."}
-		}
-		body, err := io.ReadAll(r.Body)
-		if err != nil {
-			var tooBig *http.MaxBytesError
-			if errors.As(err, &tooBig) {
-				return errTooLarge
-			}
-			return &novamed.Error{Code: novamed.CodeInvalidJSON, Message: "The request body could not be read."}
-		}
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		st := stateOf(r)
-		fp := s.fingerprint(r, body)
-		// The slot is taken before looking for a remembered answer and held
-		// until this request's answer is stored, so two requests of one
-		// process never both run.
-		slot := st.key.Owner + "\x00" + key
-		if _, busy := s.inflight.LoadOrStore(slot, struct{}{}); busy {
-			return errInUse
-		}
-		defer s.inflight.Delete(slot)
-		if done, err := s.replay(w, r, st.key.Owner, key, fp, body); done || err != nil {
-			return err
-		}
-		st.idem = &novamed.IdempotencyRecord{Owner: st.key.Owner, Key: key, Fingerprint: fp}
-		err = h(w, r)
-		if errors.Is(err, novamed.ErrIdempotencyConflict) {
-			// Another replica committed this key first: answer as it did.
-			st.idem = nil
-			if done, rerr := s.replay(w, r, st.key.Owner, key, fp, body); done || rerr != nil {
-				return rerr
-			}
-			return errInUse
-		}
-		if err != nil {
-			s.writeError(w, r, err) // stores a 4xx answer while the slot is held
-		}
-		return nil
+// idempotent gives POST, PATCH and DELETE requests with an Idempotency-Key
+// the contract's semantics: a remembered answer is replayed, a reused key
+// with a different request is 422, a key still in flight is 409. It reports
+// whether it answered the request (false: no key, h is to be run as usual).
+// The answer is sent while the key's slot is held, so it is stored (by
+// send, or by a write in its own transaction) before another request with
+// the key can run.
+func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, st *reqState, names auditNames, h handlerFunc) bool {
+	key := r.Header.Get("Idempotency-Key")
+	if key == "" || (r.Method != http.MethodPost && r.Method != http.MethodPatch && r.Method != http.MethodDelete) {
+		return false
 	}
+	fail := func(err error) bool {
+		s.answer(w, r, st, names, reply{}, err)
+		return true
+	}
+	if !validIdempotencyKey(key) {
+		return fail(&novamed.Error{Code: novamed.CodeIdempotencyKey, Message: "Idempotency-Key must be 1 to 255 printable ASCII characters."})
+	}
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fail(errTooLarge)
+		}
+		return fail(&novamed.Error{Code: novamed.CodeInvalidJSON, Message: "The request body could not be read."})
+	}
+	r.Body = io.NopCloser(bytes.NewReader(body))
+	fp := s.fingerprint(r, body)
+	// The slot is taken before looking for a remembered answer and held
+	// until this request's answer is stored, so two requests of one
+	// process never both run.
+	slot := st.key.Owner + "\x00" + key
+	if _, busy := s.inflight.LoadOrStore(slot, struct{}{}); busy {
+		return fail(errInUse)
+	}
+	defer s.inflight.Delete(slot)
+	if done, err := s.replay(w, r, st, key, fp, body); done || err != nil {
+		return err == nil || fail(err)
+	}
+	st.idem = &novamed.IdempotencyRecord{Owner: st.key.Owner, Key: key, Fingerprint: fp}
+	rep, err := h(w, r, st)
+	if errors.Is(err, novamed.ErrIdempotencyConflict) {
+		// Another replica committed this key first: answer as it did.
+		st.idem = nil
+		if done, rerr := s.replay(w, r, st, key, fp, body); done || rerr != nil {
+			return rerr == nil || fail(rerr)
+		}
+		return fail(errInUse)
+	}
+	if err != nil {
+		st.facts = rep.facts
+		s.writeError(w, r, err) // stores a 4xx answer while the slot is held
+		return true
+	}
+	s.answer(w, r, st, names, rep, nil)
+	return true
 }
 
 var errInUse = &novamed.Error{Code: novamed.CodeIdempotencyInUse, Message: "A request with this Idempotency-Key is still being processed; retry later."}
 
 // replay answers from a remembered response, if there is one.
-func (s *Server) replay(w http.ResponseWriter, r *http.Request, owner, key, fp string, body []byte) (bool, error) {
-	rec, err := s.store.GetIdempotency(r.Context(), owner, key)
+func (s *Server) replay(w http.ResponseWriter, r *http.Request, st *reqState, key, fp string, body []byte) (bool, error) {
+	rec, err := s.store.GetIdempotency(r.Context(), st.key.Owner, key)
 	if novamed.ErrorCode(err) == novamed.CodeNotFound {
 		return false, nil
 	}
@@ -99,11 +106,10 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, owner, key, fp s
 	if !sameRequest(rec.Fingerprint, fp, r, body) {
 		return false, &novamed.Error{Code: novamed.CodeIdempotencyReused, Message: "This Idempotency-Key was already used with a different request."}
 	}
-	st := stateOf(r)
 	st.action = "idempotent.replay"
 	// The replay repeats the original answer, PHI included: its audit
 	// record names what the original's named.
-	st.clinicID, st.resourceIDs = rec.ClinicID, rec.ResourceIDs
+	st.facts = touched(rec.ClinicID, rec.ResourceIDs...)
 	s.metrics.Replay()
 	w.Header().Set("Idempotent-Replayed", "true")
 	s.send(w, r, rec.Status, rec.Body)
@@ -158,16 +164,27 @@ func sameRequest(stored, fp string, r *http.Request, body []byte) bool {
 // request, its remembered answer) is durable. A write that committed both in
 // its own transaction has already marked them done.
 func (s *Server) send(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	s.deliver(w, r, status, body, false)
+}
+
+// deliver is send for an answer whose audit record may already be
+// committed with its write (audited); a pending idempotent answer is still
+// stored.
+func (s *Server) deliver(w http.ResponseWriter, r *http.Request, status int, body []byte, audited bool) {
 	st := stateOf(r)
+	if audited && st.idem == nil {
+		writeRaw(w, status, body)
+		return
+	}
 	var rec *novamed.AuditRecord
-	if !st.audited && (st.key != nil || st.action == "auth.failed" || st.action == "auth.blocked") {
-		rec = s.auditRecord(r, status)
+	if !audited && st.key != nil || st.action == "auth.failed" || st.action == "auth.blocked" {
+		rec = s.auditRecord(r, st, st.facts, status)
 	}
 	var idem *novamed.IdempotencyRecord
 	if st.idem != nil && status < 500 {
-		idem = st.idemRecord(status, body, s.now())
+		idem = st.idemRecord(st.facts, status, body, s.now())
 	}
-	st.audited, st.idem = true, nil
+	st.idem = nil
 	var err error
 	// The records are written even when the client has gone, but not
 	// forever: a stalled store makes this answer a 503 within recordTimeout.
@@ -211,9 +228,9 @@ func (s *Server) send(w http.ResponseWriter, r *http.Request, status int, body [
 const recordTimeout = 5 * time.Second
 
 // idemRecord completes the pending idempotency record with an answer.
-func (st *reqState) idemRecord(status int, body []byte, now time.Time) *novamed.IdempotencyRecord {
+func (st *reqState) idemRecord(f facts, status int, body []byte, now time.Time) *novamed.IdempotencyRecord {
 	rec := *st.idem
 	rec.Status, rec.Body, rec.CreatedAt = status, body, now
-	rec.ClinicID, rec.ResourceIDs = st.clinicID, st.resourceIDs
+	rec.ClinicID, rec.ResourceIDs = f.clinicID, f.resourceIDs
 	return &rec
 }

@@ -24,8 +24,7 @@ func (s *Server) formulary(r *http.Request, clinic string) ([]novamed.FormularyE
 // listMedications answers GET /api/external/medications?clinic_id=: the
 // clinic's formulary in name order, in the list envelope. The cursor is
 // the opaque (base64url) matching key of the previous page's last entry.
-func (s *Server) listMedications(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
+func (s *Server) listMedications(_ http.ResponseWriter, r *http.Request, st *reqState) (reply, error) {
 	q := r.URL.Query()
 	limit, after := 25, ""
 	var problems []novamed.FieldError
@@ -44,23 +43,23 @@ func (s *Server) listMedications(w http.ResponseWriter, r *http.Request) error {
 		after = string(b)
 	}
 	if len(problems) > 0 {
-		return novamed.ValidationError(problems)
+		return reply{}, novamed.ValidationError(problems)
 	}
 	clinic := q.Get("clinic_id")
 	switch {
 	case clinic == "":
-		return novamed.ValidationError([]novamed.FieldError{{Field: "clinic_id", Message: "clinic_id is required."}})
+		return reply{}, novamed.ValidationError([]novamed.FieldError{{Field: "clinic_id", Message: "clinic_id is required."}})
 	case !novamed.IsUUID(clinic):
-		return &novamed.Error{Code: novamed.CodeInvalidClinicID, Message: novamed.MsgInvalidClinicID}
+		return reply{}, &novamed.Error{Code: novamed.CodeInvalidClinicID, Message: novamed.MsgInvalidClinicID}
 	}
 	clinic = strings.ToLower(clinic)
 	if !st.key.HasClinic(clinic) {
-		return novamed.ErrClinicNotFound()
+		return reply{}, novamed.ErrClinicNotFound()
 	}
-	st.clinicID = clinic
+	f := touched(clinic)
 	entries, _, err := s.formulary(r, clinic)
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
 	sort.SliceStable(entries, func(i, j int) bool {
 		return novamed.FormularyKey(entries[i].Name) < novamed.FormularyKey(entries[j].Name)
@@ -72,5 +71,5 @@ func (s *Server) listMedications(w http.ResponseWriter, r *http.Request) error {
 		items = items[:limit]
 		next = base64.RawURLEncoding.EncodeToString([]byte(novamed.FormularyKey(items[limit-1].Name)))
 	}
-	return s.ok(w, r, page(items, next), "")
+	return s.ok(f, page(items, next), "")
 }

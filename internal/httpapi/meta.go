@@ -178,13 +178,13 @@ type rateLimitJSON struct {
 }
 
 // getMe describes the calling key (never the key itself).
-func (s *Server) getMe(w http.ResponseWriter, r *http.Request) error {
-	k := stateOf(r).key
+func (s *Server) getMe(_ http.ResponseWriter, r *http.Request, st *reqState) (reply, error) {
+	k := st.key
 	d, err := s.limiter.Peek(r.Context(), rateSubject(k), k.EffectiveRateLimit(), time.Minute)
 	if err != nil {
-		return err
+		return reply{}, err
 	}
-	return s.ok(w, r, meJSON{
+	return s.ok(facts{}, meJSON{
 		ID: k.ID, Name: k.Name, Prefix: k.Prefix, Environment: k.Environment, Clinics: k.Clinics,
 		CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt,
 		RateLimit: rateLimitJSON{Limit: d.Limit, Remaining: d.Remaining, Reset: resetUnix(d.ResetAt)},
@@ -192,14 +192,6 @@ func (s *Server) getMe(w http.ResponseWriter, r *http.Request) error {
 }
 
 // ok sends a 200 success envelope.
-func (s *Server) ok(w http.ResponseWriter, r *http.Request, data any, message string) error {
-	b, err := marshalSuccess(data, message)
-	if err != nil {
-		return err
-	}
-	s.send(w, r, http.StatusOK, b)
-	return nil
-}
 
 // usageJSON is a key's usage: counts by day, route and status class, and
 // totals by status class.
@@ -235,24 +227,24 @@ func UsageReport(keyID, since string, counts []novamed.UsageCount) any {
 
 // getMyUsage gives a partner its own key's figures for the last days
 // (default 30, at most 90). Pending counters are flushed first.
-func (s *Server) getMyUsage(w http.ResponseWriter, r *http.Request) error {
-	k := stateOf(r).key
+func (s *Server) getMyUsage(_ http.ResponseWriter, r *http.Request, st *reqState) (reply, error) {
+	k := st.key
 	days := 30
 	if v := r.URL.Query().Get("days"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 90 {
-			return novamed.ValidationError([]novamed.FieldError{{Field: "days", Message: "days must be a whole number from 1 to 90."}})
+			return reply{}, novamed.ValidationError([]novamed.FieldError{{Field: "days", Message: "days must be a whole number from 1 to 90."}})
 		}
 		days = n
 	}
 	if err := s.usage.Flush(r.Context()); err != nil {
-		return err
+		return reply{}, err
 	}
 	since := s.now().UTC().AddDate(0, 0, -(days - 1)).Format(time.DateOnly)
 	counts, err := s.store.Usage(r.Context(), k.ID, since)
 	if err != nil {
-		return err
+		return reply{}, err
 	}
 	rep := myUsageJSON{usageJSON: UsageReport(k.ID, since, counts).(usageJSON), RecentWarnings: s.warnings.recent(k.Owner)}
-	return s.ok(w, r, rep, "")
+	return s.ok(facts{}, rep, "")
 }

@@ -66,8 +66,8 @@ func (s *Server) logRequest(r *http.Request, status, size int, st *reqState) {
 	if st.key != nil {
 		attrs = append(attrs, slog.String("key_id", st.key.ID))
 	}
-	if st.clinicID != "" {
-		attrs = append(attrs, slog.String("clinic_id", st.clinicID))
+	if st.facts.clinicID != "" {
+		attrs = append(attrs, slog.String("clinic_id", st.facts.clinicID))
 	}
 	level := slog.LevelInfo
 	if st.securityEvent != "" {

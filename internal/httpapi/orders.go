@@ -68,46 +68,45 @@ func (s *Server) chooseService(r *http.Request, o *novamed.MedicationOrder, stat
 	return nil
 }
 
-func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
+func (s *Server) createOrder(w http.ResponseWriter, r *http.Request, st *reqState) (reply, error) {
 	in, err := readInput(r)
 	if err != nil {
-		return err
+		return reply{}, err
 	}
 	clinic, err := clinicOf(in, st.key)
 	if err != nil {
-		return err
+		return reply{}, err
 	}
-	st.clinicID = clinic
+	f := touched(clinic)
 	now := s.now().UTC().Truncate(time.Microsecond)
 	o := novamed.ParseOrder(in, now)
 	if err := in.Err(); err != nil {
-		return err
+		return f.fail(err)
 	}
 	patient, err := s.store.GetPatient(r.Context(), o.PatientID, []string{clinic})
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
 	prescriber, err := s.store.GetPractitioner(r.Context(), o.PractitionerID, []string{clinic})
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
 	if err := novamed.CheckPrescriber(prescriber, s.env); err != nil {
-		return err
+		return f.fail(err)
 	}
 	formulary, _, err := s.formulary(r, clinic)
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
 	if err := novamed.CheckFormulary(o, formulary); err != nil {
-		return err
+		return f.fail(err)
 	}
 	c, err := s.store.GetClinic(r.Context(), clinic)
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
 	if err := s.chooseService(r, o, patient.Address.State, c.FreeShipping); err != nil {
-		return err
+		return f.fail(err)
 	}
 	o.ID, o.ClinicID, o.CreatedAt, o.UpdatedAt = newID(), clinic, now, now
 	// The order keeps the address it ships to: a later change of the
@@ -122,18 +121,18 @@ func (s *Server) createOrder(w http.ResponseWriter, r *http.Request) error {
 		it.RootID = it.ID
 		ids = append(ids, it.ID)
 	}
-	return s.create(w, r, ids, toOrderJSON(o), "Medication request created successfully",
+	return s.create(w, r, st, touched(clinic, ids...), toOrderJSON(o), "Medication request created successfully",
 		func(eff novamed.Effects) error { return s.store.CreateMedicationOrder(r.Context(), o, eff) })
 }
 
-func (s *Server) getOrder(w http.ResponseWriter, r *http.Request) error {
-	return shown(s, w, r, "Medication order", s.store.GetMedicationOrder,
+func (s *Server) getOrder(_ http.ResponseWriter, r *http.Request, st *reqState) (reply, error) {
+	return shown(s, st, r, "Medication order", s.store.GetMedicationOrder,
 		func(o *novamed.MedicationOrder) (orderJSON, string) { return toOrderJSON(o), o.ClinicID })
 }
 
-func (s *Server) listOrders(w http.ResponseWriter, r *http.Request) error {
+func (s *Server) listOrders(_ http.ResponseWriter, r *http.Request, st *reqState) (reply, error) {
 	q := r.URL.Query()
-	return listed(s, w, r, func(lf novamed.ListFilter) ([]*novamed.MedicationOrder, string, error) {
+	return listed(s, st, r, func(lf novamed.ListFilter) ([]*novamed.MedicationOrder, string, error) {
 		f := novamed.OrderFilter{ListFilter: lf}
 		if v := q.Get("patient_id"); v != "" {
 			if !novamed.IsUUID(v) {
@@ -157,21 +156,21 @@ type refillJSON struct {
 	*novamed.RefillRequest
 }
 
-func (s *Server) createRefill(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
+func (s *Server) createRefill(w http.ResponseWriter, r *http.Request, st *reqState) (reply, error) {
 	in, err := readInput(r)
 	if err != nil {
-		return err
+		return reply{}, err
 	}
+	var f facts // the clinic, when the body names one; else the store adds the medication request's
 	notFound := &novamed.Error{Code: novamed.CodeMedRequestUnknown, Message: novamed.MsgMedicationRequestNotFound}
 	req := &novamed.RefillRequest{ID: newID(), NewOrderID: newID(), NewItemID: newID()}
 	req.MedicationRequestID = strings.ToLower(in.String(64, false, "medication_request_id"))
 	if in.Has("clinic_id", "assigned_clinic") {
 		clinic, err := clinicOf(in, st.key)
 		if err != nil {
-			return err
+			return reply{}, err
 		}
-		req.ClinicID, st.clinicID = clinic, clinic
+		req.ClinicID, f = clinic, touched(clinic)
 	}
 	req.ShipmentGroupID = in.String(128, false, "shipment_group_id")
 	req.ShipmentServiceCode = in.String(128, false, "shipment_service_code")
@@ -185,7 +184,7 @@ func (s *Server) createRefill(w http.ResponseWriter, r *http.Request) error {
 		in.Add("medication_request_id", "medication_request_id is required.")
 	}
 	if err := in.Err(); err != nil {
-		return err
+		return f.fail(err)
 	}
 	if req.ShipmentServiceCode != "" {
 		// Checked here too, so an unknown code is a validation error before
@@ -193,30 +192,30 @@ func (s *Server) createRefill(w http.ResponseWriter, r *http.Request) error {
 		// against the catalogue of its transaction.
 		carriers, err := s.carriers(r.Context())
 		if err != nil {
-			return err
+			return f.fail(err)
 		}
 		if _, _, ok := novamed.FindService(carriers, req.ShipmentServiceCode); !ok {
-			return novamed.UnknownServiceCode()
+			return f.fail(novamed.UnknownServiceCode())
 		}
 	}
 	if !novamed.IsUUID(req.MedicationRequestID) {
-		return notFound
+		return f.fail(notFound)
 	}
 	body := map[string]string{"refill_request_id": req.ID, "medication_order_id": req.NewOrderID}
-	return s.create(w, r, []string{req.ID, req.NewOrderID}, body, "Refill request was created successfully.",
+	return s.create(w, r, st, touched(req.ClinicID, req.ID, req.NewOrderID), body, "Refill request was created successfully.",
 		func(eff novamed.Effects) error {
 			_, err := s.store.CreateRefill(r.Context(), req, st.key.Clinics, eff)
 			return err
 		})
 }
 
-func (s *Server) getRefill(w http.ResponseWriter, r *http.Request) error {
-	return shown(s, w, r, "Refill request", s.store.GetRefill,
+func (s *Server) getRefill(_ http.ResponseWriter, r *http.Request, st *reqState) (reply, error) {
+	return shown(s, st, r, "Refill request", s.store.GetRefill,
 		func(rf *novamed.RefillRequest) (refillJSON, string) { return refillJSON{rf.ID, rf}, rf.ClinicID })
 }
 
-func (s *Server) listRefills(w http.ResponseWriter, r *http.Request) error {
-	return listed(s, w, r, func(f novamed.ListFilter) ([]*novamed.RefillRequest, string, error) {
+func (s *Server) listRefills(_ http.ResponseWriter, r *http.Request, st *reqState) (reply, error) {
+	return listed(s, st, r, func(f novamed.ListFilter) ([]*novamed.RefillRequest, string, error) {
 		return s.store.ListRefills(r.Context(), f)
 	}, func(rf *novamed.RefillRequest) (refillJSON, string) { return refillJSON{rf.ID, rf}, rf.ID })
 }
@@ -224,36 +223,36 @@ func (s *Server) listRefills(w http.ResponseWriter, r *http.Request) error {
 // cancelShipment is the development sandbox's stand-in for the pharmacy
 // cancelling a shipment (lost, returned, carrier exception), so partners can
 // see shipment:cancelled. It is routed in development only.
-func (s *Server) cancelShipment(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
+func (s *Server) cancelShipment(_ http.ResponseWriter, r *http.Request, st *reqState) (reply, error) {
 	id, err := pathID(r, "Medication order")
 	if err != nil {
-		return err
+		return reply{}, err
 	}
 	in, err := readInput(r)
 	if err != nil {
-		return err
+		return reply{}, err
 	}
 	reason := in.String(novamed.ShipmentReasonMax, false, "reason")
 	if err := in.Err(); err != nil {
-		return err
+		return reply{}, err
 	}
 	if reason, err = novamed.CheckShipmentReason(reason); err != nil {
-		return err
+		return reply{}, err
 	}
 	// The order must be one of the key's clinics; an order never changes clinic.
 	o, err := s.store.GetMedicationOrder(r.Context(), id, st.key.Clinics)
 	if err != nil {
-		return err
+		return reply{}, err
 	}
 	// The audit record names the order and (added by the store) the
 	// cancelled shipment; the reason is PHI-adjacent free text and stays out.
-	st.clinicID, st.resourceIDs = o.ClinicID, []string{id}
-	rec := s.auditRecord(r, http.StatusOK)
+	f := touched(o.ClinicID, id)
+	rec := s.auditRecord(r, st, f, http.StatusOK)
 	o, _, err = s.store.CancelShipment(r.Context(), id, reason, novamed.Effects{Audit: rec})
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
-	st.audited, st.resourceIDs = true, rec.ResourceIDs
-	return s.ok(w, r, toOrderJSON(o), "Shipment cancelled")
+	rep, err := s.ok(touched(rec.ClinicID, rec.ResourceIDs...), toOrderJSON(o), "Shipment cancelled")
+	rep.recorded = err == nil
+	return rep, err
 }

@@ -13,34 +13,32 @@ type patientJSON struct {
 	*novamed.Patient
 }
 
-func (s *Server) createPatient(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
+func (s *Server) createPatient(w http.ResponseWriter, r *http.Request, st *reqState) (reply, error) {
 	in, err := readInput(r)
 	if err != nil {
-		return err
+		return reply{}, err
 	}
 	clinic, err := clinicOf(in, st.key)
 	if err != nil {
-		return err
+		return reply{}, err
 	}
-	st.clinicID = clinic
 	p := novamed.ParsePatient(in, s.env == novamed.Production, s.now())
 	if err := in.Err(); err != nil {
-		return err
+		return touched(clinic).fail(err)
 	}
 	p.ID, p.ClinicID, p.CreatedAt = newID(), clinic, s.now().UTC().Truncate(time.Microsecond)
-	err = s.create(w, r, []string{p.ID}, patientJSON{p.ID, p}, "Patient created successfully",
+	rep, err := s.create(w, r, st, touched(clinic, p.ID), patientJSON{p.ID, p}, "Patient created successfully",
 		func(eff novamed.Effects) error { return s.store.CreatePatient(r.Context(), p, eff) })
-	return duplicate(err, &novamed.Error{Code: novamed.CodeDuplicate, Message: "A patient with the same name and date of birth already exists in this clinic."})
+	return rep, duplicate(err, &novamed.Error{Code: novamed.CodeDuplicate, Message: "A patient with the same name and date of birth already exists in this clinic."})
 }
 
-func (s *Server) getPatient(w http.ResponseWriter, r *http.Request) error {
-	return shown(s, w, r, "Patient", s.store.GetPatient,
+func (s *Server) getPatient(_ http.ResponseWriter, r *http.Request, st *reqState) (reply, error) {
+	return shown(s, st, r, "Patient", s.store.GetPatient,
 		func(p *novamed.Patient) (patientJSON, string) { return patientJSON{p.ID, p}, p.ClinicID })
 }
 
-func (s *Server) listPatients(w http.ResponseWriter, r *http.Request) error {
-	return listed(s, w, r, func(f novamed.ListFilter) ([]*novamed.Patient, string, error) {
+func (s *Server) listPatients(_ http.ResponseWriter, r *http.Request, st *reqState) (reply, error) {
+	return listed(s, st, r, func(f novamed.ListFilter) ([]*novamed.Patient, string, error) {
 		return s.store.ListPatients(r.Context(), f)
 	}, func(p *novamed.Patient) (patientJSON, string) { return patientJSON{p.ID, p}, p.ID })
 }

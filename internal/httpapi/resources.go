@@ -28,29 +28,29 @@ func clinicOf(in *novamed.Input, key *novamed.APIKey) (string, error) {
 	return id, nil
 }
 
-// create commits a new resource whose answer is body, with the request's
-// audit record and idempotent answer in the same transaction.
-func (s *Server) create(w http.ResponseWriter, r *http.Request, ids []string, data any, message string,
-	write func(eff novamed.Effects) error) error {
-	st := stateOf(r)
-	st.resourceIDs = ids
-	if err := s.acceptFields(w, r); err != nil {
-		return err
+// create commits a write whose answer is data, with the request's audit
+// record (naming f) and idempotent answer in the same transaction. The
+// reply's facts are the record's as committed (the store may add what only
+// the write learns, e.g. a refill's clinic).
+func (s *Server) create(w http.ResponseWriter, r *http.Request, st *reqState, f facts, data any, message string,
+	write func(eff novamed.Effects) error) (reply, error) {
+	if err := s.acceptFields(w, r, st); err != nil {
+		return f.fail(err)
 	}
 	body, err := marshalSuccess(data, message)
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
-	eff := novamed.Effects{Audit: s.auditRecord(r, http.StatusOK)}
+	rec := s.auditRecord(r, st, f, http.StatusOK)
+	eff := novamed.Effects{Audit: rec}
 	if st.idem != nil {
-		eff.Idempotency = st.idemRecord(http.StatusOK, body, s.now())
+		eff.Idempotency = st.idemRecord(f, http.StatusOK, body, s.now())
 	}
 	if err := write(eff); err != nil {
-		return err
+		return f.fail(err)
 	}
-	st.audited, st.idem = true, nil
-	writeRaw(w, http.StatusOK, body)
-	return nil
+	st.idem = nil
+	return reply{facts: touched(rec.ClinicID, rec.ResourceIDs...), status: http.StatusOK, body: body, recorded: true}, nil
 }
 
 // listFilter reads limit, cursor and clinic_id of a list request.
@@ -129,41 +129,39 @@ func duplicate(err error, answer *novamed.Error) error {
 // listed answers a list request: the caller's filter (limit, cursor,
 // clinic_id), one page from fetch, each item shown by view, which also
 // names the item's id for the audit record.
-func listed[T, V any](s *Server, w http.ResponseWriter, r *http.Request,
-	fetch func(novamed.ListFilter) ([]T, string, error), view func(T) (V, string)) error {
-	st := stateOf(r)
+func listed[T, V any](s *Server, st *reqState, r *http.Request,
+	fetch func(novamed.ListFilter) ([]T, string, error), view func(T) (V, string)) (reply, error) {
 	f, err := listFilter(r, st.key)
 	if err != nil {
-		return err
+		return reply{}, err
 	}
 	items, next, err := fetch(f)
 	if err != nil {
-		return err
+		return reply{}, err
 	}
 	out := make([]V, len(items))
+	var ids []string
 	for i, it := range items {
 		var id string
 		out[i], id = view(it)
-		st.resourceIDs = append(st.resourceIDs, id)
+		ids = append(ids, id)
 	}
-	return s.ok(w, r, page(out, next), "")
+	return s.ok(touched("", ids...), page(out, next), "")
 }
 
 // shown answers a read of one resource by its path id, within the caller's
 // clinics ("unknown" and "not yours" are the same 404); view gives the
 // answer and the resource's clinic for the audit record.
-func shown[T, V any](s *Server, w http.ResponseWriter, r *http.Request, resource string,
-	fetch func(ctx context.Context, id string, clinics []string) (T, error), view func(T) (V, string)) error {
-	st := stateOf(r)
+func shown[T, V any](s *Server, st *reqState, r *http.Request, resource string,
+	fetch func(ctx context.Context, id string, clinics []string) (T, error), view func(T) (V, string)) (reply, error) {
 	id, err := pathID(r, resource)
 	if err != nil {
-		return err
+		return reply{}, err
 	}
 	item, err := fetch(r.Context(), id, st.key.Clinics)
 	if err != nil {
-		return err
+		return reply{}, err
 	}
 	v, clinic := view(item)
-	st.clinicID, st.resourceIDs = clinic, []string{id}
-	return s.ok(w, r, v, "")
+	return s.ok(touched(clinic, id), v, "")
 }

@@ -7,13 +7,19 @@ import "net/http"
 type routeTable struct {
 	*http.ServeMux
 	patterns []string
+	names    map[string]auditNames // partner routes: what their audit record names
 }
 
-func newRouteTable() *routeTable { return &routeTable{ServeMux: http.NewServeMux()} }
+func newRouteTable() *routeTable {
+	return &routeTable{ServeMux: http.NewServeMux(), names: map[string]auditNames{}}
+}
 
 // Handle registers h for pattern.
 func (t *routeTable) Handle(pattern string, h http.Handler) {
 	t.patterns = append(t.patterns, pattern)
+	if p, ok := h.(*partnerRoute); ok {
+		t.names[pattern] = p.names
+	}
 	t.ServeMux.Handle(pattern, h)
 }
 

@@ -11,7 +11,9 @@ import (
 type ctxKey struct{}
 
 // reqState is what the middleware chain learns about one request, for the
-// handlers, the audit record and the log line.
+// handlers, the audit record and the log line. Handlers read it; what they
+// touched they return (facts), never set here: only the partner stack
+// (answer) and an idempotent replay record facts.
 type reqState struct {
 	requestID string
 	// clientRequestID is the client's own X-Request-Id, when valid: kept
@@ -21,35 +23,38 @@ type reqState struct {
 	clientAddr      string
 	key             *novamed.APIKey
 	keyPrefix       string
-	clinicID        string
 	action          string
 	resourceType    string
-	resourceIDs     []string
-	audited         bool // the audit record was committed with the write
-	securityEvent   string
-	idem            *novamed.IdempotencyRecord // pending: this request's Idempotency-Key
+	// facts is what the request touched, as its handler returned it.
+	facts         facts
+	securityEvent string
+	idem          *novamed.IdempotencyRecord // pending: this request's Idempotency-Key
 	// input is the request body as read, which knows the fields nothing read.
 	input *novamed.Input
 }
 
+// stateOf is the request's state, which ServeHTTP installs before any
+// handler runs. A request without one was not served by Server.ServeHTTP:
+// a programming error that panics rather than audit a made-up request.
 func stateOf(r *http.Request) *reqState {
-	if st, ok := r.Context().Value(ctxKey{}).(*reqState); ok {
-		return st
+	st, ok := r.Context().Value(ctxKey{}).(*reqState)
+	if !ok {
+		panic("httpapi: request without state (a handler was called outside Server.ServeHTTP)")
 	}
-	return &reqState{}
+	return st
 }
 
 func withState(r *http.Request, st *reqState) *http.Request {
 	return r.WithContext(context.WithValue(r.Context(), ctxKey{}, st))
 }
 
-// auditRecord builds the audit record of the request with its outcome.
-func (s *Server) auditRecord(r *http.Request, status int) *novamed.AuditRecord {
-	st := stateOf(r)
+// auditRecord builds the audit record of the request with its outcome,
+// naming what f says the request touched.
+func (s *Server) auditRecord(r *http.Request, st *reqState, f facts, status int) *novamed.AuditRecord {
 	now := s.now()
 	rec := &novamed.AuditRecord{
-		Time: now, RequestID: st.requestID, ClientRequestID: st.clientRequestID, ClinicID: st.clinicID, Action: st.action,
-		ResourceType: st.resourceType, ResourceIDs: st.resourceIDs, ClientAddr: st.clientAddr,
+		Time: now, RequestID: st.requestID, ClientRequestID: st.clientRequestID, ClinicID: f.clinicID, Action: st.action,
+		ResourceType: st.resourceType, ResourceIDs: f.resourceIDs, ClientAddr: st.clientAddr,
 		UserAgent: truncate(r.UserAgent(), 200), Status: status, KeyPrefix: st.keyPrefix,
 	}
 	if !st.start.IsZero() {

@@ -60,8 +60,7 @@ func headerSafeField(f string) string {
 // and kept among the key's recent warnings, or, when the request prefers
 // handling=strict, refused (400 VALIDATION_ERROR, one entry per field)
 // before anything is written.
-func (s *Server) acceptFields(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
+func (s *Server) acceptFields(w http.ResponseWriter, r *http.Request, st *reqState) error {
 	strict := preferStrict(r)
 	if strict {
 		w.Header().Set(headerPreferenceApplied, "handling=strict")
@@ -186,104 +185,101 @@ func readPatch(r *http.Request) ([]byte, error) {
 
 // updatePatient applies a JSON merge patch to a patient of the caller's
 // clinics, checked with the same rules as a create.
-func (s *Server) updatePatient(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
+func (s *Server) updatePatient(w http.ResponseWriter, r *http.Request, st *reqState) (reply, error) {
 	id, err := pathID(r, "Patient")
 	if err != nil {
-		return err
+		return reply{}, err
 	}
-	st.resourceIDs = []string{id}
+	f := touched("", id)
 	body, err := readPatch(r)
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
 	stored, err := s.store.GetPatient(r.Context(), id, st.key.Clinics)
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
-	st.clinicID = stored.ClinicID
+	f.clinicID = stored.ClinicID
 	p, in, err := novamed.PatchPatient(stored, body, s.env == novamed.Production, s.now())
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
 	st.input = in
 	if err := in.Err(); err != nil {
-		return err
+		return f.fail(err)
 	}
-	err = s.create(w, r, []string{p.ID}, patientJSON{p.ID, p}, "Patient updated successfully",
+	rep, err := s.create(w, r, st, f, patientJSON{p.ID, p}, "Patient updated successfully",
 		func(eff novamed.Effects) error {
 			_, err := s.store.UpdatePatient(r.Context(), p, eff)
 			return err
 		})
-	return duplicate(err, &novamed.Error{Code: novamed.CodeDuplicate, Message: "A patient with the same name and date of birth already exists in this clinic."})
+	return rep, duplicate(err, &novamed.Error{Code: novamed.CodeDuplicate, Message: "A patient with the same name and date of birth already exists in this clinic."})
 }
 
 // updatePractitioner applies a JSON merge patch to a practitioner of the
 // caller's clinics, checked with the same rules as a create.
-func (s *Server) updatePractitioner(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
+func (s *Server) updatePractitioner(w http.ResponseWriter, r *http.Request, st *reqState) (reply, error) {
 	id, err := pathID(r, "Practitioner")
 	if err != nil {
-		return err
+		return reply{}, err
 	}
-	st.resourceIDs = []string{id}
+	f := touched("", id)
 	body, err := readPatch(r)
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
 	stored, err := s.store.GetPractitioner(r.Context(), id, st.key.Clinics)
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
-	st.clinicID = stored.ClinicID
+	f.clinicID = stored.ClinicID
 	p, in, err := novamed.PatchPractitioner(stored, body, s.env == novamed.Production)
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
 	st.input = in
 	if err := in.Err(); err != nil {
-		return err
+		return f.fail(err)
 	}
-	err = s.create(w, r, []string{p.ID}, practitionerJSON{p.ID, p}, "Practitioner updated successfully",
+	rep, err := s.create(w, r, st, f, practitionerJSON{p.ID, p}, "Practitioner updated successfully",
 		func(eff novamed.Effects) error {
 			_, err := s.store.UpdatePractitioner(r.Context(), p, eff)
 			return err
 		})
-	return duplicate(err, &novamed.Error{Code: novamed.CodeDuplicate, Message: "A practitioner with this NPI already exists in this clinic.",
+	return rep, duplicate(err, &novamed.Error{Code: novamed.CodeDuplicate, Message: "A practitioner with this NPI already exists in this clinic.",
 		Fields: []novamed.FieldError{{Field: "npi", Message: "A practitioner with this NPI already exists in this clinic."}}})
 }
 
 // cancelOrder is the partner's cancellation of an order not yet submitted
 // to the pharmacy (created or verified), with a reason.
-func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request) error {
-	st := stateOf(r)
+func (s *Server) cancelOrder(w http.ResponseWriter, r *http.Request, st *reqState) (reply, error) {
 	id, err := pathID(r, "Medication order")
 	if err != nil {
-		return err
+		return reply{}, err
 	}
-	st.resourceIDs = []string{id}
+	f := touched("", id)
 	in, err := readInput(r)
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
 	reason := in.String(novamed.ShipmentReasonMax, false, "reason")
 	if err := in.Err(); err != nil {
-		return err
+		return f.fail(err)
 	}
 	if reason, err = novamed.CheckCancelReason(reason); err != nil {
-		return err
+		return f.fail(err)
 	}
 	o, err := s.store.GetMedicationOrder(r.Context(), id, st.key.Clinics)
 	if err != nil {
-		return err
+		return f.fail(err)
 	}
-	st.clinicID = o.ClinicID
+	f.clinicID = o.ClinicID
 	now := s.now().UTC().Truncate(time.Microsecond)
 	from := o.Status
 	if _, err := o.CancelByPartner(reason, now); err != nil {
-		return err
+		return f.fail(err)
 	}
-	return s.create(w, r, []string{id}, toOrderJSON(o), "Medication order cancelled",
+	return s.create(w, r, st, f, toOrderJSON(o), "Medication order cancelled",
 		func(eff novamed.Effects) error {
 			_, _, err := s.store.CancelOrder(r.Context(), id, from, reason, now, eff)
 			return err
