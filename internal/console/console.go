@@ -15,6 +15,18 @@ import (
 	"github.com/novamed/partner-api/internal/novamed"
 )
 
+// Store is what the pages read and change.
+type Store interface {
+	ListDeliveries(ctx context.Context, f novamed.DeliveryFilter) ([]*novamed.Delivery, string, error)
+	RetryDelivery(ctx context.Context, id, webhookID string, clinics []string) (*novamed.Delivery, error)
+	ListSecurityEvents(ctx context.Context, since time.Time, limit int) ([]*novamed.SecurityEvent, error)
+	Usage(ctx context.Context, keyID, since string) ([]novamed.UsageCount, error)
+	KeyNetworks(ctx context.Context, keyID string) ([]string, error)
+}
+
+// pageSize is how many rows a list page shows.
+const pageSize = 25
+
 // Operator is a signed-in member of staff as the console sees them.
 type Operator struct {
 	ID    string
@@ -49,6 +61,9 @@ func (e *SignInError) Error() string { return e.Message }
 type Config struct {
 	Env      novamed.Environment
 	Sessions novamed.ConsoleSessionStore
+	// Store is the data the pages read and change (the same store the
+	// admin API uses).
+	Store    Store
 	Accounts Accounts
 	// Audit records operators' PHI views and actions (nil in tests of the
 	// session machinery only).
@@ -89,8 +104,8 @@ const Prefix = "/console"
 
 // New returns the console.
 func New(cfg Config) (*Console, error) {
-	if cfg.Sessions == nil || cfg.Accounts == nil {
-		return nil, errors.New("console: Sessions and Accounts are required")
+	if cfg.Sessions == nil || cfg.Accounts == nil || cfg.Store == nil {
+		return nil, errors.New("console: Sessions, Accounts and Store are required")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -89,6 +89,8 @@ type view struct {
 // nav lists the sections in order, each with the capability it needs.
 var nav = []struct{ path, label, cap string }{
 	{"/", "Overview", CapRead},
+	{"/deliveries", "Deliveries", CapRead},
+	{"/security", "Security events", CapAudit},
 }
 
 func (c *Console) newView(r *http.Request, s *session, title string, data any) *view {

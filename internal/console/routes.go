@@ -60,6 +60,10 @@ func (c *Console) register() {
 	c.signedIn("POST "+Prefix+"/logout-everywhere", Route{Capability: CapRead}, c.logoutEverywhere)
 	c.signedIn("GET "+Prefix+"/reauth", Route{Capability: CapRead}, c.reauthPage)
 	c.signedIn("POST "+Prefix+"/reauth", Route{Capability: CapRead}, c.reauthSubmit)
+
+	c.signedIn("GET "+Prefix+"/security", Route{Capability: CapAudit}, c.securityEvents)
+	c.signedIn("GET "+Prefix+"/deliveries", Route{Capability: CapRead}, c.deliveries)
+	c.signedIn("POST "+Prefix+"/deliveries/{id}/retry", Route{Capability: CapChange}, c.retryDelivery)
 }
 
 func splitPattern(pattern string) (string, string) {
