@@ -33,6 +33,8 @@ type Operator struct {
 	Email string
 	Name  string
 	Role  string
+	// HasTOTP says the operator has a second factor enrolled.
+	HasTOTP bool
 }
 
 // Accounts is what the console needs of operator accounts.
@@ -86,6 +88,11 @@ type Config struct {
 	// ClientAddr returns the request's client address (the partner API's
 	// rule, trusted proxies included); the peer address when nil.
 	ClientAddr func(*http.Request) string
+	// HSTS adds Strict-Transport-Security (TLS or a TLS proxy).
+	HSTS bool
+	// Traffic reads this replica's partner API counters for the overview
+	// (nil: not shown).
+	Traffic func() TrafficTotals
 }
 
 // Console is the staff console as an http.Handler for /console and below.
@@ -97,6 +104,8 @@ type Console struct {
 	assets *assetSet
 	pages  *pageSet
 	log    *slog.Logger
+	// traffic samples the partner API counters for the overview's rates.
+	traffic trafficWindow
 }
 
 // Prefix is where the console is served.
@@ -132,6 +141,9 @@ func New(cfg Config) (*Console, error) {
 	}
 	c.cop.SetDenyHandler(http.HandlerFunc(c.crossOriginDenied))
 	c.register()
+	if cfg.Traffic != nil {
+		c.traffic.observe(c.now(), cfg.Traffic())
+	}
 	return c, nil
 }
 
@@ -157,6 +169,9 @@ func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cross-Origin-Opener-Policy", "same-origin")
 	h.Set("Cross-Origin-Resource-Policy", "same-origin")
 	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
+	if c.cfg.HSTS {
+		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
+	}
 	if h.Get("Cache-Control") == "" {
 		h.Set("Cache-Control", "no-store")
 	}

@@ -1,6 +1,7 @@
 package console
 
 import (
+	"github.com/novamed/partner-api/internal/novamed"
 	"net/http"
 	"strconv"
 	"time"
@@ -15,12 +16,40 @@ type OverviewStats struct {
 
 type overviewData struct {
 	RequestsPerMinute, ErrorRate, RateLimitedRate string
+	FailedDeliveries, SecurityEvents              string
 	Idle, Absolute                                string
 }
 
 func (c *Console) overview(q *req) error {
 	d := &overviewData{RequestsPerMinute: "—", ErrorRate: "—", RateLimitedRate: "—",
 		Idle: humanDuration(c.cfg.IdleTimeout), Absolute: humanDuration(c.cfg.AbsoluteTimeout)}
+	if c.cfg.Traffic != nil {
+		now, cur := c.now(), c.cfg.Traffic()
+		if perMin, errs, limited, ok := c.traffic.rates(now, cur); ok {
+			d.RequestsPerMinute = strconv.FormatFloat(perMin, 'f', 1, 64)
+			d.ErrorRate = strconv.FormatFloat(errs*100, 'f', 2, 64) + " %"
+			d.RateLimitedRate = strconv.FormatFloat(limited*100, 'f', 2, 64) + " %"
+		}
+		c.traffic.observe(now, cur)
+	}
+	failed, _, err := c.cfg.Store.ListDeliveries(q.r.Context(), novamed.DeliveryFilter{Status: novamed.DeliveryFailed, Limit: 100})
+	if err != nil {
+		return err
+	}
+	d.FailedDeliveries = strconv.Itoa(len(failed))
+	if len(failed) > 100 {
+		d.FailedDeliveries = "100+"
+	}
+	if c.cfg.Accounts.Can(q.s.op.Role, CapAudit) {
+		evs, err := c.cfg.Store.ListSecurityEvents(q.r.Context(), c.now().Add(-24*time.Hour), 1001)
+		if err != nil {
+			return err
+		}
+		d.SecurityEvents = strconv.Itoa(min(len(evs), 1000))
+		if len(evs) > 1000 {
+			d.SecurityEvents += "+"
+		}
+	}
 	c.render(q.w, q.r, http.StatusOK, "overview", c.newView(q.r, q.s, "Overview", d))
 	return nil
 }
