@@ -1,10 +1,11 @@
 package console
 
 import (
-	"github.com/novamed/partner-api/internal/novamed"
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/novamed/partner-api/internal/novamed"
 )
 
 // OverviewStats are the overview's traffic figures.
