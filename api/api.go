@@ -3,11 +3,11 @@
 // embedded into the binary so that the server describes itself offline.
 //
 // The YAML file is the one source: JSON is derived from it once, preserving
-// the order of its keys, and the Go client in api/genclient is generated
-// from it (see the go:generate line below).
+// the order of its keys. A test generates a Go client from it with
+// oapi-codegen and runs the quickstart through it (api/genclient); partners
+// use the SDK in client/.
 package api
 
-//go:generate go run ./genclient/gen
 //go:generate go run ./internal/gensamples
 
 import (
