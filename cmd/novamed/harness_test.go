@@ -57,6 +57,7 @@ type testServer struct {
 	// resolver answers the server's webhook host lookups: no test host
 	// (the pages' your-domain.com included) ever reaches real DNS.
 	resolver *hostResolver
+	partner  string // prodPartner's id, once created
 }
 
 var listenLine = regexp.MustCompile(`listening on (https?://[0-9.:\[\]]+)`)
@@ -217,12 +218,50 @@ func (ts *testServer) mustCLI(out any, args ...string) {
 	}
 }
 
-// newClinic creates a clinic through the CLI.
+// newClinic creates a clinic through the CLI: on a development server
+// under the default development partner, on a production server under
+// the server's approved partner with a BAA (prodPartner), so production
+// keys may be issued for it.
 func (ts *testServer) newClinic(name string) string {
 	ts.t.Helper()
 	var c struct{ ID string }
-	ts.mustCLI(&c, "clinics", "create", "--name", name)
+	args := []string{"clinics", "create", "--name", name}
+	if ts.Env == "production" {
+		args = append(args, "--partner", ts.prodPartner())
+	}
+	ts.mustCLI(&c, args...)
 	return c.ID
+}
+
+// newPartner creates a partner through the CLI and approves it; withBAA
+// also records a signed BAA (without expiry), as a production key needs.
+func (ts *testServer) newPartner(name string, withBAA bool) string {
+	ts.t.Helper()
+	var p struct{ ID string }
+	ts.mustCLI(&p, "partners", "create", "--name", name, "--contact", "Test Ops <ops@partner.test>")
+	ts.mustCLI(nil, "partners", "approve", p.ID)
+	if withBAA {
+		ts.mustCLI(nil, "partners", "baa", p.ID, "--signed-on", "2025-01-15", "--signer", "Test Signer", "--document", "sha256:test-baa")
+	}
+	return p.ID
+}
+
+// prodPartner is the test helper for production: an approved partner
+// with a BAA on record, created on first use, that this server's clinics
+// belong to.
+func (ts *testServer) prodPartner() string {
+	ts.t.Helper()
+	ts.mu.Lock()
+	id := ts.partner
+	ts.mu.Unlock()
+	if id != "" {
+		return id
+	}
+	id = ts.newPartner("Production Test Partner", true)
+	ts.mu.Lock()
+	ts.partner = id
+	ts.mu.Unlock()
+	return id
 }
 
 type issuedKey struct {

@@ -9,25 +9,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
-	"github.com/novamed/partner-api/internal/apikey"
 	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/onboarding"
 )
-
-// issueKey generates a key; the returned APIKey holds only its hash.
-func issueKey(env novamed.Environment, name string, clinics []string, expiresAt *time.Time, rateLimit int) (*novamed.APIKey, string, error) {
-	raw, err := apikey.Generate(string(env))
-	if err != nil {
-		return nil, "", err
-	}
-	id := uuid.NewString()
-	return &novamed.APIKey{
-		ID: id, Owner: id, Name: name, Environment: env, Prefix: apikey.DisplayPrefix(raw),
-		HashHex: apikey.HashKey(raw).Hex(), Clinics: clinics, RateLimit: rateLimit,
-		CreatedAt: time.Now().UTC(), ExpiresAt: expiresAt,
-	}, raw, nil
-}
 
 // keyJSON is the stable --json shape of a key; Key is set only when issued.
 type keyJSON struct {
@@ -43,12 +27,37 @@ type keyJSON struct {
 	RevokedAt   *time.Time          `json:"revoked_at"`
 	ReplacedBy  string              `json:"replaced_by,omitempty"`
 	LastUsedAt  *time.Time          `json:"last_used_at"`
+	PartnerID   string              `json:"partner_id,omitempty"`
+	// Flags are what an operator must see beside the key: its partner
+	// suspended, its BAA missing or expired (production).
+	Flags []string `json:"flags,omitempty"`
 }
 
 func toKeyJSON(k *novamed.APIKey, raw string) keyJSON {
 	return keyJSON{ID: k.ID, Key: raw, Name: k.Name, Prefix: k.Prefix, Environment: k.Environment, Clinics: k.Clinics,
 		RateLimit: k.EffectiveRateLimit(), CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt,
-		ReplacedBy: k.ReplacedBy, LastUsedAt: k.LastUsedAt}
+		ReplacedBy: k.ReplacedBy, LastUsedAt: k.LastUsedAt, PartnerID: k.PartnerID, Flags: keyFlags(k, time.Now())}
+}
+
+// keyFlags are the partner warnings of a key on operator listings.
+func keyFlags(k *novamed.APIKey, now time.Time) []string {
+	p := k.Partner
+	if p == nil {
+		return nil
+	}
+	var flags []string
+	if p.Status != novamed.PartnerApproved {
+		flags = append(flags, "partner "+string(p.Status))
+	}
+	if k.Environment == novamed.Production {
+		switch {
+		case !p.HasBAA:
+			flags = append(flags, "BAA missing")
+		case p.BAAExpiresAt != nil && !now.Before(*p.BAAExpiresAt):
+			flags = append(flags, "BAA expired (key refused)")
+		}
+	}
+	return flags
 }
 
 type stringList []string
@@ -87,11 +96,10 @@ func keysCreate(ctx context.Context, args []string, getenv func(string) string, 
 	if len(clinics) == 0 {
 		return fmt.Errorf("--clinic is required")
 	}
-	for i, cl := range clinics {
+	for _, cl := range clinics {
 		if !novamed.IsUUID(cl) {
 			return fmt.Errorf("--clinic %q is not a UUID", cl)
 		}
-		clinics[i] = strings.ToLower(cl)
 	}
 	if *rateLimit < 0 || *rateLimit > 1_000_000 {
 		return fmt.Errorf("--rate-limit must be from 0 to 1000000")
@@ -111,15 +119,13 @@ func keysCreate(ctx context.Context, args []string, getenv func(string) string, 
 	}
 	defer store.Close()
 	for _, cl := range clinics {
-		if err := mustExist(ctx, store, "--clinic", "clinic", cl, ""); err != nil {
+		if err := mustExist(ctx, store, "--clinic", "clinic", strings.ToLower(cl), ""); err != nil {
 			return err
 		}
 	}
-	k, raw, err := issueKey(env, strings.TrimSpace(*name), clinics, expires, *rateLimit)
+	k, raw, err := onboarding.IssueKey(ctx, store, deps(env), localActor(getenv, "novamed keys create"),
+		onboarding.KeyInput{Name: *name, Clinics: clinics, ExpiresAt: expires, RateLimit: *rateLimit})
 	if err != nil {
-		return err
-	}
-	if err := store.CreateAPIKey(ctx, k); err != nil {
 		return err
 	}
 	return emit(stdout, c.json, toKeyJSON(k, raw),
@@ -160,6 +166,9 @@ func keysList(ctx context.Context, args []string, getenv func(string) string, st
 			state = "expired"
 		case k.ReplacedBy != "":
 			state = "rolled (grace until " + fmtTime(k.ExpiresAt) + ")"
+		}
+		if f := keyFlags(k, time.Now()); len(f) > 0 {
+			state += " [" + strings.Join(f, "; ") + "]"
 		}
 		fmt.Fprintf(&b, "%s  %s…  %-11s  %s  %s\n", k.ID, k.Prefix, k.Environment, state, k.Name)
 	}
@@ -228,7 +237,7 @@ func keysRoll(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return err
 	}
-	next, raw, err := issueKey(old.Environment, old.Name, old.Clinics, nil, old.RateLimit)
+	next, raw, err := onboarding.NewKey(old.Environment, old.Name, old.Clinics, nil, old.RateLimit, time.Now())
 	if err != nil {
 		return err
 	}

@@ -25,6 +25,7 @@ import (
 	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/logbuf"
 	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/onboarding"
 	"github.com/novamed/partner-api/internal/ratelimit"
 	"github.com/novamed/partner-api/internal/sandbox"
 	"github.com/novamed/partner-api/internal/sqlstore"
@@ -421,13 +422,16 @@ func seedDemo(ctx context.Context, store novamed.Store, stdout io.Writer, addr s
 	if len(clinics) > 0 {
 		return remindDemoKey(ctx, store, stdout)
 	}
-	clinic := &novamed.Clinic{ID: demoClinicID, Name: "Demo Clinic", CreatedAt: time.Now().UTC()}
+	clinic := &novamed.Clinic{ID: demoClinicID, Name: "Demo Clinic", PartnerID: novamed.DevPartnerID, CreatedAt: time.Now().UTC()}
+	if err := store.EnsureDevPartner(ctx, clinic.CreatedAt); err != nil {
+		return err
+	}
 	if err := store.CreateClinic(ctx, clinic); errors.Is(err, novamed.ErrConflict) {
 		return nil // another replica seeded it a moment ago
 	} else if err != nil {
 		return err
 	}
-	k, raw, err := issueKey(novamed.Development, "Development key", []string{clinic.ID}, nil, 0)
+	k, raw, err := onboarding.NewKey(novamed.Development, "Development key", []string{clinic.ID}, nil, 0, clinic.CreatedAt)
 	if err != nil {
 		return err
 	}

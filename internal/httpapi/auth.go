@@ -195,7 +195,8 @@ func (s *Server) budgetHeaders(w http.ResponseWriter, r *http.Request, st *reqSt
 // verifyKey is the hot path of every request. It also names the outcome
 // (for metrics and the revoked-key rule; never for the client, which sees
 // one 401 for all of them): ok, missing, malformed, wrong_environment,
-// unknown, revoked, expired or error.
+// unknown, revoked, expired, partner_suspended (or another partner status
+// than approved), baa_expired or error.
 func (s *Server) verifyKey(ctx context.Context, raw string) (*novamed.APIKey, string, error) {
 	if raw == "" {
 		return nil, "missing", errUnauthorized
@@ -231,6 +232,13 @@ func (s *Server) verifyKey(ctx context.Context, raw string) (*novamed.APIKey, st
 		return key, "revoked", errUnauthorized
 	case !key.Usable(now):
 		return nil, "expired", errUnauthorized
+	}
+	// The key's partner, read with the key (so a cached key carries it,
+	// and a suspension's cache purge reaches it within the key cache
+	// expiry): a suspended partner's keys, and on production the keys of
+	// a partner whose BAA has expired, are refused.
+	if why := key.Partner.Refused(s.env, now); why != "" {
+		return nil, why, errUnauthorized
 	}
 	return key, "ok", nil
 }

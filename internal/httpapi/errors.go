@@ -26,6 +26,8 @@ var statusOf = map[string]int{
 	novamed.CodeLimitReached:       http.StatusBadRequest,
 	novamed.CodeInvalidTransition:  http.StatusConflict,
 	novamed.CodeNotShipped:         http.StatusBadRequest,
+	novamed.CodePartnerNotApproved: http.StatusConflict,
+	novamed.CodeBAARequired:        http.StatusConflict,
 	novamed.CodeNotCancellable:     http.StatusBadRequest,
 	novamed.CodeUnauthorized:       http.StatusUnauthorized,
 	novamed.CodeNotFound:           http.StatusNotFound,

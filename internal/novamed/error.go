@@ -33,8 +33,13 @@ const (
 	CodeServiceNotAvail   = "SERVICE_NOT_AVAILABLE"
 	CodeMedRequestUnknown = "MEDICATION_REQUEST_NOT_FOUND"
 	CodeLimitReached      = "LIMIT_REACHED"
-	CodeInternal          = "INTERNAL_ERROR"
-	CodeUnavailable       = "SERVICE_UNAVAILABLE"
+	// CodePartnerNotApproved: a key for a partner that is not approved (409).
+	CodePartnerNotApproved = "PARTNER_NOT_APPROVED"
+	// CodeBAARequired: a production key for a partner without a BAA in
+	// effect (409).
+	CodeBAARequired = "BAA_REQUIRED"
+	CodeInternal    = "INTERNAL_ERROR"
+	CodeUnavailable = "SERVICE_UNAVAILABLE"
 	// CodeStorageUnavailable: the database cannot be reached, refuses
 	// connections, is shutting down or did not answer in time (503).
 	CodeStorageUnavailable = "STORAGE_UNAVAILABLE"

@@ -26,6 +26,7 @@ func (e Environment) DefaultRateLimit() int {
 type Clinic struct {
 	ID           string    `json:"id"`
 	Name         string    `json:"name"`
+	PartnerID    string    `json:"partner_id,omitempty"`
 	FreeShipping bool      `json:"free_shipping"`
 	CreatedAt    time.Time `json:"created_at"`
 }
@@ -46,6 +47,12 @@ type APIKey struct {
 	RevokedAt   *time.Time  `json:"revoked_at"`
 	ReplacedBy  string      `json:"replaced_by,omitempty"`
 	LastUsedAt  *time.Time  `json:"last_used_at"`
+	// PartnerID is the partner of the key's clinics ("" for a key whose
+	// clinics have none, which only a store outside the CLI can make).
+	PartnerID string `json:"partner_id,omitempty"`
+	// Partner is that partner's state as authentication needs it, read
+	// with the key (nil without a partner).
+	Partner *PartnerKeyState `json:"-"`
 }
 
 // Usable reports whether the key may authenticate at time now.

@@ -204,6 +204,7 @@ type FormularyStore interface {
 type Store interface {
 	ClinicStore
 	KeyStore
+	PartnerStore
 	PractitionerStore
 	PatientStore
 	AuditStore

@@ -11,7 +11,7 @@ import (
 	"github.com/novamed/partner-api/internal/novamed"
 )
 
-const keyColumns = `id, owner, name, environment, prefix, hash, rate_limit, created_at, expires_at, revoked_at, replaced_by, last_used_at`
+const keyColumns = `id, owner, name, environment, prefix, hash, rate_limit, created_at, expires_at, revoked_at, replaced_by, last_used_at, partner_id`
 
 type rowScanner interface{ Scan(dest ...any) error }
 
@@ -20,11 +20,12 @@ func scanKey(r rowScanner) (*novamed.APIKey, error) {
 	var env string
 	var created int64
 	var expires, revoked, lastUsed sql.NullInt64
-	var replaced sql.NullString
+	var replaced, partner sql.NullString
 	if err := r.Scan(&k.ID, &k.Owner, &k.Name, &env, &k.Prefix, &k.HashHex, &k.RateLimit, &created,
-		&expires, &revoked, &replaced, &lastUsed); err != nil {
+		&expires, &revoked, &replaced, &lastUsed, &partner); err != nil {
 		return nil, err
 	}
+	k.PartnerID = partner.String
 	k.Environment = novamed.Environment(env)
 	k.CreatedAt = fromMicros(created)
 	k.ExpiresAt, k.RevokedAt, k.LastUsedAt = optTime(expires), optTime(revoked), optTime(lastUsed)
@@ -50,19 +51,16 @@ func (s *Store) insertKey(ctx context.Context, tx *sql.Tx, k *novamed.APIKey) er
 			clinics = append(clinics, c)
 		}
 	}
-	for _, c := range clinics {
-		var one int
-		err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM clinics WHERE id = ?`), c).Scan(&one)
-		if errors.Is(err, sql.ErrNoRows) {
-			return novamed.ErrClinicNotFound()
-		}
-		if err != nil {
-			return fmt.Errorf("sqlstore: check clinic: %w", err)
-		}
+	// The key belongs to the partner of its clinics (every clinic must
+	// exist, and all belong to one partner).
+	partner, err := s.clinicsPartner(ctx, tx, clinics)
+	if err != nil {
+		return err
 	}
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL)`),
+	k.PartnerID = partner
+	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)`),
 		k.ID, k.Owner, k.Name, string(k.Environment), k.Prefix, k.HashHex, k.RateLimit, micros(k.CreatedAt),
-		optMicros(k.ExpiresAt), optMicros(k.RevokedAt))
+		optMicros(k.ExpiresAt), optMicros(k.RevokedAt), sql.NullString{String: partner, Valid: partner != ""})
 	if isUnique(err) {
 		return fmt.Errorf("api key %s: %w", k.ID, novamed.ErrConflict)
 	}
@@ -104,7 +102,10 @@ func (s *Store) getKey(ctx context.Context, where string, arg any) (*novamed.API
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: get key: %w", err)
 	}
-	return k, s.keyClinics(ctx, s.read, k)
+	if err := s.keyClinics(ctx, s.read, k); err != nil {
+		return nil, err
+	}
+	return k, s.keyPartner(ctx, s.read, k)
 }
 
 // FindAPIKeyByHash returns the key with that hash.
@@ -144,6 +145,9 @@ func (s *Store) ListAPIKeys(ctx context.Context, clinicID string) ([]*novamed.AP
 	}
 	for _, k := range out {
 		if err := s.keyClinics(ctx, s.read, k); err != nil {
+			return nil, err
+		}
+		if err := s.keyPartner(ctx, s.read, k); err != nil {
 			return nil, err
 		}
 	}

@@ -260,6 +260,8 @@ func (s *Store) ClaimDeliveries(ctx context.Context, worker string, lease time.D
 		}
 		// A deleted webhook's deliveries are never sent again, even if an
 		// attempt in flight during the delete put one back to pending.
+		// A suspended partner's deliveries are held (still pending, no
+		// attempt spent) until it is reinstated.
 		// Events of one order go to a webhook in order: a delivery waits
 		// while an earlier one of its webhook and ordering key is pending
 		// (in flight or waiting for a retry); it goes once that one has
@@ -267,6 +269,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, worker string, lease time.D
 		// holds across replicas.
 		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+qualifiedDeliveryColumns+` FROM deliveries d WHERE d.status = ? AND d.next_attempt_at <= ? AND d.locked_until < ?
 			AND d.webhook_id IN (SELECT id FROM webhooks WHERE deleted_at IS NULL)
+			AND d.clinic_id NOT IN (SELECT c.id FROM clinics c JOIN partners p ON p.id = c.partner_id WHERE p.status = 'suspended')
 			AND (d.ordering_key = '' OR NOT EXISTS (SELECT 1 FROM deliveries e
 				WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key AND e.seq < d.seq AND e.status = ?))
 			ORDER BY d.next_attempt_at, d.seq LIMIT ?`+lock), novamed.DeliveryPending, micros(now), micros(now), novamed.DeliveryPending, limit)

@@ -27,6 +27,7 @@ func Run(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 	}{
 		{"Clinics", testClinics},
 		{"APIKeys", testAPIKeys},
+		{"Partners", testPartners},
 		{"Practitioners", testPractitioners},
 		{"Patients", testPatients},
 		{"Effects", testEffects},

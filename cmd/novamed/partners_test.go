@@ -1,0 +1,203 @@
+package main
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// prodCluster is N production replicas of the real binary on one database
+// (PostgreSQL in the suite's PostgreSQL pass, else one SQLite file) and one
+// Redis, with the operator CLI run as its own process too.
+type prodCluster struct {
+	t        *testing.T
+	bin      string
+	db       string
+	env      []string
+	common   []string // --db, --redis, --redis-prefix, --env
+	replicas []*process
+}
+
+func newProdCluster(t *testing.T, n int) *prodCluster {
+	t.Helper()
+	db := "sqlite:" + filepath.Join(t.TempDir(), "novamed.db")
+	if onPostgres() {
+		db = freshPostgres(t)
+	}
+	rds := startPrivateRedis(t)
+	var pfx [4]byte
+	rand.Read(pfx[:]) //nolint:errcheck // crypto/rand
+	c := &prodCluster{t: t, bin: buildBinary(t), db: db,
+		env:    []string{"NOVAMED_MASTER_KEY=" + testMasterKey(), "NOVAMED_CHECKPOINT_KEY_FILE=" + testCheckpointKeyFile(t)},
+		common: []string{"--db", db, "--redis", rds.url(), "--redis-prefix", "partners-" + hex.EncodeToString(pfx[:]) + ":", "--env", "production"}}
+	for i := 0; i < n; i++ {
+		p := startProcessEnv(t, c.bin, c.env, append(append([]string{}, c.common...), "--data-dir", t.TempDir())...)
+		t.Cleanup(p.kill)
+		c.replicas = append(c.replicas, p)
+	}
+	return c
+}
+
+// cli runs an operator command as its own process; it returns the error
+// line on failure.
+func (c *prodCluster) cli(out any, args ...string) (string, error) {
+	c.t.Helper()
+	cmd := exec.Command(c.bin, append(append(args, "--json"), c.common...)...)
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH"), "USER=opstest"}, c.env...)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	b, err := cmd.Output()
+	if err != nil {
+		return strings.TrimSpace(stderr.String()), err
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			c.t.Fatalf("%v: not one JSON object: %s", args, b)
+		}
+	}
+	return "", nil
+}
+
+func (c *prodCluster) mustCLI(out any, args ...string) {
+	c.t.Helper()
+	if line, err := c.cli(out, args...); err != nil {
+		c.t.Fatalf("%v: %v: %s", args, err, line)
+	}
+}
+
+// waitAll polls every replica until GET /me with key answers want, and
+// fails if one has not by deadline. It returns how long it took.
+func (c *prodCluster) waitAll(key string, want int, deadline time.Duration) time.Duration {
+	c.t.Helper()
+	start := time.Now()
+	for _, p := range c.replicas {
+		for {
+			st, b := call(c.t, "GET", p.url+"/api/external/me", key, "")
+			if st == want {
+				break
+			}
+			if time.Since(start) > deadline {
+				c.t.Fatalf("replica %s answers %d (%s) %v after the change, want %d", p.url, st, b, time.Since(start), want)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+	return time.Since(start)
+}
+
+// TestProductionKeysNeedABAAAndFollowThePartner: on a production
+// deployment of three replicas, a production key is refused while the
+// partner's BAA is missing and issued once it is recorded; suspending the
+// partner gets its key 401 on every replica within 2 s, reinstating
+// brings it back; a BAA that has expired refuses the key (and new ones)
+// until a renewal is recorded; listings flag the expired BAA.
+func TestProductionKeysNeedABAAAndFollowThePartner(t *testing.T) {
+	c := newProdCluster(t, 3)
+	var partner struct {
+		ID     string
+		Status string
+	}
+	c.mustCLI(&partner, "partners", "create", "--name", "Acme Telehealth", "--contact", "Dana Ops <ops@acme.test>")
+	if partner.ID == "" || partner.Status != "onboarding" {
+		t.Fatalf("partners create: %+v", partner)
+	}
+	var clinic struct {
+		ID        string
+		PartnerID string `json:"partner_id"`
+	}
+	c.mustCLI(&clinic, "clinics", "create", "--name", "Acme North", "--partner", partner.ID)
+	if clinic.PartnerID != partner.ID {
+		t.Fatalf("clinic partner %q, want %q", clinic.PartnerID, partner.ID)
+	}
+	if line, err := c.cli(nil, "clinics", "create", "--name", "No partner"); err == nil || !strings.Contains(line, "--partner is required in production") {
+		t.Errorf("clinics create without --partner in production: %v %q", err, line)
+	}
+
+	// Not approved yet: refused with the reason; then approved, but no
+	// BAA: refused with the reason.
+	var key issuedKey
+	if line, err := c.cli(&key, "keys", "create", "--clinic", clinic.ID); err == nil || !strings.Contains(line, "is onboarding: keys are issued only to an approved partner") {
+		t.Fatalf("a key for an onboarding partner: %v %q", err, line)
+	}
+	c.mustCLI(nil, "partners", "approve", partner.ID)
+	line, err := c.cli(&key, "keys", "create", "--clinic", clinic.ID)
+	if err == nil || !strings.Contains(line, "has no BAA on record: production keys need a signed BAA") || strings.Contains(line, "\n") {
+		t.Fatalf("a production key without a BAA: %v %q, want one line naming the missing BAA", err, line)
+	}
+	var list struct {
+		Partners []struct {
+			ID       string
+			BAAState string `json:"baa_state"`
+			Flags    []string
+		}
+	}
+	c.mustCLI(&list, "partners", "list")
+	if len(list.Partners) != 1 || list.Partners[0].BAAState != "missing" || strings.Join(list.Partners[0].Flags, ",") != "BAA missing" {
+		t.Errorf("partners list without a BAA: %+v", list.Partners)
+	}
+
+	c.mustCLI(nil, "partners", "baa", partner.ID, "--signed-on", "2025-01-15", "--signer", "Pat Signer", "--document", "sha256:9f86d081")
+	c.mustCLI(&key, "keys", "create", "--clinic", clinic.ID)
+	if !strings.HasPrefix(key.Key, "prod_") {
+		t.Fatalf("issued key %q is not a production key", key.Key)
+	}
+	c.waitAll(key.Key, 200, 2*time.Second)
+
+	// Suspended: 401 on every replica within 2 s; reinstated: back.
+	c.mustCLI(nil, "partners", "suspend", partner.ID)
+	took := c.waitAll(key.Key, 401, 2*time.Second)
+	t.Logf("suspension refused the key on every replica after %v", took.Round(time.Millisecond))
+	if line, err := c.cli(nil, "keys", "create", "--clinic", clinic.ID); err == nil || !strings.Contains(line, "is suspended") {
+		t.Errorf("a key for a suspended partner: %v %q", err, line)
+	}
+	c.mustCLI(nil, "partners", "reinstate", partner.ID)
+	took = c.waitAll(key.Key, 200, 2*time.Second)
+	t.Logf("reinstatement accepted the key on every replica after %v", took.Round(time.Millisecond))
+
+	// A BAA that has expired (recorded with a past expiry, signed after
+	// the first one, so it is the one on record) refuses the key, and
+	// new production keys, until a renewal is recorded.
+	c.mustCLI(nil, "partners", "baa", partner.ID, "--signed-on", "2025-02-01", "--signer", "Pat Signer", "--expires-on", "2025-03-01")
+	c.waitAll(key.Key, 401, 2*time.Second)
+	if line, err := c.cli(nil, "keys", "create", "--clinic", clinic.ID); err == nil || !strings.Contains(line, "BAA expired on 2025-03-01") {
+		t.Errorf("a key for a partner whose BAA expired: %v %q", err, line)
+	}
+	c.mustCLI(&list, "partners", "list")
+	if len(list.Partners) != 1 || list.Partners[0].BAAState != "expired" || strings.Join(list.Partners[0].Flags, ",") != "BAA expired on 2025-03-01" {
+		t.Errorf("partners list with an expired BAA: %+v", list.Partners)
+	}
+	var keys struct {
+		Keys []struct {
+			ID    string
+			Flags []string
+		}
+	}
+	c.mustCLI(&keys, "keys", "list")
+	if len(keys.Keys) != 1 || strings.Join(keys.Keys[0].Flags, ",") != "BAA expired (key refused)" {
+		t.Errorf("keys list with an expired BAA: %+v", keys.Keys)
+	}
+	c.mustCLI(nil, "partners", "baa", partner.ID, "--signed-on", "2025-04-01", "--signer", "Pat Signer", "--expires-on", "2099-04-01")
+	c.waitAll(key.Key, 200, 2*time.Second)
+
+	// Every operator action is in the audit trail, with the local actor.
+	cmd := exec.Command(c.bin, "audit", "export", "--db", c.db, "--env", "production")
+	cmd.Env = append([]string{"PATH=" + os.Getenv("PATH")}, c.env...)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("audit export: %v", err)
+	}
+	for _, action := range []string{"partner.create", "clinic.create", "partner.approve", "partner.baa_record", "api_key.issue", "partner.suspend", "partner.reinstate"} {
+		if !strings.Contains(string(out), `"action":"`+action+`"`) {
+			t.Errorf("audit export lacks %s", action)
+		}
+	}
+	if !strings.Contains(string(out), "(local:") {
+		t.Errorf("audit export does not name the local operator")
+	}
+}
