@@ -197,7 +197,7 @@ func TestProductionKeysNeedABAAAndFollowThePartner(t *testing.T) {
 			t.Errorf("audit export lacks %s", action)
 		}
 	}
-	if !strings.Contains(string(out), "(local:") {
+	if !strings.Contains(string(out), `"actor":"local:`) {
 		t.Errorf("audit export does not name the local operator")
 	}
 }

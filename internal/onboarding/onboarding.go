@@ -56,20 +56,8 @@ func record(a Actor, at time.Time, action, resourceType string, ids ...string) *
 	if rid == "" {
 		rid = "cli_" + uuid.NewString()
 	}
-	return &novamed.AuditRecord{Time: at, RequestID: rid, Action: action, ResourceType: resourceType,
-		ResourceIDs: ids, ClientAddr: a.Addr, UserAgent: actorAgent(a), Status: 200}
-}
-
-// actorAgent keeps the actor in the record until the audit record has
-// its own field for it.
-func actorAgent(a Actor) string {
-	switch {
-	case a.ID == "":
-		return a.Via
-	case a.Via == "":
-		return a.ID
-	}
-	return a.Via + " (" + a.ID + ")"
+	return &novamed.AuditRecord{Time: at, RequestID: rid, Actor: a.ID, Action: action, ResourceType: resourceType,
+		ResourceIDs: ids, ClientAddr: a.Addr, UserAgent: a.Via, Status: 200}
 }
 
 // CreatePartnerInput are the fields of a new partner.
