@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -180,7 +181,7 @@ func parseError(resp *http.Response, body []byte) *APIError {
 			}
 		}
 		if env.Error.RetryAfter != nil && *env.Error.RetryAfter >= 0 {
-			e.RetryAfter, e.retryAfterSet = time.Duration(*env.Error.RetryAfter)*time.Second, true
+			e.RetryAfter, e.retryAfterSet = seconds(*env.Error.RetryAfter), true
 		}
 	} else {
 		e.Message = http.StatusText(resp.StatusCode)
@@ -192,6 +193,14 @@ func parseError(resp *http.Response, body []byte) *APIError {
 		e.RetryAfter, e.retryAfterSet = retryAfter(resp.Header.Get("Retry-After"), time.Now())
 	}
 	return e
+}
+
+// seconds is n (≥ 0) seconds, saturating at 2³¹−1 seconds (68 years)
+// rather than overflowing into a negative wait (an immediate retry that
+// would also shrink the total counted against WithMaxRetryWait); sums of a
+// few such waits still fit in a Duration.
+func seconds(n int) time.Duration {
+	return time.Duration(min(n, math.MaxInt32)) * time.Second
 }
 
 // parseRetryAfter reads Retry-After as seconds or an HTTP date.
@@ -208,7 +217,7 @@ func retryAfter(v string, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if n, err := strconv.Atoi(v); err == nil {
-		return time.Duration(max(n, 0)) * time.Second, n >= 0
+		return seconds(max(n, 0)), n >= 0
 	}
 	if t, err := http.ParseTime(v); err == nil {
 		return max(t.Sub(now), 0), true
