@@ -201,3 +201,70 @@ func TestProductionKeysNeedABAAAndFollowThePartner(t *testing.T) {
 		t.Errorf("audit export does not name the local operator")
 	}
 }
+
+// TestSuspendedPartnerWebhooksAreHeld: while a partner is suspended its
+// webhook deliveries are held (pending, no attempt spent) as other
+// partners' deliveries go out; reinstated, the held delivery is sent and
+// its key works again.
+func TestSuspendedPartnerWebhooksAreHeld(t *testing.T) {
+	ts := startServer(t, "development", "--sandbox", "off", "--webhook-poll", "20ms")
+	partner := ts.newPartner("Held Health", false)
+	var clinic struct{ ID string }
+	ts.mustCLI(&clinic, "clinics", "create", "--name", "Held North", "--partner", partner)
+	key := ts.newKey("--clinic", clinic.ID)
+
+	var secretP, secretD string
+	rcP, rcD := newReceiver(t, &secretP), newReceiver(t, &secretD)
+	wp := registerWebhook(t, ts, key.Key, clinic.ID, rcP.URL+"/p")
+	secretP = wp.SigningSecret
+	wd := registerWebhook(t, ts, ts.Key, demoClinic, rcD.URL+"/d")
+	secretD = wd.SigningSecret
+	r := ts.req("POST", "/api/external/practitioner", key.Key, map[string]any{
+		"clinic_id": clinic.ID, "first_name": "Hal", "last_name": "Held", "email": "hal@held.test", "npi": "1234567893", "phone": "+1-555-0100"})
+	expectOK(t, r)
+	var pr struct {
+		ID string `json:"practitioner_id"`
+	}
+	r.data(t, &pr)
+
+	ts.mustCLI(nil, "partners", "suspend", partner)
+	// Without Redis the key cache expiry (1 s) bounds the delay.
+	for start := time.Now(); ts.req("GET", "/api/external/me", key.Key, nil).Status != 401; time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > 2*time.Second {
+			t.Fatalf("the suspended partner's key is still accepted after %v", time.Since(start))
+		}
+	}
+	// An operator activates the suspended partner's practitioner: the
+	// event is recorded, its delivery held. The development partner's
+	// test event, sent after it, is delivered.
+	ts.mustCLI(nil, "practitioners", "activate", pr.ID)
+	expectOK(t, ts.req("POST", "/api/external/webhook/"+wd.ID+"/test", ts.Key, nil))
+	rcD.waitFor(t, "the other partner's test event", func(ds []delivered) bool { return len(ds) >= 1 })
+	expectOK(t, ts.req("POST", "/api/external/webhook/"+wd.ID+"/test", ts.Key, nil))
+	rcD.waitFor(t, "a second test event of the other partner", func(ds []delivered) bool { return len(ds) >= 2 })
+	if got := rcP.snapshot(); len(got) != 0 {
+		t.Fatalf("a suspended partner's webhook received %+v", got)
+	}
+	var log struct {
+		Deliveries []struct {
+			EventName string `json:"event_name"`
+			Status    string
+			Attempts  int `json:"attempt_count"`
+		}
+	}
+	ts.mustCLI(&log, "webhooks", "deliveries", "--webhook", wp.ID)
+	if len(log.Deliveries) != 1 || log.Deliveries[0].EventName != "practitioner:activated" || log.Deliveries[0].Status != "pending" || log.Deliveries[0].Attempts != 0 {
+		t.Fatalf("the held delivery: %+v, want one pending practitioner:activated without attempts", log.Deliveries)
+	}
+
+	ts.mustCLI(nil, "partners", "reinstate", partner)
+	got := rcP.waitFor(t, "the held delivery after reinstatement", func(ds []delivered) bool { return len(ds) >= 1 })
+	if got[0].Name != "practitioner:activated" || got[0].SigErr != "" || got[0].Data["practitioner_id"] != pr.ID {
+		t.Errorf("the released delivery: %+v", got[0])
+	}
+	for start := time.Now(); ts.req("GET", "/api/external/me", key.Key, nil).Status != 200; time.Sleep(20 * time.Millisecond) {
+		if time.Since(start) > 2*time.Second {
+			t.Fatalf("the reinstated partner's key is still refused after %v", time.Since(start))
+		}
+	}
+}
