@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/novamed/partner-api/internal/audit"
@@ -72,6 +73,7 @@ func auditExport(ctx context.Context, args []string, getenv func(string) string,
 	c.register(fs, getenv)
 	since := fs.String("since", "", "RFC 3339 time, a date (2026-11-01, UTC) or a duration ago (1h, 7d) (inclusive)")
 	until := fs.String("until", "", "RFC 3339 time, a date or a duration ago (exclusive)")
+	actor := fs.String("actor", "", "only records whose actor starts with this (operator:, operator:ID, local:, system:sandbox, key:ID)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -94,5 +96,10 @@ func auditExport(ctx context.Context, args []string, getenv func(string) string,
 	}
 	defer store.Close()
 	enc := json.NewEncoder(stdout)
-	return store.ScanAudit(ctx, from, to, func(rec *novamed.AuditRecord) error { return enc.Encode(rec) })
+	return store.ScanAudit(ctx, from, to, func(rec *novamed.AuditRecord) error {
+		if *actor != "" && !strings.HasPrefix(rec.Actor, *actor) {
+			return nil
+		}
+		return enc.Encode(rec)
+	})
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/novamed/partner-api/internal/httpapi"
+	"github.com/novamed/partner-api/internal/operator"
 )
 
 // command is one row of the command table: run dispatches on it, help and
@@ -78,7 +79,15 @@ func commands() []command {
 		{"crypto status", "", "PHI values per master key version", op(cryptoStatus)},
 		{"audit verify", "[--checkpoint FILE]", "check the audit hash chain (and that it reaches and matches signed checkpoints)", op(auditVerify)},
 		{"audit checkpoint", "[--public-key]", "print one signed checkpoint of the chain head (or the key that verifies them)", op(auditCheckpoint)},
-		{"audit export", "[--since T] [--until T]", "write audit records as JSON lines (window on the hashed time)", op(auditExport)},
+		{"operators create", "--email E --role R [--name N] [--password-file F]", "add an operator (without --password-file: print a one-time setup link)", op(operatorsCreate)},
+		{"operators list", "", "list operators (never their secrets)", op(operatorsList)},
+		{"operators token", "--email E [--expires-in 8h]", "issue an operator token (op_…) for --server and the admin API", op(operatorsToken)},
+		{"operators role", "--email E --role R", "change an operator's role (revokes their tokens)", op(operatorsSet("operators role", "operator.role", ""))},
+		{"operators disable", "--email E", "disable an operator (revokes their tokens)", op(operatorsSet("operators disable", "operator.disable", operator.Disabled))},
+		{"operators enable", "--email E", "enable a disabled operator", op(operatorsSet("operators enable", "operator.enable", operator.Active))},
+		{"operators totp", "--email E", "enrol (or replace) an operator's TOTP second factor", op(operatorsTOTP)},
+		{"operators reset-throttle", "--email E [--address A]", "clear an operator's failed sign-in delay", op(operatorsResetThrottle)},
+		{"audit export", "[--since T] [--until T] [--actor PREFIX]", "write audit records as JSON lines (window on the hashed time)", op(auditExport)},
 	}
 }
 

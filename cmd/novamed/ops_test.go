@@ -107,6 +107,22 @@ func TestEnvironmentMismatchRefuses(t *testing.T) {
 	}
 }
 
+// schemaHead is the newest migration applied to a SQLite database (this
+// binary's, right after init).
+func schemaHead(t *testing.T, path string) int {
+	t.Helper()
+	db, err := sql.Open("sqlite", "file:"+path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	var v int
+	if err := db.QueryRow(`SELECT MAX(version_id) FROM goose_db_version`).Scan(&v); err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
 // editSQLite runs statements on a stopped server's SQLite database.
 func editSQLite(t *testing.T, path string, stmts ...string) {
 	t.Helper()
@@ -132,11 +148,12 @@ func TestCommandsRefuseANewerSchema(t *testing.T) {
 		t.Fatal(err)
 	}
 	db := filepath.Join(dir, "novamed.db")
-	editSQLite(t, db, `INSERT INTO goose_db_version (version_id, is_applied) VALUES (14, 1)`,
-		`UPDATE deployment_meta SET value = '14' WHERE name = 'compatible_from'`)
+	head := schemaHead(t, db)
+	editSQLite(t, db, fmt.Sprintf(`INSERT INTO goose_db_version (version_id, is_applied) VALUES (%d, 1)`, head+1),
+		fmt.Sprintf(`UPDATE deployment_meta SET value = '%d' WHERE name = 'compatible_from'`, head+1))
 	for _, args := range [][]string{{"keys", "list"}, {"clinics", "list"}, {"audit", "verify"}, {"migrate"}} {
 		_, err := cliIn(nil, append(args, "--data-dir", dir)...)
-		if err == nil || !strings.Contains(err.Error(), "schema is at version 14, newer than this binary's 13") {
+		if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("schema is at version %d, newer than this binary's %d", head+1, head)) {
 			t.Errorf("%v on a newer schema: %v", args, err)
 		}
 	}
@@ -162,13 +179,16 @@ func TestServeWaitsForExplicitMigrations(t *testing.T) {
 	if _, err := cliIn(nil, "init", "--data-dir", dir); err != nil {
 		t.Fatal(err)
 	}
-	// Back to schema version 10, as a database of the previous release.
+	// Back to schema version 10, as a database of the previous release:
+	// the tables of the later migrations dropped (add a new migration's).
+	head := schemaHead(t, filepath.Join(dir, "novamed.db"))
 	editSQLite(t, filepath.Join(dir, "novamed.db"), `DROP TABLE deployment_meta`, `DROP TABLE readiness_probe`,
-		`DELETE FROM goose_db_version WHERE version_id IN (11, 13)`)
+		`DROP TABLE operator_login_throttle`, `DROP TABLE operator_setup_links`, `DROP TABLE operator_tokens`, `DROP TABLE operators`,
+		`DELETE FROM goose_db_version WHERE version_id > 10`)
 	if _, err := cliIn(nil, "keys", "list", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "migrations pending") {
 		t.Errorf("keys list on an older schema: %v", err)
 	}
-	if out, err := cliIn(nil, "migrate", "--dry-run", "--data-dir", dir); err != nil || !strings.Contains(out, "schema version 10; this binary's is 13: migrations pending") {
+	if out, err := cliIn(nil, "migrate", "--dry-run", "--data-dir", dir); err != nil || !strings.Contains(out, fmt.Sprintf("schema version 10; this binary's is %d: migrations pending", head)) {
 		t.Errorf("migrate --dry-run: %q %v", out, err)
 	}
 	ts := &testServer{t: t, DataDir: dir, Env: "development", logs: &syncBuffer{}, stdout: &syncBuffer{}, vars: map[string]string{}}
@@ -190,7 +210,7 @@ func TestServeWaitsForExplicitMigrations(t *testing.T) {
 		!strings.Contains(body, `"retry_after":5`) || !strings.Contains(body, "waiting for its database to be upgraded") {
 		t.Errorf("the API with migrations pending: %d %s", code, body)
 	}
-	if out, err := cliIn(nil, "migrate", "--data-dir", dir); err != nil || !strings.Contains(out, "schema version 13: up to date") {
+	if out, err := cliIn(nil, "migrate", "--data-dir", dir); err != nil || !strings.Contains(out, fmt.Sprintf("schema version %d: up to date", head)) {
 		t.Fatalf("migrate: %q %v", out, err)
 	}
 	deadline := time.Now().Add(10 * time.Second)

@@ -29,6 +29,9 @@ type reqState struct {
 	facts         facts
 	securityEvent string
 	idem          *novamed.IdempotencyRecord // pending: this request's Idempotency-Key
+	// actor names an authenticated operator (operator:<id>) on the admin
+	// API; partner requests are key:<id> (auditRecord).
+	actor string
 	// input is the request body as read, which knows the fields nothing read.
 	input *novamed.Input
 }
@@ -65,6 +68,10 @@ func (s *Server) auditRecord(r *http.Request, st *reqState, f facts, status int)
 	}
 	if st.key != nil {
 		rec.KeyID, rec.KeyOwner = st.key.ID, st.key.Owner
+		rec.Actor = "key:" + st.key.ID
+	}
+	if st.actor != "" {
+		rec.Actor = st.actor
 	}
 	return rec
 }

@@ -49,7 +49,11 @@ func Step(ctx context.Context, store novamed.Store, before time.Time) error {
 		return err
 	}
 	for _, id := range pending {
-		if _, _, err := store.ActivatePractitioner(ctx, id); err != nil {
+		p, _, err := store.ActivatePractitioner(ctx, id)
+		if err != nil {
+			return err
+		}
+		if err := audited(ctx, store, "practitioner.activate", "practitioner", p.ID, p.ClinicID); err != nil {
 			return err
 		}
 	}
@@ -64,11 +68,27 @@ func Step(ctx context.Context, store novamed.Store, before time.Time) error {
 			shipment = SampleShipment()
 		}
 		// Another replica or an operator may have moved it meanwhile.
-		if _, _, err := store.TransitionOrder(ctx, o.ID, next, shipment); err != nil && novamed.ErrorCode(err) != novamed.CodeInvalidTransition {
+		moved, _, err := store.TransitionOrder(ctx, o.ID, next, shipment)
+		if novamed.ErrorCode(err) == novamed.CodeInvalidTransition {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		if err := audited(ctx, store, "medication_order."+moved.Status, "medication_order", moved.ID, moved.ClinicID); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// Actor is how the audit trail names the sandbox (issue 22).
+const Actor = "system:sandbox"
+
+// audited records one sandbox action in the audit trail, as system:sandbox.
+func audited(ctx context.Context, store novamed.Store, action, resourceType, id, clinic string) error {
+	return store.AppendAudit(ctx, []*novamed.AuditRecord{{Time: time.Now().UTC(), RequestID: "sandbox_" + uuid.NewString(),
+		Actor: Actor, ClinicID: clinic, Action: action, ResourceType: resourceType, ResourceIDs: []string{id}, Status: 200}})
 }
 
 // SampleShipment makes the shipment a sandbox order ships with; the store

@@ -1,0 +1,316 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/user"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/operator"
+	"github.com/novamed/partner-api/internal/sqlstore"
+)
+
+// localActor is how the audit trail names whoever runs an operator command
+// in direct database mode: local:<os user>.
+func localActor(getenv func(string) string) string {
+	name := ""
+	if u, err := user.Current(); err == nil {
+		name = u.Username
+	}
+	if name == "" {
+		name = getenv("USER")
+	}
+	if name == "" {
+		name = "unknown"
+	}
+	return "local:" + name
+}
+
+// auditDirect records an operator command run in direct database mode in
+// the audit trail, as local:<os user>.
+func auditDirect(ctx context.Context, store *sqlstore.Store, getenv func(string) string, command, action, resourceType string, ids []string, clinic string) error {
+	rec := &novamed.AuditRecord{Time: time.Now().UTC(), RequestID: "cli_" + uuid.NewString(), Actor: localActor(getenv),
+		ClinicID: clinic, Action: action, ResourceType: resourceType, ResourceIDs: ids, UserAgent: "novamed " + command, Status: 200}
+	if err := store.AppendAudit(ctx, []*novamed.AuditRecord{rec}); err != nil {
+		return fmt.Errorf("the action was done but its audit record could not be written: %w", err)
+	}
+	return nil
+}
+
+// operatorService is the operator identity over a store opened directly.
+func operatorService(store *sqlstore.Store, env novamed.Environment) *operator.Service {
+	return &operator.Service{Store: store, Env: env}
+}
+
+// operatorJSON is the --json shape of an operator (never a secret).
+type operatorJSON struct {
+	ID          string    `json:"id"`
+	Email       string    `json:"email"`
+	Name        string    `json:"name"`
+	Role        string    `json:"role"`
+	Status      string    `json:"status"`
+	HasPassword bool      `json:"has_password"`
+	HasTOTP     bool      `json:"has_totp"`
+	CreatedAt   time.Time `json:"created_at"`
+	UpdatedAt   time.Time `json:"updated_at"`
+	// Shown once, by create (setup link; TOTP enrolment) and totp.
+	SetupLink          string     `json:"setup_link,omitempty"`
+	SetupLinkExpiresAt *time.Time `json:"setup_link_expires_at,omitempty"`
+	TOTPURL            string     `json:"totp_url,omitempty"`
+}
+
+func toOperatorJSON(o *operator.Operator) operatorJSON {
+	return operatorJSON{ID: o.ID, Email: o.Email, Name: o.Name, Role: string(o.Role), Status: string(o.Status),
+		HasPassword: o.HasPassword(), HasTOTP: o.HasTOTP(), CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}
+}
+
+// readPasswordFile reads a password from a file (one line; the trailing
+// newline is not part of it).
+func readPasswordFile(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("--password-file: %w", err)
+	}
+	pw := strings.TrimRight(string(b), "\r\n")
+	if err := operator.CheckPassword(pw); err != nil {
+		return "", fmt.Errorf("--password-file: %w", err)
+	}
+	return pw, nil
+}
+
+func operatorsCreate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("operators create", flag.ContinueOnError)
+	var c common
+	c.register(fs, getenv)
+	email := fs.String("email", "", "the operator's email (their sign-in name)")
+	name := fs.String("name", "", "the operator's name (default: the email)")
+	role := fs.String("role", "", "viewer, support, pharmacy, security or admin")
+	pwFile := fs.String("password-file", "", "file holding the initial password (default: print a one-time setup link)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if *email == "" {
+		return errors.New("--email is required")
+	}
+	r, err := operator.ParseRole(*role)
+	if err != nil {
+		return fmt.Errorf("--role: %w", err)
+	}
+	pw := ""
+	if *pwFile != "" {
+		if pw, err = readPasswordFile(*pwFile); err != nil {
+			return err
+		}
+	}
+	store, env, err := c.openStore(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	svc := operatorService(store, env)
+	o, err := svc.Create(ctx, *email, *name, r, pw)
+	if err != nil {
+		return err
+	}
+	out := toOperatorJSON(o)
+	var b strings.Builder
+	fmt.Fprintf(&b, "operator %s: %s (%s)\n", o.ID, o.Email, o.Role)
+	if pw == "" {
+		path, exp, err := svc.NewSetupLink(ctx, o)
+		if err != nil {
+			return err
+		}
+		out.SetupLink, out.SetupLinkExpiresAt = path, &exp
+		fmt.Fprintf(&b, "setup link: %s\n(shown once; works once until %s; send it to the operator yourself: no e-mail is sent)\n", path, exp.Format(time.RFC3339))
+	}
+	if env == novamed.Production && pw != "" {
+		url, err := svc.EnrolTOTP(ctx, o)
+		if err != nil {
+			return err
+		}
+		out.TOTPURL, out.HasTOTP = url, true
+		fmt.Fprintf(&b, "TOTP (required on production; import into an authenticator app, shown once):\n%s\n", url)
+	}
+	if err := auditDirect(ctx, store, getenv, "operators create", "operator.create", "operator", []string{o.ID}, ""); err != nil {
+		return err
+	}
+	return emit(stdout, c.json, out, b.String())
+}
+
+func operatorsList(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("operators list", flag.ContinueOnError)
+	var c common
+	c.register(fs, getenv)
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	store, _, err := c.openStore(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	ops, err := store.ListOperators(ctx)
+	if err != nil {
+		return err
+	}
+	out := make([]operatorJSON, len(ops))
+	var b strings.Builder
+	for i, o := range ops {
+		out[i] = toOperatorJSON(o)
+		totp := "no TOTP"
+		if o.HasTOTP() {
+			totp = "TOTP"
+		}
+		fmt.Fprintf(&b, "%s  %-9s %-8s %-7s  %s\n", o.ID, o.Role, o.Status, totp, o.Email)
+	}
+	return emit(stdout, c.json, map[string]any{"operators": out}, b.String())
+}
+
+// findOperator reads --email and opens the store for a command about one
+// operator.
+func findOperator(ctx context.Context, c *common, getenv func(string) string, email string) (*sqlstore.Store, novamed.Environment, *operator.Operator, error) {
+	if email == "" {
+		return nil, "", nil, errors.New("--email is required")
+	}
+	store, env, err := c.openStore(ctx, getenv)
+	if err != nil {
+		return nil, "", nil, err
+	}
+	o, err := store.GetOperatorByEmail(ctx, email)
+	if err != nil {
+		store.Close()
+		return nil, "", nil, err
+	}
+	return store, env, o, nil
+}
+
+// tokenJSON is the --json shape of an issued operator token.
+type tokenJSON struct {
+	Token      string    `json:"token"`
+	ID         string    `json:"id"`
+	OperatorID string    `json:"operator_id"`
+	Email      string    `json:"email"`
+	Role       string    `json:"role"`
+	ExpiresAt  time.Time `json:"expires_at"`
+}
+
+func operatorsToken(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("operators token", flag.ContinueOnError)
+	var c common
+	c.register(fs, getenv)
+	email := fs.String("email", "", "the operator")
+	expiresIn := fs.String("expires-in", "8h", "lifetime (at most 90d)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	ttl, err := parseDuration(*expiresIn)
+	if err != nil {
+		return fmt.Errorf("--expires-in: %w", err)
+	}
+	store, env, o, err := findOperator(ctx, &c, getenv, *email)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	raw, t, err := operatorService(store, env).IssueToken(ctx, o, ttl)
+	if err != nil {
+		return err
+	}
+	if err := auditDirect(ctx, store, getenv, "operators token", "operator.token_issue", "operator", []string{o.ID, t.ID}, ""); err != nil {
+		return err
+	}
+	return emit(stdout, c.json, tokenJSON{Token: raw, ID: t.ID, OperatorID: o.ID, Email: o.Email, Role: string(t.Role), ExpiresAt: t.ExpiresAt},
+		fmt.Sprintf("token:   %s\n(shown once; expires %s; use it as NOVAMED_OPERATOR_TOKEN with --server)\n", raw, t.ExpiresAt.Format(time.RFC3339)))
+}
+
+// operatorsSet changes one operator: disable, enable or role.
+func operatorsSet(name, action string, status operator.Status) func(context.Context, []string, func(string) string, io.Writer) error {
+	return func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+		fs := flag.NewFlagSet(name, flag.ContinueOnError)
+		var c common
+		c.register(fs, getenv)
+		email := fs.String("email", "", "the operator")
+		var role *string
+		if status == "" {
+			role = fs.String("role", "", "the new role")
+		}
+		if _, err := parseFlags(fs, args); err != nil {
+			return err
+		}
+		var r operator.Role
+		if role != nil {
+			var err error
+			if r, err = operator.ParseRole(*role); err != nil {
+				return fmt.Errorf("--role: %w", err)
+			}
+		}
+		store, env, o, err := findOperator(ctx, &c, getenv, *email)
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		if err := operatorService(store, env).Update(ctx, o, r, status); err != nil {
+			return err
+		}
+		if err := auditDirect(ctx, store, getenv, name, action, "operator", []string{o.ID}, ""); err != nil {
+			return err
+		}
+		return emit(stdout, c.json, toOperatorJSON(o), fmt.Sprintf("operator %s: %s, %s (tokens of a changed operator are revoked)\n", o.Email, o.Role, o.Status))
+	}
+}
+
+func operatorsTOTP(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("operators totp", flag.ContinueOnError)
+	var c common
+	c.register(fs, getenv)
+	email := fs.String("email", "", "the operator")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	store, env, o, err := findOperator(ctx, &c, getenv, *email)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	url, err := operatorService(store, env).EnrolTOTP(ctx, o)
+	if err != nil {
+		return err
+	}
+	if err := auditDirect(ctx, store, getenv, "operators totp", "operator.totp_enrol", "operator", []string{o.ID}, ""); err != nil {
+		return err
+	}
+	out := toOperatorJSON(o)
+	out.TOTPURL = url
+	return emit(stdout, c.json, out, fmt.Sprintf("TOTP of %s (import into an authenticator app; shown once; the previous one no longer works):\n%s\n", o.Email, url))
+}
+
+func operatorsResetThrottle(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	fs := flag.NewFlagSet("operators reset-throttle", flag.ContinueOnError)
+	var c common
+	c.register(fs, getenv)
+	email := fs.String("email", "", "the operator whose sign-in delay to clear")
+	addr := fs.String("address", "", "also clear the delay of this client address")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	store, env, o, err := findOperator(ctx, &c, getenv, *email)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	if err := operatorService(store, env).ResetThrottle(ctx, o.Email, *addr); err != nil {
+		return err
+	}
+	if err := auditDirect(ctx, store, getenv, "operators reset-throttle", "operator.reset_throttle", "operator", []string{o.ID}, ""); err != nil {
+		return err
+	}
+	return emit(stdout, c.json, map[string]any{"id": o.ID, "email": o.Email, "reset": true}, fmt.Sprintf("sign-in delay of %s cleared\n", o.Email))
+}

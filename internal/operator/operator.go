@@ -1,0 +1,434 @@
+package operator
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+// Status is an operator's account state.
+type Status string
+
+// The statuses: a disabled operator cannot sign in and their tokens fail.
+const (
+	Active   Status = "active"
+	Disabled Status = "disabled"
+)
+
+// Operator is one member of staff. PasswordHash is an Argon2id encoding
+// ("" until a setup link sets it); TOTPSecret is in clear only in memory
+// (the store seals it).
+type Operator struct {
+	ID           string    `json:"id"`
+	Email        string    `json:"email"`
+	Name         string    `json:"name"`
+	Role         Role      `json:"role"`
+	Status       Status    `json:"status"`
+	PasswordHash string    `json:"-"`
+	TOTPSecret   string    `json:"-"`
+	TOTPLastStep int64     `json:"-"`
+	CreatedAt    time.Time `json:"created_at"`
+	UpdatedAt    time.Time `json:"updated_at"`
+}
+
+// Actor is how the audit trail names the operator: operator:<id>.
+func (o *Operator) Actor() string { return "operator:" + o.ID }
+
+// HasPassword reports whether the operator has set a password.
+func (o *Operator) HasPassword() bool { return o.PasswordHash != "" }
+
+// HasTOTP reports whether the operator has a second factor.
+func (o *Operator) HasTOTP() bool { return o.TOTPSecret != "" }
+
+// Token is an operator token as stored: its hash, never the token.
+type Token struct {
+	ID         string     `json:"id"`
+	OperatorID string     `json:"operator_id"`
+	HashHex    string     `json:"-"`
+	Prefix     string     `json:"prefix"`
+	Role       Role       `json:"role"`
+	CreatedAt  time.Time  `json:"created_at"`
+	ExpiresAt  time.Time  `json:"expires_at"`
+	RevokedAt  *time.Time `json:"revoked_at"`
+}
+
+// SetupLink is a one-time link as stored: its hash.
+type SetupLink struct {
+	HashHex    string
+	OperatorID string
+	CreatedAt  time.Time
+	ExpiresAt  time.Time
+	UsedAt     *time.Time
+}
+
+// Store keeps operators, their tokens, setup links and the sign-in
+// throttle. Not-found answers are novamed.NotFound errors; a second
+// operator with one email is novamed.ErrConflict.
+type Store interface {
+	CreateOperator(ctx context.Context, o *Operator) error
+	GetOperator(ctx context.Context, id string) (*Operator, error)
+	GetOperatorByEmail(ctx context.Context, email string) (*Operator, error)
+	ListOperators(ctx context.Context) ([]*Operator, error)
+	// UpdateOperator writes name, role, status, password hash and TOTP
+	// secret, and revokes every token of the operator when revokeTokens.
+	UpdateOperator(ctx context.Context, o *Operator, revokeTokens bool) error
+	// UseTOTPStep records step as the last used, only if it is after the
+	// stored one; it reports whether it was.
+	UseTOTPStep(ctx context.Context, operatorID string, step int64) (bool, error)
+	CreateOperatorToken(ctx context.Context, t *Token) error
+	FindOperatorToken(ctx context.Context, hashHex string) (*Token, error)
+	ListOperatorTokens(ctx context.Context, operatorID string) ([]*Token, error)
+	RevokeOperatorToken(ctx context.Context, id string, at time.Time) (*Token, error)
+	CreateSetupLink(ctx context.Context, l *SetupLink) error
+	// UseSetupLink marks the unused, unexpired link with that hash used and
+	// returns its operator id; any other link is novamed.NotFound.
+	UseSetupLink(ctx context.Context, hashHex string, at time.Time) (string, error)
+	LoginThrottle(ctx context.Context, subject string) (failures int, last time.Time, err error)
+	RecordLoginFailure(ctx context.Context, subject string, at time.Time) error
+	ResetLoginThrottle(ctx context.Context, subject string) error
+}
+
+// NormalizeEmail is the stored form of an email: trimmed, lower case.
+func NormalizeEmail(email string) string { return strings.ToLower(strings.TrimSpace(email)) }
+
+// CheckEmail validates an operator's email address.
+func CheckEmail(email string) error {
+	a, err := mail.ParseAddress(email)
+	if err != nil || a.Address != email || a.Name != "" || len(email) > 254 {
+		return fmt.Errorf("%q is not an email address", email)
+	}
+	return nil
+}
+
+// Service is the operator identity on a Store.
+type Service struct {
+	Store Store
+	// Env is the deployment's environment: production requires TOTP.
+	Env novamed.Environment
+	// Now is the clock (time.Now when nil).
+	Now func() time.Time
+	// Params are the Argon2id costs of new hashes (DefaultPasswordParams
+	// when zero).
+	Params PasswordParams
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (s *Service) params() PasswordParams {
+	if s.Params == (PasswordParams{}) {
+		return DefaultPasswordParams
+	}
+	return s.Params
+}
+
+// RequireTOTP reports whether sign-in needs a second factor (production).
+func (s *Service) RequireTOTP() bool { return s.Env == novamed.Production }
+
+// Create adds an active operator; password "" leaves the password to a
+// setup link.
+func (s *Service) Create(ctx context.Context, email, name string, role Role, password string) (*Operator, error) {
+	email = NormalizeEmail(email)
+	if err := CheckEmail(email); err != nil {
+		return nil, novamed.Errorf(novamed.CodeInvalid, "%s", err.Error())
+	}
+	if !role.Valid() {
+		return nil, novamed.Errorf(novamed.CodeInvalid, "role must be one of viewer, support, pharmacy, security, admin")
+	}
+	now := s.now()
+	o := &Operator{ID: uuid.NewString(), Email: email, Name: strings.TrimSpace(name), Role: role, Status: Active,
+		CreatedAt: now, UpdatedAt: now}
+	if o.Name == "" {
+		o.Name = email
+	}
+	if password != "" {
+		if err := CheckPassword(password); err != nil {
+			return nil, novamed.Errorf(novamed.CodeInvalid, "%s", err.Error())
+		}
+		h, err := HashPassword(password, s.params())
+		if err != nil {
+			return nil, err
+		}
+		o.PasswordHash = h
+	}
+	if err := s.Store.CreateOperator(ctx, o); err != nil {
+		if errors.Is(err, novamed.ErrConflict) {
+			return nil, novamed.Errorf(novamed.CodeDuplicate, "An operator with email %s exists.", email)
+		}
+		return nil, err
+	}
+	return o, nil
+}
+
+// SetupLinkPath is where the staff console serves setup links.
+const SetupLinkPath = "/console/setup/"
+
+// SetupLinkTTL is how long a setup link works.
+const SetupLinkTTL = 72 * time.Hour
+
+// NewSetupLink stores a one-time link for o and returns its path (shown
+// once: only its hash is kept).
+func (s *Service) NewSetupLink(ctx context.Context, o *Operator) (path string, expires time.Time, err error) {
+	raw, err := newSecret("setup_")
+	if err != nil {
+		return "", time.Time{}, err
+	}
+	now := s.now()
+	l := &SetupLink{HashHex: HashSecret(raw), OperatorID: o.ID, CreatedAt: now, ExpiresAt: now.Add(SetupLinkTTL)}
+	if err := s.Store.CreateSetupLink(ctx, l); err != nil {
+		return "", time.Time{}, err
+	}
+	return SetupLinkPath + raw, l.ExpiresAt, nil
+}
+
+// UseSetupLink spends a setup link's secret (the last path segment) and
+// sets the operator's password.
+func (s *Service) UseSetupLink(ctx context.Context, raw, password string) (*Operator, error) {
+	if err := CheckPassword(password); err != nil {
+		return nil, novamed.Errorf(novamed.CodeInvalid, "%s", err.Error())
+	}
+	if !wellFormed(raw, "setup_") {
+		return nil, novamed.NotFound("setup link")
+	}
+	id, err := s.Store.UseSetupLink(ctx, HashSecret(raw), s.now())
+	if err != nil {
+		return nil, err
+	}
+	return s.SetPassword(ctx, id, password)
+}
+
+// SetPassword replaces an operator's password and revokes their tokens.
+func (s *Service) SetPassword(ctx context.Context, id, password string) (*Operator, error) {
+	if err := CheckPassword(password); err != nil {
+		return nil, novamed.Errorf(novamed.CodeInvalid, "%s", err.Error())
+	}
+	o, err := s.Store.GetOperator(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	if o.PasswordHash, err = HashPassword(password, s.params()); err != nil {
+		return nil, err
+	}
+	o.UpdatedAt = s.now()
+	return o, s.Store.UpdateOperator(ctx, o, true)
+}
+
+// EnrolTOTP gives o a new TOTP secret (replacing any) and returns the
+// otpauth:// URL to import, shown once.
+func (s *Service) EnrolTOTP(ctx context.Context, o *Operator) (url string, err error) {
+	secret, url, err := NewTOTP("NovaMed "+string(s.Env), o.Email)
+	if err != nil {
+		return "", err
+	}
+	o.TOTPSecret, o.TOTPLastStep, o.UpdatedAt = secret, 0, s.now()
+	return url, s.Store.UpdateOperator(ctx, o, false)
+}
+
+// Update changes role and/or status; either change revokes the
+// operator's tokens (a token is scoped to the role it was issued under).
+func (s *Service) Update(ctx context.Context, o *Operator, role Role, status Status) error {
+	if role != "" && !role.Valid() {
+		return novamed.Errorf(novamed.CodeInvalid, "role must be one of viewer, support, pharmacy, security, admin")
+	}
+	if status != "" && status != Active && status != Disabled {
+		return novamed.Errorf(novamed.CodeInvalid, "status must be active or disabled")
+	}
+	changed := false
+	if role != "" && role != o.Role {
+		o.Role, changed = role, true
+	}
+	if status != "" && status != o.Status {
+		o.Status, changed = status, true
+	}
+	o.UpdatedAt = s.now()
+	return s.Store.UpdateOperator(ctx, o, changed)
+}
+
+// DefaultTokenTTL and MaxTokenTTL bound operator tokens' lifetimes.
+const (
+	DefaultTokenTTL = 8 * time.Hour
+	MaxTokenTTL     = 90 * 24 * time.Hour
+)
+
+// IssueToken stores a new token for o, scoped to o's current role, and
+// returns it (shown once).
+func (s *Service) IssueToken(ctx context.Context, o *Operator, ttl time.Duration) (string, *Token, error) {
+	if o.Status != Active {
+		return "", nil, novamed.Errorf(novamed.CodeInvalid, "Operator %s is disabled.", o.Email)
+	}
+	if ttl <= 0 {
+		ttl = DefaultTokenTTL
+	}
+	if ttl > MaxTokenTTL {
+		return "", nil, novamed.Errorf(novamed.CodeInvalid, "A token lives at most %s.", "90 days")
+	}
+	raw, err := newSecret(TokenPrefix)
+	if err != nil {
+		return "", nil, err
+	}
+	now := s.now()
+	t := &Token{ID: uuid.NewString(), OperatorID: o.ID, HashHex: HashSecret(raw), Prefix: DisplayPrefix(raw), Role: o.Role,
+		CreatedAt: now, ExpiresAt: now.Add(ttl)}
+	if err := s.Store.CreateOperatorToken(ctx, t); err != nil {
+		return "", nil, err
+	}
+	return raw, t, nil
+}
+
+// ErrUnauthenticated is every failure of Authenticate: malformed, unknown,
+// expired or revoked token, disabled operator, or a role that changed
+// since the token was issued. The cases are not told apart.
+var ErrUnauthenticated = errors.New("operator: unauthenticated")
+
+// Authenticate resolves a bearer token to its active operator.
+func (s *Service) Authenticate(ctx context.Context, raw string) (*Operator, *Token, error) {
+	if !wellFormed(raw, TokenPrefix) {
+		return nil, nil, ErrUnauthenticated
+	}
+	t, err := s.Store.FindOperatorToken(ctx, HashSecret(raw))
+	if isNotFound(err) {
+		return nil, nil, ErrUnauthenticated
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	now := s.now()
+	if t.RevokedAt != nil || !now.Before(t.ExpiresAt) {
+		return nil, t, ErrUnauthenticated
+	}
+	o, err := s.Store.GetOperator(ctx, t.OperatorID)
+	if err != nil {
+		return nil, t, err
+	}
+	if o.Status != Active || o.Role != t.Role {
+		return nil, t, ErrUnauthenticated
+	}
+	return o, t, nil
+}
+
+func isNotFound(err error) bool {
+	var e *novamed.Error
+	return errors.As(err, &e) && e.Code == novamed.CodeNotFound
+}
+
+// ThrottledError refuses a sign-in attempt that came before its delay
+// ended; RetryAfter is the rest of the delay.
+type ThrottledError struct{ RetryAfter time.Duration }
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many failed sign-ins: retry in %s", e.RetryAfter.Round(time.Second))
+}
+
+// ErrBadCredentials is a failed sign-in: unknown email, wrong password,
+// wrong or reused TOTP code, disabled operator (not told apart).
+var ErrBadCredentials = errors.New("operator: email, password or code is wrong")
+
+// ErrTOTPRequired is a sign-in in production by an operator without a
+// second factor enrolled (they enrol through their setup link or an admin).
+var ErrTOTPRequired = errors.New("operator: a TOTP second factor is required on production; enrol one first")
+
+// Login checks a sign-in attempt from addr, under the throttle of both the
+// account and the address. It returns the operator, *ThrottledError while
+// a delay runs (the attempt is not checked, nor counted), or
+// ErrBadCredentials.
+func (s *Service) Login(ctx context.Context, email, password, code, addr string) (*Operator, error) {
+	email = NormalizeEmail(email)
+	now := s.now()
+	subjects := []string{AccountSubject(email)}
+	if addr != "" {
+		subjects = append(subjects, AddressSubject(addr))
+	}
+	var wait time.Duration
+	for _, sub := range subjects {
+		n, last, err := s.Store.LoginThrottle(ctx, sub)
+		if err != nil {
+			return nil, err
+		}
+		wait = max(wait, Wait(n, last, now))
+	}
+	if wait > 0 {
+		return nil, &ThrottledError{RetryAfter: wait}
+	}
+	o, err := s.check(ctx, email, password, code, now)
+	if errors.Is(err, ErrBadCredentials) {
+		for _, sub := range subjects {
+			if ferr := s.Store.RecordLoginFailure(ctx, sub, now); ferr != nil {
+				return nil, ferr
+			}
+		}
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	return o, s.Store.ResetLoginThrottle(ctx, AccountSubject(email))
+}
+
+// dummyHash is verified against when the email is unknown, so that the
+// answer takes as long as for a known one.
+var dummyHash = "$argon2id$v=19$m=47104,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$n3ZgQnkbxX6xd7b9TgHq7W1z2f0D1w0mSGm2Yx8pZ5g"
+
+func (s *Service) check(ctx context.Context, email, password, code string, now time.Time) (*Operator, error) {
+	o, err := s.Store.GetOperatorByEmail(ctx, email)
+	if isNotFound(err) {
+		_, _ = VerifyPassword(dummyHash, password)
+		return nil, ErrBadCredentials
+	}
+	if err != nil {
+		return nil, err
+	}
+	if !o.HasPassword() {
+		_, _ = VerifyPassword(dummyHash, password)
+		return nil, ErrBadCredentials
+	}
+	ok, err := VerifyPassword(o.PasswordHash, password)
+	if err != nil || !ok || o.Status != Active {
+		return nil, ErrBadCredentials
+	}
+	switch {
+	case o.HasTOTP():
+		step, ok := MatchTOTP(o.TOTPSecret, code, now)
+		if !ok {
+			return nil, ErrBadCredentials
+		}
+		fresh, err := s.Store.UseTOTPStep(ctx, o.ID, step)
+		if err != nil {
+			return nil, err
+		}
+		if !fresh {
+			return nil, ErrBadCredentials
+		}
+	case s.RequireTOTP():
+		return nil, ErrTOTPRequired
+	}
+	if NeedsRehash(o.PasswordHash, s.params()) {
+		if h, err := HashPassword(password, s.params()); err == nil {
+			o.PasswordHash = h
+			_ = s.Store.UpdateOperator(ctx, o, false)
+		}
+	}
+	return o, nil
+}
+
+// ResetThrottle clears the sign-in delay of an account and, when addr is
+// not "", of an address.
+func (s *Service) ResetThrottle(ctx context.Context, email, addr string) error {
+	if err := s.Store.ResetLoginThrottle(ctx, AccountSubject(email)); err != nil {
+		return err
+	}
+	if addr != "" {
+		return s.Store.ResetLoginThrottle(ctx, AddressSubject(addr))
+	}
+	return nil
+}

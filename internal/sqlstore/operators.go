@@ -1,0 +1,291 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/operator"
+)
+
+// The store keeps operators for internal/operator (issue 22).
+var _ operator.Store = (*Store)(nil)
+
+const operatorColumns = `id, email, name, role, status, password_hash, totp_secret, totp_last_step, created_at, updated_at`
+
+func (s *Store) scanOperator(r rowScanner) (*operator.Operator, error) {
+	var o operator.Operator
+	var role, status, sealed string
+	var created, updated int64
+	if err := r.Scan(&o.ID, &o.Email, &o.Name, &role, &status, &o.PasswordHash, &sealed, &o.TOTPLastStep, &created, &updated); err != nil {
+		return nil, err
+	}
+	o.Role, o.Status = operator.Role(role), operator.Status(status)
+	o.CreatedAt, o.UpdatedAt = fromMicros(created), fromMicros(updated)
+	if sealed != "" {
+		op := s.opener("operators", o.ID)
+		o.TOTPSecret = op.str("totp_secret", sealed)
+		if op.err != nil {
+			return nil, op.err
+		}
+	}
+	return &o, nil
+}
+
+// sealTOTP seals an operator's TOTP secret ("" stays "").
+func (s *Store) sealTOTP(o *operator.Operator) (string, error) {
+	if o.TOTPSecret == "" {
+		return "", nil
+	}
+	z := s.sealer("operators", o.ID)
+	v := z.str("totp_secret", o.TOTPSecret)
+	return v, z.err
+}
+
+// CreateOperator stores a new operator (email unique).
+func (s *Store) CreateOperator(ctx context.Context, o *operator.Operator) error {
+	sealed, err := s.sealTOTP(o)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO operators (`+operatorColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+			o.ID, o.Email, o.Name, string(o.Role), string(o.Status), o.PasswordHash, sealed, o.TOTPLastStep,
+			micros(o.CreatedAt), micros(o.UpdatedAt))
+		if isUnique(err) {
+			return fmt.Errorf("operator %s: %w", o.Email, novamed.ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: insert operator: %w", err)
+		}
+		return nil
+	})
+}
+
+func (s *Store) getOperator(ctx context.Context, where string, arg any) (*operator.Operator, error) {
+	// The write pool: a token verified right after its operator changed
+	// must see the change (the read pool of SQLite may lag a group commit).
+	o, err := s.scanOperator(s.write.QueryRowContext(ctx, s.q(`SELECT `+operatorColumns+` FROM operators WHERE `+where+` = ?`), arg))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, novamed.NotFound("operator")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: get operator: %w", err)
+	}
+	return o, nil
+}
+
+// GetOperator returns the operator with that id.
+func (s *Store) GetOperator(ctx context.Context, id string) (*operator.Operator, error) {
+	return s.getOperator(ctx, "id", id)
+}
+
+// GetOperatorByEmail returns the operator with that (normalised) email.
+func (s *Store) GetOperatorByEmail(ctx context.Context, email string) (*operator.Operator, error) {
+	return s.getOperator(ctx, "email", operator.NormalizeEmail(email))
+}
+
+// ListOperators lists every operator by email.
+func (s *Store) ListOperators(ctx context.Context) ([]*operator.Operator, error) {
+	rows, err := s.readQuery(ctx, `SELECT `+operatorColumns+` FROM operators ORDER BY email`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list operators: %w", err)
+	}
+	defer rows.Close()
+	out := []*operator.Operator{}
+	for rows.Next() {
+		o, err := s.scanOperator(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: list operators: %w", err)
+		}
+		out = append(out, o)
+	}
+	return out, rows.Err()
+}
+
+// UpdateOperator writes an operator's mutable fields and, when
+// revokeTokens, revokes all their tokens in the same transaction.
+func (s *Store) UpdateOperator(ctx context.Context, o *operator.Operator, revokeTokens bool) error {
+	sealed, err := s.sealTOTP(o)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE operators SET name = ?, role = ?, status = ?, password_hash = ?, totp_secret = ?, totp_last_step = ?, updated_at = ? WHERE id = ?`),
+			o.Name, string(o.Role), string(o.Status), o.PasswordHash, sealed, o.TOTPLastStep, micros(o.UpdatedAt), o.ID)
+		if err != nil {
+			return fmt.Errorf("sqlstore: update operator: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n == 0 {
+			return novamed.NotFound("operator")
+		}
+		if revokeTokens {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE operator_tokens SET revoked_at = ? WHERE operator_id = ? AND revoked_at IS NULL`),
+				micros(o.UpdatedAt), o.ID); err != nil {
+				return fmt.Errorf("sqlstore: revoke operator tokens: %w", err)
+			}
+		}
+		return nil
+	})
+}
+
+// UseTOTPStep records step as the operator's last used TOTP step if it is
+// later than the stored one.
+func (s *Store) UseTOTPStep(ctx context.Context, operatorID string, step int64) (bool, error) {
+	used := false
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		res, err := tx.ExecContext(ctx, s.q(`UPDATE operators SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?`), step, operatorID, step)
+		if err != nil {
+			return fmt.Errorf("sqlstore: totp step: %w", err)
+		}
+		n, _ := res.RowsAffected()
+		used = n == 1
+		return nil
+	})
+	return used, err
+}
+
+const operatorTokenColumns = `id, operator_id, hash, prefix, role, created_at, expires_at, revoked_at`
+
+func scanOperatorToken(r rowScanner) (*operator.Token, error) {
+	var t operator.Token
+	var role string
+	var created, expires int64
+	var revoked sql.NullInt64
+	if err := r.Scan(&t.ID, &t.OperatorID, &t.HashHex, &t.Prefix, &role, &created, &expires, &revoked); err != nil {
+		return nil, err
+	}
+	t.Role = operator.Role(role)
+	t.CreatedAt, t.ExpiresAt, t.RevokedAt = fromMicros(created), fromMicros(expires), optTime(revoked)
+	return &t, nil
+}
+
+// CreateOperatorToken stores a token's hash.
+func (s *Store) CreateOperatorToken(ctx context.Context, t *operator.Token) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO operator_tokens (`+operatorTokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`),
+			t.ID, t.OperatorID, t.HashHex, t.Prefix, string(t.Role), micros(t.CreatedAt), micros(t.ExpiresAt))
+		if err != nil {
+			return fmt.Errorf("sqlstore: insert operator token: %w", err)
+		}
+		return nil
+	})
+}
+
+// FindOperatorToken returns the token with that hash (from the write
+// pool, so a revocation is seen at once).
+func (s *Store) FindOperatorToken(ctx context.Context, hashHex string) (*operator.Token, error) {
+	t, err := scanOperatorToken(s.write.QueryRowContext(ctx, s.q(`SELECT `+operatorTokenColumns+` FROM operator_tokens WHERE hash = ?`), hashHex))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, novamed.NotFound("operator token")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: find operator token: %w", err)
+	}
+	return t, nil
+}
+
+// ListOperatorTokens lists an operator's tokens, newest first.
+func (s *Store) ListOperatorTokens(ctx context.Context, operatorID string) ([]*operator.Token, error) {
+	rows, err := s.readQuery(ctx, `SELECT `+operatorTokenColumns+` FROM operator_tokens WHERE operator_id = ? ORDER BY created_at DESC, id`, operatorID)
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list operator tokens: %w", err)
+	}
+	defer rows.Close()
+	out := []*operator.Token{}
+	for rows.Next() {
+		t, err := scanOperatorToken(rows)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, t)
+	}
+	return out, rows.Err()
+}
+
+// RevokeOperatorToken revokes one token (idempotent).
+func (s *Store) RevokeOperatorToken(ctx context.Context, id string, at time.Time) (*operator.Token, error) {
+	var out *operator.Token
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE operator_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`), micros(at), id); err != nil {
+			return fmt.Errorf("sqlstore: revoke operator token: %w", err)
+		}
+		t, err := scanOperatorToken(tx.QueryRowContext(ctx, s.q(`SELECT `+operatorTokenColumns+` FROM operator_tokens WHERE id = ?`), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return novamed.NotFound("operator token")
+		}
+		out = t
+		return err
+	})
+	return out, err
+}
+
+// CreateSetupLink stores a setup link's hash.
+func (s *Store) CreateSetupLink(ctx context.Context, l *operator.SetupLink) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO operator_setup_links (hash, operator_id, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, NULL)`),
+			l.HashHex, l.OperatorID, micros(l.CreatedAt), micros(l.ExpiresAt))
+		if err != nil {
+			return fmt.Errorf("sqlstore: insert setup link: %w", err)
+		}
+		return nil
+	})
+}
+
+// UseSetupLink spends an unused, unexpired setup link.
+func (s *Store) UseSetupLink(ctx context.Context, hashHex string, at time.Time) (string, error) {
+	var id string
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		err := tx.QueryRowContext(ctx, s.q(`SELECT operator_id FROM operator_setup_links WHERE hash = ? AND used_at IS NULL AND expires_at > ?`+s.forUpdate()),
+			hashHex, micros(at)).Scan(&id)
+		if errors.Is(err, sql.ErrNoRows) {
+			return novamed.NotFound("setup link")
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: setup link: %w", err)
+		}
+		_, err = tx.ExecContext(ctx, s.q(`UPDATE operator_setup_links SET used_at = ? WHERE hash = ?`), micros(at), hashHex)
+		return err
+	})
+	return id, err
+}
+
+// LoginThrottle returns a subject's failed sign-ins and the last one.
+func (s *Store) LoginThrottle(ctx context.Context, subject string) (int, time.Time, error) {
+	var n int
+	var last int64
+	err := s.write.QueryRowContext(ctx, s.q(`SELECT failures, last_failure_at FROM operator_login_throttle WHERE subject = ?`), subject).Scan(&n, &last)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, time.Time{}, nil
+	}
+	if err != nil {
+		return 0, time.Time{}, fmt.Errorf("sqlstore: login throttle: %w", err)
+	}
+	return n, fromMicros(last), nil
+}
+
+// RecordLoginFailure counts one failed sign-in of subject at at; failures
+// older than operator.ThrottleMemory are forgotten first.
+func (s *Store) RecordLoginFailure(ctx context.Context, subject string, at time.Time) error {
+	forget := micros(at.Add(-operator.ThrottleMemory))
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO operator_login_throttle (subject, failures, last_failure_at) VALUES (?, 1, ?)
+ON CONFLICT (subject) DO UPDATE SET failures = CASE WHEN operator_login_throttle.last_failure_at < ? THEN 1 ELSE operator_login_throttle.failures + 1 END,
+last_failure_at = excluded.last_failure_at`), subject, micros(at), forget)
+		if err != nil {
+			return fmt.Errorf("sqlstore: record login failure: %w", err)
+		}
+		return nil
+	})
+}
+
+// ResetLoginThrottle forgets a subject's failed sign-ins.
+func (s *Store) ResetLoginThrottle(ctx context.Context, subject string) error {
+	return s.inTx(ctx, func(tx *sql.Tx) error {
+		_, err := tx.ExecContext(ctx, s.q(`DELETE FROM operator_login_throttle WHERE subject = ?`), subject)
+		return err
+	})
+}
