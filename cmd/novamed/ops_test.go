@@ -184,7 +184,8 @@ func TestServeWaitsForExplicitMigrations(t *testing.T) {
 	head := schemaHead(t, filepath.Join(dir, "novamed.db"))
 	editSQLite(t, filepath.Join(dir, "novamed.db"), `DROP TABLE deployment_meta`, `DROP TABLE readiness_probe`,
 		`DROP TABLE operator_login_throttle`, `DROP TABLE operator_setup_links`, `DROP TABLE operator_tokens`, `DROP TABLE operators`,
-		`DROP TABLE console_sessions`,
+		`DROP TABLE console_sessions`, `DROP TABLE audit_segments`, `DROP TABLE audit_settings`, `DROP TABLE audit_lease`,
+		`ALTER TABLE audit_log DROP COLUMN hash_bytes`,
 		`DELETE FROM goose_db_version WHERE version_id > 10`)
 	if _, err := cliIn(nil, "keys", "list", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "migrations pending") {
 		t.Errorf("keys list on an older schema: %v", err)
