@@ -7,38 +7,20 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/user"
 	"strings"
 	"time"
-
-	"github.com/google/uuid"
 
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/operator"
 	"github.com/novamed/partner-api/internal/sqlstore"
 )
 
-// localActor is how the audit trail names whoever runs an operator command
-// in direct database mode: local:<os user>.
-func localActor(getenv func(string) string) string {
-	name := ""
-	if u, err := user.Current(); err == nil {
-		name = u.Username
-	}
-	if name == "" {
-		name = getenv("USER")
-	}
-	if name == "" {
-		name = "unknown"
-	}
-	return "local:" + name
-}
-
 // auditDirect records an operator command run in direct database mode in
 // the audit trail, as local:<os user>.
 func auditDirect(ctx context.Context, store *sqlstore.Store, getenv func(string) string, command, action, resourceType string, ids []string, clinic string) error {
-	rec := &novamed.AuditRecord{Time: time.Now().UTC(), RequestID: "cli_" + uuid.NewString(), Actor: localActor(getenv),
-		ClinicID: clinic, Action: action, ResourceType: resourceType, ResourceIDs: ids, UserAgent: "novamed " + command, Status: 200}
+	a := localActor(getenv, "novamed "+command)
+	rec := &novamed.AuditRecord{Time: time.Now().UTC(), RequestID: a.RequestID, Actor: a.ID,
+		ClinicID: clinic, Action: action, ResourceType: resourceType, ResourceIDs: ids, UserAgent: a.Via, Status: 200}
 	if err := store.AppendAudit(ctx, []*novamed.AuditRecord{rec}); err != nil {
 		return fmt.Errorf("the action was done but its audit record could not be written: %w", err)
 	}
