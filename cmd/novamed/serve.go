@@ -225,10 +225,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		store: store, key: cpKey, file: filepath.Join(c.dataDir, checkpointFileName), webhook: *checkpointWebhook, log: log, interval: *checkpointInterval,
 		client: &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 	}
-	cpCtx, stopCheckpoints := context.WithCancel(ctx)
-	cpDone := make(chan struct{})
-	go func() { defer close(cpDone); cp.run(cpCtx) }()
-	defer func() { stopCheckpoints(); <-cpDone }()
+	defer owned(ctx, cp.run)()
 	pending := store.Ready(ctx) != nil
 	if pending {
 		have, want, _ := store.SchemaStatus(ctx)
@@ -252,7 +249,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 
 	if c.keyPath != "" {
-		go watchKeyring(ctx, c.keyPath, getenv, store, log)
+		defer owned(ctx, func(ctx context.Context) { watchKeyring(ctx, c.keyPath, getenv, store, log) })()
 	}
 	aw := audit.NewWriter(store, log)
 	defer aw.Close()
@@ -260,10 +257,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		RateFactor: *rateFactor, RateMinimum: *rateMinimum, PrefixFailures: *prefixFailures})
 	defer recorder.Close()
 	if sandboxOn {
-		sbCtx, stopSandbox := context.WithCancel(ctx)
-		sbDone := make(chan struct{})
-		go func() { defer close(sbDone); sandbox.Run(sbCtx, store, *sandboxStep, time.Now, log) }()
-		defer func() { stopSandbox(); <-sbDone }()
+		defer owned(ctx, func(ctx context.Context) { sandbox.Run(ctx, store, *sandboxStep, time.Now, log) })()
 		log.Info("sandbox pharmacy on", "step", sandboxStep.String())
 	}
 	var limiter ratelimit.Limiter = ratelimit.NewMemory(nil)
@@ -291,25 +285,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		PublicURL: *publicURL,
 	})
 	defer api.Close()
-	readyCtx, stopReady := context.WithCancel(ctx)
-	readyDone := make(chan struct{})
-	go func() { defer close(readyDone); api.WatchReadiness(readyCtx, 2*time.Second) }()
-	defer func() { stopReady(); <-readyDone }()
+	defer owned(ctx, func(ctx context.Context) { api.WatchReadiness(ctx, 2*time.Second) })()
 	worker := &webhook.Worker{
 		Store: store, Client: webhook.NewClient(&webhook.Dialer{Policy: policy}), Schedule: schedule,
 		ID: workerID(), Log: log, Now: time.Now, Poll: *webhookPoll, Lease: *webhookLease, Parallel: 8,
 		OnAttempt: metrics.Delivery,
 	}
 	if rdb != nil {
-		subCtx, stopSub := context.WithCancel(ctx)
-		subDone := make(chan struct{})
-		go func() { defer close(subDone); followKeyChanges(subCtx, rdb, c.keysChannel(), api, log) }()
-		defer func() { stopSub(); <-subDone }()
+		defer owned(ctx, func(ctx context.Context) { followKeyChanges(ctx, rdb, c.keysChannel(), api, log) })()
 	}
-	wkCtx, stopWorker := context.WithCancel(ctx)
-	wkDone := make(chan struct{})
-	go func() { defer close(wkDone); worker.Run(wkCtx) }()
-	defer func() { stopWorker(); <-wkDone }()
+	defer owned(ctx, worker.Run)()
 
 	srv := &http.Server{
 		Handler:           api,
@@ -548,26 +533,48 @@ func serveMetrics(ctx context.Context, addr string, m *usage.Metrics, store *sql
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln) //nolint:errcheck // ends with Close
+	stopServing := owned(ctx, func(context.Context) { srv.Serve(ln) }) //nolint:errcheck // ends with Close
 	fmt.Fprintf(stdout, "novamed: metrics on http://%s/metrics\n", ln.Addr())
-	gctx, cancel := context.WithCancel(ctx)
-	go func() {
+	stopGauge := owned(ctx, func(ctx context.Context) {
 		t := time.NewTicker(5 * time.Second)
 		defer t.Stop()
 		for {
-			if n, err := store.PendingDeliveries(gctx); err == nil {
+			if n, err := store.PendingDeliveries(ctx); err == nil {
 				m.QueueDepth(n)
-			} else if gctx.Err() == nil {
+			} else if ctx.Err() == nil {
 				log.Warn("counting pending deliveries failed", "err", err)
 			}
 			select {
-			case <-gctx.Done():
+			case <-ctx.Done():
 				return
 			case <-t.C:
 			}
 		}
+	})
+	return func() {
+		stopGauge()
+		srv.Close()
+		stopServing()
+	}, nil
+}
+
+// owned runs fn in a goroutine that its caller owns: the returned stop
+// cancels fn's context and waits for fn to return. It is serve's one
+// shutdown idiom: every background loop is started with it and stopped by
+// a defer, so the loops stop in the reverse order of their start (the
+// checkpointer, started before the audit writer, signs after it flushed)
+// and none outlives serve.
+func owned(ctx context.Context, fn func(context.Context)) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		fn(ctx)
 	}()
-	return func() { cancel(); srv.Close() }, nil
+	return func() {
+		cancel()
+		<-done
+	}
 }
 
 // followKeyChanges purges the key cache whenever an operator command

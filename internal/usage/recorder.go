@@ -30,9 +30,16 @@ type Recorder struct {
 	events chan *novamed.SecurityEvent
 	stop   chan struct{}
 	done   chan struct{}
+
+	// tasks are the store lookups the rules start off the request path
+	// (a key's networks, a rolled key's successor); Close waits for them.
+	tasks   sync.WaitGroup
+	closing bool // under mu: no new tasks
 }
 
-// NewRecorder starts a recorder; Close flushes and stops it.
+// NewRecorder starts a recorder and its background loop (batched flushes,
+// prefix refreshes, event writes); the caller owns it and must Close it,
+// which waits for every goroutine the recorder started.
 func NewRecorder(store novamed.Store, log *slog.Logger, m *Metrics, now func() time.Time, rules Rules) *Recorder {
 	if now == nil {
 		now = time.Now
@@ -123,11 +130,30 @@ func (r *Recorder) saveEvent(ev *novamed.SecurityEvent) {
 	}
 }
 
-// Close flushes counters and pending events and stops the recorder.
+// spawn runs task in a goroutine the recorder owns, unless it is closing.
+// Called with r.mu held.
+func (r *Recorder) spawn(task func()) {
+	if r.closing {
+		return
+	}
+	r.tasks.Add(1)
+	go func() {
+		defer r.tasks.Done()
+		task()
+	}()
+}
+
+// Close waits for the rules' lookups in flight, then flushes counters and
+// pending events and stops the loop: when it returns, no goroutine of the
+// recorder runs.
 func (r *Recorder) Close() {
 	if r == nil {
 		return
 	}
+	r.mu.Lock()
+	r.closing = true
+	r.mu.Unlock()
+	r.tasks.Wait()
 	select {
 	case <-r.stop:
 	default:

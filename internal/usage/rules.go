@@ -169,7 +169,7 @@ func (r *Recorder) KeyUsed(key *novamed.APIKey, client string) {
 				if alert {
 					fire = append(fire, r.event(novamed.RuleNewNetwork, key.ID, client, map[string]any{"network": network}))
 				}
-				go r.rememberNetwork(key.ID, network, now)
+				r.spawn(func() { r.rememberNetwork(key.ID, network, now) })
 			}
 		}
 	}
@@ -177,13 +177,13 @@ func (r *Recorder) KeyUsed(key *novamed.APIKey, client string) {
 	if checkRolled {
 		st.rolledCheck = now
 	}
-	r.mu.Unlock()
 	if loadNetworks {
-		go r.loadNetworks(key.ID, network, now)
+		r.spawn(func() { r.loadNetworks(key.ID, network, now) })
 	}
 	if checkRolled {
-		go r.checkRolled(key, client)
+		r.spawn(func() { r.checkRolled(key, client) })
 	}
+	r.mu.Unlock()
 	for _, ev := range fire {
 		r.emit(ev)
 	}
