@@ -110,3 +110,14 @@ func (w *Walker) Next(row *novamed.AuditRow) (*novamed.AuditRecord, error) {
 	}
 	return rec, nil
 }
+
+// Segment is a sealed segment as the live database lists it.
+type Segment struct {
+	Seal
+	RecordBytes   int64      // the records' canonical bytes, uncompressed
+	ArchiveURL    string     // the archive it was written to ("" until archived)
+	ArchiveObject string     // its records' object in that archive
+	ArchiveBytes  int64      // the object's size (compressed)
+	ArchivedAt    *time.Time // written and read back intact
+	PrunedAt      *time.Time // its records deleted from the live trail
+}

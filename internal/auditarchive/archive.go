@@ -1,0 +1,622 @@
+// Package auditarchive cuts the audit trail into sealed segments, writes
+// them to an archive outside the database (any gocloud.dev/blob bucket: a
+// folder, or S3-compatible storage), prunes the live database of what is
+// archived, and verifies and exports across the archive and the live trail.
+package auditarchive
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"crypto/ed25519"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"gocloud.dev/blob"
+	_ "gocloud.dev/blob/fileblob" // file:///path archives
+	_ "gocloud.dev/blob/s3blob"   // s3://bucket/prefix archives
+	"gocloud.dev/gcerrors"
+
+	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+// Store is what the archive needs of the database.
+type Store interface {
+	novamed.AuditStore
+	audit.Pruned
+	AuditSegments(ctx context.Context) ([]*audit.Segment, error)
+	OpenAuditSegment(ctx context.Context) (id, firstSeq int64, prevHead string, err error)
+	AuditRecordStats(ctx context.Context, after int64) (n, bytes, lastSeq int64, err error)
+	AuditRecordTime(ctx context.Context, seq int64) (time.Time, bool, error)
+	ScanAuditSegmentRows(ctx context.Context, first, last int64, prev string, fn func(*novamed.AuditRow) error) error
+	InsertAuditSegment(ctx context.Context, seg *audit.Segment) error
+	MarkAuditSegmentArchived(ctx context.Context, id int64, url, object string, size int64, at time.Time) error
+	PruneAuditSegment(ctx context.Context, id int64, at time.Time) error
+	ForgetAuditSegment(ctx context.Context, id int64) error
+	AuditSettings(ctx context.Context) (map[string]string, error)
+	SetAuditSettings(ctx context.Context, set map[string]string) error
+	AcquireAuditLease(ctx context.Context, holder string, now, until time.Time) (bool, error)
+	ReleaseAuditLease(ctx context.Context, holder string) error
+}
+
+// Defaults of the segment cut and of retention.
+const (
+	DefaultPeriod        = 24 * time.Hour
+	DefaultMaxBytes      = 64 << 20
+	DefaultRetainLive    = 30 * 24 * time.Hour
+	DefaultRetainArchive = 6 * 365 * 24 * time.Hour
+)
+
+// Setting names serve records in the database.
+const (
+	SettingArchive         = "archive_url"
+	SettingSegment         = "segment"
+	SettingRetainLive      = "retain_live"
+	SettingRetainArchive   = "retain_archive"
+	settingExpiredThrough  = "archive_expired_through"
+	leaseTTL               = 5 * time.Minute
+	objectPrefix           = "audit-"
+	dataSuffix, sealSuffix = ".jsonl.gz", ".seal.json"
+)
+
+// Config configures an Archiver.
+type Config struct {
+	Store Store
+	// Key signs seals (the checkpoint key); nil only for reading.
+	Key ed25519.PrivateKey
+	// Public checks seals; the public half of Key when nil.
+	Public ed25519.PublicKey
+	// URL of the archive ("" is none: segments are sealed, nothing is
+	// archived or pruned).
+	URL string
+	// Period and MaxBytes cut segments (0: that cut is off).
+	Period   time.Duration
+	MaxBytes int64
+	// RetainLive: sealed, archived segments older than this leave the live
+	// database. RetainArchive: the archive keeps segments this long.
+	RetainLive, RetainArchive time.Duration
+	Now                       func() time.Time
+	// Holder names this process in the lease.
+	Holder string
+	Log    *slog.Logger
+}
+
+// Archiver seals, archives, prunes, verifies and exports.
+type Archiver struct {
+	cfg    Config
+	bucket *blob.Bucket
+	mu     sync.Mutex // one pass at a time in this process
+	// counted: the open segment's bytes so far (the size cut), from its
+	// first record up to countedTo.
+	countedFrom, countedTo, counted int64
+}
+
+// Open opens the archive's bucket (when a URL is set).
+func Open(ctx context.Context, cfg Config) (*Archiver, error) {
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Log == nil {
+		cfg.Log = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Public == nil && cfg.Key != nil {
+		cfg.Public = cfg.Key.Public().(ed25519.PublicKey)
+	}
+	a := &Archiver{cfg: cfg}
+	if cfg.URL != "" {
+		b, err := OpenBucket(ctx, cfg.URL)
+		if err != nil {
+			return nil, err
+		}
+		a.bucket = b
+	}
+	return a, nil
+}
+
+// Close closes the bucket and gives up the lease.
+func (a *Archiver) Close() error {
+	if a.cfg.Holder != "" {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_ = a.cfg.Store.ReleaseAuditLease(ctx, a.cfg.Holder)
+		cancel()
+	}
+	if a.bucket != nil {
+		return a.bucket.Close()
+	}
+	return nil
+}
+
+// CheckURL refuses an archive URL that is not file:// or s3://, or that
+// carries credentials (the URL is recorded in the database; credentials
+// come from the environment).
+func CheckURL(raw string) error {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return fmt.Errorf("audit archive URL: %w", err)
+	}
+	if u.User != nil {
+		return errors.New("audit archive URL must not carry credentials (give them as AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or a role)")
+	}
+	switch u.Scheme {
+	case "file":
+		if u.Path == "" {
+			return errors.New("audit archive URL: file:///absolute/path")
+		}
+	case "s3":
+		if u.Host == "" {
+			return errors.New("audit archive URL: s3://bucket/prefix?region=…")
+		}
+		for k := range u.Query() {
+			if strings.Contains(strings.ToLower(k), "secret") || strings.Contains(strings.ToLower(k), "key") && k != "kmskeyid" {
+				return fmt.Errorf("audit archive URL must not carry credentials (%s)", k)
+			}
+		}
+	default:
+		return fmt.Errorf("audit archive URL %q: want file:///path or s3://bucket/prefix", u.Redacted())
+	}
+	return nil
+}
+
+// OpenBucket opens an archive URL: file:///path, or
+// s3://bucket/prefix?region=…[&endpoint=…&use_path_style=true].
+func OpenBucket(ctx context.Context, raw string) (*blob.Bucket, error) {
+	if err := CheckURL(raw); err != nil {
+		return nil, err
+	}
+	u, _ := url.Parse(raw)
+	if u.Scheme == "s3" && strings.Trim(u.Path, "/") != "" {
+		q := u.Query()
+		q.Set("prefix", strings.Trim(u.Path, "/")+"/")
+		u.Path, u.RawQuery = "", q.Encode()
+	}
+	if u.Scheme == "file" {
+		q := u.Query()
+		q.Set("create_dir", "true")
+		u.RawQuery = q.Encode()
+	}
+	b, err := blob.OpenBucket(ctx, u.String())
+	if err != nil {
+		return nil, fmt.Errorf("audit archive %s: %w", u.Redacted(), err)
+	}
+	return b, nil
+}
+
+// ParseSegmentSpec reads --audit-segment: a period ("24h", "7d"), a size
+// ("64MB", "1GB"), or both separated by a comma. Each given value replaces
+// that cut's default.
+func ParseSegmentSpec(spec string) (period time.Duration, maxBytes int64, err error) {
+	period, maxBytes = DefaultPeriod, DefaultMaxBytes
+	for part := range strings.SplitSeq(spec, ",") {
+		part = strings.TrimSpace(part)
+		if part == "" {
+			continue
+		}
+		if n, ok := parseSize(part); ok {
+			if n < 1<<10 {
+				return 0, 0, fmt.Errorf("--audit-segment %q: a size is at least 1KB", part)
+			}
+			maxBytes = n
+			continue
+		}
+		d, err := ParseDuration(part)
+		if err != nil || d < time.Second {
+			return 0, 0, fmt.Errorf("--audit-segment %q: want a period (24h, 7d) or a size (64MB)", part)
+		}
+		period = d
+	}
+	return period, maxBytes, nil
+}
+
+func parseSize(s string) (int64, bool) {
+	u := strings.ToUpper(s)
+	for _, m := range []struct {
+		suffix string
+		mult   int64
+	}{{"GB", 1 << 30}, {"MB", 1 << 20}, {"KB", 1 << 10}, {"B", 1}} {
+		if num, ok := strings.CutSuffix(u, m.suffix); ok {
+			n, err := strconv.ParseInt(strings.TrimSpace(num), 10, 64)
+			if err != nil || n <= 0 {
+				return 0, false
+			}
+			return n * m.mult, true
+		}
+	}
+	return 0, false
+}
+
+// ParseDuration is time.ParseDuration that also takes days ("30d") and
+// years ("6y", 365 days each).
+func ParseDuration(s string) (time.Duration, error) {
+	for suffix, unit := range map[string]time.Duration{"d": 24 * time.Hour, "y": 365 * 24 * time.Hour} {
+		if num, ok := strings.CutSuffix(s, suffix); ok {
+			n, err := strconv.ParseInt(num, 10, 64)
+			if err != nil || n < 0 {
+				return 0, fmt.Errorf("invalid duration %q", s)
+			}
+			return time.Duration(n) * unit, nil
+		}
+	}
+	return time.ParseDuration(s)
+}
+
+// objectNames are segment id's objects in the archive; the zero-padded
+// number keeps a listing in chain order.
+func objectNames(id int64) (data, seal string) {
+	base := fmt.Sprintf("%s%012d", objectPrefix, id)
+	return base + dataSuffix, base + sealSuffix
+}
+
+// Seal closes the open segment now (when it holds any record) and returns
+// it; nil when there was nothing to seal.
+func (a *Archiver) Seal(ctx context.Context) (*audit.Segment, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.seal(ctx)
+}
+
+func (a *Archiver) seal(ctx context.Context) (*audit.Segment, error) {
+	if a.cfg.Key == nil {
+		return nil, errors.New("audit seal: no checkpoint key to sign the seal with")
+	}
+	id, first, prevHead, err := a.cfg.Store.OpenAuditSegment(ctx)
+	if err != nil {
+		return nil, err
+	}
+	headSeq, headHash, err := a.cfg.Store.AuditHead(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if headSeq < first {
+		return nil, nil
+	}
+	// The segment is checked before it is signed: a seal never vouches for
+	// an edited record.
+	w := &audit.Walker{Want: first, Prev: prevHead}
+	var size int64
+	err = a.cfg.Store.ScanAuditSegmentRows(ctx, first, headSeq, prevHead, func(row *novamed.AuditRow) error {
+		size += int64(len(row.Record))
+		_, err := w.Next(row)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit seal of segment %d: %w", id, err)
+	}
+	if w.Want != headSeq+1 || w.Prev != headHash {
+		return nil, &audit.BrokenError{Seq: w.Want, Reason: fmt.Sprintf("segment %d ends at record %d, not at the chain head %d (missing records)", id, w.Want-1, headSeq)}
+	}
+	seg := &audit.Segment{Seal: audit.Seal{Segment: id, FirstSeq: first, LastSeq: headSeq, FirstAt: w.First, LastAt: w.Last,
+		Head: headHash, PrevHead: prevHead, SealedAt: a.cfg.Now()}, RecordBytes: size}
+	seg.Sign(a.cfg.Key)
+	if err := a.cfg.Store.InsertAuditSegment(ctx, seg); err != nil {
+		return nil, err
+	}
+	a.countedFrom, a.countedTo, a.counted = 0, 0, 0
+	a.cfg.Log.Info("audit segment sealed", "segment", id, "first_seq", first, "last_seq", headSeq, "records", headSeq-first+1, "bytes", size)
+	return seg, nil
+}
+
+// due reports whether the open segment is to be cut: it began in an
+// earlier period than now (periods are aligned to the Unix epoch, so 24h
+// segments are UTC days), or its records passed MaxBytes.
+func (a *Archiver) due(ctx context.Context) (bool, error) {
+	// AuditHead chains what is pending first (PostgreSQL).
+	if _, _, err := a.cfg.Store.AuditHead(ctx); err != nil {
+		return false, err
+	}
+	_, first, _, err := a.cfg.Store.OpenAuditSegment(ctx)
+	if err != nil {
+		return false, err
+	}
+	at, ok, err := a.cfg.Store.AuditRecordTime(ctx, first)
+	if err != nil || !ok {
+		return false, err
+	}
+	if p := a.cfg.Period; p > 0 && a.cfg.Now().UTC().Truncate(p).After(at.Truncate(p)) {
+		return true, nil
+	}
+	if a.cfg.MaxBytes > 0 {
+		if a.countedFrom != first {
+			a.countedFrom, a.countedTo, a.counted = first, first-1, 0
+		}
+		_, b, last, err := a.cfg.Store.AuditRecordStats(ctx, a.countedTo)
+		if err != nil {
+			return false, err
+		}
+		if last > a.countedTo {
+			a.counted, a.countedTo = a.counted+b, last
+		}
+		return a.counted >= a.cfg.MaxBytes, nil
+	}
+	return false, nil
+}
+
+// Report is what one pass did.
+type Report struct {
+	Sealed, Archived, Pruned, Expired int
+	ArchivedRecords, ArchivedBytes    int64
+	Skipped                           bool // another process holds the lease
+}
+
+// Pass seals the open segment if it is due, archives every sealed segment
+// not archived yet (written, then read back and checked), prunes archived
+// segments older than RetainLive from the live database and expires
+// archived segments older than RetainArchive, under the lease.
+func (a *Archiver) Pass(ctx context.Context) (Report, error) {
+	return a.pass(ctx, false)
+}
+
+// Run is Pass now: the segment is sealed first (`audit archive run`
+// after `audit seal`, or with sealNow).
+func (a *Archiver) Run(ctx context.Context, sealNow bool) (Report, error) {
+	return a.pass(ctx, sealNow)
+}
+
+func (a *Archiver) pass(ctx context.Context, sealNow bool) (Report, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var r Report
+	now := a.cfg.Now()
+	if a.cfg.Holder != "" {
+		ok, err := a.cfg.Store.AcquireAuditLease(ctx, a.cfg.Holder, now, now.Add(leaseTTL))
+		if err != nil {
+			return r, err
+		}
+		if !ok {
+			r.Skipped = true
+			return r, nil
+		}
+	}
+	due := sealNow
+	if !due {
+		var err error
+		if due, err = a.due(ctx); err != nil {
+			return r, err
+		}
+	}
+	if due && a.cfg.Key != nil {
+		seg, err := a.seal(ctx)
+		if err != nil {
+			return r, err
+		}
+		if seg != nil {
+			r.Sealed++
+		}
+	}
+	if a.bucket == nil {
+		return r, nil
+	}
+	segs, err := a.cfg.Store.AuditSegments(ctx)
+	if err != nil {
+		return r, err
+	}
+	for _, seg := range segs {
+		if seg.ArchivedAt != nil {
+			continue
+		}
+		size, err := a.archive(ctx, seg)
+		if err != nil {
+			return r, err
+		}
+		r.Archived++
+		r.ArchivedRecords += seg.LastSeq - seg.FirstSeq + 1
+		r.ArchivedBytes += size
+		t := a.cfg.Now()
+		seg.ArchivedAt, seg.ArchiveURL, seg.ArchiveBytes = &t, a.cfg.URL, size
+		seg.ArchiveObject, _ = objectNames(seg.Segment)
+	}
+	if a.cfg.RetainLive > 0 {
+		for _, seg := range segs {
+			if seg.PrunedAt != nil {
+				continue
+			}
+			if seg.ArchivedAt == nil || !seg.LastAt.Before(now.Add(-a.cfg.RetainLive)) {
+				break // in order: the live trail stays one chain
+			}
+			// Read back once more right before the records go.
+			if _, err := a.readSegment(ctx, seg, nil); err != nil {
+				return r, fmt.Errorf("audit archive: segment %d not pruned: %w", seg.Segment, err)
+			}
+			if err := a.cfg.Store.PruneAuditSegment(ctx, seg.Segment, a.cfg.Now()); err != nil {
+				return r, err
+			}
+			t := a.cfg.Now()
+			seg.PrunedAt = &t
+			r.Pruned++
+			a.cfg.Log.Info("audit segment pruned from the live database", "segment", seg.Segment, "first_seq", seg.FirstSeq, "last_seq", seg.LastSeq)
+		}
+	}
+	if a.cfg.RetainArchive > 0 {
+		for _, seg := range segs {
+			if seg.PrunedAt == nil || !seg.LastAt.Before(now.Add(-a.cfg.RetainArchive)) {
+				break
+			}
+			data, sealName := objectNames(seg.Segment)
+			if err := a.cfg.Store.SetAuditSettings(ctx, map[string]string{settingExpiredThrough: strconv.FormatInt(seg.Segment, 10)}); err != nil {
+				return r, err
+			}
+			for _, name := range []string{data, sealName} {
+				if err := a.bucket.Delete(ctx, name); err != nil && !isNotFound(err) {
+					return r, fmt.Errorf("audit archive: expire segment %d: %w", seg.Segment, err)
+				}
+			}
+			if err := a.cfg.Store.ForgetAuditSegment(ctx, seg.Segment); err != nil {
+				return r, err
+			}
+			r.Expired++
+			a.cfg.Log.Info("audit segment expired from the archive", "segment", seg.Segment, "last_at", seg.LastAt)
+		}
+	}
+	return r, nil
+}
+
+// encodeSegment reads the segment's records from the live trail into the
+// archive form: gzip of one canonical record per line, exactly the bytes
+// the hashes cover.
+func (a *Archiver) encodeSegment(ctx context.Context, seg *audit.Segment) ([]byte, error) {
+	var buf bytes.Buffer
+	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	w := &audit.Walker{Want: seg.FirstSeq, Prev: seg.PrevHead}
+	err := a.cfg.Store.ScanAuditSegmentRows(ctx, seg.FirstSeq, seg.LastSeq, seg.PrevHead, func(row *novamed.AuditRow) error {
+		if _, err := w.Next(row); err != nil {
+			return err
+		}
+		zw.Write(row.Record)   //nolint:errcheck // a bytes.Buffer does not fail
+		zw.Write([]byte{'\n'}) //nolint:errcheck // a bytes.Buffer does not fail
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("audit archive: segment %d: %w", seg.Segment, err)
+	}
+	if w.Want != seg.LastSeq+1 || w.Prev != seg.Head {
+		return nil, fmt.Errorf("audit archive: segment %d: the live records do not reach its sealed head", seg.Segment)
+	}
+	if err := zw.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// archive writes a sealed segment and its seal, reads both back, checks
+// them and marks the segment archived.
+func (a *Archiver) archive(ctx context.Context, seg *audit.Segment) (int64, error) {
+	data, err := a.encodeSegment(ctx, seg)
+	if err != nil {
+		return 0, err
+	}
+	sealJSON, err := json.Marshal(&seg.Seal)
+	if err != nil {
+		return 0, err
+	}
+	dataName, sealName := objectNames(seg.Segment)
+	if err := a.bucket.WriteAll(ctx, dataName, data, &blob.WriterOptions{ContentType: "application/gzip"}); err != nil {
+		return 0, fmt.Errorf("audit archive: write segment %d: %w", seg.Segment, err)
+	}
+	if err := a.bucket.WriteAll(ctx, sealName, sealJSON, &blob.WriterOptions{ContentType: "application/json"}); err != nil {
+		return 0, fmt.Errorf("audit archive: write seal %d: %w", seg.Segment, err)
+	}
+	back, err := a.bucket.ReadAll(ctx, dataName)
+	if err != nil {
+		return 0, fmt.Errorf("audit archive: read back segment %d: %w", seg.Segment, err)
+	}
+	if !bytes.Equal(back, data) {
+		return 0, fmt.Errorf("audit archive: segment %d read back differs from what was written", seg.Segment)
+	}
+	if _, err := a.readSegment(ctx, seg, nil); err != nil {
+		return 0, fmt.Errorf("audit archive: read back segment %d: %w", seg.Segment, err)
+	}
+	if err := a.cfg.Store.MarkAuditSegmentArchived(ctx, seg.Segment, a.cfg.URL, dataName, int64(len(data)), a.cfg.Now()); err != nil {
+		return 0, err
+	}
+	a.cfg.Log.Info("audit segment archived", "segment", seg.Segment, "records", seg.LastSeq-seg.FirstSeq+1, "bytes", len(data))
+	return int64(len(data)), nil
+}
+
+// readSegment reads segment seg from the archive and checks it: its seal
+// object must be seg's seal and signed by the configured key, and its
+// records must run FirstSeq..LastSeq from PrevHead to Head. fn, when set,
+// gets every record (with Hash and PrevHash).
+func (a *Archiver) readSegment(ctx context.Context, seg *audit.Segment, fn func(*novamed.AuditRecord) error) (int64, error) {
+	if a.bucket == nil {
+		return 0, errors.New("no audit archive is configured (--audit-archive)")
+	}
+	dataName, sealName := objectNames(seg.Segment)
+	raw, err := a.bucket.ReadAll(ctx, sealName)
+	if err != nil {
+		if isNotFound(err) {
+			return 0, &SegmentError{Segment: seg.Segment, Reason: fmt.Sprintf("missing from the archive (records %d–%d): its seal %s is not there", seg.FirstSeq, seg.LastSeq, sealName)}
+		}
+		return 0, err
+	}
+	stored, err := audit.ParseSeal(raw)
+	if err != nil {
+		return 0, &SegmentError{Segment: seg.Segment, Reason: "its seal in the archive is unreadable (edited)"}
+	}
+	if stored.Segment != seg.Segment {
+		return 0, &SegmentError{Segment: seg.Segment, Reason: fmt.Sprintf("the archive holds segment %d's seal under its name (reordered)", stored.Segment)}
+	}
+	if a.cfg.Public == nil {
+		return 0, errors.New("no checkpoint key to check seals with (give --checkpoint-key-file or --checkpoint-public-key)")
+	}
+	if err := stored.Check(a.cfg.Public); err != nil {
+		return 0, &SegmentError{Segment: seg.Segment, Reason: err.Error()}
+	}
+	if *stored != seg.Seal {
+		return 0, &SegmentError{Segment: seg.Segment, Reason: "its seal in the archive differs from the database's (edited)"}
+	}
+	data, err := a.bucket.ReadAll(ctx, dataName)
+	if err != nil {
+		if isNotFound(err) {
+			return 0, &SegmentError{Segment: seg.Segment, Reason: fmt.Sprintf("missing from the archive (records %d–%d): %s is not there", seg.FirstSeq, seg.LastSeq, dataName)}
+		}
+		return 0, err
+	}
+	return walkSegment(seg, data, fn)
+}
+
+// walkSegment checks an archived segment's records against its seal.
+func walkSegment(seg *audit.Segment, data []byte, fn func(*novamed.AuditRecord) error) (int64, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return 0, &SegmentError{Segment: seg.Segment, Reason: "its records are not readable (edited or truncated)"}
+	}
+	plain, err := io.ReadAll(zr)
+	if err != nil {
+		return 0, &SegmentError{Segment: seg.Segment, Reason: "its records are not readable (edited or truncated)"}
+	}
+	w := &audit.Walker{Want: seg.FirstSeq, Prev: seg.PrevHead}
+	for line := range bytes.SplitSeq(bytes.TrimSuffix(plain, []byte{'\n'}), []byte{'\n'}) {
+		rec, err := audit.Decode(&novamed.AuditRow{Seq: w.Want, Record: line})
+		if err != nil {
+			return w.N, &SegmentError{Segment: seg.Segment, Reason: err.Error()}
+		}
+		row := &novamed.AuditRow{Seq: rec.Seq, At: rec.Time, Record: line, PrevHash: rec.PrevHash, Hash: audit.Link(w.Prev, line)}
+		if rec.Format >= 2 {
+			row.PrevHash = w.Prev
+		}
+		if rec, err = w.Next(row); err != nil {
+			var broken *audit.BrokenError
+			if errors.As(err, &broken) {
+				return w.N, &SegmentError{Segment: seg.Segment, Reason: broken.Error()}
+			}
+			return w.N, err
+		}
+		if rec.Seq > seg.LastSeq {
+			return w.N, &SegmentError{Segment: seg.Segment, Reason: fmt.Sprintf("holds record %d, past its sealed last record %d (edited)", rec.Seq, seg.LastSeq)}
+		}
+		if fn != nil {
+			if err := fn(rec); err != nil {
+				return w.N, err
+			}
+		}
+	}
+	if w.Want != seg.LastSeq+1 {
+		return w.N, &SegmentError{Segment: seg.Segment, Reason: fmt.Sprintf("ends at record %d, not at its sealed last record %d (records removed)", w.Want-1, seg.LastSeq)}
+	}
+	if w.Prev != seg.Head {
+		return w.N, &SegmentError{Segment: seg.Segment, Reason: "its records do not hash to its sealed head (a record was edited)"}
+	}
+	return w.N, nil
+}
+
+// SegmentError names an archived segment that fails verification.
+type SegmentError struct {
+	Segment int64
+	Reason  string
+}
+
+func (e *SegmentError) Error() string {
+	return fmt.Sprintf("audit archive: segment %d %s", e.Segment, e.Reason)
+}
+
+func isNotFound(err error) bool {
+	return err != nil && gcerrors.Code(err) == gcerrors.NotFound
+}
