@@ -12,6 +12,7 @@ import (
 // hostile strings and awkward numbers, appendAccessLine produces exactly
 // slog's JSONHandler line.
 func TestAccessLineMatchesSlog(t *testing.T) {
+	t.Parallel()
 	at := time.Date(2026, 11, 27, 5, 1, 0, 142950843, time.UTC)
 	cases := [][]slog.Attr{
 		{slog.String("request_id", "req_5fa42f0a766600e21d5c977c"), slog.String("method", "POST"), slog.String("route", "POST /api/external/patient"),

@@ -160,6 +160,7 @@ func decodeError(t *testing.T, w *httptest.ResponseRecorder) testErrorEnvelope {
 // --trusted-proxy) never lock out a valid key sent from that address; they
 // only slow the failing attempts.
 func TestValidKeyServedWhileBadKeysStream(t *testing.T) {
+	t.Parallel()
 	e := newHardenedEnv(t, nil, 20)
 	_, valid := e.key(1000)
 	const addr = "203.0.113.5"
@@ -195,6 +196,7 @@ func TestValidKeyServedWhileBadKeysStream(t *testing.T) {
 // TestDuplicateAPIKeyHeaders (issue 19.12): two x-api-key values are a 401,
 // whichever of them is valid.
 func TestDuplicateAPIKeyHeaders(t *testing.T) {
+	t.Parallel()
 	e := newHardenedEnv(t, nil, 1000)
 	_, valid := e.key(1000)
 	bad, _ := apikey.Generate("development")
@@ -213,6 +215,7 @@ func TestDuplicateAPIKeyHeaders(t *testing.T) {
 // answer carries the rate-limit headers; without a verified key they
 // describe the caller's failed-authentication budget.
 func TestRateLimitHeadersOnEveryResponse(t *testing.T) {
+	t.Parallel()
 	e := newHardenedEnv(t, nil, 20)
 	_, valid := e.key(77)
 	const addr = "203.0.113.7"
@@ -281,6 +284,7 @@ func TestRateLimitHeadersOnEveryResponse(t *testing.T) {
 // TestRateLimitMessageSingularPlural (issue 18.6, contract §8): "1 second"
 // and "N seconds" are both exact messages.
 func TestRateLimitMessageSingularPlural(t *testing.T) {
+	t.Parallel()
 	e := newHardenedEnv(t, nil, 1000)
 	for _, c := range []struct {
 		limit   int
@@ -308,6 +312,7 @@ func TestRateLimitMessageSingularPlural(t *testing.T) {
 // old and the new key draw on one limit, the key lineage's, with the
 // in-process limiter and with the shared Redis one.
 func TestRolledKeysShareOneLimit(t *testing.T) {
+	t.Parallel()
 	limiters := map[string]func(t *testing.T) func(now func() time.Time) ratelimit.Limiter{
 		"memory": func(*testing.T) func(now func() time.Time) ratelimit.Limiter { return nil },
 		"redis": func(t *testing.T) func(now func() time.Time) ratelimit.Limiter {
@@ -371,6 +376,7 @@ const fingerprintedPatient = `{"clinic_id":"%s","first_name":"Dora","last_name":
 // key, not a plain SHA-256 that a dictionary of names and birth dates
 // reverses.
 func TestIdempotencyFingerprintIsKeyed(t *testing.T) {
+	t.Parallel()
 	e := newHardenedEnv(t, nil, 1000)
 	k, raw := e.key(1000)
 	body := fmt.Sprintf(fingerprintedPatient, e.clinic)
@@ -404,6 +410,7 @@ func TestIdempotencyFingerprintIsKeyed(t *testing.T) {
 // upgrade (plain SHA-256) still replays the same request, and still refuses
 // another one, for the 24 h it is kept.
 func TestLegacyFingerprintReplayedAcrossUpgrade(t *testing.T) {
+	t.Parallel()
 	e := newHardenedEnv(t, nil, 1000)
 	k, raw := e.key(1000)
 	body := fmt.Sprintf(fingerprintedPatient, e.clinic)

@@ -9,6 +9,7 @@ import (
 )
 
 func TestAcceptsJSON(t *testing.T) {
+	t.Parallel()
 	cases := map[string]bool{
 		"":                                  true,
 		"*/*":                               true,
@@ -33,6 +34,7 @@ func TestAcceptsJSON(t *testing.T) {
 }
 
 func TestClientAddrTrustsOnlyConfiguredProxies(t *testing.T) {
+	t.Parallel()
 	s := &Server{proxies: []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8")}}
 	cases := []struct {
 		remote, xff, want string
@@ -58,6 +60,7 @@ func TestClientAddrTrustsOnlyConfiguredProxies(t *testing.T) {
 }
 
 func TestRetryAfterSeconds(t *testing.T) {
+	t.Parallel()
 	for d, want := range map[time.Duration]int{0: 1, time.Millisecond: 1, time.Second: 1, 1001 * time.Millisecond: 2, 59 * time.Second: 59} {
 		if got := retryAfterSeconds(d); got != want {
 			t.Errorf("retryAfterSeconds(%v) = %d, want %d", d, got, want)
@@ -68,6 +71,7 @@ func TestRetryAfterSeconds(t *testing.T) {
 // TestStoreFailureIsNotAFailedLogin: when the store cannot answer, valid
 // keys get 500s, but nothing is counted against the client's address.
 func TestStoreFailureIsNotAFailedLogin(t *testing.T) {
+	t.Parallel()
 	s, raw, _ := newTestServer(t, 1000)
 	s.store.Close()
 	for i := 0; i < 25; i++ {

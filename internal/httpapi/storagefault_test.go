@@ -102,6 +102,7 @@ func get(s *Server, path, key string) *httptest.ResponseRecorder {
 // with a stable code, a fixed message and Retry-After; anything else stays
 // a 500.
 func TestStorageFaultsAre503(t *testing.T) {
+	t.Parallel()
 	s, fs, key, clinic, _ := newFaultyServer(t, nil)
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: &net.OpError{Op: "connect", Err: syscall.ECONNREFUSED}}
 	cases := []struct {
@@ -154,6 +155,7 @@ func TestStorageFaultsAre503(t *testing.T) {
 // cannot be written is not answered (no unaudited PHI access), with the
 // storage 503.
 func TestPHIReadRefusedWhenAuditFails(t *testing.T) {
+	t.Parallel()
 	s, fs, key, clinic, _ := newFaultyServer(t, nil)
 	body := fmt.Sprintf(`{"clinic_id":%q,"first_name":"Audra","last_name":"Unaudited","dob":"1970-01-01"}`, clinic)
 	req := httptest.NewRequest("POST", "/api/external/patient", strings.NewReader(body))
