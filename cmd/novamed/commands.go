@@ -53,7 +53,7 @@ func commands() []command {
 		{"partners show", "PARTNER_ID", "a partner, its BAA on record and its clinics", op(partnersShow)},
 		{"clinics create", "--name NAME [--partner PARTNER_ID]", "create a clinic of a partner (development default: the development partner)", op(clinicsCreate)},
 		{"clinics list", "", "list clinics", op(clinicsList)},
-		{"clinics update", "CLINIC_ID --free-shipping true|false", "change a clinic's settings", op(clinicsUpdate)},
+		{"clinics update", "CLINIC_ID [--free-shipping true|false] [--name N]", "change a clinic's settings (audited)", op(clinicsUpdate)},
 		{"keys create", "--clinic ID [--clinic ID…] [--name N] [--expires-in D] [--rate-limit N]", "issue an API key to the partner of its clinics (production: approved, with a BAA)", op(keysCreate)},
 		{"keys list", "[--clinic ID]", "list keys (never the keys themselves)", op(keysList)},
 		{"keys revoke", "KEY_ID", "revoke a key (a running server refuses it within 2s)", op(keysRevoke)},

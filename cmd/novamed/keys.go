@@ -40,25 +40,7 @@ func toKeyJSON(k *novamed.APIKey, raw string) keyJSON {
 }
 
 // keyFlags are the partner warnings of a key on operator listings.
-func keyFlags(k *novamed.APIKey, now time.Time) []string {
-	p := k.Partner
-	if p == nil {
-		return nil
-	}
-	var flags []string
-	if p.Status != novamed.PartnerApproved {
-		flags = append(flags, "partner "+string(p.Status))
-	}
-	if k.Environment == novamed.Production {
-		switch {
-		case !p.HasBAA:
-			flags = append(flags, "BAA missing")
-		case p.BAAExpiresAt != nil && !now.Before(*p.BAAExpiresAt):
-			flags = append(flags, "BAA expired (key refused)")
-		}
-	}
-	return flags
-}
+func keyFlags(k *novamed.APIKey, now time.Time) []string { return onboarding.KeyFlags(k, now) }
 
 type stringList []string
 

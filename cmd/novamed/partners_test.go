@@ -212,6 +212,14 @@ func TestSuspendedPartnerWebhooksAreHeld(t *testing.T) {
 	var clinic struct{ ID string }
 	ts.mustCLI(&clinic, "clinics", "create", "--name", "Held North", "--partner", partner)
 	key := ts.newKey("--clinic", clinic.ID)
+	var renamed struct {
+		Name      string
+		PartnerID string `json:"partner_id"`
+	}
+	ts.mustCLI(&renamed, "clinics", "update", clinic.ID, "--name", "Held South")
+	if renamed.Name != "Held South" || renamed.PartnerID != partner {
+		t.Errorf("clinics update --name: %+v", renamed)
+	}
 
 	var secretP, secretD string
 	rcP, rcD := newReceiver(t, &secretP), newReceiver(t, &secretD)

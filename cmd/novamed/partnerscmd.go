@@ -38,31 +38,16 @@ func deps(env novamed.Environment) onboarding.Deps {
 	return onboarding.Deps{Env: env, Now: time.Now}
 }
 
-// partnerJSON is the --json shape of a partner: the partner, its BAA on
-// record and the flags an operator must see (BAA missing, BAA expired).
-type partnerJSON struct {
-	*novamed.Partner
-	BAAState string   `json:"baa_state"`
-	Flags    []string `json:"flags"`
-	Clinics  []string `json:"clinics,omitempty"`
+// partnerJSON is the --json shape of a partner (the admin API's too).
+type partnerJSON = onboarding.PartnerView
+
+func toPartnerJSON(p *novamed.Partner, env novamed.Environment, now time.Time) partnerJSON {
+	return onboarding.ViewPartner(p, env, now)
 }
 
 // partnerFlags are the warnings shown beside a partner on every listing.
 func partnerFlags(p *novamed.Partner, env novamed.Environment, now time.Time) []string {
-	flags := []string{}
-	switch p.BAAState(now) {
-	case "missing":
-		if env == novamed.Production {
-			flags = append(flags, "BAA missing")
-		}
-	case "expired":
-		flags = append(flags, "BAA expired on "+p.BAA.ExpiresOn)
-	}
-	return flags
-}
-
-func toPartnerJSON(p *novamed.Partner, env novamed.Environment, now time.Time) partnerJSON {
-	return partnerJSON{Partner: p, BAAState: p.BAAState(now), Flags: partnerFlags(p, env, now)}
+	return onboarding.PartnerFlags(p, env, now)
 }
 
 func partnerLine(p *novamed.Partner, env novamed.Environment, now time.Time) string {

@@ -15,6 +15,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/onboarding"
 )
 
 func ordersAdvance(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -116,30 +117,38 @@ func practitionersActivate(ctx context.Context, args []string, getenv func(strin
 }
 
 func clinicsUpdate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	var free *string
+	var free, name *string
 	c, id, err := oneArgCommand("clinics update", "CLINIC_ID", args, getenv, func(fs *flag.FlagSet) {
 		free = fs.String("free-shipping", "", "true or false: clinic-specific free shipping")
+		name = fs.String("name", "", "a new name")
 	})
 	if err != nil {
 		return err
 	}
-	if *free == "" {
-		return errors.New("nothing to update: give --free-shipping true|false")
+	if *free == "" && *name == "" {
+		return errors.New("nothing to update: give --free-shipping true|false or --name")
 	}
-	on, err := strconv.ParseBool(*free)
-	if err != nil {
-		return fmt.Errorf("--free-shipping must be true or false")
+	var u onboarding.ClinicUpdate
+	if *free != "" {
+		on, err := strconv.ParseBool(*free)
+		if err != nil {
+			return fmt.Errorf("--free-shipping must be true or false")
+		}
+		u.FreeShipping = &on
 	}
-	store, _, err := c.openStore(ctx, getenv)
+	if *name != "" {
+		u.Name = name
+	}
+	store, env, err := c.openStore(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	clinic, err := store.SetClinicFreeShipping(ctx, strings.ToLower(id), on)
+	clinic, err := onboarding.UpdateClinic(ctx, store, deps(env), localActor(getenv, "novamed clinics update"), id, u)
 	if err != nil {
 		return err
 	}
-	return emit(stdout, c.json, clinic, fmt.Sprintf("clinic %s: free shipping %v\n", clinic.ID, clinic.FreeShipping))
+	return emit(stdout, c.json, clinic, fmt.Sprintf("clinic %s (%s): free shipping %v\n", clinic.ID, clinic.Name, clinic.FreeShipping))
 }
 
 func carriersList(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {

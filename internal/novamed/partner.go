@@ -243,4 +243,8 @@ type PartnerStore interface {
 	CreatePartnerClinic(ctx context.Context, c *Clinic, eff Effects) error
 	// ListPartnerClinics lists one partner's clinics, oldest first.
 	ListPartnerClinics(ctx context.Context, partnerID string) ([]*Clinic, error)
+	// UpdateClinic changes a clinic's name and/or free shipping (nil:
+	// kept) with eff. A clinic never changes partner (its keys belong
+	// to that partner).
+	UpdateClinic(ctx context.Context, id string, name *string, freeShipping *bool, eff Effects) (*Clinic, error)
 }

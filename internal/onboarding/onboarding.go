@@ -160,6 +160,34 @@ func CreateClinic(ctx context.Context, s Store, d Deps, a Actor, name, partnerID
 	return s.GetClinic(ctx, c.ID)
 }
 
+// ClinicUpdate are the clinic settings an operator may change (nil: kept).
+type ClinicUpdate struct {
+	Name         *string
+	FreeShipping *bool
+}
+
+// UpdateClinic changes a clinic's settings.
+func UpdateClinic(ctx context.Context, s Store, d Deps, a Actor, clinicID string, u ClinicUpdate) (*novamed.Clinic, error) {
+	if !novamed.IsUUID(clinicID) {
+		return nil, novamed.Errorf(novamed.CodeInvalidClinicID, "Clinic id %q is not a UUID.", clinicID)
+	}
+	id := strings.ToLower(clinicID)
+	if u.Name == nil && u.FreeShipping == nil {
+		return nil, novamed.Errorf(novamed.CodeInvalid, "Nothing to update: give a name or free_shipping.")
+	}
+	if u.Name != nil {
+		n := strings.TrimSpace(*u.Name)
+		if n == "" || len(n) > 200 || strings.ContainsAny(n, "\r\n") {
+			return nil, novamed.Errorf(novamed.CodeInvalid, "A clinic name is 1 to 200 characters on one line.")
+		}
+		u.Name = &n
+	}
+	now := d.now()
+	rec := record(a, now, "clinic.update", "clinic", id)
+	rec.ClinicID = id
+	return s.UpdateClinic(ctx, id, u.Name, u.FreeShipping, novamed.Effects{Audit: rec})
+}
+
 // KeyInput are the fields of a key to issue.
 type KeyInput struct {
 	Name      string

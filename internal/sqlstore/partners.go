@@ -301,3 +301,33 @@ func (s *Store) keyPartner(ctx context.Context, q querier, k *novamed.APIKey) er
 	k.Partner = &novamed.PartnerKeyState{Status: p.Status, HasBAA: p.BAA != nil, BAAExpiresAt: p.BAA.ExpiresAt()}
 	return nil
 }
+
+// UpdateClinic changes a clinic's name and/or free shipping (nil: kept),
+// with its effects.
+func (s *Store) UpdateClinic(ctx context.Context, id string, name *string, freeShipping *bool, eff novamed.Effects) (*novamed.Clinic, error) {
+	err := s.inTx(ctx, func(tx *sql.Tx) error {
+		var one int
+		err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM clinics WHERE id = ?`+s.forUpdate()), id).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			return novamed.ErrClinicNotFound()
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: update clinic: %w", err)
+		}
+		if name != nil {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE clinics SET name = ? WHERE id = ?`), *name, id); err != nil {
+				return fmt.Errorf("sqlstore: update clinic: %w", err)
+			}
+		}
+		if freeShipping != nil {
+			if _, err := tx.ExecContext(ctx, s.q(`UPDATE clinics SET free_shipping = ? WHERE id = ?`), boolInt(*freeShipping), id); err != nil {
+				return fmt.Errorf("sqlstore: update clinic: %w", err)
+			}
+		}
+		return s.writeEffects(ctx, tx, eff)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return s.GetClinic(ctx, id)
+}

@@ -280,4 +280,29 @@ func testPartners(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 		got, _ = f.claim("w2", labels)
 		equal(t, "claimed once P is reinstated", got, []string{"p " + novamed.EventWebhookTest})
 	})
+
+	t.Run("UpdateClinic", func(t *testing.T) {
+		f := newFixture(t, newStore)
+		p := f.partner("P", novamed.PartnerApproved)
+		c := f.partnerClinic("Old name", p.ID)
+		name, free := "New name", true
+		got, err := f.s.UpdateClinic(f.ctx, c.ID, &name, nil, novamed.Effects{Audit: &novamed.AuditRecord{Time: f.tick(), RequestID: "cli_x", Action: "clinic.update", Status: 200}})
+		must(t, "UpdateClinic name", err)
+		if got.Name != name || got.FreeShipping || got.PartnerID != p.ID {
+			t.Errorf("after a rename: %+v", got)
+		}
+		got, err = f.s.UpdateClinic(f.ctx, c.ID, nil, &free, novamed.Effects{})
+		must(t, "UpdateClinic free shipping", err)
+		if got.Name != name || !got.FreeShipping {
+			t.Errorf("after free shipping on: %+v", got)
+		}
+		_, err = f.s.UpdateClinic(f.ctx, uuid.NewString(), &name, nil, novamed.Effects{})
+		wantCode(t, "UpdateClinic unknown", err, novamed.CodeClinicNotFound)
+		var actions []string
+		must(t, "ScanAudit", f.s.ScanAudit(f.ctx, time.Time{}, time.Time{}, func(r *novamed.AuditRecord) error {
+			actions = append(actions, r.Action)
+			return nil
+		}))
+		equal(t, "audited", actions, []string{"clinic.update"})
+	})
 }
