@@ -116,7 +116,7 @@ type readiness struct {
 func (s *Server) storeReady(ctx context.Context) error {
 	s.ready.mu.Lock()
 	defer s.ready.mu.Unlock()
-	if !s.ready.checkedAt.IsZero() && time.Since(s.ready.checkedAt) < readyProbeTTL {
+	if !s.ready.checkedAt.IsZero() && s.now().Sub(s.ready.checkedAt) < readyProbeTTL {
 		return s.ready.err
 	}
 	var err error
@@ -125,7 +125,7 @@ func (s *Server) storeReady(ctx context.Context) error {
 	} else {
 		err = s.store.Ping(ctx)
 	}
-	s.ready.checkedAt, s.ready.err = time.Now(), err
+	s.ready.checkedAt, s.ready.err = s.now(), err
 	state := int8(1)
 	if err != nil {
 		state = -1

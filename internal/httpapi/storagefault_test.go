@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -75,15 +76,15 @@ func (l *syncLog) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(
 func (l *syncLog) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // newFaultyServer is newTestServer's store behind a faultyStore, with the
-// given optional readiness checks.
-func newFaultyServer(t *testing.T, checks map[string]func(context.Context) error) (*Server, *faultyStore, string, string, *syncLog) {
+// given optional readiness checks and clock (time.Now when nil).
+func newFaultyServer(t *testing.T, checks map[string]func(context.Context) error, now func() time.Time) (*Server, *faultyStore, string, string, *syncLog) {
 	t.Helper()
 	base, raw, clinic := newTestServer(t, 1_000_000)
 	fs := &faultyStore{Store: base.store.(*sqlstore.Store)}
 	logs := &syncLog{}
 	log := slog.New(slog.NewJSONHandler(logs, nil))
 	aw := audit.NewWriter(fs, log)
-	s := New(Config{Env: novamed.Development, Store: fs, Audit: aw, Limiter: ratelimit.NewMemory(nil), Logger: log, ReadyChecks: checks})
+	s := New(Config{Env: novamed.Development, Store: fs, Audit: aw, Limiter: ratelimit.NewMemory(nil), Logger: log, ReadyChecks: checks, Now: now})
 	t.Cleanup(func() { s.Close(); aw.Close() })
 	return s, fs, raw, clinic, logs
 }
@@ -103,7 +104,7 @@ func get(s *Server, path, key string) *httptest.ResponseRecorder {
 // a 500.
 func TestStorageFaultsAre503(t *testing.T) {
 	t.Parallel()
-	s, fs, key, clinic, _ := newFaultyServer(t, nil)
+	s, fs, key, clinic, _ := newFaultyServer(t, nil, nil)
 	refused := &net.OpError{Op: "dial", Net: "tcp", Err: &net.OpError{Op: "connect", Err: syscall.ECONNREFUSED}}
 	cases := []struct {
 		name    string
@@ -156,7 +157,7 @@ func TestStorageFaultsAre503(t *testing.T) {
 // storage 503.
 func TestPHIReadRefusedWhenAuditFails(t *testing.T) {
 	t.Parallel()
-	s, fs, key, clinic, _ := newFaultyServer(t, nil)
+	s, fs, key, clinic, _ := newFaultyServer(t, nil, nil)
 	body := fmt.Sprintf(`{"clinic_id":%q,"first_name":"Audra","last_name":"Unaudited","dob":"1970-01-01"}`, clinic)
 	req := httptest.NewRequest("POST", "/api/external/patient", strings.NewReader(body))
 	req.Header.Set("x-api-key", key)
@@ -186,26 +187,26 @@ func TestPHIReadRefusedWhenAuditFails(t *testing.T) {
 // a write, 200 again once it can (no restart), logs each transition once,
 // and a failing optional dependency (Redis) is "degraded", not unready.
 func TestReadyzFollowsTheStore(t *testing.T) {
+	t.Parallel()
 	var redisErr error
 	var mu sync.Mutex
 	checks := map[string]func(context.Context) error{"redis": func(context.Context) error { mu.Lock(); defer mu.Unlock(); return redisErr }}
-	s, fs, _, _, logs := newFaultyServer(t, checks)
+	// The database probe is cached for readyProbeTTL: the test's clock
+	// steps past it instead of waiting for it.
+	var skew atomic.Int64
+	now := func() time.Time { return time.Now().Add(time.Duration(skew.Load())) }
+	s, fs, _, _, logs := newFaultyServer(t, checks, now)
 	readyz := func() (int, string) { w := get(s, "/readyz", ""); return w.Code, w.Body.String() }
-	// waitReady waits (the probe is cached for a second) for want and a
-	// body containing sub.
+	// waitReady lets the cached probe expire and expects want and a body
+	// containing sub from the next probe.
 	waitReady := func(want int, sub string) string {
 		t.Helper()
-		deadline := time.Now().Add(5 * time.Second)
-		for {
-			st, b := readyz()
-			if st == want && strings.Contains(b, sub) {
-				return b
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("/readyz stayed %d (%s), want %d", st, b, want)
-			}
-			time.Sleep(20 * time.Millisecond)
+		skew.Add(int64(readyProbeTTL))
+		st, b := readyz()
+		if st != want || !strings.Contains(b, sub) {
+			t.Fatalf("/readyz answered %d (%s), want %d with %s", st, b, want, sub)
 		}
+		return b
 	}
 	waitReady(200, `"database":"ok"`)
 	if _, b := readyz(); !strings.Contains(b, `"redis":"ok"`) {
