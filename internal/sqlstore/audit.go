@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"context"
 	"crypto/sha256"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -20,7 +19,7 @@ import (
 // AppendAudit stores records in one transaction (see writeAudit for when
 // they are chained).
 func (s *Store) AppendAudit(ctx context.Context, recs []*novamed.AuditRecord) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error { return s.appendAudit(ctx, tx, recs) })
+	return s.inTx(ctx, func(tx *txn) error { return s.appendAudit(ctx, tx, recs) })
 }
 
 const selectAuditHeadSQL = `SELECT seq, hash FROM audit_head WHERE id = 1`
@@ -28,8 +27,8 @@ const selectAuditHeadSQL = `SELECT seq, hash FROM audit_head WHERE id = 1`
 // appendAudit stores recs as part of tx. Inside a SQLite group commit job
 // the records are chained and inserted with the rest of the batch's, just
 // before its COMMIT (groupCommitter.deferAudit); otherwise at once.
-func (s *Store) appendAudit(ctx context.Context, tx *sql.Tx, recs []*novamed.AuditRecord) error {
-	if len(recs) == 0 || s.group.deferAudit(tx, recs) {
+func (s *Store) appendAudit(ctx context.Context, tx *txn, recs []*novamed.AuditRecord) error {
+	if len(recs) == 0 || s.group.deferAudit(tx.tx, recs) {
 		return nil
 	}
 	return s.writeAudit(ctx, tx, recs)
@@ -55,13 +54,13 @@ func insertAuditSQL(n int) string {
 // the write's own transaction meant holding the chain head's row lock
 // through every COMMIT, so the writes of all replicas committed one fsync
 // after another (~1k a second; docs/performance.md).
-func (s *Store) writeAudit(ctx context.Context, tx *sql.Tx, recs []*novamed.AuditRecord) error {
+func (s *Store) writeAudit(ctx context.Context, tx *txn, recs []*novamed.AuditRecord) error {
 	if s.dialect == Postgres {
 		b, err := json.Marshal(recs)
 		if err != nil {
 			return fmt.Errorf("sqlstore: encode audit records: %w", err)
 		}
-		if _, err := s.exec(ctx, tx, `INSERT INTO audit_pending (records) VALUES (?)`, string(b)); err != nil {
+		if _, err := tx.exec(ctx, `INSERT INTO audit_pending (records) VALUES (?)`, string(b)); err != nil {
 			return fmt.Errorf("sqlstore: insert audit: %w", err)
 		}
 		s.chainer.nudge()
@@ -69,7 +68,7 @@ func (s *Store) writeAudit(ctx context.Context, tx *sql.Tx, recs []*novamed.Audi
 	}
 	var seq int64
 	var hash string
-	if err := s.txRow(ctx, tx, selectAuditHeadSQL+s.forUpdate()).Scan(&seq, &hash); err != nil {
+	if err := tx.queryRow(ctx, selectAuditHeadSQL+s.syntax.forUpdate()).Scan(&seq, &hash); err != nil {
 		return fmt.Errorf("sqlstore: audit head: %w", err)
 	}
 	return s.insertChained(ctx, tx, recs, seq, hash)
@@ -77,7 +76,7 @@ func (s *Store) writeAudit(ctx context.Context, tx *sql.Tx, recs []*novamed.Audi
 
 // insertChained chains recs after (seq, hash), inserts them and moves the
 // head; the caller holds the head (its row lock, or SQLite's one writer).
-func (s *Store) insertChained(ctx context.Context, tx *sql.Tx, recs []*novamed.AuditRecord, seq int64, hash string) error {
+func (s *Store) insertChained(ctx context.Context, tx *txn, recs []*novamed.AuditRecord, seq int64, hash string) error {
 	// Rows go in prepared multi-row INSERTs of auditChunks rows.
 	for start := 0; start < len(recs); {
 		n := auditChunks[len(auditChunks)-1]
@@ -105,11 +104,11 @@ func (s *Store) insertChained(ctx context.Context, tx *sql.Tx, recs []*novamed.A
 			args = append(args, seq, micros(rec.Time), string(b), sum)
 			hash = rec.Hash
 		}
-		if _, err := s.exec(ctx, tx, insertAuditSQL(n), args...); err != nil {
+		if _, err := tx.exec(ctx, insertAuditSQL(n), args...); err != nil {
 			return fmt.Errorf("sqlstore: insert audit: %w", err)
 		}
 	}
-	if _, err := s.exec(ctx, tx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, seq, hash); err != nil {
+	if _, err := tx.exec(ctx, `UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`, seq, hash); err != nil {
 		return fmt.Errorf("sqlstore: audit head: %w", err)
 	}
 	return nil
@@ -165,13 +164,13 @@ func unreadableBatch(id int64, raw string, now time.Time) *novamed.AuditRecord {
 
 func (s *Store) chainPendingOnce(ctx context.Context) (int, error) {
 	n := 0
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		var seq int64
 		var hash string
-		if err := s.txRow(ctx, tx, selectAuditHeadSQL+s.forUpdate()).Scan(&seq, &hash); err != nil {
+		if err := tx.queryRow(ctx, selectAuditHeadSQL+s.syntax.forUpdate()).Scan(&seq, &hash); err != nil {
 			return fmt.Errorf("sqlstore: audit head: %w", err)
 		}
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT id, records FROM audit_pending ORDER BY id LIMIT ?`), chainBatch)
+		rows, err := tx.query(ctx, `SELECT id, records FROM audit_pending ORDER BY id LIMIT ?`, chainBatch)
 		if err != nil {
 			return fmt.Errorf("sqlstore: pending audit: %w", err)
 		}
@@ -200,14 +199,14 @@ func (s *Store) chainPendingOnce(ctx context.Context) (int, error) {
 			return nil
 		}
 		for id, raw := range bad {
-			if _, err := tx.ExecContext(ctx, `INSERT INTO audit_quarantine (id, records, at) VALUES ($1, $2, $3)`, id, raw, micros(s.now())); err != nil {
+			if _, err := tx.exec(ctx, `INSERT INTO audit_quarantine (id, records, at) VALUES ($1, $2, $3)`, id, raw, micros(s.now())); err != nil {
 				return fmt.Errorf("sqlstore: quarantine audit batch %d: %w", id, err)
 			}
 		}
 		if err := s.insertChained(ctx, tx, recs, seq, hash); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM audit_pending WHERE id = ANY($1)`, ids); err != nil {
+		if _, err := tx.exec(ctx, `DELETE FROM audit_pending WHERE id = ANY($1)`, ids); err != nil {
 			return fmt.Errorf("sqlstore: pending audit: %w", err)
 		}
 		return nil
@@ -249,7 +248,7 @@ func startChainer(s *Store, interval time.Duration, onError func(error)) *chaine
 				// A tick with nothing pending costs one indexed read, not
 				// the head's lock.
 				var pending bool
-				if err := s.write.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM audit_pending)`).Scan(&pending); err == nil && !pending {
+				if err := s.write.queryRow(ctx, `SELECT EXISTS (SELECT 1 FROM audit_pending)`).Scan(&pending); err == nil && !pending {
 					continue
 				}
 			}
@@ -335,7 +334,7 @@ func (s *Store) scanAuditRange(ctx context.Context, from, to int64, prev string,
 	case to > 0:
 		q, args = q+` WHERE seq <= ?`, append(args, to)
 	}
-	rows, err := s.readQuery(ctx, q+` ORDER BY seq`, args...)
+	rows, err := s.read.query(ctx, q+` ORDER BY seq`, args...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: scan audit: %w", err)
 	}
@@ -368,7 +367,7 @@ func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
 	}
 	var seq int64
 	var hash string
-	if err := s.readRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash); err != nil {
+	if err := s.read.queryRow(ctx, `SELECT seq, hash FROM audit_head WHERE id = 1`).Scan(&seq, &hash); err != nil {
 		return 0, "", fmt.Errorf("sqlstore: audit head: %w", err)
 	}
 	return seq, hash, nil

@@ -18,7 +18,7 @@ import (
 func (s *Store) AuditBase(ctx context.Context) (int64, string, error) {
 	var seq int64
 	var head string
-	err := s.readRow(ctx, `SELECT last_seq, head FROM audit_segments WHERE pruned_at IS NOT NULL ORDER BY id DESC LIMIT 1`).Scan(&seq, &head)
+	err := s.read.queryRow(ctx, `SELECT last_seq, head FROM audit_segments WHERE pruned_at IS NOT NULL ORDER BY id DESC LIMIT 1`).Scan(&seq, &head)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, "", nil
 	}

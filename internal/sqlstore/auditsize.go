@@ -12,9 +12,9 @@ func (s *Store) AuditTableBytes(ctx context.Context) (int64, error) {
 	var n int64
 	var err error
 	if s.dialect == Postgres {
-		err = s.read.QueryRowContext(ctx, `SELECT pg_total_relation_size('audit_log')`).Scan(&n)
+		err = s.read.queryRow(ctx, `SELECT pg_total_relation_size('audit_log')`).Scan(&n)
 	} else {
-		err = s.read.QueryRowContext(ctx, `SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = 'audit_log' OR name IN (SELECT name FROM sqlite_schema WHERE tbl_name = 'audit_log')`).Scan(&n)
+		err = s.read.queryRow(ctx, `SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = 'audit_log' OR name IN (SELECT name FROM sqlite_schema WHERE tbl_name = 'audit_log')`).Scan(&n)
 	}
 	if err != nil {
 		return 0, fmt.Errorf("sqlstore: audit size: %w", err)

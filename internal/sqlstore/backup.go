@@ -20,18 +20,19 @@ func (s *Store) Backup(ctx context.Context, path string) error {
 	if strings.ContainsRune(path, 0) {
 		return errors.New("backup: invalid path")
 	}
-	conn, err := s.read.Conn(ctx)
+	raw, err := s.readDB.Conn(ctx)
 	if err != nil {
 		return fmt.Errorf("sqlstore: backup: %w", err)
 	}
-	defer conn.Close()
+	defer raw.Close()
+	conn := handle{raw: raw, syntax: s.syntax}
 	// query_only forbids changes to this connection's database; VACUUM
 	// INTO writes only the new file, but SQLite counts it as a change.
-	if _, err := conn.ExecContext(ctx, `PRAGMA query_only = 0`); err != nil {
+	if _, err := conn.exec(ctx, `PRAGMA query_only = 0`); err != nil {
 		return fmt.Errorf("sqlstore: backup: %w", err)
 	}
-	defer conn.ExecContext(context.Background(), `PRAGMA query_only = 1`) //nolint:errcheck // the connection is discarded on error
-	if _, err := conn.ExecContext(ctx, `VACUUM INTO ?`, path); err != nil {
+	defer conn.exec(context.Background(), `PRAGMA query_only = 1`) //nolint:errcheck // the connection is discarded on error
+	if _, err := conn.exec(ctx, `VACUUM INTO ?`, path); err != nil {
 		return fmt.Errorf("sqlstore: backup: %w", err)
 	}
 	return nil
@@ -46,14 +47,15 @@ func InspectSQLite(ctx context.Context, path string) (int64, error) {
 		return 0, err
 	}
 	defer db.Close()
+	h := handle{raw: db, syntax: sqliteDialect{}}
 	var check string
-	if err := db.QueryRowContext(ctx, `PRAGMA integrity_check`).Scan(&check); err != nil {
+	if err := h.queryRow(ctx, `PRAGMA integrity_check`).Scan(&check); err != nil {
 		return 0, fmt.Errorf("%s is not a SQLite database: %w", path, err)
 	}
 	if check != "ok" {
 		return 0, fmt.Errorf("%s fails SQLite's integrity check: %s", path, check)
 	}
-	have, exists, err := dbVersion(ctx, db, SQLite)
+	have, exists, err := dbVersion(ctx, h)
 	if err != nil {
 		return 0, err
 	}

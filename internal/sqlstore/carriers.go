@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"reflect"
@@ -18,7 +17,7 @@ func (s *Store) ListCarriers(ctx context.Context) ([]novamed.Carrier, error) {
 // listCarriers reads the catalogue through q (a transaction reads it on its
 // own connection rather than waiting for a second one from the pool).
 func (s *Store) listCarriers(ctx context.Context, q querier) ([]novamed.Carrier, error) {
-	rows, err := q.QueryContext(ctx, `SELECT carrier FROM carriers ORDER BY position`)
+	rows, err := q.query(ctx, `SELECT carrier FROM carriers ORDER BY position`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list carriers: %w", err)
 	}
@@ -43,23 +42,23 @@ func (s *Store) ReplaceCarriers(ctx context.Context, cs []novamed.Carrier, onlyI
 	if err := novamed.ValidateCatalogue(cs); err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if s.dialect == Postgres {
-			// Replace or seed one at a time (replicas seed on start): a
-			// second writer waits, then sees the first one's rows. Readers
-			// are not blocked.
-			if _, err := tx.ExecContext(ctx, `LOCK TABLE carriers IN EXCLUSIVE MODE`); err != nil {
+	return s.inTx(ctx, func(tx *txn) error {
+		// Replace or seed one at a time (replicas seed on start): a second
+		// writer waits, then sees the first one's rows. Readers are not
+		// blocked.
+		if lock := s.syntax.lockTable("carriers"); lock != "" {
+			if _, err := tx.exec(ctx, lock); err != nil {
 				return fmt.Errorf("sqlstore: lock carriers: %w", err)
 			}
 		}
 		var n int
-		if err := tx.QueryRowContext(ctx, `SELECT COUNT(*) FROM carriers`).Scan(&n); err != nil {
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM carriers`).Scan(&n); err != nil {
 			return fmt.Errorf("sqlstore: carriers: %w", err)
 		}
 		if onlyIfEmpty && n > 0 {
 			return nil
 		}
-		if _, err := tx.ExecContext(ctx, `DELETE FROM carriers`); err != nil {
+		if _, err := tx.exec(ctx, `DELETE FROM carriers`); err != nil {
 			return fmt.Errorf("sqlstore: carriers: %w", err)
 		}
 		for i, c := range cs {
@@ -67,7 +66,7 @@ func (s *Store) ReplaceCarriers(ctx context.Context, cs []novamed.Carrier, onlyI
 			if err != nil {
 				return err
 			}
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO carriers (id, position, carrier) VALUES (?, ?, ?)`), c.ID, i, string(b)); err != nil {
+			if _, err := tx.exec(ctx, `INSERT INTO carriers (id, position, carrier) VALUES (?, ?, ?)`, c.ID, i, string(b)); err != nil {
 				return fmt.Errorf("sqlstore: insert carrier: %w", err)
 			}
 		}

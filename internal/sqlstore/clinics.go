@@ -25,16 +25,16 @@ func (s *Store) CreatePartnerClinic(ctx context.Context, c *novamed.Clinic, eff 
 }
 
 func (s *Store) createClinic(ctx context.Context, c *novamed.Clinic, eff novamed.Effects) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		partner := sql.NullString{String: c.PartnerID, Valid: c.PartnerID != ""}
 		if partner.Valid {
 			if _, err := s.lockPartner(ctx, tx, c.PartnerID); err != nil {
 				return err
 			}
 		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO clinics (id, name, created_at, partner_id) VALUES (?, ?, ?, ?)`),
+		_, err := tx.exec(ctx, `INSERT INTO clinics (id, name, created_at, partner_id) VALUES (?, ?, ?, ?)`,
 			c.ID, c.Name, micros(c.CreatedAt), partner)
-		if isUnique(err) {
+		if s.syntax.isUnique(err) {
 			return fmt.Errorf("clinic %s: %w", c.ID, novamed.ErrConflict)
 		}
 		if err != nil {
@@ -50,7 +50,7 @@ func (s *Store) GetClinic(ctx context.Context, id string) (*novamed.Clinic, erro
 	var created int64
 	var free int
 	var partner sql.NullString
-	err := s.readRow(ctx, `SELECT id, name, free_shipping, created_at, partner_id FROM clinics WHERE id = ?`, id).
+	err := s.read.queryRow(ctx, `SELECT id, name, free_shipping, created_at, partner_id FROM clinics WHERE id = ?`, id).
 		Scan(&c.ID, &c.Name, &free, &created, &partner)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.ErrClinicNotFound()
@@ -77,7 +77,7 @@ func (s *Store) listClinics(ctx context.Context, partnerID string) ([]*novamed.C
 	if partnerID != "" {
 		query, args = `SELECT id, name, free_shipping, created_at, partner_id FROM clinics WHERE partner_id = ? ORDER BY created_at, id`, []any{partnerID}
 	}
-	rows, err := s.readQuery(ctx, query, args...)
+	rows, err := s.read.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list clinics: %w", err)
 	}
@@ -99,8 +99,8 @@ func (s *Store) listClinics(ctx context.Context, partnerID string) ([]*novamed.C
 
 // SetClinicFreeShipping turns clinic-specific free shipping on or off.
 func (s *Store) SetClinicFreeShipping(ctx context.Context, id string, free bool) (*novamed.Clinic, error) {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE clinics SET free_shipping = ? WHERE id = ?`), boolInt(free), id)
+	err := s.inTx(ctx, func(tx *txn) error {
+		res, err := tx.exec(ctx, `UPDATE clinics SET free_shipping = ? WHERE id = ?`, boolInt(free), id)
 		if err != nil {
 			return fmt.Errorf("sqlstore: update clinic: %w", err)
 		}

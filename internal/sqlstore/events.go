@@ -12,7 +12,7 @@ import (
 
 // insertEvent writes an event into the outbox inside the change's
 // transaction and queues a delivery for each of the clinic's webhooks.
-func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, ev *novamed.Event) error {
+func (s *Store) insertEvent(ctx context.Context, tx *txn, ev *novamed.Event) error {
 	if err := s.insertEventOnly(ctx, tx, ev); err != nil {
 		return err
 	}
@@ -20,7 +20,7 @@ func (s *Store) insertEvent(ctx context.Context, tx *sql.Tx, ev *novamed.Event) 
 	return err
 }
 
-func (s *Store) insertEventOnly(ctx context.Context, tx *sql.Tx, ev *novamed.Event) error {
+func (s *Store) insertEventOnly(ctx context.Context, tx *txn, ev *novamed.Event) error {
 	if ev.ID == "" {
 		ev.ID = newEventID()
 	}
@@ -29,7 +29,7 @@ func (s *Store) insertEventOnly(ctx context.Context, tx *sql.Tx, ev *novamed.Eve
 	if z.err != nil {
 		return z.err
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO events (id, clinic_id, name, data, created_at) VALUES (?, ?, ?, ?, ?)`),
+	if _, err := tx.exec(ctx, `INSERT INTO events (id, clinic_id, name, data, created_at) VALUES (?, ?, ?, ?, ?)`,
 		ev.ID, ev.ClinicID, ev.Name, data, micros(ev.CreatedAt)); err != nil {
 		return fmt.Errorf("sqlstore: insert event: %w", err)
 	}
@@ -54,7 +54,7 @@ func (s *Store) scanEvent(r rowScanner) (*novamed.Event, error) {
 
 // ListEvents returns a clinic's events after an id, oldest first.
 func (s *Store) ListEvents(ctx context.Context, clinicID, after string, limit int) ([]*novamed.Event, error) {
-	rows, err := s.readQuery(ctx, `SELECT id, clinic_id, name, data, created_at FROM events WHERE clinic_id = ? AND id > ? ORDER BY id LIMIT ?`,
+	rows, err := s.read.query(ctx, `SELECT id, clinic_id, name, data, created_at FROM events WHERE clinic_id = ? AND id > ? ORDER BY id LIMIT ?`,
 		clinicID, after, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list events: %w", err)
@@ -76,9 +76,9 @@ func (s *Store) ListEvents(ctx context.Context, clinicID, after string, limit in
 func (s *Store) ActivatePractitioner(ctx context.Context, id string) (*novamed.Practitioner, *novamed.Event, error) {
 	var p *novamed.Practitioner
 	var ev *novamed.Event
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		var err error
-		p, err = s.scanPractitioner(tx.QueryRowContext(ctx, s.q(`SELECT `+practitionerColumns+` FROM practitioners WHERE id = ?`+s.forUpdate()), id))
+		p, err = s.scanPractitioner(tx.queryRow(ctx, `SELECT `+practitionerColumns+` FROM practitioners WHERE id = ?`+s.syntax.forUpdate(), id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return novamed.NotFound("Practitioner")
 		}
@@ -88,7 +88,7 @@ func (s *Store) ActivatePractitioner(ctx context.Context, id string) (*novamed.P
 		if p.Status == novamed.PractitionerActive {
 			return nil
 		}
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE practitioners SET status = ? WHERE id = ? AND status = ?`), novamed.PractitionerActive, id, p.Status)
+		res, err := tx.exec(ctx, `UPDATE practitioners SET status = ? WHERE id = ? AND status = ?`, novamed.PractitionerActive, id, p.Status)
 		if err != nil {
 			return fmt.Errorf("sqlstore: activate: %w", err)
 		}
@@ -108,7 +108,7 @@ func (s *Store) ActivatePractitioner(ctx context.Context, id string) (*novamed.P
 
 // PendingPractitioners lists practitioners awaiting verification, oldest first.
 func (s *Store) PendingPractitioners(ctx context.Context, limit int) ([]string, error) {
-	rows, err := s.readQuery(ctx, `SELECT id FROM practitioners WHERE status = ? ORDER BY id LIMIT ?`, novamed.PractitionerPending, limit)
+	rows, err := s.read.query(ctx, `SELECT id FROM practitioners WHERE status = ? ORDER BY id LIMIT ?`, novamed.PractitionerPending, limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: pending practitioners: %w", err)
 	}

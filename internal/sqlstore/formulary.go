@@ -15,7 +15,7 @@ func (s *Store) ListFormulary(ctx context.Context, clinicID string) ([]novamed.F
 	if err := s.clinicExists(ctx, s.read, clinicID); err != nil {
 		return nil, err
 	}
-	rows, err := s.readQuery(ctx, `SELECT entry FROM formulary_entries WHERE clinic_id = ? ORDER BY name_key`, clinicID)
+	rows, err := s.read.query(ctx, `SELECT entry FROM formulary_entries WHERE clinic_id = ? ORDER BY name_key`, clinicID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list formulary: %w", err)
 	}
@@ -44,11 +44,11 @@ func (s *Store) ReplaceFormulary(ctx context.Context, clinicID string, entries [
 	if err := novamed.ValidateFormulary(norm); err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		if err := s.clinicExists(ctx, tx, clinicID); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM formulary_entries WHERE clinic_id = ?`), clinicID); err != nil {
+		if _, err := tx.exec(ctx, `DELETE FROM formulary_entries WHERE clinic_id = ?`, clinicID); err != nil {
 			return fmt.Errorf("sqlstore: replace formulary: %w", err)
 		}
 		for _, e := range norm {
@@ -66,12 +66,12 @@ func (s *Store) SetFormularyEntry(ctx context.Context, clinicID string, e novame
 	if err := novamed.ValidateFormulary([]novamed.FormularyEntry{e}); err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		if err := s.clinicExists(ctx, tx, clinicID); err != nil {
 			return err
 		}
 		var n int
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM formulary_entries WHERE clinic_id = ? AND name_key <> ?`),
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM formulary_entries WHERE clinic_id = ? AND name_key <> ?`,
 			clinicID, novamed.FormularyKey(e.Name)).Scan(&n); err != nil {
 			return fmt.Errorf("sqlstore: set formulary entry: %w", err)
 		}
@@ -84,11 +84,11 @@ func (s *Store) SetFormularyEntry(ctx context.Context, clinicID string, e novame
 
 // RemoveFormularyEntry deletes the entry whose key matches name.
 func (s *Store) RemoveFormularyEntry(ctx context.Context, clinicID, name string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		if err := s.clinicExists(ctx, tx, clinicID); err != nil {
 			return err
 		}
-		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM formulary_entries WHERE clinic_id = ? AND name_key = ?`),
+		res, err := tx.exec(ctx, `DELETE FROM formulary_entries WHERE clinic_id = ? AND name_key = ?`,
 			clinicID, novamed.FormularyKey(name))
 		if err != nil {
 			return fmt.Errorf("sqlstore: remove formulary entry: %w", err)
@@ -102,13 +102,13 @@ func (s *Store) RemoveFormularyEntry(ctx context.Context, clinicID, name string)
 	})
 }
 
-func (s *Store) putFormularyEntry(ctx context.Context, tx *sql.Tx, clinicID string, e novamed.FormularyEntry) error {
+func (s *Store) putFormularyEntry(ctx context.Context, tx *txn, clinicID string, e novamed.FormularyEntry) error {
 	b, err := json.Marshal(e)
 	if err != nil {
 		return err
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO formulary_entries (clinic_id, name_key, entry) VALUES (?, ?, ?)
-		ON CONFLICT (clinic_id, name_key) DO UPDATE SET entry = excluded.entry`), clinicID, novamed.FormularyKey(e.Name), string(b)); err != nil {
+	if _, err := tx.exec(ctx, `INSERT INTO formulary_entries (clinic_id, name_key, entry) VALUES (?, ?, ?)
+		ON CONFLICT (clinic_id, name_key) DO UPDATE SET entry = excluded.entry`, clinicID, novamed.FormularyKey(e.Name), string(b)); err != nil {
 		return fmt.Errorf("sqlstore: put formulary entry: %w", err)
 	}
 	return nil
@@ -117,7 +117,7 @@ func (s *Store) putFormularyEntry(ctx context.Context, tx *sql.Tx, clinicID stri
 // clinicExists answers ErrClinicNotFound for an unknown clinic.
 func (s *Store) clinicExists(ctx context.Context, q querier, clinicID string) error {
 	var one int
-	err := q.QueryRowContext(ctx, s.q(`SELECT 1 FROM clinics WHERE id = ?`), clinicID).Scan(&one)
+	err := q.queryRow(ctx, `SELECT 1 FROM clinics WHERE id = ?`, clinicID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return novamed.ErrClinicNotFound()
 	}

@@ -36,7 +36,7 @@ func openTestStore(t testing.TB) *Store {
 func TestGroupCommitIsolatesFailures(t *testing.T) {
 	s := openTestStore(t)
 	ctx := context.Background()
-	if _, err := s.write.Exec(`CREATE TABLE gc (n INTEGER PRIMARY KEY)`); err != nil {
+	if _, err := s.writeDB.Exec(`CREATE TABLE gc (n INTEGER PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
 	errBoom := errors.New("boom")
@@ -46,8 +46,8 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			results[i] = s.inTx(ctx, func(tx *sql.Tx) error {
-				if _, err := tx.Exec(`INSERT INTO gc (n) VALUES (?)`, i); err != nil {
+			results[i] = s.inTx(ctx, func(tx *txn) error {
+				if _, err := tx.exec(ctx, `INSERT INTO gc (n) VALUES (?)`, i); err != nil {
 					return err
 				}
 				switch i % 10 {
@@ -62,7 +62,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	}
 	wg.Wait()
 	var count int
-	if err := s.read.QueryRow(`SELECT COUNT(*) FROM gc`).Scan(&count); err != nil {
+	if err := s.readDB.QueryRow(`SELECT COUNT(*) FROM gc`).Scan(&count); err != nil {
 		t.Fatal(err)
 	}
 	for i, err := range results {
@@ -86,12 +86,12 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 	}
 	var one int
 	for _, n := range []int{3, 7, 13} {
-		if err := s.read.QueryRow(`SELECT COUNT(*) FROM gc WHERE n = ?`, n).Scan(&one); err != nil || one != 0 {
+		if err := s.readDB.QueryRow(`SELECT COUNT(*) FROM gc WHERE n = ?`, n).Scan(&one); err != nil || one != 0 {
 			t.Errorf("row of failed job %d present", n)
 		}
 	}
 	s.Close()
-	if err := s.inTx(ctx, func(*sql.Tx) error { return nil }); err == nil {
+	if err := s.inTx(ctx, func(*txn) error { return nil }); err == nil {
 		t.Errorf("write after close succeeded")
 	}
 }
@@ -101,7 +101,7 @@ func TestGroupCommitIsolatesFailures(t *testing.T) {
 // the other jobs of the batch must still commit (re-run in a fresh one).
 func TestGroupCommitSurvivesAnInterruptedJob(t *testing.T) {
 	s := openTestStore(t)
-	if _, err := s.write.Exec(`CREATE TABLE gi (n INTEGER PRIMARY KEY)`); err != nil {
+	if _, err := s.writeDB.Exec(`CREATE TABLE gi (n INTEGER PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -127,7 +127,7 @@ func TestGroupCommitSurvivesAnInterruptedJob(t *testing.T) {
 		t.Fatalf("the interrupted job succeeded")
 	}
 	var count int
-	if err := s.read.QueryRow(`SELECT COUNT(*) FROM gi`).Scan(&count); err != nil {
+	if err := s.readDB.QueryRow(`SELECT COUNT(*) FROM gi`).Scan(&count); err != nil {
 		t.Fatal(err)
 	}
 	if err0, err2 := <-results[0], <-results[2]; err0 != nil || err2 != nil || count != 2 {
@@ -142,7 +142,7 @@ func TestGroupCommitSurvivesAnInterruptedJob(t *testing.T) {
 func TestGroupCommitAuditIsPerJobAndChained(t *testing.T) {
 	s := openTestStore(t)
 	ctx := context.Background()
-	if _, err := s.write.Exec(`CREATE TABLE ga (n INTEGER PRIMARY KEY)`); err != nil {
+	if _, err := s.writeDB.Exec(`CREATE TABLE ga (n INTEGER PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
 	errBoom := errors.New("boom")
@@ -151,8 +151,8 @@ func TestGroupCommitAuditIsPerJobAndChained(t *testing.T) {
 		wg.Add(1)
 		go func(i int) {
 			defer wg.Done()
-			err := s.inTx(ctx, func(tx *sql.Tx) error {
-				if _, err := tx.Exec(`INSERT INTO ga (n) VALUES (?)`, i); err != nil {
+			err := s.inTx(ctx, func(tx *txn) error {
+				if _, err := tx.exec(ctx, `INSERT INTO ga (n) VALUES (?)`, i); err != nil {
 					return err
 				}
 				recs := []*novamed.AuditRecord{{Time: time.Now(), RequestID: fmt.Sprintf("req-%d", i), Action: "test", Status: 200}}
@@ -208,7 +208,7 @@ func TestGroupCommitAuditIsPerJobAndChained(t *testing.T) {
 func TestGroupCommitJobThatCannotBeReleasedIsUndone(t *testing.T) {
 	s := openTestStore(t)
 	ctx := context.Background()
-	if _, err := s.write.Exec(`CREATE TABLE gr (n INTEGER PRIMARY KEY)`); err != nil {
+	if _, err := s.writeDB.Exec(`CREATE TABLE gr (n INTEGER PRIMARY KEY)`); err != nil {
 		t.Fatal(err)
 	}
 	results := make([]chan error, 3)
@@ -220,7 +220,7 @@ func TestGroupCommitJobThatCannotBeReleasedIsUndone(t *testing.T) {
 			if _, err := tx.Exec(`INSERT INTO gr (n) VALUES (?)`, n); err != nil {
 				return err
 			}
-			if err := s.appendAudit(ctx, tx, []*novamed.AuditRecord{{Time: time.Now(), RequestID: fmt.Sprintf("req-%d", n), Action: "test", Status: 200}}); err != nil {
+			if err := s.appendAudit(ctx, s.newTxn(tx), []*novamed.AuditRecord{{Time: time.Now(), RequestID: fmt.Sprintf("req-%d", n), Action: "test", Status: 200}}); err != nil {
 				return err
 			}
 			if n == 1 {
@@ -238,7 +238,7 @@ func TestGroupCommitJobThatCannotBeReleasedIsUndone(t *testing.T) {
 		t.Fatalf("the other jobs: %v / %v", err0, err2)
 	}
 	var rows []int
-	r, err := s.read.Query(`SELECT n FROM gr ORDER BY n`)
+	r, err := s.readDB.Query(`SELECT n FROM gr ORDER BY n`)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,7 +19,7 @@ func (s *Store) GetIdempotency(ctx context.Context, owner, key string) (*novamed
 	var body, resources string
 	var created int64
 	id := idempotencyID(owner, key)
-	err := s.readRow(ctx, `SELECT owner, key, fingerprint, status, body, created_at, clinic_id, resource_ids FROM idempotency_keys WHERE id = ?`, id).
+	err := s.read.queryRow(ctx, `SELECT owner, key, fingerprint, status, body, created_at, clinic_id, resource_ids FROM idempotency_keys WHERE id = ?`, id).
 		Scan(&r.Owner, &r.Key, &r.Fingerprint, &r.Status, &body, &created, &r.ClinicID, &resources)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.NotFound("Idempotency key")
@@ -40,7 +40,7 @@ func (s *Store) GetIdempotency(ctx context.Context, owner, key string) (*novamed
 	return &r, nil
 }
 
-func (s *Store) insertIdempotency(ctx context.Context, tx *sql.Tx, r *novamed.IdempotencyRecord) error {
+func (s *Store) insertIdempotency(ctx context.Context, tx *txn, r *novamed.IdempotencyRecord) error {
 	// The remembered answer repeats what the request sent: PHI, so sealed.
 	id := idempotencyID(r.Owner, r.Key)
 	z := s.sealer("idempotency_keys", id)
@@ -56,9 +56,9 @@ func (s *Store) insertIdempotency(ctx context.Context, tx *sql.Tx, r *novamed.Id
 		}
 		resources = string(b)
 	}
-	_, err := s.exec(ctx, tx, insertIdempotencySQL,
+	_, err := tx.exec(ctx, insertIdempotencySQL,
 		id, r.Owner, r.Key, r.Fingerprint, r.Status, body, micros(r.CreatedAt), r.ClinicID, resources)
-	if isUnique(err) {
+	if s.syntax.isUnique(err) {
 		return novamed.ErrIdempotencyConflict
 	}
 	if err != nil {
@@ -69,7 +69,7 @@ func (s *Store) insertIdempotency(ctx context.Context, tx *sql.Tx, r *novamed.Id
 
 // SaveIdempotency stores a remembered answer that has no write of its own.
 func (s *Store) SaveIdempotency(ctx context.Context, r *novamed.IdempotencyRecord, rec *novamed.AuditRecord) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		return s.writeEffects(ctx, tx, novamed.Effects{Idempotency: r, Audit: rec})
 	})
 }
@@ -77,8 +77,8 @@ func (s *Store) SaveIdempotency(ctx context.Context, r *novamed.IdempotencyRecor
 // PurgeIdempotency deletes records created before the cutoff.
 func (s *Store) PurgeIdempotency(ctx context.Context, before time.Time) (int64, error) {
 	var n int64
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM idempotency_keys WHERE created_at < ?`), micros(before))
+	err := s.inTx(ctx, func(tx *txn) error {
+		res, err := tx.exec(ctx, `DELETE FROM idempotency_keys WHERE created_at < ?`, micros(before))
 		if err != nil {
 			return fmt.Errorf("sqlstore: purge idempotency: %w", err)
 		}

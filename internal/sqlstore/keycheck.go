@@ -70,10 +70,10 @@ func (s *Store) checkKeyring(ctx context.Context, ring *phi.Keyring, record bool
 		return s.checkIndexKeys(ctx, ring, false)
 	}
 	if len(unknown) > 0 {
-		err := s.inTx(ctx, func(tx *sql.Tx) error {
+		err := s.inTx(ctx, func(tx *txn) error {
 			for _, v := range unknown {
 				check, _ := ring.KeyCheck(v)
-				if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO key_checks (version, check_value, created_at) VALUES (?, ?, ?) ON CONFLICT (version) DO NOTHING`),
+				if _, err := tx.exec(ctx, `INSERT INTO key_checks (version, check_value, created_at) VALUES (?, ?, ?) ON CONFLICT (version) DO NOTHING`,
 					int64(v), check, micros(s.now())); err != nil {
 					return fmt.Errorf("sqlstore: record key check: %w", err)
 				}
@@ -131,7 +131,7 @@ type keyCheck struct {
 }
 
 func (s *Store) keyChecks(ctx context.Context) (map[uint32]keyCheck, error) {
-	rows, err := s.read.QueryContext(ctx, `SELECT version, check_value, retired_at FROM key_checks`)
+	rows, err := s.read.query(ctx, `SELECT version, check_value, retired_at FROM key_checks`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: key checks: %w", err)
 	}
@@ -159,7 +159,7 @@ func (s *Store) probeSealed(ctx context.Context, ring *phi.Keyring) (missing, mi
 		for i := range vals {
 			dest = append(dest, &vals[i])
 		}
-		err := s.read.QueryRowContext(ctx, `SELECT id, `+strings.Join(t.columns, ", ")+` FROM `+t.table+` ORDER BY id LIMIT 1`).Scan(dest...)
+		err := s.read.queryRow(ctx, `SELECT id, `+strings.Join(t.columns, ", ")+` FROM `+t.table+` ORDER BY id LIMIT 1`).Scan(dest...)
 		if errors.Is(err, sql.ErrNoRows) {
 			continue
 		}
@@ -212,7 +212,7 @@ func (s *Store) RetireKeyVersions(ctx context.Context) ([]uint32, error) {
 		if v >= ring.CurrentVersion() || counts[v] > 0 || v == st.version || v == st.target {
 			continue
 		}
-		if _, err := s.write.ExecContext(ctx, s.q(`UPDATE key_checks SET retired_at = ? WHERE version = ? AND retired_at IS NULL`), micros(s.now()), int64(v)); err != nil {
+		if _, err := s.write.exec(ctx, `UPDATE key_checks SET retired_at = ? WHERE version = ? AND retired_at IS NULL`, micros(s.now()), int64(v)); err != nil {
 			return nil, fmt.Errorf("sqlstore: retire key version: %w", err)
 		}
 		retired = append(retired, v)

@@ -105,7 +105,7 @@ func TestKeyCheckValues(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A database sealed before key checks existed: its data decides.
-	if _, err := s.write.Exec(`DELETE FROM key_checks`); err != nil {
+	if _, err := s.writeDB.Exec(`DELETE FROM key_checks`); err != nil {
 		t.Fatal(err)
 	}
 	s.Close()
@@ -182,11 +182,11 @@ func TestBlindIndexReindex(t *testing.T) {
 	}
 	// Mid-way, a keyring without v1 cannot open the database, even once v1
 	// is otherwise retired: the indexes still need it.
-	if _, err := s.write.Exec(`UPDATE key_checks SET retired_at = 1 WHERE version = 1`); err != nil {
+	if _, err := s.writeDB.Exec(`UPDATE key_checks SET retired_at = 1 WHERE version = 1`); err != nil {
 		t.Fatal(err)
 	}
 	expectKeyringError(t, path, testRing(t, map[uint32][]byte{2: b}), []uint32{1}, nil, "blind indexes", "re-index to v2 is in progress", "crypto rotate")
-	if _, err := s.write.Exec(`UPDATE key_checks SET retired_at = NULL`); err != nil {
+	if _, err := s.writeDB.Exec(`UPDATE key_checks SET retired_at = NULL`); err != nil {
 		t.Fatal(err)
 	}
 	// A new patient mid-way is indexed under v2 straight away.

@@ -36,10 +36,10 @@ func scanKey(r rowScanner) (*novamed.APIKey, error) {
 // CreateAPIKey stores a key (its hash) and its clinic grants. Every clinic
 // must exist.
 func (s *Store) CreateAPIKey(ctx context.Context, k *novamed.APIKey) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error { return s.insertKey(ctx, tx, k) })
+	return s.inTx(ctx, func(tx *txn) error { return s.insertKey(ctx, tx, k) })
 }
 
-func (s *Store) insertKey(ctx context.Context, tx *sql.Tx, k *novamed.APIKey) error {
+func (s *Store) insertKey(ctx context.Context, tx *txn, k *novamed.APIKey) error {
 	if len(k.Clinics) == 0 {
 		return novamed.Errorf(novamed.CodeInvalid, "A key must be granted at least one clinic.")
 	}
@@ -58,27 +58,25 @@ func (s *Store) insertKey(ctx context.Context, tx *sql.Tx, k *novamed.APIKey) er
 		return err
 	}
 	k.PartnerID = partner
-	_, err = tx.ExecContext(ctx, s.q(`INSERT INTO api_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)`),
+	_, err = tx.exec(ctx, `INSERT INTO api_keys (`+keyColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, NULL, ?)`,
 		k.ID, k.Owner, k.Name, string(k.Environment), k.Prefix, k.HashHex, k.RateLimit, micros(k.CreatedAt),
 		optMicros(k.ExpiresAt), optMicros(k.RevokedAt), sql.NullString{String: partner, Valid: partner != ""})
-	if isUnique(err) {
+	if s.syntax.isUnique(err) {
 		return fmt.Errorf("api key %s: %w", k.ID, novamed.ErrConflict)
 	}
 	if err != nil {
 		return fmt.Errorf("sqlstore: insert key: %w", err)
 	}
 	for _, c := range clinics {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO api_key_clinics (key_id, clinic_id) VALUES (?, ?)`), k.ID, c); err != nil {
+		if _, err := tx.exec(ctx, `INSERT INTO api_key_clinics (key_id, clinic_id) VALUES (?, ?)`, k.ID, c); err != nil {
 			return fmt.Errorf("sqlstore: grant clinic: %w", err)
 		}
 	}
 	return nil
 }
 
-func (s *Store) keyClinics(ctx context.Context, q interface {
-	QueryContext(context.Context, string, ...any) (*sql.Rows, error)
-}, k *novamed.APIKey) error {
-	rows, err := q.QueryContext(ctx, s.q(`SELECT clinic_id FROM api_key_clinics WHERE key_id = ? ORDER BY clinic_id`), k.ID)
+func (s *Store) keyClinics(ctx context.Context, q querier, k *novamed.APIKey) error {
+	rows, err := q.query(ctx, `SELECT clinic_id FROM api_key_clinics WHERE key_id = ? ORDER BY clinic_id`, k.ID)
 	if err != nil {
 		return fmt.Errorf("sqlstore: key clinics: %w", err)
 	}
@@ -95,7 +93,7 @@ func (s *Store) keyClinics(ctx context.Context, q interface {
 }
 
 func (s *Store) getKey(ctx context.Context, where string, arg any) (*novamed.APIKey, error) {
-	k, err := scanKey(s.readRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE `+where+` = ?`, arg))
+	k, err := scanKey(s.read.queryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE `+where+` = ?`, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.NotFound("API key")
 	}
@@ -126,7 +124,7 @@ func (s *Store) ListAPIKeys(ctx context.Context, clinicID string) ([]*novamed.AP
 		query = `SELECT ` + keyColumns + ` FROM api_keys WHERE id IN (SELECT key_id FROM api_key_clinics WHERE clinic_id = ?) ORDER BY created_at, id`
 		args = append(args, clinicID)
 	}
-	rows, err := s.readQuery(ctx, query, args...)
+	rows, err := s.read.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list keys: %w", err)
 	}
@@ -158,8 +156,8 @@ func (s *Store) ListAPIKeys(ctx context.Context, clinicID string) ([]*novamed.AP
 }
 
 // lockKey reads a key inside a write transaction, locking its row.
-func (s *Store) lockKey(ctx context.Context, tx *sql.Tx, id string) (*novamed.APIKey, error) {
-	k, err := scanKey(tx.QueryRowContext(ctx, s.q(`SELECT `+keyColumns+` FROM api_keys WHERE id = ?`+s.forUpdate()), id))
+func (s *Store) lockKey(ctx context.Context, tx *txn, id string) (*novamed.APIKey, error) {
+	k, err := scanKey(tx.queryRow(ctx, `SELECT `+keyColumns+` FROM api_keys WHERE id = ?`+s.syntax.forUpdate(), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.NotFound("API key")
 	}
@@ -174,14 +172,14 @@ func (s *Store) lockKey(ctx context.Context, tx *sql.Tx, id string) (*novamed.AP
 func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) (*novamed.APIKey, error) {
 	at = at.UTC().Truncate(time.Microsecond) // answer with the stored form
 	var out *novamed.APIKey
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		k, err := s.lockKey(ctx, tx, id)
 		if err != nil {
 			return err
 		}
 		if k.RevokedAt == nil {
 			k.RevokedAt = &at
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE api_keys SET revoked_at = ? WHERE id = ?`), micros(at), id); err != nil {
+			if _, err := tx.exec(ctx, `UPDATE api_keys SET revoked_at = ? WHERE id = ?`, micros(at), id); err != nil {
 				return fmt.Errorf("sqlstore: revoke key: %w", err)
 			}
 		}
@@ -195,7 +193,7 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) (*nov
 func (s *Store) RollAPIKey(ctx context.Context, id string, next *novamed.APIKey, graceUntil time.Time) (*novamed.APIKey, error) {
 	graceUntil = graceUntil.UTC().Truncate(time.Microsecond)
 	var out *novamed.APIKey
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		k, err := s.lockKey(ctx, tx, id)
 		if err != nil {
 			return err
@@ -217,7 +215,7 @@ func (s *Store) RollAPIKey(ctx context.Context, id string, next *novamed.APIKey,
 			k.ExpiresAt = &graceUntil
 		}
 		k.ReplacedBy = next.ID
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE api_keys SET expires_at = ?, replaced_by = ? WHERE id = ?`),
+		if _, err := tx.exec(ctx, `UPDATE api_keys SET expires_at = ?, replaced_by = ? WHERE id = ?`,
 			micros(*k.ExpiresAt), next.ID, id); err != nil {
 			return fmt.Errorf("sqlstore: roll key: %w", err)
 		}
@@ -230,12 +228,12 @@ func (s *Store) RollAPIKey(ctx context.Context, id string, next *novamed.APIKey,
 // UpdateAPIKeyRateLimit sets a key's per-minute limit (0: environment default).
 func (s *Store) UpdateAPIKeyRateLimit(ctx context.Context, id string, perMinute int) (*novamed.APIKey, error) {
 	var out *novamed.APIKey
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		k, err := s.lockKey(ctx, tx, id)
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE api_keys SET rate_limit = ? WHERE id = ?`), perMinute, id); err != nil {
+		if _, err := tx.exec(ctx, `UPDATE api_keys SET rate_limit = ? WHERE id = ?`, perMinute, id); err != nil {
 			return fmt.Errorf("sqlstore: update key: %w", err)
 		}
 		k.RateLimit = perMinute

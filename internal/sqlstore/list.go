@@ -30,7 +30,7 @@ func listPageWhere[T any](ctx context.Context, s *Store, table, columns string, 
 	}
 	query += ` ORDER BY id DESC LIMIT ?`
 	args = append(args, f.Limit+1)
-	rows, err := s.readQuery(ctx, query, args...)
+	rows, err := s.read.query(ctx, query, args...)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlstore: list %s: %w", table, err)
 	}
@@ -60,7 +60,7 @@ func getScoped[T any](ctx context.Context, s *Store, table, columns, id string, 
 		return zero, false, nil
 	}
 	args := append([]any{id}, anySlice(clinics)...)
-	row := s.readRow(ctx, `SELECT `+columns+` FROM `+table+` WHERE id = ? AND clinic_id IN (`+placeholders(len(clinics))+`)`, args...)
+	row := s.read.queryRow(ctx, `SELECT `+columns+` FROM `+table+` WHERE id = ? AND clinic_id IN (`+placeholders(len(clinics))+`)`, args...)
 	item, err := scan(row)
 	if err == sql.ErrNoRows {
 		return zero, false, nil

@@ -41,15 +41,10 @@ type itemDetails struct {
 	ReasonForCompoundingAdditionalContext string `json:"reason_for_compounding_additional_context,omitempty"`
 }
 
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
 // CreateMedicationOrder stores an order and its items with its effects.
 // Patient and practitioner must belong to the order's clinic.
 func (s *Store) CreateMedicationOrder(ctx context.Context, o *novamed.MedicationOrder, eff novamed.Effects) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
@@ -60,10 +55,10 @@ func (s *Store) CreateMedicationOrder(ctx context.Context, o *novamed.Medication
 	})
 }
 
-func (s *Store) insertOrder(ctx context.Context, tx *sql.Tx, o *novamed.MedicationOrder) error {
+func (s *Store) insertOrder(ctx context.Context, tx *txn, o *novamed.MedicationOrder) error {
 	for _, chk := range []struct{ table, id, what string }{{"patients", o.PatientID, "Patient"}, {"practitioners", o.PractitionerID, "Practitioner"}} {
 		var one int
-		err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM `+chk.table+` WHERE id = ? AND clinic_id = ?`), chk.id, o.ClinicID).Scan(&one)
+		err := tx.queryRow(ctx, `SELECT 1 FROM `+chk.table+` WHERE id = ? AND clinic_id = ?`, chk.id, o.ClinicID).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return novamed.NotFound(chk.what)
 		}
@@ -79,7 +74,7 @@ func (s *Store) insertOrder(ctx context.Context, tx *sql.Tx, o *novamed.Medicati
 			return z.err
 		}
 	}
-	_, err := tx.ExecContext(ctx, s.q(`INSERT INTO medication_orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	_, err := tx.exec(ctx, `INSERT INTO medication_orders (`+orderColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		o.ID, o.ClinicID, o.PatientID, o.PractitionerID, o.Status, o.CarrierID, o.ServiceID, o.DeliverySpeed,
 		int64(math.Round(o.ShippingCost*100)), boolInt(o.IsRefrigerated), o.ShipmentGroupID, o.RefillRequestID,
 		details, micros(o.CreatedAt), micros(o.UpdatedAt))
@@ -107,8 +102,8 @@ func (s *Store) insertOrder(ctx context.Context, tx *sql.Tx, o *novamed.Medicati
 		if z.err != nil {
 			return z.err
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO medication_requests (id, order_id, clinic_id, position, root_id,
-			refills_authorized, refills_remaining, do_not_refill, rx_number, issue_date, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		if _, err := tx.exec(ctx, `INSERT INTO medication_requests (id, order_id, clinic_id, position, root_id,
+			refills_authorized, refills_remaining, do_not_refill, rx_number, issue_date, details) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			it.ID, o.ID, o.ClinicID, i, it.RootID, it.RefillsAuthorized, it.RefillsRemaining, boolInt(it.DoNotRefill),
 			it.RxNumber, it.IssueDate, details); err != nil {
 			return fmt.Errorf("sqlstore: insert medication request: %w", err)
@@ -145,7 +140,7 @@ func shipmentRowID(orderID string, i int) string { return orderID + "/" + strcon
 
 // saveShipments writes every shipment of o (new ones inserted, changed ones
 // updated), in o.Shipments order.
-func (s *Store) saveShipments(ctx context.Context, tx *sql.Tx, o *novamed.MedicationOrder) error {
+func (s *Store) saveShipments(ctx context.Context, tx *txn, o *novamed.MedicationOrder) error {
 	for i, sh := range o.Shipments {
 		if sh.Status == "" {
 			sh.Status = novamed.ShipmentActive
@@ -168,9 +163,9 @@ func (s *Store) saveShipments(ctx context.Context, tx *sql.Tx, o *novamed.Medica
 		if sh.CancelledAt != nil {
 			cancelled = micros(*sh.CancelledAt)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO shipments (id, order_id, clinic_id, position, status, data, cancel_reason, cancelled_at)
+		if _, err := tx.exec(ctx, `INSERT INTO shipments (id, order_id, clinic_id, position, status, data, cancel_reason, cancelled_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, data = excluded.data,
-			cancel_reason = excluded.cancel_reason, cancelled_at = excluded.cancelled_at`),
+			cancel_reason = excluded.cancel_reason, cancelled_at = excluded.cancelled_at`,
 			id, o.ID, o.ClinicID, i, sh.Status, string(data), reason, cancelled); err != nil {
 			return fmt.Errorf("sqlstore: save shipment: %w", err)
 		}
@@ -191,8 +186,8 @@ func (s *Store) loadShipments(ctx context.Context, q querier, orders ...*novamed
 		byID[o.ID] = o
 		ids = append(ids, o.ID)
 	}
-	rows, err := q.QueryContext(ctx, s.q(`SELECT id, order_id, status, data, cancel_reason, cancelled_at FROM shipments
-		WHERE order_id IN (`+placeholders(len(ids))+`) ORDER BY order_id, position`), ids...)
+	rows, err := q.query(ctx, `SELECT id, order_id, status, data, cancel_reason, cancelled_at FROM shipments
+		WHERE order_id IN (`+placeholders(len(ids))+`) ORDER BY order_id, position`, ids...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: shipments: %w", err)
 	}
@@ -259,7 +254,7 @@ func (s *Store) scanItem(r rowScanner) (*novamed.MedicationRequest, error) {
 // loadItems fills the items of orders.
 func (s *Store) loadItems(ctx context.Context, q querier, orders ...*novamed.MedicationOrder) error {
 	for _, o := range orders {
-		rows, err := q.QueryContext(ctx, s.q(`SELECT `+itemColumns+` FROM medication_requests WHERE order_id = ? ORDER BY position`), o.ID)
+		rows, err := q.query(ctx, `SELECT `+itemColumns+` FROM medication_requests WHERE order_id = ? ORDER BY position`, o.ID)
 		if err != nil {
 			return fmt.Errorf("sqlstore: items: %w", err)
 		}
@@ -313,8 +308,8 @@ func (s *Store) ListMedicationOrders(ctx context.Context, f novamed.OrderFilter)
 }
 
 // lockOrder reads an order for update inside tx.
-func (s *Store) lockOrder(ctx context.Context, tx *sql.Tx, id string) (*novamed.MedicationOrder, error) {
-	o, err := s.scanOrder(tx.QueryRowContext(ctx, s.q(`SELECT `+orderColumns+` FROM medication_orders WHERE id = ?`+s.forUpdate()), id))
+func (s *Store) lockOrder(ctx context.Context, tx *txn, id string) (*novamed.MedicationOrder, error) {
+	o, err := s.scanOrder(tx.queryRow(ctx, `SELECT `+orderColumns+` FROM medication_orders WHERE id = ?`+s.syntax.forUpdate(), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.NotFound("Medication order")
 	}
@@ -328,7 +323,7 @@ func (s *Store) lockOrder(ctx context.Context, tx *sql.Tx, id string) (*novamed.
 func (s *Store) TransitionOrder(ctx context.Context, id, to string, shipment *novamed.Shipment) (*novamed.MedicationOrder, *novamed.Event, error) {
 	var out *novamed.MedicationOrder
 	var ev *novamed.Event
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		o, err := s.lockOrder(ctx, tx, id)
 		if err != nil {
 			return err
@@ -350,7 +345,7 @@ func (s *Store) TransitionOrder(ctx context.Context, id, to string, shipment *no
 			return err
 		}
 		for _, it := range o.Items {
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE medication_requests SET rx_number = ? WHERE id = ?`), it.RxNumber, it.ID); err != nil {
+			if _, err := tx.exec(ctx, `UPDATE medication_requests SET rx_number = ? WHERE id = ?`, it.RxNumber, it.ID); err != nil {
 				return fmt.Errorf("sqlstore: rx number: %w", err)
 			}
 		}
@@ -373,12 +368,12 @@ func (s *Store) TransitionOrder(ctx context.Context, id, to string, shipment *no
 
 // restoreRefill gives the refill a cancelled refill order consumed back to
 // its lineage (an order that is not a refill's consumed none).
-func (s *Store) restoreRefill(ctx context.Context, tx *sql.Tx, o *novamed.MedicationOrder) error {
+func (s *Store) restoreRefill(ctx context.Context, tx *txn, o *novamed.MedicationOrder) error {
 	if o.RefillRequestID == "" || len(o.Items) == 0 {
 		return nil
 	}
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE medication_requests SET refills_remaining = refills_remaining + 1
-		WHERE id = ? AND refills_remaining < refills_authorized`), o.Items[0].RootID); err != nil {
+	if _, err := tx.exec(ctx, `UPDATE medication_requests SET refills_remaining = refills_remaining + 1
+		WHERE id = ? AND refills_remaining < refills_authorized`, o.Items[0].RootID); err != nil {
 		return fmt.Errorf("sqlstore: restore refill: %w", err)
 	}
 	return nil
@@ -389,7 +384,7 @@ func (s *Store) restoreRefill(ctx context.Context, tx *sql.Tx, o *novamed.Medica
 func (s *Store) CancelOrder(ctx context.Context, id, from, reason string, at time.Time, eff novamed.Effects) (*novamed.MedicationOrder, *novamed.Event, error) {
 	var out *novamed.MedicationOrder
 	var ev *novamed.Event
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
@@ -424,8 +419,8 @@ func (s *Store) CancelOrder(ctx context.Context, id, from, reason string, at tim
 // updateOrderState stores o's status, change time and shipments. The status
 // condition makes a change happen once even if a lock was not taken
 // (SQLite serialises writers; PostgreSQL locks the row).
-func (s *Store) updateOrderState(ctx context.Context, tx *sql.Tx, o *novamed.MedicationOrder, from string) error {
-	res, err := tx.ExecContext(ctx, s.q(`UPDATE medication_orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?`),
+func (s *Store) updateOrderState(ctx context.Context, tx *txn, o *novamed.MedicationOrder, from string) error {
+	res, err := tx.exec(ctx, `UPDATE medication_orders SET status = ?, updated_at = ? WHERE id = ? AND status = ?`,
 		o.Status, micros(o.UpdatedAt), o.ID, from)
 	if err != nil {
 		return fmt.Errorf("sqlstore: transition: %w", err)
@@ -441,7 +436,7 @@ func (s *Store) updateOrderState(ctx context.Context, tx *sql.Tx, o *novamed.Med
 func (s *Store) CancelShipment(ctx context.Context, id, reason string, eff novamed.Effects) (*novamed.MedicationOrder, *novamed.Event, error) {
 	var out *novamed.MedicationOrder
 	var ev *novamed.Event
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
@@ -475,13 +470,13 @@ func (s *Store) CancelShipment(ctx context.Context, id, reason string, eff novam
 	return out, ev, nil
 }
 
-func (s *Store) nextRxNumber(ctx context.Context, tx *sql.Tx) (string, error) {
+func (s *Store) nextRxNumber(ctx context.Context, tx *txn) (string, error) {
 	var v int64
-	if err := tx.QueryRowContext(ctx, `SELECT value FROM counters WHERE name = 'rx_number'`+s.forUpdate()).Scan(&v); err != nil {
+	if err := tx.queryRow(ctx, `SELECT value FROM counters WHERE name = 'rx_number'`+s.syntax.forUpdate()).Scan(&v); err != nil {
 		return "", fmt.Errorf("sqlstore: rx counter: %w", err)
 	}
 	v++
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE counters SET value = ? WHERE name = 'rx_number'`), v); err != nil {
+	if _, err := tx.exec(ctx, `UPDATE counters SET value = ? WHERE name = 'rx_number'`, v); err != nil {
 		return "", fmt.Errorf("sqlstore: rx counter: %w", err)
 	}
 	return "RX" + strconv.FormatInt(v, 10), nil
@@ -489,7 +484,7 @@ func (s *Store) nextRxNumber(ctx context.Context, tx *sql.Tx) (string, error) {
 
 // OrdersToAdvance lists open orders last changed before the cutoff.
 func (s *Store) OrdersToAdvance(ctx context.Context, before time.Time, limit int) ([]*novamed.MedicationOrder, error) {
-	rows, err := s.readQuery(ctx, `SELECT `+orderColumns+` FROM medication_orders WHERE status NOT IN ('delivered', 'cancelled') AND updated_at < ? ORDER BY updated_at LIMIT ?`,
+	rows, err := s.read.query(ctx, `SELECT `+orderColumns+` FROM medication_orders WHERE status NOT IN ('delivered', 'cancelled') AND updated_at < ? ORDER BY updated_at LIMIT ?`,
 		micros(before), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: orders to advance: %w", err)

@@ -49,7 +49,7 @@ func scanBAA(r rowScanner) (*novamed.BAA, error) {
 
 // partnerBAA loads p's BAA on record.
 func (s *Store) partnerBAA(ctx context.Context, q querier, p *novamed.Partner) error {
-	b, err := scanBAA(q.QueryRowContext(ctx, s.q(`SELECT `+baaColumns+` FROM baas WHERE partner_id = ?`+baaOrder), p.ID))
+	b, err := scanBAA(q.queryRow(ctx, `SELECT `+baaColumns+` FROM baas WHERE partner_id = ?`+baaOrder, p.ID))
 	if errors.Is(err, sql.ErrNoRows) {
 		p.BAA = nil
 		return nil
@@ -70,10 +70,10 @@ func (s *Store) CreatePartner(ctx context.Context, p *novamed.Partner, eff novam
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO partners (`+partnerColumns+`) VALUES (?, ?, ?, ?, ?, ?)`),
+	return s.inTx(ctx, func(tx *txn) error {
+		_, err := tx.exec(ctx, `INSERT INTO partners (`+partnerColumns+`) VALUES (?, ?, ?, ?, ?, ?)`,
 			p.ID, p.Name, string(contacts), string(p.Status), micros(p.CreatedAt), micros(p.UpdatedAt))
-		if isUnique(err) {
+		if s.syntax.isUnique(err) {
 			return fmt.Errorf("partner %s: %w", p.ID, novamed.ErrConflict)
 		}
 		if err != nil {
@@ -86,8 +86,8 @@ func (s *Store) CreatePartner(ctx context.Context, p *novamed.Partner, eff novam
 // EnsureDevPartner creates the default development partner (approved,
 // without a BAA) unless it exists.
 func (s *Store) EnsureDevPartner(ctx context.Context, at time.Time) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO partners (`+partnerColumns+`) VALUES (?, ?, '[]', ?, ?, ?) ON CONFLICT (id) DO NOTHING`),
+	return s.inTx(ctx, func(tx *txn) error {
+		_, err := tx.exec(ctx, `INSERT INTO partners (`+partnerColumns+`) VALUES (?, ?, '[]', ?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 			novamed.DevPartnerID, novamed.DevPartnerName, string(novamed.PartnerApproved), micros(at), micros(at))
 		if err != nil {
 			return fmt.Errorf("sqlstore: development partner: %w", err)
@@ -98,7 +98,7 @@ func (s *Store) EnsureDevPartner(ctx context.Context, at time.Time) error {
 
 // GetPartner returns one partner with its BAA on record.
 func (s *Store) GetPartner(ctx context.Context, id string) (*novamed.Partner, error) {
-	p, err := scanPartner(s.readRow(ctx, `SELECT `+partnerColumns+` FROM partners WHERE id = ?`, id))
+	p, err := scanPartner(s.read.queryRow(ctx, `SELECT `+partnerColumns+` FROM partners WHERE id = ?`, id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.NotFound("Partner")
 	}
@@ -111,7 +111,7 @@ func (s *Store) GetPartner(ctx context.Context, id string) (*novamed.Partner, er
 // ListPartners returns every partner, oldest first, each with its BAA on
 // record.
 func (s *Store) ListPartners(ctx context.Context) ([]*novamed.Partner, error) {
-	rows, err := s.readQuery(ctx, `SELECT `+partnerColumns+` FROM partners ORDER BY created_at, id`)
+	rows, err := s.read.query(ctx, `SELECT `+partnerColumns+` FROM partners ORDER BY created_at, id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list partners: %w", err)
 	}
@@ -130,7 +130,7 @@ func (s *Store) ListPartners(ctx context.Context) ([]*novamed.Partner, error) {
 	}
 	// One query for every partner's BAAs; the first of each (in baaOrder)
 	// is the one on record.
-	brows, err := s.readQuery(ctx, `SELECT `+baaColumns+` FROM baas ORDER BY partner_id, signed_on DESC, recorded_at DESC, id DESC`)
+	brows, err := s.read.query(ctx, `SELECT `+baaColumns+` FROM baas ORDER BY partner_id, signed_on DESC, recorded_at DESC, id DESC`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list baas: %w", err)
 	}
@@ -153,8 +153,8 @@ func (s *Store) ListPartners(ctx context.Context) ([]*novamed.Partner, error) {
 
 // lockPartner reads a partner (and its BAA) inside a write transaction,
 // locking its row.
-func (s *Store) lockPartner(ctx context.Context, tx *sql.Tx, id string) (*novamed.Partner, error) {
-	p, err := scanPartner(tx.QueryRowContext(ctx, s.q(`SELECT `+partnerColumns+` FROM partners WHERE id = ?`+s.forUpdate()), id))
+func (s *Store) lockPartner(ctx context.Context, tx *txn, id string) (*novamed.Partner, error) {
+	p, err := scanPartner(tx.queryRow(ctx, `SELECT `+partnerColumns+` FROM partners WHERE id = ?`+s.syntax.forUpdate(), id))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.NotFound("Partner")
 	}
@@ -168,7 +168,7 @@ func (s *Store) lockPartner(ctx context.Context, tx *sql.Tx, id string) (*novame
 func (s *Store) SetPartnerStatus(ctx context.Context, id, action string, at time.Time, eff novamed.Effects) (*novamed.Partner, error) {
 	at = at.UTC().Truncate(time.Microsecond)
 	var out *novamed.Partner
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		p, err := s.lockPartner(ctx, tx, id)
 		if err != nil {
 			return err
@@ -178,7 +178,7 @@ func (s *Store) SetPartnerStatus(ctx context.Context, id, action string, at time
 			return err
 		}
 		if to != p.Status {
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE partners SET status = ?, updated_at = ? WHERE id = ?`), string(to), micros(at), id); err != nil {
+			if _, err := tx.exec(ctx, `UPDATE partners SET status = ?, updated_at = ? WHERE id = ?`, string(to), micros(at), id); err != nil {
 				return fmt.Errorf("sqlstore: partner status: %w", err)
 			}
 			p.Status, p.UpdatedAt = to, at
@@ -196,7 +196,7 @@ func (s *Store) SetPartnerStatus(ctx context.Context, id, action string, at time
 func (s *Store) RecordBAA(ctx context.Context, b *novamed.BAA, eff novamed.Effects) (*novamed.Partner, error) {
 	b.RecordedAt = b.RecordedAt.UTC().Truncate(time.Microsecond)
 	var out *novamed.Partner
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		if _, err := s.lockPartner(ctx, tx, b.PartnerID); err != nil {
 			return err
 		}
@@ -204,15 +204,15 @@ func (s *Store) RecordBAA(ctx context.Context, b *novamed.BAA, eff novamed.Effec
 		if b.ExpiresOn != "" {
 			expires = sql.NullString{String: b.ExpiresOn, Valid: true}
 		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO baas (`+baaColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		_, err := tx.exec(ctx, `INSERT INTO baas (`+baaColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			b.ID, b.PartnerID, b.SignedOn, b.Signer, b.Document, expires, b.RecordedBy, micros(b.RecordedAt))
-		if isUnique(err) {
+		if s.syntax.isUnique(err) {
 			return fmt.Errorf("baa %s: %w", b.ID, novamed.ErrConflict)
 		}
 		if err != nil {
 			return fmt.Errorf("sqlstore: record baa: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE partners SET updated_at = ? WHERE id = ?`), micros(b.RecordedAt), b.PartnerID); err != nil {
+		if _, err := tx.exec(ctx, `UPDATE partners SET updated_at = ? WHERE id = ?`, micros(b.RecordedAt), b.PartnerID); err != nil {
 			return fmt.Errorf("sqlstore: record baa: %w", err)
 		}
 		p, err := s.lockPartner(ctx, tx, b.PartnerID)
@@ -230,11 +230,11 @@ func (s *Store) RecordBAA(ctx context.Context, b *novamed.BAA, eff novamed.Effec
 
 // clinicsPartner is the one partner of clinics ("" when none of them has
 // one), read in tx; clinics of different partners cannot share a key.
-func (s *Store) clinicsPartner(ctx context.Context, tx *sql.Tx, clinics []string) (string, error) {
+func (s *Store) clinicsPartner(ctx context.Context, tx *txn, clinics []string) (string, error) {
 	var partners []string
 	for _, c := range clinics {
 		var p sql.NullString
-		err := tx.QueryRowContext(ctx, s.q(`SELECT partner_id FROM clinics WHERE id = ?`), c).Scan(&p)
+		err := tx.queryRow(ctx, `SELECT partner_id FROM clinics WHERE id = ?`, c).Scan(&p)
 		if errors.Is(err, sql.ErrNoRows) {
 			return "", novamed.ErrClinicNotFound()
 		}
@@ -259,7 +259,7 @@ func (s *Store) clinicsPartner(ctx context.Context, tx *sql.Tx, clinics []string
 // that a suspension or BAA change cannot slip between the check and the
 // insert.
 func (s *Store) IssueAPIKey(ctx context.Context, k *novamed.APIKey, check func(*novamed.Partner) error, eff novamed.Effects) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		if len(k.Clinics) == 0 {
 			return novamed.Errorf(novamed.CodeInvalid, "A key must be granted at least one clinic.")
 		}
@@ -290,7 +290,7 @@ func (s *Store) keyPartner(ctx context.Context, q querier, k *novamed.APIKey) er
 		return nil
 	}
 	var status string
-	err := q.QueryRowContext(ctx, s.q(`SELECT status FROM partners WHERE id = ?`), k.PartnerID).Scan(&status)
+	err := q.queryRow(ctx, `SELECT status FROM partners WHERE id = ?`, k.PartnerID).Scan(&status)
 	if err != nil {
 		return fmt.Errorf("sqlstore: key partner: %w", err)
 	}

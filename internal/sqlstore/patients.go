@@ -45,7 +45,7 @@ func (s *Store) CreatePatient(ctx context.Context, p *novamed.Patient, eff novam
 		practitioner = sql.NullString{String: p.PractitionerID, Valid: true}
 	}
 	var identity string
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
@@ -65,9 +65,9 @@ func (s *Store) CreatePatient(ctx context.Context, p *novamed.Patient, eff novam
 				return err
 			}
 		}
-		_, err = s.exec(ctx, tx, insertPatientSQL,
+		_, err = tx.exec(ctx, insertPatientSQL,
 			p.ID, p.ClinicID, practitioner, p.Status, identity, first, last, dob, details, micros(p.CreatedAt))
-		if isUnique(err) {
+		if s.syntax.isUnique(err) {
 			return &novamed.DuplicateError{What: "patient identity"}
 		}
 		if err != nil {
@@ -90,12 +90,12 @@ func patientDetailsOf(p *novamed.Patient) patientDetails {
 
 // checkPatientPractitioner refuses a practitioner_id that does not name a
 // practitioner of the patient's clinic.
-func (s *Store) checkPatientPractitioner(ctx context.Context, tx *sql.Tx, p *novamed.Patient) error {
+func (s *Store) checkPatientPractitioner(ctx context.Context, tx *txn, p *novamed.Patient) error {
 	if p.PractitionerID == "" {
 		return nil
 	}
 	var one int
-	err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM practitioners WHERE id = ? AND clinic_id = ?`), p.PractitionerID, p.ClinicID).Scan(&one)
+	err := tx.queryRow(ctx, `SELECT 1 FROM practitioners WHERE id = ? AND clinic_id = ?`, p.PractitionerID, p.ClinicID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
 		return novamed.ValidationError([]novamed.FieldError{{Field: "practitioner_id", Message: "practitioner_id does not name a practitioner of this clinic."}})
 	}
@@ -169,7 +169,7 @@ func (s *Store) UpdatePatient(ctx context.Context, p *novamed.Patient, eff novam
 	}
 	var ev *novamed.Event
 	var identity string
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
@@ -188,10 +188,10 @@ func (s *Store) UpdatePatient(ctx context.Context, p *novamed.Patient, eff novam
 				return err
 			}
 		}
-		res, err := s.exec(ctx, tx, `UPDATE patients SET practitioner_id = ?, status = ?, identity_index = ?, first_name = ?, last_name = ?,
+		res, err := tx.exec(ctx, `UPDATE patients SET practitioner_id = ?, status = ?, identity_index = ?, first_name = ?, last_name = ?,
 			date_of_birth = ?, details = ? WHERE id = ? AND clinic_id = ?`,
 			practitioner, p.Status, identity, first, last, dob, details, p.ID, p.ClinicID)
-		if isUnique(err) {
+		if s.syntax.isUnique(err) {
 			return &novamed.DuplicateError{What: "patient identity"}
 		}
 		if err != nil {

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"time"
 
@@ -35,7 +34,7 @@ func (s *Store) CreatePractitioner(ctx context.Context, p *novamed.Practitioner,
 		return z.err
 	}
 	var npiIndex string
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
@@ -51,9 +50,9 @@ func (s *Store) CreatePractitioner(ctx context.Context, p *novamed.Practitioner,
 				return err
 			}
 		}
-		_, err = s.exec(ctx, tx, insertPractitionerSQL,
+		_, err = tx.exec(ctx, insertPractitionerSQL,
 			p.ID, p.ClinicID, p.Status, npiIndex, first, last, email, npi, details, micros(p.CreatedAt))
-		if isUnique(err) {
+		if s.syntax.isUnique(err) {
 			return &novamed.DuplicateError{What: "practitioner npi"}
 		}
 		if err != nil {
@@ -87,7 +86,7 @@ func (s *Store) UpdatePractitioner(ctx context.Context, p *novamed.Practitioner,
 	}
 	var ev *novamed.Event
 	var npiIndex string
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
@@ -103,9 +102,9 @@ func (s *Store) UpdatePractitioner(ctx context.Context, p *novamed.Practitioner,
 				return err
 			}
 		}
-		res, err := s.exec(ctx, tx, `UPDATE practitioners SET npi_index = ?, first_name = ?, last_name = ?, email = ?, npi = ?, details = ?
+		res, err := tx.exec(ctx, `UPDATE practitioners SET npi_index = ?, first_name = ?, last_name = ?, email = ?, npi = ?, details = ?
 			WHERE id = ? AND clinic_id = ?`, npiIndex, first, last, email, npi, details, p.ID, p.ClinicID)
-		if isUnique(err) {
+		if s.syntax.isUnique(err) {
 			return &novamed.DuplicateError{What: "practitioner npi"}
 		}
 		if err != nil {
@@ -114,7 +113,7 @@ func (s *Store) UpdatePractitioner(ctx context.Context, p *novamed.Practitioner,
 		if n, _ := res.RowsAffected(); n != 1 {
 			return novamed.NotFound("Practitioner")
 		}
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT status FROM practitioners WHERE id = ?`), p.ID).Scan(&p.Status); err != nil {
+		if err := tx.queryRow(ctx, `SELECT status FROM practitioners WHERE id = ?`, p.ID).Scan(&p.Status); err != nil {
 			return fmt.Errorf("sqlstore: practitioner status: %w", err)
 		}
 		ev = &novamed.Event{ClinicID: p.ClinicID, Name: novamed.EventPractitionerUpdated,

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -40,8 +39,8 @@ func (s *Store) CheckWritable(ctx context.Context) error {
 	if err := s.checkMigrations(ctx); err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE readiness_probe SET checks = checks + 1 WHERE id = 1`)
+	return s.inTx(ctx, func(tx *txn) error {
+		_, err := tx.exec(ctx, `UPDATE readiness_probe SET checks = checks + 1 WHERE id = 1`)
 		return err
 	})
 }
@@ -53,7 +52,7 @@ func (s *Store) checkMigrations(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	rows, err := s.read.QueryContext(ctx, `SELECT version_id FROM goose_db_version WHERE is_applied`)
+	rows, err := s.read.query(ctx, `SELECT version_id FROM goose_db_version WHERE is_applied`)
 	if err != nil {
 		return err
 	}

@@ -23,13 +23,13 @@ type refillDetails struct {
 // concurrent refills of one request cannot both pass the checks.
 func (s *Store) CreateRefill(ctx context.Context, r *novamed.RefillRequest, clinics []string, eff novamed.Effects) (*novamed.MedicationOrder, error) {
 	var order *novamed.MedicationOrder
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
 		notFound := &novamed.Error{Code: novamed.CodeMedRequestUnknown, Message: novamed.MsgMedicationRequestNotFound}
 		var orderID, rootID, clinicID string
-		err := tx.QueryRowContext(ctx, s.q(`SELECT order_id, root_id, clinic_id FROM medication_requests WHERE id = ?`), r.MedicationRequestID).
+		err := tx.queryRow(ctx, `SELECT order_id, root_id, clinic_id FROM medication_requests WHERE id = ?`, r.MedicationRequestID).
 			Scan(&orderID, &rootID, &clinicID)
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && !contains(clinics, clinicID)) || (err == nil && r.ClinicID != "" && r.ClinicID != clinicID) {
 			return notFound
@@ -41,7 +41,7 @@ func (s *Store) CreateRefill(ctx context.Context, r *novamed.RefillRequest, clin
 		if err != nil {
 			return err
 		}
-		root, err := s.scanItem(tx.QueryRowContext(ctx, s.q(`SELECT `+itemColumns+` FROM medication_requests WHERE id = ?`+s.forUpdate()), rootID))
+		root, err := s.scanItem(tx.queryRow(ctx, `SELECT `+itemColumns+` FROM medication_requests WHERE id = ?`+s.syntax.forUpdate(), rootID))
 		if err != nil {
 			return fmt.Errorf("sqlstore: refill root: %w", err)
 		}
@@ -52,8 +52,8 @@ func (s *Store) CreateRefill(ctx context.Context, r *novamed.RefillRequest, clin
 			}
 		}
 		var open int
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM refill_requests r JOIN medication_orders o ON o.id = r.new_order_id
-			WHERE r.root_request_id = ? AND o.status NOT IN ('delivered', 'cancelled')`), rootID).Scan(&open); err != nil {
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM refill_requests r JOIN medication_orders o ON o.id = r.new_order_id
+			WHERE r.root_request_id = ? AND o.status NOT IN ('delivered', 'cancelled')`, rootID).Scan(&open); err != nil {
 			return fmt.Errorf("sqlstore: open refills: %w", err)
 		}
 		eligibility := *root
@@ -63,14 +63,14 @@ func (s *Store) CreateRefill(ctx context.Context, r *novamed.RefillRequest, clin
 		}
 		now := s.now().UTC().Truncate(time.Microsecond)
 		root.RefillsRemaining--
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE medication_requests SET refills_remaining = ? WHERE id = ?`), root.RefillsRemaining, root.ID); err != nil {
+		if _, err := tx.exec(ctx, `UPDATE medication_requests SET refills_remaining = ? WHERE id = ?`, root.RefillsRemaining, root.ID); err != nil {
 			return fmt.Errorf("sqlstore: decrement refills: %w", err)
 		}
 		order = novamed.RefillOrder(orig, item, root.RefillsRemaining, r, now)
 		if order.ShippingAddress == nil {
 			// Without an address of its own, the refill ships to the
 			// patient's address of today, and keeps it.
-			p, err := s.scanPatient(tx.QueryRowContext(ctx, s.q(`SELECT `+patientColumns+` FROM patients WHERE id = ?`), order.PatientID))
+			p, err := s.scanPatient(tx.queryRow(ctx, `SELECT `+patientColumns+` FROM patients WHERE id = ?`, order.PatientID))
 			if err != nil {
 				return fmt.Errorf("sqlstore: refill patient: %w", err)
 			}
@@ -94,8 +94,8 @@ func (s *Store) CreateRefill(ctx context.Context, r *novamed.RefillRequest, clin
 		if z.err != nil {
 			return z.err
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO refill_requests (id, clinic_id, medication_request_id, root_request_id,
-			original_order_id, new_order_id, details, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`),
+		if _, err := tx.exec(ctx, `INSERT INTO refill_requests (id, clinic_id, medication_request_id, root_request_id,
+			original_order_id, new_order_id, details, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
 			r.ID, r.ClinicID, r.MedicationRequestID, rootID, orig.ID, order.ID, details, micros(now)); err != nil {
 			return fmt.Errorf("sqlstore: insert refill: %w", err)
 		}
@@ -110,19 +110,19 @@ func (s *Store) CreateRefill(ctx context.Context, r *novamed.RefillRequest, clin
 // shipRefill prices a refill's new order for the service and address the
 // refill names: the destination is the refill's shipping address, else the
 // patient's; the clinic's free shipping applies.
-func (s *Store) shipRefill(ctx context.Context, tx *sql.Tx, o *novamed.MedicationOrder, r *novamed.RefillRequest) error {
+func (s *Store) shipRefill(ctx context.Context, tx *txn, o *novamed.MedicationOrder, r *novamed.RefillRequest) error {
 	var state string
 	if r.ShippingAddress != nil {
 		state = r.ShippingAddress.State
 	} else {
-		p, err := s.scanPatient(tx.QueryRowContext(ctx, s.q(`SELECT `+patientColumns+` FROM patients WHERE id = ?`), o.PatientID))
+		p, err := s.scanPatient(tx.queryRow(ctx, `SELECT `+patientColumns+` FROM patients WHERE id = ?`, o.PatientID))
 		if err != nil {
 			return fmt.Errorf("sqlstore: refill patient: %w", err)
 		}
 		state = p.Address.State
 	}
 	var free int
-	if err := tx.QueryRowContext(ctx, s.q(`SELECT free_shipping FROM clinics WHERE id = ?`), o.ClinicID).Scan(&free); err != nil {
+	if err := tx.queryRow(ctx, `SELECT free_shipping FROM clinics WHERE id = ?`, o.ClinicID).Scan(&free); err != nil {
 		return fmt.Errorf("sqlstore: refill clinic: %w", err)
 	}
 	carriers, err := s.listCarriers(ctx, tx)
@@ -168,7 +168,7 @@ func (s *Store) GetRefill(ctx context.Context, id string, clinics []string) (*no
 		return nil, novamed.NotFound("Refill request")
 	}
 	args := append([]any{id}, anySlice(clinics)...)
-	r, err := s.scanRefill(s.readRow(ctx, `SELECT `+refillColumns+` FROM refill_requests r JOIN medication_orders o ON o.id = r.new_order_id
+	r, err := s.scanRefill(s.read.queryRow(ctx, `SELECT `+refillColumns+` FROM refill_requests r JOIN medication_orders o ON o.id = r.new_order_id
 		WHERE r.id = ? AND r.clinic_id IN (`+placeholders(len(clinics))+`)`, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.NotFound("Refill request")
@@ -188,7 +188,7 @@ func (s *Store) ListRefills(ctx context.Context, f novamed.ListFilter) ([]*novam
 		query += ` AND r.id < ?`
 		args = append(args, f.Cursor)
 	}
-	rows, err := s.readQuery(ctx, query+` ORDER BY r.id DESC LIMIT ?`, append(args, f.Limit+1)...)
+	rows, err := s.read.query(ctx, query+` ORDER BY r.id DESC LIMIT ?`, append(args, f.Limit+1)...)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlstore: list refills: %w", err)
 	}

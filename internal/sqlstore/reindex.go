@@ -20,14 +20,10 @@ type indexState struct {
 
 const selectIndexStateSQL = `SELECT version, target, phase, cursor_id FROM blind_index_state WHERE id = 1`
 
-type queryRower interface {
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
-
-func (s *Store) indexState(ctx context.Context, q queryRower) (indexState, error) {
+func (s *Store) indexState(ctx context.Context, q querier) (indexState, error) {
 	var st indexState
 	var v, t int64
-	if err := q.QueryRowContext(ctx, s.q(selectIndexStateSQL)).Scan(&v, &t, &st.phase, &st.cursor); err != nil {
+	if err := q.queryRow(ctx, selectIndexStateSQL).Scan(&v, &t, &st.phase, &st.cursor); err != nil {
 		return st, fmt.Errorf("sqlstore: blind index state: %w", err)
 	}
 	st.version, st.target = uint32(v), uint32(t)
@@ -45,14 +41,14 @@ func (s *Store) checkIndexKeys(ctx context.Context, ring *phi.Keyring, settle bo
 	}
 	if st.version == 0 && settle {
 		var rows int
-		if err := s.write.QueryRowContext(ctx, `SELECT (SELECT COUNT(*) FROM patients) + (SELECT COUNT(*) FROM practitioners)`).Scan(&rows); err != nil {
+		if err := s.write.queryRow(ctx, `SELECT (SELECT COUNT(*) FROM patients) + (SELECT COUNT(*) FROM practitioners)`).Scan(&rows); err != nil {
 			return fmt.Errorf("sqlstore: blind index state: %w", err)
 		}
 		v := ring.CurrentVersion()
 		if rows > 0 {
 			v = ring.Versions()[0]
 		}
-		if _, err := s.write.ExecContext(ctx, s.q(`UPDATE blind_index_state SET version = ?, target = ? WHERE id = 1 AND version = 0`), int64(v), int64(v)); err != nil {
+		if _, err := s.write.exec(ctx, `UPDATE blind_index_state SET version = ?, target = ? WHERE id = 1 AND version = 0`, int64(v), int64(v)); err != nil {
 			return fmt.Errorf("sqlstore: blind index state: %w", err)
 		}
 		if st, err = s.indexState(ctx, s.read); err != nil {
@@ -78,9 +74,9 @@ func (s *Store) checkIndexKeys(ctx context.Context, ring *phi.Keyring, settle bo
 // blindIndex returns, inside a write transaction, the blind index of value
 // to store, and (while a re-index runs) the index under the version being
 // left, which a duplicate may still carry.
-func (s *Store) blindIndex(ctx context.Context, tx *sql.Tx, purpose, value string) (store, old string, err error) {
+func (s *Store) blindIndex(ctx context.Context, tx *txn, purpose, value string) (store, old string, err error) {
 	var v, t int64
-	if err := s.txRow(ctx, tx, selectIndexVersionsSQL).Scan(&v, &t); err != nil {
+	if err := tx.queryRow(ctx, selectIndexVersionsSQL).Scan(&v, &t); err != nil {
 		return "", "", fmt.Errorf("sqlstore: blind index state: %w", err)
 	}
 	ring := s.keys.Load()
@@ -131,11 +127,11 @@ func (s *Store) ReindexBlind(ctx context.Context, batchSize int) (int, error) {
 }
 
 func (s *Store) reindexBatch(ctx context.Context, limit int) (changed int, done bool, err error) {
-	err = s.inTx(ctx, func(tx *sql.Tx) error {
+	err = s.inTx(ctx, func(tx *txn) error {
 		changed, done = 0, false
 		var v, t int64
 		var st indexState
-		if err := tx.QueryRowContext(ctx, s.q(selectIndexStateSQL+s.forUpdate())).Scan(&v, &t, &st.phase, &st.cursor); err != nil {
+		if err := tx.queryRow(ctx, selectIndexStateSQL+s.syntax.forUpdate()).Scan(&v, &t, &st.phase, &st.cursor); err != nil {
 			return fmt.Errorf("sqlstore: blind index state: %w", err)
 		}
 		st.version, st.target = uint32(v), uint32(t)
@@ -177,8 +173,8 @@ func (s *Store) reindexBatch(ctx context.Context, limit int) (changed int, done 
 	return changed, done, err
 }
 
-func (s *Store) saveIndexState(ctx context.Context, tx *sql.Tx, st indexState) error {
-	_, err := tx.ExecContext(ctx, s.q(`UPDATE blind_index_state SET version = ?, target = ?, phase = ?, cursor_id = ? WHERE id = 1`),
+func (s *Store) saveIndexState(ctx context.Context, tx *txn, st indexState) error {
+	_, err := tx.exec(ctx, `UPDATE blind_index_state SET version = ?, target = ?, phase = ?, cursor_id = ? WHERE id = 1`,
 		int64(st.version), int64(st.target), st.phase, st.cursor)
 	if err != nil {
 		return fmt.Errorf("sqlstore: blind index state: %w", err)
@@ -188,13 +184,13 @@ func (s *Store) saveIndexState(ctx context.Context, tx *sql.Tx, st indexState) e
 
 // reindexRows recomputes the index of up to limit rows with id > after; it
 // returns how many changed and the last id ("" when the table is done).
-func (s *Store) reindexRows(ctx context.Context, tx *sql.Tx, ring *phi.Keyring, version uint32, table, column string, sealed []string,
+func (s *Store) reindexRows(ctx context.Context, tx *txn, ring *phi.Keyring, version uint32, table, column string, sealed []string,
 	value func([]string) (string, string), after string, limit int) (int, string, error) {
 	query := `SELECT id, clinic_id, ` + column
 	for _, c := range sealed {
 		query += ", " + c
 	}
-	rows, err := tx.QueryContext(ctx, s.q(query+` FROM `+table+` WHERE id > ? ORDER BY id LIMIT ?`+s.forUpdate()), after, limit)
+	rows, err := tx.query(ctx, query+` FROM `+table+` WHERE id > ? ORDER BY id LIMIT ?`+s.syntax.forUpdate(), after, limit)
 	if err != nil {
 		return 0, "", fmt.Errorf("sqlstore: re-index %s: %w", table, err)
 	}
@@ -238,8 +234,8 @@ func (s *Store) reindexRows(ctx context.Context, tx *sql.Tx, ring *phi.Keyring, 
 		if idx == r.index {
 			continue
 		}
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE `+table+` SET `+column+` = ? WHERE id = ?`), idx, r.id)
-		if isUnique(err) {
+		_, err = tx.exec(ctx, `UPDATE `+table+` SET `+column+` = ? WHERE id = ?`, idx, r.id)
+		if s.syntax.isUnique(err) {
 			return 0, "", fmt.Errorf("sqlstore: re-index %s: row %s of clinic %s duplicates another row of that clinic (a duplicate accepted while the index key was missing); merge or remove one and run again: %w",
 				table, r.id, r.clinic, novamed.ErrConflict)
 		}
@@ -264,9 +260,9 @@ func (s *Store) BlindIndexVersions(ctx context.Context) (version, target uint32,
 
 // duplicateUnder runs a SELECT id … inside tx: a row found is a
 // *novamed.DuplicateError naming it.
-func (s *Store) duplicateUnder(ctx context.Context, tx *sql.Tx, what, query string, args ...any) error {
+func (s *Store) duplicateUnder(ctx context.Context, tx *txn, what, query string, args ...any) error {
 	var id string
-	err := tx.QueryRowContext(ctx, s.q(query), args...).Scan(&id)
+	err := tx.queryRow(ctx, query, args...).Scan(&id)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil
 	}

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"database/sql"
 	"fmt"
 	"strings"
 )
@@ -51,11 +50,11 @@ func (s *Store) RotatePHI(ctx context.Context, batchSize int) (int, error) {
 // number changed and the last id seen ("" when the table is done).
 func (s *Store) rotateBatch(ctx context.Context, table string, columns []string, after string, limit int) (int, string, error) {
 	changed, last := 0, ""
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		changed, last = 0, ""
 		ring := s.keys.Load()
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT id, `+strings.Join(columns, ", ")+` FROM `+table+
-			` WHERE id > ? ORDER BY id LIMIT ?`+s.forUpdate()), after, limit)
+		rows, err := tx.query(ctx, `SELECT id, `+strings.Join(columns, ", ")+` FROM `+table+
+			` WHERE id > ? ORDER BY id LIMIT ?`+s.syntax.forUpdate(), after, limit)
 		if err != nil {
 			return fmt.Errorf("sqlstore: rotate %s: %w", table, err)
 		}
@@ -106,7 +105,7 @@ func (s *Store) rotateBatch(ctx context.Context, table string, columns []string,
 				set[i] = col + " = ?"
 				args = append(args, r.vals[i])
 			}
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE `+table+` SET `+strings.Join(set, ", ")+` WHERE id = ?`), append(args, r.id)...); err != nil {
+			if _, err := tx.exec(ctx, `UPDATE `+table+` SET `+strings.Join(set, ", ")+` WHERE id = ?`, append(args, r.id)...); err != nil {
 				return fmt.Errorf("sqlstore: rotate %s: %w", table, err)
 			}
 			changed++
@@ -125,7 +124,7 @@ func (s *Store) SealedVersions(ctx context.Context) (map[uint32]int, error) {
 	ring := s.keys.Load()
 	out := map[uint32]int{}
 	for _, t := range sealedColumns {
-		rows, err := s.readQuery(ctx, `SELECT `+strings.Join(t.columns, ", ")+` FROM `+t.table)
+		rows, err := s.read.query(ctx, `SELECT `+strings.Join(t.columns, ", ")+` FROM `+t.table)
 		if err != nil {
 			return nil, fmt.Errorf("sqlstore: count versions: %w", err)
 		}

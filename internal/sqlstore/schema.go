@@ -66,20 +66,16 @@ func targetVersion(d Dialect) (int64, error) {
 
 // dbVersion is the highest applied migration, and false when the
 // database holds no NovaMed schema. It writes nothing.
-func dbVersion(ctx context.Context, db *sql.DB, d Dialect) (int64, bool, error) {
+func dbVersion(ctx context.Context, db handle) (int64, bool, error) {
 	var exists bool
-	q := `SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'goose_db_version'`
-	if d == Postgres {
-		q = `SELECT to_regclass('goose_db_version') IS NOT NULL`
-	}
-	if err := db.QueryRowContext(ctx, q).Scan(&exists); err != nil {
+	if err := db.queryRow(ctx, db.syntax.hasSchemaSQL()).Scan(&exists); err != nil {
 		return 0, false, fmt.Errorf("sqlstore: schema version: %w", err)
 	}
 	if !exists {
 		return 0, false, nil
 	}
 	var v sql.NullInt64
-	if err := db.QueryRowContext(ctx, `SELECT MAX(version_id) FROM goose_db_version`).Scan(&v); err != nil {
+	if err := db.queryRow(ctx, `SELECT MAX(version_id) FROM goose_db_version`).Scan(&v); err != nil {
 		return 0, false, fmt.Errorf("sqlstore: schema version: %w", err)
 	}
 	return v.Int64, v.Int64 > 0, nil
@@ -91,7 +87,7 @@ func (s *Store) SchemaStatus(ctx context.Context) (have, want int64, err error) 
 	if err != nil {
 		return 0, 0, err
 	}
-	have, _, err = dbVersion(ctx, s.write, s.dialect)
+	have, _, err = dbVersion(ctx, s.write)
 	return have, want, err
 }
 
@@ -102,7 +98,7 @@ func (s *Store) checkSchema(ctx context.Context, mode SchemaMode) (pending bool,
 	if err != nil {
 		return false, err
 	}
-	have, exists, err := dbVersion(ctx, s.write, s.dialect)
+	have, exists, err := dbVersion(ctx, s.write)
 	if err != nil {
 		return false, err
 	}
@@ -115,7 +111,7 @@ func (s *Store) checkSchema(ctx context.Context, mode SchemaMode) (pending bool,
 	if have > want {
 		se := &SchemaError{Have: have, Want: want}
 		var from string
-		if err := s.write.QueryRowContext(ctx, s.q(`SELECT value FROM deployment_meta WHERE name = 'compatible_from'`)).Scan(&from); err == nil {
+		if err := s.write.queryRow(ctx, `SELECT value FROM deployment_meta WHERE name = 'compatible_from'`).Scan(&from); err == nil {
 			if f, err := strconv.ParseInt(from, 10, 64); err == nil && f <= want {
 				se.Compatible = true
 			}
@@ -144,7 +140,7 @@ func (s *Store) Migrate(ctx context.Context) error { return s.migrate(ctx) }
 // the first serve or init recorded one.
 func (s *Store) Environment(ctx context.Context) (string, error) {
 	var v string
-	err := s.read.QueryRowContext(ctx, s.q(`SELECT value FROM deployment_meta WHERE name = 'environment'`)).Scan(&v)
+	err := s.read.queryRow(ctx, `SELECT value FROM deployment_meta WHERE name = 'environment'`).Scan(&v)
 	if errors.Is(err, sql.ErrNoRows) {
 		return "", nil
 	}
@@ -154,11 +150,11 @@ func (s *Store) Environment(ctx context.Context) (string, error) {
 // RecordEnvironment records env as the deployment's environment unless
 // one is recorded already, and returns the recorded one.
 func (s *Store) RecordEnvironment(ctx context.Context, env string) (string, error) {
-	if _, err := s.write.ExecContext(ctx, s.q(`INSERT INTO deployment_meta (name, value) VALUES ('environment', ?) ON CONFLICT (name) DO NOTHING`), env); err != nil {
+	if _, err := s.write.exec(ctx, `INSERT INTO deployment_meta (name, value) VALUES ('environment', ?) ON CONFLICT (name) DO NOTHING`, env); err != nil {
 		return "", fmt.Errorf("sqlstore: record the environment: %w", err)
 	}
 	var v string
-	err := s.write.QueryRowContext(ctx, s.q(`SELECT value FROM deployment_meta WHERE name = 'environment'`)).Scan(&v)
+	err := s.write.queryRow(ctx, `SELECT value FROM deployment_meta WHERE name = 'environment'`).Scan(&v)
 	return v, err
 }
 
@@ -179,7 +175,7 @@ func (s *Store) Exists(ctx context.Context, kind, id, clinicID string) (bool, er
 		return false, fmt.Errorf("sqlstore: unknown kind %q", kind)
 	}
 	var n int
-	if err := s.readRow(ctx, q, args...).Scan(&n); err != nil {
+	if err := s.read.queryRow(ctx, q, args...).Scan(&n); err != nil {
 		return false, fmt.Errorf("sqlstore: look up %s: %w", kind, err)
 	}
 	return n > 0, nil

@@ -7,8 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -23,15 +21,6 @@ import (
 
 //go:embed migrations
 var migrations embed.FS
-
-// Dialect names the SQL database behind a Store.
-type Dialect string
-
-// Supported dialects.
-const (
-	SQLite   Dialect = "sqlite"
-	Postgres Dialect = "postgres"
-)
 
 // Options configure a Store.
 type Options struct {
@@ -57,17 +46,21 @@ type Options struct {
 // Store is a novamed.Store on database/sql.
 type Store struct {
 	dialect Dialect
-	path    string  // SQLite: the database file
-	write   *sql.DB // SQLite: one connection, so writers queue in Go, not on SQLITE_BUSY
-	read    *sql.DB
-	keys    atomic.Pointer[phi.Keyring]
-	now     func() time.Time
+	syntax  dialect
+	path    string // SQLite: the database file
+	// The pools, reached only through the handles below, in transactions
+	// (inTx) and when opening and closing. SQLite's write pool has one
+	// connection, so writers queue in Go, not on SQLITE_BUSY.
+	writeDB, readDB *sql.DB
+	// write and read run statements outside a transaction (statements.go).
+	write, read handle
+	keys        atomic.Pointer[phi.Keyring]
+	now         func() time.Time
 
 	group        *groupCommitter // SQLite: concurrent writes share commits
 	chainer      *chainer        // PostgreSQL: links pending audit batches into the chain
-	stmts        sync.Map        // query → *sql.Stmt prepared on the write pool
-	readStmts    sync.Map        // query → *sql.Stmt prepared on the read pool (SQLite)
-	readStmtN    atomic.Int32
+	hot          sync.Map        // rebound query → *sql.Stmt prepared on the write pool
+	readStmts    *stmtCache      // SQLite: reads run prepared
 	onCommit     func(int, time.Duration)
 	reload       func() (*phi.Keyring, error)
 	reloadMu     sync.Mutex
@@ -79,47 +72,13 @@ type Store struct {
 
 var _ novamed.Store = (*Store)(nil)
 
-// OpenSQLite opens (creating if needed) the SQLite database at path and
-// applies the embedded migrations.
-func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) {
-	if opts.Keyring == nil {
-		return nil, errors.New("sqlstore: a PHI keyring is required")
-	}
-	// busy_timeout first, so that every later pragma already waits for locks.
-	// temp_store=MEMORY keeps the savepoint journals in memory: each group
-	// commit job runs in a savepoint, and with a temporary file every page a
-	// job first touched cost a write system call (a tenth of a create's CPU).
-	// synchronous=FULL: an acknowledged write (and its audit record)
-	// survives power loss, not only a process crash, and no reader sees a
-	// commit before it is on disk (see groupCommitter).
-	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
-		"&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_txlock=immediate"
-	write, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
-	}
-	write.SetMaxOpenConns(1)
-	write.SetConnMaxIdleTime(0)
-	read, err := sql.Open("sqlite", "file:"+path+"?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)&_pragma=query_only(1)")
-	if err != nil {
-		write.Close()
-		return nil, fmt.Errorf("sqlstore: open %s: %w", path, err)
-	}
-	// As many idle connections as open ones: with database/sql's default of
-	// two, busy moments closed and reopened read connections (each reopen
-	// runs the pragmas and parses the schema again).
-	read.SetMaxOpenConns(8)
-	read.SetMaxIdleConns(8)
-	s := &Store{dialect: SQLite, path: path, write: write, read: read, now: opts.Now, reload: opts.ReloadKeyring, onCommit: opts.OnCommit}
-	writeAudit := func(tx *sql.Tx, recs []*novamed.AuditRecord) error {
-		return s.writeAudit(context.Background(), tx, recs)
-	}
-	if s.group, err = newGroupCommitter(write, 128, opts.OnCommit, writeAudit); err != nil {
-		write.Close()
-		read.Close()
-		return nil, fmt.Errorf("sqlstore: %w", err)
-	}
-	return s.finishOpen(ctx, opts)
+// newStore returns a Store on the pools write and read (the same pool
+// on PostgreSQL), not yet open: finishOpen completes it.
+func newStore(d Dialect, write, read *sql.DB, opts Options) *Store {
+	s := &Store{dialect: d, syntax: dialectOf(d), writeDB: write, readDB: read, now: opts.Now, reload: opts.ReloadKeyring, onCommit: opts.OnCommit}
+	s.write = handle{raw: write, syntax: s.syntax}
+	s.read = handle{raw: read, syntax: s.syntax}
+	return s
 }
 
 // finishOpen completes an opened Store: it installs the keyring and clock,
@@ -174,8 +133,8 @@ func (s *Store) Ready(ctx context.Context) error {
 // ready completes opening on a current schema: hot statements, the
 // keyring check and the carrier catalogue.
 func (s *Store) ready(ctx context.Context) error {
-	if err := s.prepareHot(ctx); err != nil {
-		return err
+	if err := s.prepareHot(ctx, s.writeDB); err != nil {
+		return fmt.Errorf("sqlstore: prepare: %w", err)
 	}
 	if err := s.CheckKeyring(ctx, s.keyring0); err != nil {
 		return err
@@ -194,18 +153,12 @@ func (s *Store) migrate(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrations: %w", err)
 	}
-	dialect := goose.DialectSQLite3
-	opts := []goose.ProviderOption{goose.WithDisableGlobalRegistry(true)}
-	if s.dialect == Postgres {
-		dialect = goose.DialectPostgres
-		// Replicas starting together take turns (a session advisory lock).
-		locker, err := postgresMigrationLocker()
-		if err != nil {
-			return fmt.Errorf("sqlstore: migrations: %w", err)
-		}
-		opts = append(opts, goose.WithSessionLocker(locker))
+	dialect, opts, err := s.syntax.goose()
+	if err != nil {
+		return fmt.Errorf("sqlstore: migrations: %w", err)
 	}
-	p, err := goose.NewProvider(dialect, s.write, sub, opts...)
+	opts = append(opts, goose.WithDisableGlobalRegistry(true))
+	p, err := goose.NewProvider(dialect, s.writeDB, sub, opts...)
 	if err != nil {
 		return fmt.Errorf("sqlstore: migrations: %w", err)
 	}
@@ -239,7 +192,7 @@ func (s *Store) reloadKeyring() *phi.Keyring {
 }
 
 // Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error { return s.read.PingContext(ctx) }
+func (s *Store) Ping(ctx context.Context) error { return s.readDB.PingContext(ctx) }
 
 // Close closes the database handles.
 func (s *Store) Close() error {
@@ -254,105 +207,31 @@ func (s *Store) Close() error {
 		s.chainPending(ctx) //nolint:errcheck // see above
 		cancel()
 	}
-	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
-	s.readStmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
-	err := s.write.Close()
-	if s.read != s.write {
-		err = errors.Join(err, s.read.Close())
+	closeStmts(&s.hot)
+	if s.readStmts != nil {
+		closeStmts(&s.readStmts.stmts)
+	}
+	err := s.writeDB.Close()
+	if s.readDB != s.writeDB {
+		err = errors.Join(err, s.readDB.Close())
 	}
 	return err
-}
-
-// q rewrites ? placeholders for the dialect.
-func (s *Store) q(query string) string {
-	if s.dialect != Postgres {
-		return query
-	}
-	var b strings.Builder
-	n := 0
-	for i := 0; i < len(query); i++ {
-		if query[i] == '?' {
-			n++
-			b.WriteByte('$')
-			b.WriteString(strconv.Itoa(n))
-			continue
-		}
-		b.WriteByte(query[i])
-	}
-	return b.String()
-}
-
-// maxReadStmts bounds the prepared read statements; the queries are built
-// from a small set of shapes, so the bound is only a guard.
-const maxReadStmts = 256
-
-// readStmt returns query prepared on the read pool. Preparing is most of a
-// small read's cost in the pure-Go SQLite (the parser runs in Go), so each
-// query is prepared once and database/sql keeps it per connection. PostgreSQL
-// needs none of this: pgx caches prepared statements itself.
-func (s *Store) readStmt(ctx context.Context, query string) (*sql.Stmt, bool) {
-	if s.dialect != SQLite {
-		return nil, false
-	}
-	if st, ok := s.readStmts.Load(query); ok {
-		return st.(*sql.Stmt), true
-	}
-	if s.readStmtN.Load() >= maxReadStmts {
-		return nil, false
-	}
-	st, err := s.read.PrepareContext(ctx, query)
-	if err != nil {
-		return nil, false // the plain query reports the error
-	}
-	if prev, loaded := s.readStmts.LoadOrStore(query, st); loaded {
-		st.Close()
-		return prev.(*sql.Stmt), true
-	}
-	s.readStmtN.Add(1)
-	return st, true
-}
-
-// readQuery runs a query on the read pool.
-func (s *Store) readQuery(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	query = s.q(query)
-	if st, ok := s.readStmt(ctx, query); ok {
-		return st.QueryContext(ctx, args...)
-	}
-	return s.read.QueryContext(ctx, query, args...)
-}
-
-// readRow runs a single-row query on the read pool.
-func (s *Store) readRow(ctx context.Context, query string, args ...any) *sql.Row {
-	query = s.q(query)
-	if st, ok := s.readStmt(ctx, query); ok {
-		return st.QueryRowContext(ctx, args...)
-	}
-	return s.read.QueryRowContext(ctx, query, args...)
-}
-
-// forUpdate is the row-lock suffix of the dialect (SQLite's writers are
-// already serialised by BEGIN IMMEDIATE).
-func (s *Store) forUpdate() string {
-	if s.dialect == Postgres {
-		return " FOR UPDATE"
-	}
-	return ""
 }
 
 // inTx runs fn in a write transaction and commits it; on SQLite the
 // transaction may be shared with concurrent writers (group commit), fn then
 // running inside its own savepoint.
-func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
+func (s *Store) inTx(ctx context.Context, fn func(tx *txn) error) error {
 	if s.group != nil {
-		return s.group.run(ctx, fn)
+		return s.group.run(ctx, func(tx *sql.Tx) error { return fn(s.newTxn(tx)) })
 	}
 	start := time.Now()
-	tx, err := s.write.BeginTx(ctx, s.txOptions())
+	tx, err := s.writeDB.BeginTx(ctx, s.syntax.txOptions())
 	if err != nil {
 		return fmt.Errorf("sqlstore: begin: %w", err)
 	}
 	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	if err := fn(tx); err != nil {
+	if err := fn(s.newTxn(tx)); err != nil {
 		return err
 	}
 	if err := tx.Commit(); err != nil {
@@ -362,15 +241,6 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *sql.Tx) error) error {
 		s.onCommit(1, time.Since(start))
 	}
 	return nil
-}
-
-// isUnique reports whether err is a uniqueness violation.
-func isUnique(err error) bool {
-	if err == nil {
-		return false
-	}
-	msg := err.Error()
-	return strings.Contains(msg, "UNIQUE constraint failed") || strings.Contains(msg, "SQLSTATE 23505")
 }
 
 func micros(t time.Time) int64 { return t.UTC().UnixMicro() }
@@ -407,7 +277,7 @@ func anySlice(ss []string) []any {
 
 // writeEffects stores the idempotent response and the audit record of a
 // write inside its transaction.
-func (s *Store) writeEffects(ctx context.Context, tx *sql.Tx, eff novamed.Effects) error {
+func (s *Store) writeEffects(ctx context.Context, tx *txn, eff novamed.Effects) error {
 	if eff.Idempotency != nil {
 		if err := s.insertIdempotency(ctx, tx, eff.Idempotency); err != nil {
 			return err
@@ -421,54 +291,6 @@ func (s *Store) writeEffects(ctx context.Context, tx *sql.Tx, eff novamed.Effect
 	return nil
 }
 
-// hotStatements are the writes of nearly every request; they are prepared
-// once when the store opens, because SQLite's single write connection is
-// held by the transaction while they run (a lazy prepare would wait for it).
-var hotStatements = []string{
-	insertIdempotencySQL,
-	`UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1`,
-	selectAuditHeadSQL,
-	insertPatientSQL,
-	insertPractitionerSQL,
-	selectIndexVersionsSQL,
-}
-
-func (s *Store) prepareHot(ctx context.Context) error {
-	hot := slices.Clone(hotStatements)
-	for _, n := range auditChunks {
-		hot = append(hot, insertAuditSQL(n))
-	}
-	for _, q := range hot {
-		st, err := s.write.PrepareContext(ctx, s.q(q))
-		if err != nil {
-			return fmt.Errorf("sqlstore: prepare: %w", err)
-		}
-		s.stmts.Store(s.q(q), st)
-	}
-	return nil
-}
-
-// txRow runs a single-row query inside tx, through its prepared statement
-// when it is a hot one.
-func (s *Store) txRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
-	query = s.q(query)
-	if st, ok := s.stmts.Load(query); ok {
-		return tx.StmtContext(ctx, st.(*sql.Stmt)).QueryRowContext(ctx, args...)
-	}
-	return tx.QueryRowContext(ctx, query, args...)
-}
-
-// exec runs a write statement inside tx, through its prepared statement when
-// it is a hot one: parsing the same SQL for every request was a fifth of a
-// create's CPU on SQLite.
-func (s *Store) exec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
-	query = s.q(query)
-	if st, ok := s.stmts.Load(query); ok {
-		return tx.StmtContext(ctx, st.(*sql.Stmt)).ExecContext(ctx, args...)
-	}
-	return tx.ExecContext(ctx, query, args...)
-}
-
 // withExistingID fills the ExistingID of a create's *novamed.DuplicateError
 // by reading the committed record that holds the unique value (query selects
 // its id). It reads after the write's transaction has ended: on PostgreSQL
@@ -480,7 +302,7 @@ func (s *Store) withExistingID(ctx context.Context, err error, query string, arg
 		return err
 	}
 	var id string
-	if s.readRow(ctx, query, args...).Scan(&id) == nil {
+	if s.read.queryRow(ctx, query, args...).Scan(&id) == nil {
 		dup.ExistingID = id
 	}
 	return err

@@ -3,7 +3,6 @@ package sqlstore
 import (
 	"cmp"
 	"context"
-	"database/sql"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -23,16 +22,16 @@ func (s *Store) AddUsage(ctx context.Context, counts []novamed.UsageCount, activ
 		return cmp.Or(cmp.Compare(a.KeyID, b.KeyID), cmp.Compare(a.Day, b.Day), cmp.Compare(a.Route, b.Route), cmp.Compare(a.StatusClass, b.StatusClass))
 	})
 	slices.SortFunc(activity, func(a, b novamed.KeyActivity) int { return cmp.Compare(a.KeyID, b.KeyID) })
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		for _, c := range counts {
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO key_usage (key_id, day, route, status_class, count) VALUES (?, ?, ?, ?, ?)
-				ON CONFLICT (key_id, day, route, status_class) DO UPDATE SET count = key_usage.count + excluded.count`),
+			if _, err := tx.exec(ctx, `INSERT INTO key_usage (key_id, day, route, status_class, count) VALUES (?, ?, ?, ?, ?)
+				ON CONFLICT (key_id, day, route, status_class) DO UPDATE SET count = key_usage.count + excluded.count`,
 				c.KeyID, c.Day, c.Route, c.StatusClass, c.Count); err != nil {
 				return fmt.Errorf("sqlstore: add usage: %w", err)
 			}
 		}
 		for _, a := range activity {
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE api_keys SET last_used_at = ?, last_client = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`),
+			if _, err := tx.exec(ctx, `UPDATE api_keys SET last_used_at = ?, last_client = ? WHERE id = ? AND (last_used_at IS NULL OR last_used_at <= ?)`,
 				micros(a.LastUsedAt), a.LastClient, a.KeyID, micros(a.LastUsedAt)); err != nil {
 				return fmt.Errorf("sqlstore: key activity: %w", err)
 			}
@@ -43,7 +42,7 @@ func (s *Store) AddUsage(ctx context.Context, counts []novamed.UsageCount, activ
 
 // Usage returns a key's counters since a day.
 func (s *Store) Usage(ctx context.Context, keyID, since string) ([]novamed.UsageCount, error) {
-	rows, err := s.readQuery(ctx, `SELECT key_id, day, route, status_class, count FROM key_usage WHERE key_id = ? AND day >= ?
+	rows, err := s.read.query(ctx, `SELECT key_id, day, route, status_class, count FROM key_usage WHERE key_id = ? AND day >= ?
 		ORDER BY day, route, status_class`, keyID, since)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: usage: %w", err)
@@ -62,7 +61,7 @@ func (s *Store) Usage(ctx context.Context, keyID, since string) ([]novamed.Usage
 
 // KeyNetworks lists the networks a key was used from.
 func (s *Store) KeyNetworks(ctx context.Context, keyID string) ([]string, error) {
-	rows, err := s.readQuery(ctx, `SELECT network FROM key_networks WHERE key_id = ?`, keyID)
+	rows, err := s.read.query(ctx, `SELECT network FROM key_networks WHERE key_id = ?`, keyID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: key networks: %w", err)
 	}
@@ -71,8 +70,8 @@ func (s *Store) KeyNetworks(ctx context.Context, keyID string) ([]string, error)
 
 // AddKeyNetwork remembers a network of a key.
 func (s *Store) AddKeyNetwork(ctx context.Context, keyID, network string, at time.Time) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO key_networks (key_id, network, first_seen) VALUES (?, ?, ?) ON CONFLICT (key_id, network) DO NOTHING`),
+	return s.inTx(ctx, func(tx *txn) error {
+		_, err := tx.exec(ctx, `INSERT INTO key_networks (key_id, network, first_seen) VALUES (?, ?, ?) ON CONFLICT (key_id, network) DO NOTHING`,
 			keyID, network, micros(at))
 		return err
 	})
@@ -80,7 +79,7 @@ func (s *Store) AddKeyNetwork(ctx context.Context, keyID, network string, at tim
 
 // KeyPrefixes maps the display prefixes of unrevoked keys to their ids.
 func (s *Store) KeyPrefixes(ctx context.Context) (map[string]string, error) {
-	rows, err := s.readQuery(ctx, `SELECT prefix, id FROM api_keys WHERE revoked_at IS NULL`)
+	rows, err := s.read.query(ctx, `SELECT prefix, id FROM api_keys WHERE revoked_at IS NULL`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: key prefixes: %w", err)
 	}
@@ -102,8 +101,8 @@ func (s *Store) RecordSecurityEvent(ctx context.Context, ev *novamed.SecurityEve
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO security_events (id, at, rule, key_id, client_addr, detail) VALUES (?, ?, ?, ?, ?, ?)`),
+	return s.inTx(ctx, func(tx *txn) error {
+		if _, err := tx.exec(ctx, `INSERT INTO security_events (id, at, rule, key_id, client_addr, detail) VALUES (?, ?, ?, ?, ?, ?)`,
 			ev.ID, micros(ev.At), ev.Rule, ev.KeyID, ev.ClientAddr, string(detail)); err != nil {
 			return fmt.Errorf("sqlstore: security event: %w", err)
 		}
@@ -116,7 +115,7 @@ func (s *Store) RecordSecurityEvent(ctx context.Context, ev *novamed.SecurityEve
 
 // ListSecurityEvents returns events since a time, oldest first.
 func (s *Store) ListSecurityEvents(ctx context.Context, since time.Time, limit int) ([]*novamed.SecurityEvent, error) {
-	rows, err := s.readQuery(ctx, `SELECT id, at, rule, key_id, client_addr, detail FROM security_events WHERE at >= ? ORDER BY at, id LIMIT ?`,
+	rows, err := s.read.query(ctx, `SELECT id, at, rule, key_id, client_addr, detail FROM security_events WHERE at >= ? ORDER BY at, id LIMIT ?`,
 		micros(since), limit)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: security events: %w", err)

@@ -66,24 +66,24 @@ func (s *Store) CreateWebhook(ctx context.Context, w *novamed.Webhook, eff novam
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
 		// Lock the clinic row so concurrent registrations count correctly.
 		var one int
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM clinics WHERE id = ?`+s.forUpdate()), w.ClinicID).Scan(&one); err != nil {
+		if err := tx.queryRow(ctx, `SELECT 1 FROM clinics WHERE id = ?`+s.syntax.forUpdate(), w.ClinicID).Scan(&one); err != nil {
 			return fmt.Errorf("sqlstore: lock clinic: %w", err)
 		}
 		var n int
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM webhooks WHERE clinic_id = ? AND deleted_at IS NULL`), w.ClinicID).Scan(&n); err != nil {
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM webhooks WHERE clinic_id = ? AND deleted_at IS NULL`, w.ClinicID).Scan(&n); err != nil {
 			return fmt.Errorf("sqlstore: count webhooks: %w", err)
 		}
 		if n >= novamed.MaxWebhooksPerClinic {
 			return novamed.Errorf(novamed.CodeLimitReached, "A clinic can have at most %d webhooks; delete one first.", novamed.MaxWebhooksPerClinic)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO webhooks (id, clinic_id, url, secret, verification_token, prev_secret, prev_token, overlap_until, created_at)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+		if _, err := tx.exec(ctx, `INSERT INTO webhooks (id, clinic_id, url, secret, verification_token, prev_secret, prev_token, overlap_until, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			w.ID, w.ClinicID, w.URL, sealed.secret, sealed.token, sealed.prevSecret, sealed.prevToken, sealed.overlapUntil, micros(w.CreatedAt)); err != nil {
 			return fmt.Errorf("sqlstore: insert webhook: %w", err)
 		}
@@ -99,14 +99,14 @@ func (s *Store) RotateWebhookSecrets(ctx context.Context, id string, clinics []s
 		return nil, novamed.NotFound("Webhook")
 	}
 	var w *novamed.Webhook
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
 		args := append([]any{id}, anySlice(clinics)...)
 		var err error
-		w, err = s.scanWebhook(tx.QueryRowContext(ctx, s.q(`SELECT `+webhookColumns+` FROM webhooks WHERE id = ? AND deleted_at IS NULL AND clinic_id IN (`+
-			placeholders(len(clinics))+`)`+s.forUpdate()), args...))
+		w, err = s.scanWebhook(tx.queryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ? AND deleted_at IS NULL AND clinic_id IN (`+
+			placeholders(len(clinics))+`)`+s.syntax.forUpdate(), args...))
 		if errors.Is(err, sql.ErrNoRows) {
 			return novamed.NotFound("Webhook")
 		}
@@ -118,7 +118,7 @@ func (s *Store) RotateWebhookSecrets(ctx context.Context, id string, clinics []s
 		if err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE webhooks SET secret = ?, verification_token = ?, prev_secret = ?, prev_token = ?, overlap_until = ? WHERE id = ?`),
+		if _, err := tx.exec(ctx, `UPDATE webhooks SET secret = ?, verification_token = ?, prev_secret = ?, prev_token = ?, overlap_until = ? WHERE id = ?`,
 			sealed.secret, sealed.token, sealed.prevSecret, sealed.prevToken, sealed.overlapUntil, w.ID); err != nil {
 			return fmt.Errorf("sqlstore: rotate webhook secrets: %w", err)
 		}
@@ -136,7 +136,7 @@ func (s *Store) GetWebhook(ctx context.Context, id string, clinics []string) (*n
 		return nil, novamed.NotFound("Webhook")
 	}
 	args := append([]any{id}, anySlice(clinics)...)
-	w, err := s.scanWebhook(s.readRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ? AND deleted_at IS NULL AND clinic_id IN (`+placeholders(len(clinics))+`)`, args...))
+	w, err := s.scanWebhook(s.read.queryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ? AND deleted_at IS NULL AND clinic_id IN (`+placeholders(len(clinics))+`)`, args...))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.NotFound("Webhook")
 	}
@@ -154,20 +154,20 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string, clinics []string, 
 	if len(clinics) == 0 {
 		return novamed.NotFound("Webhook")
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
 		now := micros(s.now())
 		args := append([]any{now, id}, anySlice(clinics)...)
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE webhooks SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL AND clinic_id IN (`+placeholders(len(clinics))+`)`), args...)
+		res, err := tx.exec(ctx, `UPDATE webhooks SET deleted_at = ? WHERE id = ? AND deleted_at IS NULL AND clinic_id IN (`+placeholders(len(clinics))+`)`, args...)
 		if err != nil {
 			return fmt.Errorf("sqlstore: delete webhook: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return novamed.NotFound("Webhook")
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE deliveries SET status = ?, next_attempt_at = NULL, updated_at = ? WHERE webhook_id = ? AND status = ?`),
+		if _, err := tx.exec(ctx, `UPDATE deliveries SET status = ?, next_attempt_at = NULL, updated_at = ? WHERE webhook_id = ? AND status = ?`,
 			novamed.DeliveryFailed, now, id, novamed.DeliveryPending); err != nil {
 			return fmt.Errorf("sqlstore: delete webhook: %w", err)
 		}
@@ -177,13 +177,13 @@ func (s *Store) DeleteWebhook(ctx context.Context, id string, clinics []string, 
 
 // fanOut queues an event for every live webhook of its clinic (or only
 // onlyWebhook), inside the event's transaction: the outbox.
-func (s *Store) fanOut(ctx context.Context, tx *sql.Tx, ev *novamed.Event, onlyWebhook string) ([]*novamed.Delivery, error) {
+func (s *Store) fanOut(ctx context.Context, tx *txn, ev *novamed.Event, onlyWebhook string) ([]*novamed.Delivery, error) {
 	query, args := `SELECT id FROM webhooks WHERE clinic_id = ? AND deleted_at IS NULL`, []any{ev.ClinicID}
 	if onlyWebhook != "" {
 		query += ` AND id = ?`
 		args = append(args, onlyWebhook)
 	}
-	rows, err := tx.QueryContext(ctx, s.q(query), args...)
+	rows, err := tx.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: fan out: %w", err)
 	}
@@ -201,8 +201,8 @@ func (s *Store) fanOut(ctx context.Context, tx *sql.Tx, ev *novamed.Event, onlyW
 		// of one order are written under the order's row lock, so the
 		// later transaction reads the earlier one's committed seq here
 		// (on PostgreSQL each statement sees what committed before it).
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO deliveries (id, webhook_id, event_id, clinic_id, event_name, status, attempts, next_attempt_at, created_at, updated_at, ordering_key, seq)
-			VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, CASE WHEN ? = '' THEN 0 ELSE (SELECT COALESCE(MAX(seq), 0) + 1 FROM deliveries WHERE webhook_id = ? AND ordering_key = ?) END)`),
+		if _, err := tx.exec(ctx, `INSERT INTO deliveries (id, webhook_id, event_id, clinic_id, event_name, status, attempts, next_attempt_at, created_at, updated_at, ordering_key, seq)
+			VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, CASE WHEN ? = '' THEN 0 ELSE (SELECT COALESCE(MAX(seq), 0) + 1 FROM deliveries WHERE webhook_id = ? AND ordering_key = ?) END)`,
 			d.ID, wid, ev.ID, ev.ClinicID, ev.Name, d.Status, micros(now), micros(now), micros(now), key, key, wid, key); err != nil {
 			return nil, fmt.Errorf("sqlstore: queue delivery: %w", err)
 		}
@@ -214,7 +214,7 @@ func (s *Store) fanOut(ctx context.Context, tx *sql.Tx, ev *novamed.Event, onlyW
 // SendTestEvent records a webhook:test event for one webhook.
 func (s *Store) SendTestEvent(ctx context.Context, webhookID string, ev *novamed.Event) (*novamed.Delivery, error) {
 	var d *novamed.Delivery
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		if err := s.insertEventOnly(ctx, tx, ev); err != nil {
 			return err
 		}
@@ -251,13 +251,10 @@ func scanDelivery(r rowScanner) (*novamed.Delivery, error) {
 // ClaimDeliveries leases due deliveries to worker.
 func (s *Store) ClaimDeliveries(ctx context.Context, worker string, lease time.Duration, limit int) ([]*novamed.DeliveryJob, error) {
 	var jobs []*novamed.DeliveryJob
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		jobs = nil
 		now := s.now()
-		lock := ""
-		if s.dialect == Postgres {
-			lock = " FOR UPDATE SKIP LOCKED"
-		}
+		lock := s.syntax.forUpdateSkipLocked()
 		// A deleted webhook's deliveries are never sent again, even if an
 		// attempt in flight during the delete put one back to pending.
 		// A suspended partner's deliveries are held (still pending, no
@@ -267,12 +264,12 @@ func (s *Store) ClaimDeliveries(ctx context.Context, worker string, lease time.D
 		// (in flight or waiting for a retry); it goes once that one has
 		// succeeded or failed. The condition is in the query so that it
 		// holds across replicas.
-		rows, err := tx.QueryContext(ctx, s.q(`SELECT `+qualifiedDeliveryColumns+` FROM deliveries d WHERE d.status = ? AND d.next_attempt_at <= ? AND d.locked_until < ?
+		rows, err := tx.query(ctx, `SELECT `+qualifiedDeliveryColumns+` FROM deliveries d WHERE d.status = ? AND d.next_attempt_at <= ? AND d.locked_until < ?
 			AND d.webhook_id IN (SELECT id FROM webhooks WHERE deleted_at IS NULL)
 			AND d.clinic_id NOT IN (SELECT c.id FROM clinics c JOIN partners p ON p.id = c.partner_id WHERE p.status = 'suspended')
 			AND (d.ordering_key = '' OR NOT EXISTS (SELECT 1 FROM deliveries e
 				WHERE e.webhook_id = d.webhook_id AND e.ordering_key = d.ordering_key AND e.seq < d.seq AND e.status = ?))
-			ORDER BY d.next_attempt_at, d.seq LIMIT ?`+lock), novamed.DeliveryPending, micros(now), micros(now), novamed.DeliveryPending, limit)
+			ORDER BY d.next_attempt_at, d.seq LIMIT ?`+lock, novamed.DeliveryPending, micros(now), micros(now), novamed.DeliveryPending, limit)
 		if err != nil {
 			return fmt.Errorf("sqlstore: claim: %w", err)
 		}
@@ -290,7 +287,7 @@ func (s *Store) ClaimDeliveries(ctx context.Context, worker string, lease time.D
 			return err
 		}
 		for _, d := range ds {
-			res, err := tx.ExecContext(ctx, s.q(`UPDATE deliveries SET locked_by = ?, locked_until = ? WHERE id = ? AND locked_until < ?`),
+			res, err := tx.exec(ctx, `UPDATE deliveries SET locked_by = ?, locked_until = ? WHERE id = ? AND locked_until < ?`,
 				worker, micros(now.Add(lease)), d.ID, micros(now))
 			if err != nil {
 				return fmt.Errorf("sqlstore: claim: %w", err)
@@ -298,11 +295,11 @@ func (s *Store) ClaimDeliveries(ctx context.Context, worker string, lease time.D
 			if n, _ := res.RowsAffected(); n != 1 {
 				continue
 			}
-			w, err := s.scanWebhook(tx.QueryRowContext(ctx, s.q(`SELECT `+webhookColumns+` FROM webhooks WHERE id = ?`), d.WebhookID))
+			w, err := s.scanWebhook(tx.queryRow(ctx, `SELECT `+webhookColumns+` FROM webhooks WHERE id = ?`, d.WebhookID))
 			if err != nil {
 				return fmt.Errorf("sqlstore: claim webhook: %w", err)
 			}
-			ev, err := s.scanEvent(tx.QueryRowContext(ctx, s.q(`SELECT id, clinic_id, name, data, created_at FROM events WHERE id = ?`), d.EventID))
+			ev, err := s.scanEvent(tx.queryRow(ctx, `SELECT id, clinic_id, name, data, created_at FROM events WHERE id = ?`, d.EventID))
 			if err != nil {
 				return fmt.Errorf("sqlstore: claim event: %w", err)
 			}
@@ -316,10 +313,10 @@ func (s *Store) ClaimDeliveries(ctx context.Context, worker string, lease time.D
 // RecordAttempt stores an attempt if worker still holds the lease.
 func (s *Store) RecordAttempt(ctx context.Context, deliveryID, worker string, a novamed.Attempt, status string, next *time.Time) (bool, error) {
 	held := false
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		now := micros(s.now())
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, locked_by = '', locked_until = 0, updated_at = ?
-			WHERE id = ? AND locked_by = ? AND locked_until >= ? AND status = ?`), status, optMicros(next), now, deliveryID, worker, now, novamed.DeliveryPending)
+		res, err := tx.exec(ctx, `UPDATE deliveries SET status = ?, attempts = attempts + 1, next_attempt_at = ?, locked_by = '', locked_until = 0, updated_at = ?
+			WHERE id = ? AND locked_by = ? AND locked_until >= ? AND status = ?`, status, optMicros(next), now, deliveryID, worker, now, novamed.DeliveryPending)
 		if err != nil {
 			return fmt.Errorf("sqlstore: record attempt: %w", err)
 		}
@@ -328,10 +325,10 @@ func (s *Store) RecordAttempt(ctx context.Context, deliveryID, worker string, a 
 		}
 		held = true
 		var count int
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM delivery_attempts WHERE delivery_id = ?`), deliveryID).Scan(&count); err != nil {
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM delivery_attempts WHERE delivery_id = ?`, deliveryID).Scan(&count); err != nil {
 			return err
 		}
-		_, err = tx.ExecContext(ctx, s.q(`INSERT INTO delivery_attempts (delivery_id, attempt, at, status_code, latency_ms, error) VALUES (?, ?, ?, ?, ?, ?)`),
+		_, err = tx.exec(ctx, `INSERT INTO delivery_attempts (delivery_id, attempt, at, status_code, latency_ms, error) VALUES (?, ?, ?, ?, ?, ?)`,
 			deliveryID, count+1, micros(a.At), a.StatusCode, a.LatencyMS, a.Error)
 		return err
 	})
@@ -365,7 +362,7 @@ func (s *Store) ListDeliveries(ctx context.Context, f novamed.DeliveryFilter) ([
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
 	}
-	rows, err := s.readQuery(ctx, query+` ORDER BY id DESC LIMIT ?`, append(args, f.Limit+1)...)
+	rows, err := s.read.query(ctx, query+` ORDER BY id DESC LIMIT ?`, append(args, f.Limit+1)...)
 	if err != nil {
 		return nil, "", fmt.Errorf("sqlstore: list deliveries: %w", err)
 	}
@@ -396,7 +393,7 @@ func (s *Store) ListDeliveries(ctx context.Context, f novamed.DeliveryFilter) ([
 }
 
 func (s *Store) loadAttempts(ctx context.Context, d *novamed.Delivery) error {
-	rows, err := s.readQuery(ctx, `SELECT attempt, at, status_code, latency_ms, error FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt`, d.ID)
+	rows, err := s.read.query(ctx, `SELECT attempt, at, status_code, latency_ms, error FROM delivery_attempts WHERE delivery_id = ? ORDER BY attempt`, d.ID)
 	if err != nil {
 		return fmt.Errorf("sqlstore: attempts: %w", err)
 	}
@@ -419,10 +416,10 @@ func (s *Store) RetryDelivery(ctx context.Context, id, webhookID string, clinics
 		return nil, novamed.NotFound("Delivery")
 	}
 	var d *novamed.Delivery
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		args := append([]any{id}, anySlice(clinics)...)
 		var err error
-		d, err = scanDelivery(tx.QueryRowContext(ctx, s.q(`SELECT `+deliveryColumns+` FROM deliveries WHERE id = ? AND clinic_id IN (`+placeholders(len(clinics))+`)`+s.forUpdate()), args...))
+		d, err = scanDelivery(tx.queryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE id = ? AND clinic_id IN (`+placeholders(len(clinics))+`)`+s.syntax.forUpdate(), args...))
 		if errors.Is(err, sql.ErrNoRows) || (err == nil && webhookID != "" && d.WebhookID != webhookID) {
 			return novamed.NotFound("Delivery")
 		}
@@ -430,7 +427,7 @@ func (s *Store) RetryDelivery(ctx context.Context, id, webhookID string, clinics
 			return err
 		}
 		var live int
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM webhooks WHERE id = ? AND deleted_at IS NULL`), d.WebhookID).Scan(&live); err != nil {
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM webhooks WHERE id = ? AND deleted_at IS NULL`, d.WebhookID).Scan(&live); err != nil {
 			return err
 		}
 		if live == 0 {
@@ -439,7 +436,7 @@ func (s *Store) RetryDelivery(ctx context.Context, id, webhookID string, clinics
 		now := s.now().UTC().Truncate(time.Microsecond)
 		// A manual retry goes out at once, outside its order's sequence:
 		// clearing the key means it neither waits nor holds others back.
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE deliveries SET status = ?, next_attempt_at = ?, updated_at = ?, ordering_key = '' WHERE id = ?`),
+		if _, err := tx.exec(ctx, `UPDATE deliveries SET status = ?, next_attempt_at = ?, updated_at = ?, ordering_key = '' WHERE id = ?`,
 			novamed.DeliveryPending, micros(now), micros(now), id); err != nil {
 			return fmt.Errorf("sqlstore: retry delivery: %w", err)
 		}
@@ -452,6 +449,6 @@ func (s *Store) RetryDelivery(ctx context.Context, id, webhookID string, clinics
 // PendingDeliveries counts deliveries waiting for an attempt.
 func (s *Store) PendingDeliveries(ctx context.Context) (int, error) {
 	var n int
-	err := s.readRow(ctx, `SELECT COUNT(*) FROM deliveries WHERE status = ?`, novamed.DeliveryPending).Scan(&n)
+	err := s.read.queryRow(ctx, `SELECT COUNT(*) FROM deliveries WHERE status = ?`, novamed.DeliveryPending).Scan(&n)
 	return n, err
 }

@@ -5,12 +5,78 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
+	"github.com/pressly/goose/v3"
 	"github.com/pressly/goose/v3/lock"
 )
+
+// postgresDialect is PostgreSQL's SQL: $n placeholders, row locks, READ
+// COMMITTED write transactions.
+type postgresDialect struct{}
+
+// rebind rewrites ? placeholders as $1, $2, …; the package's SQL holds no
+// ? other than placeholders (no ? operators, no ? in literals).
+func (postgresDialect) rebind(query string) string {
+	n := strings.Count(query, "?")
+	if n == 0 {
+		return query
+	}
+	var b strings.Builder
+	b.Grow(len(query) + 2*n)
+	n = 0
+	for i := 0; i < len(query); i++ {
+		if query[i] == '?' {
+			n++
+			b.WriteByte('$')
+			b.WriteString(strconv.Itoa(n))
+			continue
+		}
+		b.WriteByte(query[i])
+	}
+	return b.String()
+}
+
+func (postgresDialect) forUpdate() string           { return " FOR UPDATE" }
+func (postgresDialect) forUpdateSkipLocked() string { return " FOR UPDATE SKIP LOCKED" }
+
+// lockTable lets readers on: EXCLUSIVE conflicts only with writers.
+func (postgresDialect) lockTable(table string) string {
+	return `LOCK TABLE ` + table + ` IN EXCLUSIVE MODE`
+}
+
+// txOptions: READ COMMITTED whatever the server's default, since the row
+// locks of the write transactions are designed for it (a stricter level
+// would fail locked reads with serialisation errors instead of waiting).
+func (postgresDialect) txOptions() *sql.TxOptions {
+	return &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+}
+
+// isUnique reads the SQLSTATE: 23505 is unique_violation.
+func (postgresDialect) isUnique(err error) bool {
+	var pg *pgconn.PgError
+	return errors.As(err, &pg) && pg.Code == "23505"
+}
+
+func (postgresDialect) hasSchemaSQL() string {
+	return `SELECT to_regclass('goose_db_version') IS NOT NULL`
+}
+
+// goose: replicas starting together take turns (a session advisory lock,
+// polled every second for up to five minutes: another replica may be
+// migrating).
+func (postgresDialect) goose() (goose.Dialect, []goose.ProviderOption, error) {
+	locker, err := lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
+	if err != nil {
+		return "", nil, err
+	}
+	return goose.DialectPostgres, []goose.ProviderOption{goose.WithSessionLocker(locker)}, nil
+}
 
 // postgresMaxConns bounds one Store's PostgreSQL connection pool.
 const postgresMaxConns = 20
@@ -43,7 +109,7 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 		db.Close()
 		return nil, fmt.Errorf("sqlstore: connect to postgres: %w", err)
 	}
-	s := &Store{dialect: Postgres, write: db, read: db, now: opts.Now, reload: opts.ReloadKeyring, onCommit: opts.OnCommit}
+	s := newStore(Postgres, db, db, opts)
 	if s, err = s.finishOpen(ctx, opts); err != nil {
 		return nil, err
 	}
@@ -83,20 +149,3 @@ func boundWaits(cfg *pgx.ConnConfig) {
 // chainInterval is how often a replica chains pending audit batches even
 // when none of its own writes nudged it.
 const chainInterval = 200 * time.Millisecond
-
-// postgresMigrationLocker is goose's session advisory lock, polled every
-// second for up to five minutes (another replica may be migrating).
-func postgresMigrationLocker() (lock.SessionLocker, error) {
-	return lock.NewPostgresSessionLocker(lock.WithLockTimeout(1, 300))
-}
-
-// txOptions are the options of a write transaction: PostgreSQL's READ
-// COMMITTED whatever the server's default, since the row locks above are
-// designed for it (a stricter level would fail locked reads with
-// serialisation errors instead of waiting).
-func (s *Store) txOptions() *sql.TxOptions {
-	if s.dialect == Postgres {
-		return &sql.TxOptions{Isolation: sql.LevelReadCommitted}
-	}
-	return nil
-}
