@@ -3,24 +3,17 @@ package sqlstore
 import (
 	"context"
 	"database/sql"
-	"embed"
 	"errors"
 	"fmt"
-	"io/fs"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/pressly/goose/v3"
 	_ "modernc.org/sqlite" // registers the pure-Go "sqlite" driver
 
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/phi"
 )
-
-//go:embed migrations
-var migrations embed.FS
 
 // Options configure a Store.
 type Options struct {
@@ -148,26 +141,6 @@ func (s *Store) ready(ctx context.Context) error {
 	return nil
 }
 
-func (s *Store) migrate(ctx context.Context) error {
-	sub, err := fs.Sub(migrations, "migrations/"+string(s.dialect))
-	if err != nil {
-		return fmt.Errorf("sqlstore: migrations: %w", err)
-	}
-	dialect, opts, err := s.syntax.goose()
-	if err != nil {
-		return fmt.Errorf("sqlstore: migrations: %w", err)
-	}
-	opts = append(opts, goose.WithDisableGlobalRegistry(true))
-	p, err := goose.NewProvider(dialect, s.writeDB, sub, opts...)
-	if err != nil {
-		return fmt.Errorf("sqlstore: migrations: %w", err)
-	}
-	if _, err := p.Up(ctx); err != nil {
-		return fmt.Errorf("sqlstore: apply migrations: %w", err)
-	}
-	return nil
-}
-
 // SetKeyring replaces the PHI keyring (a new master key version was added
 // or an old one retired); rows already read are unaffected.
 func (s *Store) SetKeyring(k *phi.Keyring) { s.keys.Store(k) }
@@ -214,96 +187,6 @@ func (s *Store) Close() error {
 	err := s.writeDB.Close()
 	if s.readDB != s.writeDB {
 		err = errors.Join(err, s.readDB.Close())
-	}
-	return err
-}
-
-// inTx runs fn in a write transaction and commits it; on SQLite the
-// transaction may be shared with concurrent writers (group commit), fn then
-// running inside its own savepoint.
-func (s *Store) inTx(ctx context.Context, fn func(tx *txn) error) error {
-	if s.group != nil {
-		return s.group.run(ctx, func(tx *sql.Tx) error { return fn(s.newTxn(tx)) })
-	}
-	start := time.Now()
-	tx, err := s.writeDB.BeginTx(ctx, s.syntax.txOptions())
-	if err != nil {
-		return fmt.Errorf("sqlstore: begin: %w", err)
-	}
-	defer tx.Rollback() //nolint:errcheck // after Commit this is a no-op
-	if err := fn(s.newTxn(tx)); err != nil {
-		return err
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("sqlstore: commit: %w", err)
-	}
-	if s.onCommit != nil {
-		s.onCommit(1, time.Since(start))
-	}
-	return nil
-}
-
-func micros(t time.Time) int64 { return t.UTC().UnixMicro() }
-
-func fromMicros(v int64) time.Time { return time.UnixMicro(v).UTC() }
-
-func optMicros(t *time.Time) sql.NullInt64 {
-	if t == nil {
-		return sql.NullInt64{}
-	}
-	return sql.NullInt64{Int64: micros(*t), Valid: true}
-}
-
-func optTime(v sql.NullInt64) *time.Time {
-	if !v.Valid {
-		return nil
-	}
-	t := fromMicros(v.Int64)
-	return &t
-}
-
-// placeholders returns "?, ?, ?" for n values.
-func placeholders(n int) string {
-	return strings.TrimSuffix(strings.Repeat("?, ", n), ", ")
-}
-
-func anySlice(ss []string) []any {
-	out := make([]any, len(ss))
-	for i, s := range ss {
-		out[i] = s
-	}
-	return out
-}
-
-// writeEffects stores the idempotent response and the audit record of a
-// write inside its transaction.
-func (s *Store) writeEffects(ctx context.Context, tx *txn, eff novamed.Effects) error {
-	if eff.Idempotency != nil {
-		if err := s.insertIdempotency(ctx, tx, eff.Idempotency); err != nil {
-			return err
-		}
-	}
-	if eff.Audit != nil {
-		if err := s.appendAudit(ctx, tx, []*novamed.AuditRecord{eff.Audit}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-// withExistingID fills the ExistingID of a create's *novamed.DuplicateError
-// by reading the committed record that holds the unique value (query selects
-// its id). It reads after the write's transaction has ended: on PostgreSQL
-// the failed insert has aborted that transaction. Any other err is returned
-// as it is; a record not yet visible leaves ExistingID empty.
-func (s *Store) withExistingID(ctx context.Context, err error, query string, args ...any) error {
-	var dup *novamed.DuplicateError
-	if !errors.As(err, &dup) {
-		return err
-	}
-	var id string
-	if s.read.queryRow(ctx, query, args...).Scan(&id) == nil {
-		dup.ExistingID = id
 	}
 	return err
 }
