@@ -15,7 +15,7 @@ import (
 )
 
 // allClinics lists every clinic id: operator commands act across clinics.
-func allClinics(ctx context.Context, store novamed.Store) ([]string, error) {
+func allClinics(ctx context.Context, store novamed.ClinicStore) ([]string, error) {
 	cs, err := store.ListClinics(ctx)
 	if err != nil {
 		return nil, err

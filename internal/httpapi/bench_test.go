@@ -186,7 +186,7 @@ func BenchmarkRequest(b *testing.B) {
 func BenchmarkMiddlewareStack(b *testing.B) {
 	s, raw, _ := newTestServer(b, 1_000_000_000)
 	s.metrics = usage.NewMetrics()
-	s.usage = usage.NewRecorder(s.store, slog.New(slog.NewJSONHandler(io.Discard, nil)), s.metrics, nil, usage.Rules{})
+	s.usage = usage.NewRecorder(s.store.(novamed.Store), slog.New(slog.NewJSONHandler(io.Discard, nil)), s.metrics, nil, usage.Rules{})
 	defer s.usage.Close()
 	r := httptest.NewRequest("GET", "/api/external/me", nil)
 	r.Header.Set("x-api-key", raw)

@@ -73,7 +73,7 @@ func TestRetryAfterSeconds(t *testing.T) {
 func TestStoreFailureIsNotAFailedLogin(t *testing.T) {
 	t.Parallel()
 	s, raw, _ := newTestServer(t, 1000)
-	s.store.Close()
+	s.store.(interface{ Close() error }).Close()
 	for i := 0; i < 25; i++ {
 		r := httptest.NewRequest("GET", "/api/external/me", nil)
 		r.Header.Set("x-api-key", raw)

@@ -23,7 +23,7 @@ import (
 // Config holds the dependencies and settings of a Server.
 type Config struct {
 	Env     novamed.Environment
-	Store   novamed.Store
+	Store   novamed.APIStore
 	Audit   *audit.Writer
 	Limiter ratelimit.Limiter
 	Logger  *slog.Logger
@@ -83,7 +83,7 @@ type BuildVersion struct {
 // Server is the partner API as an http.Handler.
 type Server struct {
 	env       novamed.Environment
-	store     novamed.Store
+	store     novamed.APIStore
 	audit     *audit.Writer
 	limiter   ratelimit.Limiter
 	log       *slog.Logger

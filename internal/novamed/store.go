@@ -136,16 +136,13 @@ type OrderFilter struct {
 	Status    string
 }
 
-// PharmacyStore persists orders, refills, the carrier catalogue and the
-// event outbox. Every state change writes its event in the same transaction.
-type PharmacyStore interface {
+// OrderStore is the partner API's side of the pharmacy: orders, refills
+// and the carrier catalogue. Every state change writes its event in the
+// same transaction.
+type OrderStore interface {
 	CreateMedicationOrder(ctx context.Context, o *MedicationOrder, eff Effects) error
 	GetMedicationOrder(ctx context.Context, id string, clinics []string) (*MedicationOrder, error)
 	ListMedicationOrders(ctx context.Context, f OrderFilter) (items []*MedicationOrder, next string, err error)
-	// TransitionOrder moves an order (of any clinic: an operator action)
-	// under a row lock; each transition happens and is recorded once. A
-	// shipment without provider or tracking URL gets the order's carrier's.
-	TransitionOrder(ctx context.Context, id, to string, shipment *Shipment) (*MedicationOrder, *Event, error)
 	// CancelShipment cancels the active shipment of a shipped order (of
 	// any clinic) with a reason checked by CheckShipmentReason: the order
 	// returns to filled, the shipment stays on it marked cancelled, and
@@ -159,10 +156,6 @@ type PharmacyStore interface {
 	// one transaction. An order that changed meanwhile is an
 	// ORDER_NOT_CANCELLABLE or INVALID_TRANSITION error.
 	CancelOrder(ctx context.Context, id, from, reason string, at time.Time, eff Effects) (*MedicationOrder, *Event, error)
-	// OrdersToAdvance lists orders not yet delivered or cancelled whose last
-	// change is older than before (for the development sandbox).
-	// Items are not loaded; shipments are.
-	OrdersToAdvance(ctx context.Context, before time.Time, limit int) ([]*MedicationOrder, error)
 	// CreateRefill checks eligibility and creates the refill and its new
 	// order (ids r.ID and r.NewOrderID) in one transaction. The new order
 	// takes the refill's shipping address and payment method id; a
@@ -173,14 +166,39 @@ type PharmacyStore interface {
 	GetRefill(ctx context.Context, id string, clinics []string) (*RefillRequest, error)
 	ListRefills(ctx context.Context, f ListFilter) (items []*RefillRequest, next string, err error)
 	ListCarriers(ctx context.Context) ([]Carrier, error)
+}
+
+// FulfilmentStore is what moves orders and practitioners on outside a
+// partner request: the development sandbox and operator commands.
+type FulfilmentStore interface {
+	// TransitionOrder moves an order (of any clinic: an operator action)
+	// under a row lock; each transition happens and is recorded once. A
+	// shipment without provider or tracking URL gets the order's carrier's.
+	TransitionOrder(ctx context.Context, id, to string, shipment *Shipment) (*MedicationOrder, *Event, error)
+	// OrdersToAdvance lists orders not yet delivered or cancelled whose last
+	// change is older than before (for the development sandbox).
+	// Items are not loaded; shipments are.
+	OrdersToAdvance(ctx context.Context, before time.Time, limit int) ([]*MedicationOrder, error)
+	ActivatePractitioner(ctx context.Context, id string) (*Practitioner, *Event, error)
+	PendingPractitioners(ctx context.Context, limit int) ([]string, error)
+}
+
+// CatalogueStore is the operator's side of the pharmacy data.
+type CatalogueStore interface {
 	// ReplaceCarriers swaps the whole catalogue; with onlyIfEmpty it seeds
 	// a fresh database and leaves an existing catalogue alone.
 	ReplaceCarriers(ctx context.Context, cs []Carrier, onlyIfEmpty bool) error
 	SetClinicFreeShipping(ctx context.Context, id string, free bool) (*Clinic, error)
-	ActivatePractitioner(ctx context.Context, id string) (*Practitioner, *Event, error)
-	PendingPractitioners(ctx context.Context, limit int) ([]string, error)
 	// ListEvents returns a clinic's events after an event id, oldest first.
 	ListEvents(ctx context.Context, clinicID, after string, limit int) ([]*Event, error)
+}
+
+// PharmacyStore persists orders, refills, the carrier catalogue and the
+// event outbox.
+type PharmacyStore interface {
+	OrderStore
+	FulfilmentStore
+	CatalogueStore
 }
 
 // FormularyStore persists each clinic's formulary (operator data). Entries
@@ -199,8 +217,32 @@ type FormularyStore interface {
 	RemoveFormularyEntry(ctx context.Context, clinicID, name string) error
 }
 
-// Store is everything the API needs from persistence. SQLite and PostgreSQL
-// implement it and pass one conformance suite.
+// The interfaces each consumer uses. A consumer names the narrowest one
+// that covers its calls; *sqlstore.Store implements them all.
+
+// APIStore is what the partner HTTP API (internal/httpapi) calls.
+type APIStore interface {
+	GetClinic(ctx context.Context, id string) (*Clinic, error)
+	FindAPIKeyByHash(ctx context.Context, hashHex string) (*APIKey, error)
+	PractitionerStore
+	PatientStore
+	IdempotencyStore
+	OrderStore
+	ListFormulary(ctx context.Context, clinicID string) ([]FormularyEntry, error)
+	WebhookAPIStore
+	Usage(ctx context.Context, keyID, since string) ([]UsageCount, error)
+	Ping(ctx context.Context) error
+}
+
+// UsageRecorderStore is what the usage recorder (internal/usage) calls.
+type UsageRecorderStore interface {
+	UsageSink
+	GetAPIKey(ctx context.Context, id string) (*APIKey, error)
+}
+
+// Store is everything persistence offers: what the operator commands
+// (cmd/novamed) use and the conformance suite (internal/storetest) checks.
+// SQLite and PostgreSQL implement it and pass that suite.
 type Store interface {
 	ClinicStore
 	KeyStore

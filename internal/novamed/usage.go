@@ -49,12 +49,11 @@ const (
 	RuleRevokedKeyUse  = "revoked_key_used"
 )
 
-// UsageStore persists usage counters, key networks and security events.
-type UsageStore interface {
+// UsageSink is what the usage recorder writes and reads back: counters,
+// key networks and security events.
+type UsageSink interface {
 	// AddUsage adds counts (upserting) and records last activity, in one transaction.
 	AddUsage(ctx context.Context, counts []UsageCount, activity []KeyActivity) error
-	// Usage returns a key's counts for days on or after since (YYYY-MM-DD).
-	Usage(ctx context.Context, keyID, since string) ([]UsageCount, error)
 	// KeyNetworks returns the client networks a key has been used from.
 	KeyNetworks(ctx context.Context, keyID string) ([]string, error)
 	// AddKeyNetwork remembers a network (no error if already known).
@@ -63,5 +62,12 @@ type UsageStore interface {
 	KeyPrefixes(ctx context.Context) (map[string]string, error)
 	// RecordSecurityEvent stores an event with its audit record.
 	RecordSecurityEvent(ctx context.Context, ev *SecurityEvent, rec *AuditRecord) error
+}
+
+// UsageStore persists usage counters, key networks and security events.
+type UsageStore interface {
+	UsageSink
+	// Usage returns a key's counts for days on or after since (YYYY-MM-DD).
+	Usage(ctx context.Context, keyID, since string) ([]UsageCount, error)
 	ListSecurityEvents(ctx context.Context, since time.Time, limit int) ([]*SecurityEvent, error)
 }

@@ -132,8 +132,9 @@ type DeliveryFilter struct {
 	Cursor    string
 }
 
-// WebhookStore persists webhooks and their delivery queue.
-type WebhookStore interface {
+// WebhookAPIStore is the partner API's side of webhooks: registration and
+// the delivery log.
+type WebhookAPIStore interface {
 	// CreateWebhook fails with CodeLimitReached past MaxWebhooksPerClinic.
 	CreateWebhook(ctx context.Context, w *Webhook, eff Effects) error
 	GetWebhook(ctx context.Context, id string, clinics []string) (*Webhook, error)
@@ -146,6 +147,16 @@ type WebhookStore interface {
 	RotateWebhookSecrets(ctx context.Context, id string, clinics []string, fresh WebhookSecrets, overlapUntil time.Time, eff Effects) (*Webhook, error)
 	// SendTestEvent records a webhook:test event for one webhook only.
 	SendTestEvent(ctx context.Context, webhookID string, ev *Event) (*Delivery, error)
+	ListDeliveries(ctx context.Context, f DeliveryFilter) (items []*Delivery, next string, err error)
+	// RetryDelivery queues a delivery (of webhookID, unless "") for one more
+	// immediate attempt, outside the per-order ordering: it neither waits
+	// for nor holds back other events of its order.
+	RetryDelivery(ctx context.Context, id, webhookID string, clinics []string) (*Delivery, error)
+}
+
+// DeliveryQueue is the webhook worker's side (internal/webhook): it leases
+// due deliveries and records their attempts.
+type DeliveryQueue interface {
 	// ClaimDeliveries leases due deliveries to worker until now+lease; a
 	// delivery leased to another live worker is never handed out, nor one
 	// whose webhook has a pending delivery of an earlier event about the
@@ -154,13 +165,14 @@ type WebhookStore interface {
 	// RecordAttempt stores an attempt of a leased delivery and its new
 	// status; it is ignored (false) if the lease was lost.
 	RecordAttempt(ctx context.Context, deliveryID, worker string, a Attempt, status string, next *time.Time) (bool, error)
-	ListDeliveries(ctx context.Context, f DeliveryFilter) (items []*Delivery, next string, err error)
 	// PendingDeliveries counts deliveries waiting for an attempt.
 	PendingDeliveries(ctx context.Context) (int, error)
-	// RetryDelivery queues a delivery (of webhookID, unless "") for one more
-	// immediate attempt, outside the per-order ordering: it neither waits
-	// for nor holds back other events of its order.
-	RetryDelivery(ctx context.Context, id, webhookID string, clinics []string) (*Delivery, error)
+}
+
+// WebhookStore persists webhooks and their delivery queue.
+type WebhookStore interface {
+	WebhookAPIStore
+	DeliveryQueue
 }
 
 // EventOrderingKey names the sequence an event belongs to: events with one

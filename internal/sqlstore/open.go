@@ -63,7 +63,15 @@ type Store struct {
 	openMu       sync.Mutex
 }
 
-var _ novamed.Store = (*Store)(nil)
+// Store implements every consumer's interface.
+var (
+	_ novamed.Store              = (*Store)(nil)
+	_ novamed.APIStore           = (*Store)(nil)
+	_ novamed.UsageRecorderStore = (*Store)(nil)
+	_ novamed.DeliveryQueue      = (*Store)(nil)
+	_ novamed.FulfilmentStore    = (*Store)(nil)
+	_ novamed.AuditStore         = (*Store)(nil)
+)
 
 // newStore returns a Store on the pools write and read (the same pool
 // on PostgreSQL), not yet open: finishOpen completes it.

@@ -14,7 +14,7 @@ import (
 // Recorder counts per-key usage in memory, flushes it in batches, and
 // evaluates the anomaly rules. A nil *Recorder records nothing.
 type Recorder struct {
-	store   novamed.Store
+	store   novamed.UsageRecorderStore
 	log     *slog.Logger
 	metrics *Metrics
 	now     func() time.Time
@@ -40,7 +40,7 @@ type Recorder struct {
 // NewRecorder starts a recorder and its background loop (batched flushes,
 // prefix refreshes, event writes); the caller owns it and must Close it,
 // which waits for every goroutine the recorder started.
-func NewRecorder(store novamed.Store, log *slog.Logger, m *Metrics, now func() time.Time, rules Rules) *Recorder {
+func NewRecorder(store novamed.UsageRecorderStore, log *slog.Logger, m *Metrics, now func() time.Time, rules Rules) *Recorder {
 	if now == nil {
 		now = time.Now
 	}

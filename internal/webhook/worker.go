@@ -67,7 +67,7 @@ func NewClient(d *Dialer) *http.Client {
 
 // Worker delivers queued events.
 type Worker struct {
-	Store    novamed.WebhookStore
+	Store    novamed.DeliveryQueue
 	Client   *http.Client
 	Schedule []time.Duration
 	ID       string // unique per process: the lease holder
