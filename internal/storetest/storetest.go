@@ -44,6 +44,9 @@ func Run(t *testing.T, newStore func(t *testing.T) novamed.Store) {
 		{"Formulary", testFormulary},
 		{"WebhookOrder", testWebhookOrder},
 		{"WebhookSecrets", testWebhookSecrets},
+		{"Webhooks", testWebhooks},
+		{"Deliveries", testDeliveries},
+		{"Usage", testUsage},
 		{"Updates", testUpdates},
 		{"ConsoleSessions", testConsoleSessions},
 	}
