@@ -10,6 +10,9 @@
 // order lifecycle with its outbox events and rx numbers, refills and their
 // eligibility rules, the carrier catalogue, clinic free shipping and
 // practitioner activation, including concurrent transitions and refills.
+// Webhooks (registration, scoping, the per-clinic limit, deletion, the
+// delivery queue's leases, attempts, ordering and retries) and usage
+// (counters, key activity and networks, security events) are in it too.
 //
 // The contract the suite pins down, beyond the comments of novamed.Store:
 //
