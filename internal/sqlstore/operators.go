@@ -51,11 +51,11 @@ func (s *Store) CreateOperator(ctx context.Context, o *operator.Operator) error 
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO operators (`+operatorColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
+	return s.inTx(ctx, func(tx *txn) error {
+		_, err := tx.exec(ctx, `INSERT INTO operators (`+operatorColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			o.ID, o.Email, o.Name, string(o.Role), string(o.Status), o.PasswordHash, sealed, o.TOTPLastStep,
 			micros(o.CreatedAt), micros(o.UpdatedAt))
-		if isUnique(err) {
+		if s.syntax.isUnique(err) {
 			return fmt.Errorf("operator %s: %w", o.Email, novamed.ErrConflict)
 		}
 		if err != nil {
@@ -68,7 +68,7 @@ func (s *Store) CreateOperator(ctx context.Context, o *operator.Operator) error 
 func (s *Store) getOperator(ctx context.Context, where string, arg any) (*operator.Operator, error) {
 	// The write pool: a token verified right after its operator changed
 	// must see the change (the read pool of SQLite may lag a group commit).
-	o, err := s.scanOperator(s.write.QueryRowContext(ctx, s.q(`SELECT `+operatorColumns+` FROM operators WHERE `+where+` = ?`), arg))
+	o, err := s.scanOperator(s.write.queryRow(ctx, `SELECT `+operatorColumns+` FROM operators WHERE `+where+` = ?`, arg))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.NotFound("operator")
 	}
@@ -90,7 +90,7 @@ func (s *Store) GetOperatorByEmail(ctx context.Context, email string) (*operator
 
 // ListOperators lists every operator by email.
 func (s *Store) ListOperators(ctx context.Context) ([]*operator.Operator, error) {
-	rows, err := s.readQuery(ctx, `SELECT `+operatorColumns+` FROM operators ORDER BY email`)
+	rows, err := s.read.query(ctx, `SELECT `+operatorColumns+` FROM operators ORDER BY email`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list operators: %w", err)
 	}
@@ -113,8 +113,8 @@ func (s *Store) UpdateOperator(ctx context.Context, o *operator.Operator, revoke
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE operators SET name = ?, role = ?, status = ?, password_hash = ?, totp_secret = ?, totp_last_step = ?, updated_at = ? WHERE id = ?`),
+	return s.inTx(ctx, func(tx *txn) error {
+		res, err := tx.exec(ctx, `UPDATE operators SET name = ?, role = ?, status = ?, password_hash = ?, totp_secret = ?, totp_last_step = ?, updated_at = ? WHERE id = ?`,
 			o.Name, string(o.Role), string(o.Status), o.PasswordHash, sealed, o.TOTPLastStep, micros(o.UpdatedAt), o.ID)
 		if err != nil {
 			return fmt.Errorf("sqlstore: update operator: %w", err)
@@ -123,7 +123,7 @@ func (s *Store) UpdateOperator(ctx context.Context, o *operator.Operator, revoke
 			return novamed.NotFound("operator")
 		}
 		if revokeTokens {
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE operator_tokens SET revoked_at = ? WHERE operator_id = ? AND revoked_at IS NULL`),
+			if _, err := tx.exec(ctx, `UPDATE operator_tokens SET revoked_at = ? WHERE operator_id = ? AND revoked_at IS NULL`,
 				micros(o.UpdatedAt), o.ID); err != nil {
 				return fmt.Errorf("sqlstore: revoke operator tokens: %w", err)
 			}
@@ -136,8 +136,8 @@ func (s *Store) UpdateOperator(ctx context.Context, o *operator.Operator, revoke
 // later than the stored one.
 func (s *Store) UseTOTPStep(ctx context.Context, operatorID string, step int64) (bool, error) {
 	used := false
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE operators SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?`), step, operatorID, step)
+	err := s.inTx(ctx, func(tx *txn) error {
+		res, err := tx.exec(ctx, `UPDATE operators SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?`, step, operatorID, step)
 		if err != nil {
 			return fmt.Errorf("sqlstore: totp step: %w", err)
 		}
@@ -165,8 +165,8 @@ func scanOperatorToken(r rowScanner) (*operator.Token, error) {
 
 // CreateOperatorToken stores a token's hash.
 func (s *Store) CreateOperatorToken(ctx context.Context, t *operator.Token) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO operator_tokens (`+operatorTokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`),
+	return s.inTx(ctx, func(tx *txn) error {
+		_, err := tx.exec(ctx, `INSERT INTO operator_tokens (`+operatorTokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`,
 			t.ID, t.OperatorID, t.HashHex, t.Prefix, string(t.Role), micros(t.CreatedAt), micros(t.ExpiresAt))
 		if err != nil {
 			return fmt.Errorf("sqlstore: insert operator token: %w", err)
@@ -178,7 +178,7 @@ func (s *Store) CreateOperatorToken(ctx context.Context, t *operator.Token) erro
 // FindOperatorToken returns the token with that hash (from the write
 // pool, so a revocation is seen at once).
 func (s *Store) FindOperatorToken(ctx context.Context, hashHex string) (*operator.Token, error) {
-	t, err := scanOperatorToken(s.write.QueryRowContext(ctx, s.q(`SELECT `+operatorTokenColumns+` FROM operator_tokens WHERE hash = ?`), hashHex))
+	t, err := scanOperatorToken(s.write.queryRow(ctx, `SELECT `+operatorTokenColumns+` FROM operator_tokens WHERE hash = ?`, hashHex))
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, novamed.NotFound("operator token")
 	}
@@ -190,7 +190,7 @@ func (s *Store) FindOperatorToken(ctx context.Context, hashHex string) (*operato
 
 // ListOperatorTokens lists an operator's tokens, newest first.
 func (s *Store) ListOperatorTokens(ctx context.Context, operatorID string) ([]*operator.Token, error) {
-	rows, err := s.readQuery(ctx, `SELECT `+operatorTokenColumns+` FROM operator_tokens WHERE operator_id = ? ORDER BY created_at DESC, id`, operatorID)
+	rows, err := s.read.query(ctx, `SELECT `+operatorTokenColumns+` FROM operator_tokens WHERE operator_id = ? ORDER BY created_at DESC, id`, operatorID)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: list operator tokens: %w", err)
 	}
@@ -209,11 +209,11 @@ func (s *Store) ListOperatorTokens(ctx context.Context, operatorID string) ([]*o
 // RevokeOperatorToken revokes one token (idempotent).
 func (s *Store) RevokeOperatorToken(ctx context.Context, id string, at time.Time) (*operator.Token, error) {
 	var out *operator.Token
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE operator_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`), micros(at), id); err != nil {
+	err := s.inTx(ctx, func(tx *txn) error {
+		if _, err := tx.exec(ctx, `UPDATE operator_tokens SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL`, micros(at), id); err != nil {
 			return fmt.Errorf("sqlstore: revoke operator token: %w", err)
 		}
-		t, err := scanOperatorToken(tx.QueryRowContext(ctx, s.q(`SELECT `+operatorTokenColumns+` FROM operator_tokens WHERE id = ?`), id))
+		t, err := scanOperatorToken(tx.queryRow(ctx, `SELECT `+operatorTokenColumns+` FROM operator_tokens WHERE id = ?`, id))
 		if errors.Is(err, sql.ErrNoRows) {
 			return novamed.NotFound("operator token")
 		}
@@ -225,8 +225,8 @@ func (s *Store) RevokeOperatorToken(ctx context.Context, id string, at time.Time
 
 // CreateSetupLink stores a setup link's hash.
 func (s *Store) CreateSetupLink(ctx context.Context, l *operator.SetupLink) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO operator_setup_links (hash, operator_id, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, NULL)`),
+	return s.inTx(ctx, func(tx *txn) error {
+		_, err := tx.exec(ctx, `INSERT INTO operator_setup_links (hash, operator_id, created_at, expires_at, used_at) VALUES (?, ?, ?, ?, NULL)`,
 			l.HashHex, l.OperatorID, micros(l.CreatedAt), micros(l.ExpiresAt))
 		if err != nil {
 			return fmt.Errorf("sqlstore: insert setup link: %w", err)
@@ -238,8 +238,8 @@ func (s *Store) CreateSetupLink(ctx context.Context, l *operator.SetupLink) erro
 // UseSetupLink spends an unused, unexpired setup link.
 func (s *Store) UseSetupLink(ctx context.Context, hashHex string, at time.Time) (string, error) {
 	var id string
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		err := tx.QueryRowContext(ctx, s.q(`SELECT operator_id FROM operator_setup_links WHERE hash = ? AND used_at IS NULL AND expires_at > ?`+s.forUpdate()),
+	err := s.inTx(ctx, func(tx *txn) error {
+		err := tx.queryRow(ctx, `SELECT operator_id FROM operator_setup_links WHERE hash = ? AND used_at IS NULL AND expires_at > ?`+s.syntax.forUpdate(),
 			hashHex, micros(at)).Scan(&id)
 		if errors.Is(err, sql.ErrNoRows) {
 			return novamed.NotFound("setup link")
@@ -247,7 +247,7 @@ func (s *Store) UseSetupLink(ctx context.Context, hashHex string, at time.Time) 
 		if err != nil {
 			return fmt.Errorf("sqlstore: setup link: %w", err)
 		}
-		_, err = tx.ExecContext(ctx, s.q(`UPDATE operator_setup_links SET used_at = ? WHERE hash = ?`), micros(at), hashHex)
+		_, err = tx.exec(ctx, `UPDATE operator_setup_links SET used_at = ? WHERE hash = ?`, micros(at), hashHex)
 		return err
 	})
 	return id, err
@@ -257,7 +257,7 @@ func (s *Store) UseSetupLink(ctx context.Context, hashHex string, at time.Time) 
 func (s *Store) LoginThrottle(ctx context.Context, subject string) (int, time.Time, error) {
 	var n int
 	var last int64
-	err := s.write.QueryRowContext(ctx, s.q(`SELECT failures, last_failure_at FROM operator_login_throttle WHERE subject = ?`), subject).Scan(&n, &last)
+	err := s.write.queryRow(ctx, `SELECT failures, last_failure_at FROM operator_login_throttle WHERE subject = ?`, subject).Scan(&n, &last)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 0, time.Time{}, nil
 	}
@@ -271,10 +271,10 @@ func (s *Store) LoginThrottle(ctx context.Context, subject string) (int, time.Ti
 // older than operator.ThrottleMemory are forgotten first.
 func (s *Store) RecordLoginFailure(ctx context.Context, subject string, at time.Time) error {
 	forget := micros(at.Add(-operator.ThrottleMemory))
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO operator_login_throttle (subject, failures, last_failure_at) VALUES (?, 1, ?)
+	return s.inTx(ctx, func(tx *txn) error {
+		_, err := tx.exec(ctx, `INSERT INTO operator_login_throttle (subject, failures, last_failure_at) VALUES (?, 1, ?)
 ON CONFLICT (subject) DO UPDATE SET failures = CASE WHEN operator_login_throttle.last_failure_at < ? THEN 1 ELSE operator_login_throttle.failures + 1 END,
-last_failure_at = excluded.last_failure_at`), subject, micros(at), forget)
+last_failure_at = excluded.last_failure_at`, subject, micros(at), forget)
 		if err != nil {
 			return fmt.Errorf("sqlstore: record login failure: %w", err)
 		}
@@ -284,8 +284,8 @@ last_failure_at = excluded.last_failure_at`), subject, micros(at), forget)
 
 // ResetLoginThrottle forgets a subject's failed sign-ins.
 func (s *Store) ResetLoginThrottle(ctx context.Context, subject string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`DELETE FROM operator_login_throttle WHERE subject = ?`), subject)
+	return s.inTx(ctx, func(tx *txn) error {
+		_, err := tx.exec(ctx, `DELETE FROM operator_login_throttle WHERE subject = ?`, subject)
 		return err
 	})
 }
