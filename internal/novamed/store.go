@@ -234,6 +234,13 @@ type APIStore interface {
 	Ping(ctx context.Context) error
 }
 
+// SandboxStore is what the development sandbox (internal/sandbox) calls:
+// it moves orders and practitioners on and audits what it did.
+type SandboxStore interface {
+	FulfilmentStore
+	AppendAudit(ctx context.Context, recs []*AuditRecord) error
+}
+
 // UsageRecorderStore is what the usage recorder (internal/usage) calls.
 type UsageRecorderStore interface {
 	UsageSink

@@ -19,7 +19,7 @@ import (
 
 // Run advances the pharmacy until ctx ends. step is the time an order rests
 // in each status.
-func Run(ctx context.Context, store novamed.FulfilmentStore, step time.Duration, now func() time.Time, log *slog.Logger) {
+func Run(ctx context.Context, store novamed.SandboxStore, step time.Duration, now func() time.Time, log *slog.Logger) {
 	tick := step / 4
 	if tick < 20*time.Millisecond {
 		tick = 20 * time.Millisecond
@@ -43,7 +43,7 @@ func Run(ctx context.Context, store novamed.FulfilmentStore, step time.Duration,
 // cancelled is filled again: like any change, the cancellation restarts its
 // rest, and one step later it ships again with a new shipment (a new
 // shipment:created), as a pharmacy re-sends a lost parcel.
-func Step(ctx context.Context, store novamed.FulfilmentStore, before time.Time) error {
+func Step(ctx context.Context, store novamed.SandboxStore, before time.Time) error {
 	pending, err := store.PendingPractitioners(ctx, 100)
 	if err != nil {
 		return err
@@ -86,7 +86,7 @@ func Step(ctx context.Context, store novamed.FulfilmentStore, before time.Time) 
 const Actor = "system:sandbox"
 
 // audited records one sandbox action in the audit trail, as system:sandbox.
-func audited(ctx context.Context, store novamed.Store, action, resourceType, id, clinic string) error {
+func audited(ctx context.Context, store novamed.SandboxStore, action, resourceType, id, clinic string) error {
 	return store.AppendAudit(ctx, []*novamed.AuditRecord{{Time: time.Now().UTC(), RequestID: "sandbox_" + uuid.NewString(),
 		Actor: Actor, ClinicID: clinic, Action: action, ResourceType: resourceType, ResourceIDs: []string{id}, Status: 200}})
 }

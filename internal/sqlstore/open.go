@@ -69,7 +69,7 @@ var (
 	_ novamed.APIStore           = (*Store)(nil)
 	_ novamed.UsageRecorderStore = (*Store)(nil)
 	_ novamed.DeliveryQueue      = (*Store)(nil)
-	_ novamed.FulfilmentStore    = (*Store)(nil)
+	_ novamed.SandboxStore       = (*Store)(nil)
 	_ novamed.AuditStore         = (*Store)(nil)
 )
 
