@@ -30,7 +30,7 @@ func (s *Store) AuditBase(ctx context.Context) (int64, string, error) {
 
 // AuditSegments lists the sealed segments, oldest first.
 func (s *Store) AuditSegments(ctx context.Context) ([]*audit.Segment, error) {
-	rows, err := s.readQuery(ctx, `SELECT seal, record_bytes, archive_url, archive_object, archive_bytes, archived_at, pruned_at FROM audit_segments ORDER BY id`)
+	rows, err := s.read.query(ctx, `SELECT seal, record_bytes, archive_url, archive_object, archive_bytes, archived_at, pruned_at FROM audit_segments ORDER BY id`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: audit segments: %w", err)
 	}
@@ -58,7 +58,7 @@ func (s *Store) AuditSegments(ctx context.Context) ([]*audit.Segment, error) {
 // OpenAuditSegment describes the segment being written: its number, its
 // first record (after the last sealed one) and the hash it links to.
 func (s *Store) OpenAuditSegment(ctx context.Context) (id, firstSeq int64, prevHead string, err error) {
-	err = s.readRow(ctx, `SELECT id, last_seq, head FROM audit_segments ORDER BY id DESC LIMIT 1`).Scan(&id, &firstSeq, &prevHead)
+	err = s.read.queryRow(ctx, `SELECT id, last_seq, head FROM audit_segments ORDER BY id DESC LIMIT 1`).Scan(&id, &firstSeq, &prevHead)
 	if errors.Is(err, sql.ErrNoRows) {
 		return 1, 1, "", nil
 	}
@@ -71,7 +71,7 @@ func (s *Store) OpenAuditSegment(ctx context.Context) (id, firstSeq int64, prevH
 // AuditRecordStats counts the records with seq > after and their bytes,
 // and gives the time of the first of them (zero when none).
 func (s *Store) AuditRecordStats(ctx context.Context, after int64) (n, bytes int64, lastSeq int64, err error) {
-	err = s.readRow(ctx, `SELECT COUNT(*), COALESCE(SUM(LENGTH(record)), 0), COALESCE(MAX(seq), 0) FROM audit_log WHERE seq > ?`, after).Scan(&n, &bytes, &lastSeq)
+	err = s.read.queryRow(ctx, `SELECT COUNT(*), COALESCE(SUM(LENGTH(record)), 0), COALESCE(MAX(seq), 0) FROM audit_log WHERE seq > ?`, after).Scan(&n, &bytes, &lastSeq)
 	if err != nil {
 		return 0, 0, 0, fmt.Errorf("sqlstore: audit stats: %w", err)
 	}
@@ -82,7 +82,7 @@ func (s *Store) AuditRecordStats(ctx context.Context, after int64) (n, bytes int
 // which verify checks against the record); ok false when there is none.
 func (s *Store) AuditRecordTime(ctx context.Context, seq int64) (time.Time, bool, error) {
 	var at int64
-	err := s.readRow(ctx, `SELECT at FROM audit_log WHERE seq = ?`, seq).Scan(&at)
+	err := s.read.queryRow(ctx, `SELECT at FROM audit_log WHERE seq = ?`, seq).Scan(&at)
 	if errors.Is(err, sql.ErrNoRows) {
 		return time.Time{}, false, nil
 	}
@@ -105,16 +105,16 @@ func (s *Store) InsertAuditSegment(ctx context.Context, seg *audit.Segment) erro
 	if err != nil {
 		return err
 	}
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		var n int64
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM audit_segments WHERE id >= ? OR last_seq >= ?`), seg.Segment, seg.FirstSeq).Scan(&n); err != nil {
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM audit_segments WHERE id >= ? OR last_seq >= ?`, seg.Segment, seg.FirstSeq).Scan(&n); err != nil {
 			return fmt.Errorf("sqlstore: seal audit segment: %w", err)
 		}
 		if n > 0 {
 			return fmt.Errorf("sqlstore: audit segment %d: %w", seg.Segment, ErrSegmentTaken)
 		}
-		_, err := tx.ExecContext(ctx, s.q(`INSERT INTO audit_segments (id, first_seq, last_seq, first_at, last_at, records, record_bytes, head, prev_head, sealed_at, seal)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`), seg.Segment, seg.FirstSeq, seg.LastSeq, micros(seg.FirstAt), micros(seg.LastAt),
+		_, err := tx.exec(ctx, `INSERT INTO audit_segments (id, first_seq, last_seq, first_at, last_at, records, record_bytes, head, prev_head, sealed_at, seal)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, seg.Segment, seg.FirstSeq, seg.LastSeq, micros(seg.FirstAt), micros(seg.LastAt),
 			seg.LastSeq-seg.FirstSeq+1, seg.RecordBytes, seg.Head, seg.PrevHead, micros(seg.SealedAt), string(b))
 		if err != nil {
 			return fmt.Errorf("sqlstore: seal audit segment: %w", err)
@@ -129,8 +129,8 @@ var ErrSegmentTaken = errors.New("already sealed")
 // MarkAuditSegmentArchived records that segment id was written to the
 // archive and read back intact.
 func (s *Store) MarkAuditSegmentArchived(ctx context.Context, id int64, url, object string, size int64, at time.Time) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE audit_segments SET archive_url = ?, archive_object = ?, archive_bytes = ?, archived_at = ? WHERE id = ?`),
+	return s.inTx(ctx, func(tx *txn) error {
+		_, err := tx.exec(ctx, `UPDATE audit_segments SET archive_url = ?, archive_object = ?, archive_bytes = ?, archived_at = ? WHERE id = ?`,
 			url, object, size, micros(at), id)
 		if err != nil {
 			return fmt.Errorf("sqlstore: audit segment archived: %w", err)
@@ -143,10 +143,10 @@ func (s *Store) MarkAuditSegmentArchived(ctx context.Context, id int64, url, obj
 // refuses a segment not archived, or not the oldest one still live (the
 // live trail must stay one unbroken chain after the pruned ones).
 func (s *Store) PruneAuditSegment(ctx context.Context, id int64, at time.Time) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		var first, last int64
 		var archived sql.NullInt64
-		err := tx.QueryRowContext(ctx, s.q(`SELECT first_seq, last_seq, archived_at FROM audit_segments WHERE id = ? AND pruned_at IS NULL`+s.forUpdate()), id).Scan(&first, &last, &archived)
+		err := tx.queryRow(ctx, `SELECT first_seq, last_seq, archived_at FROM audit_segments WHERE id = ? AND pruned_at IS NULL`+s.syntax.forUpdate(), id).Scan(&first, &last, &archived)
 		if err != nil {
 			return fmt.Errorf("sqlstore: prune audit segment %d: %w", id, err)
 		}
@@ -154,16 +154,16 @@ func (s *Store) PruneAuditSegment(ctx context.Context, id int64, at time.Time) e
 			return fmt.Errorf("sqlstore: prune audit segment %d: not archived", id)
 		}
 		var older int64
-		if err := tx.QueryRowContext(ctx, s.q(`SELECT COUNT(*) FROM audit_segments WHERE id < ? AND pruned_at IS NULL`), id).Scan(&older); err != nil {
+		if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM audit_segments WHERE id < ? AND pruned_at IS NULL`, id).Scan(&older); err != nil {
 			return fmt.Errorf("sqlstore: prune audit segment %d: %w", id, err)
 		}
 		if older > 0 {
 			return fmt.Errorf("sqlstore: prune audit segment %d: an older segment is still live", id)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM audit_log WHERE seq >= ? AND seq <= ?`), first, last); err != nil {
+		if _, err := tx.exec(ctx, `DELETE FROM audit_log WHERE seq >= ? AND seq <= ?`, first, last); err != nil {
 			return fmt.Errorf("sqlstore: prune audit segment %d: %w", id, err)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE audit_segments SET pruned_at = ? WHERE id = ?`), micros(at), id); err != nil {
+		if _, err := tx.exec(ctx, `UPDATE audit_segments SET pruned_at = ? WHERE id = ?`, micros(at), id); err != nil {
 			return fmt.Errorf("sqlstore: prune audit segment %d: %w", id, err)
 		}
 		return nil
@@ -173,8 +173,8 @@ func (s *Store) PruneAuditSegment(ctx context.Context, id int64, at time.Time) e
 // ForgetAuditSegment removes segment id's row once the archive no longer
 // keeps it (archive retention); only the oldest pruned segment may go.
 func (s *Store) ForgetAuditSegment(ctx context.Context, id int64) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`DELETE FROM audit_segments WHERE id = ? AND pruned_at IS NOT NULL AND id = (SELECT MIN(id) FROM audit_segments)`), id)
+	return s.inTx(ctx, func(tx *txn) error {
+		res, err := tx.exec(ctx, `DELETE FROM audit_segments WHERE id = ? AND pruned_at IS NOT NULL AND id = (SELECT MIN(id) FROM audit_segments)`, id)
 		if err != nil {
 			return fmt.Errorf("sqlstore: forget audit segment %d: %w", id, err)
 		}
@@ -187,7 +187,7 @@ func (s *Store) ForgetAuditSegment(ctx context.Context, id int64) error {
 
 // AuditSettings returns what serve recorded (name → value).
 func (s *Store) AuditSettings(ctx context.Context) (map[string]string, error) {
-	rows, err := s.readQuery(ctx, `SELECT name, value FROM audit_settings`)
+	rows, err := s.read.query(ctx, `SELECT name, value FROM audit_settings`)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: audit settings: %w", err)
 	}
@@ -205,15 +205,15 @@ func (s *Store) AuditSettings(ctx context.Context) (map[string]string, error) {
 
 // SetAuditSettings records settings (name → value; "" removes one).
 func (s *Store) SetAuditSettings(ctx context.Context, set map[string]string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
+	return s.inTx(ctx, func(tx *txn) error {
 		for k, v := range set {
-			if _, err := tx.ExecContext(ctx, s.q(`DELETE FROM audit_settings WHERE name = ?`), k); err != nil {
+			if _, err := tx.exec(ctx, `DELETE FROM audit_settings WHERE name = ?`, k); err != nil {
 				return fmt.Errorf("sqlstore: audit settings: %w", err)
 			}
 			if v == "" {
 				continue
 			}
-			if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO audit_settings (name, value, updated_at) VALUES (?, ?, ?)`), k, v, micros(s.now())); err != nil {
+			if _, err := tx.exec(ctx, `INSERT INTO audit_settings (name, value, updated_at) VALUES (?, ?, ?)`, k, v, micros(s.now())); err != nil {
 				return fmt.Errorf("sqlstore: audit settings: %w", err)
 			}
 		}
@@ -225,8 +225,8 @@ func (s *Store) SetAuditSettings(ctx context.Context, set map[string]string) err
 // until until, if it is free, expired at now, or already holder's.
 func (s *Store) AcquireAuditLease(ctx context.Context, holder string, now, until time.Time) (bool, error) {
 	var ok bool
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, s.q(`UPDATE audit_lease SET holder = ?, until = ? WHERE id = 1 AND (holder = ? OR until < ?)`),
+	err := s.inTx(ctx, func(tx *txn) error {
+		res, err := tx.exec(ctx, `UPDATE audit_lease SET holder = ?, until = ? WHERE id = 1 AND (holder = ? OR until < ?)`,
 			holder, micros(until), holder, micros(now))
 		if err != nil {
 			return fmt.Errorf("sqlstore: audit lease: %w", err)
@@ -240,8 +240,8 @@ func (s *Store) AcquireAuditLease(ctx context.Context, holder string, now, until
 
 // ReleaseAuditLease gives the lease up if holder has it.
 func (s *Store) ReleaseAuditLease(ctx context.Context, holder string) error {
-	return s.inTx(ctx, func(tx *sql.Tx) error {
-		_, err := tx.ExecContext(ctx, s.q(`UPDATE audit_lease SET holder = '', until = 0 WHERE id = 1 AND holder = ?`), holder)
+	return s.inTx(ctx, func(tx *txn) error {
+		_, err := tx.exec(ctx, `UPDATE audit_lease SET holder = '', until = 0 WHERE id = 1 AND holder = ?`, holder)
 		return err
 	})
 }
