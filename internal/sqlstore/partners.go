@@ -305,9 +305,9 @@ func (s *Store) keyPartner(ctx context.Context, q querier, k *novamed.APIKey) er
 // UpdateClinic changes a clinic's name and/or free shipping (nil: kept),
 // with its effects.
 func (s *Store) UpdateClinic(ctx context.Context, id string, name *string, freeShipping *bool, eff novamed.Effects) (*novamed.Clinic, error) {
-	err := s.inTx(ctx, func(tx *sql.Tx) error {
+	err := s.inTx(ctx, func(tx *txn) error {
 		var one int
-		err := tx.QueryRowContext(ctx, s.q(`SELECT 1 FROM clinics WHERE id = ?`+s.forUpdate()), id).Scan(&one)
+		err := tx.queryRow(ctx, `SELECT 1 FROM clinics WHERE id = ?`+s.syntax.forUpdate(), id).Scan(&one)
 		if errors.Is(err, sql.ErrNoRows) {
 			return novamed.ErrClinicNotFound()
 		}
@@ -315,12 +315,12 @@ func (s *Store) UpdateClinic(ctx context.Context, id string, name *string, freeS
 			return fmt.Errorf("sqlstore: update clinic: %w", err)
 		}
 		if name != nil {
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE clinics SET name = ? WHERE id = ?`), *name, id); err != nil {
+			if _, err := tx.exec(ctx, `UPDATE clinics SET name = ? WHERE id = ?`, *name, id); err != nil {
 				return fmt.Errorf("sqlstore: update clinic: %w", err)
 			}
 		}
 		if freeShipping != nil {
-			if _, err := tx.ExecContext(ctx, s.q(`UPDATE clinics SET free_shipping = ? WHERE id = ?`), boolInt(*freeShipping), id); err != nil {
+			if _, err := tx.exec(ctx, `UPDATE clinics SET free_shipping = ? WHERE id = ?`, boolInt(*freeShipping), id); err != nil {
 				return fmt.Errorf("sqlstore: update clinic: %w", err)
 			}
 		}
