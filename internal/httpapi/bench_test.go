@@ -28,6 +28,13 @@ import (
 // with one clinic and one development key (rate limit perMinute).
 func newTestServer(tb testing.TB, perMinute int) (*Server, string, string) {
 	tb.Helper()
+	return newTestServerWith(tb, perMinute, sqlstore.Options{})
+}
+
+// newTestServerWith is newTestServer on a store opened with opts (its
+// keyring is made here).
+func newTestServerWith(tb testing.TB, perMinute int, opts sqlstore.Options) (*Server, string, string) {
+	tb.Helper()
 	ctx := context.Background()
 	key, err := phi.GenerateKey()
 	if err != nil {
@@ -37,7 +44,8 @@ func newTestServer(tb testing.TB, perMinute int) (*Server, string, string) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(tb.TempDir(), "bench.db"), sqlstore.Options{Keyring: ring})
+	opts.Keyring = ring
+	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(tb.TempDir(), "bench.db"), opts)
 	if err != nil {
 		tb.Fatal(err)
 	}

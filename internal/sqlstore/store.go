@@ -52,6 +52,18 @@ type Options struct {
 	// Schema says what opening does with the schema (SchemaMigrate when
 	// zero).
 	Schema SchemaMode
+	// AuditDurability is when the audit records of reads must be on stable
+	// storage (DurabilityIncremental when empty; see
+	// AppendAuditIncremental), AuditFlushWindow the incremental mode's
+	// bound (DefaultAuditFlushWindow when zero).
+	AuditDurability  AuditDurability
+	AuditFlushWindow time.Duration
+	// OnAuditFlush, when set, hears that a flush of incremental audit
+	// records failed (err set) or succeeded again (nil).
+	OnAuditFlush func(err error)
+	// AuditFlushFault, when set, runs before every flush; an error it
+	// returns fails the flush (fault injection for tests).
+	AuditFlushFault func() error
 }
 
 // Store is a novamed.Store on database/sql.
@@ -64,6 +76,7 @@ type Store struct {
 	now     func() time.Time
 
 	group        *groupCommitter // SQLite: concurrent writes share commits
+	flusher      *flusher        // the incremental audit durability mode's flusher
 	chainer      *chainer        // PostgreSQL: links pending audit batches into the chain
 	stmts        sync.Map        // query → *sql.Stmt prepared on the write pool
 	readStmts    sync.Map        // query → *sql.Stmt prepared on the read pool (SQLite)
@@ -118,6 +131,10 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 		write.Close()
 		read.Close()
 		return nil, fmt.Errorf("sqlstore: %w", err)
+	}
+	if err := s.startFlusher(opts, s.syncWAL); err != nil {
+		s.Close()
+		return nil, err
 	}
 	return s.finishOpen(ctx, opts)
 }
@@ -243,8 +260,15 @@ func (s *Store) Ping(ctx context.Context) error { return s.read.PingContext(ctx)
 
 // Close closes the database handles.
 func (s *Store) Close() error {
+	if s.flusher != nil {
+		s.flusher.stopLoop()
+	}
 	if s.group != nil {
 		s.group.close()
+	}
+	var flushErr error
+	if s.flusher != nil {
+		flushErr = s.flusher.finish()
 	}
 	if s.chainer != nil {
 		s.chainer.close()
@@ -256,7 +280,7 @@ func (s *Store) Close() error {
 	}
 	s.stmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
 	s.readStmts.Range(func(_, v any) bool { v.(*sql.Stmt).Close(); return true })
-	err := s.write.Close()
+	err := errors.Join(flushErr, s.write.Close())
 	if s.read != s.write {
 		err = errors.Join(err, s.read.Close())
 	}
