@@ -260,7 +260,9 @@ func BenchmarkReadPaths(b *testing.B) {
 			}
 		})
 	}
-	b.Run("read-patient", func(b *testing.B) { run(b, func(i int) string { return "/api/external/patient/" + patients[i%len(patients)] }) })
+	b.Run("read-patient", func(b *testing.B) {
+		run(b, func(i int) string { return "/api/external/patient/" + patients[i%len(patients)] })
+	})
 	b.Run("list-patients", func(b *testing.B) { run(b, func(int) string { return "/api/external/patient?limit=25" }) })
 	b.Run("list-orders", func(b *testing.B) { run(b, func(int) string { return "/api/external/medication-order?limit=25" }) })
 }
