@@ -35,8 +35,12 @@ type common struct {
 	autoMigrate   bool   // serve --migrate: apply pending migrations at start
 	keyPath       string // where the keyring was read from ("" for the environment)
 	onCommit      func(int, time.Duration)
-	onChainError  func(error)  // PostgreSQL: a failed background audit chaining pass
-	warn          func(string) // start-up warnings (serve: the log); nil: stderr
+	onChainError  func(error) // PostgreSQL: a failed background audit chaining pass
+	// serve: when reads' audit records reach stable storage (sqlstore.Options)
+	auditDurability  sqlstore.AuditDurability
+	auditFlushWindow time.Duration
+	onAuditFlush     func(error)
+	warn             func(string) // start-up warnings (serve: the log); nil: stderr
 }
 
 func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
@@ -171,7 +175,12 @@ func (c *common) openStore(ctx context.Context, getenv func(string) string) (*sq
 	if err != nil {
 		return nil, "", err
 	}
-	opts := sqlstore.Options{Keyring: ring, OnCommit: c.onCommit, OnAuditChainError: c.onChainError, Schema: sqlstore.SchemaExact}
+	opts := sqlstore.Options{Keyring: ring, OnCommit: c.onCommit, OnAuditChainError: c.onChainError, Schema: sqlstore.SchemaExact,
+		AuditDurability: c.auditDurability, AuditFlushWindow: c.auditFlushWindow, OnAuditFlush: c.onAuditFlush}
+	if !c.serving {
+		// Commands append few records and exit: every one fsynced.
+		opts.AuditDurability = sqlstore.DurabilityStrict
+	}
 	switch {
 	case c.migrating || c.initializing || (c.serving && c.autoMigrate):
 		opts.Schema = sqlstore.SchemaMigrate

@@ -142,3 +142,61 @@ func newLoopbackServer(t *testing.T, h http.HandlerFunc) string {
 	t.Cleanup(srv.Close)
 	return srv.URL
 }
+
+// TestAnsweredReadAuditSurvivesSIGKILL: in the default (incremental) audit
+// durability mode, with a flush window so long that no flush can have run,
+// the audit record of an answered patient read is in the trail after the
+// process is SIGKILLed right after the answer: the record was handed to the
+// OS before the answer left.
+func TestAnsweredReadAuditSurvivesSIGKILL(t *testing.T) {
+	sqliteOnly(t)
+	bin := buildBinary(t)
+	dataDir := t.TempDir()
+	p := startProcess(t, bin, dataDir, "--sandbox", "off", "--audit-flush-window", "10s")
+	defer func() { p.kill() }()
+	raw, err := exec.Command(bin, "keys", "create", "--clinic", demoClinic, "--json", "--data-dir", dataDir).Output()
+	if err != nil {
+		t.Fatalf("keys create: %v", err)
+	}
+	var issued issuedKey
+	json.Unmarshal(raw, &issued) //nolint:errcheck // checked by use
+	do := func(method, path, body string) (*http.Response, map[string]any) {
+		req, _ := http.NewRequest(method, p.url+path, strings.NewReader(body))
+		req.Header.Set("x-api-key", issued.Key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var env struct{ Data map[string]any }
+		json.NewDecoder(resp.Body).Decode(&env) //nolint:errcheck // checked by use
+		return resp, env.Data
+	}
+	resp, created := do("POST", "/api/external/patient", `{"clinic_id":"`+demoClinic+`","first_name":"Rhea","last_name":"Read","dob":"1980-01-01"}`)
+	if resp.StatusCode != 200 {
+		t.Fatalf("create: %d", resp.StatusCode)
+	}
+	id, _ := created["id"].(string)
+	var reads []string
+	for i := 0; i < 3; i++ {
+		resp, _ := do("GET", "/api/external/patient/"+id, "")
+		if resp.StatusCode != 200 {
+			t.Fatalf("read: %d", resp.StatusCode)
+		}
+		reads = append(reads, resp.Header.Get("X-Request-Id"))
+	}
+	p.kill()
+	out, err := exec.Command(bin, "audit", "export", "--data-dir", dataDir).Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, rid := range reads {
+		if !strings.Contains(string(out), `"request_id":"`+rid+`"`) {
+			t.Errorf("the answered read %s has no audit record after SIGKILL:\n%s", rid, out)
+		}
+	}
+	if out, err := exec.Command(bin, "audit", "verify", "--data-dir", dataDir).CombinedOutput(); err != nil {
+		t.Errorf("audit verify: %v\n%s", err, out)
+	}
+}

@@ -23,16 +23,25 @@ type crashOp struct {
 
 // TestCrashHarness SIGKILLs the server at random moments (20 times) while
 // partners create patients, orders and webhook registrations with unique
-// Idempotency-Keys and the sandbox moves orders through their lifecycle.
-// Afterwards: every acknowledged write is present with its audit record,
-// every order's outbox events match its status exactly, retries create
-// nothing new, and the audit chain verifies.
+// Idempotency-Keys, read patients, and the sandbox moves orders through
+// their lifecycle. Afterwards: every acknowledged write is present with its
+// audit record, every answered read has its audit record, every order's
+// outbox events match its status exactly, retries create nothing new, and
+// the audit chain verifies. It runs in both audit durability modes: in the
+// incremental one a read's record is only handed to the OS before the
+// answer, which a SIGKILL must not lose either.
 func TestCrashHarness(t *testing.T) {
 	sqliteOnly(t)
-	const kills = 20
 	bin := buildBinary(t)
+	for _, mode := range []string{"incremental", "strict"} {
+		t.Run(mode, func(t *testing.T) { crashHarness(t, bin, mode) })
+	}
+}
+
+func crashHarness(t *testing.T, bin, mode string) {
+	const kills = 20
 	dataDir := t.TempDir()
-	flags := []string{"--sandbox", "on", "--sandbox-step", "30ms", "--webhook-poll", "1h"}
+	flags := []string{"--sandbox", "on", "--sandbox-step", "30ms", "--webhook-poll", "1h", "--audit-durability", mode}
 	p := startProcess(t, bin, dataDir, flags...)
 	defer func() { p.kill() }()
 	raw, err := exec.Command(bin, "keys", "create", "--clinic", demoClinic, "--rate-limit", "1000000", "--json", "--data-dir", dataDir).Output()
@@ -79,16 +88,49 @@ func TestCrashHarness(t *testing.T) {
 			return crashOp{"webhook", "/api/external/webhook", fmt.Sprintf(`{"clinic_id":%q,"webhook_url":"http://127.0.0.1:9/hook%d"}`, demoClinic, i)}
 		}
 	}
+	// read reads the setup patient and returns the request id of a 200.
+	read := func(url string) (string, error) {
+		req, _ := http.NewRequest("GET", url+"/api/external/patient/"+paID, nil)
+		req.Header.Set("x-api-key", key)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return "", err
+		}
+		defer resp.Body.Close()
+		io.Copy(io.Discard, resp.Body) //nolint:errcheck // the status tells
+		if resp.StatusCode != 200 {
+			return "", nil
+		}
+		return resp.Header.Get("X-Request-Id"), nil
+	}
 	type ack struct {
 		status int
 		id     string
 	}
 	acked := map[int]ack{}
+	readsAnswered := map[string]bool{} // request ids of answered PHI reads
 	attempted := 0
 	var mu sync.Mutex
 	for round := 0; round < kills; round++ {
 		ctx, cancel := context.WithCancel(context.Background())
 		var wg sync.WaitGroup
+		for w := 0; w < 3; w++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for ctx.Err() == nil {
+					id, err := read(p.url)
+					if err != nil {
+						return
+					}
+					if id != "" {
+						mu.Lock()
+						readsAnswered[id] = true
+						mu.Unlock()
+					}
+				}
+			}()
+		}
 		for w := 0; w < 6; w++ {
 			wg.Add(1)
 			go func() {
@@ -151,10 +193,11 @@ func TestCrashHarness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	audited := map[string]bool{}
+	audited, readAudited := map[string]bool{}, map[string]bool{}
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		var rec struct {
 			Action      string
+			RequestID   string   `json:"request_id"`
 			ResourceIDs []string `json:"resource_ids"`
 			Status      int
 		}
@@ -162,6 +205,18 @@ func TestCrashHarness(t *testing.T) {
 		if strings.HasSuffix(rec.Action, ".create") && rec.Status == 200 && len(rec.ResourceIDs) > 0 {
 			audited[rec.ResourceIDs[0]] = true
 		}
+		if rec.Status == 200 && slices.Contains(rec.ResourceIDs, paID) {
+			readAudited[rec.RequestID] = true
+		}
+	}
+	lostReads := 0
+	for id := range readsAnswered {
+		if !readAudited[id] {
+			lostReads++
+		}
+	}
+	if lostReads > 0 {
+		t.Errorf("%d of %d answered patient reads have no audit record after the kills", lostReads, len(readsAnswered))
 	}
 	for kind, ids := range created {
 		for _, id := range ids {
@@ -226,6 +281,6 @@ func TestCrashHarness(t *testing.T) {
 	if out, err := exec.Command(bin, "audit", "verify", "--data-dir", dataDir).CombinedOutput(); err != nil {
 		t.Errorf("audit verify after %d kills: %v\n%s", kills, err, out)
 	}
-	t.Logf("%d kills; %d requests attempted, %d answered before a kill; created %d patients, %d orders (events checked), %d webhooks; 0 lost",
-		kills, attempted, len(acked), len(created["patient"]), checked, len(created["webhook"]))
+	t.Logf("%s: %d kills; %d requests attempted, %d answered before a kill; created %d patients, %d orders (events checked), %d webhooks; %d reads answered and audited; 0 lost",
+		mode, kills, attempted, len(acked), len(created["patient"]), checked, len(created["webhook"]), len(readsAnswered))
 }

@@ -61,7 +61,7 @@ func TestServeHelpNamesEveryFlagsVariable(t *testing.T) {
 	}
 	help := out.String()
 	for _, name := range []string{"addr", "key-cache-ttl", "sandbox-step", "webhook-poll", "read-header-timeout", "idle-timeout",
-		"webhook-lease", "anomaly-window", "anomaly-rate-factor", "anomaly-rate-minimum", "anomaly-prefix-failures", "checkpoint-interval", "trusted-proxy"} {
+		"webhook-lease", "anomaly-window", "anomaly-rate-factor", "anomaly-rate-minimum", "anomaly-prefix-failures", "checkpoint-interval", "trusted-proxy", "audit-durability", "audit-flush-window"} {
 		if !strings.Contains(help, "--"+name+" ") || !strings.Contains(help, "env "+serveEnv(name)+")") {
 			t.Errorf("serve --help lacks --%s or %s:\n%s", name, serveEnv(name), help)
 		}

@@ -110,6 +110,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	checkpointKeyFile := registerCheckpointKey(fs, getenv)
 	checkpointInterval := fs.Duration("checkpoint-interval", durationEnv(getenv, "NOVAMED_CHECKPOINT_INTERVAL", time.Hour), "how often the audit chain head is signed (also at start and at shutdown)")
 	checkpointWebhook := fs.String("checkpoint-webhook", getenv("NOVAMED_CHECKPOINT_WEBHOOK"), "https URL that each signed audit checkpoint is POSTed to (optional)")
+	auditDurability := fs.String("audit-durability", string(sqlstore.DurabilityIncremental), "incremental: a read's audit record is handed to the OS before the answer and on stable storage within --audit-flush-window; strict: fsynced before the answer (writes are always fsynced before theirs)")
+	auditFlushWindow := fs.Duration("audit-flush-window", sqlstore.DefaultAuditFlushWindow, "incremental durability: the longest a read's audit record waits for stable storage")
 	migrateFlag := &autoBool{value: "auto"}
 	fs.Var(migrateFlag, "migrate", "apply pending schema migrations at start (default: on for SQLite, off for PostgreSQL, where replicas roll; then run `novamed migrate`)")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -214,6 +216,20 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	metrics.SetBuildInfo(buildVersion())
 	c.onCommit = metrics.Commit
 	c.onChainError = func(err error) { log.Error("audit chaining failed; retrying", "err", err) }
+	if c.auditDurability, err = sqlstore.ParseAuditDurability(*auditDurability); err != nil {
+		return fmt.Errorf("--audit-durability: %w", err)
+	}
+	if *auditFlushWindow < 2*time.Millisecond || *auditFlushWindow > 10*time.Second {
+		return errors.New("--audit-flush-window must be between 2ms and 10s")
+	}
+	c.auditFlushWindow = *auditFlushWindow
+	c.onAuditFlush = func(err error) {
+		if err != nil {
+			log.Error("audit flush to stable storage failed: reads and /readyz answer 503 until a flush succeeds", "err", err)
+			return
+		}
+		log.Warn("audit flush to stable storage succeeded again: reads are answered")
+	}
 	store, env, err := c.openStore(ctx, getenv)
 	if err != nil {
 		return err

@@ -10,6 +10,12 @@ import (
 	"github.com/novamed/partner-api/internal/novamed"
 )
 
+// IncrementalStore is an audit store whose appends of the records of reads
+// may follow its durability mode (sqlstore: AppendAuditIncremental).
+type IncrementalStore interface {
+	AppendAuditIncremental(ctx context.Context, recs []*novamed.AuditRecord) error
+}
+
 // ErrClosed is returned by Record after Close.
 var ErrClosed = errors.New("audit: writer closed")
 
@@ -19,9 +25,12 @@ type pending struct {
 }
 
 // Writer group-commits audit records: concurrent callers of Record share one
-// transaction, and each returns only once its record is durable.
+// transaction, and each returns only once its record is committed: durable,
+// or, with a store in the incremental durability mode (IncrementalStore),
+// handed to the operating system and made durable within the store's flush
+// window.
 type Writer struct {
-	store  novamed.AuditStore
+	append func(context.Context, []*novamed.AuditRecord) error
 	log    *slog.Logger
 	queue  chan pending
 	mu     sync.RWMutex
@@ -31,7 +40,10 @@ type Writer struct {
 
 // NewWriter starts a writer on store.
 func NewWriter(store novamed.AuditStore, log *slog.Logger) *Writer {
-	w := &Writer{store: store, log: log, queue: make(chan pending, 1024)}
+	w := &Writer{append: store.AppendAudit, log: log, queue: make(chan pending, 1024)}
+	if is, ok := store.(IncrementalStore); ok {
+		w.append = is.AppendAuditIncremental
+	}
 	w.wg.Add(1)
 	go w.loop()
 	return w
@@ -88,7 +100,7 @@ func (w *Writer) loop() {
 			recs[i] = p.rec
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), appendTimeout)
-		err := w.store.AppendAudit(ctx, recs)
+		err := w.append(ctx, recs)
 		cancel()
 		if err != nil {
 			w.log.Error("audit write failed", "records", len(recs), "err", err)

@@ -75,6 +75,15 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) {
 		}
 		out[name] = "ok"
 	}
+	if fe, ok := s.store.(interface{ AuditFlushErr() error }); ok {
+		// The incremental audit durability mode could not flush the
+		// records of earlier reads to stable storage: reads are refused
+		// until a flush succeeds, so this replica is not ready.
+		out["audit_flush"] = "ok"
+		if fe.AuditFlushErr() != nil {
+			out["audit_flush"], failed = "failing", append(failed, "audit flush failing")
+		}
+	}
 	if err := s.storeReady(ctx); err != nil {
 		switch {
 		case errors.Is(err, sqlstore.ErrMigrationsPending):

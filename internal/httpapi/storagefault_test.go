@@ -59,6 +59,13 @@ func (f *faultyStore) AppendAudit(ctx context.Context, recs []*novamed.AuditReco
 	return f.Store.AppendAudit(ctx, recs)
 }
 
+func (f *faultyStore) AppendAuditIncremental(ctx context.Context, recs []*novamed.AuditRecord) error {
+	if _, err, _ := f.errs(); err != nil {
+		return err
+	}
+	return f.Store.AppendAuditIncremental(ctx, recs)
+}
+
 func (f *faultyStore) CheckWritable(ctx context.Context) error {
 	if _, _, err := f.errs(); err != nil {
 		return err

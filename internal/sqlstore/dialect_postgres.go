@@ -114,6 +114,10 @@ func OpenPostgres(ctx context.Context, dsn string, opts Options) (*Store, error)
 		return nil, err
 	}
 	s.chainer = startChainer(s, chainInterval, opts.OnAuditChainError)
+	if err := s.startFlusher(opts, s.syncPostgres); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s, nil
 }
 

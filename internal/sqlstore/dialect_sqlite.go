@@ -84,5 +84,9 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 		read.Close()
 		return nil, fmt.Errorf("sqlstore: %w", err)
 	}
+	if err := s.startFlusher(opts, s.syncWAL); err != nil {
+		s.Close()
+		return nil, err
+	}
 	return s.finishOpen(ctx, opts)
 }

@@ -50,6 +50,9 @@ func FaultOf(err error) Fault {
 	if err == nil {
 		return NoFault
 	}
+	if errors.Is(err, ErrAuditFlushFailing) {
+		return Unavailable
+	}
 	var pg *pgconn.PgError
 	if errors.As(err, &pg) {
 		switch c := pg.Code; {

@@ -36,6 +36,8 @@ type groupCommitter struct {
 	// The two statements every job runs, prepared once on the one write
 	// connection.
 	savepoint, release *sql.Stmt
+	// The switches between synchronous=FULL and NORMAL (see setSynchronous).
+	full, norm *sql.Stmt
 	// Audit records of a batch's jobs are chained and inserted once, after
 	// the last job and before COMMIT (one read and one update of the chain
 	// head per batch instead of per job): writeAudit does that; cur is the
@@ -45,12 +47,20 @@ type groupCommitter struct {
 	writeAudit func(*sql.Tx, []*novamed.AuditRecord) error
 	cur        atomic.Pointer[sql.Tx]
 	jobAudit   []*novamed.AuditRecord
+	// flusher (the incremental audit durability mode) hears of every
+	// commit; normal says the connection is at synchronous=NORMAL. Only
+	// the committer goroutine touches normal.
+	flusher *flusher
+	normal  bool
 }
 
 type commitJob struct {
 	ctx context.Context
 	fn  func(*sql.Tx) error
 	err chan error
+	// relaxed: the job only stores audit records of reads, which may be
+	// committed at synchronous=NORMAL (see AppendAuditIncremental).
+	relaxed bool
 }
 
 // newGroupCommitter starts a committer on db's single connection.
@@ -69,13 +79,35 @@ func newGroupCommitter(db *sql.DB, maxBatch int, onCommit func(int, time.Duratio
 		g.savepoint.Close()
 		return nil, err
 	}
+	if g.full, err = db.Prepare(`PRAGMA synchronous = FULL`); err == nil {
+		g.norm, err = db.Prepare(`PRAGMA synchronous = NORMAL`)
+	}
+	if err != nil {
+		g.savepoint.Close()
+		g.release.Close()
+		if g.full != nil {
+			g.full.Close()
+		}
+		return nil, err
+	}
 	go g.loop()
 	return g, nil
 }
 
 // run submits fn and waits for the batch holding it to commit.
 func (g *groupCommitter) run(ctx context.Context, fn func(*sql.Tx) error) error {
-	j := &commitJob{ctx: ctx, fn: fn, err: make(chan error, 1)}
+	return g.submit(&commitJob{ctx: ctx, fn: fn, err: make(chan error, 1)})
+}
+
+// runRelaxed is run for a job that stores only the audit records of reads:
+// a batch of nothing but such jobs commits at synchronous=NORMAL, its WAL
+// frames written to the OS but not fsynced (the flusher does that).
+func (g *groupCommitter) runRelaxed(ctx context.Context, fn func(*sql.Tx) error) error {
+	return g.submit(&commitJob{ctx: ctx, fn: fn, err: make(chan error, 1), relaxed: true})
+}
+
+func (g *groupCommitter) submit(j *commitJob) error {
+	ctx := j.ctx
 	g.mu.RLock()
 	if g.closed {
 		g.mu.RUnlock()
@@ -105,6 +137,8 @@ func (g *groupCommitter) close() {
 	<-g.done
 	g.savepoint.Close()
 	g.release.Close()
+	g.full.Close()
+	g.norm.Close()
 }
 
 func (g *groupCommitter) loop() {
@@ -137,6 +171,18 @@ func takeQueued[T any](ch <-chan T, batch []T, max int) []T {
 func (g *groupCommitter) commit(batch []*commitJob) {
 	ctx := context.Background()
 	start := time.Now()
+	relaxed := g.flusher != nil
+	for _, j := range batch {
+		relaxed = relaxed && j.relaxed
+	}
+	if err := g.setSynchronous(ctx, relaxed); err != nil && !relaxed {
+		// Still at NORMAL: no write may commit. (A relaxed batch whose
+		// switch failed commits at FULL, which is only slower.)
+		for _, j := range batch {
+			j.err <- fmt.Errorf("sqlstore: synchronous: %w", err)
+		}
+		return
+	}
 	tx, err := g.db.BeginTx(ctx, nil)
 	if err != nil {
 		for _, j := range batch {
@@ -208,12 +254,39 @@ func (g *groupCommitter) commit(batch []*commitJob) {
 	if commitErr == nil && g.onCommit != nil {
 		g.onCommit(len(batch), time.Since(start))
 	}
+	if commitErr == nil && g.flusher != nil {
+		if g.normal {
+			g.flusher.written()
+		} else {
+			g.flusher.synced()
+		}
+	}
 	for i := range batch {
 		if results[i] == nil && commitErr != nil {
 			results[i] = fmt.Errorf("sqlstore: commit: %w", commitErr)
 		}
 	}
 	answer(batch, results)
+}
+
+// setSynchronous puts the write connection at synchronous=NORMAL for a
+// relaxed batch and back at FULL for any other. SQLite refuses the change
+// inside a transaction, so it is made between batches. A connection that
+// database/sql replaced starts at FULL (the DSN's), never less safe than
+// normal says.
+func (g *groupCommitter) setSynchronous(ctx context.Context, relaxed bool) error {
+	if relaxed == g.normal {
+		return nil
+	}
+	st := g.full
+	if relaxed {
+		st = g.norm
+	}
+	if _, err := st.ExecContext(ctx); err != nil {
+		return err
+	}
+	g.normal = relaxed
+	return nil
 }
 
 func answer(jobs []*commitJob, results []error) {

@@ -34,6 +34,18 @@ type Options struct {
 	// Schema says what opening does with the schema (SchemaMigrate when
 	// zero).
 	Schema SchemaMode
+	// AuditDurability is when the audit records of reads must be on stable
+	// storage (DurabilityIncremental when empty; see
+	// AppendAuditIncremental), AuditFlushWindow the incremental mode's
+	// bound (DefaultAuditFlushWindow when zero).
+	AuditDurability  AuditDurability
+	AuditFlushWindow time.Duration
+	// OnAuditFlush, when set, hears that a flush of incremental audit
+	// records failed (err set) or succeeded again (nil).
+	OnAuditFlush func(err error)
+	// AuditFlushFault, when set, runs before every flush; an error it
+	// returns fails the flush (fault injection for tests).
+	AuditFlushFault func() error
 }
 
 // Store is a novamed.Store on database/sql.
@@ -51,6 +63,7 @@ type Store struct {
 	now         func() time.Time
 
 	group        *groupCommitter // SQLite: concurrent writes share commits
+	flusher      *flusher        // the incremental audit durability mode's flusher
 	chainer      *chainer        // PostgreSQL: links pending audit batches into the chain
 	hot          sync.Map        // rebound query → *sql.Stmt prepared on the write pool
 	readStmts    *stmtCache      // SQLite: reads run prepared
@@ -177,8 +190,15 @@ func (s *Store) Ping(ctx context.Context) error { return s.readDB.PingContext(ct
 
 // Close closes the database handles.
 func (s *Store) Close() error {
+	if s.flusher != nil {
+		s.flusher.stopLoop()
+	}
 	if s.group != nil {
 		s.group.close()
+	}
+	var flushErr error
+	if s.flusher != nil {
+		flushErr = s.flusher.finish()
 	}
 	if s.chainer != nil {
 		s.chainer.close()
@@ -192,7 +212,7 @@ func (s *Store) Close() error {
 	if s.readStmts != nil {
 		closeStmts(&s.readStmts.stmts)
 	}
-	err := s.writeDB.Close()
+	err := errors.Join(flushErr, s.writeDB.Close())
 	if s.readDB != s.writeDB {
 		err = errors.Join(err, s.readDB.Close())
 	}

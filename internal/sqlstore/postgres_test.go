@@ -9,8 +9,10 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -568,4 +570,72 @@ func TestPostgresUnreadablePendingBatchIsQuarantined(t *testing.T) {
 	if err := raw.QueryRowContext(ctx, `SELECT count(*) FROM audit_quarantine`).Scan(&kept); err != nil || kept != 3 {
 		t.Fatalf("quarantined batches = %d, %v; want 3", kept, err)
 	}
+}
+
+// TestPostgresIncrementalAuditFlush: on PostgreSQL an incremental append
+// commits with synchronous_commit off and the flusher's synchronous
+// chaining pass makes it durable and chained; a failing flush refuses
+// further incremental appends (503) until one succeeds, and both
+// transitions are stored as security events.
+func TestPostgresIncrementalAuditFlush(t *testing.T) {
+	ctx := t.Context()
+	dsn := postgresServer(t).createDatabase(t)
+	var fail atomic.Bool
+	s, err := sqlstore.OpenPostgres(ctx, dsn, sqlstore.Options{Keyring: testKeyring(t), AuditFlushWindow: 4 * time.Millisecond,
+		AuditFlushFault: func() error {
+			if fail.Load() {
+				return errors.New("injected flush failure")
+			}
+			return nil
+		}})
+	if err != nil {
+		t.Fatalf("OpenPostgres: %v", err)
+	}
+	defer s.Close()
+	rec := func(id string) []*novamed.AuditRecord {
+		return []*novamed.AuditRecord{{Time: time.Now(), RequestID: id, Action: "GET /api/external/patient/{id}", Status: 200}}
+	}
+	if err := s.AppendAuditIncremental(ctx, rec("r1")); err != nil {
+		t.Fatal(err)
+	}
+	fail.Store(true)
+	if err := s.AppendAuditIncremental(ctx, rec("r2")); err != nil && !errors.Is(err, sqlstore.ErrAuditFlushFailing) {
+		t.Fatal(err)
+	}
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(2 * time.Millisecond)
+		}
+	}
+	wait("the failing flush", func() bool { return s.AuditFlushErr() != nil })
+	if err := s.AppendAuditIncremental(ctx, rec("r3")); !errors.Is(err, sqlstore.ErrAuditFlushFailing) || sqlstore.FaultOf(err) != sqlstore.Unavailable {
+		t.Errorf("append while failing: %v", err)
+	}
+	fail.Store(false)
+	wait("a flush to succeed", func() bool { return s.AuditFlushErr() == nil })
+	if err := s.AppendAuditIncremental(ctx, rec("r4")); err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	if err := s.ScanAudit(ctx, time.Time{}, time.Time{}, func(r *novamed.AuditRecord) error { ids = append(ids, r.RequestID); return nil }); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(ids, "r1") || !slices.Contains(ids, "r4") || slices.Contains(ids, "r3") {
+		t.Errorf("trail %v: want r1 and r4, never the refused r3", ids)
+	}
+	wait("two security events", func() bool {
+		evs, err := s.ListSecurityEvents(ctx, time.Time{}, 10)
+		n := 0
+		for _, ev := range evs {
+			if err == nil && ev.Rule == sqlstore.RuleAuditFlushFailed {
+				n++
+			}
+		}
+		return n == 2
+	})
 }
