@@ -299,6 +299,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 			return nil
 		},
 		PublicURL: *publicURL,
+		Operators: operatorService(store, env), Admin: store,
+		AnnounceKeyChange: func(ctx context.Context) { c.announceKeyChange(ctx, io.Discard) },
 	})
 	defer api.Close()
 	defer owned(ctx, func(ctx context.Context) { api.WatchReadiness(ctx, 2*time.Second) })()

@@ -30,6 +30,7 @@ var statusOf = map[string]int{
 	novamed.CodeBAARequired:        http.StatusConflict,
 	novamed.CodeNotCancellable:     http.StatusBadRequest,
 	novamed.CodeUnauthorized:       http.StatusUnauthorized,
+	novamed.CodeForbidden:          http.StatusForbidden,
 	novamed.CodeNotFound:           http.StatusNotFound,
 	novamed.CodeRouteNotFound:      http.StatusNotFound,
 	novamed.CodeMethodNotAllowed:   http.StatusMethodNotAllowed,

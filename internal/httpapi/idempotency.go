@@ -177,7 +177,7 @@ func (s *Server) deliver(w http.ResponseWriter, r *http.Request, status int, bod
 		return
 	}
 	var rec *novamed.AuditRecord
-	if !audited && st.key != nil || st.action == "auth.failed" || st.action == "auth.blocked" {
+	if !audited && (st.key != nil || st.actor != "") || st.action == "auth.failed" || st.action == "auth.blocked" || st.action == "admin.auth_failed" {
 		rec = s.auditRecord(r, st, st.facts, status)
 	}
 	var idem *novamed.IdempotencyRecord

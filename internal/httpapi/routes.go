@@ -57,5 +57,6 @@ func (s *Server) routes() *routeTable {
 	mux.Handle("POST /api/external/webhook/{id}/deliveries/{delivery_id}/retry", s.partner("webhook.retry", "webhook", namesResource, s.retryDelivery))
 	mux.Handle("POST /api/external/webhook/{id}/test", s.partner("webhook.test", "webhook", namesResource, s.testWebhook))
 	mux.Handle("POST /api/external/webhook/{id}/rotate", s.partner("webhook.rotate", "webhook", namesResource, s.rotateWebhook))
+	s.registerAdmin(mux)
 	return mux
 }

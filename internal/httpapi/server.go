@@ -15,6 +15,7 @@ import (
 	"github.com/novamed/partner-api/internal/apikey"
 	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/operator"
 	"github.com/novamed/partner-api/internal/ratelimit"
 	"github.com/novamed/partner-api/internal/usage"
 	"github.com/novamed/partner-api/internal/webhook"
@@ -71,6 +72,14 @@ type Config struct {
 	Gate func(context.Context) error
 	// Version names the running build in /healthz ("dev" when empty).
 	Version BuildVersion
+	// Operators and Admin enable the admin API (/api/admin/, issue 22):
+	// operator tokens are verified by Operators, and Admin is the store's
+	// operator view. Both nil: no admin routes.
+	Operators *operator.Service
+	Admin     AdminStore
+	// AnnounceKeyChange tells the other replicas that keys changed (the
+	// Redis fan-out); nil: none (the key cache expiry bounds the delay).
+	AnnounceKeyChange func(context.Context)
 }
 
 // BuildVersion is what /healthz says of the running build.
@@ -115,6 +124,10 @@ type Server struct {
 	fingerprintKey  []byte
 	fingerprintMACs sync.Pool
 
+	operators    *operator.Service
+	admin        AdminStore
+	announceKeys func(context.Context)
+
 	stop chan struct{}
 	done chan struct{}
 }
@@ -128,7 +141,7 @@ func New(cfg Config) *Server {
 		usage: cfg.Usage, metrics: cfg.Metrics, readyChecks: cfg.ReadyChecks, gate: cfg.Gate, accessLog: cfg.AccessLog,
 		stop: make(chan struct{}), done: make(chan struct{}),
 		logScratch: sync.Pool{New: newLogScratch}, publicBase: strings.TrimRight(cfg.PublicURL, "/"),
-		reqTimeout: cfg.RequestTimeout,
+		reqTimeout: cfg.RequestTimeout, operators: cfg.Operators, admin: cfg.Admin, announceKeys: cfg.AnnounceKeyChange,
 	}
 	s.health = healthBody(cfg.Version)
 	if s.now == nil {

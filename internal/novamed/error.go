@@ -8,13 +8,15 @@ import (
 // Error codes are stable machine-readable identifiers carried in the error
 // envelope. The HTTP layer maps each to a status in one table.
 const (
-	CodeInvalid           = "VALIDATION_ERROR"
-	CodeInvalidJSON       = "INVALID_JSON"
-	CodeInvalidClinicID   = "INVALID_CLINIC_ID"
-	CodeClinicNotFound    = "CLINIC_NOT_FOUND"
-	CodeNotFound          = "NOT_FOUND"
-	CodeDuplicate         = "DUPLICATE"
-	CodeUnauthorized      = "UNAUTHORIZED"
+	CodeInvalid         = "VALIDATION_ERROR"
+	CodeInvalidJSON     = "INVALID_JSON"
+	CodeInvalidClinicID = "INVALID_CLINIC_ID"
+	CodeClinicNotFound  = "CLINIC_NOT_FOUND"
+	CodeNotFound        = "NOT_FOUND"
+	CodeDuplicate       = "DUPLICATE"
+	CodeUnauthorized    = "UNAUTHORIZED"
+	// CodeForbidden: an operator whose role lacks the capability (403).
+	CodeForbidden         = "FORBIDDEN"
 	CodeRateLimited       = "RATE_LIMIT_EXCEEDED"
 	CodeTooManyAuthFails  = "TOO_MANY_FAILED_AUTHENTICATIONS"
 	CodeIdempotencyReused = "IDEMPOTENCY_KEY_REUSED"
