@@ -24,7 +24,7 @@ import (
 // Config holds the dependencies and settings of a Server.
 type Config struct {
 	Env     novamed.Environment
-	Store   novamed.APIStore
+	Store   novamed.ServerStore
 	Audit   *audit.Writer
 	Limiter ratelimit.Limiter
 	Logger  *slog.Logger
@@ -92,7 +92,7 @@ type BuildVersion struct {
 // Server is the partner API as an http.Handler.
 type Server struct {
 	env       novamed.Environment
-	store     novamed.APIStore
+	store     novamed.ServerStore
 	audit     *audit.Writer
 	limiter   ratelimit.Limiter
 	log       *slog.Logger

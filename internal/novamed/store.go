@@ -241,6 +241,26 @@ type SandboxStore interface {
 	AppendAudit(ctx context.Context, recs []*AuditRecord) error
 }
 
+// AdminStore is what the operators' admin API (internal/httpapi, under
+// /api/admin/) calls beyond the partner API's methods.
+type AdminStore interface {
+	ListClinics(ctx context.Context) ([]*Clinic, error)
+	GetAPIKey(ctx context.Context, id string) (*APIKey, error)
+	ListAPIKeys(ctx context.Context, clinicID string) ([]*APIKey, error)
+	RevokeAPIKey(ctx context.Context, id string, at time.Time) (*APIKey, error)
+	RollAPIKey(ctx context.Context, id string, next *APIKey, graceUntil time.Time) (*APIKey, error)
+	UpdateAPIKeyRateLimit(ctx context.Context, id string, perMinute int) (*APIKey, error)
+	TransitionOrder(ctx context.Context, id, to string, shipment *Shipment) (*MedicationOrder, *Event, error)
+	ActivatePractitioner(ctx context.Context, id string) (*Practitioner, *Event, error)
+}
+
+// ServerStore is what the HTTP server (internal/httpapi) holds: the
+// partner API's and the admin API's methods.
+type ServerStore interface {
+	APIStore
+	AdminStore
+}
+
 // UsageRecorderStore is what the usage recorder (internal/usage) calls.
 type UsageRecorderStore interface {
 	UsageSink

@@ -79,7 +79,7 @@ type Store struct {
 // Store implements every consumer's interface.
 var (
 	_ novamed.Store              = (*Store)(nil)
-	_ novamed.APIStore           = (*Store)(nil)
+	_ novamed.ServerStore        = (*Store)(nil)
 	_ novamed.UsageRecorderStore = (*Store)(nil)
 	_ novamed.DeliveryQueue      = (*Store)(nil)
 	_ novamed.SandboxStore       = (*Store)(nil)
