@@ -223,4 +223,29 @@ func TestAdminIssuesAKeyAndEverythingIsAudited(t *testing.T) {
 	if out, err := verifyJSON(t, ts); err != nil || out["ok"] != true {
 		t.Fatalf("audit verify: %v %v", out, err)
 	}
+
+	// The CLI as a client: keys create --server prints what direct mode
+	// prints, the issue is audited as the operator; a command without a
+	// client mode refuses --server rather than acting on a local database.
+	ts.vars["NOVAMED_OPERATOR_TOKEN"] = f.tokens[operator.Support]
+	var viaCLI issuedKey
+	ts.mustCLI(&viaCLI, "keys", "create", "--clinic", clinic, "--name", "via --server", "--server", ts.URL)
+	ts.addSecret(viaCLI.Key)
+	if !strings.HasPrefix(viaCLI.Key, "dev_") || len(viaCLI.Clinics) != 1 {
+		t.Fatalf("keys create --server: %+v", viaCLI)
+	}
+	if got := ts.req("GET", "/api/external/me", viaCLI.Key, nil); got.Status != 200 {
+		t.Fatalf("the key issued with --server: %d", got.Status)
+	}
+	last := exportActor(t, ts, "operator:"+f.ids[operator.Support])
+	if n := len(last); n == 0 || last[n-1].Action != "api_key.issue" || last[n-1].ResourceIDs[0] != viaCLI.ID {
+		t.Errorf("keys create --server is not audited as the operator: %+v", last)
+	}
+	if err := ts.cli(nil, "keys", "list", "--server", ts.URL); err == nil || !strings.Contains(err.Error(), "does not run with --server") {
+		t.Errorf("keys list --server: %v", err)
+	}
+	ts.vars["NOVAMED_OPERATOR_TOKEN"] = f.tokens[operator.Viewer]
+	if err := ts.cli(nil, "keys", "create", "--clinic", clinic, "--server", ts.URL); err == nil || !strings.Contains(errorLine(err), "does not allow") {
+		t.Errorf("keys create --server as a viewer: %v", err)
+	}
 }

@@ -95,6 +95,18 @@ func keysCreate(ctx context.Context, args []string, getenv func(string) string, 
 		t := time.Now().UTC().Add(d)
 		expires = &t
 	}
+	if c.server != "" {
+		client, err := c.adminClient(getenv)
+		if err != nil {
+			return err
+		}
+		var k keyJSON
+		if err := client.do(ctx, "POST", "/api/admin/keys", map[string]any{"name": *name, "clinics": clinics, "expires_at": expires,
+			"rate_limit": *rateLimit}, &k); err != nil {
+			return err
+		}
+		return emit(stdout, c.json, k, fmt.Sprintf("key id:  %s\nkey:     %s\n(shown once: store it now; NovaMed keeps only its hash)\n", k.ID, k.Key))
+	}
 	store, env, err := c.openStore(ctx, getenv)
 	if err != nil {
 		return err
