@@ -112,6 +112,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	checkpointWebhook := fs.String("checkpoint-webhook", getenv("NOVAMED_CHECKPOINT_WEBHOOK"), "https URL that each signed audit checkpoint is POSTed to (optional)")
 	auditDurability := fs.String("audit-durability", string(sqlstore.DurabilityIncremental), "incremental: a read's audit record is handed to the OS before the answer and on stable storage within --audit-flush-window; strict: fsynced before the answer (writes are always fsynced before theirs)")
 	auditFlushWindow := fs.Duration("audit-flush-window", sqlstore.DefaultAuditFlushWindow, "incremental durability: the longest a read's audit record waits for stable storage")
+	var consoleCfg consoleFlags
+	consoleCfg.register(fs, getenv)
 	migrateFlag := &autoBool{value: "auto"}
 	fs.Var(migrateFlag, "migrate", "apply pending schema migrations at start (default: on for SQLite, off for PostgreSQL, where replicas roll; then run `novamed migrate`)")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -156,6 +158,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return errors.New("--sandbox-step must be positive")
 	}
 	if err := checkPublicURL(*publicURL); err != nil {
+		return err
+	}
+	if err := consoleCfg.check(); err != nil {
 		return err
 	}
 	useTLS := *certFile != "" || *keyFile != ""
@@ -314,8 +319,13 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	defer owned(ctx, worker.Run)()
 
+	con, err := newConsole(consoleCfg, consoleDeps{env: env, store: store, audit: aw, log: log, metrics: metrics, api: api,
+		addr: *addr, useTLS: useTLS, behindProxy: *behindProxy})
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Handler:           api,
+		Handler:           withConsole(api, con, *requestTimeout),
 		ReadHeaderTimeout: *readHeaderTimeout,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,

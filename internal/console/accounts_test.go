@@ -2,60 +2,56 @@ package console
 
 import (
 	"context"
-	"errors"
-	"slices"
 	"sync"
 	"testing"
+	"time"
 
+	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/operator"
 	"github.com/novamed/partner-api/internal/sqlstore"
 )
 
 const testPassword = "correct horse battery staple"
 
-// testAccounts stands in for the operator accounts until they land.
-type testAccounts struct {
-	mu  sync.Mutex
-	ops map[string]*Operator
+// cheapHashes keep the tests' Argon2id fast; production uses the default.
+var cheapHashes = operator.PasswordParams{Memory: 1024, Time: 1, Threads: 1}
+
+// totpSecrets remembers the test operators' second factors, to compute
+// their codes as an authenticator app would.
+var totpSecrets sync.Map
+
+func newTestAccounts(t *testing.T, store *sqlstore.Store, env novamed.Environment, now func() time.Time) OperatorAccounts {
+	return OperatorAccounts{Service: &operator.Service{Store: store, Env: env, Now: now, Params: cheapHashes}}
 }
 
-func newTestAccounts(t *testing.T, _ *sqlstore.Store) *testAccounts {
-	return &testAccounts{ops: map[string]*Operator{}}
-}
-
-func (e *testEnv) addOperator(email, role string) {
-	a := e.acc.(*testAccounts)
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.ops[email] = &Operator{ID: "op-" + email, Email: email, Name: email, Role: role}
-}
-
-func (e *testEnv) code(string) string { return "" }
-
-func (a *testAccounts) SignIn(_ context.Context, email, password, _, _ string) (*Operator, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	op, ok := a.ops[email]
-	if !ok || password != testPassword {
-		return nil, &SignInError{Field: "password", Message: "Email, password or code is wrong."}
+// addOperator creates an operator with the test password (and, when
+// withTOTP, an enrolled second factor) through the operator service.
+func (e *testEnv) addOperator(email, role string, withTOTP ...bool) *operator.Operator {
+	e.t.Helper()
+	svc := e.acc.(OperatorAccounts).Service
+	o, err := svc.Create(context.Background(), email, "", operator.Role(role), testPassword)
+	if err != nil {
+		e.t.Fatal(err)
 	}
-	return op, nil
-}
-
-func (a *testAccounts) Operator(_ context.Context, id string) (*Operator, error) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	for _, op := range a.ops {
-		if op.ID == id {
-			return op, nil
+	if len(withTOTP) > 0 && withTOTP[0] {
+		if _, err := svc.EnrolTOTP(context.Background(), o); err != nil {
+			e.t.Fatal(err)
 		}
+		totpSecrets.Store(email, o.TOTPSecret)
 	}
-	return nil, errors.New("no such operator")
+	return o
 }
 
-var roleTable = map[string][]string{
-	CapRead: {"viewer", "support", "pharmacy", "security", "admin"}, CapChange: {"support", "admin"},
-	CapRevoke: {"support", "security", "admin"}, CapPHI: {"pharmacy", "security", "admin"},
-	CapOrders: {"pharmacy", "admin"}, CapAudit: {"security", "admin"}, CapOperators: {"admin"},
+// code is the operator's current authenticator code ("" without one).
+func (e *testEnv) code(email string) string {
+	e.t.Helper()
+	secret, ok := totpSecrets.Load(email)
+	if !ok {
+		return ""
+	}
+	c, err := operator.TOTPCode(secret.(string), e.clock.Now())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return c
 }
-
-func (a *testAccounts) Can(role, c string) bool { return slices.Contains(roleTable[c], role) }

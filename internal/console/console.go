@@ -88,6 +88,9 @@ type Config struct {
 	// ClientAddr returns the request's client address (the partner API's
 	// rule, trusted proxies included); the peer address when nil.
 	ClientAddr func(*http.Request) string
+	// Enrolment turns one-time setup links into accounts (nil: the setup
+	// page answers 404).
+	Enrolment Enrolment
 	// HSTS adds Strict-Transport-Security (TLS or a TLS proxy).
 	HSTS bool
 	// Traffic reads this replica's partner API counters for the overview

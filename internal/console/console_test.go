@@ -106,7 +106,8 @@ func newEnv(t *testing.T, mod func(*Config)) *testEnv {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "novamed.db")
 	e := &testEnv{t: t, path: path, store: openStore(t, path), clock: &clock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}}
-	e.acc = newTestAccounts(t, e.store)
+	env := novamed.Development
+	e.acc = newTestAccounts(t, e.store, env, e.clock.Now)
 	e.c = e.console(e.store, mod)
 	return e
 }

@@ -51,7 +51,11 @@ func (c *Console) overview(q *req) error {
 			d.SecurityEvents += "+"
 		}
 	}
-	c.render(q.w, q.r, http.StatusOK, "overview", c.newView(q.r, q.s, "Overview", d))
+	v := c.newView(q.r, q.s, "Overview", d)
+	if q.r.URL.Query().Get("welcome") != "" {
+		v.Notice = "Your account is ready. Welcome to the NovaMed console."
+	}
+	c.render(q.w, q.r, http.StatusOK, "overview", v)
 	return nil
 }
 

@@ -55,6 +55,8 @@ func (c *Console) register() {
 	c.public("GET "+Prefix+"/login", c.loginPage)
 	c.public("POST "+Prefix+"/login", c.loginSubmit)
 	c.public("POST "+Prefix+"/logout", c.logout)
+	c.public("GET "+Prefix+"/setup/{secret}", c.setupPage)
+	c.public("POST "+Prefix+"/setup/{secret}", c.setupSubmit)
 
 	c.signedIn("GET "+Prefix+"/{$}", Route{Capability: CapRead}, c.overview)
 	c.signedIn("POST "+Prefix+"/logout-everywhere", Route{Capability: CapRead}, c.logoutEverywhere)
