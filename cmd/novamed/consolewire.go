@@ -51,6 +51,7 @@ type consoleDeps struct {
 	metrics             *usage.Metrics
 	api                 *httpapi.Server
 	addr                string
+	keysChanged         func(context.Context)
 	useTLS, behindProxy bool
 }
 
@@ -58,7 +59,7 @@ type consoleDeps struct {
 func newConsole(cf consoleFlags, d consoleDeps) (*console.Console, error) {
 	svc := &operator.Service{Store: d.store, Env: d.env}
 	return console.New(console.Config{
-		Env: d.env, Sessions: d.store, Store: d.store, Audit: d.audit, Logger: d.log,
+		Env: d.env, Sessions: d.store, Store: d.store, Partners: d.store, OnKeysChanged: d.keysChanged, Audit: d.audit, Logger: d.log,
 		Accounts: console.OperatorAccounts{Service: svc}, Enrolment: svc,
 		IdleTimeout: cf.idle, AbsoluteTimeout: cf.absolute, ReauthWindow: cf.reauth,
 		// Secure everywhere but a development server on loopback HTTP;

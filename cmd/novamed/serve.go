@@ -320,7 +320,16 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer owned(ctx, worker.Run)()
 
 	con, err := newConsole(consoleCfg, consoleDeps{env: env, store: store, audit: aw, log: log, metrics: metrics, api: api,
-		addr: *addr, useTLS: useTLS, behindProxy: *behindProxy})
+		addr: *addr, useTLS: useTLS, behindProxy: *behindProxy,
+		keysChanged: func(ctx context.Context) {
+			// This replica at once; the others through the key-change channel.
+			api.PurgeKeyCache()
+			if rdb != nil {
+				if err := rdb.Publish(ctx, c.keysChannel(), "purge").Err(); err != nil {
+					log.Warn("announcing a key change failed; other replicas catch up within the key cache TTL", "err", err)
+				}
+			}
+		}})
 	if err != nil {
 		return err
 	}

@@ -88,6 +88,12 @@ type Config struct {
 	// ClientAddr returns the request's client address (the partner API's
 	// rule, trusted proxies included); the peer address when nil.
 	ClientAddr func(*http.Request) string
+	// Partners are the partner, BAA, clinic and key data and actions
+	// (internal/onboarding on the same store as the admin API).
+	Partners PartnerStore
+	// OnKeysChanged tells every replica to forget cached keys (a key was
+	// revoked or rolled, a partner suspended or reinstated).
+	OnKeysChanged func(context.Context)
 	// Enrolment turns one-time setup links into accounts (nil: the setup
 	// page answers 404).
 	Enrolment Enrolment
@@ -116,8 +122,8 @@ const Prefix = "/console"
 
 // New returns the console.
 func New(cfg Config) (*Console, error) {
-	if cfg.Sessions == nil || cfg.Accounts == nil || cfg.Store == nil {
-		return nil, errors.New("console: Sessions, Accounts and Store are required")
+	if cfg.Sessions == nil || cfg.Accounts == nil || cfg.Store == nil || cfg.Partners == nil {
+		return nil, errors.New("console: Sessions, Accounts, Store and Partners are required")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

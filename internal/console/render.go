@@ -89,6 +89,7 @@ type view struct {
 // nav lists the sections in order, each with the capability it needs.
 var nav = []struct{ path, label, cap string }{
 	{"/", "Overview", CapRead},
+	{"/partners", "Partners", CapRead},
 	{"/deliveries", "Deliveries", CapRead},
 	{"/security", "Security events", CapAudit},
 }
