@@ -113,10 +113,11 @@ func (c *Console) createPartner(q *req) error {
 	p, err := onboarding.CreatePartner(q.r.Context(), c.cfg.Partners, c.deps(), c.actor(q),
 		onboarding.CreatePartnerInput{Name: d.Name, Contacts: lines(d.Contacts)})
 	if msg, ok := invalid(err); ok {
-		d.Errors[fieldOf(msg, "contacts", "contact")] = msg
-		if _, isContact := d.Errors["contacts"]; !isContact {
-			d.Errors = map[string]string{"name": msg}
+		field := "name"
+		if strings.Contains(strings.ToLower(msg), "contact") {
+			field = "contacts"
 		}
+		d.Errors[field] = msg
 		c.render(q.w, q.r, http.StatusUnprocessableEntity, "partner_new", c.newView(q.r, q.s, "New partner", d))
 		return nil
 	}
@@ -147,20 +148,22 @@ func invalid(err error) (string, bool) {
 	return "", false
 }
 
-// fieldOf picks the form field an error message names (the first of
-// fields whose name, or the keyword after it, the message mentions), or
-// the first field.
+// fieldOf picks the form field an error message names first (by its
+// name, or the name with spaces), or the first field.
 func fieldOf(msg string, pairs ...string) string {
 	low := strings.ToLower(msg)
+	best, at := "", len(low)+1
 	for i := 0; i+1 < len(pairs); i += 2 {
-		if strings.Contains(low, pairs[i]) || strings.Contains(low, pairs[i+1]) {
-			return pairs[i]
+		for _, w := range pairs[i : i+2] {
+			if j := strings.Index(low, w); j >= 0 && j < at {
+				best, at = pairs[i], j
+			}
 		}
 	}
-	if len(pairs) > 0 {
+	if best == "" && len(pairs) > 0 {
 		return pairs[0]
 	}
-	return ""
+	return best
 }
 
 // partnerData is the partner page: details, the onboarding checklist,
