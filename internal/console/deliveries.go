@@ -44,7 +44,9 @@ func (c *Console) deliveries(q *req) error {
 // audited, and answers the delivery's updated row.
 func (c *Console) retryDelivery(q *req) error {
 	id := q.r.PathValue("id")
-	del, err := c.cfg.Store.RetryDelivery(q.r.Context(), id, "", nil)
+	// Staff may retry any clinic's delivery; the store scopes by clinic,
+	// so the form names the delivery's.
+	del, err := c.cfg.Store.RetryDelivery(q.r.Context(), id, "", []string{q.r.PostFormValue("clinic_id")})
 	status := http.StatusOK
 	if err != nil {
 		status = statusOf(novamed.ErrorCode(err))

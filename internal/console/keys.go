@@ -10,13 +10,13 @@ import (
 )
 
 type keyData struct {
-	Key      *novamed.APIKey
-	Usable   bool
-	Days     []usageDay
-	Chart    any
-	Networks []string
-	Issued   *issuedKey
-	Graces   []string
+	Key                  *novamed.APIKey
+	Usable               bool
+	Days                 []usageDay
+	Chart                any
+	Networks             []string
+	Issued               *issuedKey
+	Graces               []string
 	CanChange, CanRevoke bool
 }
 

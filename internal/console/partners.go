@@ -170,13 +170,13 @@ func fieldOf(msg string, pairs ...string) string {
 // clinics and keys, and the forms of the next steps.
 type partnerData struct {
 	partnerRow
-	Clinics  []*novamed.Clinic
-	Keys     []*novamed.APIKey
-	Errors   map[string]string
-	Form     map[string]string
-	Steps    []step
-	Issued   *issuedKey
-	KeyEnv   string
+	Clinics              []*novamed.Clinic
+	Keys                 []*novamed.APIKey
+	Errors               map[string]string
+	Form                 map[string]string
+	Steps                []step
+	Issued               *issuedKey
+	KeyEnv               string
 	CanChange, CanRevoke bool
 }
 
