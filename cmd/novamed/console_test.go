@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -55,6 +56,21 @@ func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action
 		body, _ := chromedp.Run(dctx, chromedp.Evaluate[string](`document.body.innerText`))
 		t.Fatalf("%s: %v\nat %s:\n%s", what, err, loc, body)
 	}
+}
+
+// notice waits until the page's notice says s (the next page has loaded:
+// a selector present on both pages could match the old one).
+func notice(s string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, _ *chromedp.Target) error {
+		// A poll that started on the old page loses its context when the
+		// new page arrives; it is started again there.
+		for {
+			_, err := chromedp.Run(ctx, chromedp.Poll[bool](`(document.querySelector("p.notice")||{textContent:""}).textContent.includes(`+strconv.Quote(s)+`)`))
+			if err == nil || ctx.Err() != nil {
+				return err
+			}
+		}
+	})
 }
 
 func text(t *testing.T, ctx context.Context, sel string) string {
@@ -126,11 +142,10 @@ func TestConsoleOnboardingInTheBrowser(t *testing.T) {
 		chromedp.SendKeys(chromedp.ID("document"), "baa-2026.pdf"), chromedp.SetValue(chromedp.ID("expires_on"), "2025-01-01"),
 		chromedp.Submit(chromedp.ID("signer")), chromedp.WaitVisible(chromedp.ID("expires_on-error")))
 	browsertest.CheckAxe(t, ctx, "partner with a form error")
-	do(t, ctx, "BAA", chromedp.SetValue(chromedp.ID("expires_on"), "2028-01-15"), chromedp.Submit(chromedp.ID("signer")),
-		chromedp.WaitVisible(chromedp.CSS(`form[action$="/approve"] button`)))
-	do(t, ctx, "approve", chromedp.Click(chromedp.CSS(`form[action$="/approve"] button`)), chromedp.WaitVisible(chromedp.ID("clinic_name")))
+	do(t, ctx, "BAA", chromedp.SetValue(chromedp.ID("expires_on"), "2028-01-15"), chromedp.Submit(chromedp.ID("signer")), notice("BAA recorded"))
+	do(t, ctx, "approve", chromedp.Click(chromedp.CSS(`form[action$="/approve"] button`)), notice("Partner approved"))
 	do(t, ctx, "clinic", chromedp.SendKeys(chromedp.ID("clinic_name"), "Test Clinic North"), chromedp.Submit(chromedp.ID("clinic_name")),
-		chromedp.WaitVisible(chromedp.ID("key_name")))
+		notice("Clinic added"))
 	do(t, ctx, "issue key", chromedp.SendKeys(chromedp.ID("key_name"), "Integration key"), chromedp.Submit(chromedp.ID("key_name")),
 		chromedp.WaitVisible(chromedp.ID("new-key")))
 	browsertest.CheckAxe(t, ctx, "partner with a new key")
