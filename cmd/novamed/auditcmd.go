@@ -20,6 +20,8 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 	fs := flag.NewFlagSet("audit verify", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
+	var af auditArchiveFlags // read again by openArchiver when segments exist
+	af.register(fs, getenv)
 	checkpointFile := fs.String("checkpoint", "", "file of signed checkpoints (one object, or JSON lines such as DATA_DIR/checkpoints.jsonl): the trail must reach and match each")
 	keyFile := registerCheckpointKey(fs, getenv)
 	publicKey := fs.String("checkpoint-public-key", getenv("NOVAMED_CHECKPOINT_PUBLIC_KEY"), "base64 public key that signed the checkpoints (default: derived from the checkpoint key)")
@@ -49,6 +51,12 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer store.Close()
+	if segs, err := store.AuditSegments(ctx); err != nil {
+		return err
+	} else if len(segs) > 0 {
+		store.Close()
+		return auditVerifyArchive(ctx, args, getenv, stdout, cps)
+	}
 	var n int64
 	if cps != nil {
 		n, err = audit.VerifyCheckpoints(ctx, store, pub, cps)
@@ -71,6 +79,8 @@ func auditExport(ctx context.Context, args []string, getenv func(string) string,
 	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
+	var af auditArchiveFlags // read again by openArchiver when segments exist
+	af.register(fs, getenv)
 	since := fs.String("since", "", "RFC 3339 time, a date (2026-11-01, UTC) or a duration ago (1h, 7d) (inclusive)")
 	until := fs.String("until", "", "RFC 3339 time, a date or a duration ago (exclusive)")
 	actor := fs.String("actor", "", "only records whose actor starts with this (operator:, operator:ID, local:, system:sandbox, key:ID)")
@@ -96,10 +106,47 @@ func auditExport(ctx context.Context, args []string, getenv func(string) string,
 	}
 	defer store.Close()
 	enc := json.NewEncoder(stdout)
-	return store.ScanAudit(ctx, from, to, func(rec *novamed.AuditRecord) error {
+	out := func(rec *novamed.AuditRecord) error {
 		if *actor != "" && !strings.HasPrefix(rec.Actor, *actor) {
 			return nil
 		}
 		return enc.Encode(rec)
-	})
+	}
+	if base, _, err := store.AuditBase(ctx); err != nil {
+		return err
+	} else if base > 0 {
+		// The oldest records are only in the archive.
+		store.Close()
+		a, st, _, _, err := openArchiver(ctx, args, "audit export", getenv, false)
+		if err != nil {
+			return err
+		}
+		defer st.Close()
+		defer a.Close()
+		return a.Export(ctx, from, to, out)
+	}
+	return store.ScanAudit(ctx, from, to, out)
+}
+
+// auditVerifyArchive is audit verify of a trail with sealed segments: the
+// seals, the archive and the live trail.
+func auditVerifyArchive(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer, cps []audit.Checkpoint) error {
+	a, store, c, _, err := openArchiver(ctx, args, "audit verify", getenv, false)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	defer a.Close()
+	res, err := a.Verify(ctx, cps)
+	if res == nil {
+		return err
+	}
+	out := map[string]any{"ok": err == nil, "checked": res.LiveRecords + res.ArchivedRecords, "live": res.LiveRecords, "archived": res.ArchivedRecords,
+		"segments": res.Segments, "archived_segments": res.ArchivedSegments, "checkpoints": res.Checkpoints, "problems": res.Problems}
+	if err != nil {
+		emit(stdout, c.json, out, "") //nolint:errcheck // the error below matters more
+		return err
+	}
+	return emit(stdout, c.json, out, fmt.Sprintf("audit trail intact: %d records (%d live, %d in %d archived segments of %d sealed; %d signed checkpoints matched)\n",
+		res.LiveRecords+res.ArchivedRecords, res.LiveRecords, res.ArchivedRecords, res.ArchivedSegments, res.Segments, res.Checkpoints))
 }

@@ -87,7 +87,10 @@ func commands() []command {
 		{"operators enable", "--email E", "enable a disabled operator", op(operatorsSet("operators enable", "operator.enable", operator.Active))},
 		{"operators totp", "--email E", "enrol (or replace) an operator's TOTP second factor", op(operatorsTOTP)},
 		{"operators reset-throttle", "--email E [--address A]", "clear an operator's failed sign-in delay", op(operatorsResetThrottle)},
-		{"audit export", "[--since T] [--until T] [--actor PREFIX]", "write audit records as JSON lines (window on the hashed time)", op(auditExport)},
+		{"audit export", "[--since T] [--until T] [--actor PREFIX]", "write audit records as JSON lines, from the archive and the live trail (window on the hashed time)", op(auditExport)},
+		{"audit seal", "", "close the open audit segment now and seal it (signed with the checkpoint key)", op(auditSeal)},
+		{"audit archive run", "", "run the archive pass now: seal if due, archive, prune the live database, expire the archive", op(auditArchiveRun)},
+		{"audit archive status", "", "list the sealed audit segments, their sizes, where they are, and any gap", op(auditArchiveStatus)},
 	}
 }
 
@@ -97,6 +100,13 @@ func commands() []command {
 func lookup(cmds []command, args []string) (cmd *command, rest []string, group string) {
 	if len(args) == 0 {
 		return nil, nil, ""
+	}
+	if len(args) > 2 { // audit archive run
+		for i := range cmds {
+			if cmds[i].name == args[0]+" "+args[1]+" "+args[2] {
+				return &cmds[i], args[3:], ""
+			}
+		}
 	}
 	if len(args) > 1 {
 		for i := range cmds {

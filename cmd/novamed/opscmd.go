@@ -106,8 +106,15 @@ func backupCmd(ctx context.Context, args []string, getenv func(string) string, s
 		return err
 	}
 	have, _, _ := store.SchemaStatus(ctx)
-	return emit(stdout, c.json, map[string]any{"backup": *to, "schema_version": have},
-		fmt.Sprintf("backup written to %s (schema version %d; it holds no key material: keep the keyring's escrow separately)\n", *to, have))
+	// The audit archive in a folder (SQLite's default) goes with the
+	// database: after it, so every segment the copy names as archived is
+	// there (segments are written before they are marked, and never change).
+	archiveCopy, copied, err := backupAuditArchive(ctx, store, *to)
+	if err != nil {
+		return err
+	}
+	return emit(stdout, c.json, map[string]any{"backup": *to, "schema_version": have, "audit_archive": archiveCopy, "audit_archive_objects": copied},
+		fmt.Sprintf("backup written to %s (schema version %d; audit archive: %d objects in %s; it holds no key material: keep the keyring's escrow separately)\n", *to, have, copied, or(archiveCopy, "-")))
 }
 
 // restoreCmd puts a backup into an empty data folder. It needs no keyring:

@@ -114,6 +114,9 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	auditFlushWindow := fs.Duration("audit-flush-window", sqlstore.DefaultAuditFlushWindow, "incremental durability: the longest a read's audit record waits for stable storage")
 	var consoleCfg consoleFlags
 	consoleCfg.register(fs, getenv)
+	var archiveFlags auditArchiveFlags
+	archiveFlags.register(fs, getenv)
+	archiveInterval := fs.Duration("audit-archive-interval", time.Minute, "how often the background audit pass checks for a segment to seal, archive, prune or expire")
 	migrateFlag := &autoBool{value: "auto"}
 	fs.Var(migrateFlag, "migrate", "apply pending schema migrations at start (default: on for SQLite, off for PostgreSQL, where replicas roll; then run `novamed migrate`)")
 	if _, err := parseFlags(fs, args); err != nil {
@@ -247,6 +250,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		client: &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
 	}
 	defer owned(ctx, cp.run)()
+	if *archiveInterval < time.Second {
+		return errors.New("--audit-archive-interval must be at least 1s")
+	}
+	stopArchive, err := startAuditArchive(ctx, &c, &archiveFlags, store, cpKey, log, *archiveInterval)
+	if err != nil {
+		return err
+	}
+	defer stopArchive()
 	pending := store.Ready(ctx) != nil
 	if pending {
 		have, want, _ := store.SchemaStatus(ctx)

@@ -82,7 +82,8 @@ type Config struct {
 	Period   time.Duration
 	MaxBytes int64
 	// RetainLive: sealed, archived segments older than this leave the live
-	// database. RetainArchive: the archive keeps segments this long.
+	// database (0: as soon as archived; negative: never). RetainArchive:
+	// the archive keeps segments this long (0: for ever).
 	RetainLive, RetainArchive time.Duration
 	Now                       func() time.Time
 	// Holder names this process in the lease.
@@ -413,12 +414,12 @@ func (a *Archiver) pass(ctx context.Context, sealNow bool) (Report, error) {
 		seg.ArchivedAt, seg.ArchiveURL, seg.ArchiveBytes = &t, a.cfg.URL, size
 		seg.ArchiveObject, _ = objectNames(seg.Segment)
 	}
-	if a.cfg.RetainLive > 0 {
+	if a.cfg.RetainLive >= 0 { // 0: prune as soon as archived
 		for _, seg := range segs {
 			if seg.PrunedAt != nil {
 				continue
 			}
-			if seg.ArchivedAt == nil || !seg.LastAt.Before(now.Add(-a.cfg.RetainLive)) {
+			if seg.ArchivedAt == nil || seg.LastAt.After(now.Add(-a.cfg.RetainLive)) {
 				break // in order: the live trail stays one chain
 			}
 			// Read back once more right before the records go.

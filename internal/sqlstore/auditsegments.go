@@ -245,3 +245,6 @@ func (s *Store) ReleaseAuditLease(ctx context.Context, holder string) error {
 		return err
 	})
 }
+
+// Dialect is the store's database dialect.
+func (s *Store) Dialect() Dialect { return s.dialect }
