@@ -210,6 +210,12 @@ func or(s, def string) string {
 // startAuditArchive records the archive settings and runs the archive pass
 // in the background every interval until ctx ends (serve).
 func startAuditArchive(ctx context.Context, c *common, af *auditArchiveFlags, store *sqlstore.Store, key ed25519.PrivateKey, log *slog.Logger, interval time.Duration) (stop func(), err error) {
+	if have, want, err := store.SchemaStatus(ctx); err != nil || have < 17 || have < want {
+		// Migrations pending: the next start (after `novamed migrate`)
+		// runs the archive pass.
+		log.Warn("audit archive pass not started: migrations pending")
+		return func() {}, nil
+	}
 	cfg, set, err := af.config(ctx, c, store, true)
 	if err != nil {
 		return nil, err
