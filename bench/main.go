@@ -13,6 +13,7 @@
 //	go run ./bench -duration 15s           the full run (see docs/performance.md)
 //	go run ./bench -smoke                  a few seconds: checks it works, asserts no speed
 //	go run ./bench -soak 10m               mixed traffic from many keys; RSS over time
+//	go run ./bench -archive -duration 10s  read/create p99 with the audit archive pass off vs running
 package main
 
 import (
@@ -126,6 +127,7 @@ func run() error {
 	soakLimit := flag.Int("soak-limit", 3000, "per-key requests per minute in the soak (429s beyond are intended)")
 	soakWorkers := flag.Int("soak-workers", 32, "concurrent clients in the soak")
 	scale := flag.Int("scale", 0, "first seed this many patients (each with an order, and an audit trail of matching size) through the store, then run the scenarios (SQLite; by hand, never in CI)")
+	archiveCmp := flag.Bool("archive", false, "instead of the comparison, run read-one-patient and create-patient at c=8 with the audit archive pass off and running continuously (SQLite)")
 	pgAdmin := flag.String("postgres", "", "run the API on a fresh PostgreSQL database created through this admin URL\n"+
 		"(e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) instead of SQLite; dropped at the end")
 	flag.Parse()
@@ -197,6 +199,12 @@ func run() error {
 		return err
 	}
 	api.stop()
+	if *archiveCmp {
+		if *pgAdmin != "" {
+			return errors.New("-archive runs on SQLite")
+		}
+		return b.archiveCompare(bin, serveArgs, store, logFile)
+	}
 	if *scale > 0 {
 		if *pgAdmin != "" {
 			return errors.New("-scale seeds SQLite only")

@@ -1,0 +1,121 @@
+package main
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"slices"
+	"text/tabwriter"
+	"time"
+)
+
+// Arguments of serve in the -archive comparison. With archiving, segments
+// are cut at 256KB (a few hundred records) and the background pass runs
+// every second with nothing retained live, so it seals, archives, reads
+// back and prunes continuously while the load runs; without, the archive
+// is off and no pass runs.
+var (
+	archiveOffArgs = []string{"--audit-archive", "off"}
+	archiveOnArgs  = []string{"--audit-segment", "256KB", "--audit-retain-live", "0s", "--audit-archive-interval", "1s"}
+)
+
+// archiveCompare runs read-one-patient and create-patient at c=8 on one
+// SQLite data folder, in interleaved rounds, with the archive pass off and
+// with it running continuously, and prints the p50/p99 of each (medians of
+// the rounds) and their ratio, then what the archive holds.
+func (b *bench) archiveCompare(bin string, serveArgs, store []string, logFile io.Writer) error {
+	var read, create scenario
+	for _, sc := range b.scenarios() {
+		switch sc.name {
+		case "read one patient by id (PHI decrypted)":
+			read = sc
+		case "create patient (idempotent)":
+			create = sc
+		}
+	}
+	const c = 8
+	modes := []struct {
+		name string
+		args []string
+	}{{"archive off", archiveOffArgs}, {"archiving", archiveOnArgs}}
+	type key struct{ sc, mode string }
+	runs := map[key][]result{}
+	for round := 1; round <= b.cfg.rounds; round++ {
+		for _, m := range modes {
+			api, err := startProcess(bin, append(slices.Clone(serveArgs), m.args...), logFile)
+			if err != nil {
+				return err
+			}
+			b.api = api
+			for _, sc := range []scenario{read, create} {
+				r := load(c, b.cfg.duration, sc.op)
+				runs[key{sc.name, m.name}] = append(runs[key{sc.name, m.name}], r)
+				fmt.Fprintf(os.Stderr, "round %d  %-12s %-40s c=%d %7.0f req/s  p50 %v  p99 %v  errors %d\n", round, m.name, sc.name, c,
+					r.rps, r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.errors)
+			}
+			api.stop()
+		}
+	}
+	med := func(rs []result, f func(result) time.Duration) time.Duration {
+		v := make([]time.Duration, len(rs))
+		for i, r := range rs {
+			v[i] = f(r)
+		}
+		slices.Sort(v)
+		return v[len(v)/2]
+	}
+	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "scenario (c=8)\tp50 off\tp50 archiving\tp99 off\tp99 archiving\tp99 ratio\terrors\t")
+	for _, sc := range []scenario{read, create} {
+		off, on := runs[key{sc.name, "archive off"}], runs[key{sc.name, "archiving"}]
+		p99off, p99on := med(off, func(r result) time.Duration { return r.p99 }), med(on, func(r result) time.Duration { return r.p99 })
+		var errs int64
+		for _, r := range append(slices.Clone(off), on...) {
+			errs += r.errors
+		}
+		fmt.Fprintf(tw, "%s\t%v\t%v\t%v\t%v\t%.2f\t%d\t\n", sc.name,
+			med(off, func(r result) time.Duration { return r.p50 }).Round(time.Microsecond), med(on, func(r result) time.Duration { return r.p50 }).Round(time.Microsecond),
+			p99off.Round(time.Microsecond), p99on.Round(time.Microsecond), float64(p99on)/float64(p99off), errs)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	out, err := exec.Command(bin, append([]string{"audit", "archive", "status", "--json"}, store...)...).Output()
+	if err != nil {
+		return fmt.Errorf("audit archive status: %w", err)
+	}
+	var st struct {
+		Segments []struct {
+			FirstSeq     int64      `json:"first_seq"`
+			LastSeq      int64      `json:"last_seq"`
+			RecordBytes  int64      `json:"record_bytes"`
+			ArchiveBytes int64      `json:"archive_bytes"`
+			PrunedAt     *time.Time `json:"pruned_at"`
+		} `json:"segments"`
+		LiveRecords int64 `json:"live_records"`
+	}
+	if err := json.Unmarshal(out, &st); err != nil {
+		return fmt.Errorf("audit archive status: %w", err)
+	}
+	var archived, recBytes, arBytes int64
+	var segs, pruned int
+	for _, s := range st.Segments {
+		if s.ArchiveBytes > 0 {
+			segs++
+			archived += s.LastSeq - s.FirstSeq + 1
+			recBytes += s.RecordBytes
+			arBytes += s.ArchiveBytes
+		}
+		if s.PrunedAt != nil {
+			pruned++
+		}
+	}
+	if archived == 0 {
+		return fmt.Errorf("the archive pass archived nothing during the run")
+	}
+	fmt.Printf("archive: %d segments, %d archived (%d records), %d pruned, %d records live; %.0f live record bytes and %.0f archive bytes per archived record\n",
+		len(st.Segments), segs, archived, pruned, st.LiveRecords, float64(recBytes)/float64(archived), float64(arBytes)/float64(archived))
+	return nil
+}
