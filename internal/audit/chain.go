@@ -84,48 +84,7 @@ func canonicalV2(c *novamed.AuditRecord) ([]byte, error) {
 	b = strconv.AppendInt(b, c.Seq, 10)
 	b = append(b, `,"t":`...)
 	b = strconv.AppendInt(b, c.Time.UnixMicro(), 10)
-	ok := true
-	field := func(name, v string, omitEmpty bool) {
-		if v == "" && omitEmpty {
-			return
-		}
-		ok = ok && plain(v)
-		b = append(b, `,"`...)
-		b = append(b, name...)
-		b = append(b, `":"`...)
-		b = append(b, v...)
-		b = append(b, '"')
-	}
-	field("rid", c.RequestID, false)
-	field("crid", c.ClientRequestID, true)
-	field("actor", c.Actor, true)
-	field("kid", c.KeyID, true)
-	field("owner", c.KeyOwner, true)
-	field("kpfx", c.KeyPrefix, true)
-	field("clinic", c.ClinicID, true)
-	field("act", c.Action, false)
-	field("rtype", c.ResourceType, true)
-	if len(c.ResourceIDs) > 0 {
-		b = append(b, `,"rids":[`...)
-		for i, id := range c.ResourceIDs {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			ok = ok && plain(id)
-			b = append(b, '"')
-			b = append(b, id...)
-			b = append(b, '"')
-		}
-		b = append(b, ']')
-	}
-	field("addr", c.ClientAddr, true)
-	field("ua", c.UserAgent, true)
-	b = append(b, `,"st":`...)
-	b = strconv.AppendInt(b, int64(c.Status), 10)
-	if c.LatencyUS != 0 {
-		b = append(b, `,"lat":`...)
-		b = strconv.AppendInt(b, c.LatencyUS, 10)
-	}
+	b, ok := appendFields(b, c, namesV2())
 	b = append(b, '}')
 	if ok {
 		return b, nil
@@ -148,11 +107,8 @@ func appendCanonical(b []byte, c *novamed.AuditRecord) ([]byte, bool) {
 	b = append(b, `,"time":"`...)
 	b = c.Time.AppendFormat(b, time.RFC3339Nano)
 	b = append(b, '"')
-	ok := true
-	field := func(name, v string, omitEmpty bool) {
-		if v == "" && omitEmpty {
-			return
-		}
+	b, ok := appendFields(b, c, namesV1())
+	field := func(name, v string) {
 		ok = ok && plain(v)
 		b = append(b, `,"`...)
 		b = append(b, name...)
@@ -160,38 +116,8 @@ func appendCanonical(b []byte, c *novamed.AuditRecord) ([]byte, bool) {
 		b = append(b, v...)
 		b = append(b, '"')
 	}
-	field("request_id", c.RequestID, false)
-	field("client_request_id", c.ClientRequestID, true)
-	field("actor", c.Actor, true)
-	field("key_id", c.KeyID, true)
-	field("key_owner", c.KeyOwner, true)
-	field("key_prefix", c.KeyPrefix, true)
-	field("clinic_id", c.ClinicID, true)
-	field("action", c.Action, false)
-	field("resource_type", c.ResourceType, true)
-	if len(c.ResourceIDs) > 0 {
-		b = append(b, `,"resource_ids":[`...)
-		for i, id := range c.ResourceIDs {
-			if i > 0 {
-				b = append(b, ',')
-			}
-			ok = ok && plain(id)
-			b = append(b, '"')
-			b = append(b, id...)
-			b = append(b, '"')
-		}
-		b = append(b, ']')
-	}
-	field("client_addr", c.ClientAddr, true)
-	field("user_agent", c.UserAgent, true)
-	b = append(b, `,"status":`...)
-	b = strconv.AppendInt(b, int64(c.Status), 10)
-	if c.LatencyUS != 0 {
-		b = append(b, `,"latency_us":`...)
-		b = strconv.AppendInt(b, c.LatencyUS, 10)
-	}
-	field("prev_hash", c.PrevHash, false)
-	field("hash", c.Hash, false)
+	field("prev_hash", c.PrevHash)
+	field("hash", c.Hash)
 	b = append(b, '}')
 	return b, ok
 }
@@ -359,4 +285,77 @@ func verify(ctx context.Context, store novamed.AuditStore, onRecord func(*novame
 // verification checks that record against its signed seal.
 type Pruned interface {
 	AuditBase(ctx context.Context) (seq int64, hash string, err error)
+}
+
+// fieldNames are the JSON names one canonical format gives the fields both
+// formats share, in the order both write them.
+type fieldNames struct {
+	requestID, clientRequestID, actor, keyID, keyOwner, keyPrefix, clinicID,
+	action, resourceType, resourceIDs, clientAddr, userAgent, status, latency string
+}
+
+// The names of formats 1 and 2 (constants: Go has no constant structs).
+func namesV1() fieldNames {
+	return fieldNames{"request_id", "client_request_id", "actor", "key_id", "key_owner", "key_prefix", "clinic_id",
+		"action", "resource_type", "resource_ids", "client_addr", "user_agent", "status", "latency_us"}
+}
+
+func namesV2() fieldNames {
+	return fieldNames{"rid", "crid", "actor", "kid", "owner", "kpfx", "clinic",
+		"act", "rtype", "rids", "addr", "ua", "st", "lat"}
+}
+
+// appendFields appends the fields formats 1 and 2 share, from the request
+// id to the latency, under format n's names, as json.Marshal writes them
+// for plain strings; it reports false when a string is not plain.
+func appendFields(b []byte, c *novamed.AuditRecord, n fieldNames) ([]byte, bool) {
+	ok := true
+	field := func(name, v string, omitEmpty bool) {
+		if v == "" && omitEmpty {
+			return
+		}
+		ok = ok && plain(v)
+		b = append(b, `,"`...)
+		b = append(b, name...)
+		b = append(b, `":"`...)
+		b = append(b, v...)
+		b = append(b, '"')
+	}
+	field(n.requestID, c.RequestID, false)
+	field(n.clientRequestID, c.ClientRequestID, true)
+	field(n.actor, c.Actor, true)
+	field(n.keyID, c.KeyID, true)
+	field(n.keyOwner, c.KeyOwner, true)
+	field(n.keyPrefix, c.KeyPrefix, true)
+	field(n.clinicID, c.ClinicID, true)
+	field(n.action, c.Action, false)
+	field(n.resourceType, c.ResourceType, true)
+	if len(c.ResourceIDs) > 0 {
+		b = append(b, `,"`...)
+		b = append(b, n.resourceIDs...)
+		b = append(b, `":[`...)
+		for i, id := range c.ResourceIDs {
+			if i > 0 {
+				b = append(b, ',')
+			}
+			ok = ok && plain(id)
+			b = append(b, '"')
+			b = append(b, id...)
+			b = append(b, '"')
+		}
+		b = append(b, ']')
+	}
+	field(n.clientAddr, c.ClientAddr, true)
+	field(n.userAgent, c.UserAgent, true)
+	b = append(b, `,"`...)
+	b = append(b, n.status...)
+	b = append(b, `":`...)
+	b = strconv.AppendInt(b, int64(c.Status), 10)
+	if c.LatencyUS != 0 {
+		b = append(b, `,"`...)
+		b = append(b, n.latency...)
+		b = append(b, `":`...)
+		b = strconv.AppendInt(b, c.LatencyUS, 10)
+	}
+	return b, ok
 }
