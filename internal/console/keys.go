@@ -14,6 +14,7 @@ type keyData struct {
 	Usable               bool
 	Days                 []usageDay
 	Chart                any
+	NoUsage              bool // no request counted in the window: the chart is empty
 	Networks             []string
 	Issued               *issuedKey
 	Graces               []string
@@ -37,6 +38,13 @@ func (c *Console) loadKey(q *req, id string) (*keyData, error) {
 	d := &keyData{Key: k, Usable: k.Usable(now), Days: usageDays(counts, since, now), Graces: graces,
 		CanChange: c.cfg.Accounts.Can(q.s.op.Role, CapChange), CanRevoke: c.cfg.Accounts.Can(q.s.op.Role, CapRevoke)}
 	d.Chart = usageChart(d.Days)
+	d.NoUsage = true
+	for _, day := range d.Days {
+		if day.Total > 0 {
+			d.NoUsage = false
+			break
+		}
+	}
 	if d.Networks, err = c.cfg.Store.KeyNetworks(ctx, k.Owner); err != nil {
 		return nil, err
 	}

@@ -70,6 +70,9 @@ func TestOnboardingFlow(t *testing.T) {
 	if k.code != 200 || strings.Contains(k.body, m[1]) || !strings.Contains(k.body, "<svg") {
 		t.Fatalf("key page: %d (shows the key again: %v)", k.code, strings.Contains(k.body, m[1]))
 	}
+	if !strings.Contains(k.body, `id="no-usage"`) {
+		t.Error("a key with no counted request: the empty chart does not say so")
+	}
 	rolled := post(keyLink[1]+"/roll", url.Values{"grace": {"1h"}})
 	if rolled.code != 200 || !newKeyRE.MatchString(rolled.body) {
 		t.Fatalf("roll: %d %s", rolled.code, rolled.body)
