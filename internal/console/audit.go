@@ -24,12 +24,22 @@ func (c *Console) audit(ctx context.Context, q *req, action, resourceType, clini
 	if c.cfg.Audit == nil {
 		return nil
 	}
-	rec := &novamed.AuditRecord{
-		Time: c.now().UTC(), RequestID: newRequestID(), Action: action, ResourceType: resourceType, ResourceIDs: ids,
-		ClinicID: clinicID, ClientAddr: c.clientAddr(q.r), UserAgent: truncate(q.r.UserAgent(), 200), Status: status,
-	}
-	setActor(rec, "operator:"+q.s.op.ID)
+	rec := c.auditRecord(q, action, resourceType, clinicID, status, ids...)
 	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 	defer cancel()
 	return c.cfg.Audit.Record(ctx, rec)
 }
+
+// auditRecord is the audit record of an operator's request, for actions
+// that write it in their own transaction.
+func (c *Console) auditRecord(q *req, action, resourceType, clinicID string, status int, ids ...string) *novamed.AuditRecord {
+	rec := &novamed.AuditRecord{
+		Time: c.now().UTC(), RequestID: newRequestID(), Action: action, ResourceType: resourceType, ResourceIDs: ids,
+		ClinicID: clinicID, ClientAddr: c.clientAddr(q.r), UserAgent: truncate(q.r.UserAgent(), 200), Status: status,
+	}
+	setActor(rec, q.actor())
+	return rec
+}
+
+// actor names the signed-in operator in the audit trail.
+func (q *req) actor() string { return "operator:" + q.s.op.ID }

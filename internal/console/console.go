@@ -19,7 +19,11 @@ import (
 type Store interface {
 	ListDeliveries(ctx context.Context, f novamed.DeliveryFilter) ([]*novamed.Delivery, string, error)
 	RetryDelivery(ctx context.Context, id, webhookID string, clinics []string) (*novamed.Delivery, error)
-	ListSecurityEvents(ctx context.Context, since time.Time, limit int) ([]*novamed.SecurityEvent, error)
+	FindSecurityEvents(ctx context.Context, f novamed.SecurityEventFilter) ([]*novamed.SecurityEvent, error)
+	CountOpenSecurityEvents(ctx context.Context, since time.Time, max int) (int, error)
+	// AcknowledgeSecurityEvent marks an open event acknowledged, with its
+	// audit record in the same transaction.
+	AcknowledgeSecurityEvent(ctx context.Context, id, actor string, at time.Time, rec *novamed.AuditRecord) (*novamed.SecurityEvent, error)
 	Usage(ctx context.Context, keyID, since string) ([]novamed.UsageCount, error)
 	KeyNetworks(ctx context.Context, keyID string) ([]string, error)
 }

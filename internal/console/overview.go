@@ -42,12 +42,14 @@ func (c *Console) overview(q *req) error {
 		d.FailedDeliveries = "100+"
 	}
 	if c.cfg.Accounts.Can(q.s.op.Role, CapAudit) {
-		evs, err := c.cfg.Store.ListSecurityEvents(q.r.Context(), c.now().Add(-24*time.Hour), 1001)
+		// Open (unacknowledged) events of the security page's longest
+		// period.
+		n, err := c.cfg.Store.CountOpenSecurityEvents(q.r.Context(), c.now().Add(-90*24*time.Hour), 1000)
 		if err != nil {
 			return err
 		}
-		d.SecurityEvents = strconv.Itoa(min(len(evs), 1000))
-		if len(evs) > 1000 {
+		d.SecurityEvents = strconv.Itoa(min(n, 1000))
+		if n > 1000 {
 			d.SecurityEvents += "+"
 		}
 	}

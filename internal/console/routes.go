@@ -78,6 +78,7 @@ func (c *Console) register() {
 	c.signedIn("POST "+Prefix+"/keys/{id}/roll", Route{Capability: CapChange, Reauth: c.cfg.Env == novamed.Production}, c.rollKey)
 	c.signedIn("POST "+Prefix+"/keys/{id}/revoke", Route{Capability: CapRevoke}, c.revokeKey)
 	c.signedIn("GET "+Prefix+"/security", Route{Capability: CapAudit}, c.securityEvents)
+	c.signedIn("POST "+Prefix+"/security/{id}/acknowledge", Route{Capability: CapAudit}, c.acknowledgeEvent)
 	c.signedIn("GET "+Prefix+"/deliveries", Route{Capability: CapRead}, c.deliveries)
 	c.signedIn("POST "+Prefix+"/deliveries/{id}/retry", Route{Capability: CapChange}, c.retryDelivery)
 }

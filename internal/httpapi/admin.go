@@ -22,6 +22,7 @@ type AdminStore interface {
 	onboarding.Store
 	Usage(ctx context.Context, keyID, since string) ([]novamed.UsageCount, error)
 	ListSecurityEvents(ctx context.Context, since time.Time, limit int) ([]*novamed.SecurityEvent, error)
+	AcknowledgeSecurityEvent(ctx context.Context, id, actor string, at time.Time, rec *novamed.AuditRecord) (*novamed.SecurityEvent, error)
 	SealedVersions(ctx context.Context) (map[uint32]int, error)
 	ScanAudit(ctx context.Context, since, until time.Time, fn func(*novamed.AuditRecord) error) error
 }
@@ -102,6 +103,7 @@ func (s *Server) adminTable() []adminRoute {
 		{"GET /api/admin/webhook-deliveries", operator.Read, "webhook.deliveries", "delivery", s.adminDeliveries},
 		{"POST /api/admin/webhook-deliveries/{id}/retry", operator.Change, "webhook.retry", "delivery", s.adminDeliveryRetry},
 		{"GET /api/admin/security-events", operator.Audit, "security_event.list", "security_event", s.adminSecurityEvents},
+		{"POST /api/admin/security-events/{id}/acknowledge", operator.Audit, "security_event.acknowledge", "security_event", s.adminSecurityEventAck},
 		{"GET /api/admin/audit", operator.Audit, "audit.export", "audit", s.adminAuditExport},
 		{"GET /api/admin/crypto", operator.Audit, "crypto.status", "crypto", s.adminCryptoStatus},
 		{"GET /api/admin/operators", operator.Operators, "operator.list", "operator", s.adminOperatorsList},
@@ -524,6 +526,22 @@ func (s *Server) adminSecurityEvents(c *adminCall) (any, facts, bool, error) {
 		return nil, facts{}, false, err
 	}
 	return map[string]any{"events": evs}, facts{}, false, nil
+}
+
+// adminSecurityEventAck acknowledges an open security event; the audit
+// record (the operator as actor) is written in the same transaction.
+func (s *Server) adminSecurityEventAck(c *adminCall) (any, facts, bool, error) {
+	id := strings.TrimSpace(c.r.PathValue("id"))
+	if err := decodeAdmin(c.r, &struct{}{}); err != nil {
+		return nil, touched("", id), false, err
+	}
+	rec := &novamed.AuditRecord{Time: s.now(), RequestID: c.st.requestID, Actor: c.op.Actor(), Action: "security_event.acknowledge",
+		ResourceType: "security_event", ResourceIDs: []string{id}, ClientAddr: c.st.clientAddr, UserAgent: truncate(c.r.UserAgent(), 200), Status: 200}
+	ev, err := s.admin.AcknowledgeSecurityEvent(c.r.Context(), id, c.op.Actor(), s.now().UTC(), rec)
+	if err != nil {
+		return nil, touched("", id), false, err
+	}
+	return ev, touched("", ev.ID), true, nil
 }
 
 // adminAuditExport answers the audit records of a window (at most 10 000,

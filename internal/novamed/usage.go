@@ -38,6 +38,23 @@ type SecurityEvent struct {
 	KeyID      string         `json:"key_id,omitempty"`
 	ClientAddr string         `json:"client_addr,omitempty"`
 	Detail     map[string]any `json:"detail"`
+	// AcknowledgedAt is when an operator acknowledged the event (nil:
+	// open); AcknowledgedBy who (operator:<id>).
+	AcknowledgedAt *time.Time `json:"acknowledged_at"`
+	AcknowledgedBy string     `json:"acknowledged_by,omitempty"`
+}
+
+// SecurityEventFilter selects security events, newest first.
+type SecurityEventFilter struct {
+	Since time.Time
+	// Rule and KeyID match exactly when set.
+	Rule, KeyID string
+	// State is "open", "acknowledged" or "" (both).
+	State string
+	// Limit is at most how many are returned; Before (an event id) pages
+	// on from the event of that id (exclusive).
+	Limit  int
+	Before string
 }
 
 // Security event rules.

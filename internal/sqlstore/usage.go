@@ -3,9 +3,12 @@ package sqlstore
 import (
 	"cmp"
 	"context"
+	"database/sql"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/novamed/partner-api/internal/novamed"
@@ -115,25 +118,129 @@ func (s *Store) RecordSecurityEvent(ctx context.Context, ev *novamed.SecurityEve
 
 // ListSecurityEvents returns events since a time, oldest first.
 func (s *Store) ListSecurityEvents(ctx context.Context, since time.Time, limit int) ([]*novamed.SecurityEvent, error) {
-	rows, err := s.read.query(ctx, `SELECT id, at, rule, key_id, client_addr, detail FROM security_events WHERE at >= ? ORDER BY at, id LIMIT ?`,
+	return s.scanSecurityEvents(ctx, `SELECT `+securityEventColumns+` FROM security_events WHERE at >= ? ORDER BY at, id LIMIT ?`,
 		micros(since), limit)
+}
+
+const securityEventColumns = `id, at, rule, key_id, client_addr, detail, acknowledged_at, acknowledged_by`
+
+func (s *Store) scanSecurityEvents(ctx context.Context, query string, args ...any) ([]*novamed.SecurityEvent, error) {
+	rows, err := s.read.query(ctx, query, args...)
 	if err != nil {
 		return nil, fmt.Errorf("sqlstore: security events: %w", err)
 	}
 	defer rows.Close()
 	out := []*novamed.SecurityEvent{}
 	for rows.Next() {
-		var ev novamed.SecurityEvent
-		var at int64
-		var detail string
-		if err := rows.Scan(&ev.ID, &at, &ev.Rule, &ev.KeyID, &ev.ClientAddr, &detail); err != nil {
+		ev, err := scanSecurityEvent(rows)
+		if err != nil {
 			return nil, err
 		}
-		ev.At = fromMicros(at)
-		if err := json.Unmarshal([]byte(detail), &ev.Detail); err != nil {
-			return nil, err
-		}
-		out = append(out, &ev)
+		out = append(out, ev)
 	}
 	return out, rows.Err()
+}
+
+func scanSecurityEvent(r rowScanner) (*novamed.SecurityEvent, error) {
+	var ev novamed.SecurityEvent
+	var at int64
+	var ack sql.NullInt64
+	var detail string
+	if err := r.Scan(&ev.ID, &at, &ev.Rule, &ev.KeyID, &ev.ClientAddr, &detail, &ack, &ev.AcknowledgedBy); err != nil {
+		return nil, err
+	}
+	ev.At = fromMicros(at)
+	if ack.Valid {
+		t := fromMicros(ack.Int64)
+		ev.AcknowledgedAt = &t
+	}
+	if err := json.Unmarshal([]byte(detail), &ev.Detail); err != nil {
+		return nil, err
+	}
+	return &ev, nil
+}
+
+// FindSecurityEvents returns the events f selects, newest first.
+func (s *Store) FindSecurityEvents(ctx context.Context, f novamed.SecurityEventFilter) ([]*novamed.SecurityEvent, error) {
+	where, args := []string{"at >= ?"}, []any{micros(f.Since)}
+	if f.Rule != "" {
+		where, args = append(where, "rule = ?"), append(args, f.Rule)
+	}
+	if f.KeyID != "" {
+		where, args = append(where, "key_id = ?"), append(args, f.KeyID)
+	}
+	switch f.State {
+	case "open":
+		where = append(where, "acknowledged_at IS NULL")
+	case "acknowledged":
+		where = append(where, "acknowledged_at IS NOT NULL")
+	}
+	if f.Before != "" {
+		var at int64
+		err := s.read.queryRow(ctx, `SELECT at FROM security_events WHERE id = ?`, f.Before).Scan(&at)
+		if errors.Is(err, sql.ErrNoRows) {
+			return nil, novamed.Errorf(novamed.CodeInvalid, "The page cursor does not name a security event.")
+		}
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: security events: %w", err)
+		}
+		where, args = append(where, "(at < ? OR (at = ? AND id < ?))"), append(args, at, at, f.Before)
+	}
+	limit := f.Limit
+	if limit <= 0 {
+		limit = 100
+	}
+	return s.scanSecurityEvents(ctx, `SELECT `+securityEventColumns+` FROM security_events WHERE `+strings.Join(where, " AND ")+
+		` ORDER BY at DESC, id DESC LIMIT ?`, append(args, limit)...)
+}
+
+// CountOpenSecurityEvents counts the unacknowledged events since a time,
+// stopping at max+1 (the overview shows "max+").
+func (s *Store) CountOpenSecurityEvents(ctx context.Context, since time.Time, max int) (int, error) {
+	var n int
+	err := s.read.queryRow(ctx, `SELECT COUNT(*) FROM (SELECT 1 FROM security_events WHERE acknowledged_at IS NULL AND at >= ? LIMIT ?) o`,
+		micros(since), max+1).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: open security events: %w", err)
+	}
+	return n, nil
+}
+
+// AcknowledgeSecurityEvent marks an open event acknowledged by actor
+// (operator:<id>) at a time, with its audit record in the same
+// transaction. An unknown id is NOT_FOUND; an event already acknowledged
+// is INVALID_TRANSITION and changes nothing.
+func (s *Store) AcknowledgeSecurityEvent(ctx context.Context, id, actor string, at time.Time, rec *novamed.AuditRecord) (*novamed.SecurityEvent, error) {
+	var ev *novamed.SecurityEvent
+	err := s.inTx(ctx, func(tx *txn) error {
+		var err error
+		ev, err = scanSecurityEvent(tx.queryRow(ctx, `SELECT `+securityEventColumns+` FROM security_events WHERE id = ?`+s.syntax.forUpdate(), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return novamed.Errorf(novamed.CodeNotFound, "No security event has this id.")
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: acknowledge security event: %w", err)
+		}
+		if ev.AcknowledgedAt != nil {
+			return novamed.Errorf(novamed.CodeInvalidTransition, "This event was already acknowledged by %s.", ev.AcknowledgedBy)
+		}
+		res, err := tx.exec(ctx, `UPDATE security_events SET acknowledged_at = ?, acknowledged_by = ? WHERE id = ? AND acknowledged_at IS NULL`,
+			micros(at), actor, id)
+		if err != nil {
+			return fmt.Errorf("sqlstore: acknowledge security event: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return novamed.Errorf(novamed.CodeInvalidTransition, "This event was already acknowledged.")
+		}
+		t := fromMicros(micros(at))
+		ev.AcknowledgedAt, ev.AcknowledgedBy = &t, actor
+		if rec == nil {
+			return nil
+		}
+		return s.appendAudit(ctx, tx, []*novamed.AuditRecord{rec})
+	})
+	if err != nil {
+		return nil, err
+	}
+	return ev, nil
 }
