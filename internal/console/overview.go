@@ -1,7 +1,9 @@
 package console
 
 import (
+	"cmp"
 	"net/http"
+	"slices"
 	"strconv"
 	"time"
 
@@ -19,6 +21,9 @@ type overviewData struct {
 	RequestsPerMinute, ErrorRate, RateLimitedRate string
 	FailedDeliveries, SecurityEvents              string
 	Idle, Absolute                                string
+	// BAAs lists partners whose BAA has expired or expires within 30
+	// days, soonest first.
+	BAAs []partnerRow
 }
 
 func (c *Console) overview(q *req) error {
@@ -53,12 +58,33 @@ func (c *Console) overview(q *req) error {
 			d.SecurityEvents += "+"
 		}
 	}
+	partners, err := c.cfg.Partners.ListPartners(q.r.Context())
+	if err != nil {
+		return err
+	}
+	for _, p := range partners {
+		r := c.partnerRow(p)
+		if p.BAA != nil && (r.BAAState == "expired" || (r.ExpiresIn >= 0 && r.ExpiresIn <= 30)) {
+			d.BAAs = append(d.BAAs, r)
+		}
+	}
+	slices.SortStableFunc(d.BAAs, func(a, b partnerRow) int {
+		return cmp.Compare(baaEnd(a), baaEnd(b))
+	})
 	v := c.newView(q.r, q.s, "Overview", d)
 	if q.r.URL.Query().Get("welcome") != "" {
 		v.Notice = "Your account is ready. Welcome to the NovaMed console."
 	}
 	c.render(q.w, q.r, http.StatusOK, "overview", v)
 	return nil
+}
+
+// baaEnd orders BAA rows: expired ones first, then by days left.
+func baaEnd(r partnerRow) int {
+	if r.BAAState == "expired" {
+		return -1
+	}
+	return r.ExpiresIn
 }
 
 func humanDuration(d time.Duration) string {
