@@ -209,25 +209,28 @@ func or(s, def string) string {
 
 // startAuditArchive records the archive settings and runs the archive pass
 // in the background every interval until ctx ends (serve).
-func startAuditArchive(ctx context.Context, c *common, af *auditArchiveFlags, store *sqlstore.Store, key ed25519.PrivateKey, log *slog.Logger, interval time.Duration) (stop func(), err error) {
+//
+// The archiver is returned too (nil when the pass did not start), for the
+// console's verification of the whole trail.
+func startAuditArchive(ctx context.Context, c *common, af *auditArchiveFlags, store *sqlstore.Store, key ed25519.PrivateKey, log *slog.Logger, interval time.Duration) (stop func(), _ *auditarchive.Archiver, err error) {
 	if have, want, err := store.SchemaStatus(ctx); err != nil || have < 17 || have < want {
 		// Migrations pending: the next start (after `novamed migrate`)
 		// runs the archive pass.
 		log.Warn("audit archive pass not started: migrations pending")
-		return func() {}, nil
+		return func() {}, nil, nil
 	}
 	cfg, set, err := af.config(ctx, c, store, true)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if err := store.SetAuditSettings(ctx, set); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	host, _ := os.Hostname()
 	cfg.Key, cfg.Log, cfg.Holder = key, log, fmt.Sprintf("serve:%s:%d", host, os.Getpid())
 	a, err := auditarchive.Open(ctx, cfg)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	runCtx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
@@ -248,7 +251,7 @@ func startAuditArchive(ctx context.Context, c *common, af *auditArchiveFlags, st
 			}
 		}
 	}()
-	return func() { cancel(); <-done; a.Close() }, nil
+	return func() { cancel(); <-done; a.Close() }, a, nil
 }
 
 // backupAuditArchive copies a folder audit archive (file://) beside the

@@ -2,6 +2,8 @@ package main
 
 import (
 	"context"
+	"crypto/ed25519"
+	"encoding/json"
 	"errors"
 	"flag"
 	"log/slog"
@@ -13,6 +15,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/auditarchive"
 	"github.com/novamed/partner-api/internal/console"
 	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/novamed"
@@ -53,6 +56,10 @@ type consoleDeps struct {
 	addr                string
 	keysChanged         func(context.Context)
 	useTLS, behindProxy bool
+	// checkpointKey signs the console's audit checkpoints; archiver (nil
+	// when the archive pass did not start) verifies a trail with segments.
+	checkpointKey ed25519.PrivateKey
+	archiver      *auditarchive.Archiver
 }
 
 // newConsole builds the staff console on the operator service.
@@ -69,7 +76,47 @@ func newConsole(cf consoleFlags, d consoleDeps) (*console.Console, error) {
 		HSTS:          d.useTLS || d.behindProxy,
 		ClientAddr:    d.api.ClientAddr,
 		Traffic:       func() console.TrafficTotals { return trafficTotals(d.metrics) },
+		VerifyAudit:   func(ctx context.Context) (console.AuditCheck, error) { return verifyTrail(ctx, d.store, d.archiver) },
+		Checkpoint:    checkpointFunc(d.store, d.checkpointKey),
 	})
+}
+
+// verifyTrail is `novamed audit verify` for the console: the archive's
+// verification (seals, archived segments, live chain) when serve runs the
+// archive pass, else the live chain's.
+func verifyTrail(ctx context.Context, store *sqlstore.Store, a *auditarchive.Archiver) (console.AuditCheck, error) {
+	if a != nil {
+		res, err := a.Verify(ctx, nil)
+		if res == nil {
+			return console.AuditCheck{}, err
+		}
+		return console.AuditCheck{OK: err == nil, Checked: res.LiveRecords + res.ArchivedRecords, Problems: res.Problems}, nil
+	}
+	n, err := audit.Verify(ctx, store)
+	var broken *audit.BrokenError
+	if errors.As(err, &broken) {
+		return console.AuditCheck{Checked: n, FirstBadSeq: broken.Seq, Problems: []string{broken.Error()}}, nil
+	}
+	if err != nil {
+		return console.AuditCheck{}, err
+	}
+	return console.AuditCheck{OK: true, Checked: n}, nil
+}
+
+// checkpointFunc signs the chain head as `novamed audit checkpoint` does
+// (nil without a key).
+func checkpointFunc(store *sqlstore.Store, key ed25519.PrivateKey) func(context.Context) ([]byte, int64, error) {
+	if key == nil {
+		return nil
+	}
+	return func(ctx context.Context) ([]byte, int64, error) {
+		cp, err := audit.NewCheckpoint(ctx, store, key, time.Now())
+		if err != nil {
+			return nil, 0, err
+		}
+		b, err := json.Marshal(cp)
+		return append(b, '\n'), cp.Seq, err
+	}
 }
 
 func loopbackAddr(addr string) bool {

@@ -253,7 +253,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if *archiveInterval < time.Second {
 		return errors.New("--audit-archive-interval must be at least 1s")
 	}
-	stopArchive, err := startAuditArchive(ctx, &c, &archiveFlags, store, cpKey, log, *archiveInterval)
+	stopArchive, archiver, err := startAuditArchive(ctx, &c, &archiveFlags, store, cpKey, log, *archiveInterval)
 	if err != nil {
 		return err
 	}
@@ -331,6 +331,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	defer owned(ctx, worker.Run)()
 
 	con, err := newConsole(consoleCfg, consoleDeps{env: env, store: store, audit: aw, log: log, metrics: metrics, api: api,
+		checkpointKey: cpKey, archiver: archiver,
 		addr: *addr, useTLS: useTLS, behindProxy: *behindProxy,
 		keysChanged: func(ctx context.Context) {
 			// This replica at once; the others through the key-change channel.

@@ -25,6 +25,9 @@ type Store interface {
 	// audit record in the same transaction.
 	AcknowledgeSecurityEvent(ctx context.Context, id, actor string, at time.Time, rec *novamed.AuditRecord) (*novamed.SecurityEvent, error)
 	Usage(ctx context.Context, keyID, since string) ([]novamed.UsageCount, error)
+	// ScanAudit calls fn for each live audit record in [since, until)
+	// (zero: unbounded), oldest first.
+	ScanAudit(ctx context.Context, since, until time.Time, fn func(*novamed.AuditRecord) error) error
 	KeyNetworks(ctx context.Context, keyID string) ([]string, error)
 }
 
@@ -103,6 +106,13 @@ type Config struct {
 	Enrolment Enrolment
 	// HSTS adds Strict-Transport-Security (TLS or a TLS proxy).
 	HSTS bool
+	// VerifyAudit checks the whole audit trail, archive included (nil:
+	// the audit page offers no verification).
+	VerifyAudit func(context.Context) (AuditCheck, error)
+	// Checkpoint signs the audit chain head: the JSON `novamed audit
+	// checkpoint` prints, and the sequence number it covers (nil: not
+	// offered).
+	Checkpoint func(context.Context) ([]byte, int64, error)
 	// Traffic reads this replica's partner API counters for the overview
 	// (nil: not shown).
 	Traffic func() TrafficTotals

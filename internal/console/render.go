@@ -92,6 +92,7 @@ var nav = []struct{ path, label, cap string }{
 	{"/partners", "Partners", CapRead},
 	{"/deliveries", "Deliveries", CapRead},
 	{"/security", "Security events", CapAudit},
+	{"/audit", "Audit", CapAudit},
 }
 
 func (c *Console) newView(r *http.Request, s *session, title string, data any) *view {

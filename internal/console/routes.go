@@ -79,6 +79,9 @@ func (c *Console) register() {
 	c.signedIn("POST "+Prefix+"/keys/{id}/revoke", Route{Capability: CapRevoke}, c.revokeKey)
 	c.signedIn("GET "+Prefix+"/security", Route{Capability: CapAudit}, c.securityEvents)
 	c.signedIn("POST "+Prefix+"/security/{id}/acknowledge", Route{Capability: CapAudit}, c.acknowledgeEvent)
+	c.signedIn("GET "+Prefix+"/audit", Route{Capability: CapAudit}, c.auditPage)
+	c.signedIn("POST "+Prefix+"/audit/verify", Route{Capability: CapAudit}, c.verifyAudit)
+	c.signedIn("POST "+Prefix+"/audit/checkpoints", Route{Capability: CapAudit}, c.checkpoint)
 	c.signedIn("GET "+Prefix+"/deliveries", Route{Capability: CapRead}, c.deliveries)
 	c.signedIn("POST "+Prefix+"/deliveries/{id}/retry", Route{Capability: CapChange}, c.retryDelivery)
 }
