@@ -67,7 +67,7 @@ func newConsole(cf consoleFlags, d consoleDeps) (*console.Console, error) {
 	svc := &operator.Service{Store: d.store, Env: d.env}
 	return console.New(console.Config{
 		Env: d.env, Sessions: d.store, Store: d.store, Partners: d.store, OnKeysChanged: d.keysChanged, Audit: d.audit, Logger: d.log,
-		Accounts: console.OperatorAccounts{Service: svc}, Enrolment: svc,
+		Accounts: console.OperatorAccounts{Service: svc}, Enrolment: svc, Staff: svc,
 		IdleTimeout: cf.idle, AbsoluteTimeout: cf.absolute, ReauthWindow: cf.reauth,
 		// Secure everywhere but a development server on loopback HTTP;
 		// __Host- whenever the browser talks TLS.

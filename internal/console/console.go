@@ -13,6 +13,7 @@ import (
 
 	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/operator"
 )
 
 // Store is what the pages read and change.
@@ -29,6 +30,7 @@ type Store interface {
 	// (zero: unbounded), oldest first.
 	ScanAudit(ctx context.Context, since, until time.Time, fn func(*novamed.AuditRecord) error) error
 	KeyNetworks(ctx context.Context, keyID string) ([]string, error)
+	PharmacyStore
 }
 
 // pageSize is how many rows a list page shows.
@@ -113,6 +115,9 @@ type Config struct {
 	// checkpoint` prints, and the sequence number it covers (nil: not
 	// offered).
 	Checkpoint func(context.Context) ([]byte, int64, error)
+	// Staff manages operator accounts on the operators page (nil: the
+	// page answers 404): the operator service the CLI and the admin API use.
+	Staff *operator.Service
 	// Traffic reads this replica's partner API counters for the overview
 	// (nil: not shown).
 	Traffic func() TrafficTotals

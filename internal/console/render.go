@@ -24,6 +24,8 @@ func loadPages(assets *assetSet) (*pageSet, error) {
 		"asset": assets.url,
 		"ts":    timestamp,
 		"join":  strings.Join,
+		"cents": cents,
+		"short": shortID,
 	}
 	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html")
 	if err != nil {
@@ -91,8 +93,12 @@ var nav = []struct{ path, label, cap string }{
 	{"/", "Overview", CapRead},
 	{"/partners", "Partners", CapRead},
 	{"/deliveries", "Deliveries", CapRead},
+	{"/orders", "Orders", CapPHI},
+	{"/formulary", "Formulary", CapRead},
+	{"/carriers", "Carriers", CapRead},
 	{"/security", "Security events", CapAudit},
 	{"/audit", "Audit", CapAudit},
+	{"/operators", "Operators", CapOperators},
 }
 
 func (c *Console) newView(r *http.Request, s *session, title string, data any) *view {

@@ -84,6 +84,24 @@ func (c *Console) register() {
 	c.signedIn("POST "+Prefix+"/audit/checkpoints", Route{Capability: CapAudit}, c.checkpoint)
 	c.signedIn("GET "+Prefix+"/deliveries", Route{Capability: CapRead}, c.deliveries)
 	c.signedIn("POST "+Prefix+"/deliveries/{id}/retry", Route{Capability: CapChange}, c.retryDelivery)
+
+	// Orders are PHI: their list and pages are audited reads behind read_phi;
+	// the lifecycle actions need the orders capability.
+	c.signedIn("GET "+Prefix+"/orders", Route{Capability: CapPHI, PHI: true}, c.orders)
+	c.signedIn("GET "+Prefix+"/orders/{id}", Route{Capability: CapPHI, PHI: true}, c.order)
+	c.signedIn("POST "+Prefix+"/orders/{id}/advance", Route{Capability: CapOrders}, c.advanceOrder)
+	c.signedIn("POST "+Prefix+"/orders/{id}/cancel", Route{Capability: CapOrders}, c.cancelOrder)
+	c.signedIn("POST "+Prefix+"/orders/{id}/cancel-shipment", Route{Capability: CapOrders}, c.cancelShipment)
+	c.signedIn("GET "+Prefix+"/formulary", Route{Capability: CapRead}, c.formulary)
+	c.signedIn("POST "+Prefix+"/formulary/{clinic}", Route{Capability: CapChange}, c.setFormularyEntry)
+	c.signedIn("POST "+Prefix+"/formulary/{clinic}/remove", Route{Capability: CapChange}, c.removeFormularyEntry)
+	c.signedIn("GET "+Prefix+"/carriers", Route{Capability: CapRead}, c.carriers)
+	c.signedIn("GET "+Prefix+"/operators", Route{Capability: CapOperators}, c.operators)
+	c.signedIn("POST "+Prefix+"/operators", Route{Capability: CapOperators}, c.inviteOperator)
+	c.signedIn("POST "+Prefix+"/operators/{id}/role", Route{Capability: CapOperators}, c.operatorChange("role"))
+	c.signedIn("POST "+Prefix+"/operators/{id}/disable", Route{Capability: CapOperators}, c.operatorChange("disable"))
+	c.signedIn("POST "+Prefix+"/operators/{id}/enable", Route{Capability: CapOperators}, c.operatorChange("enable"))
+	c.signedIn("POST "+Prefix+"/operators/{id}/reset-second-factor", Route{Capability: CapOperators}, c.resetSecondFactor)
 }
 
 func splitPattern(pattern string) (string, string) {
