@@ -39,6 +39,14 @@ type Route struct {
 // Routes lists every console route.
 func (c *Console) Routes() []Route { return append([]Route(nil), c.routes...) }
 
+// RouteTable lists every console route of a server in env without
+// building one (tests walk it: every page, every role).
+func RouteTable(env novamed.Environment) []Route {
+	c := &Console{cfg: Config{Env: env}, mux: http.NewServeMux()}
+	c.register()
+	return c.routes
+}
+
 // req is one signed-in request.
 type req struct {
 	w http.ResponseWriter
