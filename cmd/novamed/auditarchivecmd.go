@@ -7,13 +7,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/novamed/partner-api/internal/auditarchive"
+	"github.com/novamed/partner-api/internal/server"
 	"github.com/novamed/partner-api/internal/sqlstore"
 )
 
@@ -30,56 +30,15 @@ func (f *auditArchiveFlags) register(fs *flag.FlagSet, getenv func(string) strin
 	fs.StringVar(&f.retainArchive, "audit-retain-archive", getenv("NOVAMED_AUDIT_RETAIN_ARCHIVE"), "how long the archive keeps audit segments (default 6y)")
 }
 
-// archiveConfig resolves the archive settings: flags, else what serve
-// recorded, else the defaults (for serve: the defaults, recorded).
+// flags are the settings given on the command line.
+func (f *auditArchiveFlags) flags() server.ArchiveFlags {
+	return server.ArchiveFlags{Archive: f.archive, Segment: f.segment, RetainLive: f.retainLive, RetainArchive: f.retainArchive}
+}
+
+// config resolves the archive settings: flags, else what serve recorded,
+// else the defaults (server.ResolveArchive).
 func (f *auditArchiveFlags) config(ctx context.Context, c *common, store *sqlstore.Store, serving bool) (auditarchive.Config, map[string]string, error) {
-	cfg := auditarchive.Config{Store: store}
-	rec, err := store.AuditSettings(ctx)
-	if err != nil {
-		return cfg, nil, err
-	}
-	pick := func(flagVal, name, def string) string {
-		if flagVal != "" {
-			return flagVal
-		}
-		if v := rec[name]; v != "" && !serving {
-			return v
-		}
-		return def
-	}
-	def := "off"
-	if store.Dialect() == sqlstore.SQLite {
-		abs, err := filepath.Abs(filepath.Join(c.dataDir, "audit-archive"))
-		if err != nil {
-			return cfg, nil, err
-		}
-		def = "file://" + filepath.ToSlash(abs)
-	}
-	set := map[string]string{
-		auditarchive.SettingArchive:       pick(f.archive, auditarchive.SettingArchive, def),
-		auditarchive.SettingSegment:       pick(f.segment, auditarchive.SettingSegment, "24h,64MB"),
-		auditarchive.SettingRetainLive:    pick(f.retainLive, auditarchive.SettingRetainLive, "30d"),
-		auditarchive.SettingRetainArchive: pick(f.retainArchive, auditarchive.SettingRetainArchive, "6y"),
-	}
-	if u := set[auditarchive.SettingArchive]; u != "off" {
-		if err := auditarchive.CheckURL(u); err != nil {
-			return cfg, nil, fmt.Errorf("--audit-archive: %w", err)
-		}
-		cfg.URL = u
-	}
-	if cfg.Period, cfg.MaxBytes, err = auditarchive.ParseSegmentSpec(set[auditarchive.SettingSegment]); err != nil {
-		return cfg, nil, err
-	}
-	if cfg.RetainLive, err = auditarchive.ParseDuration(set[auditarchive.SettingRetainLive]); err != nil {
-		return cfg, nil, fmt.Errorf("--audit-retain-live: %w", err)
-	}
-	if cfg.RetainArchive, err = auditarchive.ParseDuration(set[auditarchive.SettingRetainArchive]); err != nil {
-		return cfg, nil, fmt.Errorf("--audit-retain-archive: %w", err)
-	}
-	if cfg.RetainArchive > 0 && cfg.RetainArchive < cfg.RetainLive {
-		return cfg, nil, errors.New("--audit-retain-archive must not be shorter than --audit-retain-live")
-	}
-	return cfg, set, nil
+	return server.ResolveArchive(ctx, f.flags(), c.dataDir, store, serving)
 }
 
 // openArchiver opens the store and an Archiver for an operator command.
@@ -205,53 +164,6 @@ func or(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// startAuditArchive records the archive settings and runs the archive pass
-// in the background every interval until ctx ends (serve).
-//
-// The archiver is returned too (nil when the pass did not start), for the
-// console's verification of the whole trail.
-func startAuditArchive(ctx context.Context, c *common, af *auditArchiveFlags, store *sqlstore.Store, key ed25519.PrivateKey, log *slog.Logger, interval time.Duration) (stop func(), _ *auditarchive.Archiver, err error) {
-	if have, want, err := store.SchemaStatus(ctx); err != nil || have < 17 || have < want {
-		// Migrations pending: the next start (after `novamed migrate`)
-		// runs the archive pass.
-		log.Warn("audit archive pass not started: migrations pending")
-		return func() {}, nil, nil
-	}
-	cfg, set, err := af.config(ctx, c, store, true)
-	if err != nil {
-		return nil, nil, err
-	}
-	if err := store.SetAuditSettings(ctx, set); err != nil {
-		return nil, nil, err
-	}
-	host, _ := os.Hostname()
-	cfg.Key, cfg.Log, cfg.Holder = key, log, fmt.Sprintf("serve:%s:%d", host, os.Getpid())
-	a, err := auditarchive.Open(ctx, cfg)
-	if err != nil {
-		return nil, nil, err
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		t := time.NewTicker(interval)
-		defer t.Stop()
-		for {
-			if r, err := a.Pass(runCtx); err != nil && runCtx.Err() == nil {
-				log.Error("audit archive pass failed; retrying at the next pass (nothing unarchived is pruned)", "err", err)
-			} else if r.Sealed+r.Archived+r.Pruned+r.Expired > 0 {
-				log.Info("audit archive pass", "sealed", r.Sealed, "archived", r.Archived, "pruned", r.Pruned, "expired", r.Expired)
-			}
-			select {
-			case <-runCtx.Done():
-				return
-			case <-t.C:
-			}
-		}
-	}()
-	return func() { cancel(); <-done; a.Close() }, a, nil
 }
 
 // backupAuditArchive copies a folder audit archive (file://) beside the

@@ -12,11 +12,12 @@ import (
 	"time"
 
 	"github.com/novamed/partner-api/internal/phi"
+	"github.com/novamed/partner-api/internal/server"
 )
 
 // keyringPoll is how often serve checks its key file for a new version;
 // crypto rotate keeps re-sealing for longer than this after it adds one.
-const keyringPoll = 2 * time.Second
+const keyringPoll = server.KeyringPoll
 
 // cryptoRotate adds the key in --new-key-file as the next master key
 // version (once: running it again resumes) and re-seals every PHI value

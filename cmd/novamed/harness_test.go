@@ -459,7 +459,7 @@ func contractResponse(req *http.Request, reqChecked bool, reqErr error, r *respo
 
 // createdIDs lists the ids a GET of a list path answers (one page of up to
 // 100), leaving out the development data every fresh development server
-// starts with (seedDevelopmentData), so tests see what they created.
+// starts with (server.SeedDevelopmentData), so tests see what they created.
 func (ts *testServer) createdIDs(t testing.TB, path, key string) []string {
 	t.Helper()
 	sep := "?"

@@ -13,29 +13,17 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/redis/go-redis/v9"
-
-	"github.com/novamed/partner-api/internal/audit"
-	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/logbuf"
 	"github.com/novamed/partner-api/internal/novamed"
-	"github.com/novamed/partner-api/internal/onboarding"
-	"github.com/novamed/partner-api/internal/ratelimit"
-	"github.com/novamed/partner-api/internal/sandbox"
+	"github.com/novamed/partner-api/internal/phi"
+	"github.com/novamed/partner-api/internal/server"
 	"github.com/novamed/partner-api/internal/sqlstore"
 	"github.com/novamed/partner-api/internal/usage"
 	"github.com/novamed/partner-api/internal/webhook"
 )
-
-// demoClinicID is the clinic id of the authentication guide's examples, so
-// they work unchanged against a fresh development server.
-const demoClinicID = "550e8400-e29b-41d4-a716-446655440000"
 
 type prefixList []netip.Prefix
 
@@ -76,9 +64,30 @@ func checkPublicURL(v string) error {
 	return nil
 }
 
-func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+// serveConfig is serve's configuration: its flags and NOVAMED_* variables,
+// parsed and checked. Making it has no side effect (nothing is created,
+// bound or opened), so a bad flag is reported before anything exists.
+type serveConfig struct {
+	c                 common
+	env               novamed.Environment
+	useTLS            bool
+	certFile, keyFile string
+	metricsAddr       string
+	readHeaderTimeout time.Duration
+	idleTimeout       time.Duration
+	shutdownTimeout   time.Duration
+	checkpointKeyFile string
+	migrate           *autoBool
+	server            server.Config // Checkpoint.Key and the keyring source are added once the store is open
+	warnings          []string      // said at start, once the log exists
+}
+
+// parseServeConfig reads serve's flags and environment into a checked
+// serveConfig.
+func parseServeConfig(args []string, getenv func(string) string) (*serveConfig, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	c := common{serving: true}
+	sc := &serveConfig{c: common{serving: true}}
+	c := &sc.c
 	c.register(fs, getenv)
 	addr := fs.String("addr", envOr(getenv, "NOVAMED_ADDR", "127.0.0.1:8080"), "listen address")
 	certFile := fs.String("tls-cert", getenv("NOVAMED_TLS_CERT"), "TLS certificate (PEM); with --tls-key serves HTTPS")
@@ -87,7 +96,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var proxies prefixList
 	if v := getenv("NOVAMED_TRUSTED_PROXIES"); v != "" {
 		if err := proxies.Set(v); err != nil {
-			return fmt.Errorf("NOVAMED_TRUSTED_PROXIES: %w", err)
+			return nil, fmt.Errorf("NOVAMED_TRUSTED_PROXIES: %w", err)
 		}
 	}
 	fs.Var(&proxies, "trusted-proxy", "CIDR whose X-Forwarded-For is trusted (repeatable)")
@@ -117,14 +126,110 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	var archiveFlags auditArchiveFlags
 	archiveFlags.register(fs, getenv)
 	archiveInterval := fs.Duration("audit-archive-interval", time.Minute, "how often the background audit pass checks for a segment to seal, archive, prune or expire")
-	migrateFlag := &autoBool{value: "auto"}
-	fs.Var(migrateFlag, "migrate", "apply pending schema migrations at start (default: on for SQLite, off for PostgreSQL, where replicas roll; then run `novamed migrate`)")
+	sc.migrate = &autoBool{value: "auto"}
+	fs.Var(sc.migrate, "migrate", "apply pending schema migrations at start (default: on for SQLite, off for PostgreSQL, where replicas roll; then run `novamed migrate`)")
 	if _, err := parseFlags(fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 	if err := applyServeEnv(fs, getenv, set); err != nil {
+		return nil, err
+	}
+
+	env, err := c.environment()
+	if err != nil {
+		return nil, err
+	}
+	sandboxOn := env == novamed.Development
+	switch *sandboxMode {
+	case "":
+	case "on":
+		if env == novamed.Production {
+			return nil, errors.New("--sandbox on: the sandbox never runs in production")
+		}
+		sandboxOn = true
+	case "off":
+		sandboxOn = false
+	default:
+		return nil, fmt.Errorf("--sandbox must be on or off, not %q", *sandboxMode)
+	}
+	schedule, err := webhook.ParseSchedule(*retrySchedule)
+	if err != nil {
+		return nil, err
+	}
+	if *webhookLease <= 5*time.Second {
+		return nil, errors.New("--webhook-lease must be longer than the 5 s delivery timeout")
+	}
+	if *sandboxStep <= 0 {
+		return nil, errors.New("--sandbox-step must be positive")
+	}
+	if err := checkPublicURL(*publicURL); err != nil {
+		return nil, err
+	}
+	if err := consoleCfg.check(); err != nil {
+		return nil, err
+	}
+	useTLS := *certFile != "" || *keyFile != ""
+	if err := checkTransport(env, *addr, useTLS, *behindProxy); err != nil {
+		return nil, err
+	}
+	if *behindProxy && len(proxies) == 0 {
+		// Not refused (a proxy on the same host may be the only client),
+		// but said at every start: every client then shares the proxy's
+		// address, so one caller's failed authentications slow them all
+		// and the audit trail cannot tell clients apart.
+		sc.warnings = append(sc.warnings, "--behind-tls-proxy without --trusted-proxy: X-Forwarded-For is not believed, so every client shares the proxy's address (one failed-authentication budget, one client address in the audit trail); name the proxy with --trusted-proxy CIDR")
+	}
+	if *checkpointInterval < time.Second {
+		return sc, errors.New("--checkpoint-interval must be at least 1s")
+	}
+	if err := checkCheckpointWebhook(env, *checkpointWebhook); err != nil {
+		return sc, err
+	}
+	if env == novamed.Production && *checkpointKeyFile == "" {
+		// A missing master key is the first thing to say. (In production
+		// keySource only looks: it never creates a key.)
+		if _, _, err := c.keySource(getenv, env); err != nil {
+			return sc, err
+		}
+	}
+	if err := checkMetricsAddr(*metricsAddr); err != nil {
+		return sc, err
+	}
+	if c.auditDurability, err = sqlstore.ParseAuditDurability(*auditDurability); err != nil {
+		return sc, fmt.Errorf("--audit-durability: %w", err)
+	}
+	if *auditFlushWindow < 2*time.Millisecond || *auditFlushWindow > 10*time.Second {
+		return sc, errors.New("--audit-flush-window must be between 2ms and 10s")
+	}
+	c.auditFlushWindow = *auditFlushWindow
+	if *archiveInterval < time.Second {
+		return sc, errors.New("--audit-archive-interval must be at least 1s")
+	}
+	sc.env, sc.useTLS, sc.certFile, sc.keyFile = env, useTLS, *certFile, *keyFile
+	sc.metricsAddr, sc.readHeaderTimeout, sc.idleTimeout, sc.shutdownTimeout = *metricsAddr, *readHeaderTimeout, *idleTimeout, *shutdownTimeout
+	sc.checkpointKeyFile = *checkpointKeyFile
+	sc.server = server.Config{
+		Env: env, Addr: *addr, UseTLS: useTLS, BehindProxy: *behindProxy, TrustedProxies: proxies, PublicURL: *publicURL,
+		KeyCacheTTL: *keyTTL, RequestTimeout: *requestTimeout, Version: currentBuild(),
+		Sandbox: sandboxOn, SandboxStep: *sandboxStep,
+		WebhookSchedule: schedule, WebhookPoll: *webhookPoll, WebhookLease: *webhookLease,
+		Anomaly:    usage.Rules{Window: *anomalyWindow, RateFactor: *rateFactor, RateMinimum: *rateMinimum, PrefixFailures: *prefixFailures},
+		Console:    server.ConsoleConfig{IdleTimeout: consoleCfg.idle, SessionLimit: consoleCfg.absolute, ReauthWindow: consoleCfg.reauth},
+		Checkpoint: server.CheckpointConfig{File: server.CheckpointFile(c.dataDir), Webhook: *checkpointWebhook, Interval: *checkpointInterval},
+		Archive:    server.ArchiveConfig{Flags: archiveFlags.flags(), DataDir: c.dataDir, Interval: *archiveInterval},
+		SeedDemo:   true, RedisPrefix: c.redisPrefix,
+	}
+	return sc, nil
+}
+
+// serve runs the server until ctx ends: configuration (parseServeConfig),
+// then the listener, the store and the wiring (server.New), then
+// http.Server until a graceful shutdown.
+func serve(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	sc, err := parseServeConfig(args, getenv)
+	if sc == nil {
 		return err
 	}
 	// Request lines are written in batches every 100 ms (one write system
@@ -132,76 +237,23 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	logOut := logbuf.New(stderr, 100*time.Millisecond, 64<<10)
 	defer logOut.Close()
 	log := slog.New(logbuf.NewHandler(slog.NewJSONHandler(logOut, nil), logOut))
-
-	env, err := c.environment()
+	for _, w := range sc.warnings {
+		log.Warn(w)
+	}
 	if err != nil {
 		return err
 	}
-	sandboxOn := env == novamed.Development
-	switch *sandboxMode {
-	case "":
-	case "on":
-		if env == novamed.Production {
-			return errors.New("--sandbox on: the sandbox never runs in production")
-		}
-		sandboxOn = true
-	case "off":
-		sandboxOn = false
-	default:
-		return fmt.Errorf("--sandbox must be on or off, not %q", *sandboxMode)
-	}
-	schedule, err := webhook.ParseSchedule(*retrySchedule)
-	if err != nil {
-		return err
-	}
-	if *webhookLease <= 5*time.Second {
-		return errors.New("--webhook-lease must be longer than the 5 s delivery timeout")
-	}
-	if *sandboxStep <= 0 {
-		return errors.New("--sandbox-step must be positive")
-	}
-	if err := checkPublicURL(*publicURL); err != nil {
-		return err
-	}
-	if err := consoleCfg.check(); err != nil {
-		return err
-	}
-	useTLS := *certFile != "" || *keyFile != ""
-	if err := checkTransport(env, *addr, useTLS, *behindProxy); err != nil {
-		return err
-	}
-	if *behindProxy && len(proxies) == 0 {
-		// Not refused (a proxy on the same host may be the only client),
-		// but said at every start: every client then shares the proxy's
-		// address, so one caller's failed authentications slow them all
-		// and the audit trail cannot tell clients apart.
-		log.Warn("--behind-tls-proxy without --trusted-proxy: X-Forwarded-For is not believed, so every client shares the proxy's address (one failed-authentication budget, one client address in the audit trail); name the proxy with --trusted-proxy CIDR")
-	}
-	if *checkpointInterval < time.Second {
-		return errors.New("--checkpoint-interval must be at least 1s")
-	}
-	if err := checkCheckpointWebhook(env, *checkpointWebhook); err != nil {
-		return err
-	}
-	if env == novamed.Production && *checkpointKeyFile == "" {
-		// A missing master key is the first thing to say.
-		if _, _, err := c.keySource(getenv, env); err != nil {
-			return err
-		}
-	}
+	c, env, cfg := &sc.c, sc.env, sc.server
 	// Flags are checked and the address bound before anything is created
 	// or seeded: a failed first start must not consume the one-time demo key.
-	if err := checkMetricsAddr(*metricsAddr); err != nil {
-		return err
-	}
 	var tlsConf *tls.Config
-	ln, err := net.Listen("tcp", *addr)
+	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return err
 	}
 	scheme := "http"
-	if useTLS {
-		cert, err := tls.LoadX509KeyPair(*certFile, *keyFile)
+	if sc.useTLS {
+		cert, err := tls.LoadX509KeyPair(sc.certFile, sc.keyFile)
 		if err != nil {
 			ln.Close()
 			return fmt.Errorf("TLS certificate: %w", err)
@@ -215,22 +267,14 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	if err := c.secureDataDir(); err != nil {
 		return err
 	}
-	cpKey, err := c.checkpointKey(env, *checkpointKeyFile, true)
-	if err != nil {
+	if cfg.Checkpoint.Key, err = c.checkpointKey(env, sc.checkpointKeyFile, true); err != nil {
 		return err
 	}
-	c.autoMigrate = migrateFlag.on(c.db == "" || strings.HasPrefix(c.db, "sqlite:"))
+	c.autoMigrate = sc.migrate.on(c.db == "" || strings.HasPrefix(c.db, "sqlite:"))
 	metrics := usage.NewMetrics()
 	metrics.SetBuildInfo(buildVersion())
 	c.onCommit = metrics.Commit
 	c.onChainError = func(err error) { log.Error("audit chaining failed; retrying", "err", err) }
-	if c.auditDurability, err = sqlstore.ParseAuditDurability(*auditDurability); err != nil {
-		return fmt.Errorf("--audit-durability: %w", err)
-	}
-	if *auditFlushWindow < 2*time.Millisecond || *auditFlushWindow > 10*time.Second {
-		return errors.New("--audit-flush-window must be between 2ms and 10s")
-	}
-	c.auditFlushWindow = *auditFlushWindow
 	c.onAuditFlush = func(err error) {
 		if err != nil {
 			log.Error("audit flush to stable storage failed: reads and /readyz answer 503 until a flush succeeds", "err", err)
@@ -238,131 +282,48 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		}
 		log.Warn("audit flush to stable storage succeeded again: reads are answered")
 	}
-	store, env, err := c.openStore(ctx, getenv)
+	store, _, err := c.openStore(ctx, getenv)
 	if err != nil {
 		return err
 	}
 	defer store.Close()
-	// Registered after store.Close, so it runs before it: the closing
-	// checkpoint signs the head after the audit writer has flushed.
-	cp := &checkpointer{
-		store: store, key: cpKey, file: filepath.Join(c.dataDir, checkpointFileName), webhook: *checkpointWebhook, log: log, interval: *checkpointInterval,
-		client: &http.Client{Timeout: 5 * time.Second, CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }},
-	}
-	defer owned(ctx, cp.run)()
-	if *archiveInterval < time.Second {
-		return errors.New("--audit-archive-interval must be at least 1s")
-	}
-	stopArchive, archiver, err := startAuditArchive(ctx, &c, &archiveFlags, store, cpKey, log, *archiveInterval)
-	if err != nil {
-		return err
-	}
-	defer stopArchive()
-	pending := store.Ready(ctx) != nil
-	if pending {
-		have, want, _ := store.SchemaStatus(ctx)
-		log.Warn("migrations pending: not ready (503) until `novamed migrate` has run", "schema", have, "binary", want)
-		fmt.Fprintf(stdout, "novamed: the database schema is at version %d and this binary needs %d: migrations pending; /readyz and the API answer 503 until `novamed migrate` has run\n", have, want)
-	} else if have, want, err := store.SchemaStatus(ctx); err == nil && have > want {
-		log.Warn("the database schema is newer than this binary; its newer migrations are marked backward-compatible, so this server keeps serving", "schema", have, "binary", want)
-	}
-	readyChecks := map[string]func(context.Context) error{
-		"migrations": func(ctx context.Context) error {
-			if store.Ready(ctx) != nil {
-				return &httpapi.NotReadyError{State: "pending"}
-			}
-			return nil
-		},
-	}
-	if env == novamed.Development && !pending {
-		if err := seedDemo(ctx, store, stdout, *addr, useTLS); err != nil {
-			return err
-		}
-	}
-
-	if c.keyPath != "" {
-		defer owned(ctx, func(ctx context.Context) { watchKeyring(ctx, c.keyPath, getenv, store, log) })()
-	}
-	aw := audit.NewWriter(store, log)
-	defer aw.Close()
-	recorder := usage.NewRecorder(store, log, metrics, time.Now, usage.Rules{Window: *anomalyWindow,
-		RateFactor: *rateFactor, RateMinimum: *rateMinimum, PrefixFailures: *prefixFailures})
-	defer recorder.Close()
-	if sandboxOn {
-		defer owned(ctx, func(ctx context.Context) { sandbox.Run(ctx, store, *sandboxStep, time.Now, log) })()
-		log.Info("sandbox pharmacy on", "step", sandboxStep.String())
-	}
-	var limiter ratelimit.Limiter = ratelimit.NewMemory(nil)
 	rdb, err := c.redisClient()
 	if err != nil {
 		return err
 	}
 	if rdb != nil {
 		defer rdb.Close()
-		limiter = &ratelimit.Fallback{Shared: ratelimit.NewRedis(rdb, c.redisPrefix+"rl:"), Local: ratelimit.NewMemory(nil), Log: log}
-		readyChecks["redis"] = func(ctx context.Context) error { return rdb.Ping(ctx).Err() }
 	}
-	policy := webhook.URLPolicy{AllowInsecure: env == novamed.Development, Resolver: webhookResolver(ctx)}
-	api := httpapi.New(httpapi.Config{
-		Env: env, Store: store, Audit: aw, Limiter: limiter, Logger: log, ReadyChecks: readyChecks,
-		KeyCacheTTL: *keyTTL, TrustedProxies: proxies, HSTS: useTLS || *behindProxy, WebhookPolicy: policy,
-		Usage: recorder, Metrics: metrics, AccessLog: logOut, RequestTimeout: *requestTimeout, FingerprintKey: store.IdempotencyFingerprintKey(),
-		Version: currentBuild(),
-		Gate: func(ctx context.Context) error {
-			if store.Ready(ctx) != nil {
-				return errors.New("migrations pending")
-			}
-			return nil
-		},
-		PublicURL: *publicURL,
-		Operators: operatorService(store, env), Admin: store,
-		AnnounceKeyChange: func(ctx context.Context) { c.announceKeyChange(ctx, io.Discard) },
-	})
-	defer api.Close()
-	defer owned(ctx, func(ctx context.Context) { api.WatchReadiness(ctx, 2*time.Second) })()
-	worker := &webhook.Worker{
-		Store: store, Client: webhook.NewClient(&webhook.Dialer{Policy: policy}), Schedule: schedule,
-		ID: workerID(), Log: log, Now: time.Now, Poll: *webhookPoll, Lease: *webhookLease, Parallel: 8,
-		OnAttempt: metrics.Delivery,
+	if c.keyPath != "" {
+		cfg.KeyringFile = c.keyPath
+		cfg.LoadKeyring = func() (*phi.Keyring, error) { return loadKeyring(getenv, c.keyPath) }
 	}
-	if rdb != nil {
-		defer owned(ctx, func(ctx context.Context) { followKeyChanges(ctx, rdb, c.keysChannel(), api, log) })()
-	}
-	defer owned(ctx, worker.Run)()
-
-	con, err := newConsole(consoleCfg, consoleDeps{env: env, store: store, audit: aw, log: log, metrics: metrics, api: api,
-		checkpointKey: cpKey, archiver: archiver,
-		addr: *addr, useTLS: useTLS, behindProxy: *behindProxy,
-		keysChanged: func(ctx context.Context) {
-			// This replica at once; the others through the key-change channel.
-			api.PurgeKeyCache()
-			if rdb != nil {
-				if err := rdb.Publish(ctx, c.keysChannel(), "purge").Err(); err != nil {
-					log.Warn("announcing a key change failed; other replicas catch up within the key cache TTL", "err", err)
-				}
-			}
-		}})
+	// Registered after store.Close, so it runs before it: the closing
+	// checkpoint signs the head after the audit writer has flushed.
+	srvParts, err := server.New(ctx, cfg, server.Deps{Store: store, Log: log, AccessLog: logOut, Metrics: metrics, Redis: rdb,
+		Resolver: webhookResolver(ctx), Stdout: stdout})
 	if err != nil {
 		return err
 	}
+	defer srvParts.Close()
 	srv := &http.Server{
-		Handler:           withConsole(api, con, *requestTimeout),
-		ReadHeaderTimeout: *readHeaderTimeout,
+		Handler:           srvParts.Handler,
+		ReadHeaderTimeout: sc.readHeaderTimeout,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
-		IdleTimeout:       *idleTimeout,
+		IdleTimeout:       sc.idleTimeout,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		TLSConfig:         tlsConf,
 	}
-	if *metricsAddr != "" {
-		stopMetrics, err := serveMetrics(ctx, *metricsAddr, metrics, store, log, stdout)
+	if sc.metricsAddr != "" {
+		stopMetrics, err := serveMetrics(ctx, sc.metricsAddr, metrics, store, log, stdout)
 		if err != nil {
 			return err
 		}
 		defer stopMetrics()
 	}
-	log.Info("listening", "addr", ln.Addr().String(), "env", string(env), "tls", useTLS)
+	log.Info("listening", "addr", ln.Addr().String(), "env", string(env), "tls", sc.useTLS)
 	fmt.Fprintf(stdout, "novamed: listening on %s://%s (%s)\n", scheme, ln.Addr(), env)
 
 	errc := make(chan error, 1)
@@ -374,11 +335,11 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	log.Info("shutting down")
 	// In-flight requests get --shutdown-timeout (15 s) to finish; then the
-	// deferred stops run: the webhook worker stops (an attempt in flight is
-	// abandoned without using up a retry and re-sent after its lease) and
-	// the store commits what is queued. docs/operations.md states the total
-	// (about 20 s).
-	shutdownCtx, cancel := context.WithTimeout(context.Background(), *shutdownTimeout)
+	// deferred stops run: srvParts.Close stops the webhook worker (an
+	// attempt in flight is abandoned without using up a retry and re-sent
+	// after its lease) and the store commits what is queued.
+	// docs/operations.md states the total (about 20 s).
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), sc.shutdownTimeout)
 	defer cancel()
 	if err := srv.Shutdown(shutdownCtx); err != nil {
 		return err
@@ -445,114 +406,6 @@ func checkTransport(env novamed.Environment, addr string, useTLS, behindProxy bo
 	return fmt.Errorf("production refuses plain HTTP on %s: PHI must travel over TLS 1.2+; give --tls-cert and --tls-key, or --behind-tls-proxy when a TLS-terminating proxy is in front", addr)
 }
 
-// seedDemo creates the demo clinic, a development key and the development
-// data (seedDevelopmentData) on an empty development database and prints
-// them: the only time that key is shown.
-func seedDemo(ctx context.Context, store novamed.Store, stdout io.Writer, addr string, useTLS bool) error {
-	clinics, err := store.ListClinics(ctx)
-	if err != nil {
-		return err
-	}
-	if len(clinics) > 0 {
-		return remindDemoKey(ctx, store, stdout)
-	}
-	clinic := &novamed.Clinic{ID: demoClinicID, Name: "Demo Clinic", PartnerID: novamed.DevPartnerID, CreatedAt: time.Now().UTC()}
-	if err := store.EnsureDevPartner(ctx, clinic.CreatedAt); err != nil {
-		return err
-	}
-	if err := store.CreateClinic(ctx, clinic); errors.Is(err, novamed.ErrConflict) {
-		return nil // another replica seeded it a moment ago
-	} else if err != nil {
-		return err
-	}
-	k, raw, err := onboarding.NewKey(novamed.Development, "Development key", []string{clinic.ID}, nil, 0, clinic.CreatedAt)
-	if err != nil {
-		return err
-	}
-	if err := store.CreateAPIKey(ctx, k); err != nil {
-		return err
-	}
-	if err := seedDevelopmentData(ctx, store, clinic.ID, clinic.CreatedAt); err != nil {
-		return err
-	}
-	scheme := "http"
-	if useTLS {
-		scheme = "https"
-	}
-	fmt.Fprintf(stdout, `
-NovaMed Partner API — development environment, first start
-  Demo clinic id:   %s
-  Practitioner id:  %s (active test prescriber)
-  Patient id:       %s (fictitious, Alabama)
-  Formulary:        the built-in test formulary (novamed formulary list --clinic %s)
-  Development key:  %s
-  (the key is shown only now and stored only as a hash; issue more with: novamed keys create --clinic %s)
-
-  export NOVAMED_API_KEY=%s
-  curl %s://%s/api/external/practitioner -H "x-api-key: $NOVAMED_API_KEY" -H "Accept: application/json"
-  curl "%s://%s/api/external/carriers/se-3818360/services?patientId=%s" -H "x-api-key: $NOVAMED_API_KEY"
-
-`, clinic.ID, devPractitionerID, devPatientID, clinic.ID, raw, clinic.ID, raw, scheme, addr, scheme, addr, devPatientID)
-	return nil
-}
-
-// remindDemoKey says, at each start while the demo key has never been
-// used, that it was shown only once and how to issue a new one.
-func remindDemoKey(ctx context.Context, store novamed.Store, stdout io.Writer) error {
-	keys, err := store.ListAPIKeys(ctx, demoClinicID)
-	if err != nil {
-		return err
-	}
-	for _, k := range keys {
-		if k.Name == "Development key" && k.LastUsedAt == nil && k.RevokedAt == nil {
-			fmt.Fprintf(stdout, "novamed: the development key %s… printed at the first start has never been used; it is not shown again. Lost it? Issue a new one: novamed keys create --clinic %s\n", k.Prefix, demoClinicID)
-		}
-	}
-	return nil
-}
-
-// watchKeyring reloads the PHI keyring when its file changes, so that a
-// rotation (novamed crypto rotate) reaches a running server within seconds.
-func watchKeyring(ctx context.Context, path string, getenv func(string) string, store *sqlstore.Store, log *slog.Logger) {
-	stamp := func() string {
-		st, err := os.Stat(path)
-		if err != nil {
-			return ""
-		}
-		return fmt.Sprint(st.ModTime().UnixNano(), st.Size())
-	}
-	last := stamp()
-	t := time.NewTicker(keyringPoll)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if now := stamp(); now != last && now != "" {
-			ring, err := loadKeyring(getenv, path)
-			if err != nil {
-				log.Error("reloading the PHI keyring failed; keeping the old one", "err", err)
-				continue
-			}
-			if err := store.CheckKeyring(ctx, ring); err != nil {
-				log.Error("the changed PHI keyring does not fit this database; keeping the old one", "err", err)
-				continue
-			}
-			last = now
-			store.SetKeyring(ring)
-			log.Info("PHI keyring reloaded", "current_version", ring.CurrentVersion())
-		}
-	}
-}
-
-// workerID names this process as a delivery lease holder.
-func workerID() string {
-	host, _ := os.Hostname()
-	return fmt.Sprintf("%s-%d-%s", host, os.Getpid(), uuid.NewString()[:8])
-}
-
 // checkMetricsAddr keeps /metrics off public interfaces: it must listen on
 // loopback (put a scraper next to it or tunnel).
 func checkMetricsAddr(addr string) error {
@@ -582,9 +435,9 @@ func serveMetrics(ctx context.Context, addr string, m *usage.Metrics, store *sql
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	stopServing := owned(ctx, func(context.Context) { srv.Serve(ln) }) //nolint:errcheck // ends with Close
+	stopServing := server.Owned(ctx, func(context.Context) { srv.Serve(ln) }) //nolint:errcheck // ends with Close
 	fmt.Fprintf(stdout, "novamed: metrics on http://%s/metrics\n", ln.Addr())
-	stopGauge := owned(ctx, func(ctx context.Context) {
+	stopGauge := server.Owned(ctx, func(ctx context.Context) {
 		t := time.NewTicker(5 * time.Second)
 		defer t.Stop()
 		for {
@@ -605,60 +458,6 @@ func serveMetrics(ctx context.Context, addr string, m *usage.Metrics, store *sql
 		srv.Close()
 		stopServing()
 	}, nil
-}
-
-// owned runs fn in a goroutine that its caller owns: the returned stop
-// cancels fn's context and waits for fn to return. It is serve's one
-// shutdown idiom: every background loop is started with it and stopped by
-// a defer, so the loops stop in the reverse order of their start (the
-// checkpointer, started before the audit writer, signs after it flushed)
-// and none outlives serve.
-func owned(ctx context.Context, fn func(context.Context)) (stop func()) {
-	ctx, cancel := context.WithCancel(ctx)
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn(ctx)
-	}()
-	return func() {
-		cancel()
-		<-done
-	}
-}
-
-// followKeyChanges purges the key cache whenever an operator command
-// announces a revocation, roll or limit change. While Redis is unreachable
-// it keeps retrying; the 1 s key cache expiry bounds the delay meanwhile.
-func followKeyChanges(ctx context.Context, rdb *redis.Client, channel string, api *httpapi.Server, log *slog.Logger) {
-	for ctx.Err() == nil {
-		sub := rdb.Subscribe(ctx, channel)
-		if _, err := sub.Receive(ctx); err != nil {
-			sub.Close()
-			if ctx.Err() == nil {
-				log.Warn("key change subscription failed; retrying", "err", err)
-			}
-			select {
-			case <-ctx.Done():
-			case <-time.After(time.Second):
-			}
-			continue
-		}
-		api.PurgeKeyCache() // changes may have been missed while disconnected
-		ch := sub.Channel()
-	listen:
-		for {
-			select {
-			case <-ctx.Done():
-				break listen
-			case _, ok := <-ch:
-				if !ok {
-					break listen
-				}
-				api.PurgeKeyCache()
-			}
-		}
-		sub.Close()
-	}
 }
 
 // durationEnv reads a duration from the environment, or def.

@@ -3,7 +3,7 @@ package main
 import (
 	"testing"
 
-	"github.com/novamed/partner-api/internal/testenv"
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 // serveLoops are the frames of every background loop serve starts (the
@@ -12,7 +12,7 @@ import (
 // components that own goroutines (the API's purge loop, the usage
 // recorder and its lookups).
 var serveLoops = []string{
-	"main.owned", "main.watchKeyring", "main.(*checkpointer).run", "main.followKeyChanges",
+	"server.Owned", "server.watchKeyring", "server.(*checkpointer).run", "server.followKeyChanges",
 	"sandbox.Run", "webhook.(*Worker).Run", "httpapi.(*Server).WatchReadiness", "httpapi.(*Server).flushLoop",
 	"usage.(*Recorder)",
 }
@@ -24,9 +24,9 @@ func TestServeLeavesNoGoroutine(t *testing.T) {
 	if r := ts.req("GET", "/api/external/me", ts.Key, nil); r.Status != 200 {
 		t.Fatalf("me: %d", r.Status)
 	}
-	if len(testenv.Goroutines(serveLoops...)) == 0 {
+	if len(wait.Goroutines(serveLoops...)) == 0 {
 		t.Fatal("no background loop found while serving: the frame names are stale")
 	}
 	ts.stop()
-	testenv.NoGoroutines(t, serveLoops...)
+	wait.NoGoroutines(t, serveLoops...)
 }

@@ -14,7 +14,7 @@ import (
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/phi"
 	"github.com/novamed/partner-api/internal/sqlstore"
-	"github.com/novamed/partner-api/internal/testenv"
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 // TestCloseLeavesNoGoroutine: the lookups the rules start off the request
@@ -38,7 +38,7 @@ func TestCloseLeavesNoGoroutine(t *testing.T) {
 			r.KeyUsed(k, "192.0.2.7") // starts a networks lookup and a successor lookup
 		}
 		r.Close()
-		testenv.NoGoroutinesNow(t, "usage.(*Recorder).loadNetworks", "usage.(*Recorder).checkRolled", "usage.(*Recorder).rememberNetwork")
+		wait.NoGoroutinesNow(t, "usage.(*Recorder).loadNetworks", "usage.(*Recorder).checkRolled", "usage.(*Recorder).rememberNetwork")
 	}
-	testenv.NoGoroutines(t, "internal/usage.(*Recorder)")
+	wait.NoGoroutines(t, "internal/usage.(*Recorder)")
 }

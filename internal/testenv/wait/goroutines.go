@@ -1,7 +1,4 @@
-// Package testenv is what the tests of several packages share: building a
-// server the way `novamed serve` does, fresh databases, and checks that
-// shutdown leaves nothing running.
-package testenv
+package wait
 
 import (
 	"runtime"
@@ -51,10 +48,6 @@ func NoGoroutinesNow(t testing.TB, frames ...string) {
 // scheduler's list, so the check waits for the condition, at most 2 s.
 func NoGoroutines(t testing.TB, frames ...string) {
 	t.Helper()
-	deadline := time.Now().Add(2 * time.Second)
-	for len(Goroutines(frames...)) > 0 && time.Now().Before(deadline) {
-		runtime.Gosched()
-		time.Sleep(time.Millisecond) // the poll interval of a condition wait
-	}
+	For(2*time.Second, func() bool { return len(Goroutines(frames...)) == 0 })
 	NoGoroutinesNow(t, frames...)
 }
