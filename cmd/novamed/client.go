@@ -7,32 +7,159 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"time"
 
+	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/ratelimit"
 )
 
-// errServerUnsupported refuses --server on a command that has no client
-// mode yet, rather than acting on a local database the caller did not mean.
-var errServerUnsupported = errors.New("this command does not run with --server yet: run it on the database host (direct mode)")
+// Operator commands are written once, against the admin API (see
+// docs/decisions.md, "The CLI as a client"): with --server they call a
+// server's admin API with an operator token (client mode); without, they
+// call the same admin handlers in this process over the local database
+// as local:<os user> (direct database mode, for bootstrap and
+// break-glass). Both modes share the flags, the request, the answer and
+// the output; only adminClient's transport differs.
 
-// adminClient calls the admin API of --server with the operator token of
-// NOVAMED_OPERATOR_TOKEN (client mode of the operator CLI).
+// errServerUnsupported refuses --server on a command that runs only on the
+// database host, rather than acting on a local database the caller did
+// not mean.
+var errServerUnsupported = errors.New("this command runs only on the database host (direct database mode), not with --server: see `novamed help` and docs/decisions.md")
+
+// adminClient calls the admin API: a server's (--server, with an operator
+// token) or this process's (direct mode).
 type adminClient struct {
 	base  string
 	token string
 	http  *http.Client
+	// local is set in direct mode: the store and in-process server to
+	// close once the command is done.
+	local func()
 }
 
-func (c *common) adminClient(getenv func(string) string) (*adminClient, error) {
-	token := getenv("NOVAMED_OPERATOR_TOKEN")
-	if token == "" {
-		return nil, errors.New("--server needs an operator token in NOVAMED_OPERATOR_TOKEN (novamed operators token --email E on the database host)")
+// close releases direct mode's database (a no-op in client mode).
+func (a *adminClient) close() {
+	if a.local != nil {
+		a.local()
 	}
+}
+
+// adminAPI opens the admin API the command runs against: --server's, or
+// in direct mode the local database's (announced on stderr).
+func (c *common) adminAPI(ctx context.Context, getenv func(string) string, stderr io.Writer) (*adminClient, error) {
+	if c.server != "" {
+		return c.adminClient(getenv)
+	}
+	store, env, err := c.openStore(ctx, getenv)
+	if err != nil {
+		return nil, err
+	}
+	actor := localActor(getenv, "")
+	fmt.Fprintf(stderr, "novamed: direct database mode (bootstrap/break-glass), acting as %s; staff use --server\n", actor.ID)
+	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
+	aw := audit.NewWriter(store, log)
+	api := httpapi.New(httpapi.Config{
+		Env: env, Store: store, Audit: aw, Limiter: ratelimit.NewMemory(nil), Logger: log,
+		FingerprintKey: store.IdempotencyFingerprintKey(), Version: currentBuild(),
+		Operators: operatorService(store, env), Admin: store,
+		AnnounceKeyChange: func(ctx context.Context) { c.announceKeyChange(ctx, stderr) },
+	})
+	h := api.LocalAdmin(strings.TrimPrefix(actor.ID, "local:"))
+	return &adminClient{base: "http://direct.invalid", http: &http.Client{Transport: handlerTransport{h}},
+		local: func() { api.Close(); aw.Close(); store.Close() }}, nil
+}
+
+// handlerTransport answers a request with an in-process handler (direct
+// mode: LocalAdmin).
+type handlerTransport struct{ h http.Handler }
+
+func (t handlerTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	w := &memResponse{header: http.Header{}}
+	t.h.ServeHTTP(w, req)
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return &http.Response{StatusCode: w.status, Status: http.StatusText(w.status), Header: w.header,
+		Body: io.NopCloser(&w.body), Request: req, ContentLength: int64(w.body.Len())}, nil
+}
+
+// memResponse is an http.ResponseWriter into memory.
+type memResponse struct {
+	header http.Header
+	status int
+	body   bytes.Buffer
+}
+
+func (m *memResponse) Header() http.Header { return m.header }
+func (m *memResponse) WriteHeader(code int) {
+	if m.status == 0 {
+		m.status = code
+	}
+}
+func (m *memResponse) Write(b []byte) (int, error) {
+	m.WriteHeader(http.StatusOK)
+	return m.body.Write(b)
+}
+
+// operatorToken finds the operator token of client mode: the
+// NOVAMED_OPERATOR_TOKEN variable, else --credentials FILE, else
+// $XDG_CONFIG_HOME/novamed/credentials (~/.config/… without it). A
+// credentials file holds the token on one line and must be private
+// (mode 0600 or stricter): the token is never printed.
+func (c *common) operatorToken(getenv func(string) string) (string, error) {
+	if t := strings.TrimSpace(getenv("NOVAMED_OPERATOR_TOKEN")); t != "" {
+		return t, nil
+	}
+	file, explicit := c.credentials, c.credentials != ""
+	if !explicit {
+		dir := getenv("XDG_CONFIG_HOME")
+		if dir == "" {
+			if home := getenv("HOME"); home != "" {
+				dir = filepath.Join(home, ".config")
+			}
+		}
+		if dir == "" {
+			return "", errNoToken
+		}
+		file = filepath.Join(dir, "novamed", "credentials")
+	}
+	st, err := os.Stat(file)
+	if errors.Is(err, os.ErrNotExist) && !explicit {
+		return "", errNoToken
+	}
+	if err != nil {
+		return "", fmt.Errorf("--credentials: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("credentials file %s is readable by others (mode %04o): it holds an operator token; run chmod 600 %s", file, st.Mode().Perm(), file)
+	}
+	raw, err := os.ReadFile(file)
+	if err != nil {
+		return "", fmt.Errorf("credentials file: %w", err)
+	}
+	token := strings.TrimSpace(string(raw))
+	if token == "" || strings.ContainsAny(token, " \t\r\n") {
+		return "", fmt.Errorf("credentials file %s must hold one operator token (op_…) on one line", file)
+	}
+	return token, nil
+}
+
+var errNoToken = errors.New("--server needs an operator token: set NOVAMED_OPERATOR_TOKEN, or put it in a 0600 credentials file (--credentials FILE, default $XDG_CONFIG_HOME/novamed/credentials); an admin issues one with `novamed operators token --email E` on the database host")
+
+func (c *common) adminClient(getenv func(string) string) (*adminClient, error) {
 	if !strings.HasPrefix(c.server, "https://") && !strings.HasPrefix(c.server, "http://127.0.0.1") && !strings.HasPrefix(c.server, "http://[::1]") && !strings.HasPrefix(c.server, "http://localhost") {
 		return nil, errors.New("--server must be an https:// URL (plain http only to loopback)")
+	}
+	token, err := c.operatorToken(getenv)
+	if err != nil {
+		return nil, err
 	}
 	return &adminClient{base: strings.TrimRight(c.server, "/"), token: token, http: &http.Client{Timeout: 60 * time.Second}}, nil
 }
@@ -53,13 +180,16 @@ func (a *adminClient) do(ctx context.Context, method, path string, body, out any
 		return err
 	}
 	req.Header.Set("Accept", "application/json")
-	req.Header.Set("Authorization", "Bearer "+a.token)
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
 	req.Header.Set("User-Agent", "novamed-cli")
 	if rd != nil {
 		req.Header.Set("Content-Type", "application/json")
 	}
 	resp, err := a.http.Do(req)
 	if err != nil {
+		// The URL error names the URL, never the token (a header).
 		return fmt.Errorf("--server: %w", err)
 	}
 	defer resp.Body.Close()

@@ -6,13 +6,12 @@ import (
 	"fmt"
 	"io"
 	"strings"
-	"time"
 
+	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/novamed"
-	"github.com/novamed/partner-api/internal/onboarding"
 )
 
-func clinicsCreate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func clinicsCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("clinics create", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
@@ -29,55 +28,54 @@ func clinicsCreate(ctx context.Context, args []string, getenv func(string) strin
 	if err != nil {
 		return err
 	}
-	if *partner == "" && env == novamed.Production {
+	if *partner == "" && env == novamed.Production && c.server == "" {
 		return fmt.Errorf("--partner is required in production: a clinic belongs to a partner (novamed partners create --name N)")
 	}
 	if *partner != "" && !novamed.IsUUID(*partner) {
 		return fmt.Errorf("--partner %q is not a UUID", *partner)
 	}
-	store, env, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	clinic, err := onboarding.CreateClinic(ctx, store, deps(env), localActor(getenv, "novamed clinics create"), *name, *partner)
-	if err != nil {
-		return err
-	}
-	return emit(stdout, c.json, clinic, fmt.Sprintf("created clinic %s (%s) of partner %s\n", clinic.ID, clinic.Name, clinic.PartnerID))
+	return adminCommand(ctx, &c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var clinic novamed.Clinic
+		if err := api.do(ctx, "POST", "/api/admin/clinics", httpapi.AdminClinicRequest{Name: *name, PartnerID: *partner}, &clinic); err != nil {
+			return nil, "", err
+		}
+		return clinic, fmt.Sprintf("created clinic %s (%s) of partner %s\n", clinic.ID, clinic.Name, clinic.PartnerID), nil
+	})
 }
 
-func clinicsList(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func clinicsList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("clinics list", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	store, env, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	clinics, err := store.ListClinics(ctx)
-	if err != nil {
-		return err
-	}
-	partners, err := partnerStates(ctx, store)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	var b strings.Builder
-	for _, cl := range clinics {
-		line := fmt.Sprintf("%s  %s", cl.ID, cl.Name)
-		if p := partners[cl.PartnerID]; p != nil {
-			line += fmt.Sprintf("  (partner %s, %s)", p.Name, p.Status)
-			if f := partnerFlags(p, env, now); len(f) > 0 {
-				line += "  [" + strings.Join(f, "; ") + "]"
-			}
+	return adminCommand(ctx, &c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var clinics struct {
+			Clinics []*novamed.Clinic `json:"clinics"`
 		}
-		b.WriteString(line + "\n")
-	}
-	return emit(stdout, c.json, map[string]any{"clinics": clinics}, b.String())
+		if err := api.do(ctx, "GET", "/api/admin/clinics", nil, &clinics); err != nil {
+			return nil, "", err
+		}
+		list, err := listPartners(ctx, api)
+		if err != nil {
+			return nil, "", err
+		}
+		partners := map[string]partnerJSON{}
+		for _, p := range list {
+			partners[p.ID] = p
+		}
+		var b strings.Builder
+		for _, cl := range clinics.Clinics {
+			line := fmt.Sprintf("%s  %s", cl.ID, cl.Name)
+			if p, ok := partners[cl.PartnerID]; ok {
+				line += fmt.Sprintf("  (partner %s, %s)", p.Name, p.Status)
+				if len(p.Flags) > 0 {
+					line += "  [" + strings.Join(p.Flags, "; ") + "]"
+				}
+			}
+			b.WriteString(line + "\n")
+		}
+		return map[string]any{"clinics": clinics.Clinics}, b.String(), nil
+	})
 }

@@ -30,6 +30,7 @@ type common struct {
 	redis         string
 	redisPrefix   string
 	server        string // --server: client mode through the admin API
+	credentials   string // --credentials: the file holding client mode's operator token
 	serving       bool   // set by serve: production then refuses the data folder's key
 	initializing  bool   // set by init: may create the database, and in development the key
 	migrating     bool   // set by migrate: may create or update the schema of an existing database
@@ -51,7 +52,8 @@ func (c *common) register(fs *flag.FlagSet, getenv func(string) string) {
 	fs.StringVar(&c.masterKeyFile, "master-key-file", getenv("NOVAMED_MASTER_KEY_FILE"), "file holding the base64 PHI master key")
 	fs.BoolVar(&c.json, "json", false, "print one JSON object")
 	fs.StringVar(&c.redis, "redis", getenv("NOVAMED_REDIS"), "redis://… shared by replicas: rate limits and key revocation fan-out")
-	fs.StringVar(&c.server, "server", getenv("NOVAMED_SERVER"), "run through this server's admin API (token: NOVAMED_OPERATOR_TOKEN) instead of the database")
+	fs.StringVar(&c.server, "server", getenv("NOVAMED_SERVER"), "run through this server's admin API (token: NOVAMED_OPERATOR_TOKEN or --credentials) instead of the database")
+	fs.StringVar(&c.credentials, "credentials", getenv("NOVAMED_CREDENTIALS"), "with --server: a 0600 file holding the operator token (default $XDG_CONFIG_HOME/novamed/credentials)")
 	fs.StringVar(&c.redisPrefix, "redis-prefix", envOr(getenv, "NOVAMED_REDIS_PREFIX", "novamed:"), "prefix of every Redis key and channel")
 }
 

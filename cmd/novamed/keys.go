@@ -5,42 +5,18 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/novamed"
-	"github.com/novamed/partner-api/internal/onboarding"
 )
 
-// keyJSON is the stable --json shape of a key; Key is set only when issued.
-type keyJSON struct {
-	ID          string              `json:"id"`
-	Key         string              `json:"key,omitempty"`
-	Name        string              `json:"name"`
-	Prefix      string              `json:"prefix"`
-	Environment novamed.Environment `json:"environment"`
-	Clinics     []string            `json:"clinics"`
-	RateLimit   int                 `json:"rate_limit"`
-	CreatedAt   time.Time           `json:"created_at"`
-	ExpiresAt   *time.Time          `json:"expires_at"`
-	RevokedAt   *time.Time          `json:"revoked_at"`
-	ReplacedBy  string              `json:"replaced_by,omitempty"`
-	LastUsedAt  *time.Time          `json:"last_used_at"`
-	PartnerID   string              `json:"partner_id,omitempty"`
-	// Flags are what an operator must see beside the key: its partner
-	// suspended, its BAA missing or expired (production).
-	Flags []string `json:"flags,omitempty"`
-}
-
-func toKeyJSON(k *novamed.APIKey, raw string) keyJSON {
-	return keyJSON{ID: k.ID, Key: raw, Name: k.Name, Prefix: k.Prefix, Environment: k.Environment, Clinics: k.Clinics,
-		RateLimit: k.EffectiveRateLimit(), CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt,
-		ReplacedBy: k.ReplacedBy, LastUsedAt: k.LastUsedAt, PartnerID: k.PartnerID, Flags: keyFlags(k, time.Now())}
-}
-
-// keyFlags are the partner warnings of a key on operator listings.
-func keyFlags(k *novamed.APIKey, now time.Time) []string { return onboarding.KeyFlags(k, now) }
+// keyJSON is the stable --json shape of a key (the admin API's); Key is
+// set only when issued.
+type keyJSON = httpapi.AdminKey
 
 type stringList []string
 
@@ -63,7 +39,28 @@ func parseDuration(v string) (time.Duration, error) {
 	return d, nil
 }
 
-func keysCreate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+// adminCommand runs an operator command against the admin API (--server's,
+// or in direct mode this process's over the local database): fn makes the
+// calls and returns the --json data and the text for people.
+func adminCommand(ctx context.Context, c *common, getenv func(string) string, stdout, stderr io.Writer, fn func(api *adminClient) (any, string, error)) error {
+	api, err := c.adminAPI(ctx, getenv, stderr)
+	if err != nil {
+		return err
+	}
+	defer api.close()
+	data, text, err := fn(api)
+	if err != nil {
+		return err
+	}
+	return emit(stdout, c.json, data, text)
+}
+
+// pathID is an id as one segment of an admin API path.
+func pathID(id string) string { return url.PathEscape(strings.ToLower(id)) }
+
+const keyShownOnce = "(shown once: store it now; NovaMed keeps only its hash)\n"
+
+func keysCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("keys create", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
@@ -95,38 +92,45 @@ func keysCreate(ctx context.Context, args []string, getenv func(string) string, 
 		t := time.Now().UTC().Add(d)
 		expires = &t
 	}
-	if c.server != "" {
-		client, err := c.adminClient(getenv)
-		if err != nil {
-			return err
-		}
+	return adminCommand(ctx, &c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
 		var k keyJSON
-		if err := client.do(ctx, "POST", "/api/admin/keys", map[string]any{"name": *name, "clinics": clinics, "expires_at": expires,
-			"rate_limit": *rateLimit}, &k); err != nil {
-			return err
-		}
-		return emit(stdout, c.json, k, fmt.Sprintf("key id:  %s\nkey:     %s\n(shown once: store it now; NovaMed keeps only its hash)\n", k.ID, k.Key))
-	}
-	store, env, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	for _, cl := range clinics {
-		if err := mustExist(ctx, store, "--clinic", "clinic", strings.ToLower(cl), ""); err != nil {
-			return err
-		}
-	}
-	k, raw, err := onboarding.IssueKey(ctx, store, deps(env), localActor(getenv, "novamed keys create"),
-		onboarding.KeyInput{Name: *name, Clinics: clinics, ExpiresAt: expires, RateLimit: *rateLimit})
-	if err != nil {
-		return err
-	}
-	return emit(stdout, c.json, toKeyJSON(k, raw),
-		fmt.Sprintf("key id:  %s\nkey:     %s\n(shown once: store it now; NovaMed keeps only its hash)\n", k.ID, raw))
+		err := api.do(ctx, "POST", "/api/admin/keys", httpapi.AdminKeyRequest{Name: *name, Clinics: clinics, ExpiresAt: expires, RateLimit: *rateLimit}, &k)
+		return k, fmt.Sprintf("key id:  %s\nkey:     %s\n"+keyShownOnce, k.ID, k.Key), err
+	})
 }
 
-func keysList(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+// keyState is a key's state on listings: active, revoked, expired or
+// rolled, with its partner's flags.
+func keyState(k keyJSON, now time.Time) string {
+	state := "active"
+	switch {
+	case k.RevokedAt != nil && !now.Before(*k.RevokedAt):
+		state = "revoked"
+	case k.ExpiresAt != nil && !now.Before(*k.ExpiresAt):
+		state = "expired"
+	case k.ReplacedBy != "":
+		state = "rolled (grace until " + fmtTime(k.ExpiresAt) + ")"
+	}
+	if len(k.Flags) > 0 {
+		state += " [" + strings.Join(k.Flags, "; ") + "]"
+	}
+	return state
+}
+
+// listKeys reads the keys (of one clinic, or all).
+func listKeys(ctx context.Context, api *adminClient, clinic string) ([]keyJSON, error) {
+	var out struct {
+		Keys []keyJSON `json:"keys"`
+	}
+	q := ""
+	if clinic != "" {
+		q = "?clinic=" + url.QueryEscape(strings.ToLower(clinic))
+	}
+	err := api.do(ctx, "GET", "/api/admin/keys"+q, nil, &out)
+	return out.Keys, err
+}
+
+func keysList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("keys list", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
@@ -134,39 +138,21 @@ func keysList(ctx context.Context, args []string, getenv func(string) string, st
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
+	if *clinic != "" && !novamed.IsUUID(*clinic) {
+		return fmt.Errorf("--clinic %q is not a UUID", *clinic)
 	}
-	defer store.Close()
-	if *clinic != "" {
-		if err := mustExist(ctx, store, "--clinic", "clinic", strings.ToLower(*clinic), ""); err != nil {
-			return err
+	return adminCommand(ctx, &c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		keys, err := listKeys(ctx, api, *clinic)
+		if err != nil {
+			return nil, "", err
 		}
-	}
-	keys, err := store.ListAPIKeys(ctx, strings.ToLower(*clinic))
-	if err != nil {
-		return err
-	}
-	out := make([]keyJSON, len(keys))
-	var b strings.Builder
-	for i, k := range keys {
-		out[i] = toKeyJSON(k, "")
-		state := "active"
-		switch {
-		case k.RevokedAt != nil:
-			state = "revoked"
-		case !k.Usable(time.Now()):
-			state = "expired"
-		case k.ReplacedBy != "":
-			state = "rolled (grace until " + fmtTime(k.ExpiresAt) + ")"
+		now := time.Now()
+		var b strings.Builder
+		for _, k := range keys {
+			fmt.Fprintf(&b, "%s  %s…  %-11s  %s  %s\n", k.ID, k.Prefix, k.Environment, keyState(k, now), k.Name)
 		}
-		if f := keyFlags(k, time.Now()); len(f) > 0 {
-			state += " [" + strings.Join(f, "; ") + "]"
-		}
-		fmt.Fprintf(&b, "%s  %s…  %-11s  %s  %s\n", k.ID, k.Prefix, k.Environment, state, k.Name)
-	}
-	return emit(stdout, c.json, map[string]any{"keys": out}, b.String())
+		return map[string]any{"keys": keys}, b.String(), nil
+	})
 }
 
 // oneKeyCommand parses a command that takes exactly one KEY_ID.
@@ -192,25 +178,21 @@ func oneArgCommand(name, what string, args []string, getenv func(string) string,
 	return c, pos[0], nil
 }
 
-func keysRevoke(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func keysRevoke(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c, id, err := oneKeyCommand("keys revoke", args, getenv, nil)
 	if err != nil {
 		return err
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	k, err := store.RevokeAPIKey(ctx, id, time.Now().UTC())
-	if err != nil {
-		return err
-	}
-	c.announceKeyChange(ctx, io.Discard)
-	return emit(stdout, c.json, toKeyJSON(k, ""), fmt.Sprintf("revoked key %s\n", k.ID))
+	return adminCommand(ctx, c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var k keyJSON
+		err := api.do(ctx, "POST", "/api/admin/keys/"+pathID(id)+"/revoke", nil, &k)
+		return k, fmt.Sprintf("revoked key %s\n", k.ID), err
+	})
 }
 
-func keysRoll(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+// keysRoll issues a key's successor (through onboarding.IssueKey on the
+// server side: the issuing rules apply to a roll).
+func keysRoll(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var grace *string
 	c, id, err := oneKeyCommand("keys roll", args, getenv, func(fs *flag.FlagSet) {
 		grace = fs.String("grace", "24h", "how long the old key keeps working")
@@ -222,31 +204,15 @@ func keysRoll(ctx context.Context, args []string, getenv func(string) string, st
 	if err != nil {
 		return fmt.Errorf("--grace: %w", err)
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	old, err := store.GetAPIKey(ctx, id)
-	if err != nil {
-		return err
-	}
-	next, raw, err := onboarding.NewKey(old.Environment, old.Name, old.Clinics, nil, old.RateLimit, time.Now())
-	if err != nil {
-		return err
-	}
-	old, err = store.RollAPIKey(ctx, id, next, time.Now().UTC().Add(g))
-	if err != nil {
-		return err
-	}
-	c.announceKeyChange(ctx, io.Discard)
-	out := map[string]any{"id": next.ID, "key": raw, "environment": next.Environment, "clinics": next.Clinics,
-		"expires_at": next.ExpiresAt, "replaces": old.ID, "old_key_expires_at": old.ExpiresAt}
-	return emit(stdout, c.json, out, fmt.Sprintf("new key id:  %s\nnew key:     %s\nold key %s works until %s\n",
-		next.ID, raw, old.ID, fmtTime(old.ExpiresAt)))
+	return adminCommand(ctx, c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var out httpapi.AdminKeyRoll
+		err := api.do(ctx, "POST", "/api/admin/keys/"+pathID(id)+"/roll", map[string]string{"grace": g.String()}, &out)
+		return out, fmt.Sprintf("new key id:  %s\nnew key:     %s\nold key %s works until %s\n",
+			out.ID, out.Key, out.Replaces, fmtTime(out.OldKeyExpiresAt)), err
+	})
 }
 
-func keysUpdate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func keysUpdate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var limit *int
 	c, id, err := oneKeyCommand("keys update", args, getenv, func(fs *flag.FlagSet) {
 		limit = fs.Int("rate-limit", -1, "requests per minute (0: environment default)")
@@ -257,15 +223,9 @@ func keysUpdate(ctx context.Context, args []string, getenv func(string) string, 
 	if *limit < 0 || *limit > 1_000_000 {
 		return fmt.Errorf("--rate-limit is required (0 to 1000000)")
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	k, err := store.UpdateAPIKeyRateLimit(ctx, id, *limit)
-	if err != nil {
-		return err
-	}
-	c.announceKeyChange(ctx, io.Discard)
-	return emit(stdout, c.json, toKeyJSON(k, ""), fmt.Sprintf("key %s: %d requests per minute\n", k.ID, k.EffectiveRateLimit()))
+	return adminCommand(ctx, c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var k keyJSON
+		err := api.do(ctx, "PATCH", "/api/admin/keys/"+pathID(id), map[string]int{"rate_limit": *limit}, &k)
+		return k, fmt.Sprintf("key %s: %d requests per minute\n", k.ID, k.RateLimit), err
+	})
 }

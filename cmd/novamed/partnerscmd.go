@@ -12,9 +12,9 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/onboarding"
-	"github.com/novamed/partner-api/internal/sqlstore"
 )
 
 // localActor is the audit actor of a command run in direct database mode:
@@ -41,24 +41,16 @@ func deps(env novamed.Environment) onboarding.Deps {
 // partnerJSON is the --json shape of a partner (the admin API's too).
 type partnerJSON = onboarding.PartnerView
 
-func toPartnerJSON(p *novamed.Partner, env novamed.Environment, now time.Time) partnerJSON {
-	return onboarding.ViewPartner(p, env, now)
-}
-
-// partnerFlags are the warnings shown beside a partner on every listing.
-func partnerFlags(p *novamed.Partner, env novamed.Environment, now time.Time) []string {
-	return onboarding.PartnerFlags(p, env, now)
-}
-
-func partnerLine(p *novamed.Partner, env novamed.Environment, now time.Time) string {
-	line := fmt.Sprintf("%s  %-10s  BAA %-9s  %s", p.ID, p.Status, p.BAAState(now), p.Name)
-	if f := partnerFlags(p, env, now); len(f) > 0 {
-		line += "  [" + strings.Join(f, "; ") + "]"
+// partnerLine is a partner on one line, with its flags.
+func partnerLine(p partnerJSON) string {
+	line := fmt.Sprintf("%s  %-10s  BAA %-9s  %s", p.ID, p.Status, p.BAAState, p.Name)
+	if len(p.Flags) > 0 {
+		line += "  [" + strings.Join(p.Flags, "; ") + "]"
 	}
 	return line + "\n"
 }
 
-func partnersCreate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func partnersCreate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("partners create", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
@@ -71,20 +63,17 @@ func partnersCreate(ctx context.Context, args []string, getenv func(string) stri
 	if strings.TrimSpace(*name) == "" {
 		return fmt.Errorf("--name is required (1 to 200 characters)")
 	}
-	store, env, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	p, err := onboarding.CreatePartner(ctx, store, deps(env), localActor(getenv, "novamed partners create"),
-		onboarding.CreatePartnerInput{Name: *name, Contacts: contacts})
-	if err != nil {
-		return err
-	}
-	return emit(stdout, c.json, toPartnerJSON(p, env, time.Now()), fmt.Sprintf("created partner %s (%s), status %s\n", p.ID, p.Name, p.Status))
+	return adminCommand(ctx, &c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var p partnerJSON
+		err := api.do(ctx, "POST", "/api/admin/partners", httpapi.AdminPartnerRequest{Name: *name, Contacts: contacts}, &p)
+		if err != nil {
+			return nil, "", err
+		}
+		return p, fmt.Sprintf("created partner %s (%s), status %s\n", p.ID, p.Name, p.Status), nil
+	})
 }
 
-func partnersBAA(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func partnersBAA(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var signedOn, signer, document, expiresOn *string
 	c, id, err := oneArgCommand("partners baa", "PARTNER_ID", args, getenv, func(fs *flag.FlagSet) {
 		signedOn = fs.String("signed-on", "", "the date the BAA was signed (YYYY-MM-DD)")
@@ -98,85 +87,85 @@ func partnersBAA(ctx context.Context, args []string, getenv func(string) string,
 	if *signedOn == "" || *signer == "" {
 		return fmt.Errorf("--signed-on and --signer are required")
 	}
-	store, env, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
+	if !novamed.IsUUID(id) {
+		return fmt.Errorf("partner id %q is not a UUID", id)
 	}
-	defer store.Close()
-	p, err := onboarding.RecordBAA(ctx, store, deps(env), localActor(getenv, "novamed partners baa"), id,
-		onboarding.BAAInput{SignedOn: *signedOn, Signer: *signer, Document: *document, ExpiresOn: *expiresOn})
-	if err != nil {
-		return err
-	}
-	// The BAA on record decides whether production keys are accepted
-	// (an expired one refuses them): replicas drop their cached keys.
-	c.announceKeyChange(ctx, io.Discard)
-	expiry := "no expiry"
-	if p.BAA.ExpiresOn != "" {
-		expiry = "expires on " + p.BAA.ExpiresOn
-	}
-	return emit(stdout, c.json, toPartnerJSON(p, env, time.Now()),
-		fmt.Sprintf("partner %s: BAA signed on %s by %s recorded (%s); BAA on record: signed %s\n", p.ID, *signedOn, *signer, expiry, p.BAA.SignedOn))
+	return adminCommand(ctx, c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var p partnerJSON
+		// The server announces the change: the BAA on record decides
+		// whether production keys are accepted.
+		err := api.do(ctx, "POST", "/api/admin/partners/"+pathID(id)+"/baas",
+			httpapi.AdminBAARequest{SignedOn: *signedOn, Signer: *signer, Document: *document, ExpiresOn: *expiresOn}, &p)
+		if err != nil {
+			return nil, "", err
+		}
+		expiry := "no expiry"
+		if p.BAA.ExpiresOn != "" {
+			expiry = "expires on " + p.BAA.ExpiresOn
+		}
+		return p, fmt.Sprintf("partner %s: BAA signed on %s by %s recorded (%s); BAA on record: signed %s\n", p.ID, *signedOn, *signer, expiry, p.BAA.SignedOn), nil
+	})
 }
 
 // partnersStatus returns the command of one status action.
-func partnersStatus(action string) func(context.Context, []string, func(string) string, io.Writer) error {
-	return func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func partnersStatus(action string) func(context.Context, []string, func(string) string, io.Writer, io.Writer) error {
+	return func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 		c, id, err := oneArgCommand("partners "+action, "PARTNER_ID", args, getenv, nil)
 		if err != nil {
 			return err
 		}
-		store, env, err := c.openStore(ctx, getenv)
-		if err != nil {
-			return err
+		if !novamed.IsUUID(id) {
+			return fmt.Errorf("partner id %q is not a UUID", id)
 		}
-		defer store.Close()
-		p, err := onboarding.SetStatus(ctx, store, deps(env), localActor(getenv, "novamed partners "+action), id, action)
-		if err != nil {
-			return err
-		}
-		text := fmt.Sprintf("partner %s (%s) is %s\n", p.ID, p.Name, p.Status)
-		if action != "approve" {
-			// Every replica drops its cached keys: the partner's keys are
-			// refused (or accepted again) at once.
-			c.announceKeyChange(ctx, io.Discard)
-			if action == "suspend" {
+		return adminCommand(ctx, c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+			var p partnerJSON
+			// A suspension or reinstatement makes every replica drop its
+			// cached keys (the server announces it).
+			if err := api.do(ctx, "POST", "/api/admin/partners/"+pathID(id)+"/"+action, nil, &p); err != nil {
+				return nil, "", err
+			}
+			text := fmt.Sprintf("partner %s (%s) is %s\n", p.ID, p.Name, p.Status)
+			switch action {
+			case "suspend":
 				text += "its keys are refused and its webhook deliveries held (a running server applies this within 2s)\n"
-			} else {
+			case "reinstate":
 				text += "its keys work again and its held webhook deliveries resume\n"
 			}
-		}
-		return emit(stdout, c.json, toPartnerJSON(p, env, time.Now()), text)
+			return p, text, nil
+		})
 	}
 }
 
-func partnersList(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+// listPartners reads every partner.
+func listPartners(ctx context.Context, api *adminClient) ([]partnerJSON, error) {
+	var out struct {
+		Partners []partnerJSON `json:"partners"`
+	}
+	err := api.do(ctx, "GET", "/api/admin/partners", nil, &out)
+	return out.Partners, err
+}
+
+func partnersList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("partners list", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	store, env, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	partners, err := store.ListPartners(ctx)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	out := make([]partnerJSON, len(partners))
-	var b strings.Builder
-	for i, p := range partners {
-		out[i] = toPartnerJSON(p, env, now)
-		b.WriteString(partnerLine(p, env, now))
-	}
-	return emit(stdout, c.json, map[string]any{"partners": out}, b.String())
+	return adminCommand(ctx, &c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		partners, err := listPartners(ctx, api)
+		if err != nil {
+			return nil, "", err
+		}
+		var b strings.Builder
+		for _, p := range partners {
+			b.WriteString(partnerLine(p))
+		}
+		return map[string]any{"partners": partners}, b.String(), nil
+	})
 }
 
-func partnersShow(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func partnersShow(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c, id, err := oneArgCommand("partners show", "PARTNER_ID", args, getenv, nil)
 	if err != nil {
 		return err
@@ -184,48 +173,32 @@ func partnersShow(ctx context.Context, args []string, getenv func(string) string
 	if !novamed.IsUUID(id) {
 		return fmt.Errorf("partner id %q is not a UUID", id)
 	}
-	store, env, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	p, err := store.GetPartner(ctx, strings.ToLower(id))
-	if err != nil {
-		return err
-	}
-	clinics, err := store.ListPartnerClinics(ctx, p.ID)
-	if err != nil {
-		return err
-	}
-	now := time.Now()
-	out := toPartnerJSON(p, env, now)
-	out.Clinics = []string{}
-	var b strings.Builder
-	b.WriteString(partnerLine(p, env, now))
-	for _, ct := range p.Contacts {
-		fmt.Fprintf(&b, "  contact: %s\n", ct)
-	}
-	if p.BAA != nil {
-		fmt.Fprintf(&b, "  BAA: signed %s by %s, expires %s, document %q (recorded by %s at %s)\n", p.BAA.SignedOn, p.BAA.Signer,
-			cmp.Or(p.BAA.ExpiresOn, "never"), p.BAA.Document, p.BAA.RecordedBy, p.BAA.RecordedAt.Format(time.RFC3339))
-	}
-	for _, cl := range clinics {
-		out.Clinics = append(out.Clinics, cl.ID)
-		fmt.Fprintf(&b, "  clinic: %s  %s\n", cl.ID, cl.Name)
-	}
-	return emit(stdout, c.json, out, b.String())
-}
-
-// partnerStates reads every partner once, for listings that flag keys and
-// clinics by their partner.
-func partnerStates(ctx context.Context, store *sqlstore.Store) (map[string]*novamed.Partner, error) {
-	list, err := store.ListPartners(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := make(map[string]*novamed.Partner, len(list))
-	for _, p := range list {
-		out[p.ID] = p
-	}
-	return out, nil
+	return adminCommand(ctx, c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var p partnerJSON
+		if err := api.do(ctx, "GET", "/api/admin/partners/"+pathID(id), nil, &p); err != nil {
+			return nil, "", err
+		}
+		if p.Clinics == nil {
+			p.Clinics = []string{}
+		}
+		var clinics struct {
+			Clinics []*novamed.Clinic `json:"clinics"`
+		}
+		if err := api.do(ctx, "GET", "/api/admin/clinics?partner="+pathID(id), nil, &clinics); err != nil {
+			return nil, "", err
+		}
+		var b strings.Builder
+		b.WriteString(partnerLine(p))
+		for _, ct := range p.Contacts {
+			fmt.Fprintf(&b, "  contact: %s\n", ct)
+		}
+		if p.BAA != nil {
+			fmt.Fprintf(&b, "  BAA: signed %s by %s, expires %s, document %q (recorded by %s at %s)\n", p.BAA.SignedOn, p.BAA.Signer,
+				cmp.Or(p.BAA.ExpiresOn, "never"), p.BAA.Document, p.BAA.RecordedBy, p.BAA.RecordedAt.Format(time.RFC3339))
+		}
+		for _, cl := range clinics.Clinics {
+			fmt.Fprintf(&b, "  clinic: %s  %s\n", cl.ID, cl.Name)
+		}
+		return p, b.String(), nil
+	})
 }

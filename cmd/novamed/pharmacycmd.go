@@ -10,15 +10,12 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/novamed"
-	"github.com/novamed/partner-api/internal/onboarding"
 )
 
-func ordersAdvance(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func ordersAdvance(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var to, tracking, carrier, label, eta *string
 	c, id, err := oneArgCommand("orders advance", "ORDER_ID", args, getenv, func(fs *flag.FlagSet) {
 		to = fs.String("to", "", "target status: verified, submitted, acknowledged, filled, shipped, delivered")
@@ -33,26 +30,25 @@ func ordersAdvance(ctx context.Context, args []string, getenv func(string) strin
 	if *to == "" {
 		return errors.New("--to is required")
 	}
-	var shipment *novamed.Shipment
+	body := map[string]string{"to": *to}
 	if *to == novamed.OrderShipped {
-		shipment = &novamed.Shipment{TrackingNumber: strings.TrimSpace(*tracking), Provider: strings.TrimSpace(*carrier),
-			LabelURL: *label, EstimatedDelivery: *eta}
+		body["tracking_number"], body["carrier"], body["label_url"], body["estimated_delivery"] = *tracking, *carrier, *label, *eta
 	}
-	return transition(ctx, c, getenv, stdout, id, *to, shipment)
+	return transition(ctx, c, getenv, stdout, stderr, id, "advance", body)
 }
 
-func ordersCancel(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func ordersCancel(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c, id, err := oneArgCommand("orders cancel", "ORDER_ID", args, getenv, nil)
 	if err != nil {
 		return err
 	}
-	return transition(ctx, c, getenv, stdout, id, novamed.OrderCancelled, nil)
+	return transition(ctx, c, getenv, stdout, stderr, id, "cancel", nil)
 }
 
 // ordersCancelShipment cancels a shipped order's shipment (lost, returned,
 // carrier exception): the order goes back to filled, the partner is sent
 // shipment:cancelled, and the audit trail records the action.
-func ordersCancelShipment(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func ordersCancelShipment(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var reason *string
 	c, id, err := oneArgCommand("orders cancel-shipment", "ORDER_ID", args, getenv, func(fs *flag.FlagSet) {
 		reason = fs.String("reason", "", "why the shipment is cancelled (required; sent to the partner)")
@@ -60,63 +56,62 @@ func ordersCancelShipment(ctx context.Context, args []string, getenv func(string
 	if err != nil {
 		return err
 	}
-	r, err := novamed.CheckShipmentReason(*reason)
-	if err != nil {
+	if _, err := novamed.CheckShipmentReason(*reason); err != nil {
 		return errors.New("--reason is required: 1 to 500 characters on one line")
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	rec := &novamed.AuditRecord{Time: time.Now().UTC(), RequestID: "cli_" + uuid.NewString(), Action: "medication_order.cancel_shipment",
-		ResourceType: "medication_order", ResourceIDs: []string{strings.ToLower(id)}, UserAgent: "novamed orders cancel-shipment", Status: 200}
-	o, ev, err := store.CancelShipment(ctx, strings.ToLower(id), r, novamed.Effects{Audit: rec})
-	if err != nil {
-		return err
-	}
-	out := map[string]any{"id": o.ID, "status": o.Status, "event": ev.Name, "shipment_id": ev.Data["shipment_id"], "shipments": o.Shipments}
-	return emit(stdout, c.json, out, fmt.Sprintf("order %s: shipment %s cancelled; the order is %s again (event %s)\n",
-		o.ID, ev.Data["shipment_id"], o.Status, ev.Name))
+	return adminCommand(ctx, c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var out struct {
+			ID         string              `json:"id"`
+			Status     string              `json:"status"`
+			Event      string              `json:"event"`
+			ShipmentID any                 `json:"shipment_id"`
+			Shipments  []*novamed.Shipment `json:"shipments"`
+		}
+		if err := api.do(ctx, "POST", "/api/admin/orders/"+pathID(id)+"/cancel-shipment", map[string]string{"reason": *reason}, &out); err != nil {
+			return nil, "", err
+		}
+		return out, fmt.Sprintf("order %s: shipment %v cancelled; the order is %s again (event %s)\n", out.ID, out.ShipmentID, out.Status, out.Event), nil
+	})
 }
 
-func transition(ctx context.Context, c *common, getenv func(string) string, stdout io.Writer, id, to string, shipment *novamed.Shipment) error {
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	o, ev, err := store.TransitionOrder(ctx, id, to, shipment)
-	if err != nil {
-		return err
-	}
-	out := map[string]any{"id": o.ID, "status": o.Status, "event": ev.Name, "shipment": o.Shipment, "shipments": o.Shipments}
-	return emit(stdout, c.json, out, fmt.Sprintf("order %s is now %s (event %s)\n", o.ID, o.Status, ev.Name))
+// orderTransition is the answer of an order's advance or cancel.
+type orderTransition struct {
+	ID        string              `json:"id"`
+	Status    string              `json:"status"`
+	Event     string              `json:"event"`
+	Shipment  *novamed.Shipment   `json:"shipment"`
+	Shipments []*novamed.Shipment `json:"shipments"`
 }
 
-func practitionersActivate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func transition(ctx context.Context, c *common, getenv func(string) string, stdout, stderr io.Writer, id, action string, body any) error {
+	return adminCommand(ctx, c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var o orderTransition
+		if err := api.do(ctx, "POST", "/api/admin/orders/"+pathID(id)+"/"+action, body, &o); err != nil {
+			return nil, "", err
+		}
+		return o, fmt.Sprintf("order %s is now %s (event %s)\n", o.ID, o.Status, o.Event), nil
+	})
+}
+
+func practitionersActivate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c, id, err := oneArgCommand("practitioners activate", "PRACTITIONER_ID", args, getenv, nil)
 	if err != nil {
 		return err
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	p, ev, err := store.ActivatePractitioner(ctx, id)
-	if err != nil {
-		return err
-	}
-	event := ""
-	if ev != nil {
-		event = ev.Name
-	}
-	return emit(stdout, c.json, map[string]any{"id": p.ID, "status": p.Status, "event": event},
-		fmt.Sprintf("practitioner %s is %s\n", p.ID, p.Status))
+	return adminCommand(ctx, c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var out struct {
+			ID     string `json:"id"`
+			Status string `json:"status"`
+			Event  string `json:"event"`
+		}
+		if err := api.do(ctx, "POST", "/api/admin/practitioners/"+pathID(id)+"/activate", nil, &out); err != nil {
+			return nil, "", err
+		}
+		return out, fmt.Sprintf("practitioner %s is %s\n", out.ID, out.Status), nil
+	})
 }
 
-func clinicsUpdate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func clinicsUpdate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var free, name *string
 	c, id, err := oneArgCommand("clinics update", "CLINIC_ID", args, getenv, func(fs *flag.FlagSet) {
 		free = fs.String("free-shipping", "", "true or false: clinic-specific free shipping")
@@ -128,7 +123,7 @@ func clinicsUpdate(ctx context.Context, args []string, getenv func(string) strin
 	if *free == "" && *name == "" {
 		return errors.New("nothing to update: give --free-shipping true|false or --name")
 	}
-	var u onboarding.ClinicUpdate
+	var u httpapi.AdminClinicUpdate
 	if *free != "" {
 		on, err := strconv.ParseBool(*free)
 		if err != nil {
@@ -139,42 +134,38 @@ func clinicsUpdate(ctx context.Context, args []string, getenv func(string) strin
 	if *name != "" {
 		u.Name = name
 	}
-	store, env, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	clinic, err := onboarding.UpdateClinic(ctx, store, deps(env), localActor(getenv, "novamed clinics update"), id, u)
-	if err != nil {
-		return err
-	}
-	return emit(stdout, c.json, clinic, fmt.Sprintf("clinic %s (%s): free shipping %v\n", clinic.ID, clinic.Name, clinic.FreeShipping))
+	return adminCommand(ctx, c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var clinic novamed.Clinic
+		if err := api.do(ctx, "PATCH", "/api/admin/clinics/"+pathID(id), u, &clinic); err != nil {
+			return nil, "", err
+		}
+		return clinic, fmt.Sprintf("clinic %s (%s): free shipping %v\n", clinic.ID, clinic.Name, clinic.FreeShipping), nil
+	})
 }
 
-func carriersList(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func carriersList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("carriers list", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	cs, err := store.ListCarriers(ctx)
-	if err != nil {
-		return err
-	}
-	var b strings.Builder
-	for _, cr := range cs {
-		fmt.Fprintf(&b, "%s  %s\n", cr.ID, cr.Name)
-		for _, s := range cr.Services {
-			fmt.Fprintf(&b, "    %-28s %-12s $%d.%02d\n", s.ID, s.Speed, s.BaseCostCents/100, s.BaseCostCents%100)
+	return adminCommand(ctx, &c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var out struct {
+			Carriers []novamed.Carrier `json:"carriers"`
 		}
-	}
-	return emit(stdout, c.json, map[string]any{"carriers": cs}, b.String())
+		if err := api.do(ctx, "GET", "/api/admin/carriers", nil, &out); err != nil {
+			return nil, "", err
+		}
+		var b strings.Builder
+		for _, cr := range out.Carriers {
+			fmt.Fprintf(&b, "%s  %s\n", cr.ID, cr.Name)
+			for _, s := range cr.Services {
+				fmt.Fprintf(&b, "    %-28s %-12s $%d.%02d\n", s.ID, s.Speed, s.BaseCostCents/100, s.BaseCostCents%100)
+			}
+		}
+		return out, b.String(), nil
+	})
 }
 
 // carriersImport replaces the catalogue from a JSON file shaped like

@@ -136,9 +136,8 @@ func (s *Server) adminStack(rt adminRoute) http.Handler {
 	return s.negotiate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := stateOf(r)
 		st.action, st.resourceType = rt.Action, rt.ResourceType
-		raw, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		op, _, err := s.operators.Authenticate(r.Context(), strings.TrimSpace(raw))
-		if !ok || errors.Is(err, operator.ErrUnauthenticated) {
+		op, err := s.adminOperator(r)
+		if errors.Is(err, operator.ErrUnauthenticated) {
 			st.action = "admin.auth_failed"
 			s.writeError(w, r, &novamed.Error{Code: novamed.CodeUnauthorized, Message: "Unauthorized. The operator token is missing, invalid, expired or has been revoked."})
 			return
@@ -208,13 +207,18 @@ type AdminKey struct {
 	RevokedAt   *time.Time          `json:"revoked_at"`
 	ReplacedBy  string              `json:"replaced_by,omitempty"`
 	LastUsedAt  *time.Time          `json:"last_used_at"`
+	PartnerID   string              `json:"partner_id,omitempty"`
+	// Flags are what an operator must see beside the key: its partner
+	// suspended, its BAA missing or expired (production).
+	Flags []string `json:"flags,omitempty"`
 }
 
-// ToAdminKey is k as shown to operators (raw: the key, only when issued).
-func ToAdminKey(k *novamed.APIKey, raw string) AdminKey {
+// ToAdminKey is k as shown to operators at now (raw: the key, only when
+// issued).
+func ToAdminKey(k *novamed.APIKey, raw string, now time.Time) AdminKey {
 	return AdminKey{ID: k.ID, Key: raw, Name: k.Name, Prefix: k.Prefix, Environment: k.Environment, Clinics: k.Clinics,
 		RateLimit: k.EffectiveRateLimit(), CreatedAt: k.CreatedAt, ExpiresAt: k.ExpiresAt, RevokedAt: k.RevokedAt,
-		ReplacedBy: k.ReplacedBy, LastUsedAt: k.LastUsedAt}
+		ReplacedBy: k.ReplacedBy, LastUsedAt: k.LastUsedAt, PartnerID: k.PartnerID, Flags: onboarding.KeyFlags(k, now)}
 }
 
 func (s *Server) adminMe(c *adminCall) (any, facts, bool, error) {
@@ -234,6 +238,14 @@ func capabilitiesOf(r operator.Role) []operator.Capability {
 
 func (s *Server) adminKeysList(c *adminCall) (any, facts, bool, error) {
 	clinic := strings.ToLower(c.r.URL.Query().Get("clinic"))
+	if clinic != "" {
+		if !novamed.IsUUID(clinic) {
+			return nil, facts{}, false, novamed.Errorf(novamed.CodeInvalidClinicID, "Clinic id %q is not a UUID.", clinic)
+		}
+		if _, err := s.admin.GetClinic(c.r.Context(), clinic); err != nil {
+			return nil, facts{}, false, err
+		}
+	}
 	keys, err := s.store.ListAPIKeys(c.r.Context(), clinic)
 	if err != nil {
 		return nil, facts{}, false, err
@@ -241,7 +253,7 @@ func (s *Server) adminKeysList(c *adminCall) (any, facts, bool, error) {
 	out := make([]AdminKey, len(keys))
 	ids := make([]string, len(keys))
 	for i, k := range keys {
-		out[i], ids[i] = ToAdminKey(k, ""), k.ID
+		out[i], ids[i] = ToAdminKey(k, "", s.now()), k.ID
 	}
 	return map[string]any{"keys": out}, touched(clinic, ids...), false, nil
 }
@@ -267,7 +279,7 @@ func (s *Server) adminKeysIssue(c *adminCall) (any, facts, bool, error) {
 	if err != nil {
 		return nil, facts{}, false, err
 	}
-	return ToAdminKey(k, raw), touched("", k.ID), true, nil
+	return ToAdminKey(k, raw, s.now()), touched("", k.ID), true, nil
 }
 
 func (s *Server) adminKeysUpdate(c *adminCall) (any, facts, bool, error) {
@@ -286,7 +298,7 @@ func (s *Server) adminKeysUpdate(c *adminCall) (any, facts, bool, error) {
 		return nil, touched("", id), false, err
 	}
 	s.keyChanged(c.r.Context())
-	return ToAdminKey(k, ""), touched("", k.ID), false, nil
+	return ToAdminKey(k, "", s.now()), touched("", k.ID), false, nil
 }
 
 func (s *Server) adminKeysRevoke(c *adminCall) (any, facts, bool, error) {
@@ -296,9 +308,24 @@ func (s *Server) adminKeysRevoke(c *adminCall) (any, facts, bool, error) {
 		return nil, touched("", id), false, err
 	}
 	s.keyChanged(c.r.Context())
-	return ToAdminKey(k, ""), touched("", k.ID), false, nil
+	return ToAdminKey(k, "", s.now()), touched("", k.ID), false, nil
 }
 
+// AdminKeyRoll is the answer of POST /api/admin/keys/{id}/roll and the
+// --json of `novamed keys roll`.
+type AdminKeyRoll struct {
+	ID              string              `json:"id"`
+	Key             string              `json:"key"`
+	Environment     novamed.Environment `json:"environment"`
+	Clinics         []string            `json:"clinics"`
+	ExpiresAt       *time.Time          `json:"expires_at"`
+	Replaces        string              `json:"replaces"`
+	OldKeyExpiresAt *time.Time          `json:"old_key_expires_at"`
+}
+
+// adminKeysRoll issues a key's successor through onboarding.IssueKey (the
+// issuing rules, BAA on production, apply to a roll too), audited in the
+// transaction that stores it.
 func (s *Server) adminKeysRoll(c *adminCall) (any, facts, bool, error) {
 	id := strings.ToLower(c.r.PathValue("id"))
 	var in struct {
@@ -316,21 +343,17 @@ func (s *Server) adminKeysRoll(c *adminCall) (any, facts, bool, error) {
 		grace = d
 	}
 	ctx := c.r.Context()
-	old, err := s.store.GetAPIKey(ctx, id)
-	if err != nil {
-		return nil, touched("", id), false, err
-	}
-	next, raw, err := onboarding.NewKey(old.Environment, old.Name, old.Clinics, nil, old.RateLimit, s.now())
-	if err != nil {
-		return nil, touched("", id), false, err
-	}
-	old, err = s.store.RollAPIKey(ctx, id, next, s.now().Add(grace))
+	next, raw, err := onboarding.IssueKey(ctx, s.admin, s.onboardingDeps(), c.actor(), onboarding.KeyInput{Replaces: id, Grace: grace})
 	if err != nil {
 		return nil, touched("", id), false, err
 	}
 	s.keyChanged(ctx)
-	return map[string]any{"id": next.ID, "key": raw, "environment": next.Environment, "clinics": next.Clinics,
-		"expires_at": next.ExpiresAt, "replaces": old.ID, "old_key_expires_at": old.ExpiresAt}, touched("", old.ID, next.ID), false, nil
+	old, err := s.store.GetAPIKey(ctx, id)
+	if err != nil {
+		return nil, touched("", id, next.ID), true, err
+	}
+	return AdminKeyRoll{ID: next.ID, Key: raw, Environment: next.Environment, Clinics: next.Clinics,
+		ExpiresAt: next.ExpiresAt, Replaces: old.ID, OldKeyExpiresAt: old.ExpiresAt}, touched("", old.ID, next.ID), true, nil
 }
 
 func (s *Server) adminKeysUsage(c *adminCall) (any, facts, bool, error) {

@@ -238,6 +238,10 @@ type PartnerStore interface {
 	// partner of its clinics, read in the same transaction; k.PartnerID is
 	// set to that partner.
 	IssueAPIKey(ctx context.Context, k *APIKey, check func(*Partner) error, eff Effects) error
+	// RollIssuedAPIKey stores next as the successor of key id (as
+	// RollAPIKey) after check accepted the partner of that key's clinics,
+	// read in the same transaction, with eff.
+	RollIssuedAPIKey(ctx context.Context, id string, next *APIKey, graceUntil time.Time, check func(*Partner) error, eff Effects) (*APIKey, error)
 	// CreatePartnerClinic stores a clinic of partner c.PartnerID (which
 	// must exist) with eff.
 	CreatePartnerClinic(ctx context.Context, c *Clinic, eff Effects) error

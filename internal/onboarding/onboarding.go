@@ -194,6 +194,12 @@ type KeyInput struct {
 	Clinics   []string
 	ExpiresAt *time.Time
 	RateLimit int // requests per minute; 0: the environment's default
+	// Replaces rolls this key: the new key is its successor, with its
+	// name, clinics, rate limit and expiry (Name, Clinics, ExpiresAt and
+	// RateLimit are then ignored), and the old key keeps working for
+	// Grace. The issuing rules apply to a successor as to any key.
+	Replaces string
+	Grace    time.Duration
 }
 
 // IssueKey is the one way a key is issued (operator CLI, admin API,
@@ -203,6 +209,9 @@ type KeyInput struct {
 // transaction that stores the key. It returns the stored key and the key
 // itself, shown once.
 func IssueKey(ctx context.Context, s Store, d Deps, a Actor, in KeyInput) (*novamed.APIKey, string, error) {
+	if in.Replaces != "" {
+		return rollKey(ctx, s, d, a, in)
+	}
 	if len(in.Clinics) == 0 {
 		return nil, "", novamed.Errorf(novamed.CodeInvalid, "A key must be granted at least one clinic.")
 	}
@@ -241,6 +250,36 @@ func IssueKey(ctx context.Context, s Store, d Deps, a Actor, in KeyInput) (*nova
 		return nil, "", err
 	}
 	return k, raw, nil
+}
+
+// rollKey issues the successor of key in.Replaces (see KeyInput) under
+// the same rules as a new key, audited as api_key.roll in the transaction
+// that stores it. It returns the successor (the old key, read again,
+// shows its grace end and ReplacedBy).
+func rollKey(ctx context.Context, s Store, d Deps, a Actor, in KeyInput) (*novamed.APIKey, string, error) {
+	id := strings.ToLower(in.Replaces)
+	if !novamed.IsUUID(id) {
+		return nil, "", novamed.NotFound("API key")
+	}
+	if in.Grace < 0 || in.Grace > 90*24*time.Hour {
+		return nil, "", novamed.Errorf(novamed.CodeInvalid, "The grace period is at most 90 days.")
+	}
+	now := d.now()
+	// Name, clinics, limit and expiry are the old key's: the store copies
+	// them in the transaction that locks it.
+	next, raw, err := NewKey(d.Env, "", nil, nil, 0, now)
+	if err != nil {
+		return nil, "", err
+	}
+	rec := record(a, now, "api_key.roll", "api_key", id, next.ID)
+	rec.KeyPrefix = next.Prefix
+	check := func(p *novamed.Partner) error { return novamed.CheckKeyIssuance(d.Env, p, now) }
+	old, err := s.RollIssuedAPIKey(ctx, id, next, now.Add(in.Grace), check, novamed.Effects{Audit: rec})
+	if err != nil {
+		return nil, "", err
+	}
+	next.PartnerID = old.PartnerID
+	return next, raw, nil
 }
 
 // NewKey generates a key of env; the returned APIKey holds only its hash

@@ -36,10 +36,20 @@ type Operator struct {
 	TOTPLastStep int64     `json:"-"`
 	CreatedAt    time.Time `json:"created_at"`
 	UpdatedAt    time.Time `json:"updated_at"`
+	// LocalUser is set only for the operator CLI's direct database mode
+	// (bootstrap and break-glass on the database host): the OS user who
+	// ran it, an identity the database does not hold.
+	LocalUser string `json:"-"`
 }
 
-// Actor is how the audit trail names the operator: operator:<id>.
-func (o *Operator) Actor() string { return "operator:" + o.ID }
+// Actor is how the audit trail names the operator: operator:<id>, or
+// local:<os user> in direct database mode.
+func (o *Operator) Actor() string {
+	if o.LocalUser != "" {
+		return "local:" + o.LocalUser
+	}
+	return "operator:" + o.ID
+}
 
 // HasPassword reports whether the operator has set a password.
 func (o *Operator) HasPassword() bool { return o.PasswordHash != "" }

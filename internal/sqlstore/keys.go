@@ -191,6 +191,14 @@ func (s *Store) RevokeAPIKey(ctx context.Context, id string, at time.Time) (*nov
 
 // RollAPIKey stores next as the successor of id; id stays usable until graceUntil.
 func (s *Store) RollAPIKey(ctx context.Context, id string, next *novamed.APIKey, graceUntil time.Time) (*novamed.APIKey, error) {
+	return s.RollIssuedAPIKey(ctx, id, next, graceUntil, nil, novamed.Effects{})
+}
+
+// RollIssuedAPIKey is RollAPIKey after check accepted the partner of the
+// key's clinics, read in the same transaction (the issuing rules apply to
+// a successor as to a new key), with eff written in that transaction.
+// A nil check accepts any partner.
+func (s *Store) RollIssuedAPIKey(ctx context.Context, id string, next *novamed.APIKey, graceUntil time.Time, check func(*novamed.Partner) error, eff novamed.Effects) (*novamed.APIKey, error) {
 	graceUntil = graceUntil.UTC().Truncate(time.Microsecond)
 	var out *novamed.APIKey
 	err := s.inTx(ctx, func(tx *txn) error {
@@ -208,6 +216,21 @@ func (s *Store) RollAPIKey(ctx context.Context, id string, next *novamed.APIKey,
 		if next.ExpiresAt == nil {
 			next.ExpiresAt = k.ExpiresAt
 		}
+		if check != nil {
+			pid, err := s.clinicsPartner(ctx, tx, k.Clinics)
+			if err != nil {
+				return err
+			}
+			var p *novamed.Partner
+			if pid != "" {
+				if p, err = s.lockPartner(ctx, tx, pid); err != nil {
+					return err
+				}
+			}
+			if err := check(p); err != nil {
+				return err
+			}
+		}
 		if err := s.insertKey(ctx, tx, next); err != nil {
 			return err
 		}
@@ -220,7 +243,7 @@ func (s *Store) RollAPIKey(ctx context.Context, id string, next *novamed.APIKey,
 			return fmt.Errorf("sqlstore: roll key: %w", err)
 		}
 		out = k
-		return nil
+		return s.writeEffects(ctx, tx, eff)
 	})
 	return out, err
 }
