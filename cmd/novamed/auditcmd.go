@@ -8,6 +8,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -75,7 +76,7 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Sprintf("audit trail intact: %d records (%d signed checkpoints matched)\n", n, len(cps)))
 }
 
-func auditExport(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func auditExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
@@ -100,11 +101,6 @@ func auditExport(ctx context.Context, args []string, getenv func(string) string,
 			return fmt.Errorf("--until: %w", err)
 		}
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
 	enc := json.NewEncoder(stdout)
 	out := func(rec *novamed.AuditRecord) error {
 		if *actor != "" && !strings.HasPrefix(rec.Actor, *actor) {
@@ -112,6 +108,15 @@ func auditExport(ctx context.Context, args []string, getenv func(string) string,
 		}
 		return enc.Encode(rec)
 	}
+	if c.server != "" {
+		return auditExportRemote(ctx, &c, getenv, from, to, *actor, out)
+	}
+	store, _, err := c.openStore(ctx, getenv)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	fmt.Fprintln(stderr, directNotice(getenv))
 	if base, _, err := store.AuditBase(ctx); err != nil {
 		return err
 	} else if base > 0 {
@@ -149,4 +154,47 @@ func auditVerifyArchive(ctx context.Context, args []string, getenv func(string) 
 	}
 	return emit(stdout, c.json, out, fmt.Sprintf("audit trail intact: %d records (%d live, %d in %d archived segments of %d sealed; %d signed checkpoints matched)\n",
 		res.LiveRecords+res.ArchivedRecords, res.LiveRecords, res.ArchivedRecords, res.ArchivedSegments, res.Segments, res.Checkpoints))
+}
+
+// auditExportRemote is audit export with --server: the same JSON lines,
+// from the server's admin API (GET /api/admin/audit, page by page). In
+// direct mode the command reads the database and the archive itself,
+// which only the database host can.
+func auditExportRemote(ctx context.Context, c *common, getenv func(string) string, from, to time.Time, actor string, out func(*novamed.AuditRecord) error) error {
+	api, err := c.adminClient(getenv)
+	if err != nil {
+		return err
+	}
+	q := url.Values{}
+	if !from.IsZero() {
+		q.Set("since", from.Format(time.RFC3339Nano))
+	}
+	if !to.IsZero() {
+		q.Set("until", to.Format(time.RFC3339Nano))
+	}
+	if actor != "" {
+		q.Set("actor", actor)
+	}
+	for {
+		var page struct {
+			Records    []*novamed.AuditRecord `json:"records"`
+			Truncated  bool                   `json:"truncated"`
+			NextCursor string                 `json:"next_cursor"`
+		}
+		if err := api.do(ctx, "GET", "/api/admin/audit?"+q.Encode(), nil, &page); err != nil {
+			return err
+		}
+		for _, rec := range page.Records {
+			if err := out(rec); err != nil {
+				return err
+			}
+		}
+		if page.NextCursor == "" {
+			if page.Truncated {
+				return errors.New("the server answered only the first part of this window (truncated): narrow it with --since/--until")
+			}
+			return nil
+		}
+		q.Set("cursor", page.NextCursor)
+	}
 }

@@ -62,7 +62,7 @@ func (c *common) adminAPI(ctx context.Context, getenv func(string) string, stder
 		return nil, err
 	}
 	actor := localActor(getenv, "")
-	fmt.Fprintf(stderr, "novamed: direct database mode (bootstrap/break-glass), acting as %s; staff use --server\n", actor.ID)
+	fmt.Fprintln(stderr, directNotice(getenv))
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	aw := audit.NewWriter(store, log)
 	api := httpapi.New(httpapi.Config{
@@ -74,6 +74,12 @@ func (c *common) adminAPI(ctx context.Context, getenv func(string) string, stder
 	h := api.LocalAdmin(strings.TrimPrefix(actor.ID, "local:"))
 	return &adminClient{base: "http://direct.invalid", http: &http.Client{Transport: handlerTransport{h}},
 		local: func() { api.Close(); aw.Close(); store.Close() }}, nil
+}
+
+// directNotice is the line an operator command in direct database mode
+// prints on stderr: who it acts as, and that staff use --server.
+func directNotice(getenv func(string) string) string {
+	return "novamed: direct database mode (bootstrap/break-glass), acting as " + localActor(getenv, "").ID + "; staff use --server"
 }
 
 // handlerTransport answers a request with an in-process handler (direct

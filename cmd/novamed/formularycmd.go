@@ -11,19 +11,13 @@ import (
 	"os"
 	"strings"
 
+	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/novamed"
 )
 
 // formularyDoc is the file `formulary import` reads and `formulary list
-// --json` prints.
-type formularyDoc struct {
-	ClinicID string `json:"clinic_id,omitempty"`
-	// Source says where the listed medications come from: "clinic" (its
-	// own entries), "development default" (the built-in test formulary of
-	// a development clinic without entries) or "none".
-	Source      string                   `json:"source,omitempty"`
-	Medications []novamed.FormularyEntry `json:"medications"`
-}
+// --json` prints (the admin API's formulary).
+type formularyDoc = httpapi.AdminFormulary
 
 // formularyCommand parses a formulary command's flags (--clinic required).
 func formularyCommand(name string, args []string, getenv func(string) string, extra func(fs *flag.FlagSet)) (*common, string, error) {
@@ -48,44 +42,30 @@ func formularyCommand(name string, args []string, getenv func(string) string, ex
 }
 
 // formularyList prints the formulary that applies to a clinic's orders.
-func formularyList(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func formularyList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c, clinic, err := formularyCommand("formulary list", args, getenv, nil)
 	if err != nil {
 		return err
 	}
-	store, env, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if err := mustExist(ctx, store, "--clinic", "clinic", clinic, ""); err != nil {
-		return err
-	}
-	own, err := store.ListFormulary(ctx, clinic)
-	if err != nil {
-		return err
-	}
-	entries, builtIn := novamed.ClinicFormulary(own, env)
-	doc := formularyDoc{ClinicID: clinic, Source: "clinic", Medications: entries}
-	switch {
-	case builtIn:
-		doc.Source = "development default"
-	case len(entries) == 0:
-		doc.Source = "none"
-	}
-	var b strings.Builder
-	fmt.Fprintf(&b, "clinic %s: %d medications (%s)\n", clinic, len(entries), doc.Source)
-	for _, e := range entries {
-		cold := ""
-		if e.IsRefrigerated {
-			cold = "  refrigerated"
+	return adminCommand(ctx, c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var doc formularyDoc
+		if err := api.do(ctx, "GET", "/api/admin/clinics/"+pathID(clinic)+"/formulary", nil, &doc); err != nil {
+			return nil, "", err
 		}
-		fmt.Fprintf(&b, "  %-32s %-10s %s%s\n", e.Name, e.UnitOfMeasure, strings.Join(e.Strengths, ", "), cold)
-	}
-	if len(entries) == 0 {
-		b.WriteString("  (orders are refused until a formulary is imported: novamed formulary import --clinic " + clinic + " --file F)\n")
-	}
-	return emit(stdout, c.json, doc, b.String())
+		var b strings.Builder
+		fmt.Fprintf(&b, "clinic %s: %d medications (%s)\n", clinic, len(doc.Medications), doc.Source)
+		for _, e := range doc.Medications {
+			cold := ""
+			if e.IsRefrigerated {
+				cold = "  refrigerated"
+			}
+			fmt.Fprintf(&b, "  %-32s %-10s %s%s\n", e.Name, e.UnitOfMeasure, strings.Join(e.Strengths, ", "), cold)
+		}
+		if len(doc.Medications) == 0 {
+			b.WriteString("  (orders are refused until a formulary is imported: novamed formulary import --clinic " + clinic + " --file F)\n")
+		}
+		return doc, b.String(), nil
+	})
 }
 
 // formularyImport replaces a clinic's formulary from a JSON file shaped

@@ -500,11 +500,36 @@ func (s *Server) adminFormulary(c *adminCall) (any, facts, bool, error) {
 	if _, err := s.admin.GetClinic(ctx, id); err != nil {
 		return nil, touched("", id), false, err
 	}
-	meds, err := s.store.ListFormulary(ctx, id)
+	own, err := s.store.ListFormulary(ctx, id)
 	if err != nil {
 		return nil, touched(id), false, err
 	}
-	return map[string]any{"clinic": id, "medications": meds}, touched(id), false, nil
+	return ViewFormulary(id, own, s.env), touched(id), false, nil
+}
+
+// AdminFormulary is a clinic's formulary as the admin API and `novamed
+// formulary list --json` show it, and the body `formulary import` reads.
+type AdminFormulary struct {
+	ClinicID string `json:"clinic_id,omitempty"`
+	// Source says where the listed medications come from: "clinic" (its
+	// own entries), "development default" (the built-in test formulary of
+	// a development clinic without entries) or "none".
+	Source      string                   `json:"source,omitempty"`
+	Medications []novamed.FormularyEntry `json:"medications"`
+}
+
+// ViewFormulary is the formulary that applies to the orders of a clinic
+// whose own entries are own, on a deployment of env.
+func ViewFormulary(clinic string, own []novamed.FormularyEntry, env novamed.Environment) AdminFormulary {
+	entries, builtIn := novamed.ClinicFormulary(own, env)
+	doc := AdminFormulary{ClinicID: clinic, Source: "clinic", Medications: entries}
+	switch {
+	case builtIn:
+		doc.Source = "development default"
+	case len(entries) == 0:
+		doc.Source = "none"
+	}
+	return doc
 }
 
 func (s *Server) adminDeliveries(c *adminCall) (any, facts, bool, error) {

@@ -1,0 +1,366 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+)
+
+// startServerOn starts a development server on backend ("sqlite" or
+// "postgres", whatever the suite's pass): the PostgreSQL run skips, and
+// says so, when no PostgreSQL answers on 127.0.0.1:5432.
+func startServerOn(t *testing.T, backend string, extra ...string) *testServer {
+	t.Helper()
+	ts := &testServer{t: t, DataDir: t.TempDir(), Env: "development", logs: &syncBuffer{}, stdout: &syncBuffer{},
+		vars: map[string]string{}, done: make(chan error, 1), resolver: newHostResolver()}
+	if backend == "postgres" {
+		ts.vars["NOVAMED_DB"] = freshPostgres(t)
+	}
+	ts.start(extra...)
+	t.Cleanup(func() { ts.stop(); ts.checkLogs() })
+	return ts
+}
+
+// operatorCLI runs operator commands against a server with --server and
+// an operator token, from a folder that holds no database and no key.
+type operatorCLI struct {
+	t    *testing.T
+	ts   *testServer
+	vars map[string]string
+}
+
+func (o *operatorCLI) getenv(name string) string { return o.vars[name] }
+
+// run runs one command with --server; it returns stdout, stderr and the
+// error run returned (main exits 1 on it).
+func (o *operatorCLI) run(args ...string) (string, string, error) {
+	o.t.Helper()
+	var stdout, stderr bytes.Buffer
+	args = append(slices.Clone(args), "--server", o.ts.URL, "--data-dir", filepath.Join(o.t.TempDir(), "nothing-here"))
+	err := run(context.Background(), args, o.getenv, &stdout, &stderr)
+	return stdout.String(), stderr.String(), err
+}
+
+// must runs a --json command and decodes its output into out.
+func (o *operatorCLI) must(out any, args ...string) string {
+	o.t.Helper()
+	stdout, stderr, err := o.run(append(args, "--json")...)
+	if err != nil {
+		o.t.Fatalf("--server %v: %v\nstderr: %s", args, err, stderr)
+	}
+	if strings.Contains(stderr, "direct database mode") {
+		o.t.Fatalf("--server %v announced direct database mode: %s", args, stderr)
+	}
+	if out != nil {
+		if err := json.Unmarshal([]byte(stdout), out); err != nil {
+			o.t.Fatalf("--server %v: output is not one JSON object: %v\n%s", args, err, stdout)
+		}
+	}
+	return stdout
+}
+
+// direct runs a command in direct database mode on the server's database
+// and returns stdout and stderr.
+func direct(t *testing.T, ts *testServer, args ...string) (string, string) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	args = append(slices.Clone(args), "--data-dir", ts.DataDir, "--env", ts.Env)
+	if db := ts.vars["NOVAMED_DB"]; db != "" {
+		args = append(args, "--db", db)
+	}
+	if err := run(context.Background(), args, ts.getenv, &stdout, &stderr); err != nil {
+		t.Fatalf("direct %v: %v\n%s", args, err, stderr.String())
+	}
+	return stdout.String(), stderr.String()
+}
+
+// jsonShape is the sorted field names of a JSON object, and of the first
+// element of each array of objects in it (one level down).
+func jsonShape(t *testing.T, raw string) []string {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		t.Fatalf("not a JSON object: %v\n%s", err, raw)
+	}
+	var out []string
+	for k, v := range m {
+		out = append(out, k)
+		if list, ok := v.([]any); ok && len(list) > 0 {
+			if obj, ok := list[0].(map[string]any); ok {
+				for f := range obj {
+					out = append(out, k+"[]."+f)
+				}
+			}
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestCLIThroughServer is the operator flow through the CLI with --server
+// on SQLite and on PostgreSQL: an admin bootstrapped in direct mode (the
+// only step on the database host) then, with only the server's URL and an
+// operator token, creates a partner, records its BAA, approves it, creates
+// a clinic, issues, lists, rolls and revokes keys, suspends and reinstates
+// the partner, reads carriers and the formulary, advances an order placed
+// with the issued key, and exports the audit trail: every action is there
+// as operator:<id>, and the chain verifies. Direct and --server print the
+// same output shapes; a bad, revoked or missing token is a clear error.
+func TestCLIThroughServer(t *testing.T) {
+	for _, backend := range []string{"sqlite", "postgres"} {
+		t.Run(backend, func(t *testing.T) { cliThroughServer(t, backend) })
+	}
+}
+
+func cliThroughServer(t *testing.T, backend string) {
+	ts := startServerOn(t, backend, "--sandbox", "off")
+
+	// Bootstrap on the database host: the admin and a token.
+	var admin createdOperator
+	ts.mustCLI(&admin, "operators", "create", "--email", "admin@novamed.test", "--role", "admin", "--password-file", passwordFile(t, "a long admin password"))
+	var tok struct{ Token string }
+	ts.mustCLI(&tok, "operators", "token", "--email", "admin@novamed.test")
+	ts.addSecret(tok.Token)
+	if !strings.HasPrefix(tok.Token, "op_") {
+		t.Fatalf("token %q", tok.Token)
+	}
+	op := &operatorCLI{t: t, ts: ts, vars: map[string]string{"NOVAMED_OPERATOR_TOKEN": tok.Token, "HOME": t.TempDir()}}
+
+	var partner struct {
+		ID     string
+		Status string
+		Flags  []string
+	}
+	op.must(&partner, "partners", "create", "--name", "Client Mode Health", "--contact", "Ops <ops@client.test>")
+	if partner.ID == "" || partner.Status != "onboarding" {
+		t.Fatalf("partner %+v", partner)
+	}
+	op.must(&partner, "partners", "baa", partner.ID, "--signed-on", "2026-01-15", "--signer", "Dana Signer", "--document", "sha256:client-mode")
+	op.must(&partner, "partners", "approve", partner.ID)
+	if partner.Status != "approved" {
+		t.Fatalf("approved partner %+v", partner)
+	}
+	var clinic struct {
+		ID        string
+		PartnerID string `json:"partner_id"`
+	}
+	op.must(&clinic, "clinics", "create", "--name", "Client Mode Clinic", "--partner", partner.ID)
+	if clinic.PartnerID != partner.ID {
+		t.Fatalf("clinic %+v", clinic)
+	}
+	var key issuedKey
+	op.must(&key, "keys", "create", "--clinic", clinic.ID, "--name", "via --server")
+	ts.addSecret(key.Key)
+	if !strings.HasPrefix(key.Key, "dev_") || key.Environment != "development" {
+		t.Fatalf("key %+v", key)
+	}
+	var keys struct {
+		Keys []struct {
+			ID, Prefix string
+			PartnerID  string `json:"partner_id"`
+		}
+	}
+	if out := op.must(&keys, "keys", "list", "--clinic", clinic.ID); strings.Contains(out, key.Key) {
+		t.Fatalf("keys list shows the key itself: %s", out)
+	}
+	if len(keys.Keys) != 1 || keys.Keys[0].ID != key.ID || keys.Keys[0].PartnerID != partner.ID {
+		t.Fatalf("keys list %+v", keys)
+	}
+
+	// Roll: the successor works at once, the old key during the grace.
+	var rolled struct {
+		ID, Key, Replaces string
+	}
+	op.must(&rolled, "keys", "roll", key.ID, "--grace", "1h")
+	ts.addSecret(rolled.Key)
+	if rolled.Replaces != key.ID || !strings.HasPrefix(rolled.Key, "dev_") {
+		t.Fatalf("roll %+v", rolled)
+	}
+	for _, k := range []string{key.Key, rolled.Key} {
+		if r := ts.req("GET", "/api/external/me", k, nil); r.Status != 200 {
+			t.Fatalf("key after the roll: %d %s", r.Status, r.Body)
+		}
+	}
+	// Revoke the old key: refused at once by this server.
+	op.must(nil, "keys", "revoke", key.ID)
+	if r := ts.req("GET", "/api/external/me", key.Key, nil); r.Status != 401 {
+		t.Fatalf("revoked key: %d", r.Status)
+	}
+
+	// Suspend and reinstate the partner: its key is refused, then works.
+	op.must(&partner, "partners", "suspend", partner.ID)
+	if r := ts.req("GET", "/api/external/me", rolled.Key, nil); r.Status != 401 {
+		t.Fatalf("key of a suspended partner: %d %s", r.Status, r.Body)
+	}
+	op.must(&partner, "partners", "reinstate", partner.ID)
+	if r := ts.req("GET", "/api/external/me", rolled.Key, nil); r.Status != 200 {
+		t.Fatalf("key of a reinstated partner: %d %s", r.Status, r.Body)
+	}
+
+	var carriers struct {
+		Carriers []struct{ ID string }
+	}
+	op.must(&carriers, "carriers", "list")
+	if len(carriers.Carriers) == 0 {
+		t.Fatal("carriers list --server: no carriers")
+	}
+	var formulary struct {
+		Medications []struct{ Name string }
+	}
+	op.must(&formulary, "formulary", "list", "--clinic", clinic.ID)
+
+	// An order placed with the issued key, advanced through --server.
+	ph := &pharmacy{testServer: ts, key: rolled.Key}
+	r := ts.req("POST", "/api/external/practitioner", rolled.Key, map[string]any{
+		"clinic_id": clinic.ID, "first_name": "Paula", "last_name": "Pharmacist", "email": "paula@clinic.test", "npi": "1234567893"})
+	expectOK(t, r)
+	var pr struct {
+		ID string `json:"practitioner_id"`
+	}
+	r.data(t, &pr)
+	ph.practitionerID = pr.ID
+	ph.patientID = ph.newPatient(t, "Cleo", "TX", clinic.ID, rolled.Key)
+	r, order := ph.order(t, map[string]any{"clinic_id": clinic.ID}, nil)
+	expectOK(t, r)
+	var advanced struct{ ID, Status, Event string }
+	op.must(&advanced, "orders", "advance", order.OrderID, "--to", "verified")
+	if advanced.ID != order.OrderID || advanced.Status != "verified" {
+		t.Fatalf("advance %+v", advanced)
+	}
+
+	// Direct and --server print the same shapes.
+	for _, args := range [][]string{{"partners", "list"}, {"partners", "show", partner.ID}, {"clinics", "list"}, {"keys", "list"}, {"carriers", "list"}} {
+		remote := op.must(nil, args...)
+		local, notice := direct(t, ts, append(args, "--json")...)
+		if got, want := jsonShape(t, remote), jsonShape(t, local); !slices.Equal(got, want) {
+			t.Errorf("%v --json: --server shape %v, direct %v", args, got, want)
+		}
+		if !strings.Contains(notice, "direct database mode (bootstrap/break-glass), acting as local:") {
+			t.Errorf("%v in direct mode: no notice on stderr: %q", args, notice)
+		}
+		remoteText, _, err := op.run(args...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		localText, _ := direct(t, ts, args...)
+		if firstFields(remoteText) != firstFields(localText) {
+			t.Errorf("%v text: --server\n%s\ndirect\n%s", args, remoteText, localText)
+		}
+	}
+
+	// The audit trail: each action above with the operator's id.
+	stdout, stderr, err := op.run("audit", "export", "--actor", "operator:"+admin.ID)
+	if err != nil {
+		t.Fatalf("audit export --server: %v\n%s", err, stderr)
+	}
+	actions := map[string]int{}
+	for _, line := range strings.Split(strings.TrimSpace(stdout), "\n") {
+		var rec struct {
+			Actor, Action string
+			Status        int
+		}
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("audit export line %q: %v", line, err)
+		}
+		if rec.Actor != "operator:"+admin.ID {
+			t.Fatalf("audit export --actor operator:%s gave %q", admin.ID, rec.Actor)
+		}
+		if rec.Status == 200 {
+			actions[rec.Action]++
+		}
+	}
+	for _, want := range []string{"partner.create", "partner.baa_record", "partner.approve", "clinic.create", "api_key.issue", "api_key.list",
+		"api_key.roll", "api_key.revoke", "partner.suspend", "partner.reinstate", "carrier.list", "formulary.list", "medication_order.advance"} {
+		if actions[want] == 0 {
+			t.Errorf("audit export --actor operator:%s: no %s (got %v)", admin.ID, want, actions)
+		}
+	}
+	verify, _ := direct(t, ts, "audit", "verify")
+	if !strings.Contains(verify, "audit trail intact") {
+		t.Fatalf("audit verify: %s", verify)
+	}
+
+	// Token errors: clear, one line, exit code 1 (run returns an error).
+	disabled := &operatorCLI{t: t, ts: ts, vars: map[string]string{"HOME": t.TempDir()}}
+	ts.mustCLI(nil, "operators", "create", "--email", "leaver@novamed.test", "--role", "support", "--password-file", passwordFile(t, "another long password"))
+	var leaver struct{ Token string }
+	ts.mustCLI(&leaver, "operators", "token", "--email", "leaver@novamed.test")
+	ts.addSecret(leaver.Token)
+	ts.mustCLI(nil, "operators", "disable", "--email", "leaver@novamed.test") // revokes its tokens
+	for name, token := range map[string]string{"revoked": leaver.Token, "malformed": "op_not-a-token"} {
+		disabled.vars["NOVAMED_OPERATOR_TOKEN"] = token
+		_, stderr, err := disabled.run("partners", "list")
+		if err == nil {
+			t.Fatalf("%s token: partners list succeeded", name)
+		}
+		if line := errorLine(err); !strings.Contains(line, "Unauthorized") || strings.Contains(line, "\n") || strings.Contains(line, token) {
+			t.Errorf("%s token: error %q", name, line)
+		}
+		if strings.Contains(stderr, "goroutine") {
+			t.Errorf("%s token: a stack on stderr: %s", name, stderr)
+		}
+	}
+	delete(disabled.vars, "NOVAMED_OPERATOR_TOKEN")
+	if _, _, err := disabled.run("partners", "list"); err == nil || !strings.Contains(err.Error(), "NOVAMED_OPERATOR_TOKEN") {
+		t.Errorf("no token: %v", err)
+	}
+}
+
+// firstFields is a text output with every line cut to its first field
+// (ids, and the line count): what direct and --server must share.
+func firstFields(text string) string {
+	var b strings.Builder
+	for _, line := range strings.Split(text, "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			b.WriteString(f[0] + "\n")
+		}
+	}
+	return b.String()
+}
+
+// TestCLICredentialsFile: the token may come from a credentials file
+// (--credentials or $XDG_CONFIG_HOME/novamed/credentials), which must be
+// private; the token is never printed.
+func TestCLICredentialsFile(t *testing.T) {
+	ts := startServer(t, "development")
+	ts.mustCLI(nil, "operators", "create", "--email", "viewer@novamed.test", "--role", "viewer", "--password-file", passwordFile(t, "a long viewer password"))
+	var tok struct{ Token string }
+	ts.mustCLI(&tok, "operators", "token", "--email", "viewer@novamed.test")
+	ts.addSecret(tok.Token)
+	config := t.TempDir()
+	file := filepath.Join(config, "novamed", "credentials")
+	if err := os.MkdirAll(filepath.Dir(file), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(tok.Token+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	op := &operatorCLI{t: t, ts: ts, vars: map[string]string{"XDG_CONFIG_HOME": config}}
+	_, _, err := op.run("partners", "list")
+	if err == nil || !strings.Contains(err.Error(), "chmod 600") || strings.Contains(err.Error(), tok.Token) {
+		t.Fatalf("a world-readable credentials file: %v", err)
+	}
+	if err := os.Chmod(file, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	out := op.must(nil, "partners", "list")
+	if strings.Contains(out, tok.Token) {
+		t.Fatal("the token was printed")
+	}
+	// --credentials names another file; a viewer may not create partners.
+	other := filepath.Join(t.TempDir(), "creds")
+	if err := os.WriteFile(other, []byte(tok.Token), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	op.vars = map[string]string{}
+	op.must(nil, "partners", "list", "--credentials", other)
+	if _, _, err := op.run("partners", "create", "--name", "Not Allowed", "--credentials", other); err == nil || !strings.Contains(errorLine(err), "role (viewer)") {
+		t.Fatalf("viewer creates a partner: %v", err)
+	}
+}
