@@ -50,7 +50,7 @@ func formularyList(ctx context.Context, args []string, getenv func(string) strin
 	return adminCommand(ctx, c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
 		var doc formularyDoc
 		if err := api.do(ctx, "GET", "/api/admin/clinics/"+pathID(clinic)+"/formulary", nil, &doc); err != nil {
-			return nil, "", err
+			return nil, "", unknownID(err, "--clinic", "clinic", clinic)
 		}
 		var b strings.Builder
 		fmt.Fprintf(&b, "clinic %s: %d medications (%s)\n", clinic, len(doc.Medications), doc.Source)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -55,6 +56,19 @@ func adminCommand(ctx context.Context, c *common, getenv func(string) string, st
 	return emit(stdout, c.json, data, text)
 }
 
+// unknownID turns the server's "not found" for an id a flag gave into an
+// error naming the flag and the id: a typo is an error, not an empty list.
+func unknownID(err error, flagName, kind string, ids ...string) error {
+	var e *novamed.Error
+	if !errors.As(err, &e) || !strings.HasSuffix(string(e.Code), "NOT_FOUND") {
+		return err
+	}
+	if len(ids) == 1 {
+		return fmt.Errorf("%s %s: no such %s", flagName, ids[0], kind)
+	}
+	return fmt.Errorf("%s: no such %s among %s", flagName, kind, strings.Join(ids, ", "))
+}
+
 // pathID is an id as one segment of an admin API path.
 func pathID(id string) string { return url.PathEscape(strings.ToLower(id)) }
 
@@ -95,7 +109,7 @@ func keysCreate(ctx context.Context, args []string, getenv func(string) string, 
 	return adminCommand(ctx, &c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
 		var k keyJSON
 		err := api.do(ctx, "POST", "/api/admin/keys", httpapi.AdminKeyRequest{Name: *name, Clinics: clinics, ExpiresAt: expires, RateLimit: *rateLimit}, &k)
-		return k, fmt.Sprintf("key id:  %s\nkey:     %s\n"+keyShownOnce, k.ID, k.Key), err
+		return k, fmt.Sprintf("key id:  %s\nkey:     %s\n"+keyShownOnce, k.ID, k.Key), unknownID(err, "--clinic", "clinic", clinics...)
 	})
 }
 
@@ -127,7 +141,7 @@ func listKeys(ctx context.Context, api *adminClient, clinic string) ([]keyJSON, 
 		q = "?clinic=" + url.QueryEscape(strings.ToLower(clinic))
 	}
 	err := api.do(ctx, "GET", "/api/admin/keys"+q, nil, &out)
-	return out.Keys, err
+	return out.Keys, unknownID(err, "--clinic", "clinic", clinic)
 }
 
 func keysList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {

@@ -54,7 +54,14 @@ func (c *prodCluster) cli(out any, args ...string) (string, error) {
 	cmd.Stderr = &stderr
 	b, err := cmd.Output()
 	if err != nil {
-		return strings.TrimSpace(stderr.String()), err
+		// The error, without direct database mode's notice line.
+		var lines []string
+		for _, l := range strings.Split(strings.TrimSpace(stderr.String()), "\n") {
+			if !strings.HasPrefix(l, "novamed: direct database mode") {
+				lines = append(lines, l)
+			}
+		}
+		return strings.Join(lines, "\n"), err
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
