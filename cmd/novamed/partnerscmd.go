@@ -33,11 +33,6 @@ func localActor(getenv func(string) string, via string) onboarding.Actor {
 	return onboarding.Actor{ID: "local:" + name, RequestID: "cli_" + uuid.NewString(), Via: via}
 }
 
-// deps are the onboarding rules' view of this deployment.
-func deps(env novamed.Environment) onboarding.Deps {
-	return onboarding.Deps{Env: env, Now: time.Now}
-}
-
 // partnerJSON is the --json shape of a partner (the admin API's too).
 type partnerJSON = onboarding.PartnerView
 
