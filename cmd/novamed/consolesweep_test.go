@@ -38,7 +38,12 @@ var sweepScreens = map[string]string{
 // added to the table joins the sweep without editing this test.
 func TestConsoleSweep(t *testing.T) {
 	b := browsertest.Start(t)
-	ts := startServer(t, "development", "--sandbox", "off")
+	// Demo data: the pharmacy fixture's practitioner, patient and an order.
+	p := newPharmacy(t)
+	ts := p.testServer
+	if _, o := p.order(t, nil, nil); o.OrderID == "" {
+		t.Fatal("no order")
+	}
 	pw := "a long admin passphrase for the sweep"
 	ts.addSecret(pw)
 	var admin createdOperator
@@ -49,7 +54,7 @@ func TestConsoleSweep(t *testing.T) {
 	var setup createdOperator
 	ts.mustCLI(&setup, "operators", "create", "--email", "new@novamed.test", "--role", "viewer")
 
-	// Demo data: a partner whose BAA expires soon, its clinic and key; a
+	// More: a partner whose BAA expires soon, its clinic and key; a
 	// security event.
 	r := adminReq(t, ts, "POST", "/api/admin/partners", tok.Token, map[string]any{"name": "Sweep Telehealth", "contacts": []string{"ops@sweep.test"}})
 	var partner struct{ ID string }
