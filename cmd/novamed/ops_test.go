@@ -187,6 +187,7 @@ func TestServeWaitsForExplicitMigrations(t *testing.T) {
 		`DROP TABLE console_sessions`, `DROP TABLE audit_segments`, `DROP TABLE audit_settings`, `DROP TABLE audit_lease`,
 		`ALTER TABLE audit_log DROP COLUMN hash_bytes`,
 		`DROP INDEX api_keys_partner`, `DROP INDEX clinics_partner`, `ALTER TABLE api_keys DROP COLUMN partner_id`,
+		`DROP TABLE portal_sessions`, `DROP TABLE partner_invitations`, `DROP TABLE partner_users`,
 		`ALTER TABLE clinics DROP COLUMN partner_id`, `DROP TABLE baas`, `DROP TABLE partners`,
 		`DELETE FROM goose_db_version WHERE version_id > 10`)
 	if _, err := cliIn(nil, "keys", "list", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "migrations pending") {

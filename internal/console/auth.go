@@ -86,12 +86,12 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 			c.renderError(w, r, s, http.StatusForbidden, "This form has expired or did not come from the console. Reload the page and try again.")
 			return
 		}
-		if err := c.cfg.Sessions.DeleteConsoleSession(r.Context(), s.hash); err != nil {
+		if err := c.cfg.Sessions.DeleteConsoleSession(r.Context(), s.Hash); err != nil {
 			c.fail(w, r, s, err)
 			return
 		}
 	}
-	c.setCookie(w, "", true)
+	c.sessions.SetCookie(w, "", true)
 	c.redirect(w, r, Prefix+"/login?reason=out")
 }
 
@@ -101,7 +101,7 @@ func (c *Console) logoutEverywhere(q *req) error {
 	if _, err := c.cfg.Sessions.DeleteOperatorConsoleSessions(q.r.Context(), q.s.op.ID); err != nil {
 		return err
 	}
-	c.setCookie(q.w, "", true)
+	c.sessions.SetCookie(q.w, "", true)
 	c.redirect(q.w, q.r, Prefix+"/login?reason=out")
 	return nil
 }
@@ -133,7 +133,7 @@ func (c *Console) reauthSubmit(q *req) error {
 	case op.ID != q.s.op.ID:
 		d.Errors["password"] = "That is not your account."
 	default:
-		if err := c.cfg.Sessions.TouchConsoleSession(q.r.Context(), q.s.hash, c.now(), true); err != nil {
+		if err := c.sessions.Reauthenticated(q.r.Context(), q.s.Session); err != nil {
 			return err
 		}
 		c.redirect(q.w, q.r, d.Next)

@@ -4,16 +4,15 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"net"
 	"net/http"
-	"net/netip"
-	"net/url"
 	"strings"
 	"time"
 
 	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/operator"
+	"github.com/novamed/partner-api/internal/partneruser"
+	"github.com/novamed/partner-api/internal/websession"
 )
 
 // Store is what the pages read and change.
@@ -106,6 +105,9 @@ type Config struct {
 	// Enrolment turns one-time setup links into accounts (nil: the setup
 	// page answers 404).
 	Enrolment Enrolment
+	// PartnerUsers invites the developer portal's partner users (nil:
+	// not offered).
+	PartnerUsers *partneruser.Service
 	// HSTS adds Strict-Transport-Security (TLS or a TLS proxy).
 	HSTS bool
 	// VerifyAudit checks the whole audit trail, archive included (nil:
@@ -129,9 +131,11 @@ type Console struct {
 	mux    *http.ServeMux
 	routes []Route
 	cop    *http.CrossOriginProtection
-	assets *assetSet
-	pages  *pageSet
+	assets *websession.Assets
+	pages  *websession.Pages
 	log    *slog.Logger
+	// sessions are the console's sessions (cookie, limits, CSRF).
+	sessions *websession.Manager
 	// traffic samples the partner API counters for the overview's rates.
 	traffic trafficWindow
 }
@@ -167,6 +171,9 @@ func New(cfg Config) (*Console, error) {
 	if c.pages, err = loadPages(c.assets); err != nil {
 		return nil, err
 	}
+	c.sessions = websession.NewManager(websession.Config{Store: consoleSessions{cfg.Sessions}, Cookie: "novamed_console",
+		HostPrefix: cfg.HostPrefix, Secure: cfg.SecureCookies, CSRFLabel: "novamed console csrf v1",
+		Idle: cfg.IdleTimeout, Absolute: cfg.AbsoluteTimeout, Now: cfg.Now})
 	c.cop.SetDenyHandler(http.HandlerFunc(c.crossOriginDenied))
 	c.register()
 	if cfg.Traffic != nil {
@@ -180,29 +187,9 @@ func (c *Console) now() time.Time { return c.cfg.Now() }
 // Handles reports whether path belongs to the console.
 func Handles(path string) bool { return path == Prefix || strings.HasPrefix(path, Prefix+"/") }
 
-// csp is the Content-Security-Policy of every console answer: scripts and
-// styles from this server only (no inline script or style, no eval),
-// images from here or data: URLs (the TOTP QR code), requests only to
-// this server, forms only to this server, never framed.
-const csp = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
-	"form-action 'self'; base-uri 'none'; frame-ancestors 'none'"
-
 // ServeHTTP answers a console request.
 func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	h := w.Header()
-	h.Set("Content-Security-Policy", csp)
-	h.Set("X-Frame-Options", "DENY")
-	h.Set("X-Content-Type-Options", "nosniff")
-	h.Set("Referrer-Policy", "no-referrer")
-	h.Set("Cross-Origin-Opener-Policy", "same-origin")
-	h.Set("Cross-Origin-Resource-Policy", "same-origin")
-	h.Set("Permissions-Policy", "camera=(), microphone=(), geolocation=(), payment=(), usb=()")
-	if c.cfg.HSTS {
-		h.Set("Strict-Transport-Security", "max-age=63072000; includeSubDomains")
-	}
-	if h.Get("Cache-Control") == "" {
-		h.Set("Cache-Control", "no-store")
-	}
+	websession.SetSecurityHeaders(w.Header(), c.cfg.HSTS)
 	// A state change from another origin is refused before anything else
 	// (Sec-Fetch-Site, else Origin against Host); the per-session token
 	// is checked again for signed-in routes.
@@ -222,22 +209,9 @@ func (c *Console) clientAddr(r *http.Request) string {
 	if c.cfg.ClientAddr != nil {
 		return c.cfg.ClientAddr(r)
 	}
-	host, _, err := net.SplitHostPort(r.RemoteAddr)
-	if err != nil {
-		return r.RemoteAddr
-	}
-	if a, err := netip.ParseAddr(host); err == nil {
-		return a.Unmap().String()
-	}
-	return host
+	return websession.PeerAddr(r)
 }
 
 // safeNext returns a console path to go to after signing in, or the
 // overview: never another host (no open redirect).
-func safeNext(next string) string {
-	u, err := url.Parse(next)
-	if err != nil || next == "" || u.IsAbs() || u.Host != "" || !strings.HasPrefix(u.Path, Prefix+"/") || strings.HasPrefix(next, "//") || strings.Contains(next, "\\") {
-		return Prefix + "/"
-	}
-	return u.RequestURI()
-}
+func safeNext(next string) string { return websession.SafeNext(Prefix, next) }

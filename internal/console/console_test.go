@@ -19,6 +19,7 @@ import (
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/phi"
 	"github.com/novamed/partner-api/internal/sqlstore"
+	"github.com/novamed/partner-api/internal/websession"
 )
 
 // TestVendoredAssets fails when a committed front-end file is not the one
@@ -259,15 +260,15 @@ func TestCSPOnEveryRoute(t *testing.T) {
 	}
 	checkHeaders(t, "POST /console/logout", do(t, e.c, "POST", "/console/logout", url.Values{"csrf_token": {csrf}}, ck, nil))
 	checkHeaders(t, "unknown", do(t, e.c, "GET", "/console/nope", nil, nil, nil))
-	if !strings.Contains(csp, "script-src 'self';") || strings.Contains(csp, "unsafe") || !strings.Contains(csp, "frame-ancestors 'none'") {
-		t.Errorf("csp = %q: want script-src 'self', nothing unsafe, frame-ancestors 'none'", csp)
+	if !strings.Contains(websession.CSP, "script-src 'self';") || strings.Contains(websession.CSP, "unsafe") || !strings.Contains(websession.CSP, "frame-ancestors 'none'") {
+		t.Errorf("CSP = %q: want script-src 'self', nothing unsafe, frame-ancestors 'none'", websession.CSP)
 	}
 }
 
 func checkHeaders(t *testing.T, what string, w *httptest.ResponseRecorder) {
 	t.Helper()
 	h := w.Header()
-	if h.Get("Content-Security-Policy") != csp {
+	if h.Get("Content-Security-Policy") != websession.CSP {
 		t.Errorf("%s (%d): Content-Security-Policy = %q", what, w.Code, h.Get("Content-Security-Policy"))
 	}
 	if h.Get("X-Frame-Options") != "DENY" || h.Get("X-Content-Type-Options") != "nosniff" || h.Get("Referrer-Policy") != "no-referrer" {

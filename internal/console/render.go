@@ -1,72 +1,19 @@
 package console
 
 import (
-	"bytes"
 	"embed"
-	"fmt"
 	"html/template"
-	"io/fs"
 	"net/http"
 	"strings"
-	"time"
+
+	"github.com/novamed/partner-api/internal/websession"
 )
 
 //go:embed templates
 var templateFS embed.FS
 
-// pageSet holds each page's template, parsed once with the layout.
-type pageSet struct {
-	byName map[string]*template.Template
-}
-
-func loadPages(assets *assetSet) (*pageSet, error) {
-	funcs := template.FuncMap{
-		"asset": assets.url,
-		"ts":    timestamp,
-		"join":  strings.Join,
-		"cents": cents,
-		"short": shortID,
-	}
-	base, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/partials.html")
-	if err != nil {
-		return nil, err
-	}
-	names, err := fs.Glob(templateFS, "templates/page_*.html")
-	if err != nil {
-		return nil, err
-	}
-	ps := &pageSet{byName: map[string]*template.Template{}}
-	for _, n := range names {
-		t, err := template.Must(base.Clone()).ParseFS(templateFS, n)
-		if err != nil {
-			return nil, fmt.Errorf("console: %s: %w", n, err)
-		}
-		ps.byName[strings.TrimSuffix(strings.TrimPrefix(n, "templates/page_"), ".html")] = t
-	}
-	return ps, nil
-}
-
-// timestamp renders a time as a <time> element: UTC in the page (and on
-// hover), which the console's script rewrites into the browser's time zone.
-func timestamp(t any) template.HTML {
-	var tm time.Time
-	switch v := t.(type) {
-	case time.Time:
-		tm = v
-	case *time.Time:
-		if v == nil {
-			return "—"
-		}
-		tm = *v
-	default:
-		return ""
-	}
-	if tm.IsZero() {
-		return "—"
-	}
-	u := tm.UTC()
-	return template.HTML(fmt.Sprintf(`<time datetime="%s" title="%s">%s</time>`,
-		u.Format(time.RFC3339), u.Format("2006-01-02 15:04:05 UTC"), u.Format("2006-01-02 15:04 UTC")))
+func loadPages(assets *websession.Assets) (*websession.Pages, error) {
+	return websession.LoadPages(templateFS, "templates", template.FuncMap{"asset": assets.URL, "cents": cents, "short": shortID})
 }
 
 // navItem is one entry of the navigation, shown only to roles that may
@@ -104,7 +51,7 @@ var nav = []struct{ path, label, cap string }{
 func (c *Console) newView(r *http.Request, s *session, title string, data any) *view {
 	v := &view{Title: title, Data: data, Env: string(c.cfg.Env)}
 	if s != nil {
-		v.Op, v.CSRF = s.op, s.csrf
+		v.Op, v.CSRF = s.op, s.CSRF
 		v.IdleMS = c.cfg.IdleTimeout.Milliseconds()
 		for _, n := range nav {
 			if c.cfg.Accounts.Can(s.op.Role, n.cap) {
@@ -120,16 +67,12 @@ func (c *Console) newView(r *http.Request, s *session, title string, data any) *
 // render writes a page. For an htmx request that targets part of a page,
 // only the template's "main" block is sent.
 func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, page string, v *view) {
-	t, ok := c.pages.byName[page]
-	if !ok {
-		panic("console: unknown page " + page)
-	}
 	name := "layout.html"
 	if r.Header.Get("HX-Request") == "true" && r.Header.Get("HX-Boosted") != "true" {
 		name = "main"
 	}
-	var buf bytes.Buffer
-	if err := t.ExecuteTemplate(&buf, name, v); err != nil {
+	buf, err := c.pages.Execute(page, name, v)
+	if err != nil {
 		c.log.Error("console template failed", "page", page, "err", err)
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		w.WriteHeader(http.StatusInternalServerError)
@@ -138,7 +81,7 @@ func (c *Console) render(w http.ResponseWriter, r *http.Request, status int, pag
 	}
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.WriteHeader(status)
-	w.Write(buf.Bytes()) //nolint:errcheck // the client went away
+	w.Write(buf) //nolint:errcheck // the client went away
 }
 
 // renderError shows an error page (or, to htmx, the error alone).

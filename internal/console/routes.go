@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/websession"
 )
 
 // Capabilities a console route needs: the rows of issue 22's role table.
@@ -59,7 +60,7 @@ type handler func(*req) error
 // register lists the whole console on one screen.
 func (c *Console) register() {
 	c.public("GET "+Prefix, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, Prefix+"/", http.StatusSeeOther) })
-	c.public("GET "+Prefix+"/assets/{version}/{name}", c.serveAsset)
+	c.public("GET "+Prefix+"/assets/{version}/{name}", c.assets.ServeHTTP)
 	c.public("GET "+Prefix+"/login", c.loginPage)
 	c.public("POST "+Prefix+"/login", c.loginSubmit)
 	c.public("POST "+Prefix+"/logout", c.logout)
@@ -80,6 +81,7 @@ func (c *Console) register() {
 	c.signedIn("POST "+Prefix+"/partners/{id}/suspend", Route{Capability: CapRevoke}, c.partnerStatus("suspend"))
 	c.signedIn("POST "+Prefix+"/partners/{id}/reinstate", Route{Capability: CapRevoke}, c.partnerStatus("reinstate"))
 	c.signedIn("POST "+Prefix+"/partners/{id}/clinics", Route{Capability: CapChange}, c.createClinic)
+	c.signedIn("POST "+Prefix+"/partners/{id}/portal-users", Route{Capability: CapOperators}, c.invitePartnerUser)
 	// A production key needs a recent password and code check.
 	c.signedIn("POST "+Prefix+"/partners/{id}/keys", Route{Capability: CapChange, Reauth: c.cfg.Env == novamed.Production}, c.issueKey)
 	c.signedIn("GET "+Prefix+"/keys/{id}", Route{Capability: CapRead}, c.key)
@@ -134,9 +136,9 @@ func (c *Console) signedIn(pattern string, rt Route, h handler) {
 	c.routes = append(c.routes, rt)
 	c.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
 		s, err := c.loadSession(r.Context(), r)
-		var out *errSignedOut
+		var out *websession.SignedOut
 		if errors.As(err, &out) {
-			c.toSignIn(w, r, out.reason)
+			c.toSignIn(w, r, out.Reason)
 			return
 		}
 		if err != nil {
@@ -152,7 +154,7 @@ func (c *Console) signedIn(pattern string, rt Route, h handler) {
 			c.renderError(w, r, s, http.StatusForbidden, "This form has expired or did not come from the console. Reload the page and try again.")
 			return
 		}
-		if rt.Reauth && c.now().Sub(s.rec.ReauthAt) > c.cfg.ReauthWindow {
+		if rt.Reauth && c.now().Sub(s.Rec.ReauthAt) > c.cfg.ReauthWindow {
 			next := r.URL.RequestURI()
 			if state {
 				next = r.Referer()
@@ -160,7 +162,7 @@ func (c *Console) signedIn(pattern string, rt Route, h handler) {
 			c.redirect(w, r, Prefix+"/reauth?next="+url.QueryEscape(safeNext(next)))
 			return
 		}
-		if err := c.touch(r.Context(), s); errors.Is(err, novamed.ErrNoConsoleSession) {
+		if err := c.sessions.Touch(r.Context(), s.Session); errors.Is(err, websession.ErrNoSession) {
 			c.toSignIn(w, r, "ended")
 			return
 		} else if err != nil {
@@ -177,18 +179,13 @@ func (c *Console) signedIn(pattern string, rt Route, h handler) {
 // HX-Redirect header (htmx would otherwise swap the target page into the
 // current one).
 func (c *Console) redirect(w http.ResponseWriter, r *http.Request, target string) {
-	if r.Header.Get("HX-Request") == "true" {
-		w.Header().Set("HX-Redirect", target)
-		w.WriteHeader(http.StatusNoContent)
-		return
-	}
-	http.Redirect(w, r, target, http.StatusSeeOther)
+	websession.Redirect(w, r, target)
 }
 
 // toSignIn sends a signed-out request to the sign-in page, saying why and
 // where to come back to.
 func (c *Console) toSignIn(w http.ResponseWriter, r *http.Request, reason string) {
-	c.setCookie(w, "", true)
+	c.sessions.SetCookie(w, "", true)
 	q := url.Values{}
 	if reason != "none" {
 		q.Set("reason", reason)

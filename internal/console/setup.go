@@ -1,19 +1,14 @@
 package console
 
 import (
-	"bytes"
 	"context"
-	"encoding/base64"
 	"errors"
-	"html/template"
-	"image/png"
 	"net/http"
 	"strings"
 
-	"github.com/pquerna/otp"
-
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/operator"
+	"github.com/novamed/partner-api/internal/websession"
 )
 
 // Enrolment is what the console needs to turn a one-time setup link into
@@ -26,37 +21,21 @@ type Enrolment interface {
 }
 
 type setupData struct {
-	Secret, OTPURL string
-	QR             template.URL
-	CodeRequired   bool
-	Errors         map[string]string
+	*websession.Enrolment
+	CodeRequired bool
+	Errors       map[string]string
 }
 
-// newSetupData makes a fresh TOTP secret to enrol and its QR code (a
-// data: PNG, which the CSP's img-src allows).
+// totpIssuer names the deployment in the authenticator app.
+func (c *Console) totpIssuer() string { return "NovaMed " + string(c.cfg.Env) }
+
+// newSetupData makes a fresh TOTP secret to enrol and its QR code.
 func (c *Console) newSetupData() (*setupData, error) {
-	secret, url, err := operator.NewTOTP("NovaMed "+string(c.cfg.Env), "operator")
+	e, err := websession.NewEnrolment(c.totpIssuer(), "operator")
 	if err != nil {
 		return nil, err
 	}
-	return c.setupDataFor(secret, url)
-}
-
-func (c *Console) setupDataFor(secret, url string) (*setupData, error) {
-	key, err := otp.NewKeyFromURL(url)
-	if err != nil {
-		return nil, err
-	}
-	img, err := key.Image(200, 200)
-	if err != nil {
-		return nil, err
-	}
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
-		return nil, err
-	}
-	return &setupData{Secret: secret, OTPURL: url, CodeRequired: c.cfg.Env == novamed.Production, Errors: map[string]string{},
-		QR: template.URL("data:image/png;base64," + base64.StdEncoding.EncodeToString(buf.Bytes()))}, nil //nolint:gosec // our own PNG
+	return &setupData{Enrolment: e, CodeRequired: c.cfg.Env == novamed.Production, Errors: map[string]string{}}, nil
 }
 
 // setupPage shows the one-time setup link's form: a password, and the
@@ -87,8 +66,11 @@ func (c *Console) setupSubmit(w http.ResponseWriter, r *http.Request) {
 	secret := strings.TrimSpace(r.PostFormValue("totp_secret"))
 	code := strings.TrimSpace(r.PostFormValue("code"))
 	password := r.PostFormValue("password")
-	d, err := c.setupDataFor(secret, otpURL(c.cfg.Env, secret))
-	if err != nil || len(secret) < 16 {
+	var d *setupData
+	if e, ok := websession.EnrolmentFor(c.totpIssuer(), "operator", secret); ok {
+		d = &setupData{Enrolment: e, CodeRequired: c.cfg.Env == novamed.Production, Errors: map[string]string{}}
+	} else {
+		var err error
 		if d, err = c.newSetupData(); err != nil {
 			c.fail(w, r, nil, err)
 			return
@@ -132,10 +114,4 @@ func (c *Console) setupSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	http.Redirect(w, r, Prefix+"/?welcome=1", http.StatusSeeOther)
-}
-
-// otpURL rebuilds the otpauth:// URL of a secret shown earlier.
-func otpURL(env novamed.Environment, secret string) string {
-	return "otpauth://totp/" + strings.ReplaceAll("NovaMed "+string(env), " ", "%20") + ":operator?algorithm=SHA1&digits=6&issuer=" +
-		strings.ReplaceAll("NovaMed "+string(env), " ", "%20") + "&period=30&secret=" + secret
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/onboarding"
 	"github.com/novamed/partner-api/internal/operator"
+	"github.com/novamed/partner-api/internal/partneruser"
 )
 
 // AdminStore is what the admin API needs of the store beyond
@@ -20,6 +21,7 @@ import (
 type AdminStore interface {
 	operator.Store
 	onboarding.Store
+	partneruser.Store
 	Usage(ctx context.Context, keyID, since string) ([]novamed.UsageCount, error)
 	ListSecurityEvents(ctx context.Context, since time.Time, limit int) ([]*novamed.SecurityEvent, error)
 	AcknowledgeSecurityEvent(ctx context.Context, id, actor string, at time.Time, rec *novamed.AuditRecord) (*novamed.SecurityEvent, error)
@@ -95,6 +97,8 @@ func (s *Server) adminTable() []adminRoute {
 		{"POST /api/admin/partners/{id}/suspend", operator.Revoke, "partner.suspend", "partner", s.adminPartnerStatus("suspend")},
 		{"POST /api/admin/partners/{id}/reinstate", operator.Revoke, "partner.reinstate", "partner", s.adminPartnerStatus("reinstate")},
 		{"POST /api/admin/partners/{id}/baas", operator.Change, "partner.baa_record", "partner", s.adminPartnerBAA},
+		{"GET /api/admin/partners/{id}/users", operator.Operators, "partner_user.list", "partner_user", s.adminPartnerUsers},
+		{"POST /api/admin/partners/{id}/users", operator.Operators, "partner_user.invite", "partner_user", s.adminPartnerUserInvite},
 		{"GET /api/admin/clinics", operator.Read, "clinic.list", "clinic", s.adminClinicsList},
 		{"POST /api/admin/clinics", operator.Change, "clinic.create", "clinic", s.adminClinicsCreate},
 		{"PATCH /api/admin/clinics/{id}", operator.Change, "clinic.update", "clinic", s.adminClinicsUpdate},

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"slices"
 	"strings"
 	"time"
 
@@ -355,34 +356,69 @@ var ErrTOTPRequired = errors.New("operator: a TOTP second factor is required on 
 func (s *Service) Login(ctx context.Context, email, password, code, addr string) (*Operator, error) {
 	email = NormalizeEmail(email)
 	now := s.now()
-	subjects := []string{AccountSubject(email)}
-	if addr != "" {
-		subjects = append(subjects, AddressSubject(addr))
+	var o *Operator
+	err := Throttled(ctx, s.Store, now, []string{AccountSubject(email), AddressSubject(addr)}, func() error {
+		var err error
+		o, err = s.check(ctx, email, password, code, now)
+		return err
+	})
+	if err != nil {
+		return nil, err
 	}
+	return o, nil
+}
+
+// ThrottleStore keeps failed sign-ins per subject.
+type ThrottleStore interface {
+	LoginThrottle(ctx context.Context, subject string) (failures int, last time.Time, err error)
+	RecordLoginFailure(ctx context.Context, subject string, at time.Time) error
+	ResetLoginThrottle(ctx context.Context, subject string) error
+}
+
+// Throttled runs a sign-in check under the throttle of subjects (the
+// account first; an "address:" subject with an empty address is skipped):
+// *ThrottledError while a delay runs (check is not run, nor counted);
+// ErrBadCredentials from check counts a failure for every subject; a
+// success clears the account's failures. The staff sign-in and the
+// partner portal's share it.
+func Throttled(ctx context.Context, st ThrottleStore, now time.Time, subjects []string, check func() error) error {
+	subjects = slices.DeleteFunc(slices.Clone(subjects), func(s string) bool { return s == AddressSubject("") })
 	var wait time.Duration
 	for _, sub := range subjects {
-		n, last, err := s.Store.LoginThrottle(ctx, sub)
+		n, last, err := st.LoginThrottle(ctx, sub)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		wait = max(wait, Wait(n, last, now))
 	}
 	if wait > 0 {
-		return nil, &ThrottledError{RetryAfter: wait}
+		return &ThrottledError{RetryAfter: wait}
 	}
-	o, err := s.check(ctx, email, password, code, now)
+	err := check()
 	if errors.Is(err, ErrBadCredentials) {
 		for _, sub := range subjects {
-			if ferr := s.Store.RecordLoginFailure(ctx, sub, now); ferr != nil {
-				return nil, ferr
+			if ferr := st.RecordLoginFailure(ctx, sub, now); ferr != nil {
+				return ferr
 			}
 		}
-		return nil, err
+		return err
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
-	return o, s.Store.ResetLoginThrottle(ctx, AccountSubject(email))
+	return st.ResetLoginThrottle(ctx, subjects[0])
+}
+
+// VerifyOrDummy checks password against encoded, or against a dummy hash
+// when encoded is "" (an unknown account or one without a password), so
+// that the answer takes as long either way.
+func VerifyOrDummy(encoded, password string) bool {
+	if encoded == "" {
+		_, _ = VerifyPassword(dummyHash, password)
+		return false
+	}
+	ok, err := VerifyPassword(encoded, password)
+	return err == nil && ok
 }
 
 // dummyHash is verified against when the email is unknown, so that the
@@ -392,18 +428,13 @@ var dummyHash = "$argon2id$v=19$m=47104,t=1,p=1$c29tZXNhbHRzb21lc2FsdA$n3ZgQnkbx
 func (s *Service) check(ctx context.Context, email, password, code string, now time.Time) (*Operator, error) {
 	o, err := s.Store.GetOperatorByEmail(ctx, email)
 	if isNotFound(err) {
-		_, _ = VerifyPassword(dummyHash, password)
+		VerifyOrDummy("", password)
 		return nil, ErrBadCredentials
 	}
 	if err != nil {
 		return nil, err
 	}
-	if !o.HasPassword() {
-		_, _ = VerifyPassword(dummyHash, password)
-		return nil, ErrBadCredentials
-	}
-	ok, err := VerifyPassword(o.PasswordHash, password)
-	if err != nil || !ok || o.Status != Active {
+	if !VerifyOrDummy(o.PasswordHash, password) || o.Status != Active {
 		return nil, ErrBadCredentials
 	}
 	switch {

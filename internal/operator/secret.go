@@ -11,6 +11,14 @@ import (
 // TokenPrefix starts every operator token.
 const TokenPrefix = "op_"
 
+// NewSecret returns prefix and 32 random bytes, unpadded base64url: a
+// one-time link's or token's secret.
+func NewSecret(prefix string) (string, error) { return newSecret(prefix) }
+
+// WellFormed reports whether raw looks like a secret NewSecret made with
+// prefix.
+func WellFormed(raw, prefix string) bool { return wellFormed(raw, prefix) }
+
 // newSecret returns prefix and 32 random bytes, unpadded base64url.
 func newSecret(prefix string) (string, error) {
 	var b [32]byte

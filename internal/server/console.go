@@ -16,6 +16,7 @@ import (
 	"github.com/novamed/partner-api/internal/console"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/operator"
+	"github.com/novamed/partner-api/internal/partneruser"
 	"github.com/novamed/partner-api/internal/sqlstore"
 	"github.com/novamed/partner-api/internal/usage"
 )
@@ -27,7 +28,7 @@ func (s *Server) newConsole(cfg Config, archiver *auditarchive.Archiver) (*conso
 	svc := &operator.Service{Store: s.Store, Env: cfg.Env}
 	return console.New(console.Config{
 		Env: cfg.Env, Sessions: s.Store, Store: s.Store, Partners: s.Store, OnKeysChanged: s.keysChanged, Audit: s.Audit, Logger: s.Log,
-		Accounts: console.OperatorAccounts{Service: svc}, Enrolment: svc, Staff: svc,
+		Accounts: console.OperatorAccounts{Service: svc}, Enrolment: svc, Staff: svc, PartnerUsers: &partneruser.Service{Store: s.Store, Now: cfg.Now},
 		IdleTimeout: cfg.Console.IdleTimeout, AbsoluteTimeout: cfg.Console.SessionLimit, ReauthWindow: cfg.Console.ReauthWindow,
 		// Secure everywhere but a development server on loopback HTTP;
 		// __Host- whenever the browser talks TLS.

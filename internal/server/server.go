@@ -33,6 +33,7 @@ import (
 	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/operator"
+	"github.com/novamed/partner-api/internal/portal"
 	"github.com/novamed/partner-api/internal/phi"
 	"github.com/novamed/partner-api/internal/ratelimit"
 	"github.com/novamed/partner-api/internal/sandbox"
@@ -146,6 +147,7 @@ type Server struct {
 	Handler http.Handler
 	API     *httpapi.Server
 	Console *console.Console
+	Portal  *portal.Portal
 	Store   *sqlstore.Store
 	Audit   *audit.Writer
 	Metrics *usage.Metrics
@@ -279,6 +281,9 @@ func New(ctx context.Context, cfg Config, d Deps) (srv *Server, err error) {
 	if s.Console, err = s.newConsole(cfg, archiver); err != nil {
 		return nil, err
 	}
+	if s.Portal, err = s.newPortal(cfg); err != nil {
+		return nil, err
+	}
 	s.Handler = s.routes(cfg.RequestTimeout)
 	return s, nil
 }
@@ -294,6 +299,7 @@ func (s *Server) routes(timeout time.Duration) http.Handler {
 		h       http.Handler
 	}{
 		{console.Handles, s.Console},
+		{portal.Handles, s.Portal},
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		for _, m := range mounts {

@@ -9,95 +9,185 @@ import (
 	"time"
 
 	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/websession"
 )
 
 var _ novamed.ConsoleSessionStore = (*Store)(nil)
 
-// CreateConsoleSession stores a new staff console session.
-func (s *Store) CreateConsoleSession(ctx context.Context, cs *novamed.ConsoleSession) error {
-	return s.inTx(ctx, func(tx *txn) error {
-		_, err := tx.exec(ctx, `INSERT INTO console_sessions (token_hash, operator_id, created_at, last_seen_at, reauth_at, client_addr, user_agent)
-VALUES (?, ?, ?, ?, ?, ?, ?)`, hex.EncodeToString(cs.TokenHash), cs.OperatorID, micros(cs.CreatedAt), micros(cs.LastSeenAt),
-			micros(cs.ReauthAt), cs.ClientAddr, cs.UserAgent)
+// sessionTable is one surface's session table (console_sessions,
+// portal_sessions): the same columns, the subject's column named for who
+// signs in there.
+type sessionTable struct {
+	s              *Store
+	table, subject string
+}
+
+func (t sessionTable) create(ctx context.Context, r *websession.Record) error {
+	return t.s.inTx(ctx, func(tx *txn) error {
+		_, err := tx.exec(ctx, `INSERT INTO `+t.table+` (token_hash, `+t.subject+`, created_at, last_seen_at, reauth_at, client_addr, user_agent)
+VALUES (?, ?, ?, ?, ?, ?, ?)`, hex.EncodeToString(r.TokenHash), r.Subject, micros(r.CreatedAt), micros(r.LastSeenAt),
+			micros(r.ReauthAt), r.ClientAddr, r.UserAgent)
 		if err != nil {
-			return fmt.Errorf("sqlstore: create console session: %w", err)
+			return fmt.Errorf("sqlstore: create session: %w", err)
 		}
 		return nil
 	})
+}
+
+func (t sessionTable) get(ctx context.Context, tokenHash []byte) (*websession.Record, error) {
+	var r websession.Record
+	var created, seen, reauth int64
+	err := t.s.read.queryRow(ctx, `SELECT `+t.subject+`, created_at, last_seen_at, reauth_at, client_addr, user_agent FROM `+t.table+` WHERE token_hash = ?`,
+		hex.EncodeToString(tokenHash)).Scan(&r.Subject, &created, &seen, &reauth, &r.ClientAddr, &r.UserAgent)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, websession.ErrNoSession
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: read session: %w", err)
+	}
+	r.TokenHash = append([]byte(nil), tokenHash...)
+	r.CreatedAt, r.LastSeenAt, r.ReauthAt = fromMicros(created), fromMicros(seen), fromMicros(reauth)
+	return &r, nil
+}
+
+func (t sessionTable) touch(ctx context.Context, tokenHash []byte, at time.Time, reauth bool) error {
+	return t.s.inTx(ctx, func(tx *txn) error {
+		var res sql.Result
+		var err error
+		if reauth {
+			res, err = tx.exec(ctx, `UPDATE `+t.table+` SET last_seen_at = ?, reauth_at = ? WHERE token_hash = ?`,
+				micros(at), micros(at), hex.EncodeToString(tokenHash))
+		} else {
+			res, err = tx.exec(ctx, `UPDATE `+t.table+` SET last_seen_at = ? WHERE token_hash = ?`, micros(at), hex.EncodeToString(tokenHash))
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: touch session: %w", err)
+		}
+		if n, err := res.RowsAffected(); err == nil && n == 0 {
+			return websession.ErrNoSession
+		}
+		return nil
+	})
+}
+
+func (t sessionTable) delete(ctx context.Context, tokenHash []byte) error {
+	return t.s.inTx(ctx, func(tx *txn) error {
+		if _, err := tx.exec(ctx, `DELETE FROM `+t.table+` WHERE token_hash = ?`, hex.EncodeToString(tokenHash)); err != nil {
+			return fmt.Errorf("sqlstore: delete session: %w", err)
+		}
+		return nil
+	})
+}
+
+func (t sessionTable) deleteSubject(ctx context.Context, subject string) (int64, error) {
+	var n int64
+	err := t.s.inTx(ctx, func(tx *txn) error {
+		res, err := tx.exec(ctx, `DELETE FROM `+t.table+` WHERE `+t.subject+` = ?`, subject)
+		if err != nil {
+			return fmt.Errorf("sqlstore: delete sessions: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
+}
+
+func (t sessionTable) purge(ctx context.Context, idleBefore, createdBefore time.Time) (int64, error) {
+	var n int64
+	err := t.s.inTx(ctx, func(tx *txn) error {
+		res, err := tx.exec(ctx, `DELETE FROM `+t.table+` WHERE last_seen_at < ? OR created_at < ?`, micros(idleBefore), micros(createdBefore))
+		if err != nil {
+			return fmt.Errorf("sqlstore: purge sessions: %w", err)
+		}
+		n, _ = res.RowsAffected()
+		return nil
+	})
+	return n, err
+}
+
+func (s *Store) consoleSessions() sessionTable {
+	return sessionTable{s, "console_sessions", "operator_id"}
+}
+
+// CreateConsoleSession stores a new staff console session.
+func (s *Store) CreateConsoleSession(ctx context.Context, cs *novamed.ConsoleSession) error {
+	return s.consoleSessions().create(ctx, &websession.Record{TokenHash: cs.TokenHash, Subject: cs.OperatorID, CreatedAt: cs.CreatedAt,
+		LastSeenAt: cs.LastSeenAt, ReauthAt: cs.ReauthAt, ClientAddr: cs.ClientAddr, UserAgent: cs.UserAgent})
 }
 
 // ConsoleSession returns the session whose token hashes to tokenHash.
 func (s *Store) ConsoleSession(ctx context.Context, tokenHash []byte) (*novamed.ConsoleSession, error) {
-	var cs novamed.ConsoleSession
-	var created, seen, reauth int64
-	err := s.read.queryRow(ctx, `SELECT operator_id, created_at, last_seen_at, reauth_at, client_addr, user_agent FROM console_sessions WHERE token_hash = ?`,
-		hex.EncodeToString(tokenHash)).Scan(&cs.OperatorID, &created, &seen, &reauth, &cs.ClientAddr, &cs.UserAgent)
-	if errors.Is(err, sql.ErrNoRows) {
+	r, err := s.consoleSessions().get(ctx, tokenHash)
+	if errors.Is(err, websession.ErrNoSession) {
 		return nil, novamed.ErrNoConsoleSession
 	}
 	if err != nil {
-		return nil, fmt.Errorf("sqlstore: read console session: %w", err)
+		return nil, err
 	}
-	cs.TokenHash = append([]byte(nil), tokenHash...)
-	cs.CreatedAt, cs.LastSeenAt, cs.ReauthAt = fromMicros(created), fromMicros(seen), fromMicros(reauth)
-	return &cs, nil
+	return &novamed.ConsoleSession{TokenHash: r.TokenHash, OperatorID: r.Subject, CreatedAt: r.CreatedAt, LastSeenAt: r.LastSeenAt,
+		ReauthAt: r.ReauthAt, ClientAddr: r.ClientAddr, UserAgent: r.UserAgent}, nil
 }
 
 // TouchConsoleSession records activity (and a re-authentication).
 func (s *Store) TouchConsoleSession(ctx context.Context, tokenHash []byte, at time.Time, reauth bool) error {
-	return s.inTx(ctx, func(tx *txn) error {
-		var res sql.Result
-		var err error
-		if reauth {
-			res, err = tx.exec(ctx, `UPDATE console_sessions SET last_seen_at = ?, reauth_at = ? WHERE token_hash = ?`,
-				micros(at), micros(at), hex.EncodeToString(tokenHash))
-		} else {
-			res, err = tx.exec(ctx, `UPDATE console_sessions SET last_seen_at = ? WHERE token_hash = ?`, micros(at), hex.EncodeToString(tokenHash))
-		}
-		if err != nil {
-			return fmt.Errorf("sqlstore: touch console session: %w", err)
-		}
-		if n, err := res.RowsAffected(); err == nil && n == 0 {
-			return novamed.ErrNoConsoleSession
-		}
-		return nil
-	})
+	err := s.consoleSessions().touch(ctx, tokenHash, at, reauth)
+	if errors.Is(err, websession.ErrNoSession) {
+		return novamed.ErrNoConsoleSession
+	}
+	return err
 }
 
 // DeleteConsoleSession ends one session.
 func (s *Store) DeleteConsoleSession(ctx context.Context, tokenHash []byte) error {
-	return s.inTx(ctx, func(tx *txn) error {
-		if _, err := tx.exec(ctx, `DELETE FROM console_sessions WHERE token_hash = ?`, hex.EncodeToString(tokenHash)); err != nil {
-			return fmt.Errorf("sqlstore: delete console session: %w", err)
-		}
-		return nil
-	})
+	return s.consoleSessions().delete(ctx, tokenHash)
 }
 
 // DeleteOperatorConsoleSessions ends every session of an operator.
 func (s *Store) DeleteOperatorConsoleSessions(ctx context.Context, operatorID string) (int64, error) {
-	var n int64
-	err := s.inTx(ctx, func(tx *txn) error {
-		res, err := tx.exec(ctx, `DELETE FROM console_sessions WHERE operator_id = ?`, operatorID)
-		if err != nil {
-			return fmt.Errorf("sqlstore: delete operator console sessions: %w", err)
-		}
-		n, _ = res.RowsAffected()
-		return nil
-	})
-	return n, err
+	return s.consoleSessions().deleteSubject(ctx, operatorID)
 }
 
 // PurgeConsoleSessions deletes sessions past their idle or absolute limit.
 func (s *Store) PurgeConsoleSessions(ctx context.Context, idleBefore, createdBefore time.Time) (int64, error) {
-	var n int64
-	err := s.inTx(ctx, func(tx *txn) error {
-		res, err := tx.exec(ctx, `DELETE FROM console_sessions WHERE last_seen_at < ? OR created_at < ?`, micros(idleBefore), micros(createdBefore))
-		if err != nil {
-			return fmt.Errorf("sqlstore: purge console sessions: %w", err)
-		}
-		n, _ = res.RowsAffected()
-		return nil
-	})
-	return n, err
+	return s.consoleSessions().purge(ctx, idleBefore, createdBefore)
+}
+
+// PortalSessions are the partner portal's sessions (portal_sessions).
+func (s *Store) PortalSessions() PortalSessionStore {
+	return PortalSessionStore{sessionTable{s, "portal_sessions", "partner_user_id"}}
+}
+
+// PortalSessionStore is portal_sessions as a websession.Store.
+type PortalSessionStore struct{ t sessionTable }
+
+var _ websession.Store = PortalSessionStore{}
+
+// CreateSession stores a new portal session.
+func (p PortalSessionStore) CreateSession(ctx context.Context, r *websession.Record) error {
+	return p.t.create(ctx, r)
+}
+
+// Session returns the portal session whose token hashes to hash.
+func (p PortalSessionStore) Session(ctx context.Context, hash []byte) (*websession.Record, error) {
+	return p.t.get(ctx, hash)
+}
+
+// TouchSession records activity (and a re-authentication).
+func (p PortalSessionStore) TouchSession(ctx context.Context, hash []byte, at time.Time, reauth bool) error {
+	return p.t.touch(ctx, hash, at, reauth)
+}
+
+// DeleteSession ends one portal session.
+func (p PortalSessionStore) DeleteSession(ctx context.Context, hash []byte) error {
+	return p.t.delete(ctx, hash)
+}
+
+// DeleteSubjectSessions ends every session of a partner user.
+func (p PortalSessionStore) DeleteSubjectSessions(ctx context.Context, userID string) (int64, error) {
+	return p.t.deleteSubject(ctx, userID)
+}
+
+// Purge deletes portal sessions past their idle or absolute limit.
+func (p PortalSessionStore) Purge(ctx context.Context, idleBefore, createdBefore time.Time) (int64, error) {
+	return p.t.purge(ctx, idleBefore, createdBefore)
 }

@@ -21,6 +21,7 @@ var sealedColumns = []struct {
 	{"events", []string{"data"}},
 	{"webhooks", []string{"secret", "verification_token", "prev_secret", "prev_token"}},
 	{"operators", []string{"totp_secret"}},
+	{"partner_users", []string{"totp_secret"}},
 }
 
 // RotatePHI re-seals, under the keyring's current version, every PHI column

@@ -54,7 +54,7 @@
     if (!ms) return;
     if (idleTimer) clearTimeout(idleTimer);
     idleTimer = setTimeout(function () {
-      window.location.assign("/console/login?reason=idle");
+      window.location.assign((document.body.dataset.loginUrl || "/console/login") + "?reason=idle");
     }, ms + 1000);
   }
 

@@ -1,0 +1,136 @@
+// Package portal is the partner developer portal (issue 24), served at
+// /portal by the same binary as the partner API: partner users sign in
+// with a password and TOTP, and see and manage only their own partner's
+// users and keys. It stands on internal/websession, the staff console's
+// session, CSRF, CSP and log-off machinery, with its own cookie, session
+// table and CSRF label, so a console session is never a portal session.
+//
+// Isolation is the portal's first property: every signed-in handler gets
+// the user's partner from the session and reads through it; an id of
+// another partner answers the same "not found" page as an id that does
+// not exist.
+package portal
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/console"
+	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/onboarding"
+	"github.com/novamed/partner-api/internal/partneruser"
+	"github.com/novamed/partner-api/internal/websession"
+)
+
+// Prefix is where the portal is served.
+const Prefix = "/portal"
+
+// Handles reports whether path belongs to the portal.
+func Handles(path string) bool { return path == Prefix || strings.HasPrefix(path, Prefix+"/") }
+
+// Store is what the portal reads and changes besides partner users.
+type Store interface {
+	onboarding.Store
+	ListAPIKeys(ctx context.Context, clinicID string) ([]*novamed.APIKey, error)
+	GetAPIKey(ctx context.Context, id string) (*novamed.APIKey, error)
+	RevokeAPIKey(ctx context.Context, id string, at time.Time) (*novamed.APIKey, error)
+	RollAPIKey(ctx context.Context, id string, next *novamed.APIKey, graceUntil time.Time) (*novamed.APIKey, error)
+}
+
+// Config holds the portal's dependencies and settings.
+type Config struct {
+	Env novamed.Environment
+	// Sessions is the portal's session table.
+	Sessions websession.Store
+	Users    *partneruser.Service
+	Store    Store
+	// Audit records what partner users do (actor partner_user:<id>).
+	Audit  *audit.Writer
+	Logger *slog.Logger
+	// Now is the clock; time.Now when nil.
+	Now func() time.Time
+	// IdleTimeout (default 15 min) and AbsoluteTimeout (default 12 h) end
+	// sessions.
+	IdleTimeout, AbsoluteTimeout time.Duration
+	// SecureCookies, HostPrefix and HSTS as for the console.
+	SecureCookies, HostPrefix, HSTS bool
+	// ClientAddr returns the request's client address; the peer when nil.
+	ClientAddr func(*http.Request) string
+	// OnKeysChanged tells every replica to forget cached keys.
+	OnKeysChanged func(context.Context)
+	// MaxGrace bounds a roll's grace period (default 7 days).
+	MaxGrace time.Duration
+}
+
+// Portal is the developer portal as an http.Handler for /portal.
+type Portal struct {
+	cfg      Config
+	mux      *http.ServeMux
+	routes   []Route
+	cop      *http.CrossOriginProtection
+	assets   *websession.Assets
+	pages    *websession.Pages
+	sessions *websession.Manager
+	log      *slog.Logger
+}
+
+// New returns the portal.
+func New(cfg Config) (*Portal, error) {
+	if cfg.Sessions == nil || cfg.Users == nil || cfg.Store == nil {
+		return nil, errors.New("portal: Sessions, Users and Store are required")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 15 * time.Minute
+	}
+	if cfg.AbsoluteTimeout <= 0 {
+		cfg.AbsoluteTimeout = 12 * time.Hour
+	}
+	if cfg.MaxGrace <= 0 {
+		cfg.MaxGrace = 7 * 24 * time.Hour
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	p := &Portal{cfg: cfg, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection(), log: cfg.Logger}
+	p.sessions = websession.NewManager(websession.Config{Store: cfg.Sessions, Cookie: "novamed_portal", HostPrefix: cfg.HostPrefix,
+		Secure: cfg.SecureCookies, CSRFLabel: "novamed portal csrf v1", Idle: cfg.IdleTimeout, Absolute: cfg.AbsoluteTimeout, Now: cfg.Now})
+	var err error
+	if p.assets, err = websession.LoadAssets(console.StaticFS(), Prefix); err != nil {
+		return nil, err
+	}
+	if p.pages, err = loadPages(p.assets); err != nil {
+		return nil, err
+	}
+	p.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p.renderError(w, r, nil, http.StatusForbidden, "This request came from another site and was refused.")
+	}))
+	p.register()
+	return p, nil
+}
+
+func (p *Portal) now() time.Time { return p.cfg.Now() }
+
+// ServeHTTP answers a portal request.
+func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	websession.SetSecurityHeaders(w.Header(), p.cfg.HSTS)
+	if err := p.cop.Check(r); err != nil {
+		p.renderError(w, r, nil, http.StatusForbidden, "This request came from another site and was refused.")
+		return
+	}
+	p.mux.ServeHTTP(w, r)
+}
+
+func (p *Portal) clientAddr(r *http.Request) string {
+	if p.cfg.ClientAddr != nil {
+		return p.cfg.ClientAddr(r)
+	}
+	return websession.PeerAddr(r)
+}

@@ -1,0 +1,434 @@
+package portal
+
+import (
+	"context"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/onboarding"
+	"github.com/novamed/partner-api/internal/operator"
+	"github.com/novamed/partner-api/internal/partneruser"
+	"github.com/novamed/partner-api/internal/phi"
+	"github.com/novamed/partner-api/internal/sqlstore"
+	"github.com/novamed/partner-api/internal/websession"
+)
+
+const testPassword = "correct horse battery staple"
+
+// cheapHashes keep Argon2id fast in tests (the encoding names its costs).
+var cheapHashes = operator.PasswordParams{Memory: 64, Time: 1, Threads: 1}
+
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Add(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// fixture is one partner as the tests see it.
+type fixture struct {
+	partner *novamed.Partner
+	clinic  *novamed.Clinic
+	key     *novamed.APIKey
+	admin   *partneruser.User
+	dev     *partneruser.User
+	// adminTOTP is the admin's enrolled secret.
+	adminTOTP string
+}
+
+type testEnv struct {
+	t     *testing.T
+	store *sqlstore.Store
+	clock *clock
+	users *partneruser.Service
+	p     *Portal
+}
+
+func newEnv(t *testing.T) *testEnv {
+	t.Helper()
+	ring, err := phi.NewKeyring(map[uint32][]byte{1: make([]byte, 32)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "novamed.db"), sqlstore.Options{Keyring: ring})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	e := &testEnv{t: t, store: store, clock: &clock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}}
+	e.users = &partneruser.Service{Store: store, Now: e.clock.Now, Params: cheapHashes}
+	aw := audit.NewWriter(store, nil)
+	t.Cleanup(func() { aw.Close() })
+	e.p, err = New(Config{Env: novamed.Development, Sessions: store.PortalSessions(), Users: e.users, Store: store, Now: e.clock.Now, Audit: aw})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+// addPartner creates an approved partner with a BAA, a clinic, a
+// development key, an admin (with TOTP) and a developer (without).
+func (e *testEnv) addPartner(name string) *fixture {
+	e.t.Helper()
+	ctx := context.Background()
+	d := onboarding.Deps{Env: novamed.Development, Now: e.clock.Now}
+	staff := onboarding.Actor{ID: "operator:test"}
+	p, err := onboarding.CreatePartner(ctx, e.store, d, staff, onboarding.CreatePartnerInput{Name: name})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := onboarding.RecordBAA(ctx, e.store, d, staff, p.ID, onboarding.BAAInput{SignedOn: "2026-01-15", Signer: "Dana"}); err != nil {
+		e.t.Fatal(err)
+	}
+	if p, err = onboarding.SetStatus(ctx, e.store, d, staff, p.ID, "approve"); err != nil {
+		e.t.Fatal(err)
+	}
+	c, err := onboarding.CreateClinic(ctx, e.store, d, staff, name+" clinic", p.ID)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	k, _, err := onboarding.IssueKey(ctx, e.store, d, staff, onboarding.KeyInput{Name: name + " key", Clinics: []string{c.ID}})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	f := &fixture{partner: p, clinic: c, key: k}
+	f.admin, f.adminTOTP = e.addUser(p.ID, "admin@"+strings.ToLower(strings.Fields(name)[0])+".test", partneruser.Admin)
+	f.dev, _ = e.addUser(p.ID, "dev@"+strings.ToLower(strings.Fields(name)[0])+".test", partneruser.Developer)
+	return f
+}
+
+// addUser invites and accepts a user through the service (an admin
+// enrols TOTP).
+func (e *testEnv) addUser(partnerID, email string, role partneruser.Role) (*partneruser.User, string) {
+	e.t.Helper()
+	ctx := context.Background()
+	_, link, _, err := e.users.Invite(ctx, partneruser.Actor{ID: "operator:test"}, partneruser.InviteInput{PartnerID: partnerID, Email: email, Name: "Test " + string(role), Role: role})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	secret, code := "", ""
+	if role == partneruser.Admin {
+		secret, _, err = operator.NewTOTP("test", email)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		code, _ = operator.TOTPCode(secret, e.clock.Now())
+	}
+	u, err := e.users.Accept(ctx, partneruser.Actor{}, strings.TrimPrefix(link, partneruser.InvitationPath), testPassword, secret, code)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return u, secret
+}
+
+func (e *testEnv) do(method, path string, form url.Values, ck *http.Cookie) *httptest.ResponseRecorder {
+	e.t.Helper()
+	var body *strings.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	} else {
+		body = strings.NewReader("")
+	}
+	r := httptest.NewRequest(method, "http://127.0.0.1:8080"+path, body)
+	r.RemoteAddr = "127.0.0.1:40000"
+	if form != nil {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	r.Header.Set("Sec-Fetch-Site", "same-origin")
+	if ck != nil {
+		r.AddCookie(ck)
+	}
+	w := httptest.NewRecorder()
+	e.p.ServeHTTP(w, r)
+	return w
+}
+
+var csrfRE = regexp.MustCompile(`name="csrf_token" value="([^"]+)"`)
+
+// signIn signs in through the sign-in form and returns the session
+// cookie and its CSRF token. The clock moves a TOTP step first, so that
+// every sign-in has a fresh code.
+func (e *testEnv) signIn(u *partneruser.User, totpSecret string) (*http.Cookie, string) {
+	e.t.Helper()
+	e.clock.Add(30 * time.Second)
+	code := ""
+	if totpSecret != "" {
+		code, _ = operator.TOTPCode(totpSecret, e.clock.Now())
+	}
+	w := e.do("POST", "/portal/login", url.Values{"email": {u.Email}, "password": {testPassword}, "code": {code}}, nil)
+	if w.Code != http.StatusSeeOther {
+		e.t.Fatalf("sign in %s: %d %s", u.Email, w.Code, w.Body.String())
+	}
+	var ck *http.Cookie
+	for _, c := range w.Result().Cookies() {
+		if c.Name == "novamed_portal" {
+			ck = c
+		}
+	}
+	if ck == nil {
+		e.t.Fatal("no session cookie")
+	}
+	page := e.do("GET", "/portal/", nil, ck)
+	m := csrfRE.FindStringSubmatch(page.Body.String())
+	if page.Code != 200 || m == nil {
+		e.t.Fatalf("overview after sign-in: %d", page.Code)
+	}
+	return ck, m[1]
+}
+
+func fill(path, id string) string { return strings.ReplaceAll(path, "{id}", id) }
+
+// idFor is the other partner's id a route's {id} takes: a user id for
+// /users/{id}/…, a key id for /keys/{id}/….
+func idFor(path string, f *fixture) string {
+	if strings.HasPrefix(path, Prefix+"/users/") {
+		return f.dev.ID
+	}
+	return f.key.ID
+}
+
+// TestIsolationMatrix walks every signed-in portal route (from the
+// route table, not a hand-kept list) as a partner user of another
+// partner, a staff console session, an expired portal session and no
+// session. Partner B's admin never sees nor changes partner A's data, and
+// A's ids answer byte for byte what an id that does not exist answers;
+// the others are sent to sign in.
+func TestIsolationMatrix(t *testing.T) {
+	e := newEnv(t)
+	a := e.addPartner("Alpha Health")
+	b := e.addPartner("Bravo Care")
+	ctx := context.Background()
+
+	// A's data that must never appear in B's pages.
+	secretsOfA := []string{a.partner.Name, a.partner.ID, a.clinic.ID, a.key.ID, a.key.Prefix, a.admin.Email, a.dev.Email, a.admin.ID, a.dev.ID}
+
+	bCookie, bCSRF := e.signIn(b.admin, b.adminTOTP)
+
+	// A staff console session: a real console session row and cookie.
+	staffToken := websession.NewToken()
+	if err := e.store.CreateConsoleSession(ctx, &novamed.ConsoleSession{TokenHash: websession.HashToken(staffToken), OperatorID: "op-1",
+		CreatedAt: e.clock.Now(), LastSeenAt: e.clock.Now(), ReauthAt: e.clock.Now()}); err != nil {
+		t.Fatal(err)
+	}
+	staff := &http.Cookie{Name: "novamed_console", Value: staffToken}
+	// An expired portal session of A's admin: idle for longer than the
+	// limit (a new one per request: the first use deletes it).
+	expiredSession := func() *http.Cookie {
+		tok := websession.NewToken()
+		old := e.clock.Now().Add(-time.Hour)
+		if err := e.store.PortalSessions().CreateSession(ctx, &websession.Record{TokenHash: websession.HashToken(tok), Subject: a.admin.ID,
+			CreatedAt: old, LastSeenAt: old, ReauthAt: old}); err != nil {
+			t.Fatal(err)
+		}
+		return &http.Cookie{Name: "novamed_portal", Value: tok}
+	}
+
+	routes := 0
+	for _, rt := range e.p.Routes() {
+		if rt.Public {
+			continue
+		}
+		routes++
+		name := rt.Method + " " + rt.Path
+		var form url.Values
+		if rt.Method == "POST" {
+			form = url.Values{"csrf_token": {bCSRF}, "grace": {"1h"}, "clinic": {a.clinic.ID}, "name": {"x"}, "email": {"someone@bravo.test"}, "role": {"partner_developer"}}
+		}
+		path := fill(rt.Path, idFor(rt.Path, a))
+		path = strings.TrimSuffix(path, "{$}")
+
+		// Another partner's user.
+		w := e.do(rt.Method, path, form, bCookie)
+		body := w.Body.String()
+		for _, s := range secretsOfA {
+			if strings.Contains(body, s) {
+				t.Errorf("%s as partner B: the answer shows partner A's %q", name, s)
+			}
+		}
+		if strings.Contains(rt.Path, "{id}") {
+			// Byte-identical to an id that does not exist.
+			w2 := e.do(rt.Method, fill(rt.Path, uuid.NewString()), form, bCookie)
+			if w.Code != http.StatusNotFound || w2.Code != http.StatusNotFound || body != w2.Body.String() {
+				t.Errorf("%s as partner B: %d vs %d for an unknown id; bodies identical: %v", name, w.Code, w2.Code, body == w2.Body.String())
+			}
+		} else if w.Code >= 500 {
+			t.Errorf("%s as partner B: %d", name, w.Code)
+		}
+
+		// Staff session, expired session, no session: to the sign-in page.
+		for _, c := range []struct {
+			who    string
+			ck     *http.Cookie
+			reason string
+		}{{"staff", staff, ""}, {"expired", expiredSession(), "reason=idle"}, {"none", nil, ""}} {
+			f := url.Values(nil)
+			if rt.Method == "POST" {
+				f = url.Values{"csrf_token": {"x"}}
+			}
+			w := e.do(rt.Method, path, f, c.ck)
+			loc := w.Header().Get("Location")
+			if w.Code != http.StatusSeeOther || !strings.HasPrefix(loc, "/portal/login") || !strings.Contains(loc, c.reason) {
+				t.Errorf("%s with %s session: %d %q, want 303 to /portal/login", name, c.who, w.Code, loc)
+			}
+			for _, s := range secretsOfA {
+				if strings.Contains(w.Body.String(), s) {
+					t.Errorf("%s with %s session shows %q", name, c.who, s)
+				}
+			}
+		}
+	}
+	if routes < 9 {
+		t.Fatalf("only %d signed-in routes walked", routes)
+	}
+
+	// A's data is as it was: its key active, its users active, no new user.
+	k, err := e.store.GetAPIKey(ctx, a.key.ID)
+	if err != nil || k.RevokedAt != nil || k.ReplacedBy != "" {
+		t.Errorf("A's key changed: %+v %v", k, err)
+	}
+	us, err := e.store.ListPartnerUsers(ctx, a.partner.ID)
+	if err != nil || len(us) != 2 || us[0].Status != partneruser.Active || us[1].Status != partneruser.Active {
+		t.Errorf("A's users changed: %v", err)
+	}
+	keys, _ := e.store.ListAPIKeys(ctx, a.clinic.ID)
+	if len(keys) != 1 {
+		t.Errorf("A's clinic has %d keys after B's requests, want 1", len(keys))
+	}
+}
+
+// TestDeveloperRole: a developer reads but may not invite, create or
+// revoke keys (403), and rolls a development key.
+func TestDeveloperRole(t *testing.T) {
+	e := newEnv(t)
+	a := e.addPartner("Alpha Health")
+	ck, csrf := e.signIn(a.dev, "")
+	for _, rt := range e.p.Routes() {
+		if !rt.AdminOnly {
+			continue
+		}
+		path := fill(rt.Path, idFor(rt.Path, a))
+		if w := e.do(rt.Method, path, url.Values{"csrf_token": {csrf}}, ck); w.Code != http.StatusForbidden {
+			t.Errorf("%s %s as developer: %d, want 403", rt.Method, rt.Path, w.Code)
+		}
+	}
+	w := e.do("POST", "/portal/keys/"+a.key.ID+"/roll", url.Values{"csrf_token": {csrf}, "grace": {"1h"}}, ck)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), `id="new-key">dev_`) {
+		t.Fatalf("developer rolls a development key: %d %s", w.Code, w.Body.String())
+	}
+	// Without the CSRF token: refused, nothing changes.
+	if w := e.do("POST", "/portal/keys/"+a.key.ID+"/roll", url.Values{"grace": {"1h"}}, ck); w.Code != http.StatusForbidden {
+		t.Errorf("roll without CSRF: %d", w.Code)
+	}
+}
+
+var setupLinkRE = regexp.MustCompile(`id="invite-link">(/portal/setup/inv_[A-Za-z0-9_-]{43})<`)
+
+// TestInvitationFlow: a partner admin invites a colleague from the portal
+// (the link shown once), the colleague sets up their account (an admin
+// must enrol TOTP; a wrong code is shown beside its field and spends
+// nothing), signs out, the link is dead, they sign in again; an admin
+// creates and revokes a development key; every action is audited with
+// actor partner_user:<id>.
+func TestInvitationFlow(t *testing.T) {
+	e := newEnv(t)
+	a := e.addPartner("Alpha Health")
+	ck, csrf := e.signIn(a.admin, a.adminTOTP)
+	w := e.do("POST", "/portal/users", url.Values{"csrf_token": {csrf}, "email": {"new@alpha.test"}, "name": {"New Admin"}, "role": {"partner_admin"}}, ck)
+	m := setupLinkRE.FindStringSubmatch(w.Body.String())
+	if w.Code != 200 || m == nil {
+		t.Fatalf("invite: %d %s", w.Code, w.Body.String())
+	}
+	link := m[1]
+	if again := e.do("GET", "/portal/users", nil, ck); strings.Contains(again.Body.String(), link) || !strings.Contains(again.Body.String(), "new@alpha.test") {
+		t.Error("the users page shows the link again, or not the invited user")
+	}
+	if w := e.do("POST", "/portal/users", url.Values{"csrf_token": {csrf}, "email": {"new@alpha.test"}, "name": {"Again"}, "role": {"partner_admin"}}, ck); w.Code != 422 || !strings.Contains(w.Body.String(), `id="email-error"`) {
+		t.Errorf("second invitation of one email: %d", w.Code)
+	}
+
+	page := e.do("GET", link, nil, nil)
+	secret := regexp.MustCompile(`name="totp_secret" value="([A-Z2-7]+)"`).FindStringSubmatch(page.Body.String())
+	if page.Code != 200 || secret == nil || !strings.Contains(page.Body.String(), "Alpha Health") || !strings.Contains(page.Body.String(), "data:image/png;base64,") {
+		t.Fatalf("setup page: %d", page.Code)
+	}
+	form := url.Values{"totp_secret": {secret[1]}, "password": {testPassword}, "password2": {testPassword}}
+	if w := e.do("POST", link, form, nil); w.Code != 422 || !strings.Contains(w.Body.String(), `id="code-error"`) {
+		t.Fatalf("an admin without a code: %d", w.Code)
+	}
+	form.Set("code", "000000")
+	if w := e.do("POST", link, form, nil); w.Code != 422 || !strings.Contains(w.Body.String(), `id="code-error"`) || !strings.Contains(w.Body.String(), secret[1]) {
+		t.Fatalf("a wrong code: %d (the same secret offered again: %v)", w.Code, strings.Contains(w.Body.String(), secret[1]))
+	}
+	code, _ := operator.TOTPCode(secret[1], e.clock.Now())
+	form.Set("code", code)
+	w = e.do("POST", link, form, nil)
+	if w.Code != http.StatusSeeOther || w.Header().Get("Location") != "/portal/?welcome=1" {
+		t.Fatalf("setup: %d %s", w.Code, w.Body.String())
+	}
+	if w := e.do("GET", link, nil, nil); w.Code != 404 {
+		t.Errorf("the used link: %d", w.Code)
+	}
+	if w := e.do("POST", link, form, nil); w.Code != 404 {
+		t.Errorf("the used link posted again: %d", w.Code)
+	}
+	newUser, err := e.store.GetPartnerUserByEmail(context.Background(), "new@alpha.test")
+	if err != nil || newUser.Status != partneruser.Active || !newUser.HasTOTP() {
+		t.Fatalf("new user: %+v %v", newUser, err)
+	}
+	nck, ncsrf := e.signIn(newUser, secret[1])
+
+	// Keys: create (shown once), then revoke.
+	w = e.do("POST", "/portal/keys", url.Values{"csrf_token": {ncsrf}, "name": {"CI"}, "clinic": {a.clinic.ID}}, nck)
+	key := regexp.MustCompile(`id="new-key">(dev_[^<]+)<`).FindStringSubmatch(w.Body.String())
+	if w.Code != 200 || key == nil {
+		t.Fatalf("create key: %d %s", w.Code, w.Body.String())
+	}
+	if list := e.do("GET", "/portal/keys", nil, nck); strings.Contains(list.Body.String(), key[1]) || !strings.Contains(list.Body.String(), key[1][:12]) {
+		t.Error("the keys page shows the key again, or not its prefix")
+	}
+	if w := e.do("POST", "/portal/keys", url.Values{"csrf_token": {ncsrf}, "name": {"CI"}}, nck); w.Code != 422 || !strings.Contains(w.Body.String(), `id="clinic-error"`) {
+		t.Errorf("a key without clinics: %d", w.Code)
+	}
+	if w := e.do("POST", "/portal/keys/"+a.key.ID+"/revoke", url.Values{"csrf_token": {ncsrf}}, nck); w.Code != 200 || !strings.Contains(w.Body.String(), "revoked") {
+		t.Fatalf("revoke: %d", w.Code)
+	}
+	if w := e.do("POST", "/portal/logout", url.Values{"csrf_token": {ncsrf}}, nck); w.Code != http.StatusSeeOther {
+		t.Fatalf("logout: %d", w.Code)
+	}
+	if w := e.do("GET", "/portal/keys", nil, nck); w.Code != http.StatusSeeOther {
+		t.Errorf("after logout: %d", w.Code)
+	}
+
+	actions := map[string]bool{}
+	err = e.store.ScanAudit(context.Background(), time.Time{}, e.clock.Now().Add(time.Hour), func(r *novamed.AuditRecord) error {
+		if r.Actor == newUser.Actor() || r.Actor == a.admin.Actor() {
+			actions[r.Actor+" "+r.Action] = true
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{a.admin.Actor() + " portal.sign_in", a.admin.Actor() + " partner_user.invite", newUser.Actor() + " partner_user.accept",
+		newUser.Actor() + " portal.sign_in", newUser.Actor() + " api_key.issue", newUser.Actor() + " api_key.revoke", newUser.Actor() + " portal.sign_out"} {
+		if !actions[want] {
+			t.Errorf("audit trail lacks %q (has %v)", want, actions)
+		}
+	}
+}

@@ -1,0 +1,23 @@
+package server
+
+import (
+	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/partneruser"
+	"github.com/novamed/partner-api/internal/portal"
+)
+
+// newPortal builds the partner developer portal (issue 24) on the same
+// store, audit trail and cookie rules as the staff console; the console's
+// idle and absolute limits apply to portal sessions too.
+func (s *Server) newPortal(cfg Config) (*portal.Portal, error) {
+	return portal.New(portal.Config{
+		Env: cfg.Env, Sessions: s.Store.PortalSessions(), Users: &partneruser.Service{Store: s.Store, Now: cfg.Now}, Store: s.Store,
+		Audit: s.Audit, Logger: s.Log, Now: cfg.Now,
+		IdleTimeout: cfg.Console.IdleTimeout, AbsoluteTimeout: cfg.Console.SessionLimit,
+		SecureCookies: cfg.UseTLS || cfg.BehindProxy || cfg.Env == novamed.Production || !loopbackAddr(cfg.Addr),
+		HostPrefix:    cfg.UseTLS || cfg.BehindProxy,
+		HSTS:          cfg.UseTLS || cfg.BehindProxy,
+		ClientAddr:    s.API.ClientAddr,
+		OnKeysChanged: s.keysChanged,
+	})
+}
