@@ -188,6 +188,8 @@ func TestServeWaitsForExplicitMigrations(t *testing.T) {
 		`ALTER TABLE audit_log DROP COLUMN hash_bytes`,
 		`DROP INDEX api_keys_partner`, `DROP INDEX clinics_partner`, `ALTER TABLE api_keys DROP COLUMN partner_id`,
 		`DROP TABLE portal_sessions`, `DROP TABLE partner_invitations`, `DROP TABLE partner_users`,
+		`DROP TABLE reencryption_jobs`, `DROP TABLE replica_keyrings`, `DROP INDEX security_events_open`,
+		`ALTER TABLE security_events DROP COLUMN acknowledged_by`, `ALTER TABLE security_events DROP COLUMN acknowledged_at`,
 		`ALTER TABLE clinics DROP COLUMN partner_id`, `DROP TABLE baas`, `DROP TABLE partners`,
 		`DELETE FROM goose_db_version WHERE version_id > 10`)
 	if _, err := cliIn(nil, "keys", "list", "--data-dir", dir); err == nil || !strings.Contains(err.Error(), "migrations pending") {

@@ -40,6 +40,10 @@ type Store interface {
 	GetAPIKey(ctx context.Context, id string) (*novamed.APIKey, error)
 	RevokeAPIKey(ctx context.Context, id string, at time.Time) (*novamed.APIKey, error)
 	RollAPIKey(ctx context.Context, id string, next *novamed.APIKey, graceUntil time.Time) (*novamed.APIKey, error)
+	// RecentAudit reads the audit trail newest first (the request log).
+	RecentAudit(ctx context.Context, since time.Time, fn func(*novamed.AuditRecord) bool) error
+	Usage(ctx context.Context, keyID, since string) ([]novamed.UsageCount, error)
+	ListSecurityEvents(ctx context.Context, since time.Time, limit int) ([]*novamed.SecurityEvent, error)
 }
 
 // Config holds the portal's dependencies and settings.

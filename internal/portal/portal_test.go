@@ -432,3 +432,72 @@ func TestInvitationFlow(t *testing.T) {
 		}
 	}
 }
+
+// TestRequestLogAndUsage: the request log shows the partner's own keys'
+// requests (latency, request id, the client's id, address), finds one by
+// either id, and never another partner's; usage and its CSV count the
+// partner's keys only; an anomaly event of the partner's key is listed,
+// another partner's is not.
+func TestRequestLogAndUsage(t *testing.T) {
+	e := newEnv(t)
+	a := e.addPartner("Alpha Health")
+	b := e.addPartner("Bravo Care")
+	ctx := context.Background()
+	now := e.clock.Now()
+	for _, rec := range []*novamed.AuditRecord{
+		{Time: now, RequestID: "req_alpha_1", ClientRequestID: "client-alpha-1", KeyID: a.key.ID, KeyOwner: a.key.Owner, KeyPrefix: a.key.Prefix,
+			Action: "patient.list", ClientAddr: "192.0.2.10", Status: 200, LatencyUS: 1500},
+		{Time: now, RequestID: "req_alpha_2", KeyID: a.key.ID, KeyOwner: a.key.Owner, KeyPrefix: a.key.Prefix, Action: "patient.read", Status: 404, LatencyUS: 900},
+		{Time: now, RequestID: "req_bravo_1", ClientRequestID: "client-bravo-1", KeyID: b.key.ID, KeyOwner: b.key.Owner, KeyPrefix: b.key.Prefix,
+			Action: "patient.list", ClientAddr: "198.51.100.7", Status: 200, LatencyUS: 700},
+	} {
+		if err := e.p.cfg.Audit.Record(ctx, rec); err != nil {
+			t.Fatal(err)
+		}
+	}
+	day := now.Format(time.DateOnly)
+	if err := e.store.AddUsage(ctx, []novamed.UsageCount{
+		{KeyID: a.key.ID, Day: day, Route: "GET /api/external/patient", StatusClass: "2xx", Count: 7},
+		{KeyID: a.key.ID, Day: day, Route: novamed.RouteRateLimited, StatusClass: "4xx", Count: 3},
+		{KeyID: b.key.ID, Day: day, Route: "GET /api/external/patient", StatusClass: "2xx", Count: 99},
+	}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.RecordSecurityEvent(ctx, &novamed.SecurityEvent{ID: uuid.NewString(), At: now, Rule: novamed.RuleNewNetwork, KeyID: a.key.ID, ClientAddr: "192.0.2.10", Detail: map[string]any{}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.store.RecordSecurityEvent(ctx, &novamed.SecurityEvent{ID: uuid.NewString(), At: now, Rule: novamed.RuleRateSpike, KeyID: b.key.ID, ClientAddr: "198.51.100.7", Detail: map[string]any{}}, nil); err != nil {
+		t.Fatal(err)
+	}
+	ck, _ := e.signIn(a.dev, "")
+	log := e.do("GET", "/portal/requests", nil, ck).Body.String()
+	for _, want := range []string{"req_alpha_1", "req_alpha_2", "client-alpha-1", "1.5 ms", "192.0.2.10", "patient.list"} {
+		if !strings.Contains(log, want) {
+			t.Errorf("request log lacks %q", want)
+		}
+	}
+	for _, not := range []string{"req_bravo_1", "client-bravo-1", "198.51.100.7", b.key.Prefix} {
+		if strings.Contains(log, not) {
+			t.Errorf("request log shows partner B's %q", not)
+		}
+	}
+	for q, want := range map[string]string{"req_alpha_2": "req_alpha_2", "client-alpha-1": "req_alpha_1"} {
+		body := e.do("GET", "/portal/requests?q="+q, nil, ck).Body.String()
+		if !strings.Contains(body, want) || strings.Count(body, "<tr>") != 2 {
+			t.Errorf("search %s: want only %s", q, want)
+		}
+	}
+	if body := e.do("GET", "/portal/requests?q=client-bravo-1", nil, ck).Body.String(); !strings.Contains(body, `id="no-requests"`) {
+		t.Error("searching partner B's client id finds something")
+	}
+	usage := e.do("GET", "/portal/usage", nil, ck).Body.String()
+	if !strings.Contains(usage, "<td>7</td>") || !strings.Contains(usage, "<td>3</td>") || strings.Contains(usage, "99") ||
+		!strings.Contains(usage, novamed.RuleNewNetwork) || strings.Contains(usage, novamed.RuleRateSpike) {
+		t.Errorf("usage page:\n%s", usage)
+	}
+	w := e.do("GET", "/portal/usage.csv", nil, ck)
+	if w.Code != 200 || w.Header().Get("Content-Type") != "text/csv; charset=utf-8" ||
+		!strings.Contains(w.Body.String(), day+","+a.key.Prefix+",GET /api/external/patient,2xx,7") || strings.Contains(w.Body.String(), "99") {
+		t.Errorf("usage.csv: %d\n%s", w.Code, w.Body.String())
+	}
+}

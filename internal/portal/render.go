@@ -39,6 +39,8 @@ type view struct {
 var nav = []struct{ path, label string }{
 	{"/", "Overview"},
 	{"/keys", "Keys"},
+	{"/requests", "Request log"},
+	{"/usage", "Usage"},
 	{"/users", "Users"},
 }
 

@@ -372,3 +372,36 @@ func (s *Store) AuditHead(ctx context.Context) (int64, string, error) {
 	}
 	return seq, hash, nil
 }
+
+// RecentAudit calls fn for each record stored at or after since, newest
+// first, after chaining whatever is pending, until fn returns false. It
+// reads through the at index (the partner portal's request log); the
+// record's own time is what it shows. Unlike ScanAudit it is not a
+// verification tool: an edited at may hide a record from it.
+func (s *Store) RecentAudit(ctx context.Context, since time.Time, fn func(*novamed.AuditRecord) bool) error {
+	if err := s.chainPending(ctx); err != nil {
+		return err
+	}
+	rows, err := s.read.query(ctx, `SELECT seq, at, record FROM audit_log WHERE at >= ? ORDER BY seq DESC`, micros(since))
+	if err != nil {
+		return fmt.Errorf("sqlstore: recent audit: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var row novamed.AuditRow
+		var at int64
+		var raw string
+		if err := rows.Scan(&row.Seq, &at, &raw); err != nil {
+			return fmt.Errorf("sqlstore: recent audit: %w", err)
+		}
+		row.At, row.Record = fromMicros(at), []byte(raw)
+		rec, err := audit.Decode(&row)
+		if err != nil {
+			return err
+		}
+		if !fn(rec) {
+			return nil
+		}
+	}
+	return rows.Err()
+}
