@@ -67,6 +67,9 @@ type Config struct {
 	ClientAddr func(*http.Request) string
 	// OnKeysChanged tells every replica to forget cached keys.
 	OnKeysChanged func(context.Context)
+	// BaseURL is the API's address as partners reach it (the getting
+	// started page); "" uses the scheme and host of the portal's request.
+	BaseURL string
 	// MaxGrace bounds a roll's grace period (default 7 days).
 	MaxGrace time.Duration
 }

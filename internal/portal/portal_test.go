@@ -501,3 +501,21 @@ func TestRequestLogAndUsage(t *testing.T) {
 		t.Errorf("usage.csv: %d\n%s", w.Code, w.Body.String())
 	}
 }
+
+// TestGettingStarted: the partner's clinic ids and the base URL are filled
+// into the quickstart; no key (nor another partner's clinic) is in it.
+func TestGettingStarted(t *testing.T) {
+	e := newEnv(t)
+	a := e.addPartner("Alpha Health")
+	b := e.addPartner("Bravo Care")
+	ck, _ := e.signIn(a.dev, "")
+	w := e.do("GET", "/portal/start", nil, ck)
+	body := w.Body.String()
+	if w.Code != 200 || !strings.Contains(body, `"assigned_clinic": "`+a.clinic.ID+`"`) || !strings.Contains(body, `id="base-url">http://127.0.0.1:8080<`) ||
+		!strings.Contains(body, "curl http://127.0.0.1:8080/api/external/me") {
+		t.Fatalf("getting started: %d\n%s", w.Code, body)
+	}
+	if strings.Contains(body, "dev_") || strings.Contains(body, b.clinic.ID) {
+		t.Error("the getting-started page shows a key or another partner's clinic")
+	}
+}

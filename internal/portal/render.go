@@ -38,6 +38,7 @@ type view struct {
 
 var nav = []struct{ path, label string }{
 	{"/", "Overview"},
+	{"/start", "Getting started"},
 	{"/keys", "Keys"},
 	{"/requests", "Request log"},
 	{"/usage", "Usage"},

@@ -57,6 +57,7 @@ func (p *Portal) register() {
 	p.signedIn("POST "+Prefix+"/keys", true, p.createKey)
 	p.signedIn("POST "+Prefix+"/keys/{id}/roll", false, p.rollKey)
 	p.signedIn("POST "+Prefix+"/keys/{id}/revoke", true, p.revokeKey)
+	p.signedIn("GET "+Prefix+"/start", false, p.start)
 	p.signedIn("GET "+Prefix+"/requests", false, p.requests)
 	p.signedIn("GET "+Prefix+"/usage", false, p.usage)
 	p.signedIn("GET "+Prefix+"/usage.csv", false, p.usageCSV)

@@ -1,0 +1,140 @@
+package main
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+
+	"github.com/novamed/partner-api/internal/browsertest"
+	"github.com/novamed/partner-api/internal/operator"
+)
+
+// TestPortalInTheBrowser drives the developer portal of a real development
+// server in Chromium: a staff admin invites a partner admin from the
+// console's partner page (the link shown once), the invitee sets up the
+// account with TOTP, creates a development key (shown once), calls the
+// partner API with it, rolls it without grace and sees the old key refused
+// and the new one accepted, and signs out. Every portal page passes
+// axe-core and breaks no CSP rule; the portal actions are in the audit
+// trail as partner_user:<id>.
+func TestPortalInTheBrowser(t *testing.T) {
+	b := browsertest.Start(t)
+	ts := startServer(t, "development", "--sandbox", "off")
+	var admin createdOperator
+	ts.mustCLI(&admin, "operators", "create", "--email", "admin@novamed.test", "--role", "admin")
+	partner := ts.newPartner("Portal Test Partner", true)
+	var clinic struct{ ID string }
+	ts.mustCLI(&clinic, "clinics", "create", "--name", "Portal Clinic", "--partner", partner)
+	ctx := b.Tab()
+	ctx, cancel := context.WithTimeout(ctx, 150*time.Second)
+	defer cancel()
+	acceptDialogs(ctx)
+	const staffPassword, partnerPassword = "a long admin passphrase", "a long partner passphrase"
+	ts.addSecret(staffPassword)
+	ts.addSecret(partnerPassword)
+
+	// Staff: account setup, then the partner page's invitation.
+	do(t, ctx, "staff setup page", chromedp.Navigate(ts.URL+admin.SetupLink), chromedp.WaitVisible(chromedp.ID("totp-key")))
+	staffSecret := text(t, ctx, "#totp-key")
+	ts.addSecret(staffSecret)
+	code, _ := operator.TOTPCode(staffSecret, time.Now())
+	do(t, ctx, "staff setup", chromedp.SendKeys(chromedp.ID("password"), staffPassword), chromedp.SendKeys(chromedp.ID("password2"), staffPassword),
+		chromedp.SendKeys(chromedp.ID("code"), code), chromedp.Submit(chromedp.ID("code")), chromedp.WaitVisible(chromedp.CSS("nav.sections")))
+	do(t, ctx, "partner page", chromedp.Navigate(ts.URL+"/console/partners/"+partner), chromedp.WaitVisible(chromedp.ID("portal-h")))
+	do(t, ctx, "invite", chromedp.SendKeys(chromedp.ID("pu_email"), "dana@partner.test"), chromedp.SendKeys(chromedp.ID("pu_name"), "Dana Dev"),
+		chromedp.Submit(chromedp.ID("pu_email")), chromedp.WaitVisible(chromedp.ID("invite-link")))
+	browsertest.CheckAxe(t, ctx, "console: portal invitation")
+	screenshot(t, ctx, "portal-invite-console.png")
+	link := text(t, ctx, "#invite-link")
+	ts.addSecret(link)
+	if !strings.HasPrefix(link, "/portal/setup/inv_") {
+		t.Fatalf("invitation link %.20s…", link)
+	}
+
+	// The invitee: setup with TOTP (required for a partner admin).
+	do(t, ctx, "portal setup page", chromedp.Navigate(ts.URL+link), chromedp.WaitVisible(chromedp.ID("totp-key")))
+	browsertest.CheckAxe(t, ctx, "portal: setup")
+	screenshot(t, ctx, "portal-setup.png")
+	secret := text(t, ctx, "#totp-key")
+	ts.addSecret(secret)
+	code, _ = operator.TOTPCode(secret, time.Now())
+	do(t, ctx, "portal setup", chromedp.SendKeys(chromedp.ID("password"), partnerPassword), chromedp.SendKeys(chromedp.ID("password2"), partnerPassword),
+		chromedp.SendKeys(chromedp.ID("code"), code), chromedp.Submit(chromedp.ID("code")), chromedp.WaitVisible(chromedp.CSS("nav.sections")))
+	if body := text(t, ctx, "main"); !strings.Contains(body, clinic.ID) || !strings.Contains(body, "Portal Test Partner") {
+		t.Fatalf("overview: %q", body)
+	}
+	browsertest.CheckAxe(t, ctx, "portal: overview")
+	screenshot(t, ctx, "portal-overview.png")
+
+	// A development key, shown once, that works on the partner API.
+	do(t, ctx, "keys", chromedp.Click(chromedp.CSS(`nav a[href="/portal/keys"]`)), chromedp.WaitVisible(chromedp.CSS(`form[action="/portal/keys"]`)))
+	browsertest.CheckAxe(t, ctx, "portal: keys (none)")
+	do(t, ctx, "create key", chromedp.SendKeys(chromedp.ID("name"), "CI key"), chromedp.Click(chromedp.ID("clinic-"+clinic.ID)),
+		chromedp.Submit(chromedp.ID("name")), chromedp.WaitVisible(chromedp.ID("new-key")))
+	key := text(t, ctx, "#new-key")
+	ts.addSecret(key)
+	if r := ts.req("GET", "/api/external/me", key, nil); r.Status != 200 {
+		t.Fatalf("the portal's key: %d %s", r.Status, r.Body)
+	}
+	browsertest.CheckAxe(t, ctx, "portal: key shown once")
+	screenshot(t, ctx, "portal-keys.png")
+
+	// The call is in the request log, found by its request id.
+	do(t, ctx, "request log", chromedp.Click(chromedp.CSS(`nav a[href="/portal/requests"]`)), chromedp.WaitVisible(chromedp.CSS("table.requests")))
+	if body := text(t, ctx, "table.requests"); !strings.Contains(body, "key.read") || !strings.Contains(body, key[:12]) {
+		t.Errorf("request log: %q", body)
+	}
+	reqID := text(t, ctx, "table.requests tbody tr td:nth-child(6) code")
+	do(t, ctx, "search", chromedp.SendKeys(chromedp.ID("q"), reqID), chromedp.Submit(chromedp.ID("q")), chromedp.WaitVisible(chromedp.CSS("table.requests caption")))
+	if n, _ := chromedp.Run(ctx, chromedp.Evaluate[int](`document.querySelectorAll("table.requests tbody tr").length`)); n != 1 {
+		t.Errorf("search by request id: %d rows", n)
+	}
+	browsertest.CheckAxe(t, ctx, "portal: request log")
+	screenshot(t, ctx, "portal-requests.png")
+	do(t, ctx, "usage", chromedp.Click(chromedp.CSS(`nav a[href="/portal/usage"]`)), chromedp.WaitVisible(chromedp.CSS(`a[href="/portal/usage.csv"]`)))
+	browsertest.CheckAxe(t, ctx, "portal: usage")
+	do(t, ctx, "getting started", chromedp.Click(chromedp.CSS(`nav a[href="/portal/start"]`)), chromedp.WaitVisible(chromedp.ID("quickstart")))
+	if qs := text(t, ctx, "#quickstart"); !strings.Contains(qs, clinic.ID) || strings.Contains(qs, key) {
+		t.Errorf("quickstart: clinic filled in %v, key shown %v", strings.Contains(qs, clinic.ID), strings.Contains(qs, key))
+	}
+	browsertest.CheckAxe(t, ctx, "portal: getting started")
+	screenshot(t, ctx, "portal-start.png")
+	do(t, ctx, "keys again", chromedp.Click(chromedp.CSS(`nav a[href="/portal/keys"]`)), chromedp.WaitVisible(chromedp.CSS(`form[action$="/roll"]`)))
+
+	// Roll without grace: the old key is refused, the new one works.
+	do(t, ctx, "roll", chromedp.SetValue(chromedp.CSS(`form[action$="/roll"] select`), "0s"),
+		chromedp.Submit(chromedp.CSS(`form[action$="/roll"] select`)), notice("Key rolled"), chromedp.WaitVisible(chromedp.ID("new-key")))
+	rolled := text(t, ctx, "#new-key")
+	ts.addSecret(rolled)
+	if rolled == key {
+		t.Fatal("the roll showed the old key")
+	}
+	if r := ts.req("GET", "/api/external/me", key, nil); r.Status != 401 {
+		t.Errorf("the rolled key after its grace: %d", r.Status)
+	}
+	if r := ts.req("GET", "/api/external/me", rolled, nil); r.Status != 200 {
+		t.Errorf("the new key: %d", r.Status)
+	}
+	browsertest.CheckAxe(t, ctx, "portal: rolled")
+	do(t, ctx, "users", chromedp.Click(chromedp.CSS(`nav a[href="/portal/users"]`)), chromedp.WaitVisible(chromedp.CSS(`form[action="/portal/users"]`)))
+	browsertest.CheckAxe(t, ctx, "portal: users")
+	screenshot(t, ctx, "portal-users.png")
+	do(t, ctx, "sign out", chromedp.Click(chromedp.CSS("header form button")), chromedp.WaitVisible(chromedp.ID("email")))
+	browsertest.CheckAxe(t, ctx, "portal: sign-in")
+	screenshot(t, ctx, "portal-sign-in.png")
+	b.CheckNoProblems(t)
+
+	var actions []string
+	for _, r := range exportActor(t, ts, "partner_user:") {
+		actions = append(actions, r.Action)
+	}
+	got := strings.Join(actions, " ")
+	for _, want := range []string{"partner_user.accept", "api_key.issue", "api_key.roll", "portal.sign_out"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("audit trail lacks %s as partner_user: %s", want, got)
+		}
+	}
+}
