@@ -19,5 +19,6 @@ func (s *Server) newPortal(cfg Config) (*portal.Portal, error) {
 		HSTS:          cfg.UseTLS || cfg.BehindProxy,
 		ClientAddr:    s.API.ClientAddr,
 		OnKeysChanged: s.keysChanged,
+		BaseURL:       cfg.PublicURL,
 	})
 }
