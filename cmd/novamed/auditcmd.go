@@ -76,7 +76,7 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 		fmt.Sprintf("audit trail intact: %d records (%d signed checkpoints matched)\n", n, len(cps)))
 }
 
-func auditExport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+func auditExport(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
 	fs := flag.NewFlagSet("audit export", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
@@ -116,7 +116,6 @@ func auditExport(ctx context.Context, args []string, getenv func(string) string,
 		return err
 	}
 	defer store.Close()
-	fmt.Fprintln(stderr, directNotice(getenv))
 	if base, _, err := store.AuditBase(ctx); err != nil {
 		return err
 	} else if base > 0 {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/novamed/partner-api/internal/audit"
@@ -62,7 +63,6 @@ func (c *common) adminAPI(ctx context.Context, getenv func(string) string, stder
 		return nil, err
 	}
 	actor := localActor(getenv, "")
-	fmt.Fprintln(stderr, directNotice(getenv))
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
 	aw := audit.NewWriter(store, log)
 	api := httpapi.New(httpapi.Config{
@@ -80,6 +80,30 @@ func (c *common) adminAPI(ctx context.Context, getenv func(string) string, stder
 // prints on stderr: who it acts as, and that staff use --server.
 func directNotice(getenv func(string) string) string {
 	return "novamed: direct database mode (bootstrap/break-glass), acting as " + localActor(getenv, "").ID + "; staff use --server"
+}
+
+// noticeKey holds, in an operator command's context, where openStore
+// announces direct database mode (once per command).
+type noticeKey struct{}
+
+// directNoticeTo is where, and whether yet, direct mode was announced.
+type directNoticeTo struct {
+	w    io.Writer
+	once sync.Once
+}
+
+// withDirectNotice makes openStore announce direct database mode on w:
+// run sets it for every operator command (not for serve and the
+// maintenance commands, which are direct by nature).
+func withDirectNotice(ctx context.Context, w io.Writer) context.Context {
+	return context.WithValue(ctx, noticeKey{}, &directNoticeTo{w: w})
+}
+
+// announceDirect prints the direct mode notice if ctx asks for it.
+func announceDirect(ctx context.Context, getenv func(string) string) {
+	if n, ok := ctx.Value(noticeKey{}).(*directNoticeTo); ok {
+		n.once.Do(func() { fmt.Fprintln(n.w, directNotice(getenv)) })
+	}
 }
 
 // handlerTransport answers a request with an in-process handler (direct

@@ -281,9 +281,12 @@ func cliThroughServer(t *testing.T, backend string) {
 			t.Errorf("audit export --actor operator:%s: no %s (got %v)", admin.ID, want, actions)
 		}
 	}
-	verify, _ := direct(t, ts, "audit", "verify")
+	verify, notice := direct(t, ts, "audit", "verify")
 	if !strings.Contains(verify, "audit trail intact") {
 		t.Fatalf("audit verify: %s", verify)
+	}
+	if strings.Count(notice, "direct database mode") != 1 {
+		t.Errorf("audit verify in direct mode: stderr %q, want the notice once", notice)
 	}
 
 	// Token errors: clear, one line, exit code 1 (run returns an error).

@@ -59,8 +59,8 @@ func commands() []command {
 		{"keys revoke", "KEY_ID", "revoke a key (a running server refuses it within 2s)", keysRevoke},
 		{"keys roll", "KEY_ID [--grace 24h]", "issue a successor; the old key works until the grace ends", keysRoll},
 		{"keys update", "KEY_ID --rate-limit N", "set a key's requests per minute (0: environment default)", keysUpdate},
-		{"keys usage", "KEY_ID [--days 30]", "a key's requests by day, route and status class", op(keysUsage)},
-		{"security events", "[--since T]", "anomalies: new networks, rate spikes, leaked or revoked keys", op(securityEvents)},
+		{"keys usage", "KEY_ID [--days 30]", "a key's requests by day, route and status class", keysUsage},
+		{"security events", "[--since T]", "anomalies: new networks, rate spikes, leaked or revoked keys", securityEvents},
 		{"orders advance", "ORDER_ID --to STATUS [--tracking-number N --carrier C --label-url U]", "move an order along the pharmacy lifecycle", ordersAdvance},
 		{"orders cancel", "ORDER_ID", "cancel an order before it ships", ordersCancel},
 		{"orders cancel-shipment", "ORDER_ID --reason TEXT", "cancel a shipped order's shipment (back to filled)", ordersCancelShipment},
@@ -92,6 +92,42 @@ func commands() []command {
 		{"audit archive run", "", "run the archive pass now: seal if due, archive, prune the live database, expire the archive", op(auditArchiveRun)},
 		{"audit archive status", "", "list the sealed audit segments, their sizes, where they are, and any gap", op(auditArchiveStatus)},
 	}
+}
+
+// directOnlyReasons are the commands that run only on the database host,
+// never with --server, and why (docs/decisions.md, "The CLI as a
+// client"). Every other operator command runs with --server.
+var directOnlyReasons = map[string]string{
+	"serve":                "it is the server",
+	"init":                 "creates the database (and in development its master key) where it will live",
+	"migrate":              "changes the schema of the database it opens",
+	"backup":               "copies the SQLite files of the database host",
+	"restore":              "writes a data folder on the database host",
+	"version":              "describes this binary",
+	"completion":           "prints a script for this shell",
+	"crypto rotate":        "reads the new master key file on the database host and re-seals through the store",
+	"audit checkpoint":     "signs with the checkpoint key kept on the database host",
+	"operators create":     "bootstrap: the first admin exists before any token (a password file never travels)",
+	"operators token":      "bootstrap and automation: issues the token --server then uses",
+	"audit seal":           "signs and writes audit segments on the database host",
+	"audit archive run":    "moves sealed segments between the database and the archive store",
+	"audit archive status": "reads the archive store configured on the database host",
+}
+
+// maintenanceCommands are direct by nature: they do not announce direct
+// database mode as operator commands do.
+var maintenanceCommands = map[string]struct{}{"serve": {}, "init": {}, "migrate": {}, "backup": {}, "restore": {}, "version": {}, "completion": {}}
+
+// directOnly names, in table order, the commands that never run with
+// --server.
+func directOnly(cmds []command) []string {
+	var out []string
+	for _, c := range cmds {
+		if directOnlyReasons[c.name] != "" {
+			out = append(out, c.name)
+		}
+	}
+	return out
 }
 
 // lookup finds the command args start with: two words ("keys create")
@@ -151,6 +187,11 @@ func overview(cmds []command, group string) string {
 		}
 	}
 	b.WriteString("\ncommon flags: --data-dir DIR --db URL --env development|production --json\n" +
+		"operator commands: --server URL runs them through that server's admin API (staff need no database or master key);\n" +
+		"  the operator token comes from NOVAMED_OPERATOR_TOKEN or a 0600 credentials file (--credentials FILE,\n" +
+		"  default $XDG_CONFIG_HOME/novamed/credentials). Without --server they open the database directly\n" +
+		"  (bootstrap and break-glass on the database host, audited as local:<os user>).\n" +
+		wrap("  Direct only: "+strings.Join(directOnly(cmds), ", ")+".", 100, "    ") +
 		"`novamed help COMMAND` or `novamed COMMAND --help` lists a command's flags, defaults and environment variables.\n" +
 		"`novamed version` prints the build.\n")
 	return b.String()
@@ -366,4 +407,26 @@ func humanVersions(vs []uint32) string {
 		parts[i] = fmt.Sprintf("v%d", v)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// wrap folds text into lines of at most width characters, continued
+// lines indented with indent.
+func wrap(text string, width int, indent string) string {
+	var b strings.Builder
+	line := ""
+	for _, w := range strings.Fields(text) {
+		if line != "" && len(line)+1+len(w) > width {
+			b.WriteString(line + "\n")
+			line = indent + w
+			continue
+		}
+		if line == "" && strings.HasPrefix(text, " ") {
+			line = "  " + w
+		} else if line == "" {
+			line = w
+		} else {
+			line += " " + w
+		}
+	}
+	return b.String() + line + "\n"
 }

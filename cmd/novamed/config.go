@@ -222,6 +222,9 @@ func (c *common) openStore(ctx context.Context, getenv func(string) string) (*sq
 		s.Close()
 		return nil, "", err
 	}
+	if !c.serving && !c.initializing && !c.migrating {
+		announceDirect(ctx, getenv)
+	}
 	return s, env, nil
 }
 

@@ -106,6 +106,9 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 		fmt.Fprint(stderr, overview(cmds, ""))
 		return fmt.Errorf("unknown command %q", args[0])
 	}
+	if _, maintenance := maintenanceCommands[cmd.name]; !maintenance {
+		ctx = withDirectNotice(ctx, stderr)
+	}
 	err := cmd.run(ctx, rest, getenv, stdout, stderr)
 	var help *helpRequest
 	if errors.As(err, &help) {
