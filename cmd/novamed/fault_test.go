@@ -379,9 +379,11 @@ func TestFaultPostgresRestart(t *testing.T) {
 	cli := func(out any, args ...string) {
 		cmd := exec.Command(bin, append(args, "--db", pg.dsn())...)
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "NOVAMED_MASTER_KEY=" + testMasterKey()}
-		b, err := cmd.CombinedOutput()
+		var stderr strings.Builder // direct database mode's notice, or the error
+		cmd.Stderr = &stderr
+		b, err := cmd.Output()
 		if err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, b)
+			t.Fatalf("%v: %v\n%s%s", args, err, b, stderr.String())
 		}
 		if out != nil {
 			if err := json.Unmarshal(b, out); err != nil {
@@ -512,8 +514,10 @@ func TestFaultPostgresRestart(t *testing.T) {
 	var v map[string]any
 	cmd := exec.Command(bin, "audit", "verify", "--db", pg.dsn(), "--json")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "NOVAMED_MASTER_KEY=" + testMasterKey()}
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("audit verify after the outages: %v\n%s", err, out)
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if out, err := cmd.Output(); err != nil {
+		t.Fatalf("audit verify after the outages: %v\n%s%s", err, out, stderr.String())
 	} else {
 		json.Unmarshal(out, &v) //nolint:errcheck // informative
 		figure(t, "audit verify after the PostgreSQL faults: ok %v", v)
@@ -534,9 +538,11 @@ func TestFaultRedisStopped(t *testing.T) {
 	cli := func(out any, args ...string) {
 		cmd := exec.Command(bin, append(args, "--data-dir", dataDir, "--redis", rds.url(), "--json")...)
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH")}
-		b, err := cmd.CombinedOutput()
+		var stderr strings.Builder // direct database mode's notice, or the error
+		cmd.Stderr = &stderr
+		b, err := cmd.Output()
 		if err != nil {
-			t.Fatalf("%v: %v\n%s", args, err, b)
+			t.Fatalf("%v: %v\n%s%s", args, err, b, stderr.String())
 		}
 		if out != nil {
 			json.Unmarshal(b, out) //nolint:errcheck // checked by use
