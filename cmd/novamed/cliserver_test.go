@@ -367,3 +367,39 @@ func TestCLICredentialsFile(t *testing.T) {
 		t.Fatalf("viewer creates a partner: %v", err)
 	}
 }
+
+// TestProductionRollFollowsTheBAARules: a roll issues a new key, so it is
+// refused, with the reason, while the partner's BAA on record has expired,
+// and leaves the old key as it was; with a BAA in effect again it goes
+// through (onboarding.IssueKey decides both).
+func TestProductionRollFollowsTheBAARules(t *testing.T) {
+	ts := startServer(t, "production")
+	clinic := ts.newClinic("Roll clinic")
+	k := ts.newKey("--clinic", clinic)
+	partner := ts.prodPartner()
+	ts.mustCLI(nil, "partners", "baa", partner, "--signed-on", "2025-06-01", "--signer", "Short Signer", "--expires-on", "2025-12-01")
+	err := ts.cli(nil, "keys", "roll", k.ID)
+	if err == nil || !strings.Contains(errorLine(err), "BAA") {
+		t.Fatalf("roll with an expired BAA: %v", err)
+	}
+	var keys struct {
+		Keys []struct {
+			ID         string
+			ReplacedBy string `json:"replaced_by"`
+		}
+	}
+	ts.mustCLI(&keys, "keys", "list", "--clinic", clinic)
+	if len(keys.Keys) != 1 || keys.Keys[0].ReplacedBy != "" {
+		t.Fatalf("a refused roll changed the keys: %+v", keys)
+	}
+	ts.mustCLI(nil, "partners", "baa", partner, "--signed-on", "2026-01-15", "--signer", "New Signer")
+	var rolled issuedKey
+	ts.mustCLI(&rolled, "keys", "roll", k.ID)
+	ts.addSecret(rolled.Key)
+	if !strings.HasPrefix(rolled.Key, "prod_") && !strings.HasPrefix(rolled.Key, "live_") {
+		t.Fatalf("rolled production key %+v", rolled)
+	}
+	if r := ts.req("GET", "/api/external/me", rolled.Key, nil); r.Status != 200 {
+		t.Fatalf("the rolled key: %d %s", r.Status, r.Body)
+	}
+}

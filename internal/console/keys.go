@@ -101,20 +101,14 @@ func (c *Console) rollKey(q *req) error {
 		return err
 	}
 	now := c.now()
-	next, raw, err := onboarding.NewKey(c.cfg.Env, old.Name, old.Clinics, old.ExpiresAt, old.RateLimit, now)
+	// The successor is issued by onboarding.IssueKey, the one key-issuing
+	// function: the partner and BAA rules apply, and the roll is audited
+	// in the transaction that stores it.
+	next, raw, err := onboarding.IssueKey(q.r.Context(), c.cfg.Partners, c.deps(), c.actor(q), onboarding.KeyInput{Replaces: id, Grace: grace})
 	if err != nil {
-		return err
-	}
-	next.Owner = old.Owner
-	_, err = c.cfg.Partners.RollAPIKey(q.r.Context(), id, next, now.Add(grace))
-	status := http.StatusOK
-	if err != nil {
-		status = statusOf(novamed.ErrorCode(err))
-	}
-	if aerr := c.auditKey(q.r.Context(), q, "api_key.roll", old, status, id, next.ID); aerr != nil {
-		return aerr
-	}
-	if err != nil {
+		if aerr := c.auditKey(q.r.Context(), q, "api_key.roll", old, statusOf(novamed.ErrorCode(err)), id); aerr != nil {
+			return aerr
+		}
 		return err
 	}
 	if c.cfg.OnKeysChanged != nil {
