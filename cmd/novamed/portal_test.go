@@ -22,7 +22,7 @@ import (
 // trail as partner_user:<id>.
 func TestPortalInTheBrowser(t *testing.T) {
 	b := browsertest.Start(t)
-	ts := startServer(t, "development", "--sandbox", "off")
+	ts := startServer(t, "development", "--sandbox", "off", "--webhook-retry-schedule", "0s,100ms", "--webhook-poll", "20ms")
 	var admin createdOperator
 	ts.mustCLI(&admin, "operators", "create", "--email", "admin@novamed.test", "--role", "admin")
 	partner := ts.newPartner("Portal Test Partner", true)
@@ -119,6 +119,45 @@ func TestPortalInTheBrowser(t *testing.T) {
 		t.Errorf("the new key: %d", r.Status)
 	}
 	browsertest.CheckAxe(t, ctx, "portal: rolled")
+
+	// A webhook to a local receiver: a test event that fails, then a replay.
+	var whSecret string
+	rcv := newReceiver(t, &whSecret)
+	rcv.mu.Lock()
+	rcv.alwaysNo = true
+	rcv.mu.Unlock()
+	do(t, ctx, "webhooks", chromedp.Click(chromedp.CSS(`nav a[href="/portal/webhooks"]`)), chromedp.WaitVisible(chromedp.CSS(`form[action="/portal/webhooks"]`)))
+	browsertest.CheckAxe(t, ctx, "portal: webhooks (none)")
+	do(t, ctx, "add webhook", chromedp.SendKeys(chromedp.ID("url"), rcv.URL+"/novamed"), chromedp.Submit(chromedp.ID("url")), chromedp.WaitVisible(chromedp.ID("wh-secret")))
+	secretText := text(t, ctx, "#wh-secret")
+	ts.addSecret(secretText)
+	ts.addSecret(text(t, ctx, "#wh-token"))
+	rcv.mu.Lock()
+	whSecret = secretText
+	rcv.mu.Unlock()
+	do(t, ctx, "test event", chromedp.Click(chromedp.CSS(`form[action$="/test"] button`)), notice("Test event queued"))
+	rcv.waitFor(t, "the failing attempts", func(ds []delivered) bool { return len(ds) >= 2 })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		do(t, ctx, "delivery log", chromedp.Navigate(ts.URL+"/portal/webhooks"), chromedp.WaitVisible(chromedp.CSS("table.deliveries")))
+		if st := text(t, ctx, "table.deliveries td.delivery-status"); st == "failed" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the delivery did not fail: %q", text(t, ctx, "table.deliveries"))
+		}
+	}
+	browsertest.CheckAxe(t, ctx, "portal: failed delivery")
+	screenshot(t, ctx, "portal-webhooks.png")
+	before := len(rcv.snapshot())
+	rcv.mu.Lock()
+	rcv.alwaysNo = false
+	rcv.mu.Unlock()
+	do(t, ctx, "replay", chromedp.Click(chromedp.CSS(`form[action$="/replay"] button`)), notice("another attempt"))
+	replayed := rcv.waitFor(t, "the replayed delivery", func(ds []delivered) bool { return len(ds) > before })
+	if last := replayed[len(replayed)-1]; last.Name != "webhook:test" || last.SigErr != "" {
+		t.Errorf("replayed delivery: %+v", last)
+	}
 	do(t, ctx, "users", chromedp.Click(chromedp.CSS(`nav a[href="/portal/users"]`)), chromedp.WaitVisible(chromedp.CSS(`form[action="/portal/users"]`)))
 	browsertest.CheckAxe(t, ctx, "portal: users")
 	screenshot(t, ctx, "portal-users.png")
@@ -132,7 +171,7 @@ func TestPortalInTheBrowser(t *testing.T) {
 		actions = append(actions, r.Action)
 	}
 	got := strings.Join(actions, " ")
-	for _, want := range []string{"partner_user.accept", "api_key.issue", "api_key.roll", "portal.sign_out"} {
+	for _, want := range []string{"partner_user.accept", "api_key.issue", "api_key.roll", "webhook.create", "webhook.test", "webhook.delivery_retry", "portal.sign_out"} {
 		if !strings.Contains(got, want) {
 			t.Errorf("audit trail lacks %s as partner_user: %s", want, got)
 		}

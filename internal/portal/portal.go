@@ -67,6 +67,11 @@ type Config struct {
 	ClientAddr func(*http.Request) string
 	// OnKeysChanged tells every replica to forget cached keys.
 	OnKeysChanged func(context.Context)
+	// Webhooks are the partner API's webhook registrations and delivery
+	// log; WebhookURL checks an endpoint URL as the partner API does and
+	// returns its normal form.
+	Webhooks   novamed.WebhookAPIStore
+	WebhookURL func(ctx context.Context, raw string) (string, error)
 	// BaseURL is the API's address as partners reach it (the getting
 	// started page); "" uses the scheme and host of the portal's request.
 	BaseURL string
@@ -88,8 +93,8 @@ type Portal struct {
 
 // New returns the portal.
 func New(cfg Config) (*Portal, error) {
-	if cfg.Sessions == nil || cfg.Users == nil || cfg.Store == nil {
-		return nil, errors.New("portal: Sessions, Users and Store are required")
+	if cfg.Sessions == nil || cfg.Users == nil || cfg.Store == nil || cfg.Webhooks == nil || cfg.WebhookURL == nil {
+		return nil, errors.New("portal: Sessions, Users, Store, Webhooks and WebhookURL are required")
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now

@@ -2,8 +2,10 @@ package portal
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"path/filepath"
 	"regexp"
@@ -21,6 +23,7 @@ import (
 	"github.com/novamed/partner-api/internal/partneruser"
 	"github.com/novamed/partner-api/internal/phi"
 	"github.com/novamed/partner-api/internal/sqlstore"
+	"github.com/novamed/partner-api/internal/webhook"
 	"github.com/novamed/partner-api/internal/websession"
 )
 
@@ -41,13 +44,24 @@ func (c *clock) Add(d time.Duration) {
 	c.t = c.t.Add(d)
 }
 
+// noDNS resolves nothing: tests reach no name server (a .test host that
+// does not resolve registers, as on a real deployment).
+type noDNS struct{}
+
+func (noDNS) LookupNetIP(context.Context, string, string) ([]netip.Addr, error) {
+	return nil, errors.New("no DNS in tests")
+}
+
 // fixture is one partner as the tests see it.
 type fixture struct {
 	partner *novamed.Partner
 	clinic  *novamed.Clinic
 	key     *novamed.APIKey
-	admin   *partneruser.User
-	dev     *partneruser.User
+	// webhook and delivery: a registered endpoint and its test event.
+	webhook  *novamed.Webhook
+	delivery *novamed.Delivery
+	admin    *partneruser.User
+	dev      *partneruser.User
 	// adminTOTP is the admin's enrolled secret.
 	adminTOTP string
 }
@@ -75,7 +89,15 @@ func newEnv(t *testing.T) *testEnv {
 	e.users = &partneruser.Service{Store: store, Now: e.clock.Now, Params: cheapHashes}
 	aw := audit.NewWriter(store, nil)
 	t.Cleanup(func() { aw.Close() })
-	e.p, err = New(Config{Env: novamed.Development, Sessions: store.PortalSessions(), Users: e.users, Store: store, Now: e.clock.Now, Audit: aw})
+	policy := webhook.URLPolicy{AllowInsecure: true, Resolver: noDNS{}}
+	e.p, err = New(Config{Env: novamed.Development, Sessions: store.PortalSessions(), Users: e.users, Store: store, Now: e.clock.Now, Audit: aw,
+		Webhooks: store, WebhookURL: func(ctx context.Context, raw string) (string, error) {
+			u, err := policy.CheckURL(ctx, raw)
+			if err != nil {
+				return "", err
+			}
+			return u.String(), nil
+		}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -108,6 +130,15 @@ func (e *testEnv) addPartner(name string) *fixture {
 		e.t.Fatal(err)
 	}
 	f := &fixture{partner: p, clinic: c, key: k}
+	f.webhook = &novamed.Webhook{ID: uuid.NewString(), ClinicID: c.ID, URL: "https://hooks." + strings.ToLower(strings.Fields(name)[0]) + ".test/novamed",
+		Secrets: novamed.NewWebhookSecrets(), CreatedAt: e.clock.Now()}
+	if err := e.store.CreateWebhook(ctx, f.webhook, novamed.Effects{}); err != nil {
+		e.t.Fatal(err)
+	}
+	if f.delivery, err = e.store.SendTestEvent(ctx, f.webhook.ID, &novamed.Event{ID: uuid.NewString(), ClinicID: c.ID, Name: novamed.EventWebhookTest,
+		CreatedAt: e.clock.Now(), Data: map[string]any{"message": "test"}}); err != nil {
+		e.t.Fatal(err)
+	}
 	f.admin, f.adminTOTP = e.addUser(p.ID, "admin@"+strings.ToLower(strings.Fields(name)[0])+".test", partneruser.Admin)
 	f.dev, _ = e.addUser(p.ID, "dev@"+strings.ToLower(strings.Fields(name)[0])+".test", partneruser.Developer)
 	return f
@@ -197,10 +228,18 @@ func fill(path, id string) string { return strings.ReplaceAll(path, "{id}", id) 
 // idFor is the other partner's id a route's {id} takes: a user id for
 // /users/{id}/…, a key id for /keys/{id}/….
 func idFor(path string, f *fixture) string {
-	if strings.HasPrefix(path, Prefix+"/users/") {
+	switch {
+	case strings.HasPrefix(path, Prefix+"/users/"):
 		return f.dev.ID
+	case strings.HasPrefix(path, Prefix+"/webhooks/"):
+		return f.webhook.ID
 	}
 	return f.key.ID
+}
+
+// fillAll fills a route's {id} and {delivery} with f's ids.
+func fillAll(path string, f *fixture) string {
+	return strings.ReplaceAll(fill(path, idFor(path, f)), "{delivery}", f.delivery.ID)
 }
 
 // TestIsolationMatrix walks every signed-in portal route (from the
@@ -216,7 +255,8 @@ func TestIsolationMatrix(t *testing.T) {
 	ctx := context.Background()
 
 	// A's data that must never appear in B's pages.
-	secretsOfA := []string{a.partner.Name, a.partner.ID, a.clinic.ID, a.key.ID, a.key.Prefix, a.admin.Email, a.dev.Email, a.admin.ID, a.dev.ID}
+	secretsOfA := []string{a.partner.Name, a.partner.ID, a.clinic.ID, a.key.ID, a.key.Prefix, a.admin.Email, a.dev.Email, a.admin.ID, a.dev.ID,
+		a.webhook.ID, a.webhook.URL, a.delivery.ID}
 
 	bCookie, bCSRF := e.signIn(b.admin, b.adminTOTP)
 
@@ -248,9 +288,10 @@ func TestIsolationMatrix(t *testing.T) {
 		name := rt.Method + " " + rt.Path
 		var form url.Values
 		if rt.Method == "POST" {
-			form = url.Values{"csrf_token": {bCSRF}, "grace": {"1h"}, "clinic": {a.clinic.ID}, "name": {"x"}, "email": {"someone@bravo.test"}, "role": {"partner_developer"}}
+			form = url.Values{"csrf_token": {bCSRF}, "grace": {"1h"}, "clinic": {a.clinic.ID}, "name": {"x"}, "email": {"someone@bravo.test"}, "role": {"partner_developer"},
+				"url": {"https://hooks.bravo-new.test/x"}, "overlap": {"1h"}}
 		}
-		path := fill(rt.Path, idFor(rt.Path, a))
+		path := fillAll(rt.Path, a)
 		path = strings.TrimSuffix(path, "{$}")
 
 		// Another partner's user.
@@ -263,7 +304,16 @@ func TestIsolationMatrix(t *testing.T) {
 		}
 		if strings.Contains(rt.Path, "{id}") {
 			// Byte-identical to an id that does not exist.
-			w2 := e.do(rt.Method, fill(rt.Path, uuid.NewString()), form, bCookie)
+			unknown := strings.ReplaceAll(fill(rt.Path, uuid.NewString()), "{delivery}", uuid.NewString())
+			if strings.Contains(rt.Path, "{delivery}") {
+				// B's own webhook with A's delivery: still not found.
+				w3 := e.do(rt.Method, strings.ReplaceAll(fill(rt.Path, b.webhook.ID), "{delivery}", a.delivery.ID), form, bCookie)
+				w4 := e.do(rt.Method, strings.ReplaceAll(fill(rt.Path, b.webhook.ID), "{delivery}", uuid.NewString()), form, bCookie)
+				if w3.Code != http.StatusNotFound || w3.Body.String() != w4.Body.String() {
+					t.Errorf("%s: B's webhook with A's delivery: %d, identical to unknown: %v", name, w3.Code, w3.Body.String() == w4.Body.String())
+				}
+			}
+			w2 := e.do(rt.Method, unknown, form, bCookie)
 			if w.Code != http.StatusNotFound || w2.Code != http.StatusNotFound || body != w2.Body.String() {
 				t.Errorf("%s as partner B: %d vs %d for an unknown id; bodies identical: %v", name, w.Code, w2.Code, body == w2.Body.String())
 			}
@@ -293,7 +343,7 @@ func TestIsolationMatrix(t *testing.T) {
 			}
 		}
 	}
-	if routes < 9 {
+	if routes < 15 {
 		t.Fatalf("only %d signed-in routes walked", routes)
 	}
 
@@ -305,6 +355,14 @@ func TestIsolationMatrix(t *testing.T) {
 	us, err := e.store.ListPartnerUsers(ctx, a.partner.ID)
 	if err != nil || len(us) != 2 || us[0].Status != partneruser.Active || us[1].Status != partneruser.Active {
 		t.Errorf("A's users changed: %v", err)
+	}
+	wh, err := e.store.GetWebhook(ctx, a.webhook.ID, []string{a.clinic.ID})
+	if err != nil || wh.Secrets.VerificationToken != a.webhook.Secrets.VerificationToken {
+		t.Errorf("A's webhook changed or is gone: %v", err)
+	}
+	hooks, _, _ := e.store.ListWebhooks(ctx, novamed.ListFilter{Clinics: []string{a.clinic.ID}, Limit: 10})
+	if len(hooks) != 1 {
+		t.Errorf("A's clinic has %d webhooks after B's requests, want 1", len(hooks))
 	}
 	keys, _ := e.store.ListAPIKeys(ctx, a.clinic.ID)
 	if len(keys) != 1 {
@@ -322,7 +380,7 @@ func TestDeveloperRole(t *testing.T) {
 		if !rt.AdminOnly {
 			continue
 		}
-		path := fill(rt.Path, idFor(rt.Path, a))
+		path := fillAll(rt.Path, a)
 		if w := e.do(rt.Method, path, url.Values{"csrf_token": {csrf}}, ck); w.Code != http.StatusForbidden {
 			t.Errorf("%s %s as developer: %d, want 403", rt.Method, rt.Path, w.Code)
 		}
@@ -517,5 +575,59 @@ func TestGettingStarted(t *testing.T) {
 	}
 	if strings.Contains(body, "dev_") || strings.Contains(body, b.clinic.ID) {
 		t.Error("the getting-started page shows a key or another partner's clinic")
+	}
+}
+
+// TestWebhooks: an admin adds an endpoint for their clinic (token and
+// secret shown once), sends a test event, sees the delivery, replays it,
+// rotates the secrets with an overlap and deletes the endpoint; another
+// partner's clinic and a forbidden URL are refused beside their fields.
+func TestWebhooks(t *testing.T) {
+	e := newEnv(t)
+	a := e.addPartner("Alpha Health")
+	b := e.addPartner("Bravo Care")
+	ck, csrf := e.signIn(a.admin, a.adminTOTP)
+	if w := e.do("POST", "/portal/webhooks", url.Values{"csrf_token": {csrf}, "clinic": {b.clinic.ID}, "url": {"https://hooks.alpha.test/new"}}, ck); w.Code != 422 || !strings.Contains(w.Body.String(), `id="clinic-error"`) {
+		t.Errorf("another partner's clinic: %d", w.Code)
+	}
+	if w := e.do("POST", "/portal/webhooks", url.Values{"csrf_token": {csrf}, "clinic": {a.clinic.ID}, "url": {"ftp://hooks.alpha.test/new"}}, ck); w.Code != 422 || !strings.Contains(w.Body.String(), `id="url-error"`) {
+		t.Errorf("a forbidden URL: %d", w.Code)
+	}
+	w := e.do("POST", "/portal/webhooks", url.Values{"csrf_token": {csrf}, "clinic": {a.clinic.ID}, "url": {"https://hooks.alpha.test/new"}}, ck)
+	token := regexp.MustCompile(`id="wh-token">([^<]+)<`).FindStringSubmatch(w.Body.String())
+	if w.Code != 200 || token == nil || !strings.Contains(w.Body.String(), `id="wh-secret">whsec_`) {
+		t.Fatalf("add: %d %s", w.Code, w.Body.String())
+	}
+	page := e.do("GET", "/portal/webhooks", nil, ck).Body.String()
+	if strings.Contains(page, token[1]) || !strings.Contains(page, "https://hooks.alpha.test/new") {
+		t.Error("the webhooks page shows the token again, or not the new endpoint")
+	}
+	hooks, _, _ := e.store.ListWebhooks(context.Background(), novamed.ListFilter{Clinics: []string{a.clinic.ID}, Limit: 10})
+	var id string
+	for _, h := range hooks {
+		if h.URL == "https://hooks.alpha.test/new" {
+			id = h.ID
+		}
+	}
+	if w := e.do("POST", "/portal/webhooks/"+id+"/test", url.Values{"csrf_token": {csrf}}, ck); w.Code != 200 || !strings.Contains(w.Body.String(), "Test event queued") {
+		t.Fatalf("test event: %d", w.Code)
+	}
+	ds, _, _ := e.store.ListDeliveries(context.Background(), novamed.DeliveryFilter{Clinics: []string{a.clinic.ID}, WebhookID: id, Limit: 10})
+	if len(ds) != 1 || ds[0].EventName != novamed.EventWebhookTest {
+		t.Fatalf("deliveries after the test event: %+v", ds)
+	}
+	if w := e.do("POST", "/portal/webhooks/"+id+"/deliveries/"+ds[0].ID+"/replay", url.Values{"csrf_token": {csrf}}, ck); w.Code != 200 || !strings.Contains(w.Body.String(), "another attempt") {
+		t.Errorf("replay: %d %s", w.Code, w.Body.String())
+	}
+	w = e.do("POST", "/portal/webhooks/"+id+"/rotate", url.Values{"csrf_token": {csrf}, "overlap": {"1h"}}, ck)
+	rotated := regexp.MustCompile(`id="wh-token">([^<]+)<`).FindStringSubmatch(w.Body.String())
+	if w.Code != 200 || rotated == nil || rotated[1] == token[1] || !strings.Contains(w.Body.String(), "stay in use until") {
+		t.Errorf("rotate: %d", w.Code)
+	}
+	if w := e.do("POST", "/portal/webhooks/"+id+"/rotate", url.Values{"csrf_token": {csrf}, "overlap": {"forever"}}, ck); w.Code != 422 {
+		t.Errorf("rotate with a bad overlap: %d", w.Code)
+	}
+	if w := e.do("POST", "/portal/webhooks/"+id+"/delete", url.Values{"csrf_token": {csrf}}, ck); w.Code != 200 || strings.Contains(w.Body.String(), "https://hooks.alpha.test/new") {
+		t.Errorf("delete: %d", w.Code)
 	}
 }

@@ -42,6 +42,7 @@ var nav = []struct{ path, label string }{
 	{"/keys", "Keys"},
 	{"/requests", "Request log"},
 	{"/usage", "Usage"},
+	{"/webhooks", "Webhooks"},
 	{"/users", "Users"},
 }
 

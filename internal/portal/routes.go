@@ -61,6 +61,12 @@ func (p *Portal) register() {
 	p.signedIn("GET "+Prefix+"/requests", false, p.requests)
 	p.signedIn("GET "+Prefix+"/usage", false, p.usage)
 	p.signedIn("GET "+Prefix+"/usage.csv", false, p.usageCSV)
+	p.signedIn("GET "+Prefix+"/webhooks", false, p.webhooks)
+	p.signedIn("POST "+Prefix+"/webhooks", true, p.createWebhook)
+	p.signedIn("POST "+Prefix+"/webhooks/{id}/delete", true, p.deleteWebhook)
+	p.signedIn("POST "+Prefix+"/webhooks/{id}/test", true, p.testWebhook)
+	p.signedIn("POST "+Prefix+"/webhooks/{id}/rotate", true, p.rotateWebhook)
+	p.signedIn("POST "+Prefix+"/webhooks/{id}/deliveries/{delivery}/replay", true, p.replayDelivery)
 }
 
 func splitPattern(pattern string) (string, string) {

@@ -281,7 +281,7 @@ func New(ctx context.Context, cfg Config, d Deps) (srv *Server, err error) {
 	if s.Console, err = s.newConsole(cfg, archiver); err != nil {
 		return nil, err
 	}
-	if s.Portal, err = s.newPortal(cfg); err != nil {
+	if s.Portal, err = s.newPortal(cfg, policy); err != nil {
 		return nil, err
 	}
 	s.Handler = s.routes(cfg.RequestTimeout)
