@@ -10,6 +10,7 @@ import (
 
 	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/reencrypt"
 	"github.com/novamed/partner-api/internal/operator"
 	"github.com/novamed/partner-api/internal/partneruser"
 	"github.com/novamed/partner-api/internal/websession"
@@ -120,6 +121,9 @@ type Config struct {
 	// Staff manages operator accounts on the operators page (nil: the
 	// page answers 404): the operator service the CLI and the admin API use.
 	Staff *operator.Service
+	// Reencrypt starts and follows master-key re-encryptions (nil: no
+	// crypto page).
+	Reencrypt *reencrypt.Service
 	// Traffic reads this replica's partner API counters for the overview
 	// (nil: not shown).
 	Traffic func() TrafficTotals

@@ -45,6 +45,7 @@ var nav = []struct{ path, label, cap string }{
 	{"/carriers", "Carriers", CapRead},
 	{"/security", "Security events", CapAudit},
 	{"/audit", "Audit", CapAudit},
+	{"/crypto", "Master key", CapAudit},
 	{"/operators", "Operators", CapOperators},
 }
 

@@ -92,6 +92,11 @@ func (c *Console) register() {
 	c.signedIn("GET "+Prefix+"/audit", Route{Capability: CapAudit}, c.auditPage)
 	c.signedIn("POST "+Prefix+"/audit/verify", Route{Capability: CapAudit}, c.verifyAudit)
 	c.signedIn("POST "+Prefix+"/audit/checkpoints", Route{Capability: CapAudit}, c.checkpoint)
+	c.signedIn("GET "+Prefix+"/crypto", Route{Capability: CapAudit}, c.cryptoPage)
+	// Rotating the master key needs a recent password and code check in
+	// every environment.
+	c.signedIn("POST "+Prefix+"/crypto/reencryptions", Route{Capability: CapAudit, Reauth: true}, c.startReencryption)
+	c.signedIn("GET "+Prefix+"/crypto/reencryptions/{id}", Route{Capability: CapAudit}, c.reencryptionPage)
 	c.signedIn("GET "+Prefix+"/deliveries", Route{Capability: CapRead}, c.deliveries)
 	c.signedIn("POST "+Prefix+"/deliveries/{id}/retry", Route{Capability: CapChange}, c.retryDelivery)
 

@@ -110,6 +110,8 @@ func (s *Server) adminTable() []adminRoute {
 		{"POST /api/admin/security-events/{id}/acknowledge", operator.Audit, "security_event.acknowledge", "security_event", s.adminSecurityEventAck},
 		{"GET /api/admin/audit", operator.Audit, "audit.export", "audit", s.adminAuditExport},
 		{"GET /api/admin/crypto", operator.Audit, "crypto.status", "crypto", s.adminCryptoStatus},
+		{"POST /api/admin/crypto/reencryptions", operator.Audit, "crypto.rotation", "crypto", s.adminReencryptStart},
+		{"GET /api/admin/crypto/reencryptions/{id}", operator.Audit, "crypto.rotation_status", "crypto", s.adminReencryptShow},
 		{"GET /api/admin/operators", operator.Operators, "operator.list", "operator", s.adminOperatorsList},
 		{"POST /api/admin/operators", operator.Operators, "operator.create", "operator", s.adminOperatorsCreate},
 	}
@@ -643,6 +645,45 @@ func (s *Server) adminCryptoStatus(c *adminCall) (any, facts, bool, error) {
 		byVersion["v"+strconv.Itoa(int(k))] = n
 	}
 	return map[string]any{"sealed_values_by_version": byVersion}, facts{}, false, nil
+}
+
+// noReencrypt answers when this server runs no re-encryption service.
+var noReencrypt = &novamed.Error{Code: novamed.CodeServiceNotAvail, Message: "This server does not run master-key re-encryptions."}
+
+// adminReencryptStart starts re-sealing every PHI value under to_version
+// (which every running replica's keyring must hold); audited as
+// crypto.rotation with the job id.
+func (s *Server) adminReencryptStart(c *adminCall) (any, facts, bool, error) {
+	if s.reencrypt == nil {
+		return nil, facts{}, false, noReencrypt
+	}
+	var in struct {
+		ToVersion *int64 `json:"to_version"`
+	}
+	if err := decodeAdmin(c.r, &in); err != nil {
+		return nil, facts{}, false, err
+	}
+	if in.ToVersion == nil || *in.ToVersion < 1 || *in.ToVersion > 1<<31 {
+		return nil, facts{}, false, novamed.Errorf(novamed.CodeInvalid, "to_version is required: a master key version number (1 or more).")
+	}
+	j, err := s.reencrypt.Start(c.r.Context(), uint32(*in.ToVersion), c.op.Actor())
+	if err != nil {
+		return nil, facts{}, false, err
+	}
+	return j, touched("", j.ID), false, nil
+}
+
+// adminReencryptShow answers a job's progress.
+func (s *Server) adminReencryptShow(c *adminCall) (any, facts, bool, error) {
+	if s.reencrypt == nil {
+		return nil, facts{}, false, noReencrypt
+	}
+	id := strings.ToLower(c.r.PathValue("id"))
+	j, err := s.reencrypt.Job(c.r.Context(), id)
+	if err != nil {
+		return nil, touched("", id), false, err
+	}
+	return j, touched("", j.ID), false, nil
 }
 
 // AdminOperator is an operator as the admin API shows it (no secret).

@@ -16,6 +16,7 @@ import (
 	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/operator"
+	"github.com/novamed/partner-api/internal/reencrypt"
 	"github.com/novamed/partner-api/internal/ratelimit"
 	"github.com/novamed/partner-api/internal/usage"
 	"github.com/novamed/partner-api/internal/webhook"
@@ -80,6 +81,9 @@ type Config struct {
 	// AnnounceKeyChange tells the other replicas that keys changed (the
 	// Redis fan-out); nil: none (the key cache expiry bounds the delay).
 	AnnounceKeyChange func(context.Context)
+	// Reencrypt starts and follows master-key re-encryptions (nil: the
+	// admin routes answer that this server does not run them).
+	Reencrypt *reencrypt.Service
 }
 
 // BuildVersion is what /healthz says of the running build.
@@ -126,6 +130,7 @@ type Server struct {
 
 	operators    *operator.Service
 	admin        AdminStore
+	reencrypt    *reencrypt.Service
 	announceKeys func(context.Context)
 
 	stop chan struct{}
@@ -141,7 +146,7 @@ func New(cfg Config) *Server {
 		usage: cfg.Usage, metrics: cfg.Metrics, readyChecks: cfg.ReadyChecks, gate: cfg.Gate, accessLog: cfg.AccessLog,
 		stop: make(chan struct{}), done: make(chan struct{}),
 		logScratch: sync.Pool{New: newLogScratch}, publicBase: strings.TrimRight(cfg.PublicURL, "/"),
-		reqTimeout: cfg.RequestTimeout, operators: cfg.Operators, admin: cfg.Admin, announceKeys: cfg.AnnounceKeyChange,
+		reqTimeout: cfg.RequestTimeout, operators: cfg.Operators, admin: cfg.Admin, reencrypt: cfg.Reencrypt, announceKeys: cfg.AnnounceKeyChange,
 	}
 	s.health = healthBody(cfg.Version)
 	if s.now == nil {

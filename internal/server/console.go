@@ -40,6 +40,7 @@ func (s *Server) newConsole(cfg Config, archiver *auditarchive.Archiver) (*conso
 		VerifyAudit:   func(ctx context.Context) (console.AuditCheck, error) { return verifyTrail(ctx, s.Store, archiver) },
 		Checkpoint:    checkpointFunc(s.Store, cfg.Checkpoint.Key),
 		Now:           cfg.Now,
+		Reencrypt:     s.Reencrypt,
 	})
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/phi"
+	"github.com/novamed/partner-api/internal/reencrypt"
 	"github.com/novamed/partner-api/internal/sqlstore"
 )
 
@@ -86,5 +87,23 @@ func followKeyChanges(ctx context.Context, rdb *redis.Client, channel string, ap
 			}
 		}
 		sub.Close()
+	}
+}
+
+// advertiseKeyring records this replica's keyring versions (table
+// replica_keyrings) at once and every reencrypt.AdvertiseEvery, which
+// also picks up a keyring reloaded by watchKeyring.
+func advertiseKeyring(ctx context.Context, store *sqlstore.Store, replica string, now func() time.Time, log *slog.Logger) {
+	t := time.NewTicker(reencrypt.AdvertiseEvery)
+	defer t.Stop()
+	for {
+		if err := store.AdvertiseKeyring(ctx, replica, now()); err != nil && ctx.Err() == nil {
+			log.Warn("advertising the PHI keyring versions failed; retrying", "err", err)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
 	}
 }

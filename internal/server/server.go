@@ -36,6 +36,7 @@ import (
 	"github.com/novamed/partner-api/internal/phi"
 	"github.com/novamed/partner-api/internal/portal"
 	"github.com/novamed/partner-api/internal/ratelimit"
+	"github.com/novamed/partner-api/internal/reencrypt"
 	"github.com/novamed/partner-api/internal/sandbox"
 	"github.com/novamed/partner-api/internal/sqlstore"
 	"github.com/novamed/partner-api/internal/usage"
@@ -148,10 +149,13 @@ type Server struct {
 	API     *httpapi.Server
 	Console *console.Console
 	Portal  *portal.Portal
-	Store   *sqlstore.Store
-	Audit   *audit.Writer
-	Metrics *usage.Metrics
-	Log     *slog.Logger
+	// Reencrypt runs master-key re-encryptions for the console and the
+	// admin API.
+	Reencrypt *reencrypt.Service
+	Store     *sqlstore.Store
+	Audit     *audit.Writer
+	Metrics   *usage.Metrics
+	Log       *slog.Logger
 	// Pending is true when the database waits for migrations: the API
 	// answers 503 until `novamed migrate` has run.
 	Pending bool
@@ -252,6 +256,14 @@ func New(ctx context.Context, cfg Config, d Deps) (srv *Server, err error) {
 		readyChecks["redis"] = func(ctx context.Context) error { return d.Redis.Ping(ctx).Err() }
 	}
 	policy := webhook.URLPolicy{AllowInsecure: cfg.Env == novamed.Development, Resolver: d.Resolver}
+	// Re-encryptions (console and admin API): this replica advertises its
+	// keyring versions now and every reencrypt.AdvertiseEvery, so a job
+	// started anywhere checks every running replica holds its target.
+	s.Reencrypt = &reencrypt.Service{Store: store, Versions: store.KeyVersions, Replica: cfg.WorkerID, Log: log, Now: now}
+	s.push(s.Reencrypt.Close)
+	if !s.Pending {
+		s.push(Owned(ctx, func(ctx context.Context) { advertiseKeyring(ctx, store, cfg.WorkerID, now, log) }))
+	}
 	s.API = httpapi.New(httpapi.Config{
 		Env: cfg.Env, Store: store, Audit: s.Audit, Limiter: limiter, Logger: log, ReadyChecks: readyChecks, Now: cfg.Now,
 		KeyCacheTTL: cfg.KeyCacheTTL, TrustedProxies: cfg.TrustedProxies, HSTS: cfg.UseTLS || cfg.BehindProxy, WebhookPolicy: policy,
@@ -265,7 +277,7 @@ func New(ctx context.Context, cfg Config, d Deps) (srv *Server, err error) {
 		},
 		PublicURL: cfg.PublicURL,
 		Operators: &operator.Service{Store: store, Env: cfg.Env}, Admin: store,
-		AnnounceKeyChange: s.announceKeyChange,
+		AnnounceKeyChange: s.announceKeyChange, Reencrypt: s.Reencrypt,
 	})
 	s.push(s.API.Close)
 	s.push(Owned(ctx, func(ctx context.Context) { s.API.WatchReadiness(ctx, cfg.ReadinessPoll) }))
