@@ -10,9 +10,9 @@ import (
 
 	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/novamed"
-	"github.com/novamed/partner-api/internal/reencrypt"
 	"github.com/novamed/partner-api/internal/operator"
 	"github.com/novamed/partner-api/internal/partneruser"
+	"github.com/novamed/partner-api/internal/reencrypt"
 	"github.com/novamed/partner-api/internal/websession"
 )
 

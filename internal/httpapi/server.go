@@ -16,8 +16,8 @@ import (
 	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/operator"
-	"github.com/novamed/partner-api/internal/reencrypt"
 	"github.com/novamed/partner-api/internal/ratelimit"
+	"github.com/novamed/partner-api/internal/reencrypt"
 	"github.com/novamed/partner-api/internal/usage"
 	"github.com/novamed/partner-api/internal/webhook"
 )

@@ -47,8 +47,8 @@ type Service struct {
 	// Replica is the name this process advertises its keyring under; its
 	// own row is replaced by the live Versions (a reload counts at once).
 	Replica string
-	Log      *slog.Logger
-	Now      func() time.Time
+	Log     *slog.Logger
+	Now     func() time.Time
 	// Batch is how many rows one transaction re-seals (default 500).
 	Batch int
 
@@ -258,4 +258,3 @@ func list(vs []uint32) string {
 	}
 	return strings.Join(parts, ", ")
 }
-
