@@ -49,7 +49,7 @@ func TestAuditSealArchiveVerifyExport(t *testing.T) {
 	if err := ts.cli(&st, "audit", "archive", "status"); err != nil || len(st.Segments) != 1 || st.Segments[0].InArchive == nil || !*st.Segments[0].InArchive || len(st.Gaps) != 0 {
 		t.Fatalf("audit archive status: %v %+v", err, st)
 	}
-	if err := os.Remove(filepath.Join(ts.DataDir, "audit-archive", "audit-000000000001.jsonl.gz")); err != nil {
+	if err := os.Remove(filepath.Join(ts.DataDir, "audit-archive", "audit-000000000001.cols.zst")); err != nil {
 		t.Fatal(err)
 	}
 	if err := ts.cli(nil, "audit", "verify"); err == nil || !strings.Contains(err.Error(), "segment 1 missing from the archive") {

@@ -6,13 +6,11 @@ package auditarchive
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/url"
 	"strconv"
@@ -58,14 +56,16 @@ const (
 
 // Setting names serve records in the database.
 const (
-	SettingArchive         = "archive_url"
-	SettingSegment         = "segment"
-	SettingRetainLive      = "retain_live"
-	SettingRetainArchive   = "retain_archive"
-	settingExpiredThrough  = "archive_expired_through"
-	leaseTTL               = 5 * time.Minute
-	objectPrefix           = "audit-"
-	dataSuffix, sealSuffix = ".jsonl.gz", ".seal.json"
+	SettingArchive        = "archive_url"
+	SettingSegment        = "segment"
+	SettingRetainLive     = "retain_live"
+	SettingRetainArchive  = "retain_archive"
+	settingExpiredThrough = "archive_expired_through"
+	leaseTTL              = 5 * time.Minute
+	objectPrefix          = "audit-"
+	// dataSuffix names archive format 2 objects; format 1 objects
+	// (".jsonl.gz") are still read, under the name the database recorded.
+	dataSuffix, sealSuffix = ".cols.zst", ".seal.json"
 )
 
 // Config configures an Archiver.
@@ -444,7 +444,11 @@ func (a *Archiver) pass(ctx context.Context, sealNow bool) (Report, error) {
 			if err := a.cfg.Store.SetAuditSettings(ctx, map[string]string{settingExpiredThrough: strconv.FormatInt(seg.Segment, 10)}); err != nil {
 				return r, err
 			}
-			for _, name := range []string{data, sealName} {
+			names := []string{data, sealName}
+			if seg.ArchiveObject != "" && seg.ArchiveObject != data {
+				names = append(names, seg.ArchiveObject)
+			}
+			for _, name := range names {
 				if err := a.bucket.Delete(ctx, name); err != nil && !isNotFound(err) {
 					return r, fmt.Errorf("audit archive: expire segment %d: %w", seg.Segment, err)
 				}
@@ -460,18 +464,16 @@ func (a *Archiver) pass(ctx context.Context, sealNow bool) (Report, error) {
 }
 
 // encodeSegment reads the segment's records from the live trail into the
-// archive form: gzip of one canonical record per line, exactly the bytes
-// the hashes cover.
+// archive form (EncodeRecords: columnar, zstd), checking the chain as it
+// reads: exactly the bytes the hashes cover come back out of it.
 func (a *Archiver) encodeSegment(ctx context.Context, seg *audit.Segment) ([]byte, error) {
-	var buf bytes.Buffer
-	zw, _ := gzip.NewWriterLevel(&buf, gzip.BestCompression)
 	w := &audit.Walker{Want: seg.FirstSeq, Prev: seg.PrevHead}
+	records := make([][]byte, 0, seg.LastSeq-seg.FirstSeq+1)
 	err := a.cfg.Store.ScanAuditSegmentRows(ctx, seg.FirstSeq, seg.LastSeq, seg.PrevHead, func(row *novamed.AuditRow) error {
 		if _, err := w.Next(row); err != nil {
 			return err
 		}
-		zw.Write(row.Record)   //nolint:errcheck // a bytes.Buffer does not fail
-		zw.Write([]byte{'\n'}) //nolint:errcheck // a bytes.Buffer does not fail
+		records = append(records, row.Record)
 		return nil
 	})
 	if err != nil {
@@ -480,10 +482,7 @@ func (a *Archiver) encodeSegment(ctx context.Context, seg *audit.Segment) ([]byt
 	if w.Want != seg.LastSeq+1 || w.Prev != seg.Head {
 		return nil, fmt.Errorf("audit archive: segment %d: the live records do not reach its sealed head", seg.Segment)
 	}
-	if err := zw.Close(); err != nil {
-		return nil, err
-	}
-	return buf.Bytes(), nil
+	return EncodeRecords(seg.FirstSeq, records)
 }
 
 // archive writes a sealed segment and its seal, reads both back, checks
@@ -498,7 +497,7 @@ func (a *Archiver) archive(ctx context.Context, seg *audit.Segment) (int64, erro
 		return 0, err
 	}
 	dataName, sealName := objectNames(seg.Segment)
-	if err := a.bucket.WriteAll(ctx, dataName, data, &blob.WriterOptions{ContentType: "application/gzip"}); err != nil {
+	if err := a.bucket.WriteAll(ctx, dataName, data, &blob.WriterOptions{ContentType: "application/zstd"}); err != nil {
 		return 0, fmt.Errorf("audit archive: write segment %d: %w", seg.Segment, err)
 	}
 	if err := a.bucket.WriteAll(ctx, sealName, sealJSON, &blob.WriterOptions{ContentType: "application/json"}); err != nil {
@@ -511,6 +510,7 @@ func (a *Archiver) archive(ctx context.Context, seg *audit.Segment) (int64, erro
 	if !bytes.Equal(back, data) {
 		return 0, fmt.Errorf("audit archive: segment %d read back differs from what was written", seg.Segment)
 	}
+	seg.ArchiveObject = dataName
 	if _, err := a.readSegment(ctx, seg, nil); err != nil {
 		return 0, fmt.Errorf("audit archive: read back segment %d: %w", seg.Segment, err)
 	}
@@ -530,6 +530,9 @@ func (a *Archiver) readSegment(ctx context.Context, seg *audit.Segment, fn func(
 		return 0, errors.New("no audit archive is configured (--audit-archive)")
 	}
 	dataName, sealName := objectNames(seg.Segment)
+	if seg.ArchiveObject != "" { // format 1 segments keep their name
+		dataName = seg.ArchiveObject
+	}
 	raw, err := a.bucket.ReadAll(ctx, sealName)
 	if err != nil {
 		if isNotFound(err) {
@@ -565,16 +568,12 @@ func (a *Archiver) readSegment(ctx context.Context, seg *audit.Segment, fn func(
 
 // walkSegment checks an archived segment's records against its seal.
 func walkSegment(seg *audit.Segment, data []byte, fn func(*novamed.AuditRecord) error) (int64, error) {
-	zr, err := gzip.NewReader(bytes.NewReader(data))
-	if err != nil {
-		return 0, &SegmentError{Segment: seg.Segment, Reason: "its records are not readable (edited or truncated)"}
-	}
-	plain, err := io.ReadAll(zr)
+	_, lines, err := DecodeRecords(data)
 	if err != nil {
 		return 0, &SegmentError{Segment: seg.Segment, Reason: "its records are not readable (edited or truncated)"}
 	}
 	w := &audit.Walker{Want: seg.FirstSeq, Prev: seg.PrevHead}
-	for line := range bytes.SplitSeq(bytes.TrimSuffix(plain, []byte{'\n'}), []byte{'\n'}) {
+	for _, line := range lines {
 		rec, err := audit.Decode(&novamed.AuditRow{Seq: w.Want, Record: line})
 		if err != nil {
 			return w.N, &SegmentError{Segment: seg.Segment, Reason: err.Error()}

@@ -2,7 +2,6 @@ package auditarchive_test
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -10,7 +9,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
 	"net/http/httptest"
 	"net/url"
 	"os"
@@ -264,7 +262,7 @@ func TestArchiveAcrossSegments(t *testing.T) {
 				obj := func(id int64, suffix string) string { return fmt.Sprintf("audit-%012d%s", id, suffix) }
 				save := map[string][]byte{}
 				for id := int64(1); id <= 3; id++ {
-					for _, sfx := range []string{".jsonl.gz", ".seal.json"} {
+					for _, sfx := range []string{".cols.zst", ".seal.json"} {
 						b, err := bucket.ReadAll(ctx, obj(id, sfx))
 						if err != nil {
 							t.Fatal(err)
@@ -293,7 +291,7 @@ func TestArchiveAcrossSegments(t *testing.T) {
 					}
 				}
 				// Deleted.
-				if err := bucket.Delete(ctx, obj(2, ".jsonl.gz")); err != nil {
+				if err := bucket.Delete(ctx, obj(2, ".cols.zst")); err != nil {
 					t.Fatal(err)
 				}
 				expect("deleting segment 2's records", "segment 2 missing from the archive")
@@ -302,15 +300,15 @@ func TestArchiveAcrossSegments(t *testing.T) {
 				}
 				expect("deleting segment 3's seal", "segment 3 missing from the archive")
 				// Edited: one record's status.
-				edited := regzip(t, save[obj(2, ".jsonl.gz")], func(b []byte) []byte {
+				edited := reencode(t, save[obj(2, ".cols.zst")], func(b []byte) []byte {
 					return bytes.Replace(b, []byte(`"st":200`), []byte(`"st":404`), 1)
 				})
-				if err := bucket.WriteAll(ctx, obj(2, ".jsonl.gz"), edited, nil); err != nil {
+				if err := bucket.WriteAll(ctx, obj(2, ".cols.zst"), edited, nil); err != nil {
 					t.Fatal(err)
 				}
 				expect("editing a record of segment 2", "segment 2 its records do not hash to its sealed head")
 				// Reordered: segments 1 and 3 swapped (records and seals).
-				for _, sfx := range []string{".jsonl.gz", ".seal.json"} {
+				for _, sfx := range []string{".cols.zst", ".seal.json"} {
 					if err := bucket.WriteAll(ctx, obj(1, sfx), save[obj(3, sfx)], nil); err != nil {
 						t.Fatal(err)
 					}
@@ -320,7 +318,7 @@ func TestArchiveAcrossSegments(t *testing.T) {
 				}
 				expect("swapping segments 1 and 3", "segment 1 the archive holds segment 3's seal", "segment 3 the archive holds segment 1's seal")
 				// Records only swapped (seals left).
-				if err := bucket.WriteAll(ctx, obj(1, ".jsonl.gz"), save[obj(2, ".jsonl.gz")], nil); err != nil {
+				if err := bucket.WriteAll(ctx, obj(1, ".cols.zst"), save[obj(2, ".cols.zst")], nil); err != nil {
 					t.Fatal(err)
 				}
 				expect("putting segment 2's records under segment 1", "segment 1 audit chain broken at record 1: expected record 1, found")
@@ -336,20 +334,19 @@ func firstLast(s []int64) string {
 	return fmt.Sprintf("%d…%d", s[0], s[len(s)-1])
 }
 
-func regzip(t testing.TB, gz []byte, edit func([]byte) []byte) []byte {
-	zr, err := gzip.NewReader(bytes.NewReader(gz))
+// reencode decodes an archived segment object, edits its records (one
+// a line) and encodes them again, as a forger with the format would.
+func reencode(t testing.TB, data []byte, edit func([]byte) []byte) []byte {
+	first, recs, err := auditarchive.DecodeRecords(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	plain, err := io.ReadAll(zr)
+	edited := bytes.Split(edit(bytes.Join(recs, []byte{'\n'})), []byte{'\n'})
+	out, err := auditarchive.EncodeRecords(first, edited)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var out bytes.Buffer
-	zw := gzip.NewWriter(&out)
-	zw.Write(edit(plain))
-	zw.Close()
-	return out.Bytes()
+	return out
 }
 
 // TestFailedArchiveWritePrunesNothing: when the archive refuses the write

@@ -11,16 +11,32 @@ import (
 	"testing"
 	"time"
 
+	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/auditarchive"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/sqlstore"
 )
 
 // realisticRecords makes n audit records shaped like production traffic:
-// random request ids and resource uuids, keys and clinics drawn from
-// pools, IPv4 and IPv6 client addresses, several user agents, mixed
-// actions, statuses and latencies; not one repeated test record.
+// random request ids and client request ids, 120 keys over 40 clinics,
+// each key calling from 1–3 IPv4 or IPv6 addresses with its own user
+// agent, mixed actions, statuses and latencies; resource uuids are those
+// of the key's clinic (500 patients and 500 orders each), a read naming
+// one at random and a list a page (1–25) of the clinic's list from one of
+// its first pages. Not one repeated test record.
 func realisticRecords(rng *mrand.Rand, start time.Time, n int) []*novamed.AuditRecord {
+	return makeRecords(rng, start, n, false)
+}
+
+// worstCaseRecords is realisticRecords with nothing tied to anything:
+// every resource id a fresh random uuid, addresses and user agents drawn
+// anew for each record. Its entropy alone is about 100 bytes a record,
+// the floor of any lossless archive of it.
+func worstCaseRecords(rng *mrand.Rand, start time.Time, n int) []*novamed.AuditRecord {
+	return makeRecords(rng, start, n, true)
+}
+
+func makeRecords(rng *mrand.Rand, start time.Time, n int, unique bool) []*novamed.AuditRecord {
 	uuid := func() string {
 		b := make([]byte, 16)
 		for i := range b {
@@ -38,17 +54,41 @@ func realisticRecords(rng *mrand.Rand, start time.Time, n int) []*novamed.AuditR
 		}
 		return string(b)
 	}
-	type key struct{ id, owner, prefix, clinic string }
-	clinics := make([]string, 40)
-	for i := range clinics {
-		clinics[i] = uuid()
-	}
-	keys := make([]key, 120)
-	for i := range keys {
-		keys[i] = key{uuid(), fmt.Sprintf("Partner %s Health", token(6)), "nm_live_" + token(8), clinics[rng.IntN(len(clinics))]}
+	addr := func() string {
+		if rng.IntN(5) == 0 {
+			return fmt.Sprintf("2001:db8:%x:%x::%x", rng.IntN(65536), rng.IntN(65536), rng.IntN(65536))
+		}
+		return fmt.Sprintf("%d.%d.%d.%d", 1+rng.IntN(223), rng.IntN(256), rng.IntN(256), 1+rng.IntN(254))
 	}
 	agents := []string{"acme-ehr/4.12.1 (+https://acme.test)", "Go-http-client/2.0", "python-requests/2.32.3",
 		"novamed-go/1.3.0 go1.24", "okhttp/4.12.0", "Mozilla/5.0 (X11; Linux x86_64) curl/8.5.0"}
+	type clinic struct {
+		id               string
+		patients, orders []string
+	}
+	clinics := make([]*clinic, 40)
+	for i := range clinics {
+		c := &clinic{id: uuid()}
+		if !unique {
+			for range 500 {
+				c.patients, c.orders = append(c.patients, uuid()), append(c.orders, uuid())
+			}
+		}
+		clinics[i] = c
+	}
+	type key struct {
+		id, owner, prefix, agent string
+		clinic                   *clinic
+		addrs                    []string
+	}
+	keys := make([]key, 120)
+	for i := range keys {
+		keys[i] = key{uuid(), fmt.Sprintf("Partner %s Health", token(6)), "nm_live_" + token(8), agents[rng.IntN(len(agents))],
+			clinics[rng.IntN(len(clinics))], nil}
+		for range 1 + rng.IntN(3) {
+			keys[i].addrs = append(keys[i].addrs, addr())
+		}
+	}
 	actions := []struct{ action, resource string }{{"patient.read", "patient"}, {"patient.create", "patient"},
 		{"patient.list", "patient"}, {"order.create", "medication_order"}, {"order.read", "medication_order"},
 		{"carriers.list", ""}, {"order.list", "medication_order"}}
@@ -60,25 +100,34 @@ func realisticRecords(rng *mrand.Rand, start time.Time, n int) []*novamed.AuditR
 		k := keys[rng.IntN(len(keys))]
 		a := actions[rng.IntN(len(actions))]
 		r := &novamed.AuditRecord{Time: t, RequestID: "req_" + token(26), Actor: "key:" + k.id, KeyID: k.id,
-			KeyOwner: k.owner, KeyPrefix: k.prefix, ClinicID: k.clinic, Action: a.action, ResourceType: a.resource,
-			UserAgent: agents[rng.IntN(len(agents))], Status: statuses[rng.IntN(len(statuses))],
+			KeyOwner: k.owner, KeyPrefix: k.prefix, ClinicID: k.clinic.id, Action: a.action, ResourceType: a.resource,
+			UserAgent: k.agent, ClientAddr: k.addrs[rng.IntN(len(k.addrs))], Status: statuses[rng.IntN(len(statuses))],
 			LatencyUS: int64(300 + rng.ExpFloat64()*2500)}
+		if unique {
+			r.UserAgent, r.ClientAddr = agents[rng.IntN(len(agents))], addr()
+		}
 		if rng.IntN(2) == 0 {
 			r.ClientRequestID = uuid()
 		}
-		if rng.IntN(5) == 0 {
-			r.ClientAddr = fmt.Sprintf("2001:db8:%x:%x::%x", rng.IntN(65536), rng.IntN(65536), rng.IntN(65536))
-		} else {
-			r.ClientAddr = fmt.Sprintf("%d.%d.%d.%d", 1+rng.IntN(223), rng.IntN(256), rng.IntN(256), 1+rng.IntN(254))
+		pool := k.clinic.patients
+		if a.resource == "medication_order" {
+			pool = k.clinic.orders
+		}
+		id := func(i int) string {
+			if unique {
+				return uuid()
+			}
+			return pool[i%len(pool)]
 		}
 		switch {
 		case a.resource == "":
 		case a.action == "patient.list" || a.action == "order.list":
-			for range 1 + rng.IntN(25) {
-				r.ResourceIDs = append(r.ResourceIDs, uuid())
+			from := 25 * rng.IntN(4)
+			for i := range 1 + rng.IntN(25) {
+				r.ResourceIDs = append(r.ResourceIDs, id(from+i))
 			}
 		default:
-			r.ResourceIDs = []string{uuid()}
+			r.ResourceIDs = []string{id(rng.IntN(len(pool) + 1))}
 		}
 		recs[i] = r
 	}
@@ -97,11 +146,13 @@ func fileSize(path string) int64 {
 
 // BenchmarkArchiveThroughput appends 20,000 realistic records to a fresh
 // SQLite store (untimed), then times sealing them into one segment,
-// archiving it to a folder (gzip JSON lines), reading it back and checking
-// it, and pruning it from the live database. It reports archived
-// records/s, MB/s of live record bytes archived and read back, bytes per
-// record live (the record column, and the database file's growth with
-// its indexes) and bytes per record in the archive.
+// archiving it to a folder (archive format 2: columnar, zstd), reading it
+// back and checking it, and pruning it from the live database (in
+// sqlstore.PruneBatch transactions). It reports archived records/s, MB/s
+// of live record bytes archived and read back, bytes per record live (the
+// record column, and the database file's growth with its indexes), bytes
+// per record in the archive, and (untimed) bytes per record in the
+// archive for worstCaseRecords, where every id is fresh.
 //
 //	go test -run '^$' -bench ArchiveThroughput -benchtime 3x ./internal/auditarchive/
 func BenchmarkArchiveThroughput(b *testing.B) {
@@ -172,4 +223,17 @@ func BenchmarkArchiveThroughput(b *testing.B) {
 	b.ReportMetric(float64(liveBytes)/float64(records), "live-record-B/rec")
 	b.ReportMetric(float64(diskBytes)/float64(records), "live-disk-B/rec")
 	b.ReportMetric(float64(archivedBytes)/float64(records), "archived-B/rec")
+	worst := make([][]byte, n)
+	prev := ""
+	for i, r := range worstCaseRecords(mrand.New(mrand.NewPCG(3, 4)), day0, n) {
+		if worst[i], err = audit.Chain(r, int64(i+1), prev); err != nil {
+			b.Fatal(err)
+		}
+		prev = r.Hash
+	}
+	data, err := auditarchive.EncodeRecords(1, worst)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(float64(len(data))/n, "worst-archived-B/rec")
 }

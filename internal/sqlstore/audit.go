@@ -315,11 +315,13 @@ func (s *Store) ScanAuditRows(ctx context.Context, fn func(*novamed.AuditRow) er
 	if err := s.chainPending(ctx); err != nil {
 		return err
 	}
-	_, prev, err := s.AuditBase(ctx)
+	base, prev, err := s.AuditBase(ctx)
 	if err != nil {
 		return err
 	}
-	return s.scanAuditRange(ctx, 0, 0, prev, fn)
+	// From after the last pruned record: a prune marks its segment first
+	// and deletes its rows after, in batches.
+	return s.scanAuditRange(ctx, base+1, 0, prev, fn)
 }
 
 // scanAuditRange is ScanAuditRows for the rows with from <= seq <= to (0:

@@ -139,12 +139,27 @@ func (s *Store) MarkAuditSegmentArchived(ctx context.Context, id int64, url, obj
 	})
 }
 
+// PruneBatch is how many audit rows one prune transaction deletes at
+// most: a segment of millions of rows leaves in many short transactions,
+// each letting the request path's writes in between, instead of holding
+// the writer (SQLite) or a large lock set and WAL burst (PostgreSQL) for
+// the whole segment.
+const PruneBatch = 2000
+
 // PruneAuditSegment deletes segment id's records from the live trail. It
 // refuses a segment not archived, or not the oldest one still live (the
 // live trail must stay one unbroken chain after the pruned ones).
+//
+// The segment is marked pruned first, in one short transaction: from then
+// on the live trail starts after its last record (AuditBase), and readers
+// skip its rows. The rows are then deleted PruneBatch at a time, each
+// batch its own transaction. Rows a crash left behind (the mark committed,
+// not every batch) are deleted by the next prune, which starts from the
+// oldest row still stored.
 func (s *Store) PruneAuditSegment(ctx context.Context, id int64, at time.Time) error {
-	return s.inTx(ctx, func(tx *txn) error {
-		var first, last int64
+	var last int64
+	err := s.inTx(ctx, func(tx *txn) error {
+		var first int64
 		var archived sql.NullInt64
 		err := tx.queryRow(ctx, `SELECT first_seq, last_seq, archived_at FROM audit_segments WHERE id = ? AND pruned_at IS NULL`+s.syntax.forUpdate(), id).Scan(&first, &last, &archived)
 		if err != nil {
@@ -160,14 +175,35 @@ func (s *Store) PruneAuditSegment(ctx context.Context, id int64, at time.Time) e
 		if older > 0 {
 			return fmt.Errorf("sqlstore: prune audit segment %d: an older segment is still live", id)
 		}
-		if _, err := tx.exec(ctx, `DELETE FROM audit_log WHERE seq >= ? AND seq <= ?`, first, last); err != nil {
-			return fmt.Errorf("sqlstore: prune audit segment %d: %w", id, err)
-		}
 		if _, err := tx.exec(ctx, `UPDATE audit_segments SET pruned_at = ? WHERE id = ?`, micros(at), id); err != nil {
 			return fmt.Errorf("sqlstore: prune audit segment %d: %w", id, err)
 		}
 		return nil
 	})
+	if err != nil {
+		return err
+	}
+	return s.deleteAuditThrough(ctx, last)
+}
+
+// deleteAuditThrough deletes the stored audit rows with seq <= last,
+// PruneBatch rows (by seq, which has no gaps) a transaction.
+func (s *Store) deleteAuditThrough(ctx context.Context, last int64) error {
+	var oldest sql.NullInt64
+	if err := s.read.queryRow(ctx, `SELECT MIN(seq) FROM audit_log`).Scan(&oldest); err != nil {
+		return fmt.Errorf("sqlstore: prune audit rows: %w", err)
+	}
+	for from := oldest.Int64; oldest.Valid && from <= last; from += PruneBatch {
+		to := min(from+PruneBatch-1, last)
+		err := s.inTx(ctx, func(tx *txn) error {
+			_, err := tx.exec(ctx, `DELETE FROM audit_log WHERE seq >= ? AND seq <= ?`, from, to)
+			return err
+		})
+		if err != nil {
+			return fmt.Errorf("sqlstore: prune audit rows %d–%d: %w", from, to, err)
+		}
+	}
+	return nil
 }
 
 // ForgetAuditSegment removes segment id's row once the archive no longer
