@@ -234,8 +234,20 @@ func cliThroughServer(t *testing.T, backend string) {
 		t.Fatalf("advance %+v", advanced)
 	}
 
+	// Read-only views through --server.
+	var usage struct {
+		KeyID string `json:"key_id"`
+	}
+	op.must(&usage, "keys", "usage", rolled.ID, "--days", "7")
+	if usage.KeyID != rolled.ID {
+		t.Fatalf("keys usage --server: %+v", usage)
+	}
+	op.must(nil, "security", "events", "--since", "1h")
+	op.must(nil, "webhooks", "deliveries", "--limit", "5")
+
 	// Direct and --server print the same shapes.
-	for _, args := range [][]string{{"partners", "list"}, {"partners", "show", partner.ID}, {"clinics", "list"}, {"keys", "list"}, {"carriers", "list"}} {
+	for _, args := range [][]string{{"partners", "list"}, {"partners", "show", partner.ID}, {"clinics", "list"}, {"keys", "list"},
+		{"carriers", "list"}, {"formulary", "list", "--clinic", clinic.ID}, {"keys", "usage", rolled.ID}} {
 		remote := op.must(nil, args...)
 		local, notice := direct(t, ts, append(args, "--json")...)
 		if got, want := jsonShape(t, remote), jsonShape(t, local); !slices.Equal(got, want) {

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/url"
+	"strconv"
 	"strings"
 	"time"
 
@@ -27,7 +29,7 @@ func allClinics(ctx context.Context, store novamed.ClinicStore) ([]string, error
 	return ids, nil
 }
 
-func webhooksDeliveries(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func webhooksDeliveries(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("webhooks deliveries", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
@@ -45,50 +47,44 @@ func webhooksDeliveries(ctx context.Context, args []string, getenv func(string) 
 	if *limit < 1 || *limit > 1000 {
 		return errors.New("--limit must be from 1 to 1000")
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
+	q := url.Values{"limit": {strconv.Itoa(*limit)}}
 	if *webhookID != "" {
-		if err := mustExist(ctx, store, "--webhook", "webhook", strings.ToLower(*webhookID), ""); err != nil {
-			return err
+		q.Set("webhook", strings.ToLower(*webhookID))
+	}
+	if *status != "" {
+		q.Set("status", *status)
+	}
+	return adminCommand(ctx, &c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var out struct {
+			Deliveries []*novamed.Delivery `json:"deliveries"`
 		}
-	}
-	ds, _, err := store.ListDeliveries(ctx, novamed.DeliveryFilter{WebhookID: strings.ToLower(*webhookID), Status: *status, Limit: *limit})
-	if err != nil {
-		return err
-	}
-	var b strings.Builder
-	for _, d := range ds {
-		last := ""
-		if n := len(d.History); n > 0 {
-			last = fmt.Sprintf("last: %d %s", d.History[n-1].StatusCode, d.History[n-1].Error)
+		if err := api.do(ctx, "GET", "/api/admin/webhook-deliveries?"+q.Encode(), nil, &out); err != nil {
+			return nil, "", unknownID(err, "--webhook", "webhook", *webhookID)
 		}
-		fmt.Fprintf(&b, "%s  %-9s  %-30s  attempts %d  %s\n", d.ID, d.Status, d.EventName, d.Attempts, last)
-	}
-	return emit(stdout, c.json, map[string]any{"deliveries": ds}, b.String())
+		var b strings.Builder
+		for _, d := range out.Deliveries {
+			last := ""
+			if n := len(d.History); n > 0 {
+				last = fmt.Sprintf("last: %d %s", d.History[n-1].StatusCode, d.History[n-1].Error)
+			}
+			fmt.Fprintf(&b, "%s  %-9s  %-30s  attempts %d  %s\n", d.ID, d.Status, d.EventName, d.Attempts, last)
+		}
+		return out, b.String(), nil
+	})
 }
 
-func webhooksRetry(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func webhooksRetry(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	c, id, err := oneArgCommand("webhooks retry", "DELIVERY_ID", args, getenv, nil)
 	if err != nil {
 		return err
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	clinics, err := allClinics(ctx, store)
-	if err != nil {
-		return err
-	}
-	d, err := store.RetryDelivery(ctx, strings.ToLower(id), "", clinics)
-	if err != nil {
-		return err
-	}
-	return emit(stdout, c.json, d, fmt.Sprintf("delivery %s queued for another attempt\n", d.ID))
+	return adminCommand(ctx, c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var d novamed.Delivery
+		if err := api.do(ctx, "POST", "/api/admin/webhook-deliveries/"+pathID(id)+"/retry", nil, &d); err != nil {
+			return nil, "", err
+		}
+		return d, fmt.Sprintf("delivery %s queued for another attempt\n", d.ID), nil
+	})
 }
 
 // webhookRotation is what `webhooks rotate` prints: the new secrets, once.

@@ -540,8 +540,28 @@ func ViewFormulary(clinic string, own []novamed.FormularyEntry, env novamed.Envi
 
 func (s *Server) adminDeliveries(c *adminCall) (any, facts, bool, error) {
 	q := c.r.URL.Query()
-	ds, next, err := s.store.ListDeliveries(c.r.Context(), novamed.DeliveryFilter{WebhookID: strings.ToLower(q.Get("webhook")),
-		Status: q.Get("status"), Limit: 100, Cursor: q.Get("cursor")})
+	ctx := c.r.Context()
+	limit := 100
+	if v := q.Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return nil, facts{}, false, novamed.Errorf(novamed.CodeInvalid, "limit is 1 to 1000.")
+		}
+		limit = n
+	}
+	webhook := strings.ToLower(q.Get("webhook"))
+	if webhook != "" {
+		// An unknown webhook is an error, not an empty log.
+		clinics, err := s.allClinics(ctx)
+		if err != nil {
+			return nil, facts{}, false, err
+		}
+		if _, err := s.store.GetWebhook(ctx, webhook, clinics); err != nil {
+			return nil, touched("", webhook), false, err
+		}
+	}
+	ds, next, err := s.store.ListDeliveries(ctx, novamed.DeliveryFilter{WebhookID: webhook,
+		Status: q.Get("status"), Limit: limit, Cursor: q.Get("cursor")})
 	if err != nil {
 		return nil, facts{}, false, err
 	}
