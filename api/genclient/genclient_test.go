@@ -7,63 +7,21 @@ package genclient_test
 
 import (
 	"context"
-	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/novamed/partner-api/api/genclient"
-	"github.com/novamed/partner-api/internal/apikey"
-	"github.com/novamed/partner-api/internal/audit"
-	"github.com/novamed/partner-api/internal/httpapi"
-	"github.com/novamed/partner-api/internal/novamed"
-	"github.com/novamed/partner-api/internal/phi"
-	"github.com/novamed/partner-api/internal/ratelimit"
-	"github.com/novamed/partner-api/internal/sqlstore"
+	"github.com/novamed/partner-api/internal/testenv"
 )
 
-// newServer starts the API in process, as internal/httpapi's benchmarks do:
-// SQLite in a temporary folder, a PHI keyring, the audit writer, the
-// in-memory rate limiter, one clinic and one development key.
+// newServer starts the server in process as `novamed serve` builds it
+// (testenv.NewServer): a fresh store, one clinic and one development key.
 func newServer(t *testing.T) (url, key, clinic string) {
 	t.Helper()
-	ctx := context.Background()
-	k, err := phi.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := phi.NewKeyring(map[uint32][]byte{1: k})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "genclient.db"), sqlstore.Options{Keyring: ring})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c := &novamed.Clinic{ID: uuid.NewString(), Name: "Generated Client Clinic", CreatedAt: time.Now()}
-	if err := store.CreateClinic(ctx, c); err != nil {
-		t.Fatal(err)
-	}
-	raw, err := apikey.Generate("development")
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := uuid.NewString()
-	if err := store.CreateAPIKey(ctx, &novamed.APIKey{ID: id, Owner: id, Name: "genclient", Environment: novamed.Development,
-		Prefix: apikey.DisplayPrefix(raw), HashHex: apikey.HashKey(raw).Hex(), Clinics: []string{c.ID}, CreatedAt: time.Now()}); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	aw := audit.NewWriter(store, log)
-	s := httpapi.New(httpapi.Config{Env: novamed.Development, Store: store, Audit: aw, Limiter: ratelimit.NewMemory(nil), Logger: log})
-	hs := httptest.NewServer(s)
-	t.Cleanup(func() { hs.Close(); s.Close(); aw.Close(); store.Close() })
-	return hs.URL, raw, c.ID
+	srv := testenv.NewServer(t, testenv.Options{ClinicName: "Generated Client Clinic"})
+	return srv.URL, srv.Key, srv.ClinicID
 }
 
 func ptr[T any](v T) *T { return &v }

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	_ "modernc.org/sqlite"
+
+	"github.com/novamed/partner-api/internal/testenv/pgdb"
 )
 
 // cliIn runs one command in-process with vars as its environment.
@@ -64,7 +66,7 @@ func TestMistypedDataFolderCreatesNothing(t *testing.T) {
 // On PostgreSQL, an operator command against a database without NovaMed's
 // schema says so and creates nothing (no schema, no key file).
 func TestNoNovaMedDatabaseOnPostgres(t *testing.T) {
-	dsn := freshPostgres(t)
+	dsn := pgdb.Empty(t)
 	wd := t.TempDir()
 	vars := map[string]string{"NOVAMED_MASTER_KEY": testMasterKey()}
 	_, err := cliIn(vars, "keys", "list", "--db", dsn, "--data-dir", filepath.Join(wd, "data"))

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"database/sql"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -20,6 +19,8 @@ import (
 	"time"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the PostgreSQL driver the store uses
+
+	"github.com/novamed/partner-api/internal/testenv/pgdb"
 )
 
 // needService skips loudly when a service is missing locally; in CI (CI=true)
@@ -35,31 +36,11 @@ func needService(t *testing.T, what string, err error) {
 	t.Skipf("%s NOT AVAILABLE: %v — this multi-replica test did not run", what, err)
 }
 
-// freshPostgres creates a database for the test and drops it afterwards.
+// freshPostgres returns a database of the test's own with the current
+// schema (a copy of the migrated template), dropped afterwards.
 func freshPostgres(t *testing.T) string {
 	t.Helper()
-	admin := os.Getenv("NOVAMED_TEST_POSTGRES")
-	if admin == "" {
-		admin = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	db, err := sql.Open("pgx", admin)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
-		err = db.PingContext(ctx)
-		cancel()
-	}
-	needService(t, "POSTGRES", err)
-	var b [6]byte
-	rand.Read(b[:]) //nolint:errcheck // crypto/rand
-	name := "novamed_e2e_" + hex.EncodeToString(b[:])
-	if _, err := db.Exec(`CREATE DATABASE ` + name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		db.Exec(`DROP DATABASE IF EXISTS ` + name + ` WITH (FORCE)`) //nolint:errcheck // best effort
-		db.Close()
-	})
-	return strings.Replace(admin, "/test?", "/"+name+"?", 1)
+	return pgdb.Fresh(t)
 }
 
 // privateRedis runs a redis-server of the test's own on a free loopback

@@ -2,11 +2,8 @@ package auditarchive_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/ed25519"
 	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/http/httptest"
@@ -27,6 +24,7 @@ import (
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/phi"
 	"github.com/novamed/partner-api/internal/sqlstore"
+	"github.com/novamed/partner-api/internal/testenv/pgdb"
 )
 
 // clock is the injected time of a test.
@@ -63,33 +61,7 @@ var stores = map[string]func(t testing.TB) *sqlstore.Store{
 		return s
 	},
 	"postgres": func(t testing.TB) *sqlstore.Store {
-		dsn := os.Getenv("NOVAMED_TEST_POSTGRES")
-		if dsn == "" {
-			dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-		}
-		admin, err := sql.Open("pgx", dsn)
-		if err == nil {
-			err = admin.PingContext(t.Context())
-		}
-		if err != nil {
-			msg := fmt.Sprintf("POSTGRES NOT AVAILABLE: %v -- the PostgreSQL archive tests did NOT run", err)
-			if os.Getenv("CI") == "true" {
-				t.Fatal(msg)
-			}
-			t.Skip(msg)
-		}
-		t.Cleanup(func() { admin.Close() })
-		b := make([]byte, 8)
-		_, _ = rand.Read(b)
-		name := "novamed_archive_" + hex.EncodeToString(b)
-		ctx := context.WithoutCancel(t.Context())
-		if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`) })
-		u, _ := url.Parse(dsn)
-		u.Path = "/" + name
-		s, err := sqlstore.OpenPostgres(t.Context(), u.String(), sqlstore.Options{Keyring: keyring(t)})
+		s, err := sqlstore.OpenPostgres(t.Context(), pgdb.Fresh(t), sqlstore.Options{Keyring: keyring(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

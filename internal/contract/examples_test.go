@@ -10,10 +10,12 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 // The document's examples are real: TestExamplesAreReal sends every request
@@ -474,6 +476,9 @@ func TestExamplesAreReal(t *testing.T) {
 	// Readiness when the database is gone.
 	down := newAPIServer(t)
 	down.store.Close()
+	// The server's readiness watch notices within its poll (2 s).
+	wait.Until(t, 10*time.Second, func() bool { return down.do("GET", "/readyz", "", nil).status == http.StatusServiceUnavailable },
+		"/readyz still answers ready after the store closed")
 	j.api = down
 	j.step("GET", "/readyz", "unavailable", nil)
 

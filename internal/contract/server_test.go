@@ -5,23 +5,17 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/novamed/partner-api/internal/apikey"
-	"github.com/novamed/partner-api/internal/audit"
-	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/novamed"
-	"github.com/novamed/partner-api/internal/phi"
-	"github.com/novamed/partner-api/internal/ratelimit"
+	"github.com/novamed/partner-api/internal/server"
 	"github.com/novamed/partner-api/internal/sqlstore"
-	"github.com/novamed/partner-api/internal/webhook"
+	"github.com/novamed/partner-api/internal/testenv"
 )
 
 // demoClinic is the clinic of the document's examples (and of the
@@ -34,45 +28,15 @@ type apiServer struct {
 	t     testing.TB
 	URL   string
 	store *sqlstore.Store
-	close func()
 }
 
 func newAPIServer(t testing.TB) *apiServer {
 	t.Helper()
-	ctx := context.Background()
-	key, err := phi.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	ring, err := phi.NewKeyring(map[uint32][]byte{1: key})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(t.TempDir(), "contract.db"), sqlstore.Options{Keyring: ring})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := store.CreateClinic(ctx, &novamed.Clinic{ID: demoClinic, Name: "Demo Clinic", CreatedAt: time.Now().UTC()}); err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	aw := audit.NewWriter(store, log)
-	s := httpapi.New(httpapi.Config{Env: novamed.Development, Store: store, Audit: aw, Limiter: ratelimit.NewMemory(nil), Logger: log,
-		WebhookPolicy: webhook.URLPolicy{AllowInsecure: true}})
-	hs := httptest.NewServer(s)
-	a := &apiServer{t: t, URL: hs.URL, store: store}
-	var closed bool
-	a.close = func() {
-		if !closed {
-			closed = true
-			hs.Close()
-			s.Close()
-			aw.Close()
-			store.Close()
-		}
-	}
-	t.Cleanup(a.close)
-	return a
+	srv := testenv.NewServer(t, testenv.Options{ClinicID: demoClinic, ClinicName: "Demo Clinic",
+		// The delivery worker polls often: the webhook test waits for
+		// what it delivers.
+		Configure: func(c *server.Config) { c.WebhookPoll = 10 * time.Millisecond }})
+	return &apiServer{t: t, URL: srv.URL, store: srv.Store}
 }
 
 // newKey issues a development key for the demo clinic.

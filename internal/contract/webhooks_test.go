@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"sort"
 	"sync"
 	"testing"
@@ -14,7 +14,7 @@ import (
 
 	clientwebhook "github.com/novamed/partner-api/client/webhook"
 	"github.com/novamed/partner-api/internal/novamed"
-	"github.com/novamed/partner-api/internal/webhook"
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 type delivery struct {
@@ -107,30 +107,19 @@ func TestWebhookDeliveriesMatchTheDocument(t *testing.T) {
 		t.Fatalf("test event: %d %s", e.status, e.body)
 	}
 
-	w := &webhook.Worker{Store: a.store, Client: webhook.NewClient(&webhook.Dialer{Policy: webhook.URLPolicy{AllowInsecure: true}}),
-		Schedule: webhook.DefaultSchedule, ID: "contract-test", Log: slog.New(slog.NewTextHandler(io.Discard, nil)), Now: time.Now,
-		Poll: 10 * time.Millisecond, Lease: 30 * time.Second, Parallel: 1}
+	// The server's own delivery worker sends them.
 	const events = 14
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if _, err := w.RunOnce(ctx); err != nil {
-			t.Fatal(err)
-		}
+	wait.Until(t, 10*time.Second, func() bool {
 		mu.Lock()
-		n := len(got)
-		mu.Unlock()
-		if n >= events {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%d deliveries after 10 s, want %d", n, events)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-
+		defer mu.Unlock()
+		return len(got) >= events
+	}, "fewer than %d deliveries arrived", events)
 	doc, _ := Document()
 	seen := map[string]bool{}
-	for _, d := range got {
+	mu.Lock()
+	delivered := slices.Clone(got)
+	mu.Unlock()
+	for _, d := range delivered {
 		var ev struct {
 			Name string `json:"event_name"`
 			Data any    `json:"event_data"`

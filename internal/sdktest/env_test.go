@@ -3,11 +3,7 @@ package sdktest
 import (
 	"context"
 	"fmt"
-	"io"
-	"log/slog"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -15,19 +11,16 @@ import (
 
 	"github.com/novamed/partner-api/client"
 	"github.com/novamed/partner-api/internal/apikey"
-	"github.com/novamed/partner-api/internal/audit"
-	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/novamed"
-	"github.com/novamed/partner-api/internal/phi"
-	"github.com/novamed/partner-api/internal/ratelimit"
+	"github.com/novamed/partner-api/internal/server"
 	"github.com/novamed/partner-api/internal/sqlstore"
-	"github.com/novamed/partner-api/internal/usage"
-	"github.com/novamed/partner-api/internal/webhook"
+	"github.com/novamed/partner-api/internal/testenv"
 )
 
-// testEnv is a real Partner API in-process: a SQLite store in a temporary
-// folder, the development server stack behind httptest on 127.0.0.1, one
-// clinic and one key for it.
+// testEnv is a real Partner API in-process, built as `novamed serve`
+// builds it (testenv.NewServer): a fresh store, the server behind httptest
+// on 127.0.0.1, one clinic and one key for it. Its delivery worker retries
+// fast: 0 s, then 50 ms.
 type testEnv struct {
 	URL      string
 	Key      string
@@ -35,48 +28,21 @@ type testEnv struct {
 	Store    *sqlstore.Store
 }
 
-// newEnv starts a server with its data in dir; close stops it.
-func newEnv(dir string) (env *testEnv, close func(), err error) {
-	ctx := context.Background()
-	mk, err := phi.GenerateKey()
-	if err != nil {
-		return nil, nil, err
-	}
-	ring, err := phi.NewKeyring(map[uint32][]byte{1: mk})
-	if err != nil {
-		return nil, nil, err
-	}
-	store, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "novamed.db"), sqlstore.Options{Keyring: ring})
-	if err != nil {
-		return nil, nil, err
-	}
-	log := slog.New(slog.NewJSONHandler(io.Discard, nil))
-	aw := audit.NewWriter(store, log)
-	rec := usage.NewRecorder(store, log, nil, time.Now, usage.Rules{})
-	s := httpapi.New(httpapi.Config{Env: novamed.Development, Store: store, Audit: aw, Limiter: ratelimit.NewMemory(nil), Logger: log,
-		WebhookPolicy: webhook.URLPolicy{AllowInsecure: true}, Usage: rec})
-	ts := httptest.NewServer(s)
-	env = &testEnv{URL: ts.URL, Store: store}
-	close = func() { ts.Close(); s.Close(); rec.Close(); aw.Close(); store.Close() }
-	if env.ClinicID, err = env.createClinic("Lakeside Clinic"); err == nil {
-		env.Key, err = env.createKey(0, env.ClinicID)
-	}
-	if err != nil {
-		close()
-		return nil, nil, err
-	}
-	return env, close, nil
-}
-
-// startEnv is newEnv for one test.
+// startEnv starts a server for one test.
 func startEnv(t testing.TB) *testEnv {
 	t.Helper()
-	env, closeEnv, err := newEnv(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(closeEnv)
-	return env
+	return envOf(testenv.NewServer(t, envOptions()))
+}
+
+// envOptions: the clinic, and a delivery worker that retries fast.
+func envOptions() testenv.Options {
+	return testenv.Options{ClinicName: "Lakeside Clinic", Configure: func(c *server.Config) {
+		c.WebhookSchedule, c.WebhookPoll = []time.Duration{0, 50 * time.Millisecond}, 10*time.Millisecond
+	}}
+}
+
+func envOf(srv *testenv.Server) *testEnv {
+	return &testEnv{URL: srv.URL, Key: srv.Key, ClinicID: srv.ClinicID, Store: srv.Store}
 }
 
 func (e *testEnv) createClinic(name string) (string, error) {
@@ -124,7 +90,7 @@ func runMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(dir)
-	env, closeEnv, err := newEnv(dir)
+	env, closeEnv, err := testenv.Start(dir, envOptions())
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -14,7 +13,6 @@ import (
 	"github.com/novamed/partner-api/client"
 	"github.com/novamed/partner-api/client/webhook"
 	"github.com/novamed/partner-api/internal/novamed"
-	delivery "github.com/novamed/partner-api/internal/webhook"
 )
 
 // captured is one request the receiver got.
@@ -40,18 +38,6 @@ func receiver(t *testing.T) (*httptest.Server, chan captured) {
 	return rs, got
 }
 
-// runWorker runs NovaMed's delivery worker on the env's store until the test ends.
-func runWorker(t *testing.T, env *testEnv) {
-	t.Helper()
-	w := &delivery.Worker{Store: env.Store, Client: delivery.NewClient(&delivery.Dialer{Policy: delivery.URLPolicy{AllowInsecure: true}}),
-		Schedule: []time.Duration{0, 50 * time.Millisecond}, ID: "sdk-test-worker", Log: slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		Now: time.Now, Poll: 10 * time.Millisecond, Lease: 30 * time.Second, Parallel: 2}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); w.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done })
-}
-
 func next(t *testing.T, got chan captured, name string) captured {
 	t.Helper()
 	select {
@@ -75,7 +61,6 @@ func TestWebhookDeliveriesVerify(t *testing.T) {
 	ctx := context.Background()
 	c := env.client()
 	rs, got := receiver(t)
-	runWorker(t, env)
 
 	wh, err := c.Webhooks.Create(ctx, &client.CreateWebhookRequest{ClinicID: env.ClinicID, WebhookURL: rs.URL + "/novamed"})
 	if err != nil {
@@ -296,7 +281,6 @@ func TestWebhookRotateThroughSDK(t *testing.T) {
 	ctx := context.Background()
 	c := env.client()
 	rs, got := receiver(t)
-	runWorker(t, env)
 	wh, err := c.Webhooks.Create(ctx, &client.CreateWebhookRequest{ClinicID: env.ClinicID, WebhookURL: rs.URL + "/novamed"})
 	if err != nil {
 		t.Fatal(err)

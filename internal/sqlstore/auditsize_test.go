@@ -73,7 +73,7 @@ func BenchmarkAuditBytesPerRecord(b *testing.B) {
 		srv := postgresServer(b)
 		for range b.N {
 			ctx := b.Context()
-			s := openPostgres(b, ctx, srv.createDatabase(b), testKeyring(b))
+			s := openPostgres(b, ctx, srv.freshDatabase(b), testKeyring(b))
 			appendTypical(b, ctx, s, time.Date(2026, 11, 29, 0, 0, 0, 0, time.UTC), n)
 			if _, _, err := s.AuditHead(ctx); err != nil {
 				b.Fatal(err)

@@ -32,7 +32,7 @@ func TestShipmentsMigration(t *testing.T) {
 
 // TestPostgresShipmentsMigration is TestShipmentsMigration on PostgreSQL.
 func TestPostgresShipmentsMigration(t *testing.T) {
-	dsn := postgresServer(t).createDatabase(t)
+	dsn := postgresServer(t).emptyDatabase(t)
 	ring := testKeyring(t)
 	testShipmentsMigration(t, goose.DialectPostgres, "migrations/postgres",
 		func() (*sqlstore.Store, error) {

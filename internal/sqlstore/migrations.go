@@ -2,7 +2,9 @@ package sqlstore
 
 import (
 	"context"
+	"crypto/sha256"
 	"embed"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 
@@ -30,4 +32,27 @@ func (s *Store) migrate(ctx context.Context) error {
 		return fmt.Errorf("sqlstore: apply migrations: %w", err)
 	}
 	return nil
+}
+
+// MigrationsDigest is a hex SHA-256 over the names and contents of dialect
+// d's migration files: it changes whenever a migration is added or
+// edited. Tests name their migrated template database by it.
+func MigrationsDigest(d Dialect) (string, error) {
+	h := sha256.New()
+	err := fs.WalkDir(migrations, "migrations/"+string(d), func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() {
+			return err
+		}
+		b, err := migrations.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s %d\n", path, len(b))
+		h.Write(b)
+		return nil
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -30,7 +30,7 @@ func TestPartnersMigration(t *testing.T) {
 
 // TestPostgresPartnersMigration is TestPartnersMigration on PostgreSQL.
 func TestPostgresPartnersMigration(t *testing.T) {
-	dsn := postgresServer(t).createDatabase(t)
+	dsn := postgresServer(t).emptyDatabase(t)
 	ring := testKeyring(t)
 	testPartnersMigration(t, goose.DialectPostgres, "migrations/postgres",
 		func() (*sqlstore.Store, error) {

@@ -7,8 +7,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net/url"
-	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -24,96 +22,32 @@ import (
 	"github.com/novamed/partner-api/internal/phi"
 	"github.com/novamed/partner-api/internal/sqlstore"
 	"github.com/novamed/partner-api/internal/storetest"
+	"github.com/novamed/partner-api/internal/testenv/pgdb"
 )
 
-// defaultPostgresDSN is used when NOVAMED_TEST_POSTGRES is not set. Its
-// database is only the maintenance connection: every store gets a database
-// of its own.
-const defaultPostgresDSN = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
+// postgresServer connects to the test server (pgdb.Connect: skipped
+// loudly when unreachable, a failure when CI=true).
+func postgresServer(t testing.TB) *pgServer {
+	t.Helper()
+	return &pgServer{pgdb.Connect(t)}
+}
 
 // pgServer is a reachable PostgreSQL server on which tests create and drop
 // databases.
-type pgServer struct {
-	admin *sql.DB // the maintenance database
-	dsn   string
-}
+type pgServer struct{ *pgdb.Server }
 
-// postgresServer connects to the test server. When it cannot be reached the
-// test is skipped, loudly, or fails when CI=true.
-func postgresServer(t testing.TB) *pgServer {
+// freshDatabase returns the DSN of a database with the current schema
+// (a copy of the migrated template), dropped when t ends.
+func (p *pgServer) freshDatabase(t testing.TB) string {
 	t.Helper()
-	dsn := os.Getenv("NOVAMED_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = defaultPostgresDSN
-	}
-	unavailable := func(err error) {
-		t.Helper()
-		msg := fmt.Sprintf("POSTGRES NOT AVAILABLE: %s: %v -- the PostgreSQL store tests did NOT run. "+
-			"Start PostgreSQL or point NOVAMED_TEST_POSTGRES at one (CI=true makes this a failure).", redact(dsn), err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err != nil {
-		unavailable(err)
-	}
-	ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-	defer cancel()
-	if err := admin.PingContext(ctx); err != nil {
-		admin.Close()
-		unavailable(err)
-	}
-	t.Cleanup(func() { admin.Close() })
-	return &pgServer{admin: admin, dsn: dsn}
+	return p.Fresh(t)
 }
 
-// redact hides a password in a URL DSN.
-func redact(dsn string) string {
-	if u, err := url.Parse(dsn); err == nil && u.Scheme != "" {
-		return u.Redacted()
-	}
-	return "NOVAMED_TEST_POSTGRES"
-}
-
-// createDatabase creates a fresh, empty database, dropped when t ends, and
-// returns its DSN.
-func (p *pgServer) createDatabase(t testing.TB) string {
+// emptyDatabase returns the DSN of an empty database (for the tests of
+// migrations themselves), dropped when t ends.
+func (p *pgServer) emptyDatabase(t testing.TB) string {
 	t.Helper()
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	name := "novamed_test_" + hex.EncodeToString(b)
-	// CREATE and DROP DATABASE cannot run in a transaction nor outlive a
-	// cancelled test context.
-	ctx := context.WithoutCancel(t.Context())
-	if _, err := p.admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
-		t.Fatalf("CREATE DATABASE %s: %v", name, err)
-	}
-	t.Cleanup(func() {
-		if _, err := p.admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("DROP DATABASE %s: %v", name, err)
-		}
-	})
-	dsn, err := withDatabase(p.dsn, name)
-	if err != nil {
-		t.Fatalf("DSN for %s: %v", name, err)
-	}
-	return dsn
-}
-
-// withDatabase returns dsn naming database name instead.
-func withDatabase(dsn, name string) (string, error) {
-	if strings.HasPrefix(dsn, "postgres://") || strings.HasPrefix(dsn, "postgresql://") {
-		u, err := url.Parse(dsn)
-		if err != nil {
-			return "", err
-		}
-		u.Path, u.RawPath = "/"+name, ""
-		return u.String(), nil
-	}
-	// keyword/value form: a later setting overrides an earlier one
-	return dsn + " dbname=" + name, nil
+	return p.Empty(t)
 }
 
 // openPostgres opens a store on dsn, closed when t ends.
@@ -151,7 +85,7 @@ func TestPostgresConformance(t *testing.T) {
 	ring := testKeyring(t)
 	storetest.Run(t, func(t *testing.T) novamed.Store {
 		t.Helper()
-		return openPostgres(t, t.Context(), srv.createDatabase(t), ring)
+		return openPostgres(t, t.Context(), srv.freshDatabase(t), ring)
 	})
 }
 
@@ -160,7 +94,7 @@ func TestPostgresConformance(t *testing.T) {
 func TestPostgresReplicas(t *testing.T) {
 	srv := postgresServer(t)
 	ring := testKeyring(t)
-	dsn := srv.createDatabase(t)
+	dsn := srv.emptyDatabase(t)
 	ctx := t.Context()
 
 	// Both start at once: the migrations and the catalogue seeding race.
@@ -452,7 +386,7 @@ func newAPIKey(clinic string) *novamed.APIKey {
 // connection to the same database, both closed when t ends.
 func openPostgresAndRaw(t *testing.T) (*sqlstore.Store, *sql.DB) {
 	t.Helper()
-	dsn := postgresServer(t).createDatabase(t)
+	dsn := postgresServer(t).freshDatabase(t)
 	s := openPostgres(t, t.Context(), dsn, testKeyring(t))
 	raw, err := sql.Open("pgx", dsn)
 	if err != nil {
@@ -579,7 +513,7 @@ func TestPostgresUnreadablePendingBatchIsQuarantined(t *testing.T) {
 // transitions are stored as security events.
 func TestPostgresIncrementalAuditFlush(t *testing.T) {
 	ctx := t.Context()
-	dsn := postgresServer(t).createDatabase(t)
+	dsn := postgresServer(t).freshDatabase(t)
 	var fail atomic.Bool
 	s, err := sqlstore.OpenPostgres(ctx, dsn, sqlstore.Options{Keyring: testKeyring(t), AuditFlushWindow: 4 * time.Millisecond,
 		AuditFlushFault: func() error {

@@ -25,7 +25,7 @@ func bothStores(t *testing.T, fn func(t *testing.T, s *sqlstore.Store)) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		srv := postgresServer(t)
-		fn(t, openPostgres(t, t.Context(), srv.createDatabase(t), testKeyring(t)))
+		fn(t, openPostgres(t, t.Context(), srv.freshDatabase(t), testKeyring(t)))
 	})
 }
 

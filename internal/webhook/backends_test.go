@@ -2,22 +2,16 @@ package webhook
 
 import (
 	"context"
-	"crypto/rand"
-	"database/sql"
-	"encoding/hex"
-	"fmt"
-	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for creating test databases
 
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/phi"
 	"github.com/novamed/partner-api/internal/sqlstore"
+	"github.com/novamed/partner-api/internal/testenv/pgdb"
 )
 
 // onBothReplicas runs fn with two stores on one fresh database, as two
@@ -52,7 +46,7 @@ func onBothReplicas(t *testing.T, fn func(t *testing.T, a, b *sqlstore.Store, cl
 		})
 	})
 	t.Run("postgres", func(t *testing.T) {
-		dsn := freshPostgres(t)
+		dsn := pgdb.Fresh(t)
 		run(t, func() (*sqlstore.Store, error) {
 			return sqlstore.OpenPostgres(t.Context(), dsn, sqlstore.Options{Keyring: ring})
 		})
@@ -84,51 +78,10 @@ func onBothBackends(t *testing.T, fn func(t *testing.T, s *sqlstore.Store, clini
 		withClinic(t, s)
 	})
 	t.Run("postgres", func(t *testing.T) {
-		s, err := sqlstore.OpenPostgres(t.Context(), freshPostgres(t), sqlstore.Options{Keyring: ring})
+		s, err := sqlstore.OpenPostgres(t.Context(), pgdb.Fresh(t), sqlstore.Options{Keyring: ring})
 		if err != nil {
 			t.Fatal(err)
 		}
 		withClinic(t, s)
 	})
-}
-
-// freshPostgres creates a database dropped when t ends and returns its DSN.
-func freshPostgres(t *testing.T) string {
-	t.Helper()
-	dsn := os.Getenv("NOVAMED_TEST_POSTGRES")
-	if dsn == "" {
-		dsn = "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"
-	}
-	admin, err := sql.Open("pgx", dsn)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
-		err = admin.PingContext(ctx)
-		cancel()
-	}
-	if err != nil {
-		msg := fmt.Sprintf("POSTGRES NOT AVAILABLE: %v -- the PostgreSQL webhook tests did NOT run", err)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	t.Cleanup(func() { admin.Close() })
-	b := make([]byte, 8)
-	_, _ = rand.Read(b)
-	name := "novamed_webhook_" + hex.EncodeToString(b)
-	ctx := context.WithoutCancel(t.Context())
-	if _, err := admin.ExecContext(ctx, `CREATE DATABASE `+name); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if _, err := admin.ExecContext(ctx, `DROP DATABASE IF EXISTS `+name+` WITH (FORCE)`); err != nil {
-			t.Errorf("DROP DATABASE %s: %v", name, err)
-		}
-	})
-	u, err := url.Parse(dsn)
-	if err != nil {
-		t.Fatalf("NOVAMED_TEST_POSTGRES must be a URL here: %v", err)
-	}
-	u.Path = "/" + name
-	return u.String()
 }
