@@ -6,10 +6,15 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/operator"
 	"github.com/novamed/partner-api/internal/partneruser"
 	"github.com/novamed/partner-api/internal/websession"
 )
+
+// suspendedMessage is the sign-in page's answer to a user of a suspended
+// partner, whose password and code were right.
+const suspendedMessage = "Your organisation's access to NovaMed is suspended, so the portal is closed to its users. Contact NovaMed to have it restored."
 
 type loginData struct {
 	Email, Next, Reason string
@@ -17,11 +22,12 @@ type loginData struct {
 }
 
 var signOutReasons = map[string]string{
-	"idle":     "You were signed out after a period without activity.",
-	"absolute": "Your session reached its maximum length; sign in again.",
-	"ended":    "Your session has ended; sign in again.",
-	"account":  "Your account can no longer sign in.",
-	"out":      "You are signed out.",
+	"idle":      "You were signed out after a period without activity.",
+	"absolute":  "Your session reached its maximum length; sign in again.",
+	"ended":     "Your session has ended; sign in again.",
+	"account":   "Your account can no longer sign in.",
+	"suspended": suspendedMessage,
+	"out":       "You are signed out.",
 }
 
 func (p *Portal) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -62,6 +68,15 @@ func (p *Portal) loginSubmit(w http.ResponseWriter, r *http.Request) {
 			p.fail(w, r, nil, err)
 			return
 		default:
+			partner, err := p.cfg.Store.GetPartner(r.Context(), u.PartnerID)
+			if err != nil {
+				p.fail(w, r, nil, err)
+				return
+			}
+			if partner.Status == novamed.PartnerSuspended {
+				d.Errors["email"] = suspendedMessage
+				break
+			}
 			if err := p.sessions.Start(r.Context(), w, r, u.ID, p.clientAddr(r)); err != nil {
 				p.fail(w, r, nil, err)
 				return

@@ -137,6 +137,13 @@ func (p *Portal) load(ctx context.Context, r *http.Request) (*req, error) {
 	if err != nil {
 		return nil, err
 	}
+	if partner.Status == novamed.PartnerSuspended {
+		// A suspended partner's users keep their accounts but no session:
+		// every one of this user's sessions ends, and sign-in is refused
+		// until staff approve the partner again.
+		p.cfg.Sessions.DeleteSubjectSessions(ctx, s.Rec.Subject) //nolint:errcheck // best effort; the next request is refused again
+		return nil, &websession.SignedOut{Reason: "suspended"}
+	}
 	return &req{r: r, s: s, u: u, partner: partner}, nil
 }
 
