@@ -23,6 +23,9 @@ import (
 //go:embed openapi.yaml
 var openapiYAML []byte
 
+//go:embed admin-openapi.yaml
+var adminYAML []byte
+
 //go:embed redoc.standalone.js
 var redocJS []byte
 
@@ -37,6 +40,10 @@ const RedocVersion = "3.0.1"
 
 // YAML returns the OpenAPI document exactly as maintained.
 func YAML() []byte { return openapiYAML }
+
+// AdminYAML returns the admin API's own OpenAPI document
+// (api/admin-openapi.yaml): every route under /api/admin/, for operators.
+func AdminYAML() []byte { return adminYAML }
 
 var (
 	jsonOnce sync.Once

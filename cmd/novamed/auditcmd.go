@@ -58,22 +58,16 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 		store.Close()
 		return auditVerifyArchive(ctx, args, getenv, stdout, cps)
 	}
-	var n int64
-	if cps != nil {
-		n, err = audit.VerifyCheckpoints(ctx, store, pub, cps)
-	} else {
-		n, err = audit.Verify(ctx, store)
-	}
-	var broken *audit.BrokenError
-	if errors.As(err, &broken) {
-		emit(stdout, c.json, map[string]any{"ok": false, "checked": n, "first_bad_seq": broken.Seq, "reason": broken.Reason}, "") //nolint:errcheck // the error below matters more
+	report, err := audit.VerifyReport(ctx, store, pub, cps)
+	if report == nil {
 		return err
 	}
 	if err != nil {
+		emit(stdout, c.json, report, "") //nolint:errcheck // the error below matters more
 		return err
 	}
-	return emit(stdout, c.json, map[string]any{"ok": true, "checked": n, "checkpoints": len(cps)},
-		fmt.Sprintf("audit trail intact: %d records (%d signed checkpoints matched)\n", n, len(cps)))
+	return emit(stdout, c.json, report,
+		fmt.Sprintf("audit trail intact: %d records (%d signed checkpoints matched)\n", report["checked"], len(cps)))
 }
 
 func auditExport(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
@@ -141,18 +135,16 @@ func auditVerifyArchive(ctx context.Context, args []string, getenv func(string) 
 	}
 	defer store.Close()
 	defer a.Close()
-	res, err := a.Verify(ctx, cps)
-	if res == nil {
+	out, err := a.VerifyReport(ctx, cps)
+	if out == nil {
 		return err
 	}
-	out := map[string]any{"ok": err == nil, "checked": res.LiveRecords + res.ArchivedRecords, "live": res.LiveRecords, "archived": res.ArchivedRecords,
-		"segments": res.Segments, "archived_segments": res.ArchivedSegments, "checkpoints": res.Checkpoints, "problems": res.Problems}
 	if err != nil {
 		emit(stdout, c.json, out, "") //nolint:errcheck // the error below matters more
 		return err
 	}
 	return emit(stdout, c.json, out, fmt.Sprintf("audit trail intact: %d records (%d live, %d in %d archived segments of %d sealed; %d signed checkpoints matched)\n",
-		res.LiveRecords+res.ArchivedRecords, res.LiveRecords, res.ArchivedRecords, res.ArchivedSegments, res.Segments, res.Checkpoints))
+		out["checked"], out["live"], out["archived"], out["archived_segments"], out["segments"], out["checkpoints"]))
 }
 
 // auditExportRemote is audit export with --server: the same JSON lines,

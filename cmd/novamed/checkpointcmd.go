@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"crypto/ed25519"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -75,8 +74,7 @@ func auditCheckpoint(ctx context.Context, args []string, getenv func(string) str
 		return err
 	}
 	if *publicKey {
-		pub := key.Public().(ed25519.PublicKey)
-		return json.NewEncoder(stdout).Encode(map[string]string{"key_id": audit.CheckpointKeyID(pub), "public_key": base64.StdEncoding.EncodeToString(pub)})
+		return json.NewEncoder(stdout).Encode(audit.PublicKeyReport(key.Public().(ed25519.PublicKey)))
 	}
 	store, _, err := c.openStore(ctx, getenv)
 	if err != nil {

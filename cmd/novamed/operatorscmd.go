@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/operator"
 	"github.com/novamed/partner-api/internal/sqlstore"
@@ -32,27 +33,11 @@ func operatorService(store *sqlstore.Store, env novamed.Environment) *operator.S
 	return &operator.Service{Store: store, Env: env}
 }
 
-// operatorJSON is the --json shape of an operator (never a secret).
-type operatorJSON struct {
-	ID          string    `json:"id"`
-	Email       string    `json:"email"`
-	Name        string    `json:"name"`
-	Role        string    `json:"role"`
-	Status      string    `json:"status"`
-	HasPassword bool      `json:"has_password"`
-	HasTOTP     bool      `json:"has_totp"`
-	CreatedAt   time.Time `json:"created_at"`
-	UpdatedAt   time.Time `json:"updated_at"`
-	// Shown once, by create (setup link; TOTP enrolment) and totp.
-	SetupLink          string     `json:"setup_link,omitempty"`
-	SetupLinkExpiresAt *time.Time `json:"setup_link_expires_at,omitempty"`
-	TOTPURL            string     `json:"totp_url,omitempty"`
-}
+// operatorJSON is the --json shape of an operator (never a secret), the
+// admin API's too.
+type operatorJSON = httpapi.AdminOperator
 
-func toOperatorJSON(o *operator.Operator) operatorJSON {
-	return operatorJSON{ID: o.ID, Email: o.Email, Name: o.Name, Role: string(o.Role), Status: string(o.Status),
-		HasPassword: o.HasPassword(), HasTOTP: o.HasTOTP(), CreatedAt: o.CreatedAt, UpdatedAt: o.UpdatedAt}
-}
+func toOperatorJSON(o *operator.Operator) operatorJSON { return httpapi.ToAdminOperator(o) }
 
 // readPasswordFile reads a password from a file (one line; the trailing
 // newline is not part of it).

@@ -1,8 +1,8 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -185,12 +185,8 @@ func carriersImport(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	var doc struct {
-		Carriers []novamed.Carrier `json:"carriers"`
-	}
-	dec := json.NewDecoder(strings.NewReader(string(raw)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&doc); err != nil {
+	carriers, err := httpapi.DecodeCarriersImport(bytes.NewReader(raw))
+	if err != nil {
 		return fmt.Errorf("%s: %w", *file, err)
 	}
 	store, _, err := c.openStore(ctx, getenv)
@@ -198,10 +194,10 @@ func carriersImport(ctx context.Context, args []string, getenv func(string) stri
 		return err
 	}
 	defer store.Close()
-	if err := store.ReplaceCarriers(ctx, doc.Carriers, false); err != nil {
+	if err := store.ReplaceCarriers(ctx, carriers, false); err != nil {
 		return err
 	}
-	return emit(stdout, c.json, map[string]any{"carriers": len(doc.Carriers)}, fmt.Sprintf("catalogue replaced: %d carriers\n", len(doc.Carriers)))
+	return emit(stdout, c.json, map[string]any{"carriers": len(carriers)}, fmt.Sprintf("catalogue replaced: %d carriers\n", len(carriers)))
 }
 
 // eventsList prints a clinic's outbox events, oldest first.

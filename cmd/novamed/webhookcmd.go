@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/webhook"
 )
@@ -87,14 +88,9 @@ func webhooksRetry(ctx context.Context, args []string, getenv func(string) strin
 	})
 }
 
-// webhookRotation is what `webhooks rotate` prints: the new secrets, once.
-type webhookRotation struct {
-	WebhookID         string     `json:"webhook_id"`
-	ClinicID          string     `json:"clinic_id"`
-	VerificationToken string     `json:"verification_token"`
-	SigningSecret     string     `json:"signing_secret"`
-	OverlapUntil      *time.Time `json:"overlap_until,omitempty"`
-}
+// webhookRotation is what `webhooks rotate` prints: the new secrets, once
+// (the admin API's answer too).
+type webhookRotation = httpapi.AdminWebhookRotation
 
 func webhooksRotate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	var overlap *time.Duration
@@ -120,13 +116,11 @@ func webhooksRotate(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
-	out := webhookRotation{WebhookID: w.ID, ClinicID: w.ClinicID, VerificationToken: w.Secrets.VerificationToken, SigningSecret: w.Secrets.SigningSecret}
+	out := httpapi.NewAdminWebhookRotation(w, time.Now())
 	text := fmt.Sprintf("webhook %s: new secrets (shown only now)\n  verification_token  %s\n  signing_secret      %s\n",
 		w.ID, out.VerificationToken, out.SigningSecret)
-	if w.Secrets.InOverlap(time.Now()) {
-		until := w.Secrets.OverlapUntil
-		out.OverlapUntil = &until
-		text += fmt.Sprintf("  until %s deliveries carry the old token and are signed with the old and the new secret\n", until.Format(time.RFC3339))
+	if out.OverlapUntil != nil {
+		text += fmt.Sprintf("  until %s deliveries carry the old token and are signed with the old and the new secret\n", out.OverlapUntil.Format(time.RFC3339))
 	} else {
 		text += "  deliveries use the new secrets from now on\n"
 	}

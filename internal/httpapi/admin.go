@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/onboarding"
 	"github.com/novamed/partner-api/internal/operator"
@@ -26,7 +27,15 @@ type AdminStore interface {
 	ListSecurityEvents(ctx context.Context, since time.Time, limit int) ([]*novamed.SecurityEvent, error)
 	AcknowledgeSecurityEvent(ctx context.Context, id, actor string, at time.Time, rec *novamed.AuditRecord) (*novamed.SecurityEvent, error)
 	SealedVersions(ctx context.Context) (map[uint32]int, error)
-	ScanAudit(ctx context.Context, since, until time.Time, fn func(*novamed.AuditRecord) error) error
+	novamed.AuditStore
+	AuditSegments(ctx context.Context) ([]*audit.Segment, error)
+	// Exists reports whether a clinic, webhook or (of clinicID) event exists.
+	Exists(ctx context.Context, kind, id, clinicID string) (bool, error)
+	ReplaceCarriers(ctx context.Context, cs []novamed.Carrier, onlyIfEmpty bool) error
+	ReplaceFormulary(ctx context.Context, clinicID string, entries []novamed.FormularyEntry) error
+	SetFormularyEntry(ctx context.Context, clinicID string, e novamed.FormularyEntry) error
+	RemoveFormularyEntry(ctx context.Context, clinicID, name string) error
+	ListEvents(ctx context.Context, clinicID, after string, limit int) ([]*novamed.Event, error)
 }
 
 // adminCall is one authenticated admin request.
@@ -109,11 +118,27 @@ func (s *Server) adminTable() []adminRoute {
 		{"GET /api/admin/security-events", operator.Audit, "security_event.list", "security_event", s.adminSecurityEvents},
 		{"POST /api/admin/security-events/{id}/acknowledge", operator.Audit, "security_event.acknowledge", "security_event", s.adminSecurityEventAck},
 		{"GET /api/admin/audit", operator.Audit, "audit.export", "audit", s.adminAuditExport},
+		{"POST /api/admin/audit/verify", operator.Audit, "audit.verify", "audit", s.adminAuditVerify},
+		{"POST /api/admin/audit/checkpoints", operator.Audit, "audit.checkpoint", "audit", s.adminAuditCheckpoint},
+		{"GET /api/admin/audit/checkpoint-key", operator.Audit, "audit.checkpoint_key", "audit", s.adminAuditCheckpointKey},
 		{"GET /api/admin/crypto", operator.Audit, "crypto.status", "crypto", s.adminCryptoStatus},
 		{"POST /api/admin/crypto/reencryptions", operator.Audit, "crypto.rotation", "crypto", s.adminReencryptStart},
 		{"GET /api/admin/crypto/reencryptions/{id}", operator.Audit, "crypto.rotation_status", "crypto", s.adminReencryptShow},
 		{"GET /api/admin/operators", operator.Operators, "operator.list", "operator", s.adminOperatorsList},
 		{"POST /api/admin/operators", operator.Operators, "operator.create", "operator", s.adminOperatorsCreate},
+		{"PATCH /api/admin/operators/{id}", operator.Operators, "operator.update", "operator", s.adminOperatorUpdate},
+		{"POST /api/admin/operators/{id}/totp-reset", operator.Operators, "operator.totp_enrol", "operator", s.adminOperatorTOTPReset},
+		{"POST /api/admin/operators/{id}/throttle-reset", operator.Operators, "operator.reset_throttle", "operator", s.adminOperatorThrottleReset},
+		// Any signed-in operator's own tokens; an admin's, anyone's (checked in the handlers).
+		{"GET /api/admin/operator-tokens", operator.Read, "operator.token_list", "operator_token", s.adminTokensList},
+		{"POST /api/admin/operator-tokens/{id}/revoke", operator.Read, "operator.token_revoke", "operator_token", s.adminTokenRevoke},
+		{"PUT /api/admin/carriers", operator.Change, "carrier.import", "carrier", s.adminCarriersReplace},
+		{"PUT /api/admin/clinics/{id}/formulary", operator.Change, "formulary.import", "formulary", s.adminFormularyReplace},
+		{"POST /api/admin/clinics/{id}/formulary/medications", operator.Change, "formulary.set", "formulary", s.adminFormularySet},
+		{"DELETE /api/admin/clinics/{id}/formulary/medications/{name}", operator.Change, "formulary.remove", "formulary", s.adminFormularyRemove},
+		{"GET /api/admin/clinics/{id}/events", operator.Read, "event.list", "event", s.adminClinicEvents},
+		{"POST /api/admin/webhooks/{id}/rotate", operator.Change, "webhook.rotate", "webhook", s.adminWebhookRotate},
+		{"GET /api/admin/orders", operator.ReadPHI, "medication_order.list", "medication_order", s.adminOrderSearch},
 	}
 }
 
@@ -501,12 +526,11 @@ func (s *Server) adminCarriers(c *adminCall) (any, facts, bool, error) {
 }
 
 func (s *Server) adminFormulary(c *adminCall) (any, facts, bool, error) {
-	id := strings.ToLower(c.r.PathValue("id"))
-	ctx := c.r.Context()
-	if _, err := s.admin.GetClinic(ctx, id); err != nil {
+	id, err := s.adminClinic(c)
+	if err != nil {
 		return nil, touched("", id), false, err
 	}
-	own, err := s.store.ListFormulary(ctx, id)
+	own, err := s.store.ListFormulary(c.r.Context(), id)
 	if err != nil {
 		return nil, touched(id), false, err
 	}
@@ -618,43 +642,6 @@ func (s *Server) adminSecurityEventAck(c *adminCall) (any, facts, bool, error) {
 	return ev, touched("", ev.ID), true, nil
 }
 
-// adminAuditExport answers the audit records of a window (at most 10 000,
-// oldest first), filtered by actor prefix.
-func (s *Server) adminAuditExport(c *adminCall) (any, facts, bool, error) {
-	q := c.r.URL.Query()
-	var since, until time.Time
-	for name, dst := range map[string]*time.Time{"since": &since, "until": &until} {
-		if v := q.Get(name); v != "" {
-			t, err := time.Parse(time.RFC3339, v)
-			if err != nil {
-				return nil, facts{}, false, novamed.Errorf(novamed.CodeInvalid, "%s is an RFC 3339 time.", name)
-			}
-			*dst = t
-		}
-	}
-	actor := q.Get("actor")
-	const max = 10000
-	recs := []*novamed.AuditRecord{}
-	truncated := false
-	err := s.admin.ScanAudit(c.r.Context(), since, until, func(r *novamed.AuditRecord) error {
-		if actor != "" && !strings.HasPrefix(r.Actor, actor) {
-			return nil
-		}
-		if len(recs) == max {
-			truncated = true
-			return errStopScan
-		}
-		recs = append(recs, r)
-		return nil
-	})
-	if err != nil && !errors.Is(err, errStopScan) {
-		return nil, facts{}, false, err
-	}
-	return map[string]any{"records": recs, "truncated": truncated}, facts{}, false, nil
-}
-
-var errStopScan = errors.New("httpapi: enough audit records")
-
 func (s *Server) adminCryptoStatus(c *adminCall) (any, facts, bool, error) {
 	v, err := s.admin.SealedVersions(c.r.Context())
 	if err != nil {
@@ -717,7 +704,10 @@ type AdminOperator struct {
 	HasTOTP     bool      `json:"has_totp"`
 	CreatedAt   time.Time `json:"created_at"`
 	UpdatedAt   time.Time `json:"updated_at"`
-	SetupLink   string    `json:"setup_link,omitempty"`
+	// Shown once: by create (setup link) and by a TOTP enrolment.
+	SetupLink          string     `json:"setup_link,omitempty"`
+	SetupLinkExpiresAt *time.Time `json:"setup_link_expires_at,omitempty"`
+	TOTPURL            string     `json:"totp_url,omitempty"`
 }
 
 // ToAdminOperator is o as shown to operators.
@@ -754,11 +744,11 @@ func (s *Server) adminOperatorsCreate(c *adminCall) (any, facts, bool, error) {
 	if err != nil {
 		return nil, facts{}, false, err
 	}
-	path, _, err := s.operators.NewSetupLink(ctx, o)
+	path, exp, err := s.operators.NewSetupLink(ctx, o)
 	if err != nil {
 		return nil, touched("", o.ID), false, err
 	}
 	out := ToAdminOperator(o)
-	out.SetupLink = path
+	out.SetupLink, out.SetupLinkExpiresAt = path, &exp
 	return out, touched("", o.ID), false, nil
 }

@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/novamed/partner-api/internal/apikey"
 	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/auditarchive"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/operator"
 	"github.com/novamed/partner-api/internal/ratelimit"
@@ -84,6 +86,14 @@ type Config struct {
 	// Reencrypt starts and follows master-key re-encryptions (nil: the
 	// admin routes answer that this server does not run them).
 	Reencrypt *reencrypt.Service
+	// CheckpointKey signs the audit checkpoints POST
+	// /api/admin/audit/checkpoints answers (nil: that route and the
+	// checkpoint key route answer 503).
+	CheckpointKey ed25519.PrivateKey
+	// AuditArchive verifies a trail with sealed segments for POST
+	// /api/admin/audit/verify (nil: only a trail without segments is
+	// verified there).
+	AuditArchive *auditarchive.Archiver
 }
 
 // BuildVersion is what /healthz says of the running build.
@@ -128,10 +138,12 @@ type Server struct {
 	fingerprintKey  []byte
 	fingerprintMACs sync.Pool
 
-	operators    *operator.Service
-	admin        AdminStore
-	reencrypt    *reencrypt.Service
-	announceKeys func(context.Context)
+	operators     *operator.Service
+	admin         AdminStore
+	reencrypt     *reencrypt.Service
+	announceKeys  func(context.Context)
+	checkpointKey ed25519.PrivateKey
+	auditArchive  *auditarchive.Archiver
 
 	stop chan struct{}
 	done chan struct{}
@@ -147,6 +159,7 @@ func New(cfg Config) *Server {
 		stop: make(chan struct{}), done: make(chan struct{}),
 		logScratch: sync.Pool{New: newLogScratch}, publicBase: strings.TrimRight(cfg.PublicURL, "/"),
 		reqTimeout: cfg.RequestTimeout, operators: cfg.Operators, admin: cfg.Admin, reencrypt: cfg.Reencrypt, announceKeys: cfg.AnnounceKeyChange,
+		checkpointKey: cfg.CheckpointKey, auditArchive: cfg.AuditArchive,
 	}
 	s.health = healthBody(cfg.Version)
 	if s.now == nil {

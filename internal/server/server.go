@@ -278,6 +278,7 @@ func New(ctx context.Context, cfg Config, d Deps) (srv *Server, err error) {
 		PublicURL: cfg.PublicURL,
 		Operators: &operator.Service{Store: store, Env: cfg.Env}, Admin: store,
 		AnnounceKeyChange: s.announceKeyChange, Reencrypt: s.Reencrypt,
+		CheckpointKey: cfg.Checkpoint.Key, AuditArchive: archiver,
 	})
 	s.push(s.API.Close)
 	s.push(Owned(ctx, func(ctx context.Context) { s.API.WatchReadiness(ctx, cfg.ReadinessPoll) }))
