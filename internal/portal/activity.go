@@ -2,6 +2,7 @@ package portal
 
 import (
 	"encoding/csv"
+	"html/template"
 	"net/http"
 	"slices"
 	"strconv"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/usagechart"
 )
 
 // The request log and usage of the partner's keys (issue 24, slice 3),
@@ -87,11 +89,26 @@ type usageRow struct {
 	OK, Client, Server, Limit int64
 }
 
+// routeRow is one key's requests to one route in the window, by status
+// class.
+type routeRow struct {
+	KeyPrefix, Route             string
+	OK, Redirect, Client, Server int64
+}
+
+// keyChart is one key's chart of requests per day (internal/usagechart).
+type keyChart struct {
+	KeyPrefix, Name string
+	SVG             template.HTML
+}
+
 type usageData struct {
-	Rows   []usageRow
-	Routes []novamed.UsageCount
-	Events []*novamed.SecurityEvent
-	Prefix map[string]string
+	Rows      []usageRow
+	Routes    []novamed.UsageCount
+	RouteRows []routeRow
+	Charts    []keyChart
+	Events    []*novamed.SecurityEvent
+	Prefix    map[string]string
 }
 
 func (p *Portal) usageOf(q *req) (*usageData, error) {
@@ -99,15 +116,47 @@ func (p *Portal) usageOf(q *req) (*usageData, error) {
 	if err != nil {
 		return nil, err
 	}
-	since := p.now().Add(-window).UTC().Format(time.DateOnly)
+	now := p.now().UTC()
+	since := now.Add(-window).Format(time.DateOnly)
 	d := &usageData{Prefix: map[string]string{}}
 	byDay := map[[2]string]*usageRow{}
-	for _, k := range keys {
+	for i, k := range keys {
 		d.Prefix[k.ID] = k.Prefix
 		counts, err := p.cfg.Store.Usage(q.r.Context(), k.ID, since)
 		if err != nil {
 			return nil, err
 		}
+		if len(counts) > 0 {
+			days := usagechart.Days(counts, now.Add(-window), now)
+			d.Charts = append(d.Charts, keyChart{KeyPrefix: k.Prefix, Name: k.Name,
+				SVG: usagechart.SVG(days, "chart-"+strconv.Itoa(i), "Requests per day of key "+k.Prefix+" ("+k.Name+") by status class, with 429s")})
+		}
+		byRoute := map[string]*routeRow{}
+		for _, c := range counts {
+			if c.Route == novamed.RouteRateLimited {
+				continue
+			}
+			rr := byRoute[c.Route]
+			if rr == nil {
+				rr = &routeRow{KeyPrefix: k.Prefix, Route: c.Route}
+				byRoute[c.Route] = rr
+			}
+			switch {
+			case strings.HasPrefix(c.StatusClass, "2"):
+				rr.OK += c.Count
+			case strings.HasPrefix(c.StatusClass, "3"):
+				rr.Redirect += c.Count
+			case strings.HasPrefix(c.StatusClass, "4"):
+				rr.Client += c.Count
+			case strings.HasPrefix(c.StatusClass, "5"):
+				rr.Server += c.Count
+			}
+		}
+		start := len(d.RouteRows)
+		for _, rr := range byRoute {
+			d.RouteRows = append(d.RouteRows, *rr)
+		}
+		slices.SortFunc(d.RouteRows[start:], func(a, b routeRow) int { return strings.Compare(a.Route, b.Route) })
 		for _, c := range counts {
 			r := byDay[[2]string{c.Day, k.ID}]
 			if r == nil {

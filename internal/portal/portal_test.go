@@ -524,7 +524,12 @@ func TestRequestLogAndUsage(t *testing.T) {
 	if err := e.store.RecordSecurityEvent(ctx, &novamed.SecurityEvent{ID: uuid.NewString(), At: now, Rule: novamed.RuleNewNetwork, KeyID: a.key.ID, ClientAddr: "192.0.2.10", Detail: map[string]any{}}, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := e.store.RecordSecurityEvent(ctx, &novamed.SecurityEvent{ID: uuid.NewString(), At: now, Rule: novamed.RuleRateSpike, KeyID: b.key.ID, ClientAddr: "198.51.100.7", Detail: map[string]any{}}, nil); err != nil {
+	for _, rule := range []string{novamed.RuleRateSpike, novamed.RuleRolledKeyUse} {
+		if err := e.store.RecordSecurityEvent(ctx, &novamed.SecurityEvent{ID: uuid.NewString(), At: now, Rule: rule, KeyID: a.key.ID, ClientAddr: "192.0.2.11", Detail: map[string]any{}}, nil); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := e.store.RecordSecurityEvent(ctx, &novamed.SecurityEvent{ID: uuid.NewString(), At: now, Rule: novamed.RulePrefixFailures, KeyID: b.key.ID, ClientAddr: "198.51.100.7", Detail: map[string]any{}}, nil); err != nil {
 		t.Fatal(err)
 	}
 	ck, _ := e.signIn(a.dev, "")
@@ -549,9 +554,21 @@ func TestRequestLogAndUsage(t *testing.T) {
 		t.Error("searching partner B's client id finds something")
 	}
 	usage := e.do("GET", "/portal/usage", nil, ck).Body.String()
-	if !strings.Contains(usage, "<td>7</td>") || !strings.Contains(usage, "<td>3</td>") || strings.Contains(usage, "99") ||
-		!strings.Contains(usage, novamed.RuleNewNetwork) || strings.Contains(usage, novamed.RuleRateSpike) {
+	if !strings.Contains(usage, "<td>7</td>") || !strings.Contains(usage, "<td>3</td>") || strings.Contains(usage, "<td>99</td>") ||
+		!strings.Contains(usage, novamed.RuleNewNetwork) || !strings.Contains(usage, novamed.RuleRateSpike) || !strings.Contains(usage, novamed.RuleRolledKeyUse) ||
+		strings.Contains(usage, novamed.RulePrefixFailures) || strings.Contains(usage, b.key.Prefix) {
 		t.Errorf("usage page:\n%s", usage)
+	}
+	// One chart, partner A's key's, with its text alternative: 7 requests
+	// and 3 refused by the rate limit (B's 99 are not drawn).
+	if strings.Count(usage, "<svg") != 1 || !strings.Contains(usage, `aria-labelledby="chart-0-title chart-0-desc"`) ||
+		!strings.Contains(usage, "Requests per day of key "+a.key.Prefix) || !strings.Contains(usage, "7 requests in all, 3 refused by the rate limit") {
+		t.Errorf("usage chart:\n%s", usage)
+	}
+	// The per-route table is on the page, not only in the CSV.
+	if !strings.Contains(usage, `id="usage-routes"`) ||
+		!strings.Contains(usage, "<tr><td><code>"+a.key.Prefix+"</code></td><td><code>GET /api/external/patient</code></td><td>7</td><td>0</td><td>0</td><td>0</td></tr>") {
+		t.Errorf("per-route table:\n%s", usage)
 	}
 	w := e.do("GET", "/portal/usage.csv", nil, ck)
 	if w.Code != 200 || w.Header().Get("Content-Type") != "text/csv; charset=utf-8" ||
