@@ -22,6 +22,7 @@ var sealedColumns = []struct {
 	{"webhooks", []string{"secret", "verification_token", "prev_secret", "prev_token"}},
 	{"operators", []string{"totp_secret"}},
 	{"partner_users", []string{"totp_secret"}},
+	{"key_requests", []string{"issued_key"}},
 }
 
 // RotatePHI re-seals, under the keyring's current version, every PHI column

@@ -1,0 +1,238 @@
+// Package keyrequest is the queue of key requests on a production
+// deployment (issue 24): a partner admin asks in the developer portal for
+// a new production key or for the roll of one of their production keys;
+// NovaMed staff approve (the key is issued through onboarding.IssueKey,
+// so a partner without an approved status and a BAA is refused) or reject
+// with a reason. The issued key is kept sealed until the requesting
+// partner admin views it once in the portal; then only its hash remains.
+package keyrequest
+
+import (
+	"context"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/onboarding"
+)
+
+// Kind says what a request asks for.
+type Kind string
+
+// The kinds of request.
+const (
+	Issue Kind = "issue"
+	Roll  Kind = "roll"
+)
+
+// Status is where a request is in the queue.
+type Status string
+
+// The statuses of a request.
+const (
+	Pending  Status = "pending"
+	Approved Status = "approved"
+	Rejected Status = "rejected"
+)
+
+// Request is one key request.
+type Request struct {
+	ID, PartnerID string
+	Kind          Kind
+	// KeyID is the key to roll (kind roll).
+	KeyID string
+	// Name, Clinics, ExpiresAt and RateLimit are the requested key's
+	// (kind issue); Grace is the roll's grace period (kind roll).
+	Name      string
+	Clinics   []string
+	ExpiresAt *time.Time
+	RateLimit int
+	Grace     time.Duration
+	Status    Status
+	// RequestedBy is the partner user's audit actor (partner_user:<id>);
+	// DecidedBy the operator's (operator:<id>).
+	RequestedBy string
+	CreatedAt   time.Time
+	DecidedBy   string
+	DecidedAt   *time.Time
+	Reason      string
+	// IssuedKeyID and IssuedPrefix name the key issued on approval.
+	IssuedKeyID, IssuedPrefix string
+	// Waiting reports that the issued key is still sealed in the store,
+	// not yet viewed by the partner.
+	Waiting     bool
+	CollectedAt *time.Time
+}
+
+// Store keeps the queue.
+type Store interface {
+	onboarding.Store
+	CreateKeyRequest(ctx context.Context, r *Request, eff novamed.Effects) error
+	GetKeyRequest(ctx context.Context, id string) (*Request, error)
+	// ListKeyRequests lists requests newest first: one partner's when
+	// partnerID is not "", of one status when status is not "".
+	ListKeyRequests(ctx context.Context, partnerID string, status Status) ([]*Request, error)
+	// DecideKeyRequest moves a pending request to approved (with the
+	// issued key, sealed) or rejected; a request no longer pending is
+	// novamed.ErrConflict.
+	DecideKeyRequest(ctx context.Context, r *Request, rawKey string, eff novamed.Effects) error
+	// CollectIssuedKey returns the sealed key of an approved request of
+	// that partner once and erases it; novamed.NotFound after that.
+	CollectIssuedKey(ctx context.Context, id, partnerID string, at time.Time, eff novamed.Effects) (string, error)
+	// RevokeAPIKey revokes a key (undoing an issuance whose request
+	// another operator decided first).
+	RevokeAPIKey(ctx context.Context, id string, at time.Time) (*novamed.APIKey, error)
+}
+
+// Actor is who acts: partner_user:<id> for a request, operator:<id> for a
+// decision.
+type Actor = onboarding.Actor
+
+// Service applies the queue's rules.
+type Service struct {
+	Store Store
+	Env   novamed.Environment
+	Now   func() time.Time
+}
+
+func (s *Service) now() time.Time {
+	if s.Now == nil {
+		return time.Now().UTC()
+	}
+	return s.Now().UTC()
+}
+
+func (s *Service) record(a Actor, at time.Time, action string, status int, ids ...string) *novamed.AuditRecord {
+	rid := a.RequestID
+	if rid == "" {
+		rid = "kr_" + uuid.NewString()
+	}
+	return &novamed.AuditRecord{Time: at, RequestID: rid, Actor: a.ID, Action: action, ResourceType: "key_request",
+		ResourceIDs: ids, ClientAddr: a.Addr, UserAgent: a.Via, Status: status}
+}
+
+// RequestInput is what a partner admin asks for.
+type RequestInput struct {
+	Kind      Kind
+	KeyID     string
+	Name      string
+	Clinics   []string
+	ExpiresAt *time.Time
+	RateLimit int
+	Grace     time.Duration
+}
+
+// Request queues a request of partner partnerID. The caller has checked
+// that the actor is an admin of that partner and that the clinics and the
+// key (kind roll) are the partner's.
+func (s *Service) Request(ctx context.Context, a Actor, partnerID string, in RequestInput) (*Request, error) {
+	now := s.now()
+	r := &Request{ID: uuid.Must(uuid.NewV7()).String(), PartnerID: partnerID, Kind: in.Kind, Status: Pending,
+		RequestedBy: a.ID, CreatedAt: now, Clinics: []string{}}
+	switch in.Kind {
+	case Issue:
+		name := strings.TrimSpace(in.Name)
+		if name == "" || len(name) > 200 || strings.ContainsAny(name, "\r\n") {
+			return nil, novamed.Errorf(novamed.CodeInvalid, "A key name is 1 to 200 characters on one line.")
+		}
+		if len(in.Clinics) == 0 {
+			return nil, novamed.Errorf(novamed.CodeInvalid, "Choose at least one clinic.")
+		}
+		for _, c := range in.Clinics {
+			if !novamed.IsUUID(c) {
+				return nil, novamed.Errorf(novamed.CodeInvalid, "Choose clinics from the list.")
+			}
+			r.Clinics = append(r.Clinics, strings.ToLower(c))
+		}
+		if in.RateLimit < 0 || in.RateLimit > 1_000_000 {
+			return nil, novamed.Errorf(novamed.CodeInvalid, "The rate limit is 0 to 1000000 requests per minute.")
+		}
+		if in.ExpiresAt != nil && !in.ExpiresAt.After(now) {
+			return nil, novamed.Errorf(novamed.CodeInvalid, "The expiry must be in the future.")
+		}
+		r.Name, r.ExpiresAt, r.RateLimit = name, in.ExpiresAt, in.RateLimit
+	case Roll:
+		if !novamed.IsUUID(in.KeyID) {
+			return nil, novamed.NotFound("API key")
+		}
+		if in.Grace < 0 || in.Grace > 90*24*time.Hour {
+			return nil, novamed.Errorf(novamed.CodeInvalid, "The grace period is at most 90 days.")
+		}
+		r.KeyID, r.Grace, r.Name = strings.ToLower(in.KeyID), in.Grace, strings.TrimSpace(in.Name)
+	default:
+		return nil, novamed.Errorf(novamed.CodeInvalid, "Unknown request kind %q (issue or roll).", in.Kind)
+	}
+	if err := s.Store.CreateKeyRequest(ctx, r, novamed.Effects{Audit: s.record(a, now, "key_request.create", 200, r.ID)}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// Approve issues the requested key (or the roll) through
+// onboarding.IssueKey and marks the request approved with the key sealed
+// for the partner. A request another operator decided first is
+// novamed.ErrConflict, and the key issued here is revoked again.
+func (s *Service) Approve(ctx context.Context, a Actor, id string) (*Request, error) {
+	r, err := s.pending(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	in := onboarding.KeyInput{Name: r.Name, Clinics: r.Clinics, ExpiresAt: r.ExpiresAt, RateLimit: r.RateLimit}
+	if r.Kind == Roll {
+		in = onboarding.KeyInput{Replaces: r.KeyID, Grace: r.Grace}
+	}
+	k, raw, err := onboarding.IssueKey(ctx, s.Store, onboarding.Deps{Env: s.Env, Now: s.Now}, a, in)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	r.Status, r.DecidedBy, r.DecidedAt, r.IssuedKeyID, r.IssuedPrefix, r.Waiting = Approved, a.ID, &now, k.ID, k.Prefix, true
+	if err := s.Store.DecideKeyRequest(ctx, r, raw, novamed.Effects{Audit: s.record(a, now, "key_request.approve", 200, r.ID, k.ID)}); err != nil {
+		s.Store.RevokeAPIKey(ctx, k.ID, now) //nolint:errcheck // best effort: the request was decided elsewhere
+		return nil, err
+	}
+	return r, nil
+}
+
+// Reject rejects a pending request with a reason the partner sees.
+func (s *Service) Reject(ctx context.Context, a Actor, id, reason string) (*Request, error) {
+	reason = strings.TrimSpace(reason)
+	if reason == "" || len(reason) > 500 {
+		return nil, novamed.Errorf(novamed.CodeInvalid, "Give a reason of 1 to 500 characters.")
+	}
+	r, err := s.pending(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	now := s.now()
+	r.Status, r.DecidedBy, r.DecidedAt, r.Reason = Rejected, a.ID, &now, reason
+	if err := s.Store.DecideKeyRequest(ctx, r, "", novamed.Effects{Audit: s.record(a, now, "key_request.reject", 200, r.ID)}); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func (s *Service) pending(ctx context.Context, id string) (*Request, error) {
+	if !novamed.IsUUID(id) {
+		return nil, novamed.NotFound("Key request")
+	}
+	r, err := s.Store.GetKeyRequest(ctx, strings.ToLower(id))
+	if err != nil {
+		return nil, err
+	}
+	if r.Status != Pending {
+		return nil, novamed.Errorf(novamed.CodeInvalidTransition, "This request was already %s.", r.Status)
+	}
+	return r, nil
+}
+
+// Collect returns the key issued for request id of partner partnerID, once.
+func (s *Service) Collect(ctx context.Context, a Actor, partnerID, id string) (string, error) {
+	if !novamed.IsUUID(id) {
+		return "", novamed.NotFound("Key request")
+	}
+	now := s.now()
+	return s.Store.CollectIssuedKey(ctx, strings.ToLower(id), partnerID, now, novamed.Effects{Audit: s.record(a, now, "key_request.collect", 200, strings.ToLower(id))})
+}

@@ -1,0 +1,157 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/novamed/partner-api/internal/keyrequest"
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+// The store keeps the production key-request queue (issue 24).
+var _ keyrequest.Store = (*Store)(nil)
+
+const keyRequestColumns = `id, partner_id, kind, key_id, name, clinics, expires_at, rate_limit, grace_seconds, status, requested_by,
+	created_at, decided_by, decided_at, reason, issued_key_id, issued_prefix, issued_key <> '', collected_at`
+
+func scanKeyRequest(r rowScanner) (*keyrequest.Request, error) {
+	var q keyrequest.Request
+	var kind, status, clinics string
+	var expires, decided, collected sql.NullInt64
+	var created, grace int64
+	if err := r.Scan(&q.ID, &q.PartnerID, &kind, &q.KeyID, &q.Name, &clinics, &expires, &q.RateLimit, &grace, &status, &q.RequestedBy,
+		&created, &q.DecidedBy, &decided, &q.Reason, &q.IssuedKeyID, &q.IssuedPrefix, &q.Waiting, &collected); err != nil {
+		return nil, err
+	}
+	if err := json.Unmarshal([]byte(clinics), &q.Clinics); err != nil {
+		return nil, err
+	}
+	q.Kind, q.Status, q.Grace, q.CreatedAt = keyrequest.Kind(kind), keyrequest.Status(status), time.Duration(grace)*time.Second, fromMicros(created)
+	q.ExpiresAt, q.DecidedAt, q.CollectedAt = nullTime(expires), nullTime(decided), nullTime(collected)
+	return &q, nil
+}
+
+func nullTime(v sql.NullInt64) *time.Time {
+	if !v.Valid {
+		return nil
+	}
+	t := fromMicros(v.Int64)
+	return &t
+}
+
+func nullMicrosOf(t *time.Time) any {
+	if t == nil {
+		return nil
+	}
+	return micros(*t)
+}
+
+// CreateKeyRequest queues a request of an existing partner.
+func (s *Store) CreateKeyRequest(ctx context.Context, r *keyrequest.Request, eff novamed.Effects) error {
+	clinics, err := json.Marshal(r.Clinics)
+	if err != nil {
+		return err
+	}
+	return s.inTx(ctx, func(tx *txn) error {
+		if _, err := s.lockPartner(ctx, tx, r.PartnerID); err != nil {
+			return err
+		}
+		if _, err := tx.exec(ctx, `INSERT INTO key_requests (id, partner_id, kind, key_id, name, clinics, expires_at, rate_limit, grace_seconds, status, requested_by, created_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.PartnerID, string(r.Kind), r.KeyID, r.Name, string(clinics), nullMicrosOf(r.ExpiresAt),
+			r.RateLimit, int64(r.Grace/time.Second), string(r.Status), r.RequestedBy, micros(r.CreatedAt)); err != nil {
+			return fmt.Errorf("sqlstore: insert key request: %w", err)
+		}
+		return s.writeEffects(ctx, tx, eff)
+	})
+}
+
+// GetKeyRequest returns a request (from the write pool: a decision reads
+// what it changes).
+func (s *Store) GetKeyRequest(ctx context.Context, id string) (*keyrequest.Request, error) {
+	r, err := scanKeyRequest(s.write.queryRow(ctx, `SELECT `+keyRequestColumns+` FROM key_requests WHERE id = ?`, id))
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, novamed.NotFound("Key request")
+	}
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: get key request: %w", err)
+	}
+	return r, nil
+}
+
+// ListKeyRequests lists requests newest first, of one partner and of one
+// status when given (at most 500).
+func (s *Store) ListKeyRequests(ctx context.Context, partnerID string, status keyrequest.Status) ([]*keyrequest.Request, error) {
+	rows, err := s.write.query(ctx, `SELECT `+keyRequestColumns+` FROM key_requests WHERE (? = '' OR partner_id = ?) AND (? = '' OR status = ?)
+		ORDER BY created_at DESC, id DESC LIMIT 500`, partnerID, partnerID, string(status), string(status))
+	if err != nil {
+		return nil, fmt.Errorf("sqlstore: list key requests: %w", err)
+	}
+	defer rows.Close()
+	out := []*keyrequest.Request{}
+	for rows.Next() {
+		r, err := scanKeyRequest(rows)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: list key requests: %w", err)
+		}
+		out = append(out, r)
+	}
+	return out, rows.Err()
+}
+
+// DecideKeyRequest records the decision on a pending request; rawKey (an
+// approval's issued key) is sealed to the row until collected.
+func (s *Store) DecideKeyRequest(ctx context.Context, r *keyrequest.Request, rawKey string, eff novamed.Effects) error {
+	sealed := ""
+	if rawKey != "" {
+		z := s.sealer("key_requests", r.ID)
+		sealed = z.str("issued_key", rawKey)
+		if z.err != nil {
+			return z.err
+		}
+	}
+	return s.inTx(ctx, func(tx *txn) error {
+		res, err := tx.exec(ctx, `UPDATE key_requests SET status = ?, decided_by = ?, decided_at = ?, reason = ?, issued_key_id = ?, issued_prefix = ?, issued_key = ?
+			WHERE id = ? AND status = 'pending'`, string(r.Status), r.DecidedBy, nullMicrosOf(r.DecidedAt), r.Reason, r.IssuedKeyID, r.IssuedPrefix, sealed, r.ID)
+		if err != nil {
+			return fmt.Errorf("sqlstore: decide key request: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("key request %s is no longer pending: %w", r.ID, novamed.ErrConflict)
+		}
+		return s.writeEffects(ctx, tx, eff)
+	})
+}
+
+// CollectIssuedKey opens and erases the sealed key of an approved request
+// of partnerID, in one transaction: it is returned once.
+func (s *Store) CollectIssuedKey(ctx context.Context, id, partnerID string, at time.Time, eff novamed.Effects) (string, error) {
+	var raw string
+	err := s.inTx(ctx, func(tx *txn) error {
+		var sealed string
+		err := tx.queryRow(ctx, `SELECT issued_key FROM key_requests WHERE id = ? AND partner_id = ? AND status = 'approved' AND issued_key <> ''`+s.syntax.forUpdate(),
+			id, partnerID).Scan(&sealed)
+		if errors.Is(err, sql.ErrNoRows) {
+			return novamed.NotFound("Key request")
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: collect issued key: %w", err)
+		}
+		op := s.opener("key_requests", id)
+		raw = op.str("issued_key", sealed)
+		if op.err != nil {
+			return op.err
+		}
+		if _, err := tx.exec(ctx, `UPDATE key_requests SET issued_key = '', collected_at = ? WHERE id = ?`, micros(at), id); err != nil {
+			return fmt.Errorf("sqlstore: collect issued key: %w", err)
+		}
+		return s.writeEffects(ctx, tx, eff)
+	})
+	if err != nil {
+		return "", err
+	}
+	return raw, nil
+}
