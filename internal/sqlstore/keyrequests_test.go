@@ -30,7 +30,7 @@ func TestKeyRequestQueue(t *testing.T) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		srv := postgresServer(t)
-		testKeyRequests(t, openPostgres(t, t.Context(), srv.createDatabase(t), testKeyring(t)))
+		testKeyRequests(t, openPostgres(t, t.Context(), srv.freshDatabase(t), testKeyring(t)))
 	})
 }
 

@@ -30,7 +30,7 @@ func TestPartnerUsersAndPortalSessions(t *testing.T) {
 	})
 	t.Run("postgres", func(t *testing.T) {
 		srv := postgresServer(t)
-		testPartnerUsers(t, openPostgres(t, t.Context(), srv.createDatabase(t), testKeyring(t)))
+		testPartnerUsers(t, openPostgres(t, t.Context(), srv.freshDatabase(t), testKeyring(t)))
 	})
 }
 
