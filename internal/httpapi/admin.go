@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/keyrequest"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/onboarding"
 	"github.com/novamed/partner-api/internal/operator"
@@ -23,6 +24,7 @@ type AdminStore interface {
 	operator.Store
 	onboarding.Store
 	partneruser.Store
+	keyrequest.Store
 	Usage(ctx context.Context, keyID, since string) ([]novamed.UsageCount, error)
 	ListSecurityEvents(ctx context.Context, since time.Time, limit int) ([]*novamed.SecurityEvent, error)
 	AcknowledgeSecurityEvent(ctx context.Context, id, actor string, at time.Time, rec *novamed.AuditRecord) (*novamed.SecurityEvent, error)
@@ -108,6 +110,9 @@ func (s *Server) adminTable() []adminRoute {
 		{"POST /api/admin/partners/{id}/baas", operator.Change, "partner.baa_record", "partner", s.adminPartnerBAA},
 		{"GET /api/admin/partners/{id}/users", operator.Operators, "partner_user.list", "partner_user", s.adminPartnerUsers},
 		{"POST /api/admin/partners/{id}/users", operator.Operators, "partner_user.invite", "partner_user", s.adminPartnerUserInvite},
+		{"GET /api/admin/key-requests", operator.Read, "key_request.list", "key_request", s.adminKeyRequests},
+		{"POST /api/admin/key-requests/{id}/approve", operator.Change, "key_request.approve", "key_request", s.adminKeyRequestApprove},
+		{"POST /api/admin/key-requests/{id}/reject", operator.Change, "key_request.reject", "key_request", s.adminKeyRequestReject},
 		{"GET /api/admin/clinics", operator.Read, "clinic.list", "clinic", s.adminClinicsList},
 		{"POST /api/admin/clinics", operator.Change, "clinic.create", "clinic", s.adminClinicsCreate},
 		{"PATCH /api/admin/clinics/{id}", operator.Change, "clinic.update", "clinic", s.adminClinicsUpdate},

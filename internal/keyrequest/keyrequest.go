@@ -39,31 +39,33 @@ const (
 
 // Request is one key request.
 type Request struct {
-	ID, PartnerID string
-	Kind          Kind
+	ID        string `json:"id"`
+	PartnerID string `json:"partner_id"`
+	Kind      Kind   `json:"kind"`
 	// KeyID is the key to roll (kind roll).
-	KeyID string
+	KeyID string `json:"key_id,omitempty"`
 	// Name, Clinics, ExpiresAt and RateLimit are the requested key's
 	// (kind issue); Grace is the roll's grace period (kind roll).
-	Name      string
-	Clinics   []string
-	ExpiresAt *time.Time
-	RateLimit int
-	Grace     time.Duration
-	Status    Status
+	Name      string        `json:"name"`
+	Clinics   []string      `json:"clinics"`
+	ExpiresAt *time.Time    `json:"expires_at,omitempty"`
+	RateLimit int           `json:"rate_limit"`
+	Grace     time.Duration `json:"-"`
+	Status    Status        `json:"status"`
 	// RequestedBy is the partner user's audit actor (partner_user:<id>);
 	// DecidedBy the operator's (operator:<id>).
-	RequestedBy string
-	CreatedAt   time.Time
-	DecidedBy   string
-	DecidedAt   *time.Time
-	Reason      string
+	RequestedBy string     `json:"requested_by"`
+	CreatedAt   time.Time  `json:"created_at"`
+	DecidedBy   string     `json:"decided_by,omitempty"`
+	DecidedAt   *time.Time `json:"decided_at,omitempty"`
+	Reason      string     `json:"reason,omitempty"`
 	// IssuedKeyID and IssuedPrefix name the key issued on approval.
-	IssuedKeyID, IssuedPrefix string
+	IssuedKeyID  string `json:"issued_key_id,omitempty"`
+	IssuedPrefix string `json:"issued_prefix,omitempty"`
 	// Waiting reports that the issued key is still sealed in the store,
 	// not yet viewed by the partner.
-	Waiting     bool
-	CollectedAt *time.Time
+	Waiting     bool       `json:"waiting_for_partner"`
+	CollectedAt *time.Time `json:"collected_at,omitempty"`
 }
 
 // Store keeps the queue.
