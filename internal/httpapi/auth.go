@@ -20,7 +20,8 @@ var errUnauthorized = &novamed.Error{Code: novamed.CodeUnauthorized, Message: no
 // knows by what its audit record must name.
 type partnerRoute struct {
 	http.Handler
-	names auditNames
+	names  auditNames
+	action string
 }
 
 // partner wraps h in the partner stack: content negotiation and body limit,
@@ -29,7 +30,7 @@ type partnerRoute struct {
 // (and every failed authentication) is audited before it is sent, naming
 // the facts h returned; a success must name what names requires.
 func (s *Server) partner(action, resourceType string, names auditNames, h handlerFunc) *partnerRoute {
-	return &partnerRoute{names: names, Handler: s.negotiate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	return &partnerRoute{names: names, action: action, Handler: s.negotiate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := stateOf(r)
 		st.action, st.resourceType = action, resourceType
 		if err := s.authenticate(w, r, st); err != nil {

@@ -8,10 +8,11 @@ type routeTable struct {
 	*http.ServeMux
 	patterns []string
 	names    map[string]auditNames // partner routes: what their audit record names
+	actions  map[string][]string   // partner routes' audit action → their patterns
 }
 
 func newRouteTable() *routeTable {
-	return &routeTable{ServeMux: http.NewServeMux(), names: map[string]auditNames{}}
+	return &routeTable{ServeMux: http.NewServeMux(), names: map[string]auditNames{}, actions: map[string][]string{}}
 }
 
 // Handle registers h for pattern.
@@ -19,6 +20,7 @@ func (t *routeTable) Handle(pattern string, h http.Handler) {
 	t.patterns = append(t.patterns, pattern)
 	if p, ok := h.(*partnerRoute); ok {
 		t.names[pattern] = p.names
+		t.actions[p.action] = append(t.actions[p.action], pattern)
 	}
 	t.ServeMux.Handle(pattern, h)
 }
@@ -30,3 +32,13 @@ func (t *routeTable) HandleFunc(pattern string, f func(http.ResponseWriter, *htt
 
 // Routes lists every registered pattern ("METHOD /path/{param}").
 func (s *Server) Routes() []string { return append([]string(nil), s.mux.patterns...) }
+
+// RoutesOfAction returns the partner routes ("METHOD /path/{param}") whose
+// audit records name action, in the order registered: one for most
+// actions, more when several routes share an action (webhook.delete),
+// none for an action no partner route records. The audit record keeps the
+// action only; the partner portal's request log shows the routes through
+// this lookup rather than a copy of the route table.
+func (s *Server) RoutesOfAction(action string) []string {
+	return append([]string(nil), s.mux.actions[action]...)
+}

@@ -27,6 +27,9 @@ const maxLogRows = 200
 type requestRow struct {
 	*novamed.AuditRecord
 	Latency string
+	// Routes are the method and route template of the action
+	// (Config.RoutesOf): usually one, two when routes share an action.
+	Routes []string
 }
 
 type requestsData struct {
@@ -72,7 +75,11 @@ func (p *Portal) requests(q *req) error {
 			d.More = true
 			return false
 		}
-		d.Items = append(d.Items, requestRow{AuditRecord: rec, Latency: strconv.FormatFloat(float64(rec.LatencyUS)/1000, 'f', 1, 64) + " ms"})
+		row := requestRow{AuditRecord: rec, Latency: strconv.FormatFloat(float64(rec.LatencyUS)/1000, 'f', 1, 64) + " ms"}
+		if p.cfg.RoutesOf != nil {
+			row.Routes = p.cfg.RoutesOf(rec.Action)
+		}
+		d.Items = append(d.Items, row)
 		return true
 	})
 	if err != nil {

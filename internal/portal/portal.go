@@ -75,6 +75,10 @@ type Config struct {
 	// BaseURL is the API's address as partners reach it (the getting
 	// started page); "" uses the scheme and host of the portal's request.
 	BaseURL string
+	// RoutesOf returns the partner API routes ("METHOD /path/{param}")
+	// whose audit records name an action (httpapi.Server.RoutesOfAction),
+	// for the request log; nil shows the action alone.
+	RoutesOf func(action string) []string
 	// MaxGrace bounds a roll's grace period (default 7 days).
 	MaxGrace time.Duration
 }

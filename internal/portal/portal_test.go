@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/onboarding"
 	"github.com/novamed/partner-api/internal/operator"
@@ -506,6 +507,8 @@ func TestRequestLogAndUsage(t *testing.T) {
 		{Time: now, RequestID: "req_alpha_1", ClientRequestID: "client-alpha-1", KeyID: a.key.ID, KeyOwner: a.key.Owner, KeyPrefix: a.key.Prefix,
 			Action: "patient.list", ClientAddr: "192.0.2.10", Status: 200, LatencyUS: 1500},
 		{Time: now, RequestID: "req_alpha_2", KeyID: a.key.ID, KeyOwner: a.key.Owner, KeyPrefix: a.key.Prefix, Action: "patient.read", Status: 404, LatencyUS: 900},
+		{Time: now, RequestID: "req_alpha_3", KeyID: a.key.ID, KeyOwner: a.key.Owner, KeyPrefix: a.key.Prefix, Action: "webhook.delete", Status: 204, LatencyUS: 800},
+		{Time: now, RequestID: "req_alpha_4", KeyID: a.key.ID, KeyOwner: a.key.Owner, KeyPrefix: a.key.Prefix, Action: "no_such.action", Status: 401, LatencyUS: 100},
 		{Time: now, RequestID: "req_bravo_1", ClientRequestID: "client-bravo-1", KeyID: b.key.ID, KeyOwner: b.key.Owner, KeyPrefix: b.key.Prefix,
 			Action: "patient.list", ClientAddr: "198.51.100.7", Status: 200, LatencyUS: 700},
 	} {
@@ -532,9 +535,16 @@ func TestRequestLogAndUsage(t *testing.T) {
 	if err := e.store.RecordSecurityEvent(ctx, &novamed.SecurityEvent{ID: uuid.NewString(), At: now, Rule: novamed.RulePrefixFailures, KeyID: b.key.ID, ClientAddr: "198.51.100.7", Detail: map[string]any{}}, nil); err != nil {
 		t.Fatal(err)
 	}
+	// The request log shows the method and route of each action, read from
+	// the partner API's own route table.
+	api := httpapi.New(httpapi.Config{Env: novamed.Development, Store: e.store})
+	t.Cleanup(api.Close)
+	e.p.cfg.RoutesOf = api.RoutesOfAction
 	ck, _ := e.signIn(a.dev, "")
 	log := e.do("GET", "/portal/requests", nil, ck).Body.String()
-	for _, want := range []string{"req_alpha_1", "req_alpha_2", "client-alpha-1", "1.5 ms", "192.0.2.10", "patient.list"} {
+	for _, want := range []string{"req_alpha_1", "req_alpha_2", "client-alpha-1", "1.5 ms", "192.0.2.10",
+		"<code>GET /api/external/patient</code> <small>(patient.list)</small>", "<code>GET /api/external/patient/{id}</code> <small>(patient.read)</small>",
+		"<code>DELETE /api/external/webhook</code> or <code>DELETE /api/external/webhook/{id}</code>", "<td>no_such.action</td>"} {
 		if !strings.Contains(log, want) {
 			t.Errorf("request log lacks %q", want)
 		}

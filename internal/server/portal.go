@@ -25,6 +25,7 @@ func (s *Server) newPortal(cfg Config, policy webhook.URLPolicy) (*portal.Portal
 		ClientAddr:    s.API.ClientAddr,
 		OnKeysChanged: s.keysChanged,
 		BaseURL:       cfg.PublicURL,
+		RoutesOf:      s.API.RoutesOfAction,
 		Webhooks:      s.Store,
 		WebhookURL: func(ctx context.Context, raw string) (string, error) {
 			u, err := policy.CheckURL(ctx, raw)
