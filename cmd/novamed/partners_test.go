@@ -10,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 // prodCluster is N production replicas of the real binary on one database
@@ -84,15 +86,13 @@ func (c *prodCluster) waitAll(key string, want int, deadline time.Duration) time
 	c.t.Helper()
 	start := time.Now()
 	for _, p := range c.replicas {
-		for {
-			st, b := call(c.t, "GET", p.url+"/api/external/me", key, "")
-			if st == want {
-				break
-			}
-			if time.Since(start) > deadline {
-				c.t.Fatalf("replica %s answers %d (%s) %v after the change, want %d", p.url, st, b, time.Since(start), want)
-			}
-			time.Sleep(20 * time.Millisecond)
+		var st int
+		var b []byte
+		if !wait.For(deadline-time.Since(start), func() bool {
+			st, b = call(c.t, "GET", p.url+"/api/external/me", key, "")
+			return st == want
+		}) {
+			c.t.Fatalf("replica %s answers %d (%s) %v after the change, want %d", p.url, st, b, time.Since(start), want)
 		}
 	}
 	return time.Since(start)
@@ -244,11 +244,8 @@ func TestSuspendedPartnerWebhooksAreHeld(t *testing.T) {
 
 	ts.mustCLI(nil, "partners", "suspend", partner)
 	// Without Redis the key cache expiry (1 s) bounds the delay.
-	for start := time.Now(); ts.req("GET", "/api/external/me", key.Key, nil).Status != 401; time.Sleep(20 * time.Millisecond) {
-		if time.Since(start) > 2*time.Second {
-			t.Fatalf("the suspended partner's key is still accepted after %v", time.Since(start))
-		}
-	}
+	wait.Until(t, 2*time.Second, func() bool { return ts.req("GET", "/api/external/me", key.Key, nil).Status == 401 },
+		"the suspended partner's key is still accepted")
 	// An operator activates the suspended partner's practitioner: the
 	// event is recorded, its delivery held. The development partner's
 	// test event, sent after it, is delivered.
@@ -277,9 +274,6 @@ func TestSuspendedPartnerWebhooksAreHeld(t *testing.T) {
 	if got[0].Name != "practitioner:activated" || got[0].SigErr != "" || got[0].Data["practitioner_id"] != pr.ID {
 		t.Errorf("the released delivery: %+v", got[0])
 	}
-	for start := time.Now(); ts.req("GET", "/api/external/me", key.Key, nil).Status != 200; time.Sleep(20 * time.Millisecond) {
-		if time.Since(start) > 2*time.Second {
-			t.Fatalf("the reinstated partner's key is still refused after %v", time.Since(start))
-		}
-	}
+	wait.Until(t, 2*time.Second, func() bool { return ts.req("GET", "/api/external/me", key.Key, nil).Status == 200 },
+		"the reinstated partner's key is still refused")
 }

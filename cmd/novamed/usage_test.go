@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 type usageReport struct {
@@ -100,17 +102,19 @@ func securityEventsOf(t *testing.T, ts *testServer) []secEvent {
 
 func waitEvent(t *testing.T, ts *testServer, rule, keyID string) secEvent {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
+	var found secEvent
+	if !wait.For(10*time.Second, func() bool {
 		for _, ev := range securityEventsOf(t, ts) {
 			if ev.Rule == rule && ev.KeyID == keyID {
-				return ev
+				found = ev
+				return true
 			}
 		}
-		time.Sleep(50 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("no %s event for key %s; events: %+v", rule, keyID, securityEventsOf(t, ts))
 	}
-	t.Fatalf("no %s event for key %s; events: %+v", rule, keyID, securityEventsOf(t, ts))
-	return secEvent{}
+	return found
 }
 
 func countEvents(t *testing.T, ts *testServer, rule, keyID string) int {
