@@ -274,9 +274,83 @@ func cliThroughServer(t *testing.T, backend string) {
 	op.must(nil, "security", "events", "--since", "1h")
 	op.must(nil, "webhooks", "deliveries", "--limit", "5")
 
-	// Direct and --server print the same shapes.
+	// The formulary and the carrier catalogue, changed through --server.
+	op.must(nil, "formulary", "set", "--clinic", clinic.ID, "--name", "Client Mode Tablet", "--strength", "5 mg", "--unit", "mg")
+	op.must(&formulary, "formulary", "list", "--clinic", clinic.ID)
+	if len(formulary.Medications) != 1 || formulary.Medications[0].Name != "Client Mode Tablet" {
+		t.Fatalf("formulary after set --server: %+v", formulary)
+	}
+	var removed struct{ Removed string }
+	op.must(&removed, "formulary", "remove", "--clinic", clinic.ID, "--name", "client mode tablet")
+	op.must(&formulary, "formulary", "list", "--clinic", clinic.ID)
+	if removed.Removed != "client mode tablet" || slices.ContainsFunc(formulary.Medications, func(m struct{ Name string }) bool { return m.Name == "Client Mode Tablet" }) {
+		t.Fatalf("formulary after remove --server: %+v %+v", removed, formulary)
+	}
+	if _, _, err := op.run("formulary", "remove", "--clinic", clinic.ID, "--name", "client mode tablet"); err == nil || !strings.Contains(errorLine(err), "not found") {
+		t.Errorf("removing a medication twice --server: %v", err)
+	}
+	if _, _, err := op.run("formulary", "set", "--clinic", "6f1c2b9e-0d7a-4c1e-9b2f-3a4d5e6f7a8b", "--name", "X"); err == nil || !strings.Contains(err.Error(), "no such clinic") {
+		t.Errorf("formulary set --server of an unknown clinic: %v", err)
+	}
+	formularyFile := filepath.Join(t.TempDir(), "formulary.json")
+	writeFile(t, formularyFile, `{"medications":[{"name":"Semaglutide","strengths":["0.25 mg"],"unit_of_measure":"mg","is_refrigerated":true}]}`)
+	var imported struct{ Medications int }
+	op.must(&imported, "formulary", "import", "--clinic", clinic.ID, "--file", formularyFile)
+	if imported.Medications != 1 {
+		t.Fatalf("formulary import --server: %+v", imported)
+	}
+	catalogue := filepath.Join(t.TempDir(), "carriers.json")
+	writeFile(t, catalogue, op.must(nil, "carriers", "list"))
+	var carriersImported struct{ Carriers int }
+	op.must(&carriersImported, "carriers", "import", "--file", catalogue)
+	if carriersImported.Carriers != len(carriers.Carriers) {
+		t.Fatalf("carriers import --server of carriers list --json: %+v, want %d", carriersImported, len(carriers.Carriers))
+	}
+
+	// Operators, managed through --server by the admin (only the new
+	// operator's bootstrap is on the database host).
+	ts.mustCLI(nil, "operators", "create", "--email", "staff@novamed.test", "--role", "support", "--password-file", passwordFile(t, "a long staff password"))
+	var staff struct{ ID, Role, Status string }
+	op.must(&staff, "operators", "role", "--email", "STAFF@novamed.test", "--role", "viewer")
+	if staff.Role != "viewer" || staff.Status != "active" {
+		t.Fatalf("operators role --server: %+v", staff)
+	}
+	var throttled struct {
+		Email string
+		Reset bool
+	}
+	op.must(&throttled, "operators", "reset-throttle", "--email", "staff@novamed.test", "--address", "127.0.0.1")
+	if !throttled.Reset || throttled.Email != "staff@novamed.test" {
+		t.Fatalf("operators reset-throttle --server: %+v", throttled)
+	}
+	var reset struct {
+		SetupLink string `json:"setup_link"`
+		HasTOTP   bool   `json:"has_totp"`
+	}
+	op.must(&reset, "operators", "totp-reset", "--email", "staff@novamed.test")
+	ts.addSecret(reset.SetupLink)
+	if !strings.HasPrefix(reset.SetupLink, "/console/setup/") || reset.HasTOTP {
+		t.Fatalf("operators totp-reset --server: %+v", reset)
+	}
+	if _, _, err := op.run("operators", "disable", "--email", "admin@novamed.test"); err == nil || !strings.Contains(errorLine(err), "your own account") {
+		t.Errorf("the admin disables themselves --server: %v", err)
+	}
+	if _, _, err := op.run("operators", "role", "--email", "nobody@novamed.test", "--role", "viewer"); err == nil || !strings.Contains(err.Error(), "no such operator") {
+		t.Errorf("operators role --server of an unknown email: %v", err)
+	}
+	if _, _, err := op.run("operators", "totp", "--email", "staff@novamed.test"); err == nil || !strings.Contains(err.Error(), "only on the database host") {
+		t.Errorf("operators totp --server: %v", err)
+	}
+
+	// Direct and --server print the same shapes (once the server has
+	// flushed the key's usage counts, so both read the same rows).
+	waitFor(t, "the order's request in keys usage", func() bool {
+		out, _, err := op.run("keys", "usage", rolled.ID)
+		return err == nil && strings.Contains(out, "POST /api/external/medication-order")
+	})
 	for _, args := range [][]string{{"partners", "list"}, {"partners", "show", partner.ID}, {"clinics", "list"}, {"keys", "list"},
-		{"carriers", "list"}, {"formulary", "list", "--clinic", clinic.ID}, {"keys", "usage", rolled.ID}} {
+		{"carriers", "list"}, {"formulary", "list", "--clinic", clinic.ID}, {"keys", "usage", rolled.ID},
+		{"operators", "list"}, {"events", "list", "--clinic", clinic.ID}} {
 		remote := op.must(nil, args...)
 		local, notice := direct(t, ts, append(args, "--json")...)
 		if got, want := comparable(jsonShape(t, remote), jsonShape(t, local)); !slices.Equal(got, want) {
@@ -317,7 +391,9 @@ func cliThroughServer(t *testing.T, backend string) {
 		}
 	}
 	for _, want := range []string{"partner.create", "partner.baa_record", "partner.approve", "clinic.create", "api_key.issue", "api_key.list",
-		"api_key.roll", "api_key.revoke", "partner.suspend", "partner.reinstate", "carrier.list", "formulary.list", "medication_order.advance"} {
+		"api_key.roll", "api_key.revoke", "partner.suspend", "partner.reinstate", "carrier.list", "formulary.list", "medication_order.advance",
+		"formulary.set", "formulary.remove", "formulary.import", "carrier.import", "operator.list", "operator.update", "operator.totp_enrol",
+		"operator.reset_throttle", "event.list"} {
 		if actions[want] == 0 {
 			t.Errorf("audit export --actor operator:%s: no %s (got %v)", admin.ID, want, actions)
 		}
@@ -336,7 +412,7 @@ func cliThroughServer(t *testing.T, backend string) {
 	var leaver struct{ Token string }
 	ts.mustCLI(&leaver, "operators", "token", "--email", "leaver@novamed.test")
 	ts.addSecret(leaver.Token)
-	ts.mustCLI(nil, "operators", "disable", "--email", "leaver@novamed.test") // revokes its tokens
+	op.must(nil, "operators", "disable", "--email", "leaver@novamed.test") // revokes its tokens
 	for name, token := range map[string]string{"revoked": leaver.Token, "malformed": "op_not-a-token"} {
 		disabled.vars["NOVAMED_OPERATOR_TOKEN"] = token
 		_, stderr, err := disabled.run("partners", "list")
@@ -442,5 +518,13 @@ func TestProductionRollFollowsTheBAARules(t *testing.T) {
 	}
 	if r := ts.req("GET", "/api/external/me", rolled.Key, nil); r.Status != 200 {
 		t.Fatalf("the rolled key: %d %s", r.Status, r.Body)
+	}
+}
+
+// writeFile writes content to a private file.
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+		t.Fatal(err)
 	}
 }

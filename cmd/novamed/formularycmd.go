@@ -3,11 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strings"
 
@@ -68,9 +68,20 @@ func formularyList(ctx context.Context, args []string, getenv func(string) strin
 	})
 }
 
+// clinicNotFound turns the admin API's "Clinic not found" for the clinic
+// --clinic named into an error naming the flag; other errors (a missing
+// medication) pass as they are.
+func clinicNotFound(err error, clinic string) error {
+	var e *novamed.Error
+	if errors.As(err, &e) && e.Code == novamed.CodeNotFound && strings.HasPrefix(e.Message, "Clinic") {
+		return fmt.Errorf("--clinic %s: no such clinic", clinic)
+	}
+	return err
+}
+
 // formularyImport replaces a clinic's formulary from a JSON file shaped
 // like `formulary list --json` ({"medications": […]}).
-func formularyImport(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func formularyImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var file *string
 	c, clinic, err := formularyCommand("formulary import", args, getenv, func(fs *flag.FlagSet) {
 		file = fs.String("file", "", `JSON file with {"medications": [{"name", "strengths", "unit_of_measure", "is_refrigerated"}, …]}`)
@@ -85,33 +96,26 @@ func formularyImport(ctx context.Context, args []string, getenv func(string) str
 	if err != nil {
 		return err
 	}
-	var doc formularyDoc
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&doc); err != nil {
+	// Checked here too, so a bad file is named before any request.
+	meds, err := httpapi.DecodeFormularyImport(bytes.NewReader(raw))
+	if err != nil {
 		return fmt.Errorf("%s: %w", *file, err)
 	}
-	if doc.Medications == nil {
-		return fmt.Errorf(`%s: no "medications" list (an empty list [] removes the clinic's formulary)`, *file)
-	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if err := mustExist(ctx, store, "--clinic", "clinic", clinic, ""); err != nil {
-		return err
-	}
-	if err := store.ReplaceFormulary(ctx, clinic, doc.Medications); err != nil {
-		return err
-	}
-	return emit(stdout, c.json, map[string]any{"clinic_id": clinic, "medications": len(doc.Medications)},
-		fmt.Sprintf("clinic %s: formulary replaced, %d medications\n", clinic, len(doc.Medications)))
+	return adminCommand(ctx, c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var out struct {
+			ClinicID    string `json:"clinic_id"`
+			Medications int    `json:"medications"`
+		}
+		if err := api.do(ctx, "PUT", "/api/admin/clinics/"+pathID(clinic)+"/formulary", formularyDoc{Medications: meds}, &out); err != nil {
+			return nil, "", clinicNotFound(err, clinic)
+		}
+		return out, fmt.Sprintf("clinic %s: formulary replaced, %d medications\n", out.ClinicID, out.Medications), nil
+	})
 }
 
 // formularySet adds a medication to a clinic's formulary or replaces the
 // one with the same name.
-func formularySet(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func formularySet(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var name, unit *string
 	var cold *bool
 	var strengths stringList
@@ -127,24 +131,21 @@ func formularySet(ctx context.Context, args []string, getenv func(string) string
 	if strings.TrimSpace(*name) == "" {
 		return errors.New("--name is required")
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if err := mustExist(ctx, store, "--clinic", "clinic", clinic, ""); err != nil {
-		return err
-	}
-	e := novamed.FormularyEntry{Name: *name, Strengths: strengths, UnitOfMeasure: *unit, IsRefrigerated: *cold}.Normalize()
-	if err := store.SetFormularyEntry(ctx, clinic, e); err != nil {
-		return err
-	}
-	return emit(stdout, c.json, map[string]any{"clinic_id": clinic, "medication": e},
-		fmt.Sprintf("clinic %s: %s is in the formulary\n", clinic, e.Name))
+	e := novamed.FormularyEntry{Name: *name, Strengths: strengths, UnitOfMeasure: *unit, IsRefrigerated: *cold}
+	return adminCommand(ctx, c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var out struct {
+			ClinicID   string                 `json:"clinic_id"`
+			Medication novamed.FormularyEntry `json:"medication"`
+		}
+		if err := api.do(ctx, "POST", "/api/admin/clinics/"+pathID(clinic)+"/formulary/medications", e, &out); err != nil {
+			return nil, "", clinicNotFound(err, clinic)
+		}
+		return out, fmt.Sprintf("clinic %s: %s is in the formulary\n", out.ClinicID, out.Medication.Name), nil
+	})
 }
 
 // formularyRemove takes a medication out of a clinic's formulary.
-func formularyRemove(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func formularyRemove(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var name *string
 	c, clinic, err := formularyCommand("formulary remove", args, getenv, func(fs *flag.FlagSet) {
 		name = fs.String("name", "", "medication name (required; matched case-insensitively)")
@@ -155,17 +156,14 @@ func formularyRemove(ctx context.Context, args []string, getenv func(string) str
 	if strings.TrimSpace(*name) == "" {
 		return errors.New("--name is required")
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if err := mustExist(ctx, store, "--clinic", "clinic", clinic, ""); err != nil {
-		return err
-	}
-	if err := store.RemoveFormularyEntry(ctx, clinic, *name); err != nil {
-		return err
-	}
-	return emit(stdout, c.json, map[string]any{"clinic_id": clinic, "removed": strings.TrimSpace(*name)},
-		fmt.Sprintf("clinic %s: %s removed from the formulary\n", clinic, strings.TrimSpace(*name)))
+	return adminCommand(ctx, c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var out struct {
+			ClinicID string `json:"clinic_id"`
+			Removed  string `json:"removed"`
+		}
+		if err := api.do(ctx, "DELETE", "/api/admin/clinics/"+pathID(clinic)+"/formulary/medications/"+url.PathEscape(strings.TrimSpace(*name)), nil, &out); err != nil {
+			return nil, "", clinicNotFound(err, clinic)
+		}
+		return out, fmt.Sprintf("clinic %s: %s removed from the formulary\n", out.ClinicID, out.Removed), nil
+	})
 }

@@ -112,33 +112,85 @@ func operatorsCreate(ctx context.Context, args []string, getenv func(string) str
 	return emit(stdout, c.json, out, b.String())
 }
 
-func operatorsList(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func operatorsList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("operators list", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	ops, err := store.ListOperators(ctx)
-	if err != nil {
-		return err
-	}
-	out := make([]operatorJSON, len(ops))
-	var b strings.Builder
-	for i, o := range ops {
-		out[i] = toOperatorJSON(o)
-		totp := "no TOTP"
-		if o.HasTOTP() {
-			totp = "TOTP"
+	return adminCommand(ctx, &c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		ops, err := listOperators(ctx, api)
+		if err != nil {
+			return nil, "", err
 		}
-		fmt.Fprintf(&b, "%s  %-9s %-8s %-7s  %s\n", o.ID, o.Role, o.Status, totp, o.Email)
+		var b strings.Builder
+		for _, o := range ops {
+			totp := "no TOTP"
+			if o.HasTOTP {
+				totp = "TOTP"
+			}
+			fmt.Fprintf(&b, "%s  %-9s %-8s %-7s  %s\n", o.ID, o.Role, o.Status, totp, o.Email)
+		}
+		return map[string]any{"operators": ops}, b.String(), nil
+	})
+}
+
+// listOperators reads every operator (by email) from the admin API.
+func listOperators(ctx context.Context, api *adminClient) ([]operatorJSON, error) {
+	var out struct {
+		Operators []operatorJSON `json:"operators"`
 	}
-	return emit(stdout, c.json, map[string]any{"operators": out}, b.String())
+	err := api.do(ctx, "GET", "/api/admin/operators", nil, &out)
+	return out.Operators, err
+}
+
+// operatorByEmail finds the operator a command's --email names (the admin
+// API addresses operators by id).
+func operatorByEmail(ctx context.Context, api *adminClient, email string) (operatorJSON, error) {
+	ops, err := listOperators(ctx, api)
+	if err != nil {
+		return operatorJSON{}, err
+	}
+	want := operator.NormalizeEmail(email)
+	for _, o := range ops {
+		if operator.NormalizeEmail(o.Email) == want {
+			return o, nil
+		}
+	}
+	return operatorJSON{}, fmt.Errorf("--email %s: no such operator", strings.TrimSpace(email))
+}
+
+// operatorCommand parses the flags of a command about one operator
+// (--email required, plus extra's) and runs fn on that operator through
+// the admin API.
+func operatorCommand(ctx context.Context, name string, args []string, getenv func(string) string, stdout, stderr io.Writer,
+	extra func(fs *flag.FlagSet), check func() error, fn func(api *adminClient, o operatorJSON) (any, string, error)) error {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	var c common
+	c.register(fs, getenv)
+	email := fs.String("email", "", "the operator")
+	if extra != nil {
+		extra(fs)
+	}
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if strings.TrimSpace(*email) == "" {
+		return errors.New("--email is required")
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return err
+		}
+	}
+	return adminCommand(ctx, &c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		o, err := operatorByEmail(ctx, api, *email)
+		if err != nil {
+			return nil, "", err
+		}
+		return fn(api, o)
+	})
 }
 
 // findOperator reads --email and opens the store for a command about one
@@ -198,40 +250,58 @@ func operatorsToken(ctx context.Context, args []string, getenv func(string) stri
 		fmt.Sprintf("token:   %s\n(shown once; expires %s; use it as NOVAMED_OPERATOR_TOKEN with --server)\n", raw, t.ExpiresAt.Format(time.RFC3339)))
 }
 
-// operatorsSet changes one operator: disable, enable or role.
-func operatorsSet(name, action string, status operator.Status) func(context.Context, []string, func(string) string, io.Writer) error {
-	return func(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-		fs := flag.NewFlagSet(name, flag.ContinueOnError)
-		var c common
-		c.register(fs, getenv)
-		email := fs.String("email", "", "the operator")
+// operatorsSet changes one operator: disable, enable (status) or role
+// (PATCH /api/admin/operators/{id}; the last active admin is kept).
+func operatorsSet(name string, status operator.Status) func(context.Context, []string, func(string) string, io.Writer, io.Writer) error {
+	return func(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 		var role *string
-		if status == "" {
-			role = fs.String("role", "", "the new role")
-		}
-		if _, err := parseFlags(fs, args); err != nil {
-			return err
-		}
-		var r operator.Role
-		if role != nil {
-			var err error
-			if r, err = operator.ParseRole(*role); err != nil {
-				return fmt.Errorf("--role: %w", err)
+		extra := func(fs *flag.FlagSet) {
+			if status == "" {
+				role = fs.String("role", "", "the new role")
 			}
 		}
-		store, env, o, err := findOperator(ctx, &c, getenv, *email)
-		if err != nil {
-			return err
+		var body httpapi.AdminOperatorUpdate
+		check := func() error {
+			if role != nil {
+				r, err := operator.ParseRole(*role)
+				if err != nil {
+					return fmt.Errorf("--role: %w", err)
+				}
+				rs := string(r)
+				body.Role = &rs
+			} else {
+				st := string(status)
+				body.Status = &st
+			}
+			return nil
 		}
-		defer store.Close()
-		if err := operatorService(store, env).Update(ctx, o, r, status); err != nil {
-			return err
-		}
-		if err := auditDirect(ctx, store, getenv, name, action, "operator", []string{o.ID}, ""); err != nil {
-			return err
-		}
-		return emit(stdout, c.json, toOperatorJSON(o), fmt.Sprintf("operator %s: %s, %s (tokens of a changed operator are revoked)\n", o.Email, o.Role, o.Status))
+		return operatorCommand(ctx, name, args, getenv, stdout, stderr, extra, check, func(api *adminClient, o operatorJSON) (any, string, error) {
+			var out operatorJSON
+			if err := api.do(ctx, "PATCH", "/api/admin/operators/"+pathID(o.ID), body, &out); err != nil {
+				return nil, "", err
+			}
+			return out, fmt.Sprintf("operator %s: %s, %s (tokens of a changed operator are revoked)\n", out.Email, out.Role, out.Status), nil
+		})
 	}
+}
+
+// operatorsTOTPReset removes an operator's second factor and prints a
+// one-time setup link through which they enrol a new one (POST
+// /api/admin/operators/{id}/totp-reset, the console's reset): the new
+// secret never passes through whoever runs it.
+func operatorsTOTPReset(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	return operatorCommand(ctx, "operators totp-reset", args, getenv, stdout, stderr, nil, nil, func(api *adminClient, o operatorJSON) (any, string, error) {
+		var out operatorJSON
+		if err := api.do(ctx, "POST", "/api/admin/operators/"+pathID(o.ID)+"/totp-reset", nil, &out); err != nil {
+			return nil, "", err
+		}
+		exp := ""
+		if out.SetupLinkExpiresAt != nil {
+			exp = out.SetupLinkExpiresAt.UTC().Format(time.RFC3339)
+		}
+		return out, fmt.Sprintf("second factor of %s removed (their tokens are revoked)\nsetup link: %s\n(shown once; works once until %s; send it to the operator yourself: no e-mail is sent)\n",
+			out.Email, out.SetupLink, exp), nil
+	})
 }
 
 func operatorsTOTP(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
@@ -259,25 +329,20 @@ func operatorsTOTP(ctx context.Context, args []string, getenv func(string) strin
 	return emit(stdout, c.json, out, fmt.Sprintf("TOTP of %s (import into an authenticator app; shown once; the previous one no longer works):\n%s\n", o.Email, url))
 }
 
-func operatorsResetThrottle(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("operators reset-throttle", flag.ContinueOnError)
-	var c common
-	c.register(fs, getenv)
-	email := fs.String("email", "", "the operator whose sign-in delay to clear")
-	addr := fs.String("address", "", "also clear the delay of this client address")
-	if _, err := parseFlags(fs, args); err != nil {
-		return err
+func operatorsResetThrottle(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
+	var addr *string
+	extra := func(fs *flag.FlagSet) {
+		addr = fs.String("address", "", "also clear the delay of this client address")
 	}
-	store, env, o, err := findOperator(ctx, &c, getenv, *email)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if err := operatorService(store, env).ResetThrottle(ctx, o.Email, *addr); err != nil {
-		return err
-	}
-	if err := auditDirect(ctx, store, getenv, "operators reset-throttle", "operator.reset_throttle", "operator", []string{o.ID}, ""); err != nil {
-		return err
-	}
-	return emit(stdout, c.json, map[string]any{"id": o.ID, "email": o.Email, "reset": true}, fmt.Sprintf("sign-in delay of %s cleared\n", o.Email))
+	return operatorCommand(ctx, "operators reset-throttle", args, getenv, stdout, stderr, extra, nil, func(api *adminClient, o operatorJSON) (any, string, error) {
+		var out struct {
+			ID    string `json:"id"`
+			Email string `json:"email"`
+			Reset bool   `json:"reset"`
+		}
+		if err := api.do(ctx, "POST", "/api/admin/operators/"+pathID(o.ID)+"/throttle-reset", map[string]string{"address": *addr}, &out); err != nil {
+			return nil, "", err
+		}
+		return out, fmt.Sprintf("sign-in delay of %s cleared\n", out.Email), nil
+	})
 }

@@ -163,19 +163,3 @@ func restoreCmd(ctx context.Context, args []string, getenv func(string) string, 
 	return emit(stdout, c.json, map[string]any{"database": target, "schema_version": version},
 		fmt.Sprintf("restored %s to %s (schema version %d); bring back the keyring (master.key or NOVAMED_MASTER_KEY) before serving, then run `novamed audit verify`\n", *from, target, version))
 }
-
-// mustExist refuses an id given to a flag that names nothing: a typo is
-// an error, not an empty list.
-func mustExist(ctx context.Context, store *sqlstore.Store, flagName, kind, id, clinicID string) error {
-	ok, err := store.Exists(ctx, kind, id, clinicID)
-	if err != nil {
-		return err
-	}
-	if !ok {
-		if kind == "event" {
-			return fmt.Errorf("%s %s: no such event of clinic %s", flagName, id, clinicID)
-		}
-		return fmt.Errorf("%s %s: no such %s", flagName, id, kind)
-	}
-	return nil
-}

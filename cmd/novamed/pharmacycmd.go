@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -170,7 +171,7 @@ func carriersList(ctx context.Context, args []string, getenv func(string) string
 
 // carriersImport replaces the catalogue from a JSON file shaped like
 // `carriers list --json` ({"carriers": […]}).
-func carriersImport(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func carriersImport(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("carriers import", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
@@ -185,23 +186,24 @@ func carriersImport(ctx context.Context, args []string, getenv func(string) stri
 	if err != nil {
 		return err
 	}
+	// Checked here too, so a bad file is named before any request.
 	carriers, err := httpapi.DecodeCarriersImport(bytes.NewReader(raw))
 	if err != nil {
 		return fmt.Errorf("%s: %w", *file, err)
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if err := store.ReplaceCarriers(ctx, carriers, false); err != nil {
-		return err
-	}
-	return emit(stdout, c.json, map[string]any{"carriers": len(carriers)}, fmt.Sprintf("catalogue replaced: %d carriers\n", len(carriers)))
+	return adminCommand(ctx, &c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var out struct {
+			Carriers int `json:"carriers"`
+		}
+		if err := api.do(ctx, "PUT", "/api/admin/carriers", map[string]any{"carriers": carriers}, &out); err != nil {
+			return nil, "", err
+		}
+		return out, fmt.Sprintf("catalogue replaced: %d carriers\n", out.Carriers), nil
+	})
 }
 
 // eventsList prints a clinic's outbox events, oldest first.
-func eventsList(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func eventsList(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("events list", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
@@ -217,26 +219,27 @@ func eventsList(ctx context.Context, args []string, getenv func(string) string, 
 	if *limit < 1 || *limit > 1000 {
 		return errors.New("--limit must be from 1 to 1000")
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	if err := mustExist(ctx, store, "--clinic", "clinic", strings.ToLower(*clinic), ""); err != nil {
-		return err
-	}
+	id := strings.ToLower(*clinic)
+	q := url.Values{"limit": {strconv.Itoa(*limit)}}
 	if *after != "" {
-		if err := mustExist(ctx, store, "--after", "event", *after, strings.ToLower(*clinic)); err != nil {
-			return err
+		q.Set("after", *after)
+	}
+	return adminCommand(ctx, &c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var out struct {
+			Events []*novamed.Event `json:"events"`
 		}
-	}
-	evs, err := store.ListEvents(ctx, strings.ToLower(*clinic), *after, *limit)
-	if err != nil {
-		return err
-	}
-	var b strings.Builder
-	for _, ev := range evs {
-		fmt.Fprintf(&b, "%s  %s  %s\n", ev.ID, ev.CreatedAt.Format("2006-01-02T15:04:05Z"), ev.Name)
-	}
-	return emit(stdout, c.json, map[string]any{"events": evs}, b.String())
+		if err := api.do(ctx, "GET", "/api/admin/clinics/"+pathID(id)+"/events?"+q.Encode(), nil, &out); err != nil {
+			var e *novamed.Error
+			if *after != "" && errors.As(err, &e) && e.Code == novamed.CodeInvalid {
+				// The limit is checked above: the server refused --after.
+				return nil, "", fmt.Errorf("--after %s: no such event of clinic %s", *after, id)
+			}
+			return nil, "", clinicNotFound(err, id)
+		}
+		var b strings.Builder
+		for _, ev := range out.Events {
+			fmt.Fprintf(&b, "%s  %s  %s\n", ev.ID, ev.CreatedAt.UTC().Format("2006-01-02T15:04:05Z"), ev.Name)
+		}
+		return out, b.String(), nil
+	})
 }
