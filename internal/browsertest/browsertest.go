@@ -17,6 +17,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
@@ -196,19 +197,19 @@ type Violation struct {
 // Axe runs axe-core (the committed testdata/axe.min.js) on the tab's page
 // and returns the serious and critical violations.
 func Axe(ctx context.Context) ([]Violation, error) {
-	loaded, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`typeof window.axe === "object"`))
-	if err != nil {
-		return nil, err
-	}
-	if !loaded {
-		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](axeSource+";true")); err != nil {
-			return nil, fmt.Errorf("injecting axe-core: %w", err)
+	// A page that is still navigating (a redirect after a form) can swap
+	// its document between injecting axe-core and running it; then the
+	// run finds no axe in the new document and the pair is tried again
+	// once the new document has loaded.
+	var text string
+	var err error
+	for attempt := 1; attempt <= 3; attempt++ {
+		if text, err = axeOnce(ctx); err == nil {
+			break
 		}
 	}
-	run := `axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations))`
-	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](run, chromedp.EvalAwaitPromise))
 	if err != nil {
-		return nil, fmt.Errorf("running axe-core: %w", err)
+		return nil, err
 	}
 	var all []Violation
 	if err := json.Unmarshal([]byte(text), &all); err != nil {
@@ -221,6 +222,29 @@ func Axe(ctx context.Context) ([]Violation, error) {
 		}
 	}
 	return bad, nil
+}
+
+// axeOnce waits for the page to finish loading, injects axe-core unless it
+// is there and runs it, returning the violations as JSON.
+func axeOnce(ctx context.Context) (string, error) {
+	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`document.readyState === "complete"`, chromedp.WithPollingTimeout(20*time.Second))); err != nil {
+		return "", fmt.Errorf("waiting for the page to load: %w", err)
+	}
+	loaded, err := chromedp.Run(ctx, chromedp.Evaluate[bool](`typeof window.axe === "object"`))
+	if err != nil {
+		return "", err
+	}
+	if !loaded {
+		if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](axeSource+";true")); err != nil {
+			return "", fmt.Errorf("injecting axe-core: %w", err)
+		}
+	}
+	run := `axe.run(document, {resultTypes: ["violations"]}).then(r => JSON.stringify(r.violations))`
+	text, err := chromedp.Run(ctx, chromedp.Evaluate[string](run, chromedp.EvalAwaitPromise))
+	if err != nil {
+		return "", fmt.Errorf("running axe-core: %w", err)
+	}
+	return text, nil
 }
 
 // CheckAxe fails t for each serious or critical axe-core violation of the
