@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"crypto/ed25519"
 	"encoding/json"
@@ -25,20 +26,13 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 	af.register(fs, getenv)
 	checkpointFile := fs.String("checkpoint", "", "file of signed checkpoints (one object, or JSON lines such as DATA_DIR/checkpoints.jsonl): the trail must reach and match each")
 	keyFile := registerCheckpointKey(fs, getenv)
-	publicKey := fs.String("checkpoint-public-key", getenv("NOVAMED_CHECKPOINT_PUBLIC_KEY"), "base64 public key that signed the checkpoints (default: derived from the checkpoint key)")
+	publicKey := fs.String("checkpoint-public-key", getenv("NOVAMED_CHECKPOINT_PUBLIC_KEY"), "base64 public key that signed the checkpoints (default: derived from the checkpoint key; with --server: must be the server's)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
 	var pub ed25519.PublicKey
 	var cps []audit.Checkpoint
 	if *checkpointFile != "" {
-		env, err := c.environment()
-		if err != nil {
-			return err
-		}
-		if pub, err = c.checkpointPublicKey(env, *keyFile, *publicKey); err != nil {
-			return err
-		}
 		data, err := os.ReadFile(*checkpointFile)
 		if err != nil {
 			return fmt.Errorf("--checkpoint: %w", err)
@@ -46,6 +40,18 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 		if cps, err = audit.ParseCheckpoints(data); err != nil {
 			return fmt.Errorf("--checkpoint %s: %w", *checkpointFile, err)
 		}
+		if c.server == "" {
+			env, err := c.environment()
+			if err != nil {
+				return err
+			}
+			if pub, err = c.checkpointPublicKey(env, *keyFile, *publicKey); err != nil {
+				return err
+			}
+		}
+	}
+	if c.server != "" {
+		return auditVerifyRemote(ctx, &c, getenv, stdout, cps, *publicKey)
 	}
 	store, _, err := c.openStore(ctx, getenv)
 	if err != nil {
@@ -62,12 +68,80 @@ func auditVerify(ctx context.Context, args []string, getenv func(string) string,
 	if report == nil {
 		return err
 	}
+	return printVerifyReport(stdout, c.json, report, err)
+}
+
+// auditVerifyRemote is audit verify with --server: the server verifies its
+// trail (with its archive when segments are sealed) against the given
+// checkpoints and its own checkpoint key (POST /api/admin/audit/verify);
+// the report prints as direct mode prints it. The database, the archive
+// and the checkpoint key stay on the database host.
+func auditVerifyRemote(ctx context.Context, c *common, getenv func(string) string, stdout io.Writer, cps []audit.Checkpoint, publicKey string) error {
+	api, err := c.adminClient(getenv)
 	if err != nil {
-		emit(stdout, c.json, report, "") //nolint:errcheck // the error below matters more
 		return err
 	}
-	return emit(stdout, c.json, report,
-		fmt.Sprintf("audit trail intact: %d records (%d signed checkpoints matched)\n", report["checked"], len(cps)))
+	if publicKey != "" && cps != nil {
+		// The server checks the checkpoints with its key: a key named here
+		// must be that one, or the check would not be the one asked for.
+		var key struct {
+			KeyID     string `json:"key_id"`
+			PublicKey string `json:"public_key"`
+		}
+		if err := api.do(ctx, "GET", "/api/admin/audit/checkpoint-key", nil, &key); err != nil {
+			return err
+		}
+		if strings.TrimSpace(publicKey) != key.PublicKey {
+			return fmt.Errorf("--checkpoint-public-key is not the server's checkpoint key (%s), which verifies the checkpoints with --server", key.KeyID)
+		}
+	}
+	var body any
+	if cps != nil {
+		body = map[string]any{"checkpoints": cps}
+	}
+	var raw json.RawMessage
+	if err := api.do(ctx, "POST", "/api/admin/audit/verify", body, &raw); err != nil {
+		return err
+	}
+	var report map[string]any
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // counts print as direct mode's integers, never 1e+06
+	if err := dec.Decode(&report); err != nil {
+		return err
+	}
+	return printVerifyReport(stdout, c.json, report, nil)
+}
+
+// printVerifyReport prints audit verify's report (audit.VerifyReport's or
+// the archive's, in direct mode or from the admin API): with --json the
+// report, else one line. A trail that is not intact prints the report
+// with --json and is the error (failed, or one built from the report).
+func printVerifyReport(stdout io.Writer, asJSON bool, report map[string]any, failed error) error {
+	if ok, _ := report["ok"].(bool); !ok || failed != nil {
+		if failed == nil {
+			var parts []string
+			switch problems := report["problems"].(type) {
+			case []string:
+				parts = problems
+			case []any:
+				for _, p := range problems {
+					parts = append(parts, fmt.Sprint(p))
+				}
+			}
+			if len(parts) > 0 {
+				failed = fmt.Errorf("audit trail broken: %s", strings.Join(parts, "; "))
+			} else {
+				failed = fmt.Errorf("audit chain broken at record %v: %v", report["first_bad_seq"], report["reason"])
+			}
+		}
+		emit(stdout, asJSON, report, "") //nolint:errcheck // the error below matters more
+		return failed
+	}
+	if _, ok := report["segments"]; ok {
+		return emit(stdout, asJSON, report, fmt.Sprintf("audit trail intact: %v records (%v live, %v in %v archived segments of %v sealed; %v signed checkpoints matched)\n",
+			report["checked"], report["live"], report["archived"], report["archived_segments"], report["segments"], report["checkpoints"]))
+	}
+	return emit(stdout, asJSON, report, fmt.Sprintf("audit trail intact: %v records (%v signed checkpoints matched)\n", report["checked"], report["checkpoints"]))
 }
 
 func auditExport(ctx context.Context, args []string, getenv func(string) string, stdout, _ io.Writer) error {
@@ -139,12 +213,7 @@ func auditVerifyArchive(ctx context.Context, args []string, getenv func(string) 
 	if out == nil {
 		return err
 	}
-	if err != nil {
-		emit(stdout, c.json, out, "") //nolint:errcheck // the error below matters more
-		return err
-	}
-	return emit(stdout, c.json, out, fmt.Sprintf("audit trail intact: %d records (%d live, %d in %d archived segments of %d sealed; %d signed checkpoints matched)\n",
-		out["checked"], out["live"], out["archived"], out["archived_segments"], out["segments"], out["checkpoints"]))
+	return printVerifyReport(stdout, c.json, out, err)
 }
 
 // auditExportRemote is audit export with --server: the same JSON lines,

@@ -307,6 +307,39 @@ func cliThroughServer(t *testing.T, backend string) {
 		t.Fatalf("carriers import --server of carriers list --json: %+v, want %d", carriersImported, len(carriers.Carriers))
 	}
 
+	// A webhook's secrets rotated through --server: the new ones only in
+	// the answer, the old ones during the overlap.
+	r = ts.req("POST", "/api/external/webhook", rolled.Key, map[string]any{"clinic_id": clinic.ID, "webhook_url": "http://127.0.0.1:9/client-mode"})
+	expectOK(t, r)
+	var hook struct {
+		ID string `json:"webhook_id"`
+	}
+	r.data(t, &hook)
+	var rotation struct {
+		WebhookID         string  `json:"webhook_id"`
+		ClinicID          string  `json:"clinic_id"`
+		VerificationToken string  `json:"verification_token"`
+		SigningSecret     string  `json:"signing_secret"`
+		OverlapUntil      *string `json:"overlap_until"`
+	}
+	op.must(&rotation, "webhooks", "rotate", hook.ID, "--overlap", "2h")
+	ts.addSecret(rotation.VerificationToken, rotation.SigningSecret)
+	if rotation.WebhookID != hook.ID || rotation.ClinicID != clinic.ID || !strings.HasPrefix(rotation.SigningSecret, "whsec_") || rotation.OverlapUntil == nil {
+		t.Fatalf("webhooks rotate --server: %+v", rotation)
+	}
+	if text, _, err := op.run("webhooks", "rotate", hook.ID, "--overlap", "0s"); err != nil || !strings.Contains(text, "deliveries use the new secrets from now on") {
+		t.Fatalf("webhooks rotate --server --overlap 0s: %v\n%s", err, text)
+	} else {
+		for _, line := range strings.Split(text, "\n") {
+			if f := strings.Fields(line); len(f) == 2 && (f[0] == "verification_token" || f[0] == "signing_secret") {
+				ts.addSecret(f[1])
+			}
+		}
+	}
+	if _, _, err := op.run("webhooks", "rotate", "00000000-0000-4000-8000-000000000000"); err == nil || !strings.Contains(errorLine(err), "not found") {
+		t.Errorf("webhooks rotate --server of an unknown webhook: %v", err)
+	}
+
 	// Operators, managed through --server by the admin (only the new
 	// operator's bootstrap is on the database host).
 	ts.mustCLI(nil, "operators", "create", "--email", "staff@novamed.test", "--role", "support", "--password-file", passwordFile(t, "a long staff password"))
@@ -393,10 +426,26 @@ func cliThroughServer(t *testing.T, backend string) {
 	for _, want := range []string{"partner.create", "partner.baa_record", "partner.approve", "clinic.create", "api_key.issue", "api_key.list",
 		"api_key.roll", "api_key.revoke", "partner.suspend", "partner.reinstate", "carrier.list", "formulary.list", "medication_order.advance",
 		"formulary.set", "formulary.remove", "formulary.import", "carrier.import", "operator.list", "operator.update", "operator.totp_enrol",
-		"operator.reset_throttle", "event.list"} {
+		"operator.reset_throttle", "event.list", "webhook.rotate"} {
 		if actions[want] == 0 {
 			t.Errorf("audit export --actor operator:%s: no %s (got %v)", admin.ID, want, actions)
 		}
+	}
+	// The chain verifies through --server, and prints what direct mode does.
+	var verified struct {
+		OK      bool
+		Checked int
+	}
+	remoteVerify := op.must(&verified, "audit", "verify")
+	if !verified.OK || verified.Checked == 0 {
+		t.Fatalf("audit verify --server: %s", remoteVerify)
+	}
+	if text, _, err := op.run("audit", "verify"); err != nil || !strings.HasPrefix(text, "audit trail intact: ") {
+		t.Fatalf("audit verify --server: %v %s", err, text)
+	}
+	localVerify, _ := direct(t, ts, "audit", "verify", "--json")
+	if got, want := jsonShape(t, remoteVerify), jsonShape(t, localVerify); !slices.Equal(got, want) {
+		t.Errorf("audit verify --json: --server shape %v, direct %v", got, want)
 	}
 	verify, notice := direct(t, ts, "audit", "verify")
 	if !strings.Contains(verify, "audit trail intact") {

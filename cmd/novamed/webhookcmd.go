@@ -17,19 +17,6 @@ import (
 	"github.com/novamed/partner-api/internal/webhook"
 )
 
-// allClinics lists every clinic id: operator commands act across clinics.
-func allClinics(ctx context.Context, store novamed.ClinicStore) ([]string, error) {
-	cs, err := store.ListClinics(ctx)
-	if err != nil {
-		return nil, err
-	}
-	ids := make([]string, len(cs))
-	for i, c := range cs {
-		ids[i] = c.ID
-	}
-	return ids, nil
-}
-
 func webhooksDeliveries(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("webhooks deliveries", flag.ContinueOnError)
 	var c common
@@ -92,7 +79,7 @@ func webhooksRetry(ctx context.Context, args []string, getenv func(string) strin
 // (the admin API's answer too).
 type webhookRotation = httpapi.AdminWebhookRotation
 
-func webhooksRotate(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+func webhooksRotate(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	var overlap *time.Duration
 	c, id, err := oneArgCommand("webhooks rotate", "WEBHOOK_ID", args, getenv, func(fs *flag.FlagSet) {
 		overlap = fs.Duration("overlap", novamed.DefaultWebhookOverlap, "how long deliveries keep the old token and also sign with the old secret (0s to 168h)")
@@ -103,28 +90,20 @@ func webhooksRotate(ctx context.Context, args []string, getenv func(string) stri
 	if *overlap < 0 || *overlap > novamed.MaxWebhookOverlap {
 		return errors.New("--overlap must be from 0s to 168h")
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	clinics, err := allClinics(ctx, store)
-	if err != nil {
-		return err
-	}
-	w, err := store.RotateWebhookSecrets(ctx, strings.ToLower(id), clinics, novamed.NewWebhookSecrets(), time.Now().Add(*overlap), novamed.Effects{})
-	if err != nil {
-		return err
-	}
-	out := httpapi.NewAdminWebhookRotation(w, time.Now())
-	text := fmt.Sprintf("webhook %s: new secrets (shown only now)\n  verification_token  %s\n  signing_secret      %s\n",
-		w.ID, out.VerificationToken, out.SigningSecret)
-	if out.OverlapUntil != nil {
-		text += fmt.Sprintf("  until %s deliveries carry the old token and are signed with the old and the new secret\n", out.OverlapUntil.Format(time.RFC3339))
-	} else {
-		text += "  deliveries use the new secrets from now on\n"
-	}
-	return emit(stdout, c.json, out, text)
+	return adminCommand(ctx, c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var out webhookRotation
+		if err := api.do(ctx, "POST", "/api/admin/webhooks/"+pathID(id)+"/rotate", map[string]string{"overlap": overlap.String()}, &out); err != nil {
+			return nil, "", err
+		}
+		text := fmt.Sprintf("webhook %s: new secrets (shown only now)\n  verification_token  %s\n  signing_secret      %s\n",
+			out.WebhookID, out.VerificationToken, out.SigningSecret)
+		if out.OverlapUntil != nil {
+			text += fmt.Sprintf("  until %s deliveries carry the old token and are signed with the old and the new secret\n", out.OverlapUntil.UTC().Format(time.RFC3339))
+		} else {
+			text += "  deliveries use the new secrets from now on\n"
+		}
+		return out, text, nil
+	})
 }
 
 // webhookResolverKey marks, in run's context, the resolver that webhook
