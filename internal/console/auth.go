@@ -1,12 +1,15 @@
 package console
 
 import (
+	"context"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/operator"
 )
 
 type loginData struct {
@@ -51,6 +54,12 @@ func (c *Console) loginSubmit(w http.ResponseWriter, r *http.Request) {
 	if len(d.Errors) == 0 {
 		op, err := c.cfg.Accounts.SignIn(r.Context(), d.Email, password, code, c.clientAddr(r))
 		var se *SignInError
+		if errors.As(err, &se) || err == nil {
+			if aerr := c.auditSignIn(r, d.Email, op, se); aerr != nil {
+				c.fail(w, r, nil, aerr)
+				return
+			}
+		}
 		switch {
 		case errors.As(err, &se):
 			field := se.Field
@@ -75,6 +84,32 @@ func (c *Console) loginSubmit(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	c.render(w, r, http.StatusUnprocessableEntity, "login", c.newView(r, nil, "Sign in", d))
+}
+
+// auditSignIn records a sign-in and a failed one (issue 22: logins and
+// failed logins are in the trail). A success names the operator as actor
+// and resource; a failure has no authenticated actor, so it names the
+// address it came from and, as its resource, the email that was tried
+// (never the password or code), with 401, or 429 while the account or
+// address is slowed down.
+func (c *Console) auditSignIn(r *http.Request, email string, op *Operator, failed *SignInError) error {
+	if c.cfg.Audit == nil {
+		return nil
+	}
+	rec := &novamed.AuditRecord{Time: c.now().UTC(), RequestID: newRequestID(), Action: "operator.sign_in", ResourceType: "operator",
+		ClientAddr: c.clientAddr(r), UserAgent: truncate(r.UserAgent(), 200)}
+	switch {
+	case failed == nil && op != nil:
+		rec.Status, rec.ResourceIDs = http.StatusOK, []string{op.ID}
+		setActor(rec, "operator:"+op.ID)
+	case failed != nil && failed.RetryAfter > 0:
+		rec.Status, rec.ResourceIDs = http.StatusTooManyRequests, []string{truncate(operator.NormalizeEmail(email), 254)}
+	default:
+		rec.Status, rec.ResourceIDs = http.StatusUnauthorized, []string{truncate(operator.NormalizeEmail(email), 254)}
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	return c.cfg.Audit.Record(ctx, rec)
 }
 
 // logout ends this session (if any) and shows the sign-in page. It is
