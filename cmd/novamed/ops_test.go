@@ -189,7 +189,7 @@ func TestServeWaitsForExplicitMigrations(t *testing.T) {
 		`DROP TABLE console_sessions`, `DROP TABLE audit_segments`, `DROP TABLE audit_settings`, `DROP TABLE audit_lease`,
 		`ALTER TABLE audit_log DROP COLUMN hash_bytes`,
 		`DROP INDEX api_keys_partner`, `DROP INDEX clinics_partner`, `ALTER TABLE api_keys DROP COLUMN partner_id`,
-		`DROP TABLE portal_sessions`, `DROP TABLE partner_invitations`, `DROP TABLE partner_users`,
+		`DROP TABLE portal_sessions`, `DROP TABLE partner_invitations`, `DROP TABLE partner_users`, `DROP TABLE key_requests`,
 		`DROP TABLE reencryption_jobs`, `DROP TABLE replica_keyrings`, `DROP INDEX security_events_open`,
 		`ALTER TABLE security_events DROP COLUMN acknowledged_by`, `ALTER TABLE security_events DROP COLUMN acknowledged_at`,
 		`ALTER TABLE clinics DROP COLUMN partner_id`, `DROP TABLE baas`, `DROP TABLE partners`,
