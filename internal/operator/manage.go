@@ -2,6 +2,7 @@ package operator
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/novamed/partner-api/internal/novamed"
@@ -30,6 +31,19 @@ func (s *Service) CheckKeepsAdmin(ctx context.Context, by string, o *Operator, r
 			return nil
 		}
 	}
+	return lastAdminError(by, o)
+}
+
+// ErrLastAdmin is what Store.UpdateOperator returns, changing nothing,
+// when the update would leave no active admin. The store decides it in
+// the update's own transaction (the active admins locked), so two
+// concurrent demotions cannot both pass: CheckKeepsAdmin is the early,
+// friendly check; this one is the guarantee.
+var ErrLastAdmin = errors.New("operator: the last active admin")
+
+// lastAdminError is the refusal of a change that would leave no active
+// admin, worded for the operator by who makes it.
+func lastAdminError(by string, o *Operator) error {
 	who := o.Email + " is"
 	if o.ID == by {
 		who = "You are"

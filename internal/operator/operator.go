@@ -89,6 +89,8 @@ type Store interface {
 	ListOperators(ctx context.Context) ([]*Operator, error)
 	// UpdateOperator writes name, role, status, password hash and TOTP
 	// secret, and revokes every token of the operator when revokeTokens.
+	// An update that would leave no active admin changes nothing and is
+	// ErrLastAdmin, decided atomically with the write.
 	UpdateOperator(ctx context.Context, o *Operator, revokeTokens bool) error
 	// UseTOTPStep records step as the last used, only if it is after the
 	// stored one; it reports whether it was.
@@ -255,6 +257,7 @@ func (s *Service) Update(ctx context.Context, o *Operator, role Role, status Sta
 	if status != "" && status != Active && status != Disabled {
 		return novamed.Errorf(novamed.CodeInvalid, "status must be active or disabled")
 	}
+	before := *o
 	changed := false
 	if role != "" && role != o.Role {
 		o.Role, changed = role, true
@@ -263,7 +266,13 @@ func (s *Service) Update(ctx context.Context, o *Operator, role Role, status Sta
 		o.Status, changed = status, true
 	}
 	o.UpdatedAt = s.now()
-	return s.Store.UpdateOperator(ctx, o, changed)
+	err := s.Store.UpdateOperator(ctx, o, changed)
+	if errors.Is(err, ErrLastAdmin) {
+		// Another change took the other admins away since CheckKeepsAdmin.
+		*o = before
+		return lastAdminError("", o)
+	}
+	return err
 }
 
 // DefaultTokenTTL and MaxTokenTTL bound operator tokens' lifetimes.

@@ -107,13 +107,25 @@ func (s *Store) ListOperators(ctx context.Context) ([]*operator.Operator, error)
 }
 
 // UpdateOperator writes an operator's mutable fields and, when
-// revokeTokens, revokes all their tokens in the same transaction.
+// revokeTokens, revokes all their tokens in the same transaction. An
+// update that takes the last active admin out of that state is
+// operator.ErrLastAdmin and changes nothing: the active admins are read
+// in the update's transaction, locked on PostgreSQL (SELECT … FOR UPDATE,
+// in id order so two such updates queue rather than deadlock; the one
+// that waited re-reads the rows the other changed), and on SQLite the
+// transaction holds the only writer, so two concurrent demotions of the
+// last two admins cannot both pass.
 func (s *Store) UpdateOperator(ctx context.Context, o *operator.Operator, revokeTokens bool) error {
 	sealed, err := s.sealTOTP(o)
 	if err != nil {
 		return err
 	}
 	return s.inTx(ctx, func(tx *txn) error {
+		if o.Role != operator.Admin || o.Status != operator.Active {
+			if err := s.keepsAnAdmin(ctx, tx, o.ID); err != nil {
+				return err
+			}
+		}
 		res, err := tx.exec(ctx, `UPDATE operators SET name = ?, role = ?, status = ?, password_hash = ?, totp_secret = ?, totp_last_step = ?, updated_at = ? WHERE id = ?`,
 			o.Name, string(o.Role), string(o.Status), o.PasswordHash, sealed, o.TOTPLastStep, micros(o.UpdatedAt), o.ID)
 		if err != nil {
@@ -130,6 +142,37 @@ func (s *Store) UpdateOperator(ctx context.Context, o *operator.Operator, revoke
 		}
 		return nil
 	})
+}
+
+// keepsAnAdmin refuses (operator.ErrLastAdmin) when id is the only active
+// admin: called, in the transaction that updates id, for an update that
+// leaves id no active admin.
+func (s *Store) keepsAnAdmin(ctx context.Context, tx *txn, id string) error {
+	rows, err := tx.query(ctx, `SELECT id FROM operators WHERE role = ? AND status = ? ORDER BY id`+s.syntax.forUpdate(),
+		string(operator.Admin), string(operator.Active))
+	if err != nil {
+		return fmt.Errorf("sqlstore: active admins: %w", err)
+	}
+	defer rows.Close()
+	was, others := false, 0
+	for rows.Next() {
+		var admin string
+		if err := rows.Scan(&admin); err != nil {
+			return fmt.Errorf("sqlstore: active admins: %w", err)
+		}
+		if admin == id {
+			was = true
+		} else {
+			others++
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlstore: active admins: %w", err)
+	}
+	if was && others == 0 {
+		return operator.ErrLastAdmin
+	}
+	return nil
 }
 
 // UseTOTPStep records step as the operator's last used TOTP step if it is
