@@ -76,16 +76,21 @@ type Store interface {
 	// ListKeyRequests lists requests newest first: one partner's when
 	// partnerID is not "", of one status when status is not "".
 	ListKeyRequests(ctx context.Context, partnerID string, status Status) ([]*Request, error)
-	// DecideKeyRequest moves a pending request to approved (with the
-	// issued key, sealed) or rejected; a request no longer pending is
+	// ApproveKeyRequest approves pending request r (DecidedBy and
+	// DecidedAt set) in one transaction: it stores the key of iss after
+	// iss.Check accepted the partner (the successor of iss.Replaces for a
+	// roll), refuses a key that is not r's partner's, seals iss.Raw to the
+	// request until collected, and writes iss.Audit and eff. Any failure
+	// leaves no key issued and the request pending; a request no longer
+	// pending is novamed.ErrConflict.
+	ApproveKeyRequest(ctx context.Context, r *Request, iss *onboarding.Issuance, eff novamed.Effects) error
+	// RejectKeyRequest moves a pending request to rejected (DecidedBy,
+	// DecidedAt and Reason set); a request no longer pending is
 	// novamed.ErrConflict.
-	DecideKeyRequest(ctx context.Context, r *Request, rawKey string, eff novamed.Effects) error
+	RejectKeyRequest(ctx context.Context, r *Request, eff novamed.Effects) error
 	// CollectIssuedKey returns the sealed key of an approved request of
 	// that partner once and erases it; novamed.NotFound after that.
 	CollectIssuedKey(ctx context.Context, id, partnerID string, at time.Time, eff novamed.Effects) (string, error)
-	// RevokeAPIKey revokes a key (undoing an issuance whose request
-	// another operator decided first).
-	RevokeAPIKey(ctx context.Context, id string, at time.Time) (*novamed.APIKey, error)
 }
 
 // Actor is who acts: partner_user:<id> for a request, operator:<id> for a
@@ -172,10 +177,13 @@ func (s *Service) Request(ctx context.Context, a Actor, partnerID string, in Req
 	return r, nil
 }
 
-// Approve issues the requested key (or the roll) through
-// onboarding.IssueKey and marks the request approved with the key sealed
-// for the partner. A request another operator decided first is
-// novamed.ErrConflict, and the key issued here is revoked again.
+// Approve issues the requested key (or the roll) under
+// onboarding.IssueKey's rules and marks the request approved with the key
+// sealed for the partner, in one transaction with both audit records
+// (api_key.issue or api_key.roll, and key_request.approve): a refusal —
+// no BAA, a partner not approved, a request another operator decided
+// first (novamed.ErrConflict) — leaves the request pending and no key
+// issued.
 func (s *Service) Approve(ctx context.Context, a Actor, id string) (*Request, error) {
 	r, err := s.pending(ctx, id)
 	if err != nil {
@@ -185,16 +193,16 @@ func (s *Service) Approve(ctx context.Context, a Actor, id string) (*Request, er
 	if r.Kind == Roll {
 		in = onboarding.KeyInput{Replaces: r.KeyID, Grace: r.Grace}
 	}
-	k, raw, err := onboarding.IssueKey(ctx, s.Store, onboarding.Deps{Env: s.Env, Now: s.Now}, a, in)
+	iss, err := onboarding.PrepareKey(onboarding.Deps{Env: s.Env, Now: s.Now}, a, in)
 	if err != nil {
 		return nil, err
 	}
 	now := s.now()
-	r.Status, r.DecidedBy, r.DecidedAt, r.IssuedKeyID, r.IssuedPrefix, r.Waiting = Approved, a.ID, &now, k.ID, k.Prefix, true
-	if err := s.Store.DecideKeyRequest(ctx, r, raw, novamed.Effects{Audit: s.record(a, now, "key_request.approve", 200, r.ID, k.ID)}); err != nil {
-		s.Store.RevokeAPIKey(ctx, k.ID, now) //nolint:errcheck // best effort: the request was decided elsewhere
+	r.DecidedBy, r.DecidedAt = a.ID, &now
+	if err := s.Store.ApproveKeyRequest(ctx, r, iss, novamed.Effects{Audit: s.record(a, now, "key_request.approve", 200, r.ID, iss.Key.ID)}); err != nil {
 		return nil, err
 	}
+	r.Status, r.IssuedKeyID, r.IssuedPrefix, r.Waiting = Approved, iss.Key.ID, iss.Key.Prefix, true
 	return r, nil
 }
 
@@ -209,10 +217,11 @@ func (s *Service) Reject(ctx context.Context, a Actor, id, reason string) (*Requ
 		return nil, err
 	}
 	now := s.now()
-	r.Status, r.DecidedBy, r.DecidedAt, r.Reason = Rejected, a.ID, &now, reason
-	if err := s.Store.DecideKeyRequest(ctx, r, "", novamed.Effects{Audit: s.record(a, now, "key_request.reject", 200, r.ID)}); err != nil {
+	r.DecidedBy, r.DecidedAt, r.Reason = a.ID, &now, reason
+	if err := s.Store.RejectKeyRequest(ctx, r, novamed.Effects{Audit: s.record(a, now, "key_request.reject", 200, r.ID)}); err != nil {
 		return nil, err
 	}
+	r.Status = Rejected
 	return r, nil
 }
 

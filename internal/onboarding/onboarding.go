@@ -209,16 +209,76 @@ type KeyInput struct {
 // transaction that stores the key. It returns the stored key and the key
 // itself, shown once.
 func IssueKey(ctx context.Context, s Store, d Deps, a Actor, in KeyInput) (*novamed.APIKey, string, error) {
+	iss, err := PrepareKey(d, a, in)
+	if err != nil {
+		return nil, "", err
+	}
+	if iss.Replaces != "" {
+		old, err := s.RollIssuedAPIKey(ctx, iss.Replaces, iss.Key, iss.GraceUntil, iss.Check, novamed.Effects{Audit: iss.Audit})
+		if err != nil {
+			return nil, "", err
+		}
+		iss.Key.PartnerID = old.PartnerID
+		return iss.Key, iss.Raw, nil
+	}
+	if err := s.IssueAPIKey(ctx, iss.Key, iss.Check, novamed.Effects{Audit: iss.Audit}); err != nil {
+		return nil, "", err
+	}
+	return iss.Key, iss.Raw, nil
+}
+
+// Issuance is a key that passed IssueKey's input rules and was generated,
+// but is not stored yet: IssueKey stores it at once; a caller that must
+// store it in one transaction with other changes (the approval of a key
+// request) hands it to its store, which applies Check and writes Audit in
+// that transaction.
+type Issuance struct {
+	// Key holds the new key's hash only; Raw is the key, to show once.
+	// For a roll the store copies name, clinics, limit and expiry from
+	// the old key.
+	Key *novamed.APIKey
+	Raw string
+	// Replaces is the key a roll replaces; it keeps working until
+	// GraceUntil.
+	Replaces   string
+	GraceUntil time.Time
+	// Check is the issuing rule (novamed.CheckKeyIssuance), applied to the
+	// key's partner as read in the storing transaction.
+	Check func(*novamed.Partner) error
+	// Audit is the record of the issuance: api_key.issue or api_key.roll.
+	Audit *novamed.AuditRecord
+}
+
+// PrepareKey checks in as IssueKey does and generates the key, storing
+// nothing.
+func PrepareKey(d Deps, a Actor, in KeyInput) (*Issuance, error) {
+	now := d.now()
+	check := func(p *novamed.Partner) error { return novamed.CheckKeyIssuance(d.Env, p, now) }
 	if in.Replaces != "" {
-		return rollKey(ctx, s, d, a, in)
+		// Name, clinics, limit and expiry are the old key's: the store
+		// copies them in the transaction that locks it.
+		id := strings.ToLower(in.Replaces)
+		if !novamed.IsUUID(id) {
+			return nil, novamed.NotFound("API key")
+		}
+		if in.Grace < 0 || in.Grace > 90*24*time.Hour {
+			return nil, novamed.Errorf(novamed.CodeInvalid, "The grace period is at most 90 days.")
+		}
+		next, raw, err := NewKey(d.Env, "", nil, nil, 0, now)
+		if err != nil {
+			return nil, err
+		}
+		rec := record(a, now, "api_key.roll", "api_key", id, next.ID)
+		rec.KeyPrefix = next.Prefix
+		return &Issuance{Key: next, Raw: raw, Replaces: id, GraceUntil: now.Add(in.Grace), Check: check, Audit: rec}, nil
 	}
 	if len(in.Clinics) == 0 {
-		return nil, "", novamed.Errorf(novamed.CodeInvalid, "A key must be granted at least one clinic.")
+		return nil, novamed.Errorf(novamed.CodeInvalid, "A key must be granted at least one clinic.")
 	}
 	clinics := make([]string, 0, len(in.Clinics))
 	for _, c := range in.Clinics {
 		if !novamed.IsUUID(c) {
-			return nil, "", novamed.Errorf(novamed.CodeInvalidClinicID, "Clinic id %q is not a UUID.", c)
+			return nil, novamed.Errorf(novamed.CodeInvalidClinicID, "Clinic id %q is not a UUID.", c)
 		}
 		clinics = append(clinics, strings.ToLower(c))
 	}
@@ -227,59 +287,24 @@ func IssueKey(ctx context.Context, s Store, d Deps, a Actor, in KeyInput) (*nova
 		name = "Partner key"
 	}
 	if len(name) > 200 || strings.ContainsAny(name, "\r\n") {
-		return nil, "", novamed.Errorf(novamed.CodeInvalid, "A key name is at most 200 characters on one line.")
+		return nil, novamed.Errorf(novamed.CodeInvalid, "A key name is at most 200 characters on one line.")
 	}
 	if in.RateLimit < 0 || in.RateLimit > 1_000_000 {
-		return nil, "", novamed.Errorf(novamed.CodeInvalid, "The rate limit is 0 to 1000000 requests per minute.")
+		return nil, novamed.Errorf(novamed.CodeInvalid, "The rate limit is 0 to 1000000 requests per minute.")
 	}
-	now := d.now()
 	if in.ExpiresAt != nil && !in.ExpiresAt.After(now) {
-		return nil, "", novamed.Errorf(novamed.CodeInvalid, "The expiry must be in the future.")
+		return nil, novamed.Errorf(novamed.CodeInvalid, "The expiry must be in the future.")
 	}
 	k, raw, err := NewKey(d.Env, name, clinics, in.ExpiresAt, in.RateLimit, now)
 	if err != nil {
-		return nil, "", err
+		return nil, err
 	}
 	rec := record(a, now, "api_key.issue", "api_key", k.ID)
 	if len(clinics) == 1 {
 		rec.ClinicID = clinics[0]
 	}
 	rec.KeyPrefix = k.Prefix
-	check := func(p *novamed.Partner) error { return novamed.CheckKeyIssuance(d.Env, p, now) }
-	if err := s.IssueAPIKey(ctx, k, check, novamed.Effects{Audit: rec}); err != nil {
-		return nil, "", err
-	}
-	return k, raw, nil
-}
-
-// rollKey issues the successor of key in.Replaces (see KeyInput) under
-// the same rules as a new key, audited as api_key.roll in the transaction
-// that stores it. It returns the successor (the old key, read again,
-// shows its grace end and ReplacedBy).
-func rollKey(ctx context.Context, s Store, d Deps, a Actor, in KeyInput) (*novamed.APIKey, string, error) {
-	id := strings.ToLower(in.Replaces)
-	if !novamed.IsUUID(id) {
-		return nil, "", novamed.NotFound("API key")
-	}
-	if in.Grace < 0 || in.Grace > 90*24*time.Hour {
-		return nil, "", novamed.Errorf(novamed.CodeInvalid, "The grace period is at most 90 days.")
-	}
-	now := d.now()
-	// Name, clinics, limit and expiry are the old key's: the store copies
-	// them in the transaction that locks it.
-	next, raw, err := NewKey(d.Env, "", nil, nil, 0, now)
-	if err != nil {
-		return nil, "", err
-	}
-	rec := record(a, now, "api_key.roll", "api_key", id, next.ID)
-	rec.KeyPrefix = next.Prefix
-	check := func(p *novamed.Partner) error { return novamed.CheckKeyIssuance(d.Env, p, now) }
-	old, err := s.RollIssuedAPIKey(ctx, id, next, now.Add(in.Grace), check, novamed.Effects{Audit: rec})
-	if err != nil {
-		return nil, "", err
-	}
-	next.PartnerID = old.PartnerID
-	return next, raw, nil
+	return &Issuance{Key: k, Raw: raw, Check: check, Audit: rec}, nil
 }
 
 // NewKey generates a key of env; the returned APIKey holds only its hash

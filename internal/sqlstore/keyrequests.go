@@ -10,6 +10,7 @@ import (
 
 	"github.com/novamed/partner-api/internal/keyrequest"
 	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/onboarding"
 )
 
 // The store keeps the production key-request queue (issue 24).
@@ -102,20 +103,11 @@ func (s *Store) ListKeyRequests(ctx context.Context, partnerID string, status ke
 	return out, rows.Err()
 }
 
-// DecideKeyRequest records the decision on a pending request; rawKey (an
-// approval's issued key) is sealed to the row until collected.
-func (s *Store) DecideKeyRequest(ctx context.Context, r *keyrequest.Request, rawKey string, eff novamed.Effects) error {
-	sealed := ""
-	if rawKey != "" {
-		z := s.sealer("key_requests", r.ID)
-		sealed = z.str("issued_key", rawKey)
-		if z.err != nil {
-			return z.err
-		}
-	}
+// RejectKeyRequest records the rejection of a pending request.
+func (s *Store) RejectKeyRequest(ctx context.Context, r *keyrequest.Request, eff novamed.Effects) error {
 	return s.inTx(ctx, func(tx *txn) error {
-		res, err := tx.exec(ctx, `UPDATE key_requests SET status = ?, decided_by = ?, decided_at = ?, reason = ?, issued_key_id = ?, issued_prefix = ?, issued_key = ?
-			WHERE id = ? AND status = 'pending'`, string(r.Status), r.DecidedBy, nullMicrosOf(r.DecidedAt), r.Reason, r.IssuedKeyID, r.IssuedPrefix, sealed, r.ID)
+		res, err := tx.exec(ctx, `UPDATE key_requests SET status = ?, decided_by = ?, decided_at = ?, reason = ?
+			WHERE id = ? AND status = 'pending'`, string(keyrequest.Rejected), r.DecidedBy, nullMicrosOf(r.DecidedAt), r.Reason, r.ID)
 		if err != nil {
 			return fmt.Errorf("sqlstore: decide key request: %w", err)
 		}
@@ -123,6 +115,66 @@ func (s *Store) DecideKeyRequest(ctx context.Context, r *keyrequest.Request, raw
 			return fmt.Errorf("key request %s is no longer pending: %w", r.ID, novamed.ErrConflict)
 		}
 		return s.writeEffects(ctx, tx, eff)
+	})
+}
+
+// ApproveKeyRequest approves pending request r in one transaction: it
+// stores the key of iss (a new key, or the successor of the key rolled)
+// after iss.Check accepted the partner, checks that the key is the
+// requesting partner's, seals the raw key to the request and writes the
+// issuance's and the decision's audit records. Any failure, a request no
+// longer pending included (novamed.ErrConflict), leaves no key and the
+// request as it was.
+func (s *Store) ApproveKeyRequest(ctx context.Context, r *keyrequest.Request, iss *onboarding.Issuance, eff novamed.Effects) error {
+	z := s.sealer("key_requests", r.ID)
+	sealed := z.str("issued_key", iss.Raw)
+	if z.err != nil {
+		return z.err
+	}
+	return s.inTx(ctx, func(tx *txn) error {
+		var status, partnerID string
+		err := tx.queryRow(ctx, `SELECT status, partner_id FROM key_requests WHERE id = ?`+s.syntax.forUpdate(), r.ID).Scan(&status, &partnerID)
+		if errors.Is(err, sql.ErrNoRows) {
+			return novamed.NotFound("Key request")
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: approve key request: %w", err)
+		}
+		if status != string(keyrequest.Pending) {
+			return fmt.Errorf("key request %s is no longer pending: %w", r.ID, novamed.ErrConflict)
+		}
+		if iss.Replaces != "" {
+			old, err := s.rollKey(ctx, tx, iss.Replaces, iss.Key, iss.GraceUntil, iss.Check)
+			if err != nil {
+				return err
+			}
+			iss.Key.PartnerID = old.PartnerID
+		} else if err := s.issueKey(ctx, tx, iss.Key, iss.Check); err != nil {
+			return err
+		}
+		if iss.Key.PartnerID != partnerID {
+			// The portal only queues the partner's own clinics and keys;
+			// this holds even if a clinic moved since.
+			return novamed.Errorf(novamed.CodeInvalid, "The key's clinics are no longer all of the requesting partner.")
+		}
+		res, err := tx.exec(ctx, `UPDATE key_requests SET status = ?, decided_by = ?, decided_at = ?, reason = '', issued_key_id = ?, issued_prefix = ?, issued_key = ?
+			WHERE id = ? AND status = 'pending'`, string(keyrequest.Approved), r.DecidedBy, nullMicrosOf(r.DecidedAt), iss.Key.ID, iss.Key.Prefix, sealed, r.ID)
+		if err != nil {
+			return fmt.Errorf("sqlstore: approve key request: %w", err)
+		}
+		if n, _ := res.RowsAffected(); n != 1 {
+			return fmt.Errorf("key request %s is no longer pending: %w", r.ID, novamed.ErrConflict)
+		}
+		recs := []*novamed.AuditRecord{}
+		for _, rec := range []*novamed.AuditRecord{iss.Audit, eff.Audit} {
+			if rec != nil {
+				recs = append(recs, rec)
+			}
+		}
+		if err := s.appendAudit(ctx, tx, recs); err != nil {
+			return err
+		}
+		return s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency})
 	})
 }
 

@@ -199,53 +199,63 @@ func (s *Store) RollAPIKey(ctx context.Context, id string, next *novamed.APIKey,
 // a successor as to a new key), with eff written in that transaction.
 // A nil check accepts any partner.
 func (s *Store) RollIssuedAPIKey(ctx context.Context, id string, next *novamed.APIKey, graceUntil time.Time, check func(*novamed.Partner) error, eff novamed.Effects) (*novamed.APIKey, error) {
-	graceUntil = graceUntil.UTC().Truncate(time.Microsecond)
 	var out *novamed.APIKey
 	err := s.inTx(ctx, func(tx *txn) error {
-		k, err := s.lockKey(ctx, tx, id)
+		k, err := s.rollKey(ctx, tx, id, next, graceUntil, check)
 		if err != nil {
 			return err
-		}
-		if !k.Usable(s.now()) {
-			return novamed.Errorf(novamed.CodeInvalid, "API key %s is revoked or expired and cannot be rolled.", id)
-		}
-		if k.ReplacedBy != "" {
-			return novamed.Errorf(novamed.CodeInvalid, "API key %s was already rolled to %s.", id, k.ReplacedBy)
-		}
-		next.Owner, next.Name, next.Environment, next.RateLimit, next.Clinics = k.Owner, k.Name, k.Environment, k.RateLimit, k.Clinics
-		if next.ExpiresAt == nil {
-			next.ExpiresAt = k.ExpiresAt
-		}
-		if check != nil {
-			pid, err := s.clinicsPartner(ctx, tx, k.Clinics)
-			if err != nil {
-				return err
-			}
-			var p *novamed.Partner
-			if pid != "" {
-				if p, err = s.lockPartner(ctx, tx, pid); err != nil {
-					return err
-				}
-			}
-			if err := check(p); err != nil {
-				return err
-			}
-		}
-		if err := s.insertKey(ctx, tx, next); err != nil {
-			return err
-		}
-		if k.ExpiresAt == nil || graceUntil.Before(*k.ExpiresAt) {
-			k.ExpiresAt = &graceUntil
-		}
-		k.ReplacedBy = next.ID
-		if _, err := tx.exec(ctx, `UPDATE api_keys SET expires_at = ?, replaced_by = ? WHERE id = ?`,
-			micros(*k.ExpiresAt), next.ID, id); err != nil {
-			return fmt.Errorf("sqlstore: roll key: %w", err)
 		}
 		out = k
 		return s.writeEffects(ctx, tx, eff)
 	})
 	return out, err
+}
+
+// rollKey is RollIssuedAPIKey inside the caller's transaction; it returns
+// the old key as changed.
+func (s *Store) rollKey(ctx context.Context, tx *txn, id string, next *novamed.APIKey, graceUntil time.Time, check func(*novamed.Partner) error) (*novamed.APIKey, error) {
+	graceUntil = graceUntil.UTC().Truncate(time.Microsecond)
+	k, err := s.lockKey(ctx, tx, id)
+	if err != nil {
+		return nil, err
+	}
+	if !k.Usable(s.now()) {
+		return nil, novamed.Errorf(novamed.CodeInvalid, "API key %s is revoked or expired and cannot be rolled.", id)
+	}
+	if k.ReplacedBy != "" {
+		return nil, novamed.Errorf(novamed.CodeInvalid, "API key %s was already rolled to %s.", id, k.ReplacedBy)
+	}
+	next.Owner, next.Name, next.Environment, next.RateLimit, next.Clinics = k.Owner, k.Name, k.Environment, k.RateLimit, k.Clinics
+	if next.ExpiresAt == nil {
+		next.ExpiresAt = k.ExpiresAt
+	}
+	if check != nil {
+		pid, err := s.clinicsPartner(ctx, tx, k.Clinics)
+		if err != nil {
+			return nil, err
+		}
+		var p *novamed.Partner
+		if pid != "" {
+			if p, err = s.lockPartner(ctx, tx, pid); err != nil {
+				return nil, err
+			}
+		}
+		if err := check(p); err != nil {
+			return nil, err
+		}
+	}
+	if err := s.insertKey(ctx, tx, next); err != nil {
+		return nil, err
+	}
+	if k.ExpiresAt == nil || graceUntil.Before(*k.ExpiresAt) {
+		k.ExpiresAt = &graceUntil
+	}
+	k.ReplacedBy = next.ID
+	if _, err := tx.exec(ctx, `UPDATE api_keys SET expires_at = ?, replaced_by = ? WHERE id = ?`,
+		micros(*k.ExpiresAt), next.ID, id); err != nil {
+		return nil, fmt.Errorf("sqlstore: roll key: %w", err)
+	}
+	return k, nil
 }
 
 // UpdateAPIKeyRateLimit sets a key's per-minute limit (0: environment default).

@@ -260,27 +260,32 @@ func (s *Store) clinicsPartner(ctx context.Context, tx *txn, clinics []string) (
 // insert.
 func (s *Store) IssueAPIKey(ctx context.Context, k *novamed.APIKey, check func(*novamed.Partner) error, eff novamed.Effects) error {
 	return s.inTx(ctx, func(tx *txn) error {
-		if len(k.Clinics) == 0 {
-			return novamed.Errorf(novamed.CodeInvalid, "A key must be granted at least one clinic.")
-		}
-		pid, err := s.clinicsPartner(ctx, tx, k.Clinics)
-		if err != nil {
-			return err
-		}
-		var p *novamed.Partner
-		if pid != "" {
-			if p, err = s.lockPartner(ctx, tx, pid); err != nil {
-				return err
-			}
-		}
-		if err := check(p); err != nil {
-			return err
-		}
-		if err := s.insertKey(ctx, tx, k); err != nil {
+		if err := s.issueKey(ctx, tx, k, check); err != nil {
 			return err
 		}
 		return s.writeEffects(ctx, tx, eff)
 	})
+}
+
+// issueKey is IssueAPIKey inside the caller's transaction.
+func (s *Store) issueKey(ctx context.Context, tx *txn, k *novamed.APIKey, check func(*novamed.Partner) error) error {
+	if len(k.Clinics) == 0 {
+		return novamed.Errorf(novamed.CodeInvalid, "A key must be granted at least one clinic.")
+	}
+	pid, err := s.clinicsPartner(ctx, tx, k.Clinics)
+	if err != nil {
+		return err
+	}
+	var p *novamed.Partner
+	if pid != "" {
+		if p, err = s.lockPartner(ctx, tx, pid); err != nil {
+			return err
+		}
+	}
+	if err := check(p); err != nil {
+		return err
+	}
+	return s.insertKey(ctx, tx, k)
 }
 
 // keyPartner loads the partner state authentication needs into k.
