@@ -3,6 +3,7 @@ package console
 import (
 	"context"
 	"errors"
+	"html/template"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -132,12 +133,11 @@ type Config struct {
 // Console is the staff console as an http.Handler for /console and below.
 type Console struct {
 	cfg    Config
-	mux    *http.ServeMux
 	routes []Route
-	cop    *http.CrossOriginProtection
-	assets *websession.Assets
-	pages  *websession.Pages
-	log    *slog.Logger
+	// web is the console's routes, assets, pages and sessions, on the
+	// machinery it shares with the portal.
+	web *websession.Surface
+	log *slog.Logger
 	// sessions are the console's sessions (cookie, limits, CSRF).
 	sessions *websession.Manager
 	// traffic samples the partner API counters for the overview's rates.
@@ -152,33 +152,22 @@ func New(cfg Config) (*Console, error) {
 	if cfg.Sessions == nil || cfg.Accounts == nil || cfg.Store == nil || cfg.Partners == nil {
 		return nil, errors.New("console: Sessions, Accounts, Store and Partners are required")
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = 15 * time.Minute
-	}
-	if cfg.AbsoluteTimeout <= 0 {
-		cfg.AbsoluteTimeout = 12 * time.Hour
-	}
+	websession.Defaults(&cfg.Now, &cfg.IdleTimeout, &cfg.AbsoluteTimeout, &cfg.Logger)
 	if cfg.ReauthWindow <= 0 {
 		cfg.ReauthWindow = 5 * time.Minute
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	c := &Console{cfg: cfg, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection(), log: cfg.Logger}
+	c := &Console{cfg: cfg, log: cfg.Logger}
 	var err error
-	if c.assets, err = loadAssets(); err != nil {
+	c.web, err = websession.NewSurface(websession.SurfaceConfig{Prefix: Prefix, Name: "console", Product: "NovaMed console",
+		Templates: templateFS, Funcs: template.FuncMap{"cents": cents, "short": shortID}, HTMX: true,
+		Sessions: websession.Config{Store: consoleSessions{cfg.Sessions}, Cookie: "novamed_console",
+			HostPrefix: cfg.HostPrefix, Secure: cfg.SecureCookies, CSRFLabel: "novamed console csrf v1",
+			Idle: cfg.IdleTimeout, Absolute: cfg.AbsoluteTimeout, Now: cfg.Now},
+		HSTS: cfg.HSTS, ClientAddr: cfg.ClientAddr, Logger: cfg.Logger}, c.crossOriginDenied)
+	if err != nil {
 		return nil, err
 	}
-	if c.pages, err = loadPages(c.assets); err != nil {
-		return nil, err
-	}
-	c.sessions = websession.NewManager(websession.Config{Store: consoleSessions{cfg.Sessions}, Cookie: "novamed_console",
-		HostPrefix: cfg.HostPrefix, Secure: cfg.SecureCookies, CSRFLabel: "novamed console csrf v1",
-		Idle: cfg.IdleTimeout, Absolute: cfg.AbsoluteTimeout, Now: cfg.Now})
-	c.cop.SetDenyHandler(http.HandlerFunc(c.crossOriginDenied))
+	c.sessions = c.web.Sessions
 	c.register()
 	if cfg.Traffic != nil {
 		c.traffic.observe(c.now(), cfg.Traffic())
@@ -192,29 +181,14 @@ func (c *Console) now() time.Time { return c.cfg.Now() }
 func Handles(path string) bool { return path == Prefix || strings.HasPrefix(path, Prefix+"/") }
 
 // ServeHTTP answers a console request.
-func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	websession.SetSecurityHeaders(w.Header(), c.cfg.HSTS)
-	// A state change from another origin is refused before anything else
-	// (Sec-Fetch-Site, else Origin against Host); the per-session token
-	// is checked again for signed-in routes.
-	if err := c.cop.Check(r); err != nil {
-		c.crossOriginDenied(w, r)
-		return
-	}
-	c.mux.ServeHTTP(w, r)
-}
+func (c *Console) ServeHTTP(w http.ResponseWriter, r *http.Request) { c.web.ServeHTTP(w, r) }
 
 func (c *Console) crossOriginDenied(w http.ResponseWriter, r *http.Request) {
 	c.renderError(w, r, nil, http.StatusForbidden, "This request came from another site and was refused.")
 }
 
 // clientAddr is the request's client address.
-func (c *Console) clientAddr(r *http.Request) string {
-	if c.cfg.ClientAddr != nil {
-		return c.cfg.ClientAddr(r)
-	}
-	return websession.PeerAddr(r)
-}
+func (c *Console) clientAddr(r *http.Request) string { return c.web.ClientAddr(r) }
 
 // safeNext returns a console path to go to after signing in, or the
 // overview: never another host (no open redirect).

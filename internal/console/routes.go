@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
-	"strings"
 
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/websession"
@@ -43,7 +42,7 @@ func (c *Console) Routes() []Route { return append([]Route(nil), c.routes...) }
 // RouteTable lists every console route of a server in env without
 // building one (tests walk it: every page, every role).
 func RouteTable(env novamed.Environment) []Route {
-	c := &Console{cfg: Config{Env: env}, mux: http.NewServeMux()}
+	c := &Console{cfg: Config{Env: env}, web: &websession.Surface{Mux: http.NewServeMux()}}
 	c.register()
 	return c.routes
 }
@@ -60,7 +59,7 @@ type handler func(*req) error
 // register lists the whole console on one screen.
 func (c *Console) register() {
 	c.public("GET "+Prefix, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, Prefix+"/", http.StatusSeeOther) })
-	c.public("GET "+Prefix+"/assets/{version}/{name}", c.assets.ServeHTTP)
+	c.public("GET "+Prefix+"/assets/{version}/{name}", c.web.Assets.ServeHTTP)
 	c.public("GET "+Prefix+"/login", c.loginPage)
 	c.public("POST "+Prefix+"/login", c.loginSubmit)
 	c.public("POST "+Prefix+"/logout", c.logout)
@@ -119,27 +118,19 @@ func (c *Console) register() {
 	c.signedIn("POST "+Prefix+"/operators/{id}/reset-second-factor", Route{Capability: CapOperators}, c.resetSecondFactor)
 }
 
-func splitPattern(pattern string) (string, string) {
-	m, p, _ := strings.Cut(pattern, " ")
-	return m, p
-}
-
 // public registers a route that needs no session.
 func (c *Console) public(pattern string, h http.HandlerFunc) {
-	m, p := splitPattern(pattern)
+	m, p := c.web.Handle(pattern, h)
 	c.routes = append(c.routes, Route{Method: m, Path: p})
-	c.mux.Handle(pattern, h)
 }
 
 // signedIn registers a route behind the session, role, CSRF and
 // re-authentication checks.
 func (c *Console) signedIn(pattern string, rt Route, h handler) {
-	rt.Method, rt.Path = splitPattern(pattern)
 	if rt.Capability == "" {
 		panic("console: signed-in route without capability: " + pattern)
 	}
-	c.routes = append(c.routes, rt)
-	c.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	rt.Method, rt.Path = c.web.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		s, err := c.loadSession(r.Context(), r)
 		var out *websession.SignedOut
 		if errors.As(err, &out) {
@@ -177,7 +168,8 @@ func (c *Console) signedIn(pattern string, rt Route, h handler) {
 		if err := h(&req{w: w, r: r, s: s}); err != nil {
 			c.fail(w, r, s, err)
 		}
-	})
+	}))
+	c.routes = append(c.routes, rt)
 }
 
 // redirect sends the browser to target: a 303, or for an htmx request an
@@ -190,19 +182,7 @@ func (c *Console) redirect(w http.ResponseWriter, r *http.Request, target string
 // toSignIn sends a signed-out request to the sign-in page, saying why and
 // where to come back to.
 func (c *Console) toSignIn(w http.ResponseWriter, r *http.Request, reason string) {
-	c.sessions.SetCookie(w, "", true)
-	q := url.Values{}
-	if reason != "none" {
-		q.Set("reason", reason)
-	}
-	if r.Method == http.MethodGet && r.URL.Path != Prefix+"/" {
-		q.Set("next", r.URL.RequestURI())
-	}
-	target := Prefix + "/login"
-	if len(q) > 0 {
-		target += "?" + q.Encode()
-	}
-	c.redirect(w, r, target)
+	c.web.ToSignIn(w, r, reason)
 }
 
 // fail answers a handler's error: a domain error with its status and

@@ -20,7 +20,6 @@ import (
 	"time"
 
 	"github.com/novamed/partner-api/internal/audit"
-	"github.com/novamed/partner-api/internal/console"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/onboarding"
 	"github.com/novamed/partner-api/internal/partneruser"
@@ -85,12 +84,11 @@ type Config struct {
 
 // Portal is the developer portal as an http.Handler for /portal.
 type Portal struct {
-	cfg      Config
-	mux      *http.ServeMux
-	routes   []Route
-	cop      *http.CrossOriginProtection
-	assets   *websession.Assets
-	pages    *websession.Pages
+	cfg    Config
+	routes []Route
+	// web is the portal's routes, assets, pages and sessions, on the
+	// machinery it shares with the console.
+	web      *websession.Surface
 	sessions *websession.Manager
 	log      *slog.Logger
 }
@@ -100,34 +98,23 @@ func New(cfg Config) (*Portal, error) {
 	if cfg.Sessions == nil || cfg.Users == nil || cfg.Store == nil || cfg.Webhooks == nil || cfg.WebhookURL == nil {
 		return nil, errors.New("portal: Sessions, Users, Store, Webhooks and WebhookURL are required")
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = 15 * time.Minute
-	}
-	if cfg.AbsoluteTimeout <= 0 {
-		cfg.AbsoluteTimeout = 12 * time.Hour
-	}
+	websession.Defaults(&cfg.Now, &cfg.IdleTimeout, &cfg.AbsoluteTimeout, &cfg.Logger)
 	if cfg.MaxGrace <= 0 {
 		cfg.MaxGrace = 7 * 24 * time.Hour
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
-	}
-	p := &Portal{cfg: cfg, mux: http.NewServeMux(), cop: http.NewCrossOriginProtection(), log: cfg.Logger}
-	p.sessions = websession.NewManager(websession.Config{Store: cfg.Sessions, Cookie: "novamed_portal", HostPrefix: cfg.HostPrefix,
-		Secure: cfg.SecureCookies, CSRFLabel: "novamed portal csrf v1", Idle: cfg.IdleTimeout, Absolute: cfg.AbsoluteTimeout, Now: cfg.Now})
+	p := &Portal{cfg: cfg, log: cfg.Logger}
 	var err error
-	if p.assets, err = websession.LoadAssets(console.StaticFS(), Prefix); err != nil {
-		return nil, err
-	}
-	if p.pages, err = loadPages(p.assets); err != nil {
-		return nil, err
-	}
-	p.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	p.web, err = websession.NewSurface(websession.SurfaceConfig{Prefix: Prefix, Name: "portal", Product: "NovaMed developer portal",
+		Templates: templateFS,
+		Sessions: websession.Config{Store: cfg.Sessions, Cookie: "novamed_portal", HostPrefix: cfg.HostPrefix,
+			Secure: cfg.SecureCookies, CSRFLabel: "novamed portal csrf v1", Idle: cfg.IdleTimeout, Absolute: cfg.AbsoluteTimeout, Now: cfg.Now},
+		HSTS: cfg.HSTS, ClientAddr: cfg.ClientAddr, Logger: cfg.Logger}, func(w http.ResponseWriter, r *http.Request) {
 		p.renderError(w, r, nil, http.StatusForbidden, "This request came from another site and was refused.")
-	}))
+	})
+	if err != nil {
+		return nil, err
+	}
+	p.sessions = p.web.Sessions
 	p.register()
 	return p, nil
 }
@@ -135,18 +122,6 @@ func New(cfg Config) (*Portal, error) {
 func (p *Portal) now() time.Time { return p.cfg.Now() }
 
 // ServeHTTP answers a portal request.
-func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	websession.SetSecurityHeaders(w.Header(), p.cfg.HSTS)
-	if err := p.cop.Check(r); err != nil {
-		p.renderError(w, r, nil, http.StatusForbidden, "This request came from another site and was refused.")
-		return
-	}
-	p.mux.ServeHTTP(w, r)
-}
+func (p *Portal) ServeHTTP(w http.ResponseWriter, r *http.Request) { p.web.ServeHTTP(w, r) }
 
-func (p *Portal) clientAddr(r *http.Request) string {
-	if p.cfg.ClientAddr != nil {
-		return p.cfg.ClientAddr(r)
-	}
-	return websession.PeerAddr(r)
-}
+func (p *Portal) clientAddr(r *http.Request) string { return p.web.ClientAddr(r) }

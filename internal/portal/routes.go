@@ -6,8 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"net/http"
-	"net/url"
-	"strings"
 	"time"
 
 	"github.com/novamed/partner-api/internal/novamed"
@@ -41,7 +39,7 @@ type handler func(*req) error
 
 func (p *Portal) register() {
 	p.public("GET "+Prefix, func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, Prefix+"/", http.StatusSeeOther) })
-	p.public("GET "+Prefix+"/assets/{version}/{name}", p.assets.ServeHTTP)
+	p.public("GET "+Prefix+"/assets/{version}/{name}", p.web.Assets.ServeHTTP)
 	p.public("GET "+Prefix+"/login", p.loginPage)
 	p.public("POST "+Prefix+"/login", p.loginSubmit)
 	p.public("POST "+Prefix+"/logout", p.logout)
@@ -69,24 +67,16 @@ func (p *Portal) register() {
 	p.signedIn("POST "+Prefix+"/webhooks/{id}/deliveries/{delivery}/replay", true, p.replayDelivery)
 }
 
-func splitPattern(pattern string) (string, string) {
-	m, path, _ := strings.Cut(pattern, " ")
-	return m, path
-}
-
 func (p *Portal) public(pattern string, h http.HandlerFunc) {
-	m, path := splitPattern(pattern)
+	m, path := p.web.Handle(pattern, h)
 	p.routes = append(p.routes, Route{Method: m, Path: path, Public: true})
-	p.mux.Handle(pattern, h)
 }
 
 // signedIn registers a route behind the session, account, role and CSRF
 // checks. The handler gets the user's partner: everything it reads goes
 // through that partner.
 func (p *Portal) signedIn(pattern string, adminOnly bool, h handler) {
-	m, path := splitPattern(pattern)
-	p.routes = append(p.routes, Route{Method: m, Path: path, AdminOnly: adminOnly})
-	p.mux.HandleFunc(pattern, func(w http.ResponseWriter, r *http.Request) {
+	m, path := p.web.Handle(pattern, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q, err := p.load(r.Context(), r)
 		var out *websession.SignedOut
 		if errors.As(err, &out) {
@@ -116,7 +106,8 @@ func (p *Portal) signedIn(pattern string, adminOnly bool, h handler) {
 		if err := h(q); err != nil {
 			p.fail(w, r, q, err)
 		}
-	})
+	}))
+	p.routes = append(p.routes, Route{Method: m, Path: path, AdminOnly: adminOnly})
 }
 
 // load finds the session, its active user and their partner.
@@ -149,19 +140,7 @@ func (p *Portal) load(ctx context.Context, r *http.Request) (*req, error) {
 
 // toSignIn sends a signed-out request to the sign-in page.
 func (p *Portal) toSignIn(w http.ResponseWriter, r *http.Request, reason string) {
-	p.sessions.SetCookie(w, "", true)
-	v := url.Values{}
-	if reason != "none" {
-		v.Set("reason", reason)
-	}
-	if r.Method == http.MethodGet && r.URL.Path != Prefix+"/" {
-		v.Set("next", r.URL.RequestURI())
-	}
-	target := Prefix + "/login"
-	if len(v) > 0 {
-		target += "?" + v.Encode()
-	}
-	websession.Redirect(w, r, target)
+	p.web.ToSignIn(w, r, reason)
 }
 
 // errNotFound is the one answer for an id that does not exist and for an

@@ -81,15 +81,22 @@ func (a *Assets) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // Pages are a surface's page templates, each parsed once with the layout.
 type Pages struct{ byName map[string]*template.Template }
 
-// LoadPages parses dir/layout.html and dir/partials.html with every
+// LoadPages parses the shared layout and form parts (this package's
+// templates: the layout calls the blocks "head", "scripts", "body" and
+// "who", and the functions "asset", "base" and "product"), then
+// dir/layout.html (a surface's definitions of those blocks only: it does
+// not replace the layout) and dir/partials.html, with every
 // dir/page_NAME.html of fsys; funcs gets "ts" (Timestamp) and "join".
 func LoadPages(fsys fs.FS, dir string, funcs template.FuncMap) (*Pages, error) {
 	all := template.FuncMap{"ts": Timestamp, "join": strings.Join}
 	for k, v := range funcs {
 		all[k] = v
 	}
-	base, err := template.New("layout.html").Funcs(all).ParseFS(fsys, dir+"/layout.html", dir+"/partials.html")
+	base, err := template.New("layout.html").Funcs(all).ParseFS(shell, "templates/layout.html", "templates/forms.html")
 	if err != nil {
+		return nil, err
+	}
+	if base, err = base.ParseFS(fsys, dir+"/layout.html", dir+"/partials.html"); err != nil {
 		return nil, err
 	}
 	names, err := fs.Glob(fsys, dir+"/page_*.html")

@@ -6,6 +6,13 @@
 // every page, safe post-sign-in redirects and the TOTP enrolment data of
 // a setup page. Each surface keeps its own cookie name, CSRF label and
 // session table, so a console session is never a portal session.
+//
+// A Surface is the rest of what the two have in common: the static
+// assets (one copy, static/), the page layout and the sign-in and setup
+// form fields (templates/, with blocks and {{product}} and {{base}} for
+// what differs), rendering and error pages, the navigation's current
+// entry, route registration, the cross-origin refusal in front of the
+// routes and the redirect to the sign-in page.
 package websession
 
 import (
