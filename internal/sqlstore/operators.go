@@ -16,6 +16,10 @@ var _ operator.Store = (*Store)(nil)
 
 const operatorColumns = `id, email, name, role, status, password_hash, totp_secret, totp_last_step, created_at, updated_at`
 
+func (s *Store) operators() accountTable[*operator.Operator] {
+	return accountTable[*operator.Operator]{s: s, table: "operators", columns: operatorColumns, what: "operator", notFound: "operator", scan: s.scanOperator}
+}
+
 func (s *Store) scanOperator(r rowScanner) (*operator.Operator, error) {
 	var o operator.Operator
 	var role, status, sealed string
@@ -25,29 +29,16 @@ func (s *Store) scanOperator(r rowScanner) (*operator.Operator, error) {
 	}
 	o.Role, o.Status = operator.Role(role), operator.Status(status)
 	o.CreatedAt, o.UpdatedAt = fromMicros(created), fromMicros(updated)
-	if sealed != "" {
-		op := s.opener("operators", o.ID)
-		o.TOTPSecret = op.str("totp_secret", sealed)
-		if op.err != nil {
-			return nil, op.err
-		}
+	var err error
+	if o.TOTPSecret, err = s.operators().openTOTP(o.ID, sealed); err != nil {
+		return nil, err
 	}
 	return &o, nil
 }
 
-// sealTOTP seals an operator's TOTP secret ("" stays "").
-func (s *Store) sealTOTP(o *operator.Operator) (string, error) {
-	if o.TOTPSecret == "" {
-		return "", nil
-	}
-	z := s.sealer("operators", o.ID)
-	v := z.str("totp_secret", o.TOTPSecret)
-	return v, z.err
-}
-
 // CreateOperator stores a new operator (email unique).
 func (s *Store) CreateOperator(ctx context.Context, o *operator.Operator) error {
-	sealed, err := s.sealTOTP(o)
+	sealed, err := s.operators().sealTOTP(o.ID, o.TOTPSecret)
 	if err != nil {
 		return err
 	}
@@ -65,45 +56,19 @@ func (s *Store) CreateOperator(ctx context.Context, o *operator.Operator) error 
 	})
 }
 
-func (s *Store) getOperator(ctx context.Context, where string, arg any) (*operator.Operator, error) {
-	// The write pool: a token verified right after its operator changed
-	// must see the change (the read pool of SQLite may lag a group commit).
-	o, err := s.scanOperator(s.write.queryRow(ctx, `SELECT `+operatorColumns+` FROM operators WHERE `+where+` = ?`, arg))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, novamed.NotFound("operator")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: get operator: %w", err)
-	}
-	return o, nil
-}
-
 // GetOperator returns the operator with that id.
 func (s *Store) GetOperator(ctx context.Context, id string) (*operator.Operator, error) {
-	return s.getOperator(ctx, "id", id)
+	return s.operators().get(ctx, "id", id)
 }
 
 // GetOperatorByEmail returns the operator with that (normalised) email.
 func (s *Store) GetOperatorByEmail(ctx context.Context, email string) (*operator.Operator, error) {
-	return s.getOperator(ctx, "email", operator.NormalizeEmail(email))
+	return s.operators().get(ctx, "email", operator.NormalizeEmail(email))
 }
 
 // ListOperators lists every operator by email.
 func (s *Store) ListOperators(ctx context.Context) ([]*operator.Operator, error) {
-	rows, err := s.read.query(ctx, `SELECT `+operatorColumns+` FROM operators ORDER BY email`)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: list operators: %w", err)
-	}
-	defer rows.Close()
-	out := []*operator.Operator{}
-	for rows.Next() {
-		o, err := s.scanOperator(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: list operators: %w", err)
-		}
-		out = append(out, o)
-	}
-	return out, rows.Err()
+	return s.operators().list(ctx, "")
 }
 
 // UpdateOperator writes an operator's mutable fields and, when
@@ -116,7 +81,7 @@ func (s *Store) ListOperators(ctx context.Context) ([]*operator.Operator, error)
 // transaction holds the only writer, so two concurrent demotions of the
 // last two admins cannot both pass.
 func (s *Store) UpdateOperator(ctx context.Context, o *operator.Operator, revokeTokens bool) error {
-	sealed, err := s.sealTOTP(o)
+	sealed, err := s.operators().sealTOTP(o.ID, o.TOTPSecret)
 	if err != nil {
 		return err
 	}
@@ -178,17 +143,7 @@ func (s *Store) keepsAnAdmin(ctx context.Context, tx *txn, id string) error {
 // UseTOTPStep records step as the operator's last used TOTP step if it is
 // later than the stored one.
 func (s *Store) UseTOTPStep(ctx context.Context, operatorID string, step int64) (bool, error) {
-	used := false
-	err := s.inTx(ctx, func(tx *txn) error {
-		res, err := tx.exec(ctx, `UPDATE operators SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?`, step, operatorID, step)
-		if err != nil {
-			return fmt.Errorf("sqlstore: totp step: %w", err)
-		}
-		n, _ := res.RowsAffected()
-		used = n == 1
-		return nil
-	})
-	return used, err
+	return s.operators().useTOTPStep(ctx, operatorID, step)
 }
 
 const operatorTokenColumns = `id, operator_id, hash, prefix, role, created_at, expires_at, revoked_at`

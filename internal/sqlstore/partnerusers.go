@@ -17,6 +17,10 @@ var _ partneruser.Store = (*Store)(nil)
 
 const partnerUserColumns = `id, partner_id, email, name, role, status, password_hash, totp_secret, totp_last_step, invited_by, created_at, updated_at`
 
+func (s *Store) partnerUsers() accountTable[*partneruser.User] {
+	return accountTable[*partneruser.User]{s: s, table: "partner_users", columns: partnerUserColumns, what: "partner user", notFound: "User", scan: s.scanPartnerUser}
+}
+
 func (s *Store) scanPartnerUser(r rowScanner) (*partneruser.User, error) {
 	var u partneruser.User
 	var role, status, sealed string
@@ -27,12 +31,9 @@ func (s *Store) scanPartnerUser(r rowScanner) (*partneruser.User, error) {
 	}
 	u.Role, u.Status = partneruser.Role(role), partneruser.Status(status)
 	u.CreatedAt, u.UpdatedAt = fromMicros(created), fromMicros(updated)
-	if sealed != "" {
-		op := s.opener("partner_users", u.ID)
-		u.TOTPSecret = op.str("totp_secret", sealed)
-		if op.err != nil {
-			return nil, op.err
-		}
+	var err error
+	if u.TOTPSecret, err = s.partnerUsers().openTOTP(u.ID, sealed); err != nil {
+		return nil, err
 	}
 	return &u, nil
 }
@@ -59,45 +60,19 @@ func (s *Store) CreatePartnerUser(ctx context.Context, u *partneruser.User, inv 
 	})
 }
 
-func (s *Store) getPartnerUser(ctx context.Context, where string, arg any) (*partneruser.User, error) {
-	// The write pool, as for operators: a sign-in right after a change
-	// must see it.
-	u, err := s.scanPartnerUser(s.write.queryRow(ctx, `SELECT `+partnerUserColumns+` FROM partner_users WHERE `+where+` = ?`, arg))
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, novamed.NotFound("User")
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: get partner user: %w", err)
-	}
-	return u, nil
-}
-
 // GetPartnerUser returns the partner user with that id.
 func (s *Store) GetPartnerUser(ctx context.Context, id string) (*partneruser.User, error) {
-	return s.getPartnerUser(ctx, "id", id)
+	return s.partnerUsers().get(ctx, "id", id)
 }
 
 // GetPartnerUserByEmail returns the partner user with that email.
 func (s *Store) GetPartnerUserByEmail(ctx context.Context, email string) (*partneruser.User, error) {
-	return s.getPartnerUser(ctx, "email", operator.NormalizeEmail(email))
+	return s.partnerUsers().get(ctx, "email", operator.NormalizeEmail(email))
 }
 
 // ListPartnerUsers lists one partner's users by email.
 func (s *Store) ListPartnerUsers(ctx context.Context, partnerID string) ([]*partneruser.User, error) {
-	rows, err := s.read.query(ctx, `SELECT `+partnerUserColumns+` FROM partner_users WHERE partner_id = ? ORDER BY email`, partnerID)
-	if err != nil {
-		return nil, fmt.Errorf("sqlstore: list partner users: %w", err)
-	}
-	defer rows.Close()
-	out := []*partneruser.User{}
-	for rows.Next() {
-		u, err := s.scanPartnerUser(rows)
-		if err != nil {
-			return nil, fmt.Errorf("sqlstore: list partner users: %w", err)
-		}
-		out = append(out, u)
-	}
-	return out, rows.Err()
+	return s.partnerUsers().list(ctx, "WHERE partner_id = ? ", partnerID)
 }
 
 // PartnerInvitation returns an unused, unexpired invitation.
@@ -118,13 +93,9 @@ func (s *Store) PartnerInvitation(ctx context.Context, hashHex string, at time.T
 
 // AcceptPartnerInvitation spends the invitation and activates its user.
 func (s *Store) AcceptPartnerInvitation(ctx context.Context, hashHex string, u *partneruser.User, eff novamed.Effects) error {
-	z := s.sealer("partner_users", u.ID)
-	sealed := ""
-	if u.TOTPSecret != "" {
-		sealed = z.str("totp_secret", u.TOTPSecret)
-	}
-	if z.err != nil {
-		return z.err
+	sealed, err := s.partnerUsers().sealTOTP(u.ID, u.TOTPSecret)
+	if err != nil {
+		return err
 	}
 	return s.inTx(ctx, func(tx *txn) error {
 		res, err := tx.exec(ctx, `UPDATE partner_invitations SET used_at = ? WHERE hash = ? AND partner_user_id = ? AND used_at IS NULL AND expires_at > ?`,
@@ -171,15 +142,5 @@ func (s *Store) UpdatePartnerUser(ctx context.Context, u *partneruser.User, eff 
 
 // UsePartnerTOTPStep records a used TOTP step (a code works once).
 func (s *Store) UsePartnerTOTPStep(ctx context.Context, userID string, step int64) (bool, error) {
-	used := false
-	err := s.inTx(ctx, func(tx *txn) error {
-		res, err := tx.exec(ctx, `UPDATE partner_users SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?`, step, userID, step)
-		if err != nil {
-			return fmt.Errorf("sqlstore: partner totp step: %w", err)
-		}
-		n, _ := res.RowsAffected()
-		used = n == 1
-		return nil
-	})
-	return used, err
+	return s.partnerUsers().useTOTPStep(ctx, userID, step)
 }
