@@ -155,12 +155,19 @@ func TestAuditCheckpointDetectsTruncation(t *testing.T) {
 	if err := os.WriteFile(cpFile, stdout.Bytes(), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	total := int64(obj["seq"].(float64))
+	cpSeq := int64(obj["seq"].(float64))
 	if err := ts.cli(nil, "audit", "verify", "--checkpoint", cpFile); err != nil {
 		t.Fatalf("verify with the checkpoint of an intact trail: %v", err)
 	}
+	// The checkpoint itself is audited, after the head it signed.
+	_, recs := auditExportOf(t, ts)
+	last := recs[len(recs)-1]
+	if last.Seq != cpSeq+1 || last.Action != "audit.checkpoint" || last.Status != 200 {
+		t.Fatalf("the newest record after audit checkpoint: %d %s %d; want %d audit.checkpoint 200", last.Seq, last.Action, last.Status, cpSeq+1)
+	}
 
-	truncateNewest(t, ts, total, 2)
+	// The two newest records the checkpoint covers go, and the one after.
+	truncateNewest(t, ts, last.Seq, 3)
 	if err := ts.cli(nil, "audit", "verify"); err != nil {
 		t.Fatalf("plain verify of a truncated trail with the head moved back: %v (it cannot see this; the checkpoint must)", err)
 	}

@@ -10,11 +10,12 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"time"
 
 	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/server"
+	"github.com/novamed/partner-api/internal/sqlstore"
 )
 
 // checkpointFileName is where serve appends its signed checkpoints, in the
@@ -55,8 +56,13 @@ func (c *common) checkpointKey(env novamed.Environment, keyFile string, create b
 }
 
 // auditCheckpoint signs the current chain head and prints the checkpoint:
-// one JSON object, for a log store or write-once storage.
-func auditCheckpoint(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+// one JSON object, for a log store or write-once storage (POST
+// /api/admin/audit/checkpoints); with --public-key, the key that verifies
+// them (GET /api/admin/audit/checkpoint-key). With --server the server
+// signs with its own key; in direct mode the in-process server signs with
+// --checkpoint-key-file (development: DATA_DIR/checkpoint.key, created if
+// missing). Both print the same.
+func auditCheckpoint(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("audit checkpoint", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
@@ -65,24 +71,27 @@ func auditCheckpoint(ctx context.Context, args []string, getenv func(string) str
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	env, err := c.environment()
+	if c.server != "" && explicitFlag(fs, "checkpoint-key-file") != "" {
+		return errors.New("--checkpoint-key-file is for direct database mode: with --server the server signs with its own checkpoint key")
+	}
+	api, err := c.adminAPI(ctx, getenv, stderr, func(_ context.Context, _ *sqlstore.Store, env novamed.Environment, cfg *httpapi.Config) (func(), error) {
+		key, err := c.checkpointKey(env, *keyFile, true)
+		cfg.CheckpointKey = key
+		return func() {}, err
+	})
 	if err != nil {
 		return err
 	}
-	key, err := c.checkpointKey(env, *keyFile, true)
-	if err != nil {
-		return err
-	}
+	defer api.close()
 	if *publicKey {
-		return json.NewEncoder(stdout).Encode(audit.PublicKeyReport(key.Public().(ed25519.PublicKey)))
+		var report map[string]string
+		if err := api.do(ctx, "GET", "/api/admin/audit/checkpoint-key", nil, &report); err != nil {
+			return err
+		}
+		return json.NewEncoder(stdout).Encode(report)
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	cp, err := audit.NewCheckpoint(ctx, store, key, time.Now())
-	if err != nil {
+	var cp audit.Checkpoint
+	if err := api.do(ctx, "POST", "/api/admin/audit/checkpoints", nil, &cp); err != nil {
 		return err
 	}
 	return json.NewEncoder(stdout).Encode(cp)

@@ -5,12 +5,14 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -19,6 +21,7 @@ import (
 	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/ratelimit"
+	"github.com/novamed/partner-api/internal/sqlstore"
 )
 
 // Operator commands are written once, against the admin API (see
@@ -52,9 +55,15 @@ func (a *adminClient) close() {
 	}
 }
 
+// localSetup gives the in-process server of direct mode what a command
+// needs beyond the database (the audit checkpoint key, the audit archive),
+// as serve gives its own; cleanup runs once the command is done.
+type localSetup func(ctx context.Context, store *sqlstore.Store, env novamed.Environment, cfg *httpapi.Config) (cleanup func(), err error)
+
 // adminAPI opens the admin API the command runs against: --server's, or
-// in direct mode the local database's (announced on stderr).
-func (c *common) adminAPI(ctx context.Context, getenv func(string) string, stderr io.Writer) (*adminClient, error) {
+// in direct mode the local database's (announced on stderr), set up by
+// setups.
+func (c *common) adminAPI(ctx context.Context, getenv func(string) string, stderr io.Writer, setups ...localSetup) (*adminClient, error) {
 	if c.server != "" {
 		return c.adminClient(getenv)
 	}
@@ -64,16 +73,45 @@ func (c *common) adminAPI(ctx context.Context, getenv func(string) string, stder
 	}
 	actor := localActor(getenv, "")
 	log := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	aw := audit.NewWriter(store, log)
-	api := httpapi.New(httpapi.Config{
-		Env: env, Store: store, Audit: aw, Limiter: ratelimit.NewMemory(nil), Logger: log,
+	cfg := httpapi.Config{
+		Env: env, Store: store, Limiter: ratelimit.NewMemory(nil), Logger: log,
 		FingerprintKey: store.IdempotencyFingerprintKey(), Version: currentBuild(),
 		Operators: operatorService(store, env), Admin: store,
 		AnnounceKeyChange: func(ctx context.Context) { c.announceKeyChange(ctx, stderr) },
-	})
+	}
+	var cleanups []func()
+	cleanup := func() {
+		for _, f := range slices.Backward(cleanups) {
+			f()
+		}
+	}
+	for _, setup := range setups {
+		done, err := setup(ctx, store, env, &cfg)
+		if err != nil {
+			cleanup()
+			store.Close()
+			return nil, err
+		}
+		cleanups = append(cleanups, done)
+	}
+	aw := audit.NewWriter(store, log)
+	cfg.Audit = aw
+	api := httpapi.New(cfg)
 	h := api.LocalAdmin(strings.TrimPrefix(actor.ID, "local:"))
 	return &adminClient{base: "http://direct.invalid", http: &http.Client{Transport: handlerTransport{h}},
-		local: func() { api.Close(); aw.Close(); store.Close() }}, nil
+		local: func() { api.Close(); aw.Close(); cleanup(); store.Close() }}, nil
+}
+
+// explicitFlag is the first of names given on the command line (not from
+// the environment), or "".
+func explicitFlag(fs *flag.FlagSet, names ...string) string {
+	set := ""
+	fs.Visit(func(f *flag.Flag) {
+		if set == "" && slices.Contains(names, f.Name) {
+			set = f.Name
+		}
+	})
+	return set
 }
 
 // directNotice is the line an operator command in direct database mode

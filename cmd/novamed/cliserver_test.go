@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -402,6 +403,10 @@ func cliThroughServer(t *testing.T, backend string) {
 		}
 	}
 
+	// The crypto status, checkpoints, a seal and the audit archive
+	// through --server (no longer direct-only), as direct mode prints them.
+	cliAuditAndCrypto(t, ts, op)
+
 	// The audit trail: each action above with the operator's id.
 	stdout, stderr, err := op.run("audit", "export", "--actor", "operator:"+admin.ID)
 	if err != nil {
@@ -426,7 +431,8 @@ func cliThroughServer(t *testing.T, backend string) {
 	for _, want := range []string{"partner.create", "partner.baa_record", "partner.approve", "clinic.create", "api_key.issue", "api_key.list",
 		"api_key.roll", "api_key.revoke", "partner.suspend", "partner.reinstate", "carrier.list", "formulary.list", "medication_order.advance",
 		"formulary.set", "formulary.remove", "formulary.import", "carrier.import", "operator.list", "operator.update", "operator.totp_enrol",
-		"operator.reset_throttle", "event.list", "webhook.rotate"} {
+		"operator.reset_throttle", "event.list", "webhook.rotate", "crypto.status", "audit.checkpoint", "audit.checkpoint_key",
+		"audit.seal", "audit.archive_run", "audit.archive_status"} {
 		if actions[want] == 0 {
 			t.Errorf("audit export --actor operator:%s: no %s (got %v)", admin.ID, want, actions)
 		}
@@ -478,6 +484,147 @@ func cliThroughServer(t *testing.T, backend string) {
 	delete(disabled.vars, "NOVAMED_OPERATOR_TOKEN")
 	if _, _, err := disabled.run("partners", "list"); err == nil || !strings.Contains(err.Error(), "NOVAMED_OPERATOR_TOKEN") {
 		t.Errorf("no token: %v", err)
+	}
+}
+
+// cliAuditAndCrypto runs crypto status, audit checkpoint (and
+// --public-key), audit seal and audit archive run|status with --server and
+// in direct mode on the same database: deterministic outputs are equal
+// byte for byte, the others have the same shape and text lines; a
+// checkpoint the server signed verifies both ways; a seal through the
+// server and one in direct mode continue one another; direct mode's
+// archive and key flags are refused with --server.
+func cliAuditAndCrypto(t *testing.T, ts *testServer, op *operatorCLI) {
+	t.Helper()
+	for _, name := range []string{"crypto status", "audit checkpoint", "audit seal", "audit archive run", "audit archive status"} {
+		if reason := directOnlyReasons[name]; reason != "" {
+			t.Errorf("%s is still listed as direct-only: %s", name, reason)
+		}
+	}
+	same := func(args ...string) {
+		t.Helper()
+		remote := op.must(nil, args...)
+		local, _ := direct(t, ts, append(args, "--json")...)
+		if remote != local {
+			t.Errorf("%v --json: --server\n%s\ndirect\n%s", args, remote, local)
+		}
+		remoteText, _, err := op.run(args...)
+		if err != nil {
+			t.Fatalf("--server %v: %v", args, err)
+		}
+		if localText, _ := direct(t, ts, args...); remoteText != localText {
+			t.Errorf("%v text: --server\n%s\ndirect\n%s", args, remoteText, localText)
+		}
+	}
+	same("crypto", "status")
+	var crypto struct {
+		ValuesByVersion   map[string]int `json:"values_by_version"`
+		BlindIndexVersion int            `json:"blind_index_version"`
+	}
+	op.must(&crypto, "crypto", "status")
+	if crypto.ValuesByVersion["1"] == 0 || crypto.BlindIndexVersion != 1 {
+		t.Errorf("crypto status --server: %+v; want the PHI written above under v1", crypto)
+	}
+	same("audit", "checkpoint", "--public-key")
+
+	// A checkpoint signed by the server verifies through it and directly.
+	var cp struct {
+		Seq   int64  `json:"seq"`
+		KeyID string `json:"key_id"`
+		Sig   string `json:"sig"`
+	}
+	remoteCP := op.must(&cp, "audit", "checkpoint")
+	localCP, _ := direct(t, ts, "audit", "checkpoint")
+	if got, want := jsonShape(t, remoteCP), jsonShape(t, localCP); !slices.Equal(got, want) || cp.Seq == 0 || cp.Sig == "" {
+		t.Errorf("audit checkpoint: --server %s, direct %s", remoteCP, localCP)
+	}
+	cpFile := filepath.Join(t.TempDir(), "checkpoints.jsonl")
+	writeFile(t, cpFile, remoteCP+localCP)
+	if text, _, err := op.run("audit", "verify", "--checkpoint", cpFile); err != nil || !strings.Contains(text, "2 signed checkpoints matched") {
+		t.Errorf("audit verify --server --checkpoint (one signed by the server, one directly): %v %s", err, text)
+	}
+	if text, _ := direct(t, ts, "audit", "verify", "--checkpoint", cpFile); !strings.Contains(text, "2 signed checkpoints matched") {
+		t.Errorf("audit verify --checkpoint in direct mode: %s", text)
+	}
+
+	// Seal through the server, then directly: two consecutive segments.
+	type sealed struct {
+		Sealed bool `json:"sealed"`
+		Seal   struct {
+			Segment  int64 `json:"segment"`
+			FirstSeq int64 `json:"first_seq"`
+			LastSeq  int64 `json:"last_seq"`
+		} `json:"seal"`
+	}
+	var first, second sealed
+	remoteSeal := op.must(&first, "audit", "seal")
+	localSeal, _ := direct(t, ts, "audit", "seal", "--json")
+	if err := json.Unmarshal([]byte(localSeal), &second); err != nil {
+		t.Fatal(err)
+	}
+	if !first.Sealed || !second.Sealed || second.Seal.Segment != first.Seal.Segment+1 || second.Seal.FirstSeq != first.Seal.LastSeq+1 ||
+		!slices.Equal(jsonShape(t, remoteSeal), jsonShape(t, localSeal)) {
+		t.Errorf("audit seal: --server %s, then direct %s; want consecutive segments of one shape", remoteSeal, localSeal)
+	}
+	if text, _, err := op.run("audit", "seal"); err != nil || !strings.HasPrefix(text, "sealed segment ") {
+		t.Errorf("audit seal --server text: %v %q", err, text)
+	}
+
+	// The archive pass: the server's archive (SQLite: DATA_DIR/audit-archive;
+	// PostgreSQL: off), the same report and status either way.
+	var run struct {
+		Archived int  `json:"archived"`
+		Skipped  bool `json:"skipped"`
+	}
+	remoteRun := op.must(&run, "audit", "archive", "run")
+	localRun, _ := direct(t, ts, "audit", "archive", "run", "--json")
+	if !slices.Equal(jsonShape(t, remoteRun), jsonShape(t, localRun)) || run.Skipped {
+		t.Errorf("audit archive run: --server %s, direct %s", remoteRun, localRun)
+	}
+	if text, _, err := op.run("audit", "archive", "run"); err != nil || !strings.HasPrefix(text, "audit archive: ") {
+		t.Errorf("audit archive run --server text: %v %q", err, text)
+	}
+	var remoteStatus, localStatus struct {
+		ArchiveURL string `json:"archive_url"`
+		Segments   []struct {
+			Segment    int64   `json:"segment"`
+			ArchivedAt *string `json:"archived_at"`
+			InArchive  *bool   `json:"in_archive"`
+		} `json:"segments"`
+		Gaps []string `json:"gaps"`
+	}
+	op.must(&remoteStatus, "audit", "archive", "status")
+	out, _ := direct(t, ts, "audit", "archive", "status", "--json")
+	if err := json.Unmarshal([]byte(out), &localStatus); err != nil {
+		t.Fatal(err)
+	}
+	if !sameJSON(t, remoteStatus, localStatus) || len(remoteStatus.Segments) < 3 || len(remoteStatus.Gaps) != 0 {
+		t.Errorf("audit archive status: --server %+v, direct %+v; want the same segments (at least the three sealed here), no gap", remoteStatus, localStatus)
+	}
+	if ts.vars["NOVAMED_DB"] == "" { // SQLite archives by default
+		for _, seg := range remoteStatus.Segments {
+			if seg.InArchive == nil || !*seg.InArchive {
+				t.Errorf("segment %d not in the archive after audit archive run --server", seg.Segment)
+			}
+		}
+	}
+	remoteText, _, err := op.run("audit", "archive", "status")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if localText, _ := direct(t, ts, "audit", "archive", "status"); firstFields(remoteText) != firstFields(localText) {
+		t.Errorf("audit archive status text: --server\n%s\ndirect\n%s", remoteText, localText)
+	}
+
+	// Direct mode's archive and key settings do not travel with --server.
+	for _, args := range [][]string{{"audit", "archive", "run", "--audit-retain-live", "0s"}, {"audit", "seal", "--checkpoint-key-file", "/nonexistent"},
+		{"audit", "checkpoint", "--checkpoint-key-file", "/nonexistent"}} {
+		if _, _, err := op.run(args...); err == nil || !strings.Contains(err.Error(), "direct database mode") {
+			t.Errorf("%v --server: %v; want a refusal", args, err)
+		}
+	}
+	if _, _, err := op.run("crypto", "rotate", "--new-key-file", "/nonexistent"); !errors.Is(err, errServerUnsupported) {
+		t.Errorf("crypto rotate --server: %v; want it refused as direct-only", err)
 	}
 }
 

@@ -76,9 +76,9 @@ func commands() []command {
 		{"formulary set", "--clinic ID --name N [--strength S…] [--unit U] [--refrigerated]", "add or replace one medication", formularySet},
 		{"formulary remove", "--clinic ID --name N", "take one medication out", formularyRemove},
 		{"crypto rotate", "--new-key-file F", "add F as the next master key version, re-seal all PHI and re-key the blind indexes (resumable)", op(cryptoRotate)},
-		{"crypto status", "", "PHI values per master key version", op(cryptoStatus)},
+		{"crypto status", "", "PHI values per master key version", cryptoStatus},
 		{"audit verify", "[--checkpoint FILE]", "check the audit hash chain (and that it reaches and matches signed checkpoints)", op(auditVerify)},
-		{"audit checkpoint", "[--public-key]", "print one signed checkpoint of the chain head (or the key that verifies them)", op(auditCheckpoint)},
+		{"audit checkpoint", "[--public-key]", "print one signed checkpoint of the chain head (or the key that verifies them)", auditCheckpoint},
 		{"operators create", "--email E --role R [--name N] [--password-file F]", "add an operator (without --password-file: print a one-time setup link)", op(operatorsCreate)},
 		{"operators list", "", "list operators (never their secrets)", operatorsList},
 		{"operators token", "--email E [--expires-in 8h]", "issue an operator token (op_…) for --server and the admin API", op(operatorsToken)},
@@ -89,32 +89,28 @@ func commands() []command {
 		{"operators totp-reset", "--email E", "remove an operator's second factor and print a one-time setup link to enrol a new one (revokes their tokens)", operatorsTOTPReset},
 		{"operators reset-throttle", "--email E [--address A]", "clear an operator's failed sign-in delay", operatorsResetThrottle},
 		{"audit export", "[--since T] [--until T] [--actor PREFIX]", "write audit records as JSON lines, from the archive and the live trail (window on the hashed time)", auditExport},
-		{"audit seal", "", "close the open audit segment now and seal it (signed with the checkpoint key)", op(auditSeal)},
-		{"audit archive run", "", "run the archive pass now: seal if due, archive, prune the live database, expire the archive", op(auditArchiveRun)},
-		{"audit archive status", "", "list the sealed audit segments, their sizes, where they are, and any gap", op(auditArchiveStatus)},
+		{"audit seal", "", "close the open audit segment now and seal it (signed with the checkpoint key)", auditSeal},
+		{"audit archive run", "", "run the archive pass now: seal if due, archive, prune the live database, expire the archive", auditArchiveRun},
+		{"audit archive status", "", "list the sealed audit segments, their sizes, where they are, and any gap", auditArchiveStatus},
 	}
 }
 
 // directOnlyReasons are the commands that run only on the database host,
 // never with --server, and why (docs/decisions.md, "The CLI as a
-// client"). Every other operator command runs with --server.
+// client"): the maintenance commands, bootstrap, and the break-glass
+// master key rotation. Every other operator command runs with --server.
 var directOnlyReasons = map[string]string{
-	"serve":                "it is the server",
-	"init":                 "creates the database (and in development its master key) where it will live",
-	"migrate":              "changes the schema of the database it opens",
-	"backup":               "copies the SQLite files of the database host",
-	"restore":              "writes a data folder on the database host",
-	"version":              "describes this binary",
-	"completion":           "prints a script for this shell",
-	"crypto rotate":        "reads the new master key file on the database host and re-seals through the store",
-	"crypto status":        "reads the blind index versions of the local database; the admin API's GET /api/admin/crypto answers another shape (the crypto area's route)",
-	"audit checkpoint":     "signs with the checkpoint key kept on the database host",
-	"operators create":     "bootstrap: the first admin exists before any token (a password file never travels)",
-	"operators token":      "bootstrap and automation: issues the token --server then uses",
-	"operators totp":       "shows the new TOTP secret to whoever runs it, so only on the database host; through a server use operators totp-reset",
-	"audit seal":           "signs and writes audit segments on the database host",
-	"audit archive run":    "moves sealed segments between the database and the archive store",
-	"audit archive status": "reads the archive store configured on the database host",
+	"serve":            "it is the server",
+	"init":             "creates the database (and in development its master key) where it will live",
+	"migrate":          "changes the schema of the database it opens",
+	"backup":           "copies the SQLite files of the database host",
+	"restore":          "writes a data folder on the database host",
+	"version":          "describes this binary",
+	"completion":       "prints a script for this shell",
+	"crypto rotate":    "break-glass: reads the new master key file on the database host and rewrites the keyring file there (through a server: POST /api/admin/crypto/reencryptions, once every replica's key file holds the version)",
+	"operators create": "bootstrap: the first admin exists before any token (a password file never travels)",
+	"operators token":  "bootstrap and automation: issues the token --server then uses",
+	"operators totp":   "shows the new TOTP secret to whoever runs it, so only on the database host; through a server use operators totp-reset",
 }
 
 // maintenanceCommands are direct by nature: they do not announce direct

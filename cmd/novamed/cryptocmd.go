@@ -11,6 +11,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/novamed/partner-api/internal/httpapi"
 	"github.com/novamed/partner-api/internal/phi"
 	"github.com/novamed/partner-api/internal/server"
 )
@@ -30,6 +31,11 @@ func cryptoRotate(ctx context.Context, args []string, getenv func(string) string
 	batch := fs.Int("batch", 500, "rows per transaction")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if c.server != "" {
+		// Break-glass on the database host; through a server the online
+		// way is POST /api/admin/crypto/reencryptions.
+		return errServerUnsupported
 	}
 	if *newKeyFile == "" {
 		return errors.New("--new-key-file is required")
@@ -121,27 +127,22 @@ func cryptoRotate(ctx context.Context, args []string, getenv func(string) string
 		"values_by_version": versions, "retired_versions": retired}, text)
 }
 
-// cryptoStatus reports how many PHI values each master key version seals.
-func cryptoStatus(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+// cryptoStatus reports how many PHI values each master key version seals
+// and the blind indexes' key versions: GET /api/admin/crypto, of --server
+// or of the local database (direct mode), printed alike.
+func cryptoStatus(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("crypto status", flag.ContinueOnError)
 	var c common
 	c.register(fs, getenv)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	store, _, err := c.openStore(ctx, getenv)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	versions, err := store.SealedVersions(ctx)
-	if err != nil {
-		return err
-	}
-	indexVersion, indexTarget, err := store.BlindIndexVersions(ctx)
-	if err != nil {
-		return err
-	}
-	return emit(stdout, c.json, map[string]any{"values_by_version": versions, "blind_index_version": indexVersion, "blind_index_target": indexTarget},
-		fmt.Sprintf("PHI values by master key version: %s\nblind indexes keyed with v%d (re-index target v%d)\n", humanMap(versions, "v"), indexVersion, indexTarget))
+	return adminCommand(ctx, &c, getenv, stdout, stderr, func(api *adminClient) (any, string, error) {
+		var st httpapi.AdminCryptoStatus
+		if err := api.do(ctx, "GET", "/api/admin/crypto", nil, &st); err != nil {
+			return nil, "", err
+		}
+		return st, fmt.Sprintf("PHI values by master key version: %s\nblind indexes keyed with v%d (re-index target v%d)\n",
+			humanMap(st.ValuesByVersion, "v"), st.BlindIndexVersion, st.BlindIndexTarget), nil
+	})
 }

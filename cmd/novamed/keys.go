@@ -43,8 +43,8 @@ func parseDuration(v string) (time.Duration, error) {
 // adminCommand runs an operator command against the admin API (--server's,
 // or in direct mode this process's over the local database): fn makes the
 // calls and returns the --json data and the text for people.
-func adminCommand(ctx context.Context, c *common, getenv func(string) string, stdout, stderr io.Writer, fn func(api *adminClient) (any, string, error)) error {
-	api, err := c.adminAPI(ctx, getenv, stderr)
+func adminCommand(ctx context.Context, c *common, getenv func(string) string, stdout, stderr io.Writer, fn func(api *adminClient) (any, string, error), setups ...localSetup) error {
+	api, err := c.adminAPI(ctx, getenv, stderr, setups...)
 	if err != nil {
 		return err
 	}

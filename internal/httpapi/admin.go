@@ -29,6 +29,9 @@ type AdminStore interface {
 	ListSecurityEvents(ctx context.Context, since time.Time, limit int) ([]*novamed.SecurityEvent, error)
 	AcknowledgeSecurityEvent(ctx context.Context, id, actor string, at time.Time, rec *novamed.AuditRecord) (*novamed.SecurityEvent, error)
 	SealedVersions(ctx context.Context) (map[uint32]int, error)
+	// BlindIndexVersions is the master key version the blind indexes are
+	// keyed with and the one a re-index moves them to.
+	BlindIndexVersions(ctx context.Context) (version, target uint32, err error)
 	novamed.AuditStore
 	AuditSegments(ctx context.Context) ([]*audit.Segment, error)
 	// Exists reports whether a clinic, webhook or (of clinicID) event exists.
@@ -126,6 +129,9 @@ func (s *Server) adminTable() []adminRoute {
 		{"POST /api/admin/audit/verify", operator.Audit, "audit.verify", "audit", s.adminAuditVerify},
 		{"POST /api/admin/audit/checkpoints", operator.Audit, "audit.checkpoint", "audit", s.adminAuditCheckpoint},
 		{"GET /api/admin/audit/checkpoint-key", operator.Audit, "audit.checkpoint_key", "audit", s.adminAuditCheckpointKey},
+		{"POST /api/admin/audit/seal", operator.Audit, "audit.seal", "audit", s.adminAuditSeal},
+		{"POST /api/admin/audit/archive/runs", operator.Audit, "audit.archive_run", "audit", s.adminAuditArchiveRun},
+		{"GET /api/admin/audit/archive", operator.Audit, "audit.archive_status", "audit", s.adminAuditArchiveStatus},
 		{"GET /api/admin/crypto", operator.Audit, "crypto.status", "crypto", s.adminCryptoStatus},
 		{"POST /api/admin/crypto/reencryptions", operator.Audit, "crypto.rotation", "crypto", s.adminReencryptStart},
 		{"GET /api/admin/crypto/reencryptions/{id}", operator.Audit, "crypto.rotation_status", "crypto", s.adminReencryptShow},
@@ -647,16 +653,30 @@ func (s *Server) adminSecurityEventAck(c *adminCall) (any, facts, bool, error) {
 	return ev, touched("", ev.ID), true, nil
 }
 
+// AdminCryptoStatus is the answer of GET /api/admin/crypto and what
+// `novamed crypto status --json` prints (in both of its modes): how many
+// PHI values each master key version seals, and the versions the blind
+// indexes are keyed with and moving to.
+type AdminCryptoStatus struct {
+	BlindIndexTarget  uint32         `json:"blind_index_target"`
+	BlindIndexVersion uint32         `json:"blind_index_version"`
+	ValuesByVersion   map[uint32]int `json:"values_by_version"`
+}
+
 func (s *Server) adminCryptoStatus(c *adminCall) (any, facts, bool, error) {
-	v, err := s.admin.SealedVersions(c.r.Context())
+	ctx := c.r.Context()
+	v, err := s.admin.SealedVersions(ctx)
 	if err != nil {
 		return nil, facts{}, false, err
 	}
-	byVersion := map[string]int{}
-	for k, n := range v {
-		byVersion["v"+strconv.Itoa(int(k))] = n
+	version, target, err := s.admin.BlindIndexVersions(ctx)
+	if err != nil {
+		return nil, facts{}, false, err
 	}
-	return map[string]any{"sealed_values_by_version": byVersion}, facts{}, false, nil
+	if v == nil {
+		v = map[uint32]int{}
+	}
+	return AdminCryptoStatus{BlindIndexTarget: target, BlindIndexVersion: version, ValuesByVersion: v}, facts{}, false, nil
 }
 
 // noReencrypt answers when this server runs no re-encryption service.

@@ -13,9 +13,10 @@ import (
 )
 
 // The admin routes of the audit trail (issue 22): search and export,
-// verify, signed checkpoints and the key that verifies them. Verify and the
-// checkpoints answer what `novamed audit verify --json` and `novamed audit
-// checkpoint` print, through the same functions.
+// verify, signed checkpoints and the key that verifies them, sealing the
+// open segment and the archive pass and status (through the server's own
+// archive). Each answers what the `novamed audit …` command of the same
+// name prints, in both of the command's modes.
 
 // maxAuditPage is the most records one answer of GET /api/admin/audit holds.
 const maxAuditPage = 10000
@@ -190,4 +191,81 @@ func (s *Server) adminAuditCheckpointKey(c *adminCall) (any, facts, bool, error)
 		return nil, facts{}, false, errNoCheckpointKey
 	}
 	return audit.PublicKeyReport(s.checkpointKey.Public().(ed25519.PublicKey)), facts{}, false, nil
+}
+
+// errNoArchive answers the archive routes of a server that runs no audit
+// archive pass (its migrations are pending).
+var errNoArchive = &novamed.Error{Code: novamed.CodeUnavailable, Message: "This server runs no audit archive pass (are migrations pending?)."}
+
+// AdminAuditSeal is the answer of POST /api/admin/audit/seal and what
+// `novamed audit seal --json` prints: the new segment's signed seal, or
+// sealed false when the open segment held no record.
+type AdminAuditSeal struct {
+	Sealed bool        `json:"sealed"`
+	Seal   *audit.Seal `json:"seal,omitempty"`
+}
+
+// adminAuditSeal closes the open audit segment now and signs its seal with
+// the checkpoint key (the archive pass archives it later, or at once with
+// POST /api/admin/audit/archive/runs).
+func (s *Server) adminAuditSeal(c *adminCall) (any, facts, bool, error) {
+	if s.auditArchive == nil {
+		return nil, facts{}, false, errNoArchive
+	}
+	if s.checkpointKey == nil {
+		return nil, facts{}, false, errNoCheckpointKey
+	}
+	seg, err := s.auditArchive.Seal(c.r.Context())
+	if err != nil {
+		return nil, facts{}, false, err
+	}
+	if seg == nil {
+		return AdminAuditSeal{}, facts{}, false, nil
+	}
+	return AdminAuditSeal{Sealed: true, Seal: &seg.Seal}, touched("", strconv.FormatInt(seg.Segment, 10)), false, nil
+}
+
+// AdminAuditArchiveRun is the answer of POST /api/admin/audit/archive/runs
+// and what `novamed audit archive run --json` prints: what one archive
+// pass did. Skipped: another process held the archive lease, so this pass
+// did nothing.
+type AdminAuditArchiveRun struct {
+	Sealed          int   `json:"sealed"`
+	Archived        int   `json:"archived"`
+	ArchivedRecords int64 `json:"archived_records"`
+	ArchivedBytes   int64 `json:"archived_bytes"`
+	Pruned          int   `json:"pruned"`
+	Expired         int   `json:"expired"`
+	Skipped         bool  `json:"skipped"`
+}
+
+// adminAuditArchiveRun runs the server's archive pass now, with the
+// archive and retention the server was configured with: seal if due,
+// archive, prune the live database, expire the archive.
+func (s *Server) adminAuditArchiveRun(c *adminCall) (any, facts, bool, error) {
+	if s.auditArchive == nil {
+		return nil, facts{}, false, errNoArchive
+	}
+	if err := decodeAdmin(c.r, &struct{}{}); err != nil {
+		return nil, facts{}, false, err
+	}
+	r, err := s.auditArchive.Pass(c.r.Context())
+	if err != nil {
+		return nil, facts{}, false, err
+	}
+	return AdminAuditArchiveRun{Sealed: r.Sealed, Archived: r.Archived, ArchivedRecords: r.ArchivedRecords, ArchivedBytes: r.ArchivedBytes,
+		Pruned: r.Pruned, Expired: r.Expired, Skipped: r.Skipped}, facts{}, false, nil
+}
+
+// adminAuditArchiveStatus answers the sealed segments, their sizes, where
+// they are, the open segment and any gap (auditarchive.Status).
+func (s *Server) adminAuditArchiveStatus(c *adminCall) (any, facts, bool, error) {
+	if s.auditArchive == nil {
+		return nil, facts{}, false, errNoArchive
+	}
+	st, err := s.auditArchive.Status(c.r.Context())
+	if err != nil {
+		return nil, facts{}, false, err
+	}
+	return st, facts{}, false, nil
 }
