@@ -136,6 +136,9 @@ type keyRow struct {
 	State     string
 	RateLimit int
 	CanRoll   bool
+	// CanRequestRoll: an active production key an admin may ask staff to
+	// roll; RollPending: such a request is waiting.
+	CanRequestRoll, RollPending bool
 }
 
 type issued struct{ Key, Prefix, Note string }
@@ -162,6 +165,10 @@ func (p *Portal) keysView(q *req, d *keysData, status int, notice string) error 
 	if d.Errors == nil {
 		d.Errors = map[string]string{}
 	}
+	pendingRoll, err := p.pendingRolls(q)
+	if err != nil {
+		return err
+	}
 	for _, k := range keys {
 		st := "active"
 		switch {
@@ -175,7 +182,9 @@ func (p *Portal) keysView(q *req, d *keysData, status int, notice string) error 
 			st = "rolled"
 		}
 		d.Items = append(d.Items, keyRow{APIKey: k, State: st, RateLimit: k.EffectiveRateLimit(),
-			CanRoll: st == "active" && p.mayRoll(q, k)})
+			CanRoll:        st == "active" && p.mayRoll(q, k),
+			CanRequestRoll: st == "active" && d.IsAdmin && k.Environment == novamed.Production && p.cfg.Env == novamed.Production && !pendingRoll[k.ID],
+			RollPending:    pendingRoll[k.ID]})
 	}
 	v := p.newView(q.r, q, "Keys", d)
 	v.Notice = notice
@@ -273,6 +282,9 @@ func (p *Portal) revokeKey(q *req) error {
 	k, err := p.partnerKey(q, q.r.PathValue("id"))
 	if err != nil {
 		return err
+	}
+	if k.Environment == novamed.Production && !q.u.HasTOTP() {
+		return &novamed.Error{Code: novamed.CodeForbidden, Message: "Production keys need an account with an authenticator: ask your partner admin for a new invitation."}
 	}
 	_, err = p.cfg.Store.RevokeAPIKey(q.r.Context(), k.ID, p.now())
 	if aerr := p.auditKey(q, "api_key.revoke", k, err, k.ID); aerr != nil {

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/keyrequest"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/onboarding"
 	"github.com/novamed/partner-api/internal/partneruser"
@@ -80,6 +81,9 @@ type Config struct {
 	RoutesOf func(action string) []string
 	// MaxGrace bounds a roll's grace period (default 7 days).
 	MaxGrace time.Duration
+	// KeyRequests is the production key-request queue (issue 24); nil
+	// makes one on Store.
+	KeyRequests *keyrequest.Service
 }
 
 // Portal is the developer portal as an http.Handler for /portal.
@@ -101,6 +105,13 @@ func New(cfg Config) (*Portal, error) {
 	websession.Defaults(&cfg.Now, &cfg.IdleTimeout, &cfg.AbsoluteTimeout, &cfg.Logger)
 	if cfg.MaxGrace <= 0 {
 		cfg.MaxGrace = 7 * 24 * time.Hour
+	}
+	if cfg.KeyRequests == nil {
+		ks, ok := cfg.Store.(keyrequest.Store)
+		if !ok {
+			return nil, errors.New("portal: KeyRequests is required when Store keeps no key requests")
+		}
+		cfg.KeyRequests = &keyrequest.Service{Store: ks, Env: cfg.Env, Now: cfg.Now}
 	}
 	p := &Portal{cfg: cfg, log: cfg.Logger}
 	var err error

@@ -18,6 +18,7 @@ import (
 
 	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/httpapi"
+	"github.com/novamed/partner-api/internal/keyrequest"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/onboarding"
 	"github.com/novamed/partner-api/internal/operator"
@@ -65,17 +66,24 @@ type fixture struct {
 	dev      *partneruser.User
 	// adminTOTP is the admin's enrolled secret.
 	adminTOTP string
+	// pending is a key request waiting for staff; approved one whose key
+	// waits to be collected.
+	pending, approved *keyrequest.Request
 }
 
 type testEnv struct {
 	t     *testing.T
+	env   novamed.Environment
 	store *sqlstore.Store
 	clock *clock
 	users *partneruser.Service
 	p     *Portal
 }
 
-func newEnv(t *testing.T) *testEnv {
+func newEnv(t *testing.T) *testEnv { t.Helper(); return newEnvIn(t, novamed.Development) }
+
+// newEnvIn is newEnv for a deployment of env.
+func newEnvIn(t *testing.T, env novamed.Environment) *testEnv {
 	t.Helper()
 	ring, err := phi.NewKeyring(map[uint32][]byte{1: make([]byte, 32)})
 	if err != nil {
@@ -86,12 +94,12 @@ func newEnv(t *testing.T) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e := &testEnv{t: t, store: store, clock: &clock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}}
+	e := &testEnv{t: t, env: env, store: store, clock: &clock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}}
 	e.users = &partneruser.Service{Store: store, Now: e.clock.Now, Params: cheapHashes}
 	aw := audit.NewWriter(store, nil)
 	t.Cleanup(func() { aw.Close() })
 	policy := webhook.URLPolicy{AllowInsecure: true, Resolver: noDNS{}}
-	e.p, err = New(Config{Env: novamed.Development, Sessions: store.PortalSessions(), Users: e.users, Store: store, Now: e.clock.Now, Audit: aw,
+	e.p, err = New(Config{Env: env, Sessions: store.PortalSessions(), Users: e.users, Store: store, Now: e.clock.Now, Audit: aw,
 		Webhooks: store, WebhookURL: func(ctx context.Context, raw string) (string, error) {
 			u, err := policy.CheckURL(ctx, raw)
 			if err != nil {
@@ -110,7 +118,7 @@ func newEnv(t *testing.T) *testEnv {
 func (e *testEnv) addPartner(name string) *fixture {
 	e.t.Helper()
 	ctx := context.Background()
-	d := onboarding.Deps{Env: novamed.Development, Now: e.clock.Now}
+	d := onboarding.Deps{Env: e.env, Now: e.clock.Now}
 	staff := onboarding.Actor{ID: "operator:test"}
 	p, err := onboarding.CreatePartner(ctx, e.store, d, staff, onboarding.CreatePartnerInput{Name: name})
 	if err != nil {
@@ -142,6 +150,17 @@ func (e *testEnv) addPartner(name string) *fixture {
 	}
 	f.admin, f.adminTOTP = e.addUser(p.ID, "admin@"+strings.ToLower(strings.Fields(name)[0])+".test", partneruser.Admin)
 	f.dev, _ = e.addUser(p.ID, "dev@"+strings.ToLower(strings.Fields(name)[0])+".test", partneruser.Developer)
+	krs := &keyrequest.Service{Store: e.store, Env: e.env, Now: e.clock.Now}
+	in := keyrequest.RequestInput{Kind: keyrequest.Issue, Name: name + " requested key", Clinics: []string{c.ID}}
+	if f.pending, err = krs.Request(ctx, keyrequest.Actor{ID: f.admin.Actor()}, p.ID, in); err != nil {
+		e.t.Fatal(err)
+	}
+	if f.approved, err = krs.Request(ctx, keyrequest.Actor{ID: f.admin.Actor()}, p.ID, in); err != nil {
+		e.t.Fatal(err)
+	}
+	if f.approved, err = krs.Approve(ctx, keyrequest.Actor{ID: "operator:test"}, f.approved.ID); err != nil {
+		e.t.Fatal(err)
+	}
 	return f
 }
 
@@ -234,6 +253,8 @@ func idFor(path string, f *fixture) string {
 		return f.dev.ID
 	case strings.HasPrefix(path, Prefix+"/webhooks/"):
 		return f.webhook.ID
+	case strings.HasPrefix(path, Prefix+"/key-requests/"):
+		return f.approved.ID
 	}
 	return f.key.ID
 }
@@ -250,14 +271,22 @@ func fillAll(path string, f *fixture) string {
 // A's ids answer byte for byte what an id that does not exist answers;
 // the others are sent to sign in.
 func TestIsolationMatrix(t *testing.T) {
-	e := newEnv(t)
+	// Production adds the key-request routes' real work (request, roll
+	// request, collect); development answers them without it.
+	for _, env := range []novamed.Environment{novamed.Development, novamed.Production} {
+		t.Run(string(env), func(t *testing.T) { isolationMatrix(t, env) })
+	}
+}
+
+func isolationMatrix(t *testing.T, env novamed.Environment) {
+	e := newEnvIn(t, env)
 	a := e.addPartner("Alpha Health")
 	b := e.addPartner("Bravo Care")
 	ctx := context.Background()
 
 	// A's data that must never appear in B's pages.
 	secretsOfA := []string{a.partner.Name, a.partner.ID, a.clinic.ID, a.key.ID, a.key.Prefix, a.admin.Email, a.dev.Email, a.admin.ID, a.dev.ID,
-		a.webhook.ID, a.webhook.URL, a.delivery.ID}
+		a.webhook.ID, a.webhook.URL, a.delivery.ID, a.pending.ID, a.pending.Name, a.approved.ID, a.approved.IssuedPrefix, a.approved.IssuedKeyID}
 
 	bCookie, bCSRF := e.signIn(b.admin, b.adminTOTP)
 
@@ -366,8 +395,14 @@ func TestIsolationMatrix(t *testing.T) {
 		t.Errorf("A's clinic has %d webhooks after B's requests, want 1", len(hooks))
 	}
 	keys, _ := e.store.ListAPIKeys(ctx, a.clinic.ID)
-	if len(keys) != 1 {
-		t.Errorf("A's clinic has %d keys after B's requests, want 1", len(keys))
+	if len(keys) != 2 {
+		t.Errorf("A's clinic has %d keys after B's requests, want 2 (its key and the approved request's)", len(keys))
+	}
+	if r, err := e.store.GetKeyRequest(ctx, a.approved.ID); err != nil || !r.Waiting || r.CollectedAt != nil {
+		t.Errorf("A's approved key was collected: %+v %v", r, err)
+	}
+	if l, _ := e.store.ListKeyRequests(ctx, a.partner.ID, ""); len(l) != 2 {
+		t.Errorf("A has %d key requests after B's requests, want 2", len(l))
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"embed"
 	"net/http"
 
+	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/partneruser"
 	"github.com/novamed/partner-api/internal/websession"
 )
@@ -26,6 +27,7 @@ var nav = []struct{ path, label string }{
 	{"/", "Overview"},
 	{"/start", "Getting started"},
 	{"/keys", "Keys"},
+	{"/key-requests", "Key requests"},
 	{"/requests", "Request log"},
 	{"/usage", "Usage"},
 	{"/webhooks", "Webhooks"},
@@ -38,6 +40,9 @@ func (p *Portal) newView(r *http.Request, q *req, title string, data any) *view 
 		v.User, v.Partner, v.CSRF, v.IsAdmin, v.SignedIn = q.u, q.partner.Name, q.s.CSRF, q.u.Role == partneruser.Admin, true
 		v.IdleMS = p.cfg.IdleTimeout.Milliseconds()
 		for _, n := range nav {
+			if n.path == "/key-requests" && p.cfg.Env != novamed.Production {
+				continue // keys are made directly on development
+			}
 			v.Nav = append(v.Nav, p.web.NavItem(r, n.path, n.label))
 		}
 	}
