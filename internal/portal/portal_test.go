@@ -158,6 +158,9 @@ func (e *testEnv) addPartner(name string) *fixture {
 	if f.approved, err = krs.Request(ctx, keyrequest.Actor{ID: f.admin.Actor()}, p.ID, in); err != nil {
 		e.t.Fatal(err)
 	}
+	// A second later than the fixture's key, so that the key lists keep
+	// one order.
+	e.clock.Add(time.Second)
 	if f.approved, err = krs.Approve(ctx, keyrequest.Actor{ID: "operator:test"}, f.approved.ID); err != nil {
 		e.t.Fatal(err)
 	}
