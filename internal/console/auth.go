@@ -10,20 +10,12 @@ import (
 
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/operator"
+	"github.com/novamed/partner-api/internal/websession"
 )
 
-type loginData struct {
-	Email, Next, Reason string
-	CodeRequired        bool
-	Errors              map[string]string
-}
-
+// signOutReasons are the console's own reasons besides websession's.
 var signOutReasons = map[string]string{
-	"idle":     "You were signed out after a period without activity.",
-	"absolute": "Your session reached its maximum length; sign in again.",
-	"ended":    "Your session has ended; sign in again.",
 	"operator": "Your account can no longer sign in.",
-	"out":      "You are signed out.",
 }
 
 func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -31,26 +23,18 @@ func (c *Console) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, safeNext(r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
-	d := &loginData{Next: r.URL.Query().Get("next"), Reason: signOutReasons[r.URL.Query().Get("reason")],
+	d := &websession.LoginData{Next: r.URL.Query().Get("next"), Reason: websession.SignOutReason(r.URL.Query().Get("reason"), signOutReasons),
 		CodeRequired: c.cfg.Env == novamed.Production, Errors: map[string]string{}}
 	c.render(w, r, http.StatusOK, "login", c.newView(r, nil, "Sign in", d))
 }
 
 func (c *Console) loginSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
+	if !websession.ReadForm(w, r) {
 		c.renderError(w, r, nil, http.StatusBadRequest, "The form could not be read.")
 		return
 	}
-	d := &loginData{Email: strings.TrimSpace(r.PostFormValue("email")), Next: r.PostFormValue("next"),
-		CodeRequired: c.cfg.Env == novamed.Production, Errors: map[string]string{}}
-	password, code := r.PostFormValue("password"), strings.TrimSpace(r.PostFormValue("code"))
-	if d.Email == "" {
-		d.Errors["email"] = "Enter your email address."
-	}
-	if password == "" {
-		d.Errors["password"] = "Enter your password."
-	}
+	d, password, code := websession.ReadLogin(r)
+	d.CodeRequired = c.cfg.Env == novamed.Production
 	if len(d.Errors) == 0 {
 		op, err := c.cfg.Accounts.SignIn(r.Context(), d.Email, password, code, c.clientAddr(r))
 		var se *SignInError

@@ -54,8 +54,7 @@ func (c *Console) setupPage(w http.ResponseWriter, r *http.Request) {
 // the link, so a mistyped code costs nothing), spends the link with the
 // new password, keeps the second factor and signs the operator in.
 func (c *Console) setupSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
+	if !websession.ReadForm(w, r) {
 		c.renderError(w, r, nil, http.StatusBadRequest, "The form could not be read.")
 		return
 	}

@@ -16,18 +16,10 @@ import (
 // partner, whose password and code were right.
 const suspendedMessage = "Your organisation's access to NovaMed is suspended, so the portal is closed to its users. Contact NovaMed to have it restored."
 
-type loginData struct {
-	Email, Next, Reason string
-	Errors              map[string]string
-}
-
+// signOutReasons are the portal's own reasons besides websession's.
 var signOutReasons = map[string]string{
-	"idle":      "You were signed out after a period without activity.",
-	"absolute":  "Your session reached its maximum length; sign in again.",
-	"ended":     "Your session has ended; sign in again.",
 	"account":   "Your account can no longer sign in.",
 	"suspended": suspendedMessage,
-	"out":       "You are signed out.",
 }
 
 func (p *Portal) loginPage(w http.ResponseWriter, r *http.Request) {
@@ -35,24 +27,16 @@ func (p *Portal) loginPage(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, websession.SafeNext(Prefix, r.URL.Query().Get("next")), http.StatusSeeOther)
 		return
 	}
-	d := &loginData{Next: r.URL.Query().Get("next"), Reason: signOutReasons[r.URL.Query().Get("reason")], Errors: map[string]string{}}
+	d := &websession.LoginData{Next: r.URL.Query().Get("next"), Reason: websession.SignOutReason(r.URL.Query().Get("reason"), signOutReasons), Errors: map[string]string{}}
 	p.render(w, r, http.StatusOK, "login", p.newView(r, nil, "Sign in", d))
 }
 
 func (p *Portal) loginSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
+	if !websession.ReadForm(w, r) {
 		p.renderError(w, r, nil, http.StatusBadRequest, "The form could not be read.")
 		return
 	}
-	d := &loginData{Email: strings.TrimSpace(r.PostFormValue("email")), Next: r.PostFormValue("next"), Errors: map[string]string{}}
-	password, code := r.PostFormValue("password"), strings.TrimSpace(r.PostFormValue("code"))
-	if d.Email == "" {
-		d.Errors["email"] = "Enter your email address."
-	}
-	if password == "" {
-		d.Errors["password"] = "Enter your password."
-	}
+	d, password, code := websession.ReadLogin(r)
 	if len(d.Errors) == 0 {
 		u, err := p.cfg.Users.Login(r.Context(), d.Email, password, code, p.clientAddr(r))
 		var te *operator.ThrottledError
@@ -162,8 +146,7 @@ func (p *Portal) setupData(r *http.Request, u *partneruser.User, e *websession.E
 // setupSubmit spends the invitation (password, second factor) and signs
 // the user in.
 func (p *Portal) setupSubmit(w http.ResponseWriter, r *http.Request) {
-	r.Body = http.MaxBytesReader(w, r.Body, 16<<10)
-	if err := r.ParseForm(); err != nil {
+	if !websession.ReadForm(w, r) {
 		p.renderError(w, r, nil, http.StatusBadRequest, "The form could not be read.")
 		return
 	}
