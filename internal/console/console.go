@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/keyrequest"
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/operator"
 	"github.com/novamed/partner-api/internal/partneruser"
@@ -128,6 +129,9 @@ type Config struct {
 	// Traffic reads this replica's partner API counters for the overview
 	// (nil: not shown).
 	Traffic func() TrafficTotals
+	// KeyRequests is the production key-request queue (issue 24); nil
+	// makes one on Partners when it keeps key requests (else no queue).
+	KeyRequests *keyrequest.Service
 }
 
 // Console is the staff console as an http.Handler for /console and below.
@@ -155,6 +159,9 @@ func New(cfg Config) (*Console, error) {
 	websession.Defaults(&cfg.Now, &cfg.IdleTimeout, &cfg.AbsoluteTimeout, &cfg.Logger)
 	if cfg.ReauthWindow <= 0 {
 		cfg.ReauthWindow = 5 * time.Minute
+	}
+	if ks, ok := cfg.Partners.(keyrequest.Store); ok && cfg.KeyRequests == nil {
+		cfg.KeyRequests = &keyrequest.Service{Store: ks, Env: cfg.Env, Now: cfg.Now}
 	}
 	c := &Console{cfg: cfg, log: cfg.Logger}
 	var err error

@@ -23,6 +23,7 @@ type view struct {
 var nav = []struct{ path, label, cap string }{
 	{"/", "Overview", CapRead},
 	{"/partners", "Partners", CapRead},
+	{"/key-requests", "Key requests", CapChange},
 	{"/deliveries", "Deliveries", CapRead},
 	{"/orders", "Orders", CapPHI},
 	{"/formulary", "Formulary", CapRead},
@@ -40,7 +41,11 @@ func (c *Console) newView(r *http.Request, s *session, title string, data any) *
 		v.IdleMS = c.cfg.IdleTimeout.Milliseconds()
 		for _, n := range nav {
 			if c.cfg.Accounts.Can(s.op.Role, n.cap) {
-				v.Nav = append(v.Nav, c.web.NavItem(r, n.path, n.label))
+				label := n.label
+				if n.path == "/key-requests" {
+					label = c.keyRequestsLabel(r.Context())
+				}
+				v.Nav = append(v.Nav, c.web.NavItem(r, n.path, label))
 			}
 		}
 	}

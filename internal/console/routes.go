@@ -86,6 +86,11 @@ func (c *Console) register() {
 	c.signedIn("GET "+Prefix+"/keys/{id}", Route{Capability: CapRead}, c.key)
 	c.signedIn("POST "+Prefix+"/keys/{id}/roll", Route{Capability: CapChange, Reauth: c.cfg.Env == novamed.Production}, c.rollKey)
 	c.signedIn("POST "+Prefix+"/keys/{id}/revoke", Route{Capability: CapRevoke}, c.revokeKey)
+	// The production key-request queue: who may issue keys decides, an
+	// approval after a recent password and code check.
+	c.signedIn("GET "+Prefix+"/key-requests", Route{Capability: CapChange}, c.keyRequestsPage)
+	c.signedIn("POST "+Prefix+"/key-requests/{id}/approve", Route{Capability: CapChange, Reauth: true}, c.approveKeyRequest)
+	c.signedIn("POST "+Prefix+"/key-requests/{id}/reject", Route{Capability: CapChange}, c.rejectKeyRequest)
 	c.signedIn("GET "+Prefix+"/security", Route{Capability: CapAudit}, c.securityEvents)
 	c.signedIn("POST "+Prefix+"/security/{id}/acknowledge", Route{Capability: CapAudit}, c.acknowledgeEvent)
 	c.signedIn("GET "+Prefix+"/audit", Route{Capability: CapAudit}, c.auditPage)
@@ -153,7 +158,7 @@ func (c *Console) signedIn(pattern string, rt Route, h handler) {
 		if rt.Reauth && c.now().Sub(s.Rec.ReauthAt) > c.cfg.ReauthWindow {
 			next := r.URL.RequestURI()
 			if state {
-				next = r.Referer()
+				next = refererPath(r)
 			}
 			c.redirect(w, r, Prefix+"/reauth?next="+url.QueryEscape(safeNext(next)))
 			return

@@ -1,0 +1,185 @@
+package console
+
+import (
+	"context"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/novamed/partner-api/internal/keyrequest"
+	"github.com/novamed/partner-api/internal/novamed"
+	"github.com/novamed/partner-api/internal/onboarding"
+)
+
+// TestKeyRequestQueuePage: on production the queue lists the pending
+// requests with partner, BAA state and clinics, and the menu counts them
+// (for support; a viewer neither sees nor reaches it). Approving needs a
+// recent re-authentication, is refused with the reason beside the request
+// while the partner has no BAA (nothing issued, still pending), and
+// issues the key without ever showing it; rejecting needs a reason (the
+// error beside the field) and the partner sees it; a decided request
+// cannot be decided again; decisions are audited as operator:<id>.
+func TestKeyRequestQueuePage(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Env = novamed.Production })
+	ctx := context.Background()
+	d := onboarding.Deps{Env: novamed.Production, Now: e.clock.Now}
+	staff := onboarding.Actor{ID: "operator:seed"}
+	partner := func(name string, baa bool) (*novamed.Partner, *novamed.Clinic) {
+		p, err := onboarding.CreatePartner(ctx, e.store, d, staff, onboarding.CreatePartnerInput{Name: name})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := onboarding.CreateClinic(ctx, e.store, d, staff, name+" Clinic", p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if baa {
+			if _, err := onboarding.RecordBAA(ctx, e.store, d, staff, p.ID, onboarding.BAAInput{SignedOn: "2026-01-15", Signer: "Dana"}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if p, err = onboarding.SetStatus(ctx, e.store, d, staff, p.ID, "approve"); err != nil {
+			t.Fatal(err)
+		}
+		return p, c
+	}
+	ready, rc := partner("Ready Health", true)
+	unsigned, uc := partner("Unsigned Care", false)
+	old, _, err := onboarding.IssueKey(ctx, e.store, d, staff, onboarding.KeyInput{Name: "current", Clinics: []string{rc.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := &keyrequest.Service{Store: e.store, Env: novamed.Production, Now: e.clock.Now}
+	asks := func(p *novamed.Partner, in keyrequest.RequestInput) *keyrequest.Request {
+		r, err := svc.Request(ctx, keyrequest.Actor{ID: "partner_user:pu-" + p.ID[:8]}, p.ID, in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	issue := asks(ready, keyrequest.RequestInput{Kind: keyrequest.Issue, Name: "EHR production", Clinics: []string{rc.ID}, RateLimit: 120})
+	blocked := asks(unsigned, keyrequest.RequestInput{Kind: keyrequest.Issue, Name: "Unsigned production", Clinics: []string{uc.ID}})
+	roll := asks(ready, keyrequest.RequestInput{Kind: keyrequest.Roll, KeyID: old.ID, Name: old.Name, Grace: time.Hour})
+
+	e.addOperator("viewer@novamed.test", "viewer")
+	vck, _ := e.signIn(e.c, "viewer@novamed.test")
+	if w := do(t, e.c, "GET", "/console/key-requests", nil, vck, nil); w.Code != http.StatusForbidden {
+		t.Errorf("viewer opens the queue: %d", w.Code)
+	}
+	if w := do(t, e.c, "GET", "/console/", nil, vck, nil); strings.Contains(w.Body.String(), "Key requests") {
+		t.Error("the viewer's menu offers the queue")
+	}
+
+	op := e.addOperator("support@novamed.test", "support")
+	ck, csrf := e.signIn(e.c, "support@novamed.test")
+	page := do(t, e.c, "GET", "/console/key-requests", nil, ck, nil).Body.String()
+	for _, want := range []string{"Key requests (3 pending)", "Ready Health", "Unsigned Care", "Ready Health Clinic", "Unsigned Care Clinic",
+		"EHR production", "Roll of <code>" + old.Prefix, ">missing<", ">on record<",
+		`id="approve-` + blocked.ID + `-refusal"`, "Unsigned Care has no BAA on record", `id="approve-` + issue.ID + `"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("queue page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, `id="approve-`+blocked.ID+`"`) {
+		t.Error("the queue offers to approve a request of a partner without a BAA")
+	}
+
+	var bodies []string
+	post := func(path string, form url.Values) *http.Response {
+		t.Helper()
+		form.Set("csrf_token", csrf)
+		w := do(t, e.c, "POST", path, form, ck, map[string]string{"Referer": "http://127.0.0.1:8080/console/key-requests"})
+		bodies = append(bodies, w.Body.String()+w.Header().Get("Location"))
+		return &http.Response{StatusCode: w.Code, Header: w.Header(), Body: nil, Status: w.Body.String()}
+	}
+
+	// Outside the re-authentication window: to the reauth page, nothing
+	// decided.
+	e.clock.Add(6 * time.Minute)
+	if r := post("/console/key-requests/"+issue.ID+"/approve", url.Values{}); r.StatusCode != http.StatusSeeOther ||
+		!strings.HasPrefix(r.Header.Get("Location"), "/console/reauth?next=%2Fconsole%2Fkey-requests") {
+		t.Fatalf("approve without a recent re-authentication: %d %s", r.StatusCode, r.Header.Get("Location"))
+	}
+	if got, _ := e.store.GetKeyRequest(ctx, issue.ID); got.Status != keyrequest.Pending {
+		t.Fatal("the approval went through without re-authentication")
+	}
+	if r := post("/console/reauth", url.Values{"password": {testPassword}, "code": {e.code("support@novamed.test")}, "next": {"/console/key-requests"}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("reauth: %d", r.StatusCode)
+	}
+
+	// No BAA: refused beside the request, nothing issued.
+	r := post("/console/key-requests/"+blocked.ID+"/approve", url.Values{})
+	if r.StatusCode != http.StatusConflict || !strings.Contains(r.Status, `id="approve-`+blocked.ID+`-error"`) || !strings.Contains(r.Status, "Not approved. Unsigned Care has no BAA on record") {
+		t.Errorf("approve without a BAA: %d", r.StatusCode)
+	}
+	if got, _ := e.store.GetKeyRequest(ctx, blocked.ID); got.Status != keyrequest.Pending {
+		t.Errorf("the refused approval changed the request: %+v", got)
+	}
+	if keys, _ := e.store.ListAPIKeys(ctx, uc.ID); len(keys) != 0 {
+		t.Errorf("the refused approval issued %d keys", len(keys))
+	}
+
+	// Approved: the key is issued and sealed for the partner, never shown.
+	if r := post("/console/key-requests/"+issue.ID+"/approve", url.Values{}); r.StatusCode != http.StatusSeeOther || r.Header.Get("Location") != "/console/key-requests?done=approved" {
+		t.Fatalf("approve: %d %s", r.StatusCode, r.Status)
+	}
+	got, _ := e.store.GetKeyRequest(ctx, issue.ID)
+	if got.Status != keyrequest.Approved || !got.Waiting || got.DecidedBy != "operator:"+op.ID {
+		t.Fatalf("approved request: %+v", got)
+	}
+	page = do(t, e.c, "GET", "/console/key-requests?done=approved", nil, ck, nil).Body.String()
+	bodies = append(bodies, page)
+	if !strings.Contains(page, "Key requests (2 pending)") || !strings.Contains(page, "waiting to be collected") || !strings.Contains(page, got.IssuedPrefix) {
+		t.Errorf("queue after the approval:\n%s", page)
+	}
+	if r := post("/console/key-requests/"+issue.ID+"/approve", url.Values{}); r.StatusCode != http.StatusConflict {
+		t.Errorf("second approval: %d", r.StatusCode)
+	}
+	if r := post("/console/key-requests/"+uuid.NewString()+"/approve", url.Values{}); r.StatusCode != http.StatusNotFound {
+		t.Errorf("approve an unknown request: %d", r.StatusCode)
+	}
+
+	// Rejection needs a reason, shown beside the field.
+	r = post("/console/key-requests/"+roll.ID+"/reject", url.Values{"reason": {"  "}})
+	if r.StatusCode != http.StatusUnprocessableEntity || !strings.Contains(r.Status, `id="reason-`+roll.ID+`-error"`) ||
+		!strings.Contains(r.Status, `aria-describedby="reason-`+roll.ID+`-error"`) {
+		t.Errorf("reject without a reason: %d", r.StatusCode)
+	}
+	if got, _ := e.store.GetKeyRequest(ctx, roll.ID); got.Status != keyrequest.Pending {
+		t.Errorf("a refused rejection changed the request: %+v", got)
+	}
+	if r := post("/console/key-requests/"+roll.ID+"/reject", url.Values{"reason": {"Roll after the release freeze."}}); r.StatusCode != http.StatusSeeOther {
+		t.Fatalf("reject: %d", r.StatusCode)
+	}
+	if got, _ := e.store.GetKeyRequest(ctx, roll.ID); got.Status != keyrequest.Rejected || got.Reason != "Roll after the release freeze." {
+		t.Errorf("rejected request: %+v", got)
+	}
+
+	// The key was never on a console page: the partner collects it.
+	raw, err := svc.Collect(ctx, keyrequest.Actor{ID: "partner_user:x"}, ready.ID, issue.ID)
+	if err != nil || raw == "" {
+		t.Fatalf("collect: %v", err)
+	}
+	for _, b := range bodies {
+		if strings.Contains(b, raw) {
+			t.Fatal("a console answer showed the issued key")
+		}
+	}
+
+	actions := map[string]int{}
+	if err := e.store.ScanAudit(ctx, time.Time{}, time.Time{}, func(r *novamed.AuditRecord) error {
+		if r.Actor == "operator:"+op.ID {
+			actions[r.Action]++
+		}
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if actions["key_request.approve"] != 1 || actions["key_request.reject"] != 1 || actions["api_key.issue"] != 1 {
+		t.Errorf("audit of the operator: %v", actions)
+	}
+}
