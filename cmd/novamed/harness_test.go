@@ -18,6 +18,8 @@ import (
 
 	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/contract"
+	"github.com/novamed/partner-api/internal/server"
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 // syncBuffer is an io.Writer safe for the server goroutines and the test.
@@ -58,6 +60,9 @@ type testServer struct {
 	// (the pages' your-domain.com included) ever reaches real DNS.
 	resolver *hostResolver
 	partner  string // prodPartner's id, once created
+	// now, when set, is the clock the server runs on (a testClock).
+	now func() time.Time
+	srv *server.Server // the server serve built, under mu
 }
 
 var listenLine = regexp.MustCompile(`listening on (https?://[0-9.:\[\]]+)`)
@@ -78,8 +83,15 @@ func testCheckpointKeyFile(t testing.TB) string {
 // startServer starts `novamed serve` in-process. extra are more serve flags.
 func startServer(t testing.TB, env string, extra ...string) *testServer {
 	t.Helper()
+	return startServerClock(t, nil, env, extra...)
+}
+
+// startServerClock is startServer with the server on the clock now (nil:
+// the real one).
+func startServerClock(t testing.TB, now func() time.Time, env string, extra ...string) *testServer {
+	t.Helper()
 	ts := &testServer{t: t, DataDir: t.TempDir(), Env: env, logs: &syncBuffer{}, stdout: &syncBuffer{},
-		vars: map[string]string{}, done: make(chan error, 1), resolver: newHostResolver()}
+		vars: map[string]string{}, done: make(chan error, 1), resolver: newHostResolver(), now: now}
 	if env == "production" {
 		ts.vars["NOVAMED_MASTER_KEY"] = testMasterKey()
 		ts.vars["NOVAMED_CHECKPOINT_KEY_FILE"] = testCheckpointKeyFile(t)
@@ -113,7 +125,16 @@ func sqliteOnly(t *testing.T) {
 
 func (ts *testServer) start(extra ...string) {
 	ts.t.Helper()
-	ctx, cancel := context.WithCancel(withWebhookResolver(context.Background(), ts.resolver))
+	ctx := withWebhookResolver(context.Background(), ts.resolver)
+	ctx = withServed(ctx, func(srv *server.Server) {
+		ts.mu.Lock()
+		ts.srv = srv
+		ts.mu.Unlock()
+	})
+	if ts.now != nil {
+		ctx = withServeClock(ctx, ts.now)
+	}
+	ctx, cancel := context.WithCancel(ctx)
 	ts.cancel = cancel
 	ts.done = make(chan error, 1)
 	args := append([]string{"serve", "--addr", "127.0.0.1:0", "--data-dir", ts.DataDir, "--env", ts.Env}, extra...)
@@ -141,17 +162,54 @@ func (ts *testServer) start(extra ...string) {
 }
 
 func (ts *testServer) waitHealthy() {
-	for i := 0; i < 200; i++ {
+	ts.t.Helper()
+	wait.Until(ts.t, 2*time.Second, func() bool {
 		resp, err := http.Get(ts.URL + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(10 * time.Millisecond)
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "/healthz never answered 200")
+}
+
+// syncUsage brings the store up to date with the usage recorder of the
+// running server (usage.Recorder.Sync): the security events raised so far
+// are stored, the rules' lookups done, the counters flushed.
+func (ts *testServer) syncUsage() {
+	ts.t.Helper()
+	ts.mu.Lock()
+	srv := ts.srv
+	ts.mu.Unlock()
+	if srv == nil {
+		ts.t.Fatal("syncUsage: no running server")
 	}
-	ts.t.Fatalf("/healthz never answered 200")
+	if err := srv.Usage.Sync(context.Background()); err != nil {
+		ts.t.Fatalf("usage sync: %v", err)
+	}
+}
+
+// testClock is a clock that moves only when told (Advance), for a server
+// whose rules count time windows.
+type testClock struct {
+	mu  sync.Mutex
+	now time.Time
+}
+
+func newTestClock() *testClock { return &testClock{now: time.Now()} }
+
+// Now is the clock's time.
+func (c *testClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+// Advance moves the clock d forward.
+func (c *testClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
 }
 
 func (ts *testServer) stop() {
@@ -168,6 +226,9 @@ func (ts *testServer) stop() {
 		ts.t.Errorf("server did not shut down")
 	}
 	ts.cancel = nil
+	ts.mu.Lock()
+	ts.srv = nil
+	ts.mu.Unlock()
 }
 
 func (ts *testServer) restart() { ts.stop(); ts.start() }

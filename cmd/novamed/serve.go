@@ -244,6 +244,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	c, env, cfg := &sc.c, sc.env, sc.server
+	cfg.Now = serveClock(ctx) // nil (time.Now) but in tests
 	// Flags are checked and the address bound before anything is created
 	// or seeded: a failed first start must not consume the one-time demo key.
 	var tlsConf *tls.Config
@@ -306,6 +307,7 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		return err
 	}
 	defer srvParts.Close()
+	announceServed(ctx, srvParts)
 	srv := &http.Server{
 		Handler:           srvParts.Handler,
 		ReadHeaderTimeout: sc.readHeaderTimeout,

@@ -100,24 +100,28 @@ func securityEventsOf(t *testing.T, ts *testServer) []secEvent {
 	return out.Events
 }
 
-func waitEvent(t *testing.T, ts *testServer, rule, keyID string) secEvent {
+// syncedEvent is the rule's event for the key once the server's usage
+// recorder has synced (every event raised so far is stored); it fails t
+// when there is none.
+func syncedEvent(t *testing.T, ts *testServer, rule, keyID string) secEvent {
 	t.Helper()
-	var found secEvent
-	if !wait.For(10*time.Second, func() bool {
-		for _, ev := range securityEventsOf(t, ts) {
-			if ev.Rule == rule && ev.KeyID == keyID {
-				found = ev
-				return true
-			}
+	ts.syncUsage()
+	evs := securityEventsOf(t, ts)
+	for _, ev := range evs {
+		if ev.Rule == rule && ev.KeyID == keyID {
+			return ev
 		}
-		return false
-	}) {
-		t.Fatalf("no %s event for key %s; events: %+v", rule, keyID, securityEventsOf(t, ts))
 	}
-	return found
+	t.Fatalf("no %s event for key %s; events: %+v", rule, keyID, evs)
+	return secEvent{}
 }
 
+// countEvents counts the rule's events for the key once the server's
+// usage recorder has synced: a count of 0 means the rule did not fire,
+// not that it has not fired yet.
 func countEvents(t *testing.T, ts *testServer, rule, keyID string) int {
+	t.Helper()
+	ts.syncUsage()
 	n := 0
 	for _, ev := range securityEventsOf(t, ts) {
 		if ev.Rule == rule && ev.KeyID == keyID {
@@ -146,30 +150,32 @@ func TestAnomalyNewNetwork(t *testing.T) {
 		getFrom(t, "127.0.0.1", ts.URL+"/api/external/me", k.Key)
 		getFrom(t, "127.0.0.2", ts.URL+"/api/external/me", k.Key) // same /24: normal
 	}
-	time.Sleep(300 * time.Millisecond)
 	if n := countEvents(t, ts, "new_client_network", k.ID); n != 0 {
 		t.Fatalf("%d new-network events for the key's own network", n)
 	}
 	getFrom(t, "127.0.9.7", ts.URL+"/api/external/me", k.Key)
-	ev := waitEvent(t, ts, "new_client_network", k.ID)
+	ev := syncedEvent(t, ts, "new_client_network", k.ID)
 	if ev.Detail["network"] != "127.0.9.0/24" || ev.ClientAddr != "127.0.9.7" {
 		t.Errorf("event %+v", ev)
 	}
 }
 
 func TestAnomalyRateSpike(t *testing.T) {
-	ts := startServer(t, "development", "--sandbox", "off", "--anomaly-window", "700ms", "--anomaly-rate-minimum", "20", "--anomaly-rate-factor", "4")
+	// The server's clock moves only when the test moves it: each step of
+	// steady traffic is its own window, and the burst is surely in one.
+	clock := newTestClock()
+	ts := startServerClock(t, clock.Now, "development", "--sandbox", "off", "--anomaly-window", "1m", "--anomaly-rate-minimum", "20", "--anomaly-rate-factor", "4")
 	k := ts.newKey("--clinic", demoClinic, "--rate-limit", "100000")
 	// Steady traffic: two requests per window for six windows.
 	for i := 0; i < 6; i++ {
 		ts.req("GET", "/api/external/me", k.Key, nil)
 		ts.req("GET", "/api/external/me", k.Key, nil)
-		time.Sleep(700 * time.Millisecond)
+		clock.Advance(time.Minute)
 	}
 	if n := countEvents(t, ts, "rate_above_baseline", k.ID); n != 0 {
 		t.Fatalf("steady traffic raised %d rate events", n)
 	}
-	// A burst: 80 requests from 16 workers, well inside one window.
+	// A burst: 80 requests from 16 workers, in one window.
 	var wg sync.WaitGroup
 	for w := 0; w < 16; w++ {
 		wg.Add(1)
@@ -181,9 +187,12 @@ func TestAnomalyRateSpike(t *testing.T) {
 		}()
 	}
 	wg.Wait()
-	ev := waitEvent(t, ts, "rate_above_baseline", k.ID)
+	ev := syncedEvent(t, ts, "rate_above_baseline", k.ID)
 	if n, _ := ev.Detail["requests_in_window"].(float64); n < 20 {
 		t.Errorf("event %+v", ev)
+	}
+	if n := countEvents(t, ts, "rate_above_baseline", k.ID); n != 1 {
+		t.Errorf("%d rate events for one burst, want 1 per window", n)
 	}
 }
 
@@ -201,12 +210,11 @@ func TestAnomalyRealPrefixFailures(t *testing.T) {
 	for i := 0; i < 4; i++ {
 		expectError(t, ts.req("GET", "/api/external/me", bad, nil), 401, "UNAUTHORIZED", msgUnauthorized)
 	}
-	time.Sleep(300 * time.Millisecond)
 	if n := countEvents(t, ts, "auth_failures_with_real_prefix", k.ID); n != 0 {
 		t.Fatalf("four failures raised %d events", n)
 	}
 	ts.req("GET", "/api/external/me", bad, nil)
-	waitEvent(t, ts, "auth_failures_with_real_prefix", k.ID)
+	syncedEvent(t, ts, "auth_failures_with_real_prefix", k.ID)
 	// A random unknown key raises nothing for this key.
 	if n := countEvents(t, ts, "auth_failures_with_real_prefix", k.ID); n != 1 {
 		t.Errorf("%d events, want exactly 1 per window", n)
@@ -214,20 +222,25 @@ func TestAnomalyRealPrefixFailures(t *testing.T) {
 }
 
 func TestAnomalyRolledAndRevokedKeys(t *testing.T) {
-	ts := startServer(t, "development", "--sandbox", "off", "--anomaly-window", "200ms")
+	// A short key cache: the revoked key below is refused as soon as its
+	// cached copy expires.
+	ts := startServer(t, "development", "--sandbox", "off", "--anomaly-window", "200ms", "--key-cache-ttl", "50ms")
 	old := ts.newKey("--clinic", demoClinic)
 	var rolled struct{ ID, Key string }
 	ts.mustCLI(&rolled, "keys", "roll", old.ID, "--grace", "1h")
 	ts.addSecret(rolled.Key)
 	expectOK(t, ts.req("GET", "/api/external/me", old.Key, nil)) // successor unused: normal migration
-	time.Sleep(300 * time.Millisecond)
 	if n := countEvents(t, ts, "rolled_key_used_after_successor", old.ID); n != 0 {
 		t.Fatalf("old key use before the successor raised %d events", n)
 	}
 	expectOK(t, ts.req("GET", "/api/external/me", rolled.Key, nil))
-	time.Sleep(250 * time.Millisecond)
-	expectOK(t, ts.req("GET", "/api/external/me", old.Key, nil))
-	ev := waitEvent(t, ts, "rolled_key_used_after_successor", old.ID)
+	// The rule looks at the successor once per window: the old key's next
+	// uses are noticed from the next window on.
+	wait.Until(t, 5*time.Second, func() bool {
+		expectOK(t, ts.req("GET", "/api/external/me", old.Key, nil))
+		return countEvents(t, ts, "rolled_key_used_after_successor", old.ID) > 0
+	}, "the old key used after its successor raised no event")
+	ev := syncedEvent(t, ts, "rolled_key_used_after_successor", old.ID)
 	if ev.Detail["successor_key_id"] != rolled.ID {
 		t.Errorf("event %+v", ev)
 	}
@@ -235,9 +248,14 @@ func TestAnomalyRolledAndRevokedKeys(t *testing.T) {
 	rv := ts.newKey("--clinic", demoClinic)
 	expectOK(t, ts.req("GET", "/api/external/me", rv.Key, nil))
 	ts.mustCLI(nil, "keys", "revoke", rv.ID)
-	time.Sleep(1100 * time.Millisecond)
-	expectError(t, ts.req("GET", "/api/external/me", rv.Key, nil), 401, "UNAUTHORIZED", msgUnauthorized)
-	waitEvent(t, ts, "revoked_key_used", rv.ID)
+	wait.Until(t, 5*time.Second, func() bool {
+		r := ts.req("GET", "/api/external/me", rv.Key, nil)
+		if r.Status != 200 {
+			expectError(t, r, 401, "UNAUTHORIZED", msgUnauthorized)
+		}
+		return r.Status == 401
+	}, "the revoked key is still accepted")
+	syncedEvent(t, ts, "revoked_key_used", rv.ID)
 	// Events are in the audit trail too, which still verifies.
 	_, recs := auditExportOf(t, ts)
 	found := false

@@ -155,7 +155,10 @@ type Server struct {
 	Store     *sqlstore.Store
 	Audit     *audit.Writer
 	Metrics   *usage.Metrics
-	Log       *slog.Logger
+	// Usage is the per-key usage recorder and anomaly rules (its Sync
+	// lets a test look at what they stored).
+	Usage *usage.Recorder
+	Log   *slog.Logger
 	// Pending is true when the database waits for migrations: the API
 	// answers 503 until `novamed migrate` has run.
 	Pending bool
@@ -245,6 +248,7 @@ func New(ctx context.Context, cfg Config, d Deps) (srv *Server, err error) {
 	s.Audit = audit.NewWriter(store, log)
 	s.push(func() { s.Audit.Close() })
 	recorder := usage.NewRecorder(store, log, s.Metrics, now, cfg.Anomaly)
+	s.Usage = recorder
 	s.push(recorder.Close)
 	if cfg.Sandbox {
 		s.push(Owned(ctx, func(ctx context.Context) { sandbox.Run(ctx, store, cfg.SandboxStep, now, log) }))

@@ -2,6 +2,7 @@ package usage
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -28,12 +29,15 @@ type Recorder struct {
 	failures map[string]*burstState // per prefix
 
 	events chan *novamed.SecurityEvent
+	syncs  chan chan struct{} // Sync's requests to the loop
 	stop   chan struct{}
 	done   chan struct{}
 
-	// tasks are the store lookups the rules start off the request path
-	// (a key's networks, a rolled key's successor); Close waits for them.
-	tasks   sync.WaitGroup
+	// tasks counts the store lookups the rules start off the request path
+	// (a key's networks, a rolled key's successor), under mu; idle is
+	// broadcast when it drops to zero. Close and Sync wait for them.
+	tasks   int
+	idle    *sync.Cond
 	closing bool // under mu: no new tasks
 }
 
@@ -47,7 +51,9 @@ func NewRecorder(store novamed.UsageRecorderStore, log *slog.Logger, m *Metrics,
 	r := &Recorder{store: store, log: log, metrics: m, now: now, rules: rules.withDefaults(),
 		counts: map[countKey]int64{}, activity: map[string]novamed.KeyActivity{}, keys: map[string]*keyState{},
 		prefixes: map[string]string{}, failures: map[string]*burstState{},
-		events: make(chan *novamed.SecurityEvent, 256), stop: make(chan struct{}), done: make(chan struct{})}
+		events: make(chan *novamed.SecurityEvent, 256), syncs: make(chan chan struct{}),
+		stop: make(chan struct{}), done: make(chan struct{})}
+	r.idle = sync.NewCond(&r.mu)
 	go r.loop()
 	return r
 }
@@ -96,6 +102,9 @@ func (r *Recorder) loop() {
 		select {
 		case ev := <-r.events:
 			r.saveEvent(ev)
+		case reply := <-r.syncs:
+			r.saveQueuedEvents()
+			close(reply)
 		case <-flush.C:
 			if err := r.Flush(context.Background()); err != nil {
 				r.log.Error("usage flush failed", "err", err)
@@ -105,18 +114,22 @@ func (r *Recorder) loop() {
 				r.log.Error("loading key prefixes failed", "err", err)
 			}
 		case <-r.stop:
-			for {
-				select {
-				case ev := <-r.events:
-					r.saveEvent(ev)
-					continue
-				default:
-				}
-				break
-			}
+			r.saveQueuedEvents()
 			if err := r.Flush(context.Background()); err != nil {
 				r.log.Error("usage flush failed", "err", err)
 			}
+			return
+		}
+	}
+}
+
+// saveQueuedEvents stores the events waiting in the queue.
+func (r *Recorder) saveQueuedEvents() {
+	for {
+		select {
+		case ev := <-r.events:
+			r.saveEvent(ev)
+		default:
 			return
 		}
 	}
@@ -136,11 +149,56 @@ func (r *Recorder) spawn(task func()) {
 	if r.closing {
 		return
 	}
-	r.tasks.Add(1)
+	r.tasks++
 	go func() {
-		defer r.tasks.Done()
+		defer r.taskDone()
 		task()
 	}()
+}
+
+func (r *Recorder) taskDone() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.tasks--
+	if r.tasks == 0 {
+		r.idle.Broadcast()
+	}
+}
+
+// waitTasks waits until no rule lookup runs.
+func (r *Recorder) waitTasks() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for r.tasks > 0 {
+		r.idle.Wait()
+	}
+}
+
+// Sync brings the store up to date with what the recorder was told before
+// the call: the rules' lookups it started have finished, the security
+// events they and the requests raised are stored, and the counters are
+// flushed. Without traffic meanwhile, what Sync leaves unstored was never
+// going to be stored: a test asserts that something did not happen by
+// calling Sync, then looking, instead of waiting for a guessed time.
+func (r *Recorder) Sync(ctx context.Context) error {
+	if r == nil {
+		return nil
+	}
+	r.waitTasks()
+	reply := make(chan struct{})
+	select {
+	case r.syncs <- reply:
+	case <-r.done:
+		return errors.New("usage: recorder closed")
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	select {
+	case <-reply:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return r.Flush(ctx)
 }
 
 // Close waits for the rules' lookups in flight, then flushes counters and
@@ -153,7 +211,7 @@ func (r *Recorder) Close() {
 	r.mu.Lock()
 	r.closing = true
 	r.mu.Unlock()
-	r.tasks.Wait()
+	r.waitTasks()
 	select {
 	case <-r.stop:
 	default:
