@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 // exportWindow runs `novamed audit export --since --until` and returns
@@ -228,12 +229,7 @@ func TestServeWritesCheckpoints(t *testing.T) {
 		b, _ := os.ReadFile(file)
 		return bytes.Count(b, []byte("\n"))
 	}
-	for deadline := time.Now().Add(10 * time.Second); lines() < 2; {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s has %d checkpoints after 10 s with a 1 s interval", file, lines())
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	wait.Until(t, 10*time.Second, func() bool { return lines() >= 2 }, "%s has %d checkpoints after 10 s with a 1 s interval", file, lines())
 	ts.stop()
 	if fi, err := os.Stat(file); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Errorf("checkpoint file: %v %v; want mode 0600", fi.Mode(), err)

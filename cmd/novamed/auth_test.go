@@ -12,7 +12,7 @@ const msgUnauthorized = "Unauthorized. This can happen if the access token is in
 
 func TestEveryUnauthorizedCase(t *testing.T) {
 	ts := startServer(t, "development")
-	expired := ts.newKey("--clinic", demoClinic, "--expires-in", "1s")
+	expired := ts.newKey("--clinic", demoClinic, "--expires-in", "1ms")
 	revoked := ts.newKey("--clinic", demoClinic)
 	ts.mustCLI(nil, "keys", "revoke", revoked.ID)
 	// A deployment issues keys of its own environment only: the other
@@ -24,7 +24,12 @@ func TestEveryUnauthorizedCase(t *testing.T) {
 	// One character changed: the checksum refuses it without a lookup.
 	flipped := []byte(ts.Key)
 	flipped[10] ^= 1
-	time.Sleep(1100 * time.Millisecond) // let the short key expire
+	// The short key has expired by its own record (no request used it).
+	expiresAt, err := time.Parse(time.RFC3339Nano, *expired.ExpiresAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wait.Until(t, 5*time.Second, func() bool { return time.Now().After(expiresAt) }, "the key's expiry %v has not passed", expiresAt)
 
 	cases := map[string][]string{
 		"missing":           {"x-api-key", ""},
@@ -59,7 +64,8 @@ func TestRevokeReachesRunningServerWithinTwoSeconds(t *testing.T) {
 }
 
 func TestRollKeepsOldKeyDuringGrace(t *testing.T) {
-	ts := startServer(t, "development")
+	// A short key cache: the old key is refused as soon as its grace ends.
+	ts := startServer(t, "development", "--key-cache-ttl", "50ms")
 	old := ts.newKey("--clinic", demoClinic, "--name", "rolling")
 	var rolled struct {
 		ID, Key, Replaces string
@@ -76,8 +82,16 @@ func TestRollKeepsOldKeyDuringGrace(t *testing.T) {
 	if err := ts.cli(nil, "keys", "roll", old.ID); err == nil {
 		t.Errorf("rolling an already rolled key succeeded")
 	}
-	time.Sleep(time.Until(*rolled.OldExpires) + 1100*time.Millisecond)
-	expectError(t, ts.req("GET", "/api/external/me", old.Key, nil), 401, "UNAUTHORIZED", msgUnauthorized)
+	wait.Until(t, time.Until(*rolled.OldExpires)+5*time.Second, func() bool {
+		r := ts.req("GET", "/api/external/me", old.Key, nil)
+		if r.Status != 200 {
+			expectError(t, r, 401, "UNAUTHORIZED", msgUnauthorized)
+		}
+		return r.Status == 401
+	}, "the old key is accepted after its grace")
+	if time.Now().Before(*rolled.OldExpires) {
+		t.Errorf("the old key was refused before its grace ended (%v)", *rolled.OldExpires)
+	}
 	expectOK(t, ts.req("GET", "/api/external/me", rolled.Key, nil))
 }
 

@@ -8,6 +8,9 @@ import (
 	"time"
 )
 
+// waitSeconds lets n seconds (and a little) pass: for a test of what a
+// Retry-After of n seconds promises, that very wait is the behaviour under
+// test (the limiter runs on the real clock).
 func waitSeconds(n int) { time.Sleep(time.Duration(n)*time.Second + 50*time.Millisecond) }
 
 // clientFrom returns an HTTP client whose connections come from a given

@@ -152,6 +152,8 @@ func crashHarness(t *testing.T, bin, mode string) {
 				}
 			}()
 		}
+		// The behaviour under test: a kill at a random moment of the load
+		// (not a wait for something to happen).
 		time.Sleep(time.Duration(60+rand.IntN(250)) * time.Millisecond)
 		p.kill()
 		cancel()

@@ -29,6 +29,7 @@ import (
 	"time"
 
 	"github.com/novamed/partner-api/client"
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 // faultSuite skips unless the suite was asked for, and skips loudly (fails
@@ -321,17 +322,12 @@ func readyzStatus(url string) (int, string) {
 	return resp.StatusCode, string(b)
 }
 
-// faultWait polls cond every 20 ms until it holds or limit passes, and
-// returns how long it took.
+// faultWait polls cond until it holds or limit passes, and returns how
+// long it took.
 func faultWait(t *testing.T, what string, limit time.Duration, cond func() bool) time.Duration {
 	t.Helper()
 	start := time.Now()
-	for !cond() {
-		if time.Since(start) > limit {
-			t.Fatalf("%s: not within %v", what, limit)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	wait.Until(t, limit, cond, "%s: not within %v", what, limit)
 	return time.Since(start)
 }
 

@@ -173,6 +173,16 @@ func (ts *testServer) waitHealthy() {
 	}, "/healthz never answered 200")
 }
 
+// startLog is the server's log once the lines of its start are all
+// written: the log writer batches info lines (100 ms), in order, so once
+// the "listening" line, the last of the start, is there, so is every
+// earlier one.
+func (ts *testServer) startLog() string {
+	ts.t.Helper()
+	wait.Until(ts.t, 5*time.Second, func() bool { return strings.Contains(ts.logs.String(), `"msg":"listening"`) }, "no listening line in the log")
+	return ts.logs.String()
+}
+
 // syncUsage brings the store up to date with the usage recorder of the
 // running server (usage.Recorder.Sync): the security events raised so far
 // are stored, the rules' lookups done, the counters flushed.

@@ -21,6 +21,7 @@ import (
 
 	"github.com/novamed/partner-api/internal/apikey"
 	"github.com/novamed/partner-api/internal/audit"
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 // ---------------------------------------------------------------------------
@@ -754,13 +755,7 @@ func TestProductionRefusesUnsafeStart(t *testing.T) {
 		}
 		var resp *http.Response
 		var err error
-		for range 200 {
-			if resp, err = http.Get("http://127.0.0.1:" + port + "/healthz"); err == nil {
-				break
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-		if err != nil {
+		if !wait.For(2*time.Second, func() bool { resp, err = http.Get("http://127.0.0.1:" + port + "/healthz"); return err == nil }) {
 			t.Fatalf("healthz: %v", err)
 		}
 		resp.Body.Close()

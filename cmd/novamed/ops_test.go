@@ -21,6 +21,7 @@ import (
 	_ "modernc.org/sqlite"
 
 	"github.com/novamed/partner-api/internal/testenv/pgdb"
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 // cliIn runs one command in-process with vars as its environment.
@@ -222,16 +223,10 @@ func TestServeWaitsForExplicitMigrations(t *testing.T) {
 	if out, err := cliIn(nil, "migrate", "--data-dir", dir); err != nil || !strings.Contains(out, fmt.Sprintf("schema version %d: up to date", head)) {
 		t.Fatalf("migrate: %q %v", out, err)
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		code, body := get("/readyz")
-		if code == 200 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("/readyz after migrate: %d %s", code, body)
-		}
-		time.Sleep(20 * time.Millisecond) // polling the condition, not synchronising on time
+	var code int
+	var body string
+	if !wait.For(10*time.Second, func() bool { code, body = get("/readyz"); return code == 200 }) {
+		t.Fatalf("/readyz after migrate: %d %s", code, body)
 	}
 	if code, _ := get("/api/external/me"); code != 401 {
 		t.Errorf("the API after migrate answered %d, want 401 for a request without a key", code)
@@ -288,18 +283,14 @@ func TestBackupWhileEightClientsWrite(t *testing.T) {
 		}()
 	}
 	// Let writes flow, then take the backup while they go on.
-	for {
-		mu.Lock()
-		n := len(acked)
-		mu.Unlock()
-		if n >= 40 {
-			break
-		}
+	wait.Until(t, 60*time.Second, func() bool {
 		if fails.Load() > 20 {
 			t.Fatalf("writers failing: %v", first.Load())
 		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		mu.Lock()
+		defer mu.Unlock()
+		return len(acked) >= 40
+	}, "40 acknowledged writes before the backup")
 	mu.Lock()
 	before := append([]string(nil), acked...)
 	mu.Unlock()

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 // Tests of the outside black-box test's findings (issue 19) that need the
@@ -138,13 +140,7 @@ func TestBehindTLSProxyWithoutTrustedProxyWarns(t *testing.T) {
 // waitFor polls cond until it holds or 10 s have passed.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	wait.Until(t, 10*time.Second, cond, "timed out waiting for %s", what)
 }
 
 // TestInvisibleCharactersDoNotDefeatDuplicates (issue 19.8): a name with an

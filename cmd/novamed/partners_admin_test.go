@@ -4,6 +4,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 // TestAdminOnboardsAPartnerOnProduction: through the admin API on a
@@ -87,19 +89,13 @@ func TestAdminOnboardsAPartnerOnProduction(t *testing.T) {
 	if r := adminReq(t, ts, "POST", "/api/admin/partners/"+p.ID+"/suspend", security, nil); r.Status != 200 {
 		t.Fatalf("suspend: %d %s", r.Status, r.Body)
 	}
-	for start := time.Now(); ts.req("GET", "/api/external/me", k.Key, nil).Status != 401; time.Sleep(20 * time.Millisecond) {
-		if time.Since(start) > 2*time.Second {
-			t.Fatalf("the suspended partner's key is accepted after %v", time.Since(start))
-		}
-	}
+	wait.Until(t, 2*time.Second, func() bool { return ts.req("GET", "/api/external/me", k.Key, nil).Status == 401 },
+		"the suspended partner's key is accepted after 2 s")
 	if r := adminReq(t, ts, "POST", "/api/admin/partners/"+p.ID+"/reinstate", security, nil); r.Status != 200 {
 		t.Fatalf("reinstate: %d %s", r.Status, r.Body)
 	}
-	for start := time.Now(); ts.req("GET", "/api/external/me", k.Key, nil).Status != 200; time.Sleep(20 * time.Millisecond) {
-		if time.Since(start) > 2*time.Second {
-			t.Fatalf("the reinstated partner's key is refused after %v", time.Since(start))
-		}
-	}
+	wait.Until(t, 2*time.Second, func() bool { return ts.req("GET", "/api/external/me", k.Key, nil).Status == 200 },
+		"the reinstated partner's key is refused after 2 s")
 
 	r = adminReq(t, ts, "GET", "/api/admin/partners/"+p.ID, viewer, nil)
 	if r.Status != 200 {

@@ -5,6 +5,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 // pharmacy is a development server with the sandbox off, a practitioner and
@@ -461,22 +463,23 @@ func TestSandboxWalksOrdersToDelivered(t *testing.T) {
 	expectOK(t, r)
 	var o orderAnswer
 	r.data(t, &o)
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	if !strings.Contains(ts.startLog(), "sandbox pharmacy on") {
+		t.Errorf("the sandbox runs but its start is not logged (TestSandboxNeverInProduction relies on it)")
+	}
+	var got orderAnswer
+	var lastOrder, lastPractitioner []byte
+	if !wait.For(15*time.Second, func() bool {
 		r := ts.req("GET", "/api/external/medication-order/"+o.OrderID, ts.Key, nil)
-		var got orderAnswer
+		got = orderAnswer{}
 		r.data(t, &got)
 		p := ts.req("GET", "/api/external/practitioner/"+pr.ID, ts.Key, nil)
-		if got.Status == "delivered" && strings.Contains(string(p.Body), `"status":"active"`) {
-			if got.Shipment == nil || got.Shipment.Tracking == "" || got.Items[0].RxNumber == "" {
-				t.Errorf("delivered without shipment or rx: %s", r.Body)
-			}
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("sandbox did not deliver: order %s, practitioner %s", got.Status, p.Body)
-		}
-		time.Sleep(50 * time.Millisecond)
+		lastOrder, lastPractitioner = r.Body, p.Body
+		return got.Status == "delivered" && strings.Contains(string(p.Body), `"status":"active"`)
+	}) {
+		t.Fatalf("sandbox did not deliver: order %s, practitioner %s", got.Status, lastPractitioner)
+	}
+	if got.Shipment == nil || got.Shipment.Tracking == "" || got.Items[0].RxNumber == "" {
+		t.Errorf("delivered without shipment or rx: %s", lastOrder)
 	}
 	var ev struct {
 		Events []struct {
@@ -511,7 +514,12 @@ func TestSandboxNeverInProduction(t *testing.T) {
 		ID string `json:"practitioner_id"`
 	}
 	r.data(t, &pr)
-	time.Sleep(500 * time.Millisecond)
+	// No sandbox was started (a started one says so at start, before the
+	// server listens: TestSandboxWalksOrdersToDelivered checks the line),
+	// so nothing will ever activate the practitioner.
+	if strings.Contains(prod.startLog(), "sandbox pharmacy on") {
+		t.Fatalf("a production server started the sandbox")
+	}
 	r = prod.req("GET", "/api/external/practitioner/"+pr.ID, k.Key, nil)
 	if !strings.Contains(string(r.Body), `"status":"pending"`) {
 		t.Errorf("a production practitioner was activated without NovaMed: %s", r.Body)

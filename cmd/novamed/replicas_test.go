@@ -21,6 +21,7 @@ import (
 	_ "github.com/jackc/pgx/v5/stdlib" // the PostgreSQL driver the store uses
 
 	"github.com/novamed/partner-api/internal/testenv/pgdb"
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 // needService skips loudly when a service is missing locally; in CI (CI=true)
@@ -72,14 +73,13 @@ func (r *privateRedis) start(t *testing.T) {
 	if err := r.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	for i := 0; i < 100; i++ {
-		if c, err := net.Dial("tcp", "127.0.0.1:"+r.port); err == nil {
+	wait.Until(t, 5*time.Second, func() bool {
+		c, err := net.Dial("tcp", "127.0.0.1:"+r.port)
+		if err == nil {
 			c.Close()
-			return
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatal("private redis did not start")
+		return err == nil
+	}, "private redis did not start")
 }
 
 func (r *privateRedis) stop() {
@@ -236,7 +236,34 @@ func TestReplicasOnPostgresAndRedis(t *testing.T) {
 			call(t, "POST", r[i%3].url+"/api/external/webhook/"+webhookIDOf(b)+"/test", key.Key, "")
 		}
 		rc.waitFor(t, "nine test events", func(ds []delivered) bool { return len(ds) >= 9 })
-		time.Sleep(500 * time.Millisecond) // any duplicate would arrive by now
+		// The log of every replica's work: each delivery succeeded with
+		// one attempt (a delivery claimed twice would show two). An
+		// attempt is sent before it is recorded, so the receiver then has
+		// every request there was.
+		wait.Until(t, 10*time.Second, func() bool {
+			_, lb := call(t, "GET", r[0].url+"/api/external/webhook/"+webhookIDOf(b)+"/deliveries?limit=100", key.Key, "")
+			var page struct {
+				Data struct {
+					Items []struct {
+						Status   string
+						Attempts []json.RawMessage
+					}
+				}
+			}
+			json.Unmarshal(lb, &page) //nolint:errcheck // an empty page waits
+			if len(page.Data.Items) != 9 {
+				return false
+			}
+			for _, d := range page.Data.Items {
+				if d.Status != "succeeded" {
+					return false
+				}
+				if len(d.Attempts) != 1 {
+					t.Fatalf("a delivery was attempted %d times: %s", len(d.Attempts), lb)
+				}
+			}
+			return true
+		}, "the nine deliveries are not all marked succeeded")
 		got := rc.snapshot()
 		seen := map[string]int{}
 		for _, d := range got {
@@ -261,16 +288,10 @@ func TestReplicasOnPostgresAndRedis(t *testing.T) {
 		c.cli(nil, "keys", "revoke", k.ID)
 		start := time.Now()
 		for _, p := range r {
-			for {
+			wait.Until(t, 2*time.Second-time.Since(start), func() bool {
 				st, _ := call(t, "GET", p.url+"/api/external/me", k.Key, "")
-				if st == 401 {
-					break
-				}
-				if time.Since(start) > 2*time.Second {
-					t.Fatalf("replica %s still accepts a revoked key after %v", p.url, time.Since(start))
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+				return st == 401
+			}, "replica %s still accepts a revoked key after %v", p.url, time.Since(start))
 		}
 		t.Logf("revocation visible on all replicas after %v", time.Since(start).Round(time.Millisecond))
 	})
@@ -279,49 +300,51 @@ func TestReplicasOnPostgresAndRedis(t *testing.T) {
 		var revoked, live issuedKey
 		c.cli(&revoked, "keys", "create", "--clinic", demoClinic)
 		c.cli(&live, "keys", "create", "--clinic", demoClinic)
-		c.cli(nil, "keys", "revoke", revoked.ID)
-		time.Sleep(1100 * time.Millisecond)
+		c.cli(nil, "keys", "revoke", revoked.ID) // never used, so in no replica's cache
 		rds.stop()
-		deadline := time.Now().Add(3 * time.Second)
-		for time.Now().Before(deadline) {
-			for _, p := range r {
+		// Until every replica has noticed the outage (its readiness says
+		// redis degraded, and it stays ready: Redis is optional), and
+		// meanwhile, each answers with the live key and refuses the revoked one.
+		noticed := make([]bool, len(r))
+		wait.Until(t, 10*time.Second, func() bool {
+			all := true
+			for i, p := range r {
 				if st, b := call(t, "GET", p.url+"/api/external/me", live.Key, ""); st != 200 {
 					t.Fatalf("live key with redis down: %d %s", st, b)
 				}
 				if st, _ := call(t, "GET", p.url+"/api/external/me", revoked.Key, ""); st != 401 {
 					t.Fatalf("revoked key accepted with redis down: %d", st)
 				}
+				if !noticed[i] {
+					st, b := call(t, "GET", p.url+"/readyz", "", "")
+					if st != 200 {
+						t.Fatalf("readyz with redis down: %d %s, want 200", st, b)
+					}
+					noticed[i] = strings.Contains(string(b), `"redis":"degraded"`)
+				}
+				all = all && noticed[i]
 			}
-			time.Sleep(200 * time.Millisecond)
-		}
-		// Redis is optional: the replica stays ready and says so.
-		if st, b := call(t, "GET", r[0].url+"/readyz", "", ""); st != 200 || !strings.Contains(string(b), `"redis":"degraded"`) {
-			t.Errorf("readyz with redis down: %d %s, want 200 with redis degraded", st, b)
-		}
+			return all
+		}, "not every replica's readiness reports redis degraded")
 		// A revocation during the outage still lands within the cache expiry.
 		cmd := exec.Command(c.bin, "keys", "revoke", live.ID, "--db", dsn, "--redis", rds.url())
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "NOVAMED_MASTER_KEY=" + testMasterKey()}
 		if out, err := cmd.CombinedOutput(); err != nil {
 			t.Fatalf("revoke with redis down: %v %s", err, out)
 		}
-		time.Sleep(1500 * time.Millisecond)
+		revokedAt := time.Now()
 		for _, p := range r {
-			if st, _ := call(t, "GET", p.url+"/api/external/me", live.Key, ""); st != 401 {
-				t.Errorf("key revoked during the outage still accepted on %s", p.url)
-			}
+			// Within the key cache's expiry (1 s), with a margin.
+			wait.Until(t, 1500*time.Millisecond-time.Since(revokedAt), func() bool {
+				st, _ := call(t, "GET", p.url+"/api/external/me", live.Key, "")
+				return st == 401
+			}, "key revoked during the outage still accepted on %s", p.url)
 		}
 		rds.start(t)
-		deadline = time.Now().Add(5 * time.Second)
-		for {
+		wait.Until(t, 5*time.Second, func() bool {
 			st, b := call(t, "GET", r[0].url+"/readyz", "", "")
-			if st == 200 && strings.Contains(string(b), `"redis":"ok"`) {
-				break
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("readyz did not report redis ok after it returned")
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
+			return st == 200 && strings.Contains(string(b), `"redis":"ok"`)
+		}, "readyz did not report redis ok after it returned")
 	})
 
 	t.Run("replica killed under load", func(t *testing.T) {
@@ -358,10 +381,14 @@ func TestReplicasOnPostgresAndRedis(t *testing.T) {
 				}
 			}(w)
 		}
-		time.Sleep(700 * time.Millisecond)
+		// Load on all three, then the kill under load, then load on the
+		// two survivors: each phase lasts until it has acknowledged writes.
+		acks := func() int { mu.Lock(); defer mu.Unlock(); return len(acked) }
+		wait.Until(t, 20*time.Second, func() bool { return acks() >= 30 }, "writes before the kill: %d acknowledged", acks())
 		killed.Store(true)
 		r[1].kill()
-		time.Sleep(700 * time.Millisecond)
+		afterKill := acks()
+		wait.Until(t, 20*time.Second, func() bool { return acks() >= afterKill+30 }, "writes after the kill: %d acknowledged", acks()-afterKill)
 		cancel()
 		wg.Wait()
 		if failuresOnSurvivors.Load() > 0 {
@@ -453,36 +480,13 @@ func TestReplicaDiesHoldingADelivery(t *testing.T) {
 		t.Fatalf("webhook: %d %s", st, b)
 	}
 	call(t, "POST", first.url+"/api/external/webhook/"+webhookIDOf(b)+"/test", key, "")
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		mu.Lock()
-		n := len(ids)
-		mu.Unlock()
-		if n == 1 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("first attempt never arrived")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	attempts := func() int { mu.Lock(); defer mu.Unlock(); return len(ids) }
+	wait.Until(t, 10*time.Second, func() bool { return attempts() == 1 }, "first attempt never arrived")
 	first.kill()
 	close(release)
 	second := startProcessEnv(t, bin, env, append(common, "--data-dir", t.TempDir())...)
 	t.Cleanup(second.kill)
-	deadline = time.Now().Add(20 * time.Second)
-	for {
-		mu.Lock()
-		done := len(ids) >= 2
-		mu.Unlock()
-		if done {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the surviving replica never picked up the abandoned delivery")
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	wait.Until(t, 20*time.Second, func() bool { return attempts() >= 2 }, "the surviving replica never picked up the abandoned delivery")
 	mu.Lock()
 	defer mu.Unlock()
 	if ids[0] != ids[1] {

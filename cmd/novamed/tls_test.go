@@ -20,6 +20,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 // selfSignedCert writes a P-256 certificate for 127.0.0.1 and its key as
@@ -108,18 +110,15 @@ func startTLSServer(t *testing.T, certFile, keyFile string, pool *x509.CertPool)
 	}
 	client := tlsClient(&tls.Config{RootCAs: pool}, false)
 	defer client.CloseIdleConnections()
-	for range 200 {
+	wait.Until(t, 2*time.Second, func() bool {
 		resp, err := client.Get("https://" + addr + "/healthz")
-		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == 200 {
-				return addr
-			}
+		if err != nil {
+			return false
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
-	t.Fatalf("TLS /healthz never answered 200; logs:\n%s", stderr.String())
-	return ""
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	}, "TLS /healthz never answered 200; logs:\n%s", stderr.String())
+	return addr
 }
 
 func tlsClient(cfg *tls.Config, h2 bool) *http.Client {

@@ -10,6 +10,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 // orderReceiver records every delivery it answers, in arrival order, and
@@ -61,15 +63,11 @@ func (rc *orderReceiver) snapshot() []orderDelivery {
 
 func (rc *orderReceiver) waitFor(t *testing.T, what string, cond func([]orderDelivery) bool) []orderDelivery {
 	t.Helper()
-	deadline := time.Now().Add(45 * time.Second)
-	for time.Now().Before(deadline) {
-		if got := rc.snapshot(); cond(got) {
-			return got
-		}
-		time.Sleep(20 * time.Millisecond)
+	var got []orderDelivery
+	if !wait.For(45*time.Second, func() bool { got = rc.snapshot(); return cond(got) }) {
+		t.Fatalf("timed out waiting for %s; got %+v", what, rc.snapshot())
 	}
-	t.Fatalf("timed out waiting for %s; got %+v", what, rc.snapshot())
-	return nil
+	return got
 }
 
 // accepted lists the accepted events of one order, in arrival order.
@@ -280,21 +278,15 @@ func TestPublishedReceiversAcceptDeliveries(t *testing.T) {
 		n := len(statuses)
 		mu.Unlock()
 		expectOK(t, ts.req("POST", "/api/external/webhook/"+w.ID+"/test", ts.Key, nil))
-		deadline := time.Now().Add(10 * time.Second)
-		for {
+		var got []int
+		wait.Until(t, 10*time.Second, func() bool {
 			mu.Lock()
-			got := slices.Clone(statuses)
+			got = slices.Clone(statuses)
 			mu.Unlock()
-			if len(got) > n {
-				if got[n] != want {
-					t.Errorf("%s: the guide's receiver answered %d, want %d", what, got[n], want)
-				}
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: no delivery", what)
-			}
-			time.Sleep(20 * time.Millisecond)
+			return len(got) > n
+		}, "%s: no delivery", what)
+		if got[n] != want {
+			t.Errorf("%s: the guide's receiver answered %d, want %d", what, got[n], want)
 		}
 	}
 	mu.Lock()

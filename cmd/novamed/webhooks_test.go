@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/novamed/partner-api/client/webhook"
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 // receiver is a partner's webhook endpoint on loopback.
@@ -64,15 +65,11 @@ func (rc *receiver) snapshot() []delivered {
 
 func (rc *receiver) waitFor(t *testing.T, what string, cond func([]delivered) bool) []delivered {
 	t.Helper()
-	deadline := time.Now().Add(45 * time.Second)
-	for time.Now().Before(deadline) {
-		if got := rc.snapshot(); cond(got) {
-			return got
-		}
-		time.Sleep(25 * time.Millisecond)
+	var got []delivered
+	if !wait.For(45*time.Second, func() bool { got = rc.snapshot(); return cond(got) }) {
+		t.Fatalf("timed out waiting for %s; got %+v", what, rc.snapshot())
 	}
-	t.Fatalf("timed out waiting for %s; got %+v", what, rc.snapshot())
-	return nil
+	return got
 }
 
 type createdWebhook struct {
@@ -164,8 +161,9 @@ func TestWebhooksDeliverTheLifecycle(t *testing.T) {
 	}
 	// The delivery log shows each as succeeded with one attempt (an attempt
 	// is recorded just after the receiver answers, so poll briefly).
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	bad := ""
+	nItems := 0
+	if !wait.For(10*time.Second, func() bool {
 		r = ts.req("GET", "/api/external/webhook/"+w.ID+"/deliveries?limit=100", ts.Key, nil)
 		expectOK(t, r)
 		var log struct {
@@ -177,19 +175,15 @@ func TestWebhooksDeliverTheLifecycle(t *testing.T) {
 			}
 		}
 		r.data(t, &log)
-		bad := ""
+		bad, nItems = "", len(log.Items)
 		for _, d := range log.Items {
 			if d.Status != "succeeded" || len(d.Attempts) != 1 || d.Attempts[0].StatusCode != 204 {
 				bad = fmt.Sprintf("%+v", d)
 			}
 		}
-		if bad == "" && len(log.Items) >= len(want) {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("delivery log entry %s (of %d)", bad, len(log.Items))
-		}
-		time.Sleep(50 * time.Millisecond)
+		return bad == "" && len(log.Items) >= len(want)
+	}) {
+		t.Fatalf("delivery log entry %s (of %d)", bad, nItems)
 	}
 	// A test event reaches the receiver too.
 	expectOK(t, ts.req("POST", "/api/external/webhook/"+w.ID+"/test", ts.Key, nil))
@@ -208,7 +202,15 @@ func TestWebhookRetriesAndFailure(t *testing.T) {
 	if got[0].ID != got[1].ID || got[1].ID != got[2].ID {
 		t.Errorf("webhook-id changed across retries: %s %s %s", got[0].ID, got[1].ID, got[2].ID)
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Once the log says succeeded, no attempt can follow: the receiver
+	// has all there will ever be (an attempt is sent before it is recorded).
+	wait.Until(t, 10*time.Second, func() bool {
+		var page struct {
+			Items []struct{ Status string }
+		}
+		ts.req("GET", "/api/external/webhook/"+w.ID+"/deliveries", ts.Key, nil).data(t, &page)
+		return len(page.Items) == 1 && page.Items[0].Status == "succeeded"
+	}, "the delivery is not marked succeeded")
 	if n := len(flaky.snapshot()); n != 3 {
 		t.Errorf("%d attempts after success, want 3", n)
 	}
@@ -229,9 +231,10 @@ func TestWebhookRetriesAndFailure(t *testing.T) {
 			Error      string `json:"error"`
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	var lastBody []byte
+	if !wait.For(10*time.Second, func() bool {
 		r := ts.req("GET", "/api/external/webhook/"+w2.ID+"/deliveries?status=failed", ts.Key, nil)
+		lastBody = r.Body
 		var page struct{ Items []json.RawMessage }
 		r.data(t, &page)
 		if len(page.Items) == 1 {
@@ -245,17 +248,16 @@ func TestWebhookRetriesAndFailure(t *testing.T) {
 					}
 				}
 			}{&failed})
-			break
+			return true
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("delivery never marked failed: %s", r.Body)
-		}
-		time.Sleep(50 * time.Millisecond)
+		return false
+	}) {
+		t.Fatalf("delivery never marked failed: %s", lastBody)
 	}
 	if len(failed[0].Attempts) != 5 || failed[0].Attempts[4].StatusCode != 500 || failed[0].Attempts[4].Error == "" {
 		t.Errorf("failed delivery: %+v", failed[0])
 	}
-	time.Sleep(300 * time.Millisecond)
+	// Marked failed: no attempt can follow, the receiver has them all.
 	if n := len(down.snapshot()); n != 5 {
 		t.Errorf("%d attempts, want exactly 5", n)
 	}
@@ -347,7 +349,13 @@ func TestWebhookEventsStayInTheirClinic(t *testing.T) {
 	_, o := p.order(t, nil, nil)
 	p.advance(t, o.OrderID, "verified", "submitted")
 	ra.waitFor(t, "A's events", func(ds []delivered) bool { return len(ds) >= 2 })
-	time.Sleep(200 * time.Millisecond)
+	// Deliveries are queued with their event (the outbox): none queued
+	// for B's webhook means none will ever reach it.
+	var bLog struct{ Items []json.RawMessage }
+	ts.req("GET", "/api/external/webhook/"+wb.ID+"/deliveries?limit=100", keyB.Key, nil).data(t, &bLog)
+	if len(bLog.Items) != 0 {
+		t.Errorf("clinic B's webhook has %d deliveries of A's events", len(bLog.Items))
+	}
 	if got := rb.snapshot(); len(got) != 0 {
 		t.Errorf("clinic B's webhook received A's events: %+v", got)
 	}
