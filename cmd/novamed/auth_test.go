@@ -12,7 +12,7 @@ const msgUnauthorized = "Unauthorized. This can happen if the access token is in
 
 func TestEveryUnauthorizedCase(t *testing.T) {
 	ts := startServer(t, "development")
-	expired := ts.newKey("--clinic", demoClinic, "--expires-in", "1ms")
+	expired := ts.newKey("--clinic", demoClinic, "--expires-in", "500ms")
 	revoked := ts.newKey("--clinic", demoClinic)
 	ts.mustCLI(nil, "keys", "revoke", revoked.ID)
 	// A deployment issues keys of its own environment only: the other
@@ -66,7 +66,7 @@ func TestRevokeReachesRunningServerWithinTwoSeconds(t *testing.T) {
 func TestRollKeepsOldKeyDuringGrace(t *testing.T) {
 	// A short key cache: the old key is refused as soon as its grace ends.
 	ts := startServer(t, "development", "--key-cache-ttl", "50ms")
-	old := ts.newKey("--clinic", demoClinic, "--name", "rolling")
+	old := ts.newKey("--clinic", demoClinic, "--name", "rolling", "--rate-limit", "100000") // polled below
 	var rolled struct {
 		ID, Key, Replaces string
 		OldExpires        *time.Time `json:"old_key_expires_at"`

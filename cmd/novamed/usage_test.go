@@ -225,7 +225,7 @@ func TestAnomalyRolledAndRevokedKeys(t *testing.T) {
 	// A short key cache: the revoked key below is refused as soon as its
 	// cached copy expires.
 	ts := startServer(t, "development", "--sandbox", "off", "--anomaly-window", "200ms", "--key-cache-ttl", "50ms")
-	old := ts.newKey("--clinic", demoClinic)
+	old := ts.newKey("--clinic", demoClinic, "--rate-limit", "100000") // polled below
 	var rolled struct{ ID, Key string }
 	ts.mustCLI(&rolled, "keys", "roll", old.ID, "--grace", "1h")
 	ts.addSecret(rolled.Key)
@@ -245,7 +245,7 @@ func TestAnomalyRolledAndRevokedKeys(t *testing.T) {
 		t.Errorf("event %+v", ev)
 	}
 
-	rv := ts.newKey("--clinic", demoClinic)
+	rv := ts.newKey("--clinic", demoClinic, "--rate-limit", "100000") // polled below
 	expectOK(t, ts.req("GET", "/api/external/me", rv.Key, nil))
 	ts.mustCLI(nil, "keys", "revoke", rv.ID)
 	wait.Until(t, 5*time.Second, func() bool {
