@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/novamed/partner-api/internal/testenv/wait"
+
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/sqlstore"
 )
@@ -94,11 +96,5 @@ func TestReadsRefusedWhileAuditFlushFails(t *testing.T) {
 // waitFor polls cond until it holds (or fails the test after 10 s).
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
+	wait.Until(t, 10*time.Second, cond, "timed out waiting for %s", what)
 }

@@ -7,6 +7,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
 type lockedBuffer struct {
@@ -73,11 +75,5 @@ func TestFullBufferAndTickerWrite(t *testing.T) {
 	w = New(out, 5*time.Millisecond, 1<<20)
 	defer w.Close()
 	w.Write([]byte("line\n")) //nolint:errcheck // never fails
-	deadline := time.Now().Add(10 * time.Second)
-	for out.String() != "line\n" {
-		if time.Now().After(deadline) {
-			t.Fatal("buffered line never written by the periodic write")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	wait.Until(t, 10*time.Second, func() bool { return out.String() == "line\n" }, "buffered line never written by the periodic write")
 }

@@ -60,6 +60,9 @@ func TestRedis(t *testing.T) {
 	}
 	testLimiter(t, harness{
 		newLimiter: func(t *testing.T) (Limiter, func(time.Duration)) {
+			// Redis keeps time itself: the clock of this harness is the
+			// real one, advanced by waiting (the behaviour under test is
+			// expiry on Redis's clock).
 			return newRedis(t), time.Sleep
 		},
 		newRealClock: newRedis,

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/novamed/partner-api/internal/testenv/wait"
+
 	"github.com/novamed/partner-api/client"
 	"github.com/novamed/partner-api/client/webhook"
 	"github.com/novamed/partner-api/internal/novamed"
@@ -118,8 +120,13 @@ func TestWebhookDeliveriesVerify(t *testing.T) {
 		}
 	})
 	t.Run("stale timestamp", func(t *testing.T) {
-		// The genuine delivery, verified later than a tight tolerance allows.
-		time.Sleep(20 * time.Millisecond)
+		// The genuine delivery, verified later than a tight tolerance allows
+		// (its timestamp is in whole seconds: once more than 2 ms past it).
+		sent, err := strconv.ParseInt(d.header.Get(webhook.HeaderTimestamp), 10, 64)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wait.Until(t, 5*time.Second, func() bool { return time.Since(time.Unix(sent, 0)) > 2*time.Millisecond }, "the delivery's timestamp is still fresh")
 		if _, err := webhook.VerifyAndParse(wh.SigningSecret, d.header, d.body, time.Millisecond); !errors.Is(err, webhook.ErrBadTimestamp) {
 			t.Fatalf("delayed verify: %v", err)
 		}
@@ -148,18 +155,16 @@ func TestWebhookDeliveriesVerify(t *testing.T) {
 
 	// The delivery log shows the success; a retry sends the same webhook-id.
 	var dl *client.Delivery
-	deadline := time.Now().Add(5 * time.Second)
-	for dl == nil || dl.Status != client.DeliverySucceeded {
-		if time.Now().After(deadline) {
-			t.Fatalf("delivery log: %+v", dl)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !wait.For(5*time.Second, func() bool {
 		for x, err := range c.Webhooks.Deliveries(ctx, wh.ID, client.DeliveryListParams{Status: client.DeliverySucceeded}) {
 			if err != nil {
 				t.Fatal(err)
 			}
 			dl = x
 		}
+		return dl != nil && dl.Status == client.DeliverySucceeded
+	}) {
+		t.Fatalf("delivery log: %+v", dl)
 	}
 	if dl.ID != test.DeliveryID || dl.AttemptCount != 1 || len(dl.Attempts) != 1 || dl.Attempts[0].StatusCode != http.StatusNoContent {
 		t.Fatalf("delivery = %+v", dl)

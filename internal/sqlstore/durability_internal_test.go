@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/novamed/partner-api/internal/testenv/wait"
+
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/phi"
 )
@@ -68,13 +70,7 @@ func TestIncrementalAuditDefersTheSync(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	deadline := time.Now().Add(10 * time.Second)
-	for f.flusher.pending() {
-		if time.Now().After(deadline) {
-			t.Fatal("the flusher never synced the relaxed commits")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	wait.Until(t, 10*time.Second, func() bool { return !f.flusher.pending() }, "the flusher never synced the relaxed commits")
 	if syncs.Load() == 0 {
 		t.Error("pending cleared without a flush")
 	}

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/novamed/partner-api/internal/testenv/wait"
+
 	"github.com/google/uuid"
 	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" driver, for the maintenance connection
 
@@ -414,13 +416,9 @@ func TestPostgresWritesDoNotWaitForTheChainHead(t *testing.T) {
 	}
 	waitChained := func(want int) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for count("audit_log") != want || count("audit_pending") != 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("after 10 s: %d records chained, %d batches pending; want %d chained, none pending",
-					count("audit_log"), count("audit_pending"), want)
-			}
-			time.Sleep(20 * time.Millisecond)
+		if !wait.For(10*time.Second, func() bool { return count("audit_log") == want && count("audit_pending") == 0 }) {
+			t.Fatalf("after 10 s: %d records chained, %d batches pending; want %d chained, none pending",
+				count("audit_log"), count("audit_pending"), want)
 		}
 	}
 
@@ -536,22 +534,16 @@ func TestPostgresIncrementalAuditFlush(t *testing.T) {
 	if err := s.AppendAuditIncremental(ctx, rec("r2")); err != nil && !errors.Is(err, sqlstore.ErrAuditFlushFailing) {
 		t.Fatal(err)
 	}
-	wait := func(what string, cond func() bool) {
+	waitFor := func(what string, cond func() bool) {
 		t.Helper()
-		deadline := time.Now().Add(10 * time.Second)
-		for !cond() {
-			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s", what)
-			}
-			time.Sleep(2 * time.Millisecond)
-		}
+		wait.Until(t, 10*time.Second, cond, "timed out waiting for %s", what)
 	}
-	wait("the failing flush", func() bool { return s.AuditFlushErr() != nil })
+	waitFor("the failing flush", func() bool { return s.AuditFlushErr() != nil })
 	if err := s.AppendAuditIncremental(ctx, rec("r3")); !errors.Is(err, sqlstore.ErrAuditFlushFailing) || sqlstore.FaultOf(err) != sqlstore.Unavailable {
 		t.Errorf("append while failing: %v", err)
 	}
 	fail.Store(false)
-	wait("a flush to succeed", func() bool { return s.AuditFlushErr() == nil })
+	waitFor("a flush to succeed", func() bool { return s.AuditFlushErr() == nil })
 	if err := s.AppendAuditIncremental(ctx, rec("r4")); err != nil {
 		t.Fatal(err)
 	}
@@ -562,7 +554,7 @@ func TestPostgresIncrementalAuditFlush(t *testing.T) {
 	if !slices.Contains(ids, "r1") || !slices.Contains(ids, "r4") || slices.Contains(ids, "r3") {
 		t.Errorf("trail %v: want r1 and r4, never the refused r3", ids)
 	}
-	wait("two security events", func() bool {
+	waitFor("two security events", func() bool {
 		evs, err := s.ListSecurityEvents(ctx, time.Time{}, 10)
 		n := 0
 		for _, ev := range evs {

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/novamed/partner-api/internal/testenv/wait"
+
 	"github.com/google/uuid"
 
 	"github.com/novamed/partner-api/internal/novamed"
@@ -40,6 +42,8 @@ func TestTwoWorkersShareTheQueue(t *testing.T) {
 			inflight[id] = true
 			seen[id]++
 			mu.Unlock()
+			// A deliberately slow receiver: an overlap, if the worker
+			// allowed one, happens while it answers.
 			time.Sleep(5 * time.Millisecond)
 			mu.Lock()
 			inflight[id] = false
@@ -127,9 +131,11 @@ func TestLeaseExpiryRescuesAbandonedDelivery(t *testing.T) {
 		if again, _ := b.ClaimDeliveries(ctx, "other", time.Second, 10); len(again) != 0 {
 			t.Fatalf("a leased delivery was claimed twice")
 		}
-		time.Sleep(250 * time.Millisecond)
+		// Once the 200 ms lease has run out (on the store's clock), a
+		// round of another worker takes the delivery over.
 		w := newWorker(b, "rescuer", []time.Duration{0})
-		if n, err := w.RunOnce(ctx); err != nil || n != 1 {
+		var n int
+		if !wait.For(5*time.Second, func() bool { n, err = w.RunOnce(ctx); return err != nil || n != 0 }) || err != nil || n != 1 {
 			t.Fatalf("rescue round: %d %v", n, err)
 		}
 		held, err := a.RecordAttempt(ctx, d.ID, "dead-worker", novamed.Attempt{At: time.Now(), StatusCode: 500}, novamed.DeliveryPending, nil)
