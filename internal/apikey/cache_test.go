@@ -5,28 +5,12 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/novamed/partner-api/internal/testenv/fakeclock"
 )
 
-// fakeClock is a manually advanced clock for tests.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
+func newFakeClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
 }
 
 func hashOf(i int) Hash {
@@ -58,18 +42,18 @@ func TestCacheExpiry(t *testing.T) {
 	h := hashOf(1)
 	c.Put(h, 1)
 
-	clock.Advance(time.Minute - time.Nanosecond)
+	clock.Add(time.Minute - time.Nanosecond)
 	if got, ok := c.Get(h); !ok || got != 1 {
 		t.Fatalf("Get just before expiry = %d, %v; want 1, true", got, ok)
 	}
-	clock.Advance(time.Nanosecond)
+	clock.Add(time.Nanosecond)
 	if got, ok := c.Get(h); ok {
 		t.Fatalf("Get at expiry = %d, true; want miss", got)
 	}
 
 	// Putting again restarts the TTL.
 	c.Put(h, 2)
-	clock.Advance(30 * time.Second)
+	clock.Add(30 * time.Second)
 	if got, ok := c.Get(h); !ok || got != 2 {
 		t.Fatalf("Get after re-Put = %d, %v; want 2, true", got, ok)
 	}
@@ -151,7 +135,7 @@ func TestCacheFullDropsExpiredFirst(t *testing.T) {
 	c := NewCache[int](time.Minute, 4, clock.Now)
 	c.Put(hashOf(0), 0)
 	c.Put(hashOf(1), 1)
-	clock.Advance(2 * time.Minute) // 0 and 1 expire
+	clock.Add(2 * time.Minute) // 0 and 1 expire
 	c.Put(hashOf(2), 2)
 	c.Put(hashOf(3), 3)
 	c.Put(hashOf(4), 4) // full: evicts the expired entries, keeps 2 and 3
@@ -189,7 +173,7 @@ func TestCacheConcurrent(t *testing.T) {
 				case 0:
 					c.Delete(h)
 				case 1:
-					clock.Advance(time.Second)
+					clock.Add(time.Second)
 				case 2:
 					if i%70 == 2 {
 						c.Purge()

@@ -11,9 +11,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/novamed/partner-api/internal/testenv/fakeclock"
 
 	_ "github.com/jackc/pgx/v5/stdlib" // the maintenance connection
 	"github.com/johannesboyne/gofakes3"
@@ -26,15 +27,6 @@ import (
 	"github.com/novamed/partner-api/internal/sqlstore"
 	"github.com/novamed/partner-api/internal/testenv/pgdb"
 )
-
-// clock is the injected time of a test.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.now }
-func (c *clock) Set(t time.Time) { c.mu.Lock(); c.now = t; c.mu.Unlock() }
 
 func keyring(t testing.TB) *phi.Keyring {
 	key, err := phi.GenerateKey()
@@ -110,7 +102,7 @@ func appendDay(t testing.TB, s *sqlstore.Store, d, n int) {
 	}
 }
 
-func newArchiver(t testing.TB, s *sqlstore.Store, key ed25519.PrivateKey, rawURL string, c *clock, holder string) *auditarchive.Archiver {
+func newArchiver(t testing.TB, s *sqlstore.Store, key ed25519.PrivateKey, rawURL string, c *fakeclock.Clock, holder string) *auditarchive.Archiver {
 	a, err := auditarchive.Open(t.Context(), auditarchive.Config{Store: s, Key: key, URL: rawURL, Period: 24 * time.Hour, MaxBytes: 1 << 20,
 		RetainLive: 2 * 24 * time.Hour, RetainArchive: auditarchive.DefaultRetainArchive, Now: c.Now, Holder: holder})
 	if err != nil {
@@ -148,7 +140,7 @@ func TestArchiveAcrossSegments(t *testing.T) {
 				s := open(t)
 				_, key, _ := ed25519.GenerateKey(rand.Reader)
 				raw := archiveURL(t)
-				c := &clock{now: day0}
+				c := fakeclock.New(day0)
 				a := newArchiver(t, s, key, raw, c, "replica-a")
 				const days, perDay = 6, 40
 				var archivedRecords, archivedBytes int64
@@ -344,7 +336,7 @@ func TestFailedArchiveWritePrunesNothing(t *testing.T) {
 				ctx := t.Context()
 				s := open(t)
 				_, key, _ := ed25519.GenerateKey(rand.Reader)
-				c := &clock{now: day0}
+				c := fakeclock.New(day0)
 				rawURL := raw(t)
 				a, err := auditarchive.Open(ctx, auditarchive.Config{Store: s, Key: key, URL: rawURL, Period: 24 * time.Hour,
 					RetainLive: time.Hour, Now: c.Now, Holder: "a"})
@@ -390,7 +382,7 @@ func TestLeaseOneReplicaAtATime(t *testing.T) {
 			ctx := t.Context()
 			s := open(t)
 			_, key, _ := ed25519.GenerateKey(rand.Reader)
-			c := &clock{now: day0}
+			c := fakeclock.New(day0)
 			raw := "file://" + filepath.Join(t.TempDir(), "arch")
 			a := newArchiver(t, s, key, raw, c, "replica-a")
 			b := newArchiver(t, s, key, raw, c, "replica-b")
@@ -418,7 +410,7 @@ func TestSizeCut(t *testing.T) {
 	ctx := t.Context()
 	s := stores["sqlite"](t)
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	c := &clock{now: day0.Add(time.Hour)}
+	c := fakeclock.New(day0.Add(time.Hour))
 	a, err := auditarchive.Open(ctx, auditarchive.Config{Store: s, Key: key, Period: 0, MaxBytes: 4 << 10, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)

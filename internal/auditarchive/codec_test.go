@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/novamed/partner-api/internal/testenv/fakeclock"
+
 	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/auditarchive"
 	"github.com/novamed/partner-api/internal/novamed"
@@ -111,7 +113,7 @@ func TestArchiveFormat1StillRead(t *testing.T) {
 	s := stores["sqlite"](t)
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	raw := archives["folder"](t)
-	c := &clock{now: day0}
+	c := fakeclock.New(day0)
 	a := newArchiver(t, s, key, raw, c, "replica-a")
 	appendDay(t, s, 0, 30)
 	c.Set(day0.Add(24*time.Hour + time.Hour))
@@ -183,7 +185,7 @@ func TestPruneInBatches(t *testing.T) {
 			ctx := t.Context()
 			s := open(t)
 			_, key, _ := ed25519.GenerateKey(rand.Reader)
-			c := &clock{now: day0}
+			c := fakeclock.New(day0)
 			a := newArchiver(t, s, key, archives["folder"](t), c, "replica-a")
 			const n = sqlstore.PruneBatch*2 + 123
 			recs := chainedRecords(n)

@@ -10,9 +10,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/novamed/partner-api/internal/testenv/fakeclock"
 
 	"github.com/novamed/partner-api/internal/novamed"
 	"github.com/novamed/partner-api/internal/phi"
@@ -20,25 +21,12 @@ import (
 	"github.com/novamed/partner-api/internal/websession"
 )
 
-// clock is an injected clock tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // testEnv is a console on a real SQLite store.
 type testEnv struct {
 	t     *testing.T
 	store *sqlstore.Store
 	path  string
-	clock *clock
+	clock *fakeclock.Clock
 	acc   Accounts
 	c     *Console
 }
@@ -61,7 +49,7 @@ func openStore(t *testing.T, path string) *sqlstore.Store {
 func newEnv(t *testing.T, mod func(*Config)) *testEnv {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), "novamed.db")
-	e := &testEnv{t: t, path: path, store: openStore(t, path), clock: &clock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}}
+	e := &testEnv{t: t, path: path, store: openStore(t, path), clock: fakeclock.New(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))}
 	env := novamed.Development
 	e.acc = newTestAccounts(t, e.store, env, e.clock.Now)
 	e.c = e.console(e.store, mod)

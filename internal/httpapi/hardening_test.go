@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/novamed/partner-api/internal/testenv/fakeclock"
+
 	"github.com/google/uuid"
 	"github.com/redis/go-redis/v9"
 
@@ -31,24 +33,6 @@ import (
 	"github.com/novamed/partner-api/internal/webhook"
 )
 
-// fakeClock is a clock the test moves by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // hardenedEnv is a Server on a real SQLite store with a fake clock, for the
 // outside black-box test's findings (issue 19).
 type hardenedEnv struct {
@@ -56,7 +40,7 @@ type hardenedEnv struct {
 	store  *sqlstore.Store
 	ring   *phi.Keyring
 	server *Server
-	clock  *fakeClock
+	clock  *fakeclock.Clock
 	clinic string
 	logs   *bytes.Buffer
 	logMu  *sync.Mutex
@@ -83,7 +67,7 @@ func newHardenedEnv(t *testing.T, limiter func(now func() time.Time) ratelimit.L
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e := &hardenedEnv{t: t, store: store, ring: ring, clock: &fakeClock{t: time.Now().UTC()}, logs: &bytes.Buffer{}, logMu: &sync.Mutex{}}
+	e := &hardenedEnv{t: t, store: store, ring: ring, clock: fakeclock.New(time.Now().UTC()), logs: &bytes.Buffer{}, logMu: &sync.Mutex{}}
 	log := slog.New(slog.NewJSONHandler(lockedWriter{e.logMu, e.logs}, nil))
 	aw := audit.NewWriter(store, log)
 	t.Cleanup(aw.Close)

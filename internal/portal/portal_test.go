@@ -10,9 +10,10 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/novamed/partner-api/internal/testenv/fakeclock"
 
 	"github.com/google/uuid"
 
@@ -33,18 +34,6 @@ const testPassword = "correct horse battery staple"
 
 // cheapHashes keep Argon2id fast in tests (the encoding names its costs).
 var cheapHashes = operator.PasswordParams{Memory: 64, Time: 1, Threads: 1}
-
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // noDNS resolves nothing: tests reach no name server (a .test host that
 // does not resolve registers, as on a real deployment).
@@ -75,7 +64,7 @@ type testEnv struct {
 	t     *testing.T
 	env   novamed.Environment
 	store *sqlstore.Store
-	clock *clock
+	clock *fakeclock.Clock
 	users *partneruser.Service
 	p     *Portal
 }
@@ -94,7 +83,7 @@ func newEnvIn(t *testing.T, env novamed.Environment) *testEnv {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e := &testEnv{t: t, env: env, store: store, clock: &clock{t: time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)}}
+	e := &testEnv{t: t, env: env, store: store, clock: fakeclock.New(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))}
 	e.users = &partneruser.Service{Store: store, Now: e.clock.Now, Params: cheapHashes}
 	aw := audit.NewWriter(store, nil)
 	t.Cleanup(func() { aw.Close() })

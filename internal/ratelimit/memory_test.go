@@ -5,38 +5,21 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/novamed/partner-api/internal/testenv/fakeclock"
 )
 
-// fakeClock is a clock that moves only when told to.
-type fakeClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+func newFakeClock() *fakeclock.Clock {
+	return fakeclock.New(time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC))
 }
 
 func TestMemory(t *testing.T) {
 	testLimiter(t, harness{
 		newLimiter: func(t *testing.T) (Limiter, func(time.Duration)) {
 			c := newFakeClock()
-			return NewMemory(c.Now), c.Advance
+			return NewMemory(c.Now), c.Add
 		},
 		newRealClock: func(t *testing.T) Limiter { return NewMemory(nil) },
 	})
@@ -76,19 +59,19 @@ func TestMemoryExactDecisions(t *testing.T) {
 	}
 
 	// One nanosecond early is still too early.
-	c.Advance(T - time.Nanosecond)
+	c.Add(T - time.Nanosecond)
 	d = allow()
 	if got, want := d, (Decision{Allowed: false, Limit: limit, Remaining: 0, ResetAt: start.Add(window), RetryAfter: time.Nanosecond}); got != want {
 		t.Errorf("Allow 1ns early = %+v, want %+v", got, want)
 	}
-	c.Advance(time.Nanosecond)
+	c.Add(time.Nanosecond)
 	d = allow()
 	if got, want := d, (Decision{Allowed: true, Limit: limit, Remaining: 0, ResetAt: start.Add(window + T)}); got != want {
 		t.Errorf("Allow after T = %+v, want %+v", got, want)
 	}
 
 	// After a whole idle window the allowance is full again, and no fuller.
-	c.Advance(10 * window)
+	c.Add(10 * window)
 	d, err := m.Peek(t.Context(), "key:a", limit, window)
 	if err != nil {
 		t.Fatal(err)
@@ -117,7 +100,7 @@ func TestMemoryNoDoubleBurstAtWindowEdge(t *testing.T) {
 	)
 	c := newFakeClock()
 	m := NewMemory(c.Now)
-	c.Advance(window - time.Millisecond)
+	c.Add(window - time.Millisecond)
 	allowed := 0
 	for range 2 {
 		for range limit {
@@ -129,7 +112,7 @@ func TestMemoryNoDoubleBurstAtWindowEdge(t *testing.T) {
 				allowed++
 			}
 		}
-		c.Advance(2 * time.Millisecond)
+		c.Add(2 * time.Millisecond)
 	}
 	if got, want := allowed, limit; got != want {
 		t.Errorf("allowed %d across the window edge, want %d", got, want)
@@ -150,7 +133,7 @@ func TestMemoryRate(t *testing.T) {
 	m := NewMemory(c.Now)
 	var times []time.Time
 	for range 20000 {
-		c.Advance(time.Duration(rng.Int64N(int64(T / 2))))
+		c.Add(time.Duration(rng.Int64N(int64(T / 2))))
 		d, err := m.Allow(t.Context(), "key:a", limit, window)
 		if err != nil {
 			t.Fatal(err)
@@ -193,7 +176,7 @@ func TestMemorySweep(t *testing.T) {
 	if got := size(); got < subjects-sweepEvery || got > subjects {
 		t.Fatalf("entries after %d fresh subjects = %d, want all of them, less expired", subjects, got)
 	}
-	c.Advance(time.Minute / 10) // every entry's TAT has now passed
+	c.Add(time.Minute / 10) // every entry's TAT has now passed
 	for range subjects + sweepEvery {
 		if _, err := m.Allow(t.Context(), "key:busy", 10, time.Minute); err != nil {
 			t.Fatal(err)
@@ -219,7 +202,7 @@ func TestMemoryMemoryBounded(t *testing.T) {
 	for i := range 100000 {
 		// 100 new subjects per millisecond, each expiring after 1ms.
 		if i%100 == 0 {
-			c.Advance(time.Millisecond)
+			c.Add(time.Millisecond)
 		}
 		if _, err := m.Allow(t.Context(), fmt.Sprint("authfail:", i), 1, time.Millisecond); err != nil {
 			t.Fatal(err)
