@@ -113,13 +113,8 @@ const invalidInvitation = "This invitation link is not valid: it was used alread
 // setupPage shows an invitation's form: a password and the second factor
 // to enrol (required for a partner admin).
 func (p *Portal) setupPage(w http.ResponseWriter, r *http.Request) {
-	u, err := p.cfg.Users.Invitee(r.Context(), r.PathValue("secret"))
-	if errors.Is(err, partneruser.ErrInvitationInvalid) {
-		p.renderError(w, r, nil, http.StatusNotFound, invalidInvitation)
-		return
-	}
-	if err != nil {
-		p.fail(w, r, nil, err)
+	u, ok := p.invitee(w, r)
+	if !ok {
 		return
 	}
 	e, err := websession.NewEnrolment(p.totpIssuer(), u.Email)
@@ -133,6 +128,21 @@ func (p *Portal) setupPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	p.render(w, r, http.StatusOK, "setup", p.newView(r, nil, "Set up your portal account", d))
+}
+
+// invitee is the user of the request's invitation link; false when the
+// answer is written (the one 404 of an invalid link, or a failure).
+func (p *Portal) invitee(w http.ResponseWriter, r *http.Request) (*partneruser.User, bool) {
+	u, err := p.cfg.Users.Invitee(r.Context(), r.PathValue("secret"))
+	if errors.Is(err, partneruser.ErrInvitationInvalid) {
+		p.renderError(w, r, nil, http.StatusNotFound, invalidInvitation)
+		return nil, false
+	}
+	if err != nil {
+		p.fail(w, r, nil, err)
+		return nil, false
+	}
+	return u, true
 }
 
 func (p *Portal) setupData(r *http.Request, u *partneruser.User, e *websession.Enrolment) (*setupData, error) {
@@ -151,15 +161,11 @@ func (p *Portal) setupSubmit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	raw := r.PathValue("secret")
-	u, err := p.cfg.Users.Invitee(r.Context(), raw)
-	if errors.Is(err, partneruser.ErrInvitationInvalid) {
-		p.renderError(w, r, nil, http.StatusNotFound, invalidInvitation)
+	u, ok := p.invitee(w, r)
+	if !ok {
 		return
 	}
-	if err != nil {
-		p.fail(w, r, nil, err)
-		return
-	}
+	var err error
 	secret := strings.TrimSpace(r.PostFormValue("totp_secret"))
 	e, ok := websession.EnrolmentFor(p.totpIssuer(), u.Email, secret)
 	if !ok {
