@@ -230,17 +230,7 @@ func (s *Store) rollKey(ctx context.Context, tx *txn, id string, next *novamed.A
 		next.ExpiresAt = k.ExpiresAt
 	}
 	if check != nil {
-		pid, err := s.clinicsPartner(ctx, tx, k.Clinics)
-		if err != nil {
-			return nil, err
-		}
-		var p *novamed.Partner
-		if pid != "" {
-			if p, err = s.lockPartner(ctx, tx, pid); err != nil {
-				return nil, err
-			}
-		}
-		if err := check(p); err != nil {
+		if err := s.checkClinicsPartner(ctx, tx, k.Clinics, check); err != nil {
 			return nil, err
 		}
 	}

@@ -272,7 +272,17 @@ func (s *Store) issueKey(ctx context.Context, tx *txn, k *novamed.APIKey, check 
 	if len(k.Clinics) == 0 {
 		return novamed.Errorf(novamed.CodeInvalid, "A key must be granted at least one clinic.")
 	}
-	pid, err := s.clinicsPartner(ctx, tx, k.Clinics)
+	if err := s.checkClinicsPartner(ctx, tx, k.Clinics, check); err != nil {
+		return err
+	}
+	return s.insertKey(ctx, tx, k)
+}
+
+// checkClinicsPartner runs check on the partner of clinics (nil when
+// they have none), read and locked in tx: a suspension or BAA change
+// cannot slip between the check and what the caller writes next.
+func (s *Store) checkClinicsPartner(ctx context.Context, tx *txn, clinics []string, check func(*novamed.Partner) error) error {
+	pid, err := s.clinicsPartner(ctx, tx, clinics)
 	if err != nil {
 		return err
 	}
@@ -282,10 +292,7 @@ func (s *Store) issueKey(ctx context.Context, tx *txn, k *novamed.APIKey, check 
 			return err
 		}
 	}
-	if err := check(p); err != nil {
-		return err
-	}
-	return s.insertKey(ctx, tx, k)
+	return check(p)
 }
 
 // keyPartner loads the partner state authentication needs into k.
