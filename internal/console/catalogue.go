@@ -125,14 +125,7 @@ func (c *Console) formularyForm(q *req, action, done string, fields []string, ac
 		if d.Clinic == nil {
 			return novamed.NotFound("Clinic")
 		}
-		for _, f := range fields {
-			d.Form[f] = q.r.PostFormValue(f)
-		}
-		pairs := make([]string, 0, 2*len(fields))
-		for _, f := range fields {
-			pairs = append(pairs, f, strings.ReplaceAll(f, "_", " "))
-		}
-		d.Errors[fieldOf(msg, pairs...)] = msg
+		d.Errors[refill(q.r, d.Form, fields, msg)] = msg
 		c.render(q.w, q.r, status, "formulary", c.newView(q.r, q.s, "Formulary", d))
 		return nil
 	}

@@ -265,14 +265,7 @@ func (c *Console) orderAction(q *req, action string, done func(*novamed.Medicati
 		if lerr != nil {
 			return lerr
 		}
-		for _, f := range fields {
-			d.Form[f] = q.r.PostFormValue(f)
-		}
-		pairs := make([]string, 0, 2*len(fields))
-		for _, f := range fields {
-			pairs = append(pairs, f, strings.ReplaceAll(f, "_", " "))
-		}
-		d.Errors[d.shown(fieldOf(msg, pairs...))] = msg
+		d.Errors[d.shown(refill(q.r, d.Form, fields, msg))] = msg
 		c.showOrder(q, d, statusOf(novamed.ErrorCode(err)))
 		return nil
 	}

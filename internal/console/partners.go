@@ -166,6 +166,18 @@ func fieldOf(msg string, pairs ...string) string {
 	return best
 }
 
+// refill copies the posted fields into a page's form, to show them again
+// with a validation error, and returns the field msg names (fieldOf, a
+// field's name read with spaces for underscores too).
+func refill(r *http.Request, form map[string]string, fields []string, msg string) string {
+	pairs := make([]string, 0, 2*len(fields))
+	for _, f := range fields {
+		form[f] = r.PostFormValue(f)
+		pairs = append(pairs, f, strings.ReplaceAll(f, "_", " "))
+	}
+	return fieldOf(msg, pairs...)
+}
+
 // partnerData is the partner page: details, the onboarding checklist,
 // clinics and keys, and the forms of the next steps.
 type partnerData struct {
@@ -259,14 +271,7 @@ func (c *Console) partnerForm(q *req, done string, fields []string, act func(d *
 		if lerr != nil {
 			return lerr
 		}
-		for _, f := range fields {
-			d.Form[f] = q.r.PostFormValue(f)
-		}
-		pairs := make([]string, 0, 2*len(fields))
-		for _, f := range fields {
-			pairs = append(pairs, f, strings.ReplaceAll(f, "_", " "))
-		}
-		d.Errors[fieldOf(msg, pairs...)] = msg
+		d.Errors[refill(q.r, d.Form, fields, msg)] = msg
 		c.showPartner(q, d, http.StatusUnprocessableEntity)
 		return nil
 	}
