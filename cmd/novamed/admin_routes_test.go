@@ -54,6 +54,7 @@ func sameJSON(t *testing.T, a, b any) bool {
 // input changes nothing; an admin cannot demote themselves; an operator
 // lists and revokes only their own tokens, and a revoked token is 401.
 func TestAdminOperatorsAndTokens(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	ts, admin := f.ts, f.tokens[operator.Admin]
 	supportID := f.ids[operator.Support]
@@ -155,6 +156,7 @@ func TestAdminOperatorsAndTokens(t *testing.T) {
 // without changing anything; events and webhook rotation answer what their
 // commands print.
 func TestAdminCatalogueRoutes(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	ts, support := f.ts, f.tokens[operator.Support]
 	actor := "operator:" + f.ids[operator.Support]
@@ -286,6 +288,7 @@ func TestAdminCatalogueRoutes(t *testing.T) {
 // and each answer is audited as a PHI read by the operator naming every
 // order listed.
 func TestAdminOrderSearchIsAPHIRead(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	ts := f.ts
 	p := &pharmacy{testServer: ts, key: ts.Key}
@@ -370,6 +373,7 @@ func TestAdminOrderSearchIsAPHIRead(t *testing.T) {
 // search filters and pages; bad input is a 400; and a tampered trail is
 // reported broken at the tampered record.
 func TestAdminAuditRoutes(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	ts, sec := f.ts, f.tokens[operator.Security]
 	actor := "operator:" + f.ids[operator.Security]

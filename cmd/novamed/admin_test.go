@@ -122,6 +122,7 @@ func concrete(pattern string) (method, path string) {
 // route answers 401 UNAUTHORIZED without a token, with a malformed, an
 // expired or a revoked one.
 func TestAdminRoleMatrix(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	routes := httpapi.AdminRoutes()
 	if len(routes) < 20 {
@@ -163,6 +164,7 @@ func TestAdminRoleMatrix(t *testing.T) {
 // it; the key is refused; audit export --actor operator: shows each admin
 // action with its operator, the denied one as 403; audit verify passes.
 func TestAdminIssuesAKeyAndEverythingIsAudited(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	ts := f.ts
 	clinic := ts.newClinic("Admin API clinic")

@@ -12,6 +12,7 @@ import (
 // as serve recorded): seal, archive and prune now, then verify and export
 // across archive and live; a deleted archived segment is named.
 func TestAuditSealArchiveVerifyExport(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	ts, _, total := auditFixture(t)
 	var sealed struct {

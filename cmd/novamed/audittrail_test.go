@@ -43,6 +43,7 @@ func exportWindow(t *testing.T, ts *testServer, since, until time.Time) []int64 
 // neither hide a record from a windowed export nor pass verify (issue 19,
 // finding 3). Likewise the seq column.
 func TestAuditTimeColumnEdited(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	t.Run("at", func(t *testing.T) {
 		ts, seq, _ := auditFixture(t)
@@ -81,6 +82,7 @@ func TestAuditTimeColumnEdited(t *testing.T) {
 // canonical encoding of what they parse to fails verify, even though it
 // parses to the same record (issue 19, finding 4).
 func TestAuditRecordReencoded(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	edits := map[string]string{
 		"extra key":       `replace(record, '"seq":', '"extra":"x","seq":')`,
@@ -136,6 +138,7 @@ func truncateNewest(t *testing.T, ts *testServer, total, n int64) {
 // signed checkpoint; with it, verify detects the newest records removed
 // and the head moved back, which plain verify cannot (issue 19, finding 5).
 func TestAuditCheckpointDetectsTruncation(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	ts, _, _ := auditFixture(t)
 	var stdout, stderr bytes.Buffer
@@ -210,6 +213,7 @@ func TestAuditCheckpointDetectsTruncation(t *testing.T) {
 // --checkpoint-interval and at shutdown, into DATA_DIR/checkpoints.jsonl,
 // the log and the checkpoint webhook; verify accepts them all.
 func TestServeWritesCheckpoints(t *testing.T) {
+	t.Parallel()
 	var mu sync.Mutex
 	var posted []audit.Checkpoint
 	hook := newLoopbackServer(t, func(w http.ResponseWriter, r *http.Request) {

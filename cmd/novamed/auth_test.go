@@ -11,6 +11,7 @@ import (
 const msgUnauthorized = "Unauthorized. This can happen if the access token is invalid, expired or has been revoked"
 
 func TestEveryUnauthorizedCase(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	expired := ts.newKey("--clinic", demoClinic, "--expires-in", "500ms")
 	revoked := ts.newKey("--clinic", demoClinic)
@@ -53,6 +54,7 @@ func TestEveryUnauthorizedCase(t *testing.T) {
 }
 
 func TestRevokeReachesRunningServerWithinTwoSeconds(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	k := ts.newKey("--clinic", demoClinic)
 	expectOK(t, ts.req("GET", "/api/external/me", k.Key, nil)) // now cached
@@ -64,6 +66,7 @@ func TestRevokeReachesRunningServerWithinTwoSeconds(t *testing.T) {
 }
 
 func TestRollKeepsOldKeyDuringGrace(t *testing.T) {
+	t.Parallel()
 	// A short key cache: the old key is refused as soon as its grace ends.
 	ts := startServer(t, "development", "--key-cache-ttl", "50ms")
 	old := ts.newKey("--clinic", demoClinic, "--name", "rolling", "--rate-limit", "100000") // polled below
@@ -96,6 +99,7 @@ func TestRollKeepsOldKeyDuringGrace(t *testing.T) {
 }
 
 func TestCLIContract(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	// Flags after positional arguments, one JSON object, non-zero exit with a reason.
 	k := ts.newKey("--clinic", demoClinic, "--rate-limit", "7", "--name", "cli")
@@ -151,6 +155,7 @@ func TestCLIContract(t *testing.T) {
 }
 
 func TestMeDescribesTheKey(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	k := ts.newKey("--clinic", demoClinic, "--name", "Telehealth Co", "--rate-limit", "42", "--expires-in", "30d")
 	expectOK(t, ts.req("GET", "/api/external/practitioner", k.Key, nil))

@@ -8,6 +8,7 @@ import (
 // TestBadRequestsChangeNothing sends a table of hostile or broken requests:
 // each gets a 4xx envelope, nothing is written and the server stays up.
 func TestBadRequestsChangeNothing(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	c := demoClinic
 	huge := strings.Repeat("x", 100_000)

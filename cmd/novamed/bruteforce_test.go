@@ -25,6 +25,7 @@ func clientFrom(local string) *http.Client {
 }
 
 func TestFailedAuthenticationGuard(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	bogus := forgeKey(t, "development")
 	for i := 0; i < 20; i++ {

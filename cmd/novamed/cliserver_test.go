@@ -143,6 +143,7 @@ func comparable(a, b []string) ([]string, []string) {
 // as operator:<id>, and the chain verifies. Direct and --server print the
 // same output shapes; a bad, revoked or missing token is a clear error.
 func TestCLIThroughServer(t *testing.T) {
+	t.Parallel()
 	for _, backend := range []string{"sqlite", "postgres"} {
 		t.Run(backend, func(t *testing.T) { cliThroughServer(t, backend) })
 	}
@@ -644,6 +645,7 @@ func firstFields(text string) string {
 // (--credentials or $XDG_CONFIG_HOME/novamed/credentials), which must be
 // private; the token is never printed.
 func TestCLICredentialsFile(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	ts.mustCLI(nil, "operators", "create", "--email", "viewer@novamed.test", "--role", "viewer", "--password-file", passwordFile(t, "a long viewer password"))
 	var tok struct{ Token string }
@@ -686,6 +688,7 @@ func TestCLICredentialsFile(t *testing.T) {
 // and leaves the old key as it was; with a BAA in effect again it goes
 // through (onboarding.IssueKey decides both).
 func TestProductionRollFollowsTheBAARules(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "production")
 	clinic := ts.newClinic("Roll clinic")
 	k := ts.newKey("--clinic", clinic)

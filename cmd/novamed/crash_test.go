@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -11,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 )
@@ -22,14 +24,39 @@ type process struct {
 	out string
 }
 
+// builtBinary is the novamed binary the process tests run, built once for
+// the whole test binary (tests run in parallel; each used to build its
+// own): its folder is removed by TestMain.
+var builtBinary struct {
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
 func buildBinary(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "novamed")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+	b := &builtBinary
+	b.once.Do(func() {
+		if b.dir, b.err = os.MkdirTemp("", "novamed-bin-"); b.err != nil {
+			return
+		}
+		b.path = filepath.Join(b.dir, "novamed")
+		if out, err := exec.Command("go", "build", "-o", b.path, ".").CombinedOutput(); err != nil {
+			b.err = fmt.Errorf("go build: %v\n%s", err, out)
+		}
+	})
+	if b.err != nil {
+		t.Fatal(b.err)
 	}
-	return bin
+	return b.path
+}
+
+// removeBuiltBinary removes the binary buildBinary made, if any.
+func removeBuiltBinary() {
+	if builtBinary.dir != "" {
+		os.RemoveAll(builtBinary.dir)
+	}
 }
 
 func startProcess(t *testing.T, bin, dataDir string, extra ...string) *process {
@@ -77,6 +104,7 @@ func (p *process) kill() {
 // TestWebhookEventSurvivesSIGKILL: an event committed while the delivery
 // worker is idle, then a SIGKILL: after restart it is delivered.
 func TestWebhookEventSurvivesSIGKILL(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	bin := buildBinary(t)
 	dataDir := t.TempDir()
@@ -149,6 +177,7 @@ func newLoopbackServer(t *testing.T, h http.HandlerFunc) string {
 // process is SIGKILLed right after the answer: the record was handed to the
 // OS before the answer left.
 func TestAnsweredReadAuditSurvivesSIGKILL(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	bin := buildBinary(t)
 	dataDir := t.TempDir()

@@ -31,6 +31,7 @@ type crashOp struct {
 // incremental one a read's record is only handed to the OS before the
 // answer, which a SIGKILL must not lose either.
 func TestCrashHarness(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	bin := buildBinary(t)
 	for _, mode := range []string{"incremental", "strict"} {

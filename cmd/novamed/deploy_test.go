@@ -44,6 +44,7 @@ func checkEnvNames(t *testing.T, file string, text string, known map[string]bool
 // and runs it as a non-root user, with nothing secret in the image; the
 // build context leaves data folders out.
 func TestDockerfile(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("../../deploy/Dockerfile")
 	if err != nil {
 		t.Fatal(err)
@@ -140,6 +141,7 @@ func parseUnit(t *testing.T, text string) map[string]map[string][]string {
 // The systemd unit runs novamed unprivileged with the hardening options,
 // and systemd itself accepts it (systemd-analyze verify, where installed).
 func TestSystemdUnit(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("../../deploy/novamed.service")
 	if err != nil {
 		t.Fatal(err)
@@ -196,6 +198,7 @@ func TestSystemdUnit(t *testing.T) {
 // on /readyz, non-root on a read-only root file system, with secrets from
 // a Secret, and a Job that migrates.
 func TestKubernetesExample(t *testing.T) {
+	t.Parallel()
 	raw, err := os.ReadFile("../../deploy/kubernetes/novamed.yaml")
 	if err != nil {
 		t.Fatal(err)

@@ -16,6 +16,7 @@ import (
 // formulary, so the API reference's order example succeeds with them; it
 // prints their ids. A fresh production server holds none of it.
 func TestDevelopmentDataOnFirstStart(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development", "--sandbox", "off")
 	out := ts.stdout.String()
 	for _, want := range []string{"Practitioner id:  " + devPractitionerID, "Patient id:       " + devPatientID, "Demo clinic id:   " + demoClinic} {

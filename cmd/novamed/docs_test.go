@@ -39,6 +39,7 @@ func servedServers(t *testing.T, base string) []string {
 // server is the URL the request used; with it, that URL, whose path prefix
 // the /docs page also uses for its document and scripts.
 func TestServedDocumentNamesThisServer(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	if got := servedServers(t, ts.URL); len(got) != 1 || got[0] != ts.URL {
 		t.Errorf("servers %v, want [%s]", got, ts.URL)

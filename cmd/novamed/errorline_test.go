@@ -10,6 +10,7 @@ import (
 
 // An operator's error line carries the "novamed: " prefix exactly once.
 func TestErrorLineIsPrefixedOnce(t *testing.T) {
+	t.Parallel()
 	notFound := novamed.NotFound("API key")
 	for _, tc := range []struct {
 		err  error
@@ -28,6 +29,7 @@ func TestErrorLineIsPrefixedOnce(t *testing.T) {
 
 // With --json, a failure is one JSON object: {"error":{"code","message"}}.
 func TestErrorJSON(t *testing.T) {
+	t.Parallel()
 	for _, tc := range []struct {
 		err  error
 		want string

@@ -18,6 +18,7 @@ func orderCount(t *testing.T, ts *testServer, key string) int {
 // clinic's formulary is a 400 naming that line and writes nothing; names
 // match case-insensitively after trimming, and the dose is not checked.
 func TestOrderOutsideFormularyChangesNothing(t *testing.T) {
+	t.Parallel()
 	p := newPharmacy(t)
 	before := orderCount(t, p.testServer, p.key)
 	line := func(med string) map[string]any {
@@ -47,6 +48,7 @@ func TestOrderOutsideFormularyChangesNothing(t *testing.T) {
 // saying so; then a pending practitioner is refused and an active one is
 // accepted. Nothing is written by the refusals.
 func TestProductionOrdersNeedFormularyAndActivePrescriber(t *testing.T) {
+	t.Parallel()
 	prod := startServer(t, "production")
 	clinic := prod.newClinic("Prod Clinic")
 	k := prod.newKey("--clinic", clinic)
@@ -119,6 +121,7 @@ func TestProductionOrdersNeedFormularyAndActivePrescriber(t *testing.T) {
 // remove, each seen by GET /api/external/medications and by orders; flags
 // may come anywhere; mistakes exit with one line.
 func TestFormularyCLIRoundTrip(t *testing.T) {
+	t.Parallel()
 	p := newPharmacy(t)
 	type listed struct {
 		ClinicID    string `json:"clinic_id"`
@@ -223,6 +226,7 @@ func TestFormularyCLIRoundTrip(t *testing.T) {
 // TestMedicationsEndpoint: GET /api/external/medications is scoped to the
 // key's clinics, needs clinic_id, and pages in name order.
 func TestMedicationsEndpoint(t *testing.T) {
+	t.Parallel()
 	p := newPharmacy(t)
 	other := p.newClinic("Other")
 	keyB := p.newKey("--clinic", other)

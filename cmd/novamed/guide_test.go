@@ -11,6 +11,7 @@ const demoClinic = "550e8400-e29b-41d4-a716-446655440000"
 // TestAuthenticationGuideExamples sends the guide's requests exactly as
 // printed (the host and key aside) to a fresh development server.
 func TestAuthenticationGuideExamples(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	if ts.Key == "" || !strings.HasPrefix(ts.Key, "dev_") {
 		t.Fatalf("first start printed no development key; stdout:\n%s", ts.stdout.String())
@@ -99,6 +100,7 @@ func quickstartPatient(clinic string) map[string]any {
 }
 
 func TestPatientPayloadVariants(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	variants := map[string]map[string]any{
 		"quickstart contacts and addresses arrays": quickstartPatient(demoClinic),
@@ -145,6 +147,7 @@ func TestPatientPayloadVariants(t *testing.T) {
 }
 
 func TestPractitionerPayloadVariants(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	full := map[string]any{
 		"clinic_id": demoClinic, "first_name": "Priya", "last_name": "Prescriber", "email": "priya@clinic.test",
@@ -188,6 +191,7 @@ func TestPractitionerPayloadVariants(t *testing.T) {
 }
 
 func TestQuickstartPhoneStrictOnlyInProduction(t *testing.T) {
+	t.Parallel()
 	prod := startServer(t, "production")
 	clinic := prod.newClinic("Prod Clinic")
 	key := prod.newKey("--clinic", clinic)
@@ -210,6 +214,7 @@ func TestQuickstartPhoneStrictOnlyInProduction(t *testing.T) {
 // authentication guide and the quickstart, which use the same NPI, can be
 // run one after the other against one clinic.
 func TestDuplicatesNameTheExistingRecord(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	clinic := ts.newClinic("Duplicates Clinic")
 	key := ts.newKey("--clinic", clinic).Key

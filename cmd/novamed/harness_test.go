@@ -506,6 +506,7 @@ func TestMain(m *testing.M) {
 		os.Unsetenv(v)
 	}
 	code := m.Run()
+	removeBuiltBinary()
 	if code != 0 {
 		fmt.Fprintln(os.Stderr, "e2e tests failed")
 	}

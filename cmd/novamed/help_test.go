@@ -16,6 +16,7 @@ import (
 // Every command answers --help (and help CMD) with exit 0 and lists its
 // flags with their defaults and environment variables; nothing runs.
 func TestHelpOfEveryCommandListsItsFlags(t *testing.T) {
+	t.Parallel()
 	dir := filepath.Join(t.TempDir(), "never-created")
 	getenv := func(k string) string {
 		if k == "NOVAMED_DATA_DIR" {
@@ -55,6 +56,7 @@ func TestHelpOfEveryCommandListsItsFlags(t *testing.T) {
 // serve --help shows every serve flag, each with its NOVAMED_* variable,
 // and each variable is honoured.
 func TestServeHelpNamesEveryFlagsVariable(t *testing.T) {
+	t.Parallel()
 	var out bytes.Buffer
 	if err := run(context.Background(), []string{"serve", "-h"}, func(string) string { return "" }, &out, &out); err != nil {
 		t.Fatalf("serve -h: %v", err)
@@ -84,6 +86,7 @@ func TestServeHelpNamesEveryFlagsVariable(t *testing.T) {
 
 // The bare program, help, a group alone and --version exit 0 on stdout.
 func TestHelpGroupsAndVersion(t *testing.T) {
+	t.Parallel()
 	for _, args := range [][]string{{"--help"}, {"help"}, {"-h"}, {"keys"}, {"audit"}, {"keys", "--help"}, {"--version"}, {"version", "--json"}, {"completion", "bash"}, {"completion", "zsh"}} {
 		var out, errb bytes.Buffer
 		if err := run(context.Background(), args, func(string) string { return "" }, &out, &errb); err != nil || out.Len() == 0 {
@@ -110,6 +113,7 @@ func TestHelpGroupsAndVersion(t *testing.T) {
 
 // --since and --until take an RFC 3339 time, a date or a duration ago.
 func TestParseWhen(t *testing.T) {
+	t.Parallel()
 	now := time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC)
 	for in, want := range map[string]time.Time{
 		"2026-11-01T08:30:00+02:00": time.Date(2026, 11, 1, 6, 30, 0, 0, time.UTC),
@@ -130,6 +134,7 @@ func TestParseWhen(t *testing.T) {
 
 // Human output never shows Go's formatting of maps and slices.
 func TestHumanOutputHasNoGoFormatting(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	for _, args := range [][]string{{"crypto", "status"}, {"keys", "list"}, {"clinics", "list"}, {"security", "events", "--since", "1h"},
 		{"carriers", "list"}, {"formulary", "list", "--clinic", demoClinic}, {"events", "list", "--clinic", demoClinic}} {
@@ -146,6 +151,7 @@ func TestHumanOutputHasNoGoFormatting(t *testing.T) {
 
 // /healthz names the same build as `novamed version`.
 func TestHealthzNamesTheBuild(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	r := ts.req("GET", "/healthz", "", nil)
 	var got map[string]string

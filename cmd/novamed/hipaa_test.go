@@ -299,6 +299,7 @@ func checkPHIAtRest(t *testing.T, idempotent bool) {
 // plaintext in any file of the data folder (database, WAL, shared memory),
 // while the server runs or after it stops; the API still returns them all.
 func TestPHINotInDatabaseFiles(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	checkPHIAtRest(t, false)
 }
@@ -306,6 +307,7 @@ func TestPHINotInDatabaseFiles(t *testing.T) {
 // TestPHINotInDatabaseFilesIdempotentCreates: the same with every create
 // sent with an Idempotency-Key, whose remembered answer is stored too.
 func TestPHINotInDatabaseFilesIdempotentCreates(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	checkPHIAtRest(t, true)
 }
@@ -340,6 +342,7 @@ func mustExec(t *testing.T, db *sql.DB, query string, args ...any) int64 {
 // another column of its row) fails authentication: the API answers a bare
 // 500, leaks neither value, and logs a security event.
 func TestCiphertextSwapDetected(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	ts := startServer(t, "development")
 	newPatient := func(first, last, dob string) string {
@@ -485,6 +488,7 @@ func meID(t *testing.T, ts *testServer) string {
 // audited with identifiers only; the chain verifies, and editing, deleting
 // or reordering a record is reported at that record.
 func TestAuditTrail(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	keyID := meID(t, ts)
 
@@ -625,6 +629,7 @@ func expectBrokenAt(t *testing.T, ts *testServer, seq int64) {
 }
 
 func TestAuditTrailTamperDetected(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	t.Run("edited record", func(t *testing.T) {
 		ts, seq, _ := auditFixture(t)
@@ -694,6 +699,7 @@ func runServe(t *testing.T, vars map[string]string, args ...string) error {
 }
 
 func TestProductionRefusesUnsafeStart(t *testing.T) {
+	t.Parallel()
 	t.Run("no master key", func(t *testing.T) {
 		dir := t.TempDir()
 		err := runServe(t, nil, "--env", "production", "--addr", "127.0.0.1:0", "--data-dir", dir)
@@ -782,6 +788,7 @@ func TestProductionRefusesUnsafeStart(t *testing.T) {
 // ---------------------------------------------------------------------------
 
 func TestDevelopmentMasterKeyFile(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	fi, err := os.Stat(filepath.Join(ts.DataDir, "master.key"))
 	if err != nil {

@@ -17,6 +17,7 @@ import (
 // HTTP server's own 431 for oversized headers) or a closed connection;
 // nothing is written; the server stays up with bounded memory.
 func TestHostileInput(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development", "--sandbox", "off", "--read-header-timeout", "1s", "--idle-timeout", "2s")
 	k := ts.newKey("--clinic", demoClinic, "--rate-limit", "100000")
 	clinicB := ts.newClinic("Other partner")

@@ -7,6 +7,7 @@ import (
 )
 
 func TestTransportErrors(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	valid := `{"clinic_id":"` + demoClinic + `","first_name":"Tess","last_name":"Transport","dob":"1980-01-01"}`
 
@@ -73,6 +74,7 @@ func TestTransportErrors(t *testing.T) {
 
 // TestValidationRules checks each rule's field and message.
 func TestValidationRules(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	patient := func(mod map[string]any) map[string]any {
 		b := map[string]any{"clinic_id": demoClinic, "first_name": "Vera", "last_name": "Valid", "dob": "1970-02-03"}
@@ -156,6 +158,7 @@ func TestValidationRules(t *testing.T) {
 }
 
 func TestStrictRulesOnlyInProduction(t *testing.T) {
+	t.Parallel()
 	bad := map[string]any{
 		"first_name": "Stella", "last_name": "Strict", "email": "stella@clinic.test",
 		"npi": "1234567890", "dea_number": "AB1234567", "phone": "555-0199",

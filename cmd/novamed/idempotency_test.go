@@ -8,6 +8,7 @@ import (
 )
 
 func TestIdempotentCreateUnderConcurrency(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	body := map[string]any{"clinic_id": demoClinic, "first_name": "Ida", "last_name": "Empotent", "dob": "1975-05-05"}
 	const n = 50
@@ -52,6 +53,7 @@ func TestIdempotentCreateUnderConcurrency(t *testing.T) {
 }
 
 func TestIdempotencyKeySemantics(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	bodyA := map[string]any{"clinic_id": demoClinic, "first_name": "Alma", "last_name": "Keyed", "dob": "1960-06-06"}
 	bodyB := map[string]any{"clinic_id": demoClinic, "first_name": "Bert", "last_name": "Keyed", "dob": "1961-06-06"}
@@ -97,6 +99,7 @@ func TestIdempotencyKeySemantics(t *testing.T) {
 }
 
 func TestRateLimitExact(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	k := ts.newKey("--clinic", demoClinic, "--rate-limit", "5")
 	var ok, limited int

@@ -8,6 +8,7 @@ import (
 // TestClinicIsolation: a key for clinic A gets "Clinic not found" for
 // clinic B and 404 for B's records, byte-identical to unknown ones.
 func TestClinicIsolation(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	clinicB := ts.newClinic("Clinic B")
 	keyB := ts.newKey("--clinic", clinicB)

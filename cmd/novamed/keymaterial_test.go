@@ -31,6 +31,7 @@ func expectMode(t *testing.T, path string, want fs.FileMode) {
 // files left open to others, with a warning; a start that cannot tighten
 // them refuses (issue 19, finding 10).
 func TestDataFilesPrivate(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	ts := startServer(t, "development")
 	expectOK(t, ts.req("GET", "/api/external/me", ts.Key, nil))
@@ -80,6 +81,7 @@ func TestDataFilesPrivate(t *testing.T) {
 // version, and leaves no stray key behind. An operator command never
 // generates a key (issue 19, finding 13).
 func TestSecondDevServerWithItsOwnKeyRefused(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t) // picks its own PostgreSQL database
 	dsn := freshPostgres(t)
 	first := startServer(t, "development", "--db", dsn)
@@ -122,6 +124,7 @@ func TestSecondDevServerWithItsOwnKeyRefused(t *testing.T) {
 // and a server without the version the indexes need refuses to start
 // (issue 19, finding 14).
 func TestBlindIndexSurvivesKeyRetirement(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	patient := map[string]any{"clinic_id": demoClinic, "first_name": "Retira", "last_name": "Index", "dob": "1966-06-06"}
 	expectOK(t, ts.req("POST", "/api/external/patient", ts.Key, patient))

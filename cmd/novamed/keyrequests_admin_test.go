@@ -19,6 +19,7 @@ import (
 // issues the key without showing it to the operator, and a second
 // decision is 409.
 func TestAdminKeyRequestQueue(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	ts, admin := f.ts, f.tokens[operator.Admin]
 	ctx := context.Background()

@@ -61,6 +61,7 @@ type createdOperator struct {
 // local:<os user>, the chain verifies, and no secret is stored or printed
 // twice.
 func TestOperatorsBootstrap(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	var admin createdOperator
 	ts.mustCLI(&admin, "operators", "create", "--email", "Admin@Example.test", "--role", "admin", "--password-file", passwordFile(t, "a long admin password"))

@@ -34,6 +34,7 @@ func cliIn(vars map[string]string, args ...string) (string, error) {
 // A mistyped data folder or database fails with "no NovaMed database at"
 // and creates nothing: no folder, no database file, no key.
 func TestMistypedDataFolderCreatesNothing(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	root := t.TempDir()
 	typo := filepath.Join(root, "novamed-dta")
@@ -67,6 +68,7 @@ func TestMistypedDataFolderCreatesNothing(t *testing.T) {
 // On PostgreSQL, an operator command against a database without NovaMed's
 // schema says so and creates nothing (no schema, no key file).
 func TestNoNovaMedDatabaseOnPostgres(t *testing.T) {
+	t.Parallel()
 	dsn := pgdb.Empty(t)
 	wd := t.TempDir()
 	vars := map[string]string{"NOVAMED_MASTER_KEY": testMasterKey()}
@@ -91,6 +93,7 @@ func TestNoNovaMedDatabaseOnPostgres(t *testing.T) {
 // The database records its deployment's environment; a command or a
 // server of the other environment refuses.
 func TestEnvironmentMismatchRefuses(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	dir := t.TempDir()
 	vars := map[string]string{"NOVAMED_MASTER_KEY": testMasterKey(), "NOVAMED_CHECKPOINT_KEY_FILE": testCheckpointKeyFile(t)}
@@ -145,6 +148,7 @@ func editSQLite(t *testing.T, path string, stmts ...string) {
 // binary refuses; serve refuses too unless the newer migration is marked
 // backward-compatible.
 func TestCommandsRefuseANewerSchema(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	dir := t.TempDir()
 	if _, err := cliIn(nil, "init", "--data-dir", dir); err != nil {
@@ -177,6 +181,7 @@ func TestCommandsRefuseANewerSchema(t *testing.T) {
 // pending", API 503) and becomes ready without a restart once `novamed
 // migrate` has run; operator commands refuse until then.
 func TestServeWaitsForExplicitMigrations(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	dir := t.TempDir()
 	if _, err := cliIn(nil, "init", "--data-dir", dir); err != nil {
@@ -240,6 +245,7 @@ func TestServeWaitsForExplicitMigrations(t *testing.T) {
 // an empty data folder whose audit trail verifies and which holds every
 // write acknowledged before the backup began.
 func TestBackupWhileEightClientsWrite(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	ts := startServer(t, "development", "--sandbox", "off")
 	key := ts.newKey("--clinic", demoClinic, "--rate-limit", "1000000").Key
@@ -365,6 +371,7 @@ func TestBackupWhileEightClientsWrite(t *testing.T) {
 // Unknown ids given to --clinic, --webhook and --after are errors, not
 // empty output.
 func TestUnknownIDsAreErrors(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	unknown := "6f1c2b9e-0d7a-4c1e-9b2f-3a4d5e6f7a8b"
 	for _, args := range [][]string{
@@ -388,6 +395,7 @@ func TestUnknownIDsAreErrors(t *testing.T) {
 // one-time demo key is not consumed; while that key has never been used,
 // each start reminds how to issue a new one.
 func TestFailedFirstStartKeepsTheDemoKey(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	taken, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -44,6 +44,7 @@ func recordOf(t *testing.T, recs []map[string]any, requestID string) map[string]
 // as client_request_id in the audit record and the access log, and an
 // invalid one is ignored.
 func TestServerOwnsRequestIDs(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	seen := map[string]bool{}
 	type sent struct{ client, server string }
@@ -93,6 +94,7 @@ func TestServerOwnsRequestIDs(t *testing.T) {
 // original answer, PHI included, so its audit record names the clinic and
 // the records, as the original's does.
 func TestIdempotentReplayAuditsItsRecords(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	body := map[string]any{"clinic_id": demoClinic, "first_name": "Rena", "last_name": "Replayed", "dob": "1971-04-05"}
 	first := ts.req("POST", "/api/external/patient", ts.Key, body, "Idempotency-Key", "replay-audit-1")
@@ -123,6 +125,7 @@ func TestIdempotentReplayAuditsItsRecords(t *testing.T) {
 // failed-authentication budget for all): serve starts, and warns at every
 // start.
 func TestBehindTLSProxyWithoutTrustedProxyWarns(t *testing.T) {
+	t.Parallel()
 	const warning = "--behind-tls-proxy without --trusted-proxy"
 	ts := startServer(t, "development", "--behind-tls-proxy")
 	waitFor(t, "the warning at the first start", func() bool { return strings.Count(ts.logs.String(), warning) == 1 })
@@ -148,6 +151,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 // that differs only by compatibility form (full-width letters) is the same
 // identity: the second registration is a duplicate.
 func TestInvisibleCharactersDoNotDefeatDuplicates(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	clinic := ts.newClinic("Invisible Ink")
 	k := ts.newKey("--clinic", clinic)

@@ -16,6 +16,7 @@ import (
 // within 2 s) and reinstates it; a viewer lists partners with their BAA
 // state but may not suspend; every action is audited with its operator.
 func TestAdminOnboardsAPartnerOnProduction(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "production")
 	token := func(role string) string {
 		email := role + "@example.test"

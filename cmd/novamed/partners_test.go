@@ -105,6 +105,7 @@ func (c *prodCluster) waitAll(key string, want int, deadline time.Duration) time
 // brings it back; a BAA that has expired refuses the key (and new ones)
 // until a renewal is recorded; listings flag the expired BAA.
 func TestProductionKeysNeedABAAAndFollowThePartner(t *testing.T) {
+	t.Parallel()
 	c := newProdCluster(t, 3)
 	var partner struct {
 		ID     string
@@ -214,6 +215,7 @@ func TestProductionKeysNeedABAAAndFollowThePartner(t *testing.T) {
 // partners' deliveries go out; reinstated, the held delivery is sent and
 // its key works again.
 func TestSuspendedPartnerWebhooksAreHeld(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development", "--sandbox", "off", "--webhook-poll", "20ms")
 	partner := ts.newPartner("Held Health", false)
 	var clinic struct{ ID string }

@@ -131,6 +131,7 @@ func (p *pharmacy) events(t *testing.T) []string {
 }
 
 func TestQuickstartJourney(t *testing.T) {
+	t.Parallel()
 	p := newPharmacy(t)
 	r, o := p.order(t, nil, nil)
 	expectOK(t, r)
@@ -196,6 +197,7 @@ func TestQuickstartJourney(t *testing.T) {
 }
 
 func TestRefillRules(t *testing.T) {
+	t.Parallel()
 	p := newPharmacy(t)
 	ship := func(item map[string]any) orderAnswer {
 		r, o := p.order(t, nil, item)
@@ -243,6 +245,7 @@ func TestRefillRules(t *testing.T) {
 }
 
 func TestOrderLifecycle(t *testing.T) {
+	t.Parallel()
 	p := newPharmacy(t)
 	_, o := p.order(t, nil, nil)
 	steps := []string{"verified", "submitted", "acknowledged", "filled", "shipped", "delivered"}
@@ -300,6 +303,7 @@ func TestOrderLifecycle(t *testing.T) {
 }
 
 func TestOrderValidation(t *testing.T) {
+	t.Parallel()
 	p := newPharmacy(t)
 	cases := []struct {
 		name      string
@@ -357,6 +361,7 @@ func TestOrderValidation(t *testing.T) {
 }
 
 func TestShippingQuotes(t *testing.T) {
+	t.Parallel()
 	p := newPharmacy(t)
 	r := p.req("GET", "/api/external/carriers", p.key, nil)
 	expectOK(t, r)
@@ -411,6 +416,7 @@ func TestShippingQuotes(t *testing.T) {
 }
 
 func TestPharmacyIsolation(t *testing.T) {
+	t.Parallel()
 	p := newPharmacy(t)
 	_, o := p.order(t, nil, nil)
 	p.advance(t, o.OrderID, "verified", "submitted", "acknowledged", "filled", "shipped")
@@ -444,6 +450,7 @@ func TestPharmacyIsolation(t *testing.T) {
 }
 
 func TestSandboxWalksOrdersToDelivered(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development", "--sandbox", "on", "--sandbox-step", "100ms")
 	r := ts.req("POST", "/api/external/practitioner", ts.Key, map[string]any{
 		"clinic_id": demoClinic, "first_name": "Sandy", "last_name": "Boxer", "email": "sandy@clinic.test", "npi": "1234567893"})
@@ -500,6 +507,7 @@ func TestSandboxWalksOrdersToDelivered(t *testing.T) {
 }
 
 func TestSandboxNeverInProduction(t *testing.T) {
+	t.Parallel()
 	if err := runServe(t, map[string]string{"NOVAMED_MASTER_KEY": testMasterKey()}, "--env", "production", "--data-dir", t.TempDir(),
 		"--addr", "127.0.0.1:0", "--sandbox", "on"); err == nil || !strings.Contains(err.Error(), "sandbox") {
 		t.Errorf("production with --sandbox on: %v", err)
@@ -537,6 +545,7 @@ func TestSandboxNeverInProduction(t *testing.T) {
 // TestCancelledRefillGivesItsRefillBack: cancelling a refill's order
 // restores the refill it used.
 func TestCancelledRefillGivesItsRefillBack(t *testing.T) {
+	t.Parallel()
 	p := newPharmacy(t)
 	_, o := p.order(t, nil, map[string]any{"refills": 1})
 	p.advance(t, o.OrderID, "verified", "submitted", "acknowledged", "filled", "shipped")

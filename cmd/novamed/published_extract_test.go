@@ -253,6 +253,7 @@ func loadPublished(t testing.TB) *publishedExamples {
 // TestPublishedFixturesAreCurrent checks that the fixture holds exactly the
 // examples of the published pages, when the pages are on this machine.
 func TestPublishedFixturesAreCurrent(t *testing.T) {
+	t.Parallel()
 	dir := pagesFolder()
 	if dir == "" {
 		t.Skip("SKIPPED: the published pages are not on this machine (pass -published-pages DIR); TestPublishedExamples still runs every example from " + publishedFixture)

@@ -33,6 +33,7 @@ import (
 // Every block must be classified; one the test cannot classify fails it, so
 // a new example in the pages is never silently ignored.
 func TestPublishedExamples(t *testing.T) {
+	t.Parallel()
 	ex := loadPublished(t)
 	ts := startServer(t, "development", "--sandbox", "off")
 	counts := map[string]int{}

@@ -20,6 +20,7 @@ import (
 // it to "succeeded", and each start is audited as crypto.rotation with
 // the operator as actor.
 func TestAdminReencryption(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	ts := f.ts
 	tok := f.tokens[operator.Security]

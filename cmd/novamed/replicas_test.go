@@ -143,6 +143,7 @@ func call(t *testing.T, method, url, key, body string, hdr ...string) (int, []by
 }
 
 func TestReplicasOnPostgresAndRedis(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	dsn := freshPostgres(t)
 	rds := startPrivateRedis(t)
@@ -454,6 +455,7 @@ func webhookIDOf(createBody []byte) string {
 // TestReplicaDiesHoldingADelivery: a replica killed while a delivery is in
 // flight leaves a lease; another replica picks it up after the lease.
 func TestReplicaDiesHoldingADelivery(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	dsn := freshPostgres(t)
 	bin := buildBinary(t)

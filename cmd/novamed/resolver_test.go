@@ -41,6 +41,7 @@ func (r *hostResolver) asked() []string {
 // asking only the injected resolver and only about that host, while
 // literal and resolved internal addresses stay refused.
 func TestWebhookRegistersUnresolvedExampleHost(t *testing.T) {
+	t.Parallel()
 	prod := startServer(t, "production")
 	clinic := prod.newClinic("P")
 	key := prod.newKey("--clinic", clinic)

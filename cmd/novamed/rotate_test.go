@@ -14,6 +14,7 @@ import (
 // while requests continue, and checks every row is readable and none is
 // still sealed under v1.
 func TestKeyRotationWhileServing(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development")
 	k := ts.newKey("--clinic", demoClinic, "--rate-limit", "1000000")
 	for i := 0; i < 10; i++ {

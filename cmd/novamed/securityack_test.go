@@ -17,6 +17,7 @@ import (
 // transaction); again is 409, an unknown id 404, a body with unknown
 // fields 400, and none of those change the event.
 func TestAdminAcknowledgesSecurityEvent(t *testing.T) {
+	t.Parallel()
 	f := newAdminFixture(t)
 	ts := f.ts
 	c := &common{dataDir: ts.DataDir, env: ts.Env, db: ts.vars["NOVAMED_DB"]}

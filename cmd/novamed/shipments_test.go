@@ -73,6 +73,7 @@ func auditRecords(t *testing.T, ts *testServer) []exportedRecord {
 // a new shipment:created with a new shipment id, and order reads show both
 // shipments.
 func TestShipmentCancelledThenShippedAgain(t *testing.T) {
+	t.Parallel()
 	p := newPharmacy(t, "--webhook-poll", "20ms")
 	var secret string
 	rc := newReceiver(t, &secret)
@@ -186,6 +187,7 @@ func TestShipmentCancelledThenShippedAgain(t *testing.T) {
 // shipment of its own order through the sandbox route; in production the
 // route does not exist.
 func TestSandboxCancelShipmentRoute(t *testing.T) {
+	t.Parallel()
 	p := newPharmacy(t)
 	_, o := p.order(t, nil, nil)
 	path := "/api/external/medication-order/" + o.OrderID + "/sandbox/cancel-shipment"
@@ -251,6 +253,7 @@ func TestSandboxCancelShipmentRoute(t *testing.T) {
 // with Stamps.com to that address; an unknown service code is a 400 naming
 // it, and nothing is written.
 func TestRefillShippingFields(t *testing.T) {
+	t.Parallel()
 	p := newPharmacy(t) // the default catalogue is the published one (contract §8)
 	_, o := p.order(t, nil, nil)
 	p.advance(t, o.OrderID, "verified", "submitted", "acknowledged", "filled", "shipped")
@@ -347,6 +350,7 @@ func TestRefillShippingFields(t *testing.T) {
 // payment method id and a shipment's cancellation reason are sealed at rest
 // (found in no file of the data folder) and still read back.
 func TestShipmentTextsNotStoredInPlaintext(t *testing.T) {
+	t.Parallel()
 	sqliteOnly(t)
 	p := newPharmacy(t)
 	_, o := p.order(t, nil, nil)

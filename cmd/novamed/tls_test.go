@@ -131,6 +131,7 @@ func tlsClient(cfg *tls.Config, h2 bool) *http.Client {
 // TestTLS: a production server with a certificate speaks TLS 1.2 and 1.3
 // only, with AEAD suites only, and sends HSTS on every response.
 func TestTLS(t *testing.T) {
+	t.Parallel()
 	certFile, keyFile, pool := selfSignedCert(t)
 	addr := startTLSServer(t, certFile, keyFile, pool)
 

@@ -47,6 +47,7 @@ func auditActions(t *testing.T, p *pharmacy, action string) []exportedRecord {
 // it does not name, is validated like a create, audited, idempotent, and
 // sends patient:updated.
 func TestPatchedAddressShipsTheNextOrderOnly(t *testing.T) {
+	t.Parallel()
 	p := newPharmacy(t)
 	_, first := p.order(t, nil, nil)
 	before := p.getOrder(t, first.OrderID, p.key)
@@ -134,6 +135,7 @@ func TestPatchedAddressShipsTheNextOrderOnly(t *testing.T) {
 // TestPatchPractitioner: a practitioner's phone and address change; the
 // NPI is re-checked; status stays NovaMed's.
 func TestPatchPractitioner(t *testing.T) {
+	t.Parallel()
 	p := newPharmacy(t)
 	path := "/api/external/practitioner/" + p.practitionerID
 	r := p.patch(path, map[string]any{"phone": "+1 512 555 0100", "address_line1": "2 Clinic Road", "city": "Austin", "state_code": "TX", "zip_code": "78701"})
@@ -173,6 +175,7 @@ func TestPatchPractitioner(t *testing.T) {
 // with a reason; a cancelled refill's order gives its refill back; later
 // statuses are refused naming the status.
 func TestPartnerCancelsOrder(t *testing.T) {
+	t.Parallel()
 	p := newPharmacy(t)
 	_, o := p.order(t, nil, map[string]any{"refills": 1})
 	p.advance(t, o.OrderID, "verified", "submitted", "acknowledged", "filled", "shipped")
@@ -222,6 +225,7 @@ func TestPartnerCancelsOrder(t *testing.T) {
 // /me/usage's recent warnings; Prefer: handling=strict refuses them with
 // one field entry each and writes nothing.
 func TestIgnoredFieldsNamedAndStrictRefuses(t *testing.T) {
+	t.Parallel()
 	p := newPharmacy(t)
 	body := func(first string) map[string]any {
 		return map[string]any{"clinic_id": demoClinic, "first_name": first, "frist_name": "Typo", "last_name": "Fields", "dob": "1970-01-01",

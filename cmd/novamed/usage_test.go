@@ -34,6 +34,7 @@ func (u usageReport) count(route, class string) int64 {
 }
 
 func TestUsageCountsMatchTraffic(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development", "--sandbox", "off")
 	k := ts.newKey("--clinic", demoClinic, "--rate-limit", "15")
 	for i := 0; i < 5; i++ {
@@ -144,6 +145,7 @@ func getFrom(t *testing.T, local, url, key string) int {
 }
 
 func TestAnomalyNewNetwork(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development", "--sandbox", "off")
 	k := ts.newKey("--clinic", demoClinic)
 	for i := 0; i < 3; i++ {
@@ -161,6 +163,7 @@ func TestAnomalyNewNetwork(t *testing.T) {
 }
 
 func TestAnomalyRateSpike(t *testing.T) {
+	t.Parallel()
 	// The server's clock moves only when the test moves it: each step of
 	// steady traffic is its own window, and the burst is surely in one.
 	clock := newTestClock()
@@ -197,6 +200,7 @@ func TestAnomalyRateSpike(t *testing.T) {
 }
 
 func TestAnomalyRealPrefixFailures(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development", "--sandbox", "off")
 	k := ts.newKey("--clinic", demoClinic)
 	expectOK(t, ts.req("GET", "/api/external/me", k.Key, nil)) // the real key is in use
@@ -222,6 +226,7 @@ func TestAnomalyRealPrefixFailures(t *testing.T) {
 }
 
 func TestAnomalyRolledAndRevokedKeys(t *testing.T) {
+	t.Parallel()
 	// A short key cache: the revoked key below is refused as soon as its
 	// cached copy expires.
 	ts := startServer(t, "development", "--sandbox", "off", "--anomaly-window", "200ms", "--key-cache-ttl", "50ms")
@@ -298,6 +303,7 @@ func scrape(t *testing.T, url string) map[string]float64 {
 }
 
 func TestMetricsAfterKnownTraffic(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development", "--sandbox", "off", "--metrics-addr", "127.0.0.1:0")
 	m := metricsLine.FindStringSubmatch(ts.stdout.String())
 	if m == nil {

@@ -88,6 +88,7 @@ func accepted(log []orderDelivery, order string) []string {
 // first event until all events exist and B's have arrived, so holding B
 // would exhaust A's retries). Runs on PostgreSQL too (NOVAMED_TEST_BACKEND=postgres).
 func TestWebhookEventsOfAnOrderArriveInOrder(t *testing.T) {
+	t.Parallel()
 	// Twenty attempts (the most a schedule takes): five 250 ms apart, then
 	// fourteen 2 s apart — about 29 s, far more than B's events need to be
 	// made (operator commands) and delivered while A's first is refused,
@@ -168,6 +169,7 @@ func TestWebhookEventsOfAnOrderArriveInOrder(t *testing.T) {
 // The published guide's receivers (compare x-api-key with the stored
 // value) keep accepting throughout the overlap.
 func TestWebhookRotation(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development", "--sandbox", "off", "--webhook-poll", "20ms")
 	var s string
 	rc := newReceiver(t, &s)
@@ -256,6 +258,7 @@ func TestWebhookRotation(t *testing.T) {
 // delivery, and keep accepting through a rotation's overlap without any
 // change; the signing secret in that variable would be refused.
 func TestPublishedReceiversAcceptDeliveries(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development", "--sandbox", "off", "--webhook-poll", "20ms", "--webhook-retry-schedule", "0s")
 	var mu sync.Mutex
 	envSecret, statuses := "", []int{}

@@ -101,6 +101,7 @@ func registerWebhook(t *testing.T, ts *testServer, key, clinic, url string) crea
 }
 
 func TestWebhooksDeliverTheLifecycle(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development", "--sandbox", "on", "--sandbox-step", "100ms", "--webhook-poll", "20ms")
 	var secret string
 	rc := newReceiver(t, &secret)
@@ -191,6 +192,7 @@ func TestWebhooksDeliverTheLifecycle(t *testing.T) {
 }
 
 func TestWebhookRetriesAndFailure(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development", "--sandbox", "off", "--webhook-retry-schedule", "0s,100ms,100ms,100ms,100ms", "--webhook-poll", "20ms")
 	var secret string
 	flaky := newReceiver(t, &secret)
@@ -276,6 +278,7 @@ func TestWebhookRetriesAndFailure(t *testing.T) {
 }
 
 func TestWebhookRegistrationRules(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development", "--sandbox", "off")
 	clinicB := ts.newClinic("Clinic B")
 	keyB := ts.newKey("--clinic", clinicB)
@@ -329,6 +332,7 @@ func TestWebhookRegistrationRules(t *testing.T) {
 }
 
 func TestWebhookEventsStayInTheirClinic(t *testing.T) {
+	t.Parallel()
 	ts := startServer(t, "development", "--sandbox", "off", "--webhook-poll", "20ms")
 	clinicB := ts.newClinic("Clinic B")
 	keyB := ts.newKey("--clinic", clinicB)
