@@ -1,24 +1,29 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"slices"
 	"text/tabwriter"
 	"time"
 )
 
-// Arguments of serve in the -archive comparison. With archiving, segments
-// are cut at 256KB (a few hundred records) and the background pass runs
-// every second with nothing retained live, so it seals, archives, reads
-// back and prunes continuously while the load runs; without, the archive
-// is off and no pass runs.
+// Arguments of serve in the -archive comparison. With archiving, the
+// background pass runs at its production cadence (--audit-archive-interval
+// default, a pass a minute: the first when serve starts, inside the
+// measured window) and pace; segments are cut at 1MB instead of 64MB and
+// nothing is retained live, so that the pass at each start has a segment
+// to seal, archive, read back and prune: every record the runs before it
+// wrote (tens of thousands), while the load runs. Without, the archive is
+// off and no pass runs.
 var (
 	archiveOffArgs = []string{"--audit-archive", "off"}
-	archiveOnArgs  = []string{"--audit-segment", "256KB", "--audit-retain-live", "0s", "--audit-archive-interval", "1s"}
+	archiveOnArgs  = []string{"--audit-segment", "1MB", "--audit-retain-live", "0s"}
 )
 
 // archiveCompare runs read-one-patient and create-patient at c=8 on one
@@ -112,10 +117,18 @@ func (b *bench) archiveCompare(bin string, serveArgs, store []string, logFile io
 			pruned++
 		}
 	}
-	if archived == 0 {
-		return fmt.Errorf("the archive pass archived nothing during the run")
+	if len(st.Segments) == 0 {
+		return fmt.Errorf("the archive pass sealed nothing during the run")
 	}
-	fmt.Printf("archive: %d segments, %d archived (%d records), %d pruned, %d records live; %.0f live record bytes and %.0f archive bytes per archived record\n",
-		len(st.Segments), segs, archived, pruned, st.LiveRecords, float64(recBytes)/float64(archived), float64(arBytes)/float64(archived))
+	// What the background passes did, from the server's log (a paced pass
+	// may still be at work when its run ends; the next start goes on).
+	logText, _ := os.ReadFile(filepath.Join(b.dir, "server.log"))
+	fmt.Printf("background passes: %d segments sealed, %d archived, %d pruned\n",
+		bytes.Count(logText, []byte(`"msg":"audit segment sealed"`)), bytes.Count(logText, []byte(`"msg":"audit segment archived"`)),
+		bytes.Count(logText, []byte(`"msg":"audit segment pruned from the live database"`)))
+	fmt.Printf("archive: %d segments, %d archived (%d records), %d pruned, %d records live\n", len(st.Segments), segs, archived, pruned, st.LiveRecords)
+	if archived > 0 {
+		fmt.Printf("%.0f live record bytes and %.0f archive bytes per archived record\n", float64(recBytes)/float64(archived), float64(arBytes)/float64(archived))
+	}
 	return nil
 }

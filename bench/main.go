@@ -113,6 +113,10 @@ type config struct {
 	concurrency []int
 	smoke       bool
 	only        []string
+	// profileDir, when set, receives a CPU profile of the API server for
+	// each of its scenarios (first round), taken through --metrics-addr.
+	profileDir string
+	metricsURL string
 }
 
 func run() error {
@@ -127,6 +131,7 @@ func run() error {
 	soakLimit := flag.Int("soak-limit", 3000, "per-key requests per minute in the soak (429s beyond are intended)")
 	soakWorkers := flag.Int("soak-workers", 32, "concurrent clients in the soak")
 	scale := flag.Int("scale", 0, "first seed this many patients (each with an order, and an audit trail of matching size) through the store, then run the scenarios (SQLite; by hand, never in CI)")
+	flag.StringVar(&cfg.profileDir, "profile", "", "write a CPU profile of the API server per scenario (first round) into this folder")
 	archiveCmp := flag.Bool("archive", false, "instead of the comparison, run read-one-patient and create-patient at c=8 with the audit archive pass off and running continuously (SQLite)")
 	pgAdmin := flag.String("postgres", "", "run the API on a fresh PostgreSQL database created through this admin URL\n"+
 		"(e.g. postgres://postgres@127.0.0.1:5432/test?sslmode=disable) instead of SQLite; dropped at the end")
@@ -181,6 +186,14 @@ func run() error {
 		store = append(store, "--db", url)
 	}
 	serveArgs := append([]string{"serve", "--addr", freeAddr(), "--sandbox", "off"}, store...)
+	if cfg.profileDir != "" {
+		if err := os.MkdirAll(cfg.profileDir, 0o755); err != nil {
+			return err
+		}
+		addr := freeAddr()
+		cfg.metricsURL = "http://" + addr
+		serveArgs = append(serveArgs, "--metrics-addr", addr)
+	}
 	api, err := startProcess(bin, serveArgs, logFile)
 	if err != nil {
 		return err
@@ -288,6 +301,28 @@ func (p *process) stop() {
 	case <-time.After(10 * time.Second):
 		p.cmd.Process.Kill() //nolint:errcheck // stuck
 	}
+}
+
+// cpu is the CPU time (user and system) the process has used so far, from
+// /proc/<pid>/stat (clock ticks of 10 ms): CPU per request, unlike req/s,
+// does not depend on how much of the machine other work takes.
+func (p *process) cpu() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) in parentheses.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(utime+stime) * 10 * time.Millisecond
 }
 
 // rssMB reads a process's resident set size.
@@ -514,6 +549,8 @@ type result struct {
 	p50, p99 time.Duration
 	errors   int64
 	rssMB    float64
+	// cpuUS: the server's CPU time per request in µs (0 when not measured).
+	cpuUS float64
 }
 
 // load runs op from c workers for d and measures it.
@@ -619,12 +656,21 @@ func (b *bench) runAll(startup time.Duration) error {
 						return err
 					}
 				} else {
-					r = load(c, b.cfg.duration, sc.op)
+					server := b.api
 					if strings.HasPrefix(sc.name, "baseline") || strings.HasPrefix(sc.name, "reference") || strings.HasPrefix(sc.name, "floor") {
-						r.rssMB = b.base.rssMB()
-					} else {
-						r.rssMB = b.api.rssMB()
+						server = b.base
 					}
+					stopProfile := func() {}
+					if b.cfg.profileDir != "" && server == b.api && round == 1 {
+						stopProfile = b.profile(sc.name, c)
+					}
+					cpu0 := server.cpu()
+					r = load(c, b.cfg.duration, sc.op)
+					if n := r.rps * b.cfg.duration.Seconds(); n > 0 {
+						r.cpuUS = float64((server.cpu() - cpu0).Microseconds()) / n
+					}
+					stopProfile()
+					r.rssMB = server.rssMB()
 				}
 				runs[key{sc.name, c}] = append(runs[key{sc.name, c}], r)
 				fmt.Fprintf(os.Stderr, "round %d  %-44s c=%-3d %9.0f req/s  p99 %v  errors %d\n", round, sc.name, c, r.rps, r.p99.Round(time.Microsecond), r.errors)
@@ -642,7 +688,7 @@ func (b *bench) runAll(startup time.Duration) error {
 		return m
 	}
 	tw := tabwriter.NewWriter(os.Stdout, 2, 4, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "scenario\tconc\treq/s (median)\tp50\tp99\terrors\tserver RSS MB\tratio to baseline\tp99 ratio\tof floor\t")
+	fmt.Fprintln(tw, "scenario\tconc\treq/s (median)\tp50\tp99\terrors\tserver RSS MB\tserver CPU µs/req\tratio to baseline\tp99 ratio\tof floor\t")
 	var failures int64
 	for _, sc := range scs {
 		for _, c := range b.cfg.concurrency {
@@ -664,8 +710,12 @@ func (b *bench) runAll(startup time.Duration) error {
 			if fm := runs[key{sc.floor, c}]; sc.floor != "" && len(fm) > 0 {
 				ofFloor = fmt.Sprintf("%.2f×", m.rps/median(fm).rps)
 			}
-			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%v\t%v\t%d\t%s\t%s\t%s\t%s\t\n", sc.name, c, m.rps,
-				m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), m.errors, rss, ratio, p99r, ofFloor)
+			cpu := "-"
+			if m.cpuUS > 0 {
+				cpu = fmt.Sprintf("%.0f", m.cpuUS)
+			}
+			fmt.Fprintf(tw, "%s\t%d\t%.0f\t%v\t%v\t%d\t%s\t%s\t%s\t%s\t%s\t\n", sc.name, c, m.rps,
+				m.p50.Round(time.Microsecond), m.p99.Round(time.Microsecond), m.errors, rss, cpu, ratio, p99r, ofFloor)
 		}
 	}
 	tw.Flush()
@@ -675,3 +725,34 @@ func (b *bench) runAll(startup time.Duration) error {
 	}
 	return nil
 }
+
+// profile starts a CPU profile of the API server for the length of one
+// scenario run and returns a function that waits for it and writes it to
+// profileDir as <scenario>-c<n>.prof.
+func (b *bench) profile(name string, c int) func() {
+	file := filepath.Join(b.cfg.profileDir, fmt.Sprintf("%s-c%d.prof", strings.Trim(nonWord.ReplaceAllString(name, "-"), "-"), c))
+	secs := max(1, int(b.cfg.duration.Seconds()))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		resp, err := http.Get(fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", b.cfg.metricsURL, secs))
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: profile:", err)
+			return
+		}
+		defer resp.Body.Close()
+		out, err := os.Create(file)
+		if err == nil {
+			_, err = io.Copy(out, resp.Body)
+			if cerr := out.Close(); err == nil {
+				err = cerr
+			}
+		}
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "bench: profile:", err)
+		}
+	}()
+	return func() { <-done }
+}
+
+var nonWord = regexp.MustCompile(`[^A-Za-z0-9]+`)

@@ -13,6 +13,7 @@ import (
 	"net/http/pprof"
 	"net/netip"
 	"net/url"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -224,6 +225,10 @@ func parseServeConfig(args []string, getenv func(string) string) (*serveConfig, 
 	return sc, nil
 }
 
+// serveGCPercent is serve's garbage collection target unless GOGC is set:
+// the heap may grow to five times what is live before a collection.
+const serveGCPercent = 400
+
 // serve runs the server until ctx ends: configuration (parseServeConfig),
 // then the listener, the store and the wiring (server.New), then
 // http.Server until a graceful shutdown.
@@ -245,6 +250,15 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 	}
 	c, env, cfg := &sc.c, sc.env, sc.server
 	cfg.Now = serveClock(ctx) // nil (time.Now) but in tests
+	if getenv("GOGC") == "" {
+		// A request allocates tens of kilobytes (a list of 25 patients
+		// ~120 KB) over a live heap of a few megabytes, so at Go's default
+		// (GOGC=100) the collector ran tens of times a second: in-process,
+		// GOGC=400 took a read from ~134 to ~98 µs of CPU
+		// (docs/performance.md, fifth round). GOGC in the environment
+		// still decides.
+		debug.SetGCPercent(serveGCPercent)
+	}
 	// Flags are checked and the address bound before anything is created
 	// or seeded: a failed first start must not consume the one-time demo key.
 	var tlsConf *tls.Config

@@ -38,7 +38,9 @@ type Store interface {
 	ScanAuditSegmentRows(ctx context.Context, first, last int64, prev string, fn func(*novamed.AuditRow) error) error
 	InsertAuditSegment(ctx context.Context, seg *audit.Segment) error
 	MarkAuditSegmentArchived(ctx context.Context, id int64, url, object string, size int64, at time.Time) error
-	PruneAuditSegment(ctx context.Context, id int64, at time.Time) error
+	// PruneAuditSegment calls between (when set) between its delete
+	// transactions, to pace them.
+	PruneAuditSegment(ctx context.Context, id int64, at time.Time, between func() error) error
 	ForgetAuditSegment(ctx context.Context, id int64) error
 	AuditSettings(ctx context.Context) (map[string]string, error)
 	SetAuditSettings(ctx context.Context, set map[string]string) error
@@ -261,10 +263,10 @@ func objectNames(id int64) (data, seal string) {
 func (a *Archiver) Seal(ctx context.Context) (*audit.Segment, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.seal(ctx)
+	return a.seal(ctx, nil)
 }
 
-func (a *Archiver) seal(ctx context.Context) (*audit.Segment, error) {
+func (a *Archiver) seal(ctx context.Context, p *pacer) (*audit.Segment, error) {
 	if a.cfg.Key == nil {
 		return nil, errors.New("audit seal: no checkpoint key to sign the seal with")
 	}
@@ -283,7 +285,7 @@ func (a *Archiver) seal(ctx context.Context) (*audit.Segment, error) {
 	// an edited record.
 	w := &audit.Walker{Want: first, Prev: prevHead}
 	var size int64
-	err = a.cfg.Store.ScanAuditSegmentRows(ctx, first, headSeq, prevHead, func(row *novamed.AuditRow) error {
+	err = a.scanRows(ctx, first, headSeq, prevHead, p, func(row *novamed.AuditRow) error {
 		size += int64(len(row.Record))
 		_, err := w.Next(row)
 		return err
@@ -352,16 +354,37 @@ type Report struct {
 // segments older than RetainLive from the live database and expires
 // archived segments older than RetainArchive, under the lease.
 func (a *Archiver) Pass(ctx context.Context) (Report, error) {
-	return a.pass(ctx, false)
+	return a.pass(ctx, false, nil)
 }
 
 // Run is Pass now: the segment is sealed first (`audit archive run`
 // after `audit seal`, or with sealNow).
 func (a *Archiver) Run(ctx context.Context, sealNow bool) (Report, error) {
-	return a.pass(ctx, sealNow)
+	return a.pass(ctx, sealNow, nil)
 }
 
-func (a *Archiver) pass(ctx context.Context, sealNow bool) (Report, error) {
+// BackgroundPass is Pass as serve's background loop runs it beside the
+// request path: it archives at most one segment and prunes at most one,
+// and paces its work (reading, hashing, encoding, reading back, deleting)
+// to at most BackgroundShare of the time, pausing between chunks; what is
+// left waits for the next pass. An operator's `audit archive run` (Pass)
+// runs unpaced.
+func (a *Archiver) BackgroundPass(ctx context.Context) (Report, error) {
+	return a.pass(ctx, false, newPacer(BackgroundShare))
+}
+
+// BackgroundShare is the share of the wall time a background pass works:
+// after each chunk of work it pauses nine times as long as the chunk
+// took, so on a busy machine (a slower chunk) it backs off further. The
+// pass costs ~100 µs of CPU a record (each is decoded, hashed and
+// re-encoded to check it when sealed, archived and read back), so a
+// 64 MB segment (~150,000 records) takes a few minutes of wall time
+// instead of a burst of seconds that requests wait behind, and the
+// passes keep up with a trail that grows by ~1,000 records a second on
+// average (docs/performance.md).
+const BackgroundShare = 0.1
+
+func (a *Archiver) pass(ctx context.Context, sealNow bool, p *pacer) (Report, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	var r Report
@@ -375,6 +398,16 @@ func (a *Archiver) pass(ctx context.Context, sealNow bool) (Report, error) {
 			r.Skipped = true
 			return r, nil
 		}
+		if p != nil {
+			p.renew = func(ctx context.Context) error {
+				now := a.cfg.Now()
+				ok, err := a.cfg.Store.AcquireAuditLease(ctx, a.cfg.Holder, now, now.Add(leaseTTL))
+				if err == nil && !ok {
+					err = errors.New("audit archive: the pass lost its lease to another process")
+				}
+				return err
+			}
+		}
 	}
 	due := sealNow
 	if !due {
@@ -384,7 +417,7 @@ func (a *Archiver) pass(ctx context.Context, sealNow bool) (Report, error) {
 		}
 	}
 	if due && a.cfg.Key != nil {
-		seg, err := a.seal(ctx)
+		seg, err := a.seal(ctx, p)
 		if err != nil {
 			return r, err
 		}
@@ -403,7 +436,10 @@ func (a *Archiver) pass(ctx context.Context, sealNow bool) (Report, error) {
 		if seg.ArchivedAt != nil {
 			continue
 		}
-		size, err := a.archive(ctx, seg)
+		if p != nil && r.Archived > 0 {
+			break // one a background pass
+		}
+		size, err := a.archive(ctx, seg, p)
 		if err != nil {
 			return r, err
 		}
@@ -422,11 +458,14 @@ func (a *Archiver) pass(ctx context.Context, sealNow bool) (Report, error) {
 			if seg.ArchivedAt == nil || seg.LastAt.After(now.Add(-a.cfg.RetainLive)) {
 				break // in order: the live trail stays one chain
 			}
+			if p != nil && r.Pruned > 0 {
+				break // one a background pass
+			}
 			// Read back once more right before the records go.
-			if _, err := a.readSegment(ctx, seg, nil); err != nil {
+			if _, err := a.readSegment(ctx, seg, p, nil); err != nil {
 				return r, fmt.Errorf("audit archive: segment %d not pruned: %w", seg.Segment, err)
 			}
-			if err := a.cfg.Store.PruneAuditSegment(ctx, seg.Segment, a.cfg.Now()); err != nil {
+			if err := a.cfg.Store.PruneAuditSegment(ctx, seg.Segment, a.cfg.Now(), p.between(ctx)); err != nil {
 				return r, err
 			}
 			t := a.cfg.Now()
@@ -466,14 +505,16 @@ func (a *Archiver) pass(ctx context.Context, sealNow bool) (Report, error) {
 // encodeSegment reads the segment's records from the live trail into the
 // archive form (EncodeRecords: columnar, zstd), checking the chain as it
 // reads: exactly the bytes the hashes cover come back out of it.
-func (a *Archiver) encodeSegment(ctx context.Context, seg *audit.Segment) ([]byte, error) {
+func (a *Archiver) encodeSegment(ctx context.Context, seg *audit.Segment, p *pacer) ([]byte, error) {
 	w := &audit.Walker{Want: seg.FirstSeq, Prev: seg.PrevHead}
 	records := make([][]byte, 0, seg.LastSeq-seg.FirstSeq+1)
-	err := a.cfg.Store.ScanAuditSegmentRows(ctx, seg.FirstSeq, seg.LastSeq, seg.PrevHead, func(row *novamed.AuditRow) error {
-		if _, err := w.Next(row); err != nil {
+	checked := make([]*novamed.AuditRecord, 0, cap(records))
+	err := a.scanRows(ctx, seg.FirstSeq, seg.LastSeq, seg.PrevHead, p, func(row *novamed.AuditRow) error {
+		rec, err := w.Next(row)
+		if err != nil {
 			return err
 		}
-		records = append(records, row.Record)
+		records, checked = append(records, row.Record), append(checked, rec)
 		return nil
 	})
 	if err != nil {
@@ -482,13 +523,13 @@ func (a *Archiver) encodeSegment(ctx context.Context, seg *audit.Segment) ([]byt
 	if w.Want != seg.LastSeq+1 || w.Prev != seg.Head {
 		return nil, fmt.Errorf("audit archive: segment %d: the live records do not reach its sealed head", seg.Segment)
 	}
-	return EncodeRecords(seg.FirstSeq, records)
+	return encodeRecords(ctx, seg.FirstSeq, records, checked, p)
 }
 
 // archive writes a sealed segment and its seal, reads both back, checks
 // them and marks the segment archived.
-func (a *Archiver) archive(ctx context.Context, seg *audit.Segment) (int64, error) {
-	data, err := a.encodeSegment(ctx, seg)
+func (a *Archiver) archive(ctx context.Context, seg *audit.Segment, p *pacer) (int64, error) {
+	data, err := a.encodeSegment(ctx, seg, p)
 	if err != nil {
 		return 0, err
 	}
@@ -511,7 +552,7 @@ func (a *Archiver) archive(ctx context.Context, seg *audit.Segment) (int64, erro
 		return 0, fmt.Errorf("audit archive: segment %d read back differs from what was written", seg.Segment)
 	}
 	seg.ArchiveObject = dataName
-	if _, err := a.readSegment(ctx, seg, nil); err != nil {
+	if _, err := a.readSegment(ctx, seg, p, nil); err != nil {
 		return 0, fmt.Errorf("audit archive: read back segment %d: %w", seg.Segment, err)
 	}
 	if err := a.cfg.Store.MarkAuditSegmentArchived(ctx, seg.Segment, a.cfg.URL, dataName, int64(len(data)), a.cfg.Now()); err != nil {
@@ -525,7 +566,7 @@ func (a *Archiver) archive(ctx context.Context, seg *audit.Segment) (int64, erro
 // object must be seg's seal and signed by the configured key, and its
 // records must run FirstSeq..LastSeq from PrevHead to Head. fn, when set,
 // gets every record (with Hash and PrevHash).
-func (a *Archiver) readSegment(ctx context.Context, seg *audit.Segment, fn func(*novamed.AuditRecord) error) (int64, error) {
+func (a *Archiver) readSegment(ctx context.Context, seg *audit.Segment, p *pacer, fn func(*novamed.AuditRecord) error) (int64, error) {
 	if a.bucket == nil {
 		return 0, errors.New("no audit archive is configured (--audit-archive)")
 	}
@@ -563,17 +604,23 @@ func (a *Archiver) readSegment(ctx context.Context, seg *audit.Segment, fn func(
 		}
 		return 0, err
 	}
-	return walkSegment(seg, data, fn)
+	return walkSegment(ctx, seg, data, p, fn)
 }
 
 // walkSegment checks an archived segment's records against its seal.
-func walkSegment(seg *audit.Segment, data []byte, fn func(*novamed.AuditRecord) error) (int64, error) {
-	_, lines, err := DecodeRecords(data)
+func walkSegment(ctx context.Context, seg *audit.Segment, data []byte, p *pacer, fn func(*novamed.AuditRecord) error) (int64, error) {
+	_, lines, err := decodeRecords(ctx, data, p)
+	if err != nil && ctx.Err() != nil {
+		return 0, err
+	}
 	if err != nil {
 		return 0, &SegmentError{Segment: seg.Segment, Reason: "its records are not readable (edited or truncated)"}
 	}
 	w := &audit.Walker{Want: seg.FirstSeq, Prev: seg.PrevHead}
 	for _, line := range lines {
+		if err := p.step(ctx); err != nil {
+			return w.N, err
+		}
 		rec, err := audit.Decode(&novamed.AuditRow{Seq: w.Want, Record: line})
 		if err != nil {
 			return w.N, &SegmentError{Segment: seg.Segment, Reason: err.Error()}

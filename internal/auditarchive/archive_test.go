@@ -436,3 +436,41 @@ func TestSizeCut(t *testing.T) {
 }
 
 var _ = errors.New
+
+// TestBackgroundPassTakesOneSegment: serve's paced pass archives and
+// prunes at most one segment a pass (a backlog drains over later passes),
+// pruning a segment of more rows than one delete batch with pauses in
+// between, and the trail verifies across archive and live after each.
+func TestBackgroundPassTakesOneSegment(t *testing.T) {
+	ctx := t.Context()
+	s := stores["sqlite"](t)
+	_, key, _ := ed25519.GenerateKey(rand.Reader)
+	c := &clock{now: day0}
+	a := newArchiver(t, s, key, archives["folder"](t), c, "replica-a")
+	perDay := []int{sqlstore.PruneBatch + 100, 30, 20}
+	for d, n := range perDay {
+		appendDay(t, s, d, n)
+		c.Set(day0.Add(time.Duration(d+1)*24*time.Hour + time.Hour))
+		if seg, err := a.Seal(ctx); err != nil || seg == nil {
+			t.Fatalf("day %d: Seal = %v, %v", d, seg, err)
+		}
+	}
+	c.Set(day0.Add(6 * 24 * time.Hour))
+	var archived int64
+	for i, n := range perDay {
+		r, err := a.BackgroundPass(ctx)
+		if err != nil || r.Archived != 1 || r.Pruned != 1 || r.ArchivedRecords != int64(n) {
+			t.Fatalf("pass %d = %+v, %v; want segment %d (%d records) archived and pruned, no more", i+1, r, err, i+1, n)
+		}
+		archived += int64(n)
+		if res, err := a.Verify(ctx, nil); err != nil || res.ArchivedRecords != archived {
+			t.Fatalf("after pass %d: Verify = %+v, %v", i+1, res, err)
+		}
+	}
+	if r, err := a.BackgroundPass(ctx); err != nil || r.Archived+r.Pruned != 0 {
+		t.Fatalf("pass with nothing left = %+v, %v", r, err)
+	}
+	if got := liveRows(t, s); got != 0 {
+		t.Fatalf("%d live rows; want none", got)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"compress/gzip"
+	"context"
 	"encoding/binary"
 	"encoding/hex"
 	"errors"
@@ -160,14 +161,31 @@ func formatUUID(u []byte) string {
 // EncodeRecords encodes a segment's canonical records, the first being
 // record first, in archive format 2 (see archiveMagic2).
 func EncodeRecords(first int64, records [][]byte) ([]byte, error) {
+	return encodeRecords(context.Background(), first, records, nil, nil)
+}
+
+// encodeRecords is EncodeRecords paced by p (nil: at full speed). checked,
+// when given, holds each record as an audit.Walker returned it: decoded,
+// and its bytes checked to be its canonical encoding, so neither is done
+// again here.
+func encodeRecords(ctx context.Context, first int64, records [][]byte, checked []*novamed.AuditRecord, p *pacer) ([]byte, error) {
 	w := &colWriter{}
 	var prevT int64
 	for i, raw := range records {
+		if err := p.step(ctx); err != nil {
+			return nil, err
+		}
 		seq := first + int64(i)
-		rec, err := audit.Decode(&novamed.AuditRow{Seq: seq, Record: raw})
+		var rec *novamed.AuditRecord
+		var err error
+		if checked != nil {
+			rec = checked[i]
+		} else {
+			rec, err = audit.Decode(&novamed.AuditRow{Seq: seq, Record: raw})
+		}
 		columnar := err == nil && rec.Format == 2 && rec.Seq == seq &&
 			!strings.Contains(rec.Actor+rec.KeyID+rec.KeyOwner+rec.KeyPrefix+rec.ClinicID+rec.Action+rec.ResourceType, "\x00")
-		if columnar {
+		if columnar && checked == nil {
 			canon, err := audit.Canonical(rec)
 			columnar = err == nil && bytes.Equal(canon, raw)
 		}
@@ -208,14 +226,44 @@ func EncodeRecords(first int64, records [][]byte) ([]byte, error) {
 	for c := range w.cols {
 		plain.Write(w.cols[c].Bytes())
 	}
-	enc, err := zstd.NewWriter(nil, zstd.WithEncoderLevel(archiveLevel), zstd.WithEncoderConcurrency(1),
-		zstd.WithWindowSize(8<<20))
+	opts := []zstd.EOption{zstd.WithEncoderLevel(archiveLevel), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(8 << 20)}
+	if p == nil {
+		enc, err := zstd.NewWriter(nil, opts...)
+		if err != nil {
+			return nil, err
+		}
+		defer enc.Close()
+		return enc.EncodeAll(plain.Bytes(), []byte(archiveMagic2)), nil
+	}
+	// Paced: the same stream compressed a block at a time, pausing
+	// between blocks (one call would be a burst of a core for a large
+	// segment).
+	out := bytes.NewBufferString(archiveMagic2)
+	enc, err := zstd.NewWriter(out, opts...)
 	if err != nil {
 		return nil, err
 	}
-	defer enc.Close()
-	return enc.EncodeAll(plain.Bytes(), []byte(archiveMagic2)), nil
+	for b := plain.Bytes(); len(b) > 0; {
+		n := min(len(b), encodeChunk)
+		if _, err := enc.Write(b[:n]); err != nil {
+			enc.Close()
+			return nil, err
+		}
+		b = b[n:]
+		if err := p.pause(ctx); err != nil {
+			enc.Close()
+			return nil, err
+		}
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return out.Bytes(), nil
 }
+
+// encodeChunk is how much a paced encode compresses between pauses (a
+// quarter of a zstd block: about a millisecond).
+const encodeChunk = 32 << 10
 
 // archiveLevel: "better" is within 1 % of "best" in size for audit
 // columns (48.8 against 48.3 bytes a record) at less CPU, which the
@@ -307,6 +355,11 @@ const maxArchivedSegment = 4 << 30
 // seq of the first (0 for format 1, whose records carry their seq only
 // inside).
 func DecodeRecords(data []byte) (first int64, records [][]byte, err error) {
+	return decodeRecords(context.Background(), data, nil)
+}
+
+// decodeRecords is DecodeRecords paced by p (nil: at full speed).
+func decodeRecords(ctx context.Context, data []byte, p *pacer) (first int64, records [][]byte, err error) {
 	if bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
 		return decodeGzipLines(data)
 	}
@@ -349,6 +402,9 @@ func DecodeRecords(data []byte) (first int64, records [][]byte, err error) {
 	records = make([][]byte, 0, n)
 	var t int64
 	for i := range n {
+		if err := p.step(ctx); err != nil {
+			return 0, nil, err
+		}
 		kind, _ := r.cols[colKind].ReadByte()
 		if kind == kindRaw {
 			records = append(records, r.bytes(colRaw, r.uvarint(colRaw)))

@@ -104,7 +104,7 @@ func (a *Archiver) Verify(ctx context.Context, cps []audit.Checkpoint) (*Result,
 			}
 			continue
 		}
-		n, err := a.readSegment(ctx, seg, func(rec *novamed.AuditRecord) error {
+		n, err := a.readSegment(ctx, seg, nil, func(rec *novamed.AuditRecord) error {
 			if _, ok := wantCP[rec.Seq]; ok {
 				found[rec.Seq] = rec.Hash
 			}
@@ -246,7 +246,7 @@ func (a *Archiver) Export(ctx context.Context, since, until time.Time, fn func(*
 		if (!since.IsZero() && seg.LastAt.Add(slack).Before(since)) || (!until.IsZero() && !seg.FirstAt.Add(-slack).Before(until)) {
 			continue
 		}
-		if _, err := a.readSegment(ctx, seg, func(rec *novamed.AuditRecord) error {
+		if _, err := a.readSegment(ctx, seg, nil, func(rec *novamed.AuditRecord) error {
 			if in(rec.Time) {
 				return fn(rec)
 			}

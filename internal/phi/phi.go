@@ -154,7 +154,7 @@ func (k *Keyring) CurrentVersion() uint32 {
 // current key version and returns the sealed text. An empty plaintext is
 // encrypted too. Table, column and row id must not contain NUL bytes.
 func (k *Keyring) Seal(table, column, rowID string, plaintext []byte) (string, error) {
-	aad, err := associatedData(table, column, rowID, k.current)
+	aad, err := associatedData(make([]byte, 0, len(table)+len(column)+len(rowID)+3+10), table, column, rowID, k.current)
 	if err != nil {
 		return "", err
 	}
@@ -181,20 +181,25 @@ func (k *Keyring) Open(table, column, rowID, sealed string) ([]byte, error) {
 	if !ok {
 		return nil, fmt.Errorf("%w %d", ErrUnknownKeyVersion, version)
 	}
-	aad, err := associatedData(table, column, rowID, version)
-	if err != nil {
+	if strings.IndexByte(table, 0) >= 0 || strings.IndexByte(column, 0) >= 0 || strings.IndexByte(rowID, 0) >= 0 {
 		// Seal refuses such a context, so no field can open under it.
 		return nil, fmt.Errorf("%w: table, column or row id contains a NUL byte", ErrCorrupt)
 	}
 	// The decoder skips CR and LF; reject them so that each ciphertext has
 	// exactly one text form.
-	if encoding.DecodedLen(len(payload)) < overhead || strings.ContainsAny(payload, "\r\n") {
+	n := encoding.DecodedLen(len(payload))
+	if n < overhead || strings.ContainsAny(payload, "\r\n") {
 		return nil, ErrCorrupt
 	}
-	ciphertext, err := encoding.DecodeString(payload)
-	if err != nil || len(ciphertext) < overhead {
+	// One allocation holds the ciphertext (opened in place) and, after
+	// it, the associated data: a list opens four fields per row.
+	buf := make([]byte, n, n+len(table)+len(column)+len(rowID)+3+10)
+	n, err = encoding.Decode(buf, []byte(payload))
+	if err != nil || n < overhead {
 		return nil, ErrCorrupt
 	}
+	ciphertext := buf[:n]
+	aad, _ := associatedData(buf[n:n], table, column, rowID, version) // checked above
 	plaintext, err := aead.Open(ciphertext[:0], nil, ciphertext, aad)
 	if err != nil {
 		return nil, ErrCorrupt
@@ -277,13 +282,12 @@ func (k *Keyring) IdempotencyFingerprintKey() []byte {
 	return key
 }
 
-// associatedData returns the AAD for a field: table, column, row id and
+// associatedData appends to aad the AAD for a field: table, column, row id and
 // version in decimal, separated by NUL bytes.
-func associatedData(table, column, rowID string, version uint32) ([]byte, error) {
+func associatedData(aad []byte, table, column, rowID string, version uint32) ([]byte, error) {
 	if strings.IndexByte(table, 0) >= 0 || strings.IndexByte(column, 0) >= 0 || strings.IndexByte(rowID, 0) >= 0 {
 		return nil, errContext
 	}
-	aad := make([]byte, 0, len(table)+len(column)+len(rowID)+3+10)
 	aad = append(aad, table...)
 	aad = append(aad, 0)
 	aad = append(aad, column...)

@@ -103,7 +103,7 @@ func startAuditArchive(ctx context.Context, f ArchiveFlags, dataDir string, stor
 		t := time.NewTicker(interval)
 		defer t.Stop()
 		for {
-			if r, err := a.Pass(ctx); err != nil && ctx.Err() == nil {
+			if r, err := a.BackgroundPass(ctx); err != nil && ctx.Err() == nil {
 				log.Error("audit archive pass failed; retrying at the next pass (nothing unarchived is pruned)", "err", err)
 			} else if r.Sealed+r.Archived+r.Pruned+r.Expired > 0 {
 				log.Info("audit archive pass", "sealed", r.Sealed, "archived", r.Archived, "pruned", r.Pruned, "expired", r.Expired)

@@ -144,7 +144,7 @@ func (s *Store) MarkAuditSegmentArchived(ctx context.Context, id int64, url, obj
 // each letting the request path's writes in between, instead of holding
 // the writer (SQLite) or a large lock set and WAL burst (PostgreSQL) for
 // the whole segment.
-const PruneBatch = 2000
+const PruneBatch = 200
 
 // PruneAuditSegment deletes segment id's records from the live trail. It
 // refuses a segment not archived, or not the oldest one still live (the
@@ -153,10 +153,11 @@ const PruneBatch = 2000
 // The segment is marked pruned first, in one short transaction: from then
 // on the live trail starts after its last record (AuditBase), and readers
 // skip its rows. The rows are then deleted PruneBatch at a time, each
-// batch its own transaction. Rows a crash left behind (the mark committed,
+// batch its own transaction; between, when set, runs between them (the
+// background archive pass pauses there). Rows a crash left behind (the mark committed,
 // not every batch) are deleted by the next prune, which starts from the
 // oldest row still stored.
-func (s *Store) PruneAuditSegment(ctx context.Context, id int64, at time.Time) error {
+func (s *Store) PruneAuditSegment(ctx context.Context, id int64, at time.Time, between func() error) error {
 	var last int64
 	err := s.inTx(ctx, func(tx *txn) error {
 		var first int64
@@ -183,12 +184,12 @@ func (s *Store) PruneAuditSegment(ctx context.Context, id int64, at time.Time) e
 	if err != nil {
 		return err
 	}
-	return s.deleteAuditThrough(ctx, last)
+	return s.deleteAuditThrough(ctx, last, between)
 }
 
 // deleteAuditThrough deletes the stored audit rows with seq <= last,
 // PruneBatch rows (by seq, which has no gaps) a transaction.
-func (s *Store) deleteAuditThrough(ctx context.Context, last int64) error {
+func (s *Store) deleteAuditThrough(ctx context.Context, last int64, between func() error) error {
 	var oldest sql.NullInt64
 	if err := s.read.queryRow(ctx, `SELECT MIN(seq) FROM audit_log`).Scan(&oldest); err != nil {
 		return fmt.Errorf("sqlstore: prune audit rows: %w", err)
@@ -201,6 +202,11 @@ func (s *Store) deleteAuditThrough(ctx context.Context, last int64) error {
 		})
 		if err != nil {
 			return fmt.Errorf("sqlstore: prune audit rows %d–%d: %w", from, to, err)
+		}
+		if between != nil && to < last {
+			if err := between(); err != nil {
+				return err
+			}
 		}
 	}
 	return nil

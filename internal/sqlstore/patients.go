@@ -116,7 +116,7 @@ func (s *Store) scanPatient(r rowScanner) (*novamed.Patient, error) {
 	o := s.opener("patients", p.ID)
 	p.FirstName, p.LastName, p.DateOfBirth = o.str("first_name", first), o.str("last_name", last), o.str("date_of_birth", dob)
 	var d patientDetails
-	o.json("details", details, &d)
+	o.decode("details", details, func(b []byte) error { return decodePatientDetails(b, &d) })
 	if o.err != nil {
 		return nil, o.err
 	}

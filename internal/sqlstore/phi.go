@@ -78,11 +78,29 @@ func (o *opener) str(column, sealed string) string {
 }
 
 func (o *opener) json(column, sealed string, v any) {
-	text := o.str(column, sealed)
-	if o.err != nil || text == "" {
+	o.decode(column, sealed, func(b []byte) error { return json.Unmarshal(b, v) })
+}
+
+// decode opens a sealed JSON column and decodes it with dec (not called
+// for an empty column).
+func (o *opener) decode(column, sealed string, dec func([]byte) error) {
+	if o.err != nil || sealed == "" {
 		return
 	}
-	if err := json.Unmarshal([]byte(text), v); err != nil {
+	// Opened to bytes and decoded from them: no string copy between.
+	text, err := o.ring.Open(o.table, column, o.row, sealed)
+	if errors.Is(err, phi.ErrUnknownKeyVersion) {
+		o.ring = o.s.reloadKeyring()
+		text, err = o.ring.Open(o.table, column, o.row, sealed)
+	}
+	if err != nil {
+		o.err = fmt.Errorf("sqlstore: open %s.%s of row %s: %w", o.table, column, o.row, err)
+		return
+	}
+	if len(text) == 0 {
+		return
+	}
+	if err := dec(text); err != nil {
 		o.err = fmt.Errorf("sqlstore: decode %s.%s of row %s: %w", o.table, column, o.row, err)
 	}
 }
