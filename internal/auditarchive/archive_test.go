@@ -445,7 +445,7 @@ func TestBackgroundPassTakesOneSegment(t *testing.T) {
 	ctx := t.Context()
 	s := stores["sqlite"](t)
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
-	c := &clock{now: day0}
+	c := fakeclock.New(day0)
 	a := newArchiver(t, s, key, archives["folder"](t), c, "replica-a")
 	perDay := []int{sqlstore.PruneBatch + 100, 30, 20}
 	for d, n := range perDay {
