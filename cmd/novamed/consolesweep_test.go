@@ -17,15 +17,17 @@ import (
 
 	"github.com/novamed/partner-api/internal/browsertest"
 	"github.com/novamed/partner-api/internal/console"
+	"github.com/novamed/partner-api/internal/keyrequest"
 	"github.com/novamed/partner-api/internal/novamed"
 )
 
 // sweepScreens names the screenshots the sweep takes for docs/img (at
 // 1280 px, and at 390 px with a -390 suffix), by route path.
 var sweepScreens = map[string]string{
-	"/console/security": "console-security",
-	"/console/audit":    "console-audit",
-	"/console/crypto":   "console-crypto",
+	"/console/security":     "console-security",
+	"/console/audit":        "console-audit",
+	"/console/crypto":       "console-crypto",
+	"/console/key-requests": "console-key-requests",
 }
 
 // TestConsoleSweep walks every GET page of the console's route table as an
@@ -79,6 +81,22 @@ func TestConsoleSweep(t *testing.T) {
 	}
 	err = store.RecordSecurityEvent(context.Background(), &novamed.SecurityEvent{ID: uuid.NewString(), At: now.Add(-time.Hour), Rule: novamed.RuleNewNetwork,
 		KeyID: key.ID, ClientAddr: "192.0.2.44", Detail: map[string]any{"network": "192.0.2.0/24"}}, nil)
+	if err == nil {
+		// The key-request queue: a new key and a roll waiting, one decided.
+		krs := &keyrequest.Service{Store: store, Env: novamed.Development}
+		pu := keyrequest.Actor{ID: "partner_user:" + uuid.NewString()}
+		_, err = krs.Request(context.Background(), pu, partner.ID, keyrequest.RequestInput{Kind: keyrequest.Issue, Name: "Sweep production EHR", Clinics: []string{clinic.ID}, RateLimit: 120})
+		if err == nil {
+			_, err = krs.Request(context.Background(), pu, partner.ID, keyrequest.RequestInput{Kind: keyrequest.Roll, KeyID: key.ID, Name: "sweep key", Grace: 24 * time.Hour})
+		}
+		var rej *keyrequest.Request
+		if err == nil {
+			rej, err = krs.Request(context.Background(), pu, partner.ID, keyrequest.RequestInput{Kind: keyrequest.Issue, Name: "Sweep staging", Clinics: []string{clinic.ID}})
+		}
+		if err == nil {
+			_, err = krs.Reject(context.Background(), keyrequest.Actor{ID: "operator:" + admin.ID}, rej.ID, "Use a development key for staging.")
+		}
+	}
 	store.Close()
 	if err != nil {
 		t.Fatal(err)

@@ -32,9 +32,9 @@ type queueRow struct {
 	// the key a roll names.
 	ClinicNames []string
 	KeyPrefix   string
-	// Error is a refused decision's message; Reason the rejection reason
-	// as typed.
-	Error, ReasonError, Reason string
+	// Error is a refused decision's message; TypedReason the rejection
+	// reason as typed, shown again with ReasonError.
+	Error, ReasonError, TypedReason string
 }
 
 type queueData struct {
@@ -140,7 +140,7 @@ func (c *Console) queueView(q *req, status int, failed *queueRow, notice string)
 	if failed != nil {
 		for _, row := range d.Pending {
 			if row.ID == failed.ID {
-				row.Error, row.ReasonError, row.Reason = failed.Error, failed.ReasonError, failed.Reason
+				row.Error, row.ReasonError, row.TypedReason = failed.Error, failed.ReasonError, failed.TypedReason
 			}
 		}
 	}
@@ -210,7 +210,7 @@ func (c *Console) rejectKeyRequest(q *req) error {
 	reason := q.r.PostFormValue("reason")
 	_, err = c.cfg.KeyRequests.Reject(q.r.Context(), c.actor(q), r.ID, reason)
 	if msg, ok := invalid(err); ok {
-		return c.queueView(q, http.StatusUnprocessableEntity, &queueRow{Request: r, ReasonError: msg, Reason: reason}, "")
+		return c.queueView(q, http.StatusUnprocessableEntity, &queueRow{Request: r, ReasonError: msg, TypedReason: reason}, "")
 	}
 	if err != nil {
 		return err
@@ -240,11 +240,14 @@ func (c *Console) keyRequestsLabel(ctx context.Context) string {
 	return "Key requests (" + strconv.Itoa(len(l)) + " pending)"
 }
 
-// refererPath is the path and query of the page a form was sent from
-// (the Referer, which browsers send absolute) when it is of this host:
-// where re-authentication returns to, so that the operator lands on the
-// queue (or the crypto page) again, not on the overview.
+// refererPath is where re-authentication returns to after a form that
+// needed it: the form's return_to field (the console sends no Referer:
+// its pages are Referrer-Policy no-referrer), else the path and query of a
+// same-host Referer; SafeNext then keeps it inside the console.
 func refererPath(r *http.Request) string {
+	if to := r.PostFormValue("return_to"); to != "" {
+		return to
+	}
 	u, err := url.Parse(r.Referer())
 	if err != nil || (u.Host != "" && u.Host != r.Host) {
 		return ""

@@ -84,6 +84,9 @@ func TestKeyRequestQueuePage(t *testing.T) {
 			t.Errorf("queue page lacks %q", want)
 		}
 	}
+	if !strings.Contains(page, `name="return_to" value="/console/key-requests"`) {
+		t.Error("the approve form does not say where re-authentication returns to")
+	}
 	if strings.Contains(page, `id="approve-`+blocked.ID+`"`) {
 		t.Error("the queue offers to approve a request of a partner without a BAA")
 	}
@@ -92,7 +95,7 @@ func TestKeyRequestQueuePage(t *testing.T) {
 	post := func(path string, form url.Values) *http.Response {
 		t.Helper()
 		form.Set("csrf_token", csrf)
-		w := do(t, e.c, "POST", path, form, ck, map[string]string{"Referer": "http://127.0.0.1:8080/console/key-requests"})
+		w := do(t, e.c, "POST", path, form, ck, nil)
 		bodies = append(bodies, w.Body.String()+w.Header().Get("Location"))
 		return &http.Response{StatusCode: w.Code, Header: w.Header(), Body: nil, Status: w.Body.String()}
 	}
@@ -100,7 +103,7 @@ func TestKeyRequestQueuePage(t *testing.T) {
 	// Outside the re-authentication window: to the reauth page, nothing
 	// decided.
 	e.clock.Add(6 * time.Minute)
-	if r := post("/console/key-requests/"+issue.ID+"/approve", url.Values{}); r.StatusCode != http.StatusSeeOther ||
+	if r := post("/console/key-requests/"+issue.ID+"/approve", url.Values{"return_to": {"/console/key-requests"}}); r.StatusCode != http.StatusSeeOther ||
 		!strings.HasPrefix(r.Header.Get("Location"), "/console/reauth?next=%2Fconsole%2Fkey-requests") {
 		t.Fatalf("approve without a recent re-authentication: %d %s", r.StatusCode, r.Header.Get("Location"))
 	}
@@ -157,6 +160,9 @@ func TestKeyRequestQueuePage(t *testing.T) {
 	}
 	if got, _ := e.store.GetKeyRequest(ctx, roll.ID); got.Status != keyrequest.Rejected || got.Reason != "Roll after the release freeze." {
 		t.Errorf("rejected request: %+v", got)
+	}
+	if page := do(t, e.c, "GET", "/console/key-requests", nil, ck, nil).Body.String(); !strings.Contains(page, "rejected: Roll after the release freeze.") {
+		t.Errorf("the decided list lacks the rejection's reason:\n%s", page)
 	}
 
 	// The key was never on a console page: the partner collects it.

@@ -211,7 +211,7 @@ func (p *Portal) requestRoll(q *req) error {
 	}
 	grace, err := time.ParseDuration(q.r.PostFormValue("grace"))
 	if err != nil || grace < 0 || grace > p.cfg.MaxGrace {
-		d := &keysData{Errors: map[string]string{"grace": "Choose a grace period from 0s to " + p.cfg.MaxGrace.String() + "."}}
+		d := &keysData{GraceErrorID: k.ID, Errors: map[string]string{"grace": "Choose a grace period from 0s to " + p.cfg.MaxGrace.String() + "."}}
 		return p.keysView(q, d, http.StatusUnprocessableEntity, "")
 	}
 	pending, err := p.cfg.KeyRequests.Store.ListKeyRequests(q.r.Context(), q.partner.ID, keyrequest.Pending)

@@ -193,3 +193,31 @@ func TestKeyRequestsOnDevelopment(t *testing.T) {
 		t.Errorf("development queued %d requests", len(l)-2)
 	}
 }
+
+// TestRollGraceField: a roll's grace is any duration up to the maximum
+// (a few seconds included); a bad one is refused beside that key's field
+// and rolls nothing.
+func TestRollGraceField(t *testing.T) {
+	e := newEnv(t)
+	a := e.addPartner("Alpha Health")
+	ck, csrf := e.signIn(a.admin, a.adminTOTP)
+	for _, bad := range []string{"forever", "-1s", "200h"} {
+		w := e.do("POST", "/portal/keys/"+a.key.ID+"/roll", url.Values{"csrf_token": {csrf}, "grace": {bad}}, ck)
+		errID := "grace-" + a.key.ID + "-error"
+		if w.Code != http.StatusUnprocessableEntity || !strings.Contains(w.Body.String(), `id="`+errID+`"`) ||
+			!strings.Contains(w.Body.String(), `aria-describedby="grace-`+a.key.ID+`-hint `+errID+`"`) {
+			t.Errorf("grace %q: %d, want 422 with the error beside the key's field", bad, w.Code)
+		}
+	}
+	if k, _ := e.store.GetAPIKey(context.Background(), a.key.ID); k.ReplacedBy != "" {
+		t.Fatal("a refused grace rolled the key")
+	}
+	w := e.do("POST", "/portal/keys/"+a.key.ID+"/roll", url.Values{"csrf_token": {csrf}, "grace": {" 2s "}}, ck)
+	if w.Code != 200 || !strings.Contains(w.Body.String(), "works until 2026-11-29") {
+		t.Fatalf("roll with a 2 s grace: %d", w.Code)
+	}
+	k, _ := e.store.GetAPIKey(context.Background(), a.key.ID)
+	if k.ExpiresAt == nil || !k.ExpiresAt.Equal(e.clock.Now().Add(2*time.Second)) {
+		t.Errorf("the old key's grace end: %v, want %v", k.ExpiresAt, e.clock.Now().Add(2*time.Second))
+	}
+}

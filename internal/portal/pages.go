@@ -152,6 +152,8 @@ type keysData struct {
 	Errors      map[string]string
 	Issued      *issued
 	MaxGrace    string
+	// GraceErrorID is the key whose roll form has Errors["grace"].
+	GraceErrorID string
 }
 
 func (p *Portal) keysView(q *req, d *keysData, status int, notice string) error {
@@ -252,9 +254,9 @@ func (p *Portal) rollKey(q *req) error {
 	if !p.mayRoll(q, old) {
 		return &novamed.Error{Code: novamed.CodeForbidden, Message: "A production key is rolled by NovaMed staff on request."}
 	}
-	grace, err := time.ParseDuration(q.r.PostFormValue("grace"))
+	grace, err := time.ParseDuration(strings.TrimSpace(q.r.PostFormValue("grace")))
 	if err != nil || grace < 0 || grace > p.cfg.MaxGrace {
-		d := &keysData{Errors: map[string]string{"grace": "Choose a grace period from 0s to " + p.cfg.MaxGrace.String() + "."}}
+		d := &keysData{GraceErrorID: old.ID, Errors: map[string]string{"grace": "Give a duration from 0s to " + p.cfg.MaxGrace.String() + ", such as 30m or 24h."}}
 		return p.keysView(q, d, http.StatusUnprocessableEntity, "")
 	}
 	now := p.now()
