@@ -149,6 +149,7 @@ func (c *prodCluster) verifyRemote(url, token string) {
 // --actor operator:<id> shows each action with the admin's id and audit
 // verify passes. SQLite, or PostgreSQL in the suite's PostgreSQL pass.
 func TestAdminAPIAgainstProcesses(t *testing.T) {
+	t.Parallel()
 	t.Run("development", func(t *testing.T) {
 		c := newClusterOf(t, "development", 1)
 		url := c.replicas[0].url
