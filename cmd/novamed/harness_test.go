@@ -60,7 +60,7 @@ type testServer struct {
 	// (the pages' your-domain.com included) ever reaches real DNS.
 	resolver *hostResolver
 	partner  string // prodPartner's id, once created
-	// now, when set, is the clock the server runs on (a testClock).
+	// now, when set, is the clock the server runs on (a fakeclock.Clock's Now).
 	now func() time.Time
 	srv *server.Server // the server serve built, under mu
 }
@@ -197,29 +197,6 @@ func (ts *testServer) syncUsage() {
 	if err := srv.Usage.Sync(context.Background()); err != nil {
 		ts.t.Fatalf("usage sync: %v", err)
 	}
-}
-
-// testClock is a clock that moves only when told (Advance), for a server
-// whose rules count time windows.
-type testClock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newTestClock() *testClock { return &testClock{now: time.Now()} }
-
-// Now is the clock's time.
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-// Advance moves the clock d forward.
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
 }
 
 func (ts *testServer) stop() {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/novamed/partner-api/internal/testenv/fakeclock"
 	"github.com/novamed/partner-api/internal/testenv/wait"
 )
 
@@ -166,14 +167,14 @@ func TestAnomalyRateSpike(t *testing.T) {
 	t.Parallel()
 	// The server's clock moves only when the test moves it: each step of
 	// steady traffic is its own window, and the burst is surely in one.
-	clock := newTestClock()
+	clock := fakeclock.New(time.Now())
 	ts := startServerClock(t, clock.Now, "development", "--sandbox", "off", "--anomaly-window", "1m", "--anomaly-rate-minimum", "20", "--anomaly-rate-factor", "4")
 	k := ts.newKey("--clinic", demoClinic, "--rate-limit", "100000")
 	// Steady traffic: two requests per window for six windows.
 	for i := 0; i < 6; i++ {
 		ts.req("GET", "/api/external/me", k.Key, nil)
 		ts.req("GET", "/api/external/me", k.Key, nil)
-		clock.Advance(time.Minute)
+		clock.Add(time.Minute)
 	}
 	if n := countEvents(t, ts, "rate_above_baseline", k.ID); n != 0 {
 		t.Fatalf("steady traffic raised %d rate events", n)
