@@ -143,8 +143,12 @@ func (d *docsAssets) init(prefix string) {
 		d.versioned, d.plain = map[string]*cachedBody{}, map[string]*cachedBody{}
 		for _, name := range []string{"docs.js", "redoc.standalone.js"} {
 			b, _ := api.DocsAsset(name)
-			d.versioned[name] = newCachedBody(b, "text/javascript; charset=utf-8", cacheImmutable, true)
-			d.plain[name] = newCachedBody(b, "text/javascript; charset=utf-8", cacheRevalidate, true)
+			// One compression for both names (Redoc is a megabyte): only
+			// the caching header differs.
+			v := newCachedBody(b, "text/javascript; charset=utf-8", cacheImmutable, true)
+			plain := *v
+			plain.cache = cacheRevalidate
+			d.versioned[name], d.plain[name] = v, &plain
 		}
 		d.base, d.baseErr = api.ServedDocument(placeholderURL)
 		d.docs = map[string]*servedDoc{}
