@@ -105,7 +105,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 			c.renderError(w, r, s, http.StatusForbidden, "This form has expired or did not come from the console. Reload the page and try again.")
 			return
 		}
-		if err := c.cfg.Sessions.DeleteConsoleSession(r.Context(), s.Hash); err != nil {
+		if err := c.cfg.Sessions.DeleteSession(r.Context(), s.Hash); err != nil {
 			c.fail(w, r, s, err)
 			return
 		}
@@ -117,7 +117,7 @@ func (c *Console) logout(w http.ResponseWriter, r *http.Request) {
 // logoutEverywhere ends every session of the signed-in operator, on every
 // replica: one DELETE by operator id.
 func (c *Console) logoutEverywhere(q *req) error {
-	if _, err := c.cfg.Sessions.DeleteOperatorConsoleSessions(q.r.Context(), q.s.op.ID); err != nil {
+	if _, err := c.cfg.Sessions.DeleteSubjectSessions(q.r.Context(), q.s.op.ID); err != nil {
 		return err
 	}
 	c.sessions.SetCookie(q.w, "", true)

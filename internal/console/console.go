@@ -72,8 +72,9 @@ func (e *SignInError) Error() string { return e.Message }
 
 // Config holds the console's dependencies and settings.
 type Config struct {
-	Env      novamed.Environment
-	Sessions novamed.ConsoleSessionStore
+	Env novamed.Environment
+	// Sessions is the console's session table (console_sessions).
+	Sessions websession.Store
 	// Store is the data the pages read and change (the same store the
 	// admin API uses).
 	Store    Store
@@ -167,7 +168,7 @@ func New(cfg Config) (*Console, error) {
 	var err error
 	c.web, err = websession.NewSurface(websession.SurfaceConfig{Prefix: Prefix, Name: "console", Product: "NovaMed console",
 		Templates: templateFS, Funcs: template.FuncMap{"cents": cents, "short": shortID}, HTMX: true,
-		Sessions: websession.Config{Store: consoleSessions{cfg.Sessions}, Cookie: "novamed_console",
+		Sessions: websession.Config{Store: cfg.Sessions, Cookie: "novamed_console",
 			HostPrefix: cfg.HostPrefix, Secure: cfg.SecureCookies, CSRFLabel: "novamed console csrf v1",
 			Idle: cfg.IdleTimeout, Absolute: cfg.AbsoluteTimeout, Now: cfg.Now},
 		HSTS: cfg.HSTS, ClientAddr: cfg.ClientAddr, Logger: cfg.Logger}, c.crossOriginDenied)

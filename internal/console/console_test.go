@@ -58,7 +58,7 @@ func newEnv(t *testing.T, mod func(*Config)) *testEnv {
 
 func (e *testEnv) console(store *sqlstore.Store, mod func(*Config)) *Console {
 	e.t.Helper()
-	cfg := Config{Env: novamed.Development, Sessions: store, Store: store, Partners: store, Accounts: e.acc, Now: e.clock.Now,
+	cfg := Config{Env: novamed.Development, Sessions: store.ConsoleSessions(), Store: store, Partners: store, Accounts: e.acc, Now: e.clock.Now,
 		IdleTimeout: 15 * time.Minute, AbsoluteTimeout: 12 * time.Hour, Staff: e.acc.(OperatorAccounts).Service}
 	if mod != nil {
 		mod(&cfg)

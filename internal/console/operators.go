@@ -174,7 +174,7 @@ func (c *Console) operatorChange(action string) handler {
 				err = c.cfg.Staff.Update(ctx, o, role, st)
 			}
 			if err == nil && st == operator.Disabled {
-				_, err = c.cfg.Sessions.DeleteOperatorConsoleSessions(ctx, o.ID)
+				_, err = c.cfg.Sessions.DeleteSubjectSessions(ctx, o.ID)
 			}
 		}
 		status := http.StatusOK
@@ -220,7 +220,7 @@ func (c *Console) resetSecondFactor(q *req) error {
 		link, expires = absoluteURL(q.r, path), exp.UTC().Format("2006-01-02 15:04 UTC")
 	}
 	if err == nil {
-		_, err = c.cfg.Sessions.DeleteOperatorConsoleSessions(ctx, o.ID)
+		_, err = c.cfg.Sessions.DeleteSubjectSessions(ctx, o.ID)
 	}
 	status := http.StatusOK
 	if err != nil {

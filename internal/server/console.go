@@ -27,7 +27,7 @@ import (
 func (s *Server) newConsole(cfg Config, archiver *auditarchive.Archiver) (*console.Console, error) {
 	svc := &operator.Service{Store: s.Store, Env: cfg.Env}
 	return console.New(console.Config{
-		Env: cfg.Env, Sessions: s.Store, Store: s.Store, Partners: s.Store, OnKeysChanged: s.keysChanged, Audit: s.Audit, Logger: s.Log,
+		Env: cfg.Env, Sessions: s.Store.ConsoleSessions(), Store: s.Store, Partners: s.Store, OnKeysChanged: s.keysChanged, Audit: s.Audit, Logger: s.Log,
 		Accounts: console.OperatorAccounts{Service: svc}, Enrolment: svc, Staff: svc, PartnerUsers: &partneruser.Service{Store: s.Store, Now: cfg.Now},
 		IdleTimeout: cfg.Console.IdleTimeout, AbsoluteTimeout: cfg.Console.SessionLimit, ReauthWindow: cfg.Console.ReauthWindow,
 		// Secure everywhere but a development server on loopback HTTP;

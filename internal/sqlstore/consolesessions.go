@@ -105,19 +105,19 @@ func (t sessionTable) purge(ctx context.Context, idleBefore, createdBefore time.
 	return n, err
 }
 
-func (s *Store) consoleSessions() sessionTable {
+func (s *Store) consoleTable() sessionTable {
 	return sessionTable{s, "console_sessions", "operator_id"}
 }
 
 // CreateConsoleSession stores a new staff console session.
 func (s *Store) CreateConsoleSession(ctx context.Context, cs *novamed.ConsoleSession) error {
-	return s.consoleSessions().create(ctx, &websession.Record{TokenHash: cs.TokenHash, Subject: cs.OperatorID, CreatedAt: cs.CreatedAt,
+	return s.consoleTable().create(ctx, &websession.Record{TokenHash: cs.TokenHash, Subject: cs.OperatorID, CreatedAt: cs.CreatedAt,
 		LastSeenAt: cs.LastSeenAt, ReauthAt: cs.ReauthAt, ClientAddr: cs.ClientAddr, UserAgent: cs.UserAgent})
 }
 
 // ConsoleSession returns the session whose token hashes to tokenHash.
 func (s *Store) ConsoleSession(ctx context.Context, tokenHash []byte) (*novamed.ConsoleSession, error) {
-	r, err := s.consoleSessions().get(ctx, tokenHash)
+	r, err := s.consoleTable().get(ctx, tokenHash)
 	if errors.Is(err, websession.ErrNoSession) {
 		return nil, novamed.ErrNoConsoleSession
 	}
@@ -130,7 +130,7 @@ func (s *Store) ConsoleSession(ctx context.Context, tokenHash []byte) (*novamed.
 
 // TouchConsoleSession records activity (and a re-authentication).
 func (s *Store) TouchConsoleSession(ctx context.Context, tokenHash []byte, at time.Time, reauth bool) error {
-	err := s.consoleSessions().touch(ctx, tokenHash, at, reauth)
+	err := s.consoleTable().touch(ctx, tokenHash, at, reauth)
 	if errors.Is(err, websession.ErrNoSession) {
 		return novamed.ErrNoConsoleSession
 	}
@@ -139,55 +139,60 @@ func (s *Store) TouchConsoleSession(ctx context.Context, tokenHash []byte, at ti
 
 // DeleteConsoleSession ends one session.
 func (s *Store) DeleteConsoleSession(ctx context.Context, tokenHash []byte) error {
-	return s.consoleSessions().delete(ctx, tokenHash)
+	return s.consoleTable().delete(ctx, tokenHash)
 }
 
 // DeleteOperatorConsoleSessions ends every session of an operator.
 func (s *Store) DeleteOperatorConsoleSessions(ctx context.Context, operatorID string) (int64, error) {
-	return s.consoleSessions().deleteSubject(ctx, operatorID)
+	return s.consoleTable().deleteSubject(ctx, operatorID)
 }
 
 // PurgeConsoleSessions deletes sessions past their idle or absolute limit.
 func (s *Store) PurgeConsoleSessions(ctx context.Context, idleBefore, createdBefore time.Time) (int64, error) {
-	return s.consoleSessions().purge(ctx, idleBefore, createdBefore)
+	return s.consoleTable().purge(ctx, idleBefore, createdBefore)
 }
+
+// ConsoleSessions are the staff console's sessions (console_sessions)
+// as a websession.Store.
+func (s *Store) ConsoleSessions() SessionStore { return SessionStore{s.consoleTable()} }
 
 // PortalSessions are the partner portal's sessions (portal_sessions).
-func (s *Store) PortalSessions() PortalSessionStore {
-	return PortalSessionStore{sessionTable{s, "portal_sessions", "partner_user_id"}}
+func (s *Store) PortalSessions() SessionStore {
+	return SessionStore{sessionTable{s, "portal_sessions", "partner_user_id"}}
 }
 
-// PortalSessionStore is portal_sessions as a websession.Store.
-type PortalSessionStore struct{ t sessionTable }
+// SessionStore is one surface's session table as a websession.Store.
+type SessionStore struct{ t sessionTable }
 
-var _ websession.Store = PortalSessionStore{}
+var _ websession.Store = SessionStore{}
 
-// CreateSession stores a new portal session.
-func (p PortalSessionStore) CreateSession(ctx context.Context, r *websession.Record) error {
+// CreateSession stores a new session.
+func (p SessionStore) CreateSession(ctx context.Context, r *websession.Record) error {
 	return p.t.create(ctx, r)
 }
 
-// Session returns the portal session whose token hashes to hash.
-func (p PortalSessionStore) Session(ctx context.Context, hash []byte) (*websession.Record, error) {
+// Session returns the session whose token hashes to hash.
+func (p SessionStore) Session(ctx context.Context, hash []byte) (*websession.Record, error) {
 	return p.t.get(ctx, hash)
 }
 
 // TouchSession records activity (and a re-authentication).
-func (p PortalSessionStore) TouchSession(ctx context.Context, hash []byte, at time.Time, reauth bool) error {
+func (p SessionStore) TouchSession(ctx context.Context, hash []byte, at time.Time, reauth bool) error {
 	return p.t.touch(ctx, hash, at, reauth)
 }
 
-// DeleteSession ends one portal session.
-func (p PortalSessionStore) DeleteSession(ctx context.Context, hash []byte) error {
+// DeleteSession ends one session.
+func (p SessionStore) DeleteSession(ctx context.Context, hash []byte) error {
 	return p.t.delete(ctx, hash)
 }
 
-// DeleteSubjectSessions ends every session of a partner user.
-func (p PortalSessionStore) DeleteSubjectSessions(ctx context.Context, userID string) (int64, error) {
-	return p.t.deleteSubject(ctx, userID)
+// DeleteSubjectSessions ends every session of an operator or partner
+// user.
+func (p SessionStore) DeleteSubjectSessions(ctx context.Context, subject string) (int64, error) {
+	return p.t.deleteSubject(ctx, subject)
 }
 
-// Purge deletes portal sessions past their idle or absolute limit.
-func (p PortalSessionStore) Purge(ctx context.Context, idleBefore, createdBefore time.Time) (int64, error) {
+// Purge deletes sessions past their idle or absolute limit.
+func (p SessionStore) Purge(ctx context.Context, idleBefore, createdBefore time.Time) (int64, error) {
 	return p.t.purge(ctx, idleBefore, createdBefore)
 }
