@@ -2,6 +2,7 @@ package portal
 
 import (
 	"context"
+	"database/sql"
 	"net/http"
 	"net/url"
 	"regexp"
@@ -219,5 +220,40 @@ func TestRollGraceField(t *testing.T) {
 	k, _ := e.store.GetAPIKey(context.Background(), a.key.ID)
 	if k.ExpiresAt == nil || !k.ExpiresAt.Equal(e.clock.Now().Add(2*time.Second)) {
 		t.Errorf("the old key's grace end: %v, want %v", k.ExpiresAt, e.clock.Now().Add(2*time.Second))
+	}
+}
+
+// TestProductionKeysNeedTOTP: a partner admin whose second factor is
+// gone (changed in the database behind the portal's back) can neither
+// sign in again nor, in a session already open, request, collect or
+// revoke production keys.
+func TestProductionKeysNeedTOTP(t *testing.T) {
+	e := newEnvIn(t, novamed.Production)
+	a := e.addPartner("Alpha Health")
+	ck, csrf := e.signIn(a.admin, a.adminTOTP)
+	db, err := sql.Open("sqlite", e.path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if _, err := db.Exec(`UPDATE partner_users SET totp_secret = '' WHERE id = ?`, a.admin.ID); err != nil {
+		t.Fatal(err)
+	}
+	for _, path := range []string{"/portal/key-requests", "/portal/keys/" + a.key.ID + "/roll-request", "/portal/keys/" + a.key.ID + "/revoke",
+		"/portal/key-requests/" + a.approved.ID + "/collect"} {
+		w := e.do("POST", path, url.Values{"csrf_token": {csrf}, "name": {"x"}, "clinic": {a.clinic.ID}, "grace": {"0s"}}, ck)
+		if w.Code != http.StatusForbidden || !strings.Contains(w.Body.String(), "authenticator") {
+			t.Errorf("POST %s without a second factor: %d", path, w.Code)
+		}
+	}
+	if k, _ := e.store.GetAPIKey(context.Background(), a.key.ID); k.RevokedAt != nil || k.ReplacedBy != "" {
+		t.Error("the production key changed")
+	}
+	if r, _ := e.store.GetKeyRequest(context.Background(), a.approved.ID); !r.Waiting {
+		t.Error("the approved key was collected")
+	}
+	w := e.do("POST", "/portal/login", url.Values{"email": {a.admin.Email}, "password": {testPassword}}, nil)
+	if w.Code != http.StatusUnprocessableEntity || !strings.Contains(w.Body.String(), `id="code-error"`) {
+		t.Errorf("sign-in of an admin without a second factor: %d", w.Code)
 	}
 }

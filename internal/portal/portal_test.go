@@ -63,6 +63,7 @@ type fixture struct {
 type testEnv struct {
 	t     *testing.T
 	env   novamed.Environment
+	path  string // the SQLite file
 	store *sqlstore.Store
 	clock *fakeclock.Clock
 	users *partneruser.Service
@@ -78,12 +79,13 @@ func newEnvIn(t *testing.T, env novamed.Environment) *testEnv {
 	if err != nil {
 		t.Fatal(err)
 	}
-	store, err := sqlstore.OpenSQLite(context.Background(), filepath.Join(t.TempDir(), "novamed.db"), sqlstore.Options{Keyring: ring})
+	path := filepath.Join(t.TempDir(), "novamed.db")
+	store, err := sqlstore.OpenSQLite(context.Background(), path, sqlstore.Options{Keyring: ring})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { store.Close() })
-	e := &testEnv{t: t, env: env, store: store, clock: fakeclock.New(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))}
+	e := &testEnv{t: t, env: env, path: path, store: store, clock: fakeclock.New(time.Date(2026, 11, 29, 12, 0, 0, 0, time.UTC))}
 	e.users = &partneruser.Service{Store: store, Now: e.clock.Now, Params: cheapHashes}
 	aw := audit.NewWriter(store, nil)
 	t.Cleanup(func() { aw.Close() })
