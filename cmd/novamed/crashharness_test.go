@@ -35,7 +35,10 @@ func TestCrashHarness(t *testing.T) {
 	sqliteOnly(t)
 	bin := buildBinary(t)
 	for _, mode := range []string{"incremental", "strict"} {
-		t.Run(mode, func(t *testing.T) { crashHarness(t, bin, mode) })
+		t.Run(mode, func(t *testing.T) {
+			t.Parallel() // each mode has its own process and data folder
+			crashHarness(t, bin, mode)
+		})
 	}
 }
 
