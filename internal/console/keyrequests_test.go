@@ -78,7 +78,7 @@ func TestKeyRequestQueuePage(t *testing.T) {
 	ck, csrf := e.signIn(e.c, "support@novamed.test")
 	page := do(t, e.c, "GET", "/console/key-requests", nil, ck, nil).Body.String()
 	for _, want := range []string{"Key requests (3 pending)", "Ready Health", "Unsigned Care", "Ready Health Clinic", "Unsigned Care Clinic",
-		"EHR production", "Roll of <code>" + old.Prefix, ">missing<", ">on record<",
+		"EHR production", "Roll of <code>" + old.Prefix, "grace for the old key: 1 h", ">missing<", ">on record<",
 		`id="approve-` + blocked.ID + `-refusal"`, "Unsigned Care has no BAA on record", `id="approve-` + issue.ID + `"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("queue page lacks %q", want)

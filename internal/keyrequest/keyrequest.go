@@ -9,6 +9,7 @@ package keyrequest
 
 import (
 	"context"
+	"strconv"
 	"strings"
 	"time"
 
@@ -66,6 +67,23 @@ type Request struct {
 	// not yet viewed by the partner.
 	Waiting     bool       `json:"waiting_for_partner"`
 	CollectedAt *time.Time `json:"collected_at,omitempty"`
+}
+
+// GraceText is a roll's grace for people: "none", "90s", "30 min",
+// "24 h", "7 days".
+func (r *Request) GraceText() string {
+	g := r.Grace
+	switch {
+	case g <= 0:
+		return "none"
+	case g%(24*time.Hour) == 0 && g > 24*time.Hour:
+		return strconv.FormatInt(int64(g/(24*time.Hour)), 10) + " days"
+	case g%time.Hour == 0:
+		return strconv.FormatInt(int64(g/time.Hour), 10) + " h"
+	case g%time.Minute == 0:
+		return strconv.FormatInt(int64(g/time.Minute), 10) + " min"
+	}
+	return g.String()
 }
 
 // Store keeps the queue.

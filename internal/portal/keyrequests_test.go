@@ -81,7 +81,7 @@ func TestProductionKeyRequests(t *testing.T) {
 
 	// The roll of A's production key, with a 1 h grace; only one waits.
 	w = e.do("POST", "/portal/keys/"+a.key.ID+"/roll-request", url.Values{"csrf_token": {csrf}, "grace": {"1h"}}, ck)
-	if w.Code != 200 || !strings.Contains(w.Body.String(), "Roll of <code>"+a.key.Prefix) {
+	if w.Code != 200 || !strings.Contains(w.Body.String(), "Roll of <code>"+a.key.Prefix) || !strings.Contains(w.Body.String(), "grace for the old key: 1 h") {
 		t.Fatalf("roll request: %d %s", w.Code, w.Body.String())
 	}
 	if w := e.do("POST", "/portal/keys/"+a.key.ID+"/roll-request", url.Values{"csrf_token": {csrf}, "grace": {"1h"}}, ck); w.Code != http.StatusConflict {
