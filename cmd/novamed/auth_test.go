@@ -74,7 +74,10 @@ func TestRollKeepsOldKeyDuringGrace(t *testing.T) {
 		ID, Key, Replaces string
 		OldExpires        *time.Time `json:"old_key_expires_at"`
 	}
-	ts.mustCLI(&rolled, "keys", "roll", old.ID, "--grace", "2s")
+	// 10 s of grace: under a loaded -race run the roll command itself has
+	// taken 2 s, leaving no grace to test (it runs in parallel, so the wait
+	// below costs little wall time).
+	ts.mustCLI(&rolled, "keys", "roll", old.ID, "--grace", "10s")
 	ts.addSecret(rolled.Key)
 	if rolled.Key == "" || rolled.Key == old.Key || rolled.Replaces != old.ID || rolled.OldExpires == nil {
 		t.Fatalf("roll answer = %+v", rolled)
