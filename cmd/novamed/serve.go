@@ -226,8 +226,8 @@ func parseServeConfig(args []string, getenv func(string) string) (*serveConfig, 
 }
 
 // serveGCPercent is serve's garbage collection target unless GOGC is set:
-// the heap may grow to five times what is live before a collection.
-const serveGCPercent = 400
+// the heap may grow to three times what is live before a collection.
+const serveGCPercent = 200
 
 // serve runs the server until ctx ends: configuration (parseServeConfig),
 // then the listener, the store and the wiring (server.New), then
@@ -254,7 +254,8 @@ func serve(ctx context.Context, args []string, getenv func(string) string, stdou
 		// A request allocates tens of kilobytes (a list of 25 patients
 		// ~120 KB) over a live heap of a few megabytes, so at Go's default
 		// (GOGC=100) the collector ran tens of times a second: in-process,
-		// GOGC=400 took a read from ~134 to ~98 µs of CPU
+		// GOGC=400 took a read from ~134 to ~98 µs of CPU, but the server's
+		// RSS reached 100 MB; 200 keeps most of the gain
 		// (docs/performance.md, fifth round). GOGC in the environment
 		// still decides.
 		debug.SetGCPercent(serveGCPercent)

@@ -39,6 +39,9 @@ func writeRaw(w http.ResponseWriter, status int, body []byte) {
 
 // marshalSuccess encodes a success envelope.
 func marshalSuccess(data any, message string) ([]byte, error) {
+	if b, ok := marshalPatients(data, message); ok {
+		return b, nil
+	}
 	return marshalBody(successBody{Success: true, Data: data, Message: message})
 }
 
