@@ -442,8 +442,13 @@ var _ = errors.New
 // pruning a segment of more rows than one delete batch with pauses in
 // between, and the trail verifies across archive and live after each.
 func TestBackgroundPassTakesOneSegment(t *testing.T) {
+	for dbName, open := range stores {
+		t.Run(dbName, func(t *testing.T) { backgroundPassTakesOneSegment(t, open(t)) })
+	}
+}
+
+func backgroundPassTakesOneSegment(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
-	s := stores["sqlite"](t)
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	c := fakeclock.New(day0)
 	a := newArchiver(t, s, key, archives["folder"](t), c, "replica-a")
