@@ -263,10 +263,18 @@ func objectNames(id int64) (data, seal string) {
 func (a *Archiver) Seal(ctx context.Context) (*audit.Segment, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.seal(ctx, nil)
+	return a.seal(ctx, nil, nil)
 }
 
-func (a *Archiver) seal(ctx context.Context, p *pacer) (*audit.Segment, error) {
+// walked is a segment's records as a walk read and checked them.
+type walked struct {
+	records [][]byte
+	checked []*novamed.AuditRecord
+}
+
+// seal seals the open segment; keep, when set, receives its records as
+// checked, for an archive in the same pass (no second read and check).
+func (a *Archiver) seal(ctx context.Context, p *pacer, keep *walked) (*audit.Segment, error) {
 	if a.cfg.Key == nil {
 		return nil, errors.New("audit seal: no checkpoint key to sign the seal with")
 	}
@@ -287,7 +295,10 @@ func (a *Archiver) seal(ctx context.Context, p *pacer) (*audit.Segment, error) {
 	var size int64
 	err = a.scanRows(ctx, first, headSeq, prevHead, p, func(row *novamed.AuditRow) error {
 		size += int64(len(row.Record))
-		_, err := w.Next(row)
+		rec, err := w.Next(row)
+		if err == nil && keep != nil {
+			keep.records, keep.checked = append(keep.records, row.Record), append(keep.checked, rec)
+		}
 		return err
 	})
 	if err != nil {
@@ -376,12 +387,12 @@ func (a *Archiver) BackgroundPass(ctx context.Context) (Report, error) {
 // BackgroundShare is the share of the wall time a background pass works:
 // after each chunk of work it pauses nine times as long as the chunk
 // took, so on a busy machine (a slower chunk) it backs off further. The
-// pass costs ~100 µs of CPU a record (each is decoded, hashed and
-// re-encoded to check it when sealed, archived and read back), so a
-// 64 MB segment (~150,000 records) takes a few minutes of wall time
-// instead of a burst of seconds that requests wait behind, and the
-// passes keep up with a trail that grows by ~1,000 records a second on
-// average (docs/performance.md).
+// pass costs 70–115 µs of CPU a record on two shared cores (each is
+// decoded, hashed and re-encoded to check it when sealed, read back and
+// before pruning), so a 64 MB segment (~150,000 records) takes a few
+// minutes of wall time instead of a burst of seconds that requests wait
+// behind, and the passes keep up with a trail that grows by 500–1,500
+// records a second on average (docs/performance.md).
 const BackgroundShare = 0.1
 
 func (a *Archiver) pass(ctx context.Context, sealNow bool, p *pacer) (Report, error) {
@@ -416,8 +427,11 @@ func (a *Archiver) pass(ctx context.Context, sealNow bool, p *pacer) (Report, er
 			return r, err
 		}
 	}
+	// What the pass seals it keeps for the archive that follows (the
+	// archive reads a segment into memory anyway).
+	sealed := &walked{}
 	if due && a.cfg.Key != nil {
-		seg, err := a.seal(ctx, p)
+		seg, err := a.seal(ctx, p, sealed)
 		if err != nil {
 			return r, err
 		}
@@ -439,7 +453,11 @@ func (a *Archiver) pass(ctx context.Context, sealNow bool, p *pacer) (Report, er
 		if p != nil && r.Archived > 0 {
 			break // one a background pass
 		}
-		size, err := a.archive(ctx, seg, p)
+		var w *walked
+		if sealed != nil && int64(len(sealed.records)) == seg.LastSeq-seg.FirstSeq+1 && len(sealed.checked) > 0 && sealed.checked[0].Seq == seg.FirstSeq {
+			w = sealed
+		}
+		size, err := a.archive(ctx, seg, p, w)
 		if err != nil {
 			return r, err
 		}
@@ -504,8 +522,13 @@ func (a *Archiver) pass(ctx context.Context, sealNow bool, p *pacer) (Report, er
 
 // encodeSegment reads the segment's records from the live trail into the
 // archive form (EncodeRecords: columnar, zstd), checking the chain as it
-// reads: exactly the bytes the hashes cover come back out of it.
-func (a *Archiver) encodeSegment(ctx context.Context, seg *audit.Segment, p *pacer) ([]byte, error) {
+// reads: exactly the bytes the hashes cover come back out of it. Given
+// sealed (the records the same pass's seal read and checked), it encodes
+// those instead of reading and checking them again.
+func (a *Archiver) encodeSegment(ctx context.Context, seg *audit.Segment, p *pacer, sealed *walked) ([]byte, error) {
+	if sealed != nil {
+		return encodeRecords(ctx, seg.FirstSeq, sealed.records, sealed.checked, p)
+	}
 	w := &audit.Walker{Want: seg.FirstSeq, Prev: seg.PrevHead}
 	records := make([][]byte, 0, seg.LastSeq-seg.FirstSeq+1)
 	checked := make([]*novamed.AuditRecord, 0, cap(records))
@@ -528,8 +551,8 @@ func (a *Archiver) encodeSegment(ctx context.Context, seg *audit.Segment, p *pac
 
 // archive writes a sealed segment and its seal, reads both back, checks
 // them and marks the segment archived.
-func (a *Archiver) archive(ctx context.Context, seg *audit.Segment, p *pacer) (int64, error) {
-	data, err := a.encodeSegment(ctx, seg, p)
+func (a *Archiver) archive(ctx context.Context, seg *audit.Segment, p *pacer, sealed *walked) (int64, error) {
+	data, err := a.encodeSegment(ctx, seg, p, sealed)
 	if err != nil {
 		return 0, err
 	}
