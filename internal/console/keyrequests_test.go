@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -187,5 +188,61 @@ func TestKeyRequestQueuePage(t *testing.T) {
 	}
 	if actions["key_request.approve"] != 1 || actions["key_request.reject"] != 1 || actions["api_key.issue"] != 1 {
 		t.Errorf("audit of the operator: %v", actions)
+	}
+}
+
+// TestReauthReturnsToTheKeyForms: on production, issuing and rolling a key
+// need a recent re-authentication; the forms say where it returns to (the
+// console sends no Referer), so after it the operator is back on the
+// partner or key page, not the overview, and nothing was issued or rolled.
+func TestReauthReturnsToTheKeyForms(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Env = novamed.Production })
+	ctx := context.Background()
+	d := onboarding.Deps{Env: novamed.Production, Now: e.clock.Now}
+	staff := onboarding.Actor{ID: "operator:seed"}
+	p, err := onboarding.CreatePartner(ctx, e.store, d, staff, onboarding.CreatePartnerInput{Name: "Return Health"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := onboarding.CreateClinic(ctx, e.store, d, staff, "Return Clinic", p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := onboarding.RecordBAA(ctx, e.store, d, staff, p.ID, onboarding.BAAInput{SignedOn: "2026-01-15", Signer: "Dana"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := onboarding.SetStatus(ctx, e.store, d, staff, p.ID, "approve"); err != nil {
+		t.Fatal(err)
+	}
+	k, _, err := onboarding.IssueKey(ctx, e.store, d, staff, onboarding.KeyInput{Name: "current", Clinics: []string{c.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.addOperator("support@novamed.test", "support")
+	ck, csrf := e.signIn(e.c, "support@novamed.test")
+	e.clock.Add(6 * time.Minute) // outside the re-authentication window
+
+	returnTo := regexp.MustCompile(`name="return_to" value="([^"]+)"`)
+	for _, f := range []struct{ page, action string }{
+		{"/console/partners/" + p.ID, "/console/partners/" + p.ID + "/keys"},
+		{"/console/keys/" + k.ID, "/console/keys/" + k.ID + "/roll"},
+	} {
+		m := returnTo.FindStringSubmatch(do(t, e.c, "GET", f.page, nil, ck, nil).Body.String())
+		if m == nil || m[1] != f.page {
+			t.Errorf("%s: the form's return_to = %v, want %s", f.page, m, f.page)
+			continue
+		}
+		form := url.Values{"csrf_token": {csrf}, "return_to": {m[1]}, "clinics": {c.ID}, "name": {"another"}, "grace": {"24h"}}
+		w := do(t, e.c, "POST", f.action, form, ck, nil)
+		if want := "/console/reauth?next=" + url.QueryEscape(f.page); w.Code != http.StatusSeeOther || w.Header().Get("Location") != want {
+			t.Errorf("POST %s outside the window: %d %q, want 303 %q", f.action, w.Code, w.Header().Get("Location"), want)
+		}
+	}
+	keys, err := e.store.ListAPIKeys(ctx, c.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != 1 || keys[0].ReplacedBy != "" {
+		t.Errorf("a key was issued or rolled without re-authentication: %+v", keys)
 	}
 }
