@@ -118,7 +118,9 @@ func (b *bench) archiveCompare(bin string, serveArgs, store []string, logFile io
 		}
 	}
 	if len(st.Segments) == 0 {
-		return fmt.Errorf("the archive pass sealed nothing during the run")
+		// Not an error: a paced pass may still be sealing its first
+		// segment when the runs end; the p99 figures then cover that.
+		fmt.Println("note: no background pass finished sealing a segment during the runs (a longer -duration lets one)")
 	}
 	// What the background passes did, from the server's log (a paced pass
 	// may still be at work when its run ends; the next start goes on).
