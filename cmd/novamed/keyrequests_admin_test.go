@@ -2,8 +2,10 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/novamed/partner-api/internal/keyrequest"
@@ -89,5 +91,87 @@ func TestAdminKeyRequestQueue(t *testing.T) {
 	}
 	if n := pending(); n != 0 {
 		t.Errorf("still pending: %d", n)
+	}
+}
+
+// TestAdminKeyRequestQueueConcurrentDecisions: concurrent approvals (and
+// approvals racing rejections) of the same requests through the admin
+// API: for each request exactly one decision wins and every other answer
+// is the 409 INVALID_TRANSITION envelope, never a 500; one key per
+// approved request (NOVAMED_TEST_BACKEND=postgres for PostgreSQL).
+func TestAdminKeyRequestQueueConcurrentDecisions(t *testing.T) {
+	t.Parallel()
+	f := newAdminFixture(t)
+	ts, admin := f.ts, f.tokens[operator.Admin]
+	ctx := context.Background()
+	c := &common{dataDir: ts.DataDir, env: ts.Env, db: ts.vars["NOVAMED_DB"]}
+	store, _, err := c.openStore(ctx, ts.getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer store.Close()
+	d := onboarding.Deps{Env: novamed.Development}
+	p, err := onboarding.CreatePartner(ctx, store, d, onboarding.Actor{ID: "operator:t"}, onboarding.CreatePartnerInput{Name: "Raced Partner"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	clinic, err := onboarding.CreateClinic(ctx, store, d, onboarding.Actor{ID: "operator:t"}, "Raced Clinic", p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := onboarding.SetStatus(ctx, store, d, onboarding.Actor{ID: "operator:t"}, p.ID, "approve"); err != nil {
+		t.Fatal(err)
+	}
+	svc := &keyrequest.Service{Store: store, Env: novamed.Development}
+	const deciders, requests = 4, 6
+	approvedN := 0
+	for n := range requests {
+		req, err := svc.Request(ctx, keyrequest.Actor{ID: "partner_user:u1"}, p.ID,
+			keyrequest.RequestInput{Kind: keyrequest.Issue, Name: fmt.Sprintf("Raced %d", n), Clinics: []string{clinic.ID}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := make([]*response, deciders)
+		var wg sync.WaitGroup
+		for i := range deciders {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				if n%2 == 1 && i%2 == 1 {
+					out[i] = adminReq(t, ts, "POST", "/api/admin/key-requests/"+req.ID+"/reject", admin, map[string]any{"reason": "Raced."})
+				} else {
+					out[i] = adminReq(t, ts, "POST", "/api/admin/key-requests/"+req.ID+"/approve", admin, nil)
+				}
+			}()
+		}
+		wg.Wait()
+		won := 0
+		for i, r := range out {
+			switch {
+			case r == nil:
+				t.Fatalf("request %d, decider %d: no answer", n, i)
+			case r.Status == 200:
+				won++
+			case r.Status != 409 || r.Env.Error.Code != novamed.CodeInvalidTransition || !strings.Contains(r.Env.Error.Message, "already"):
+				t.Errorf("request %d, decider %d: %d %s, want 200 or the 409 %s envelope", n, i, r.Status, r.Body, novamed.CodeInvalidTransition)
+			}
+		}
+		if won != 1 {
+			t.Errorf("request %d: %d decisions won, want exactly 1", n, won)
+		}
+		got, err := store.GetKeyRequest(ctx, req.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Status == keyrequest.Approved {
+			approvedN++
+		}
+	}
+	keys, err := store.ListAPIKeys(ctx, clinic.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(keys) != approvedN || approvedN < requests/2 {
+		t.Errorf("%d keys for %d approved requests (at least %d: every decider approved them)", len(keys), approvedN, requests/2)
 	}
 }

@@ -40,6 +40,10 @@ type queueRow struct {
 type queueData struct {
 	Pending []*queueRow
 	Decided []*queueRow
+	// Conflict is a refused decision's message when its request is no
+	// longer pending (another decision got there first), so it has no row
+	// of its own to show it beside.
+	Conflict string
 }
 
 // queueRefusal is why key requests of partner p cannot be approved now,
@@ -138,10 +142,15 @@ func (c *Console) queueView(q *req, status int, failed *queueRow, notice string)
 		return err
 	}
 	if failed != nil {
+		shown := false
 		for _, row := range d.Pending {
 			if row.ID == failed.ID {
 				row.Error, row.ReasonError, row.TypedReason = failed.Error, failed.ReasonError, failed.TypedReason
+				shown = true
 			}
+		}
+		if !shown {
+			d.Conflict = failed.Error
 		}
 	}
 	v := c.newView(q.r, q.s, "Key requests", d)
@@ -151,7 +160,7 @@ func (c *Console) queueView(q *req, status int, failed *queueRow, notice string)
 }
 
 // queuedRequest reads a pending request for a decision: an unknown id is
-// not found, a decided one a conflict.
+// not found, a decided one a conflict (returned with the request).
 func (c *Console) queuedRequest(q *req) (*keyrequest.Request, error) {
 	if c.cfg.KeyRequests == nil {
 		return nil, novamed.NotFound("Key request")
@@ -165,7 +174,7 @@ func (c *Console) queuedRequest(q *req) (*keyrequest.Request, error) {
 		return nil, err
 	}
 	if r.Status != keyrequest.Pending {
-		return nil, novamed.Errorf(novamed.CodeInvalidTransition, "This request was already %s.", r.Status)
+		return r, novamed.Errorf(novamed.CodeInvalidTransition, "This request was already %s.", r.Status)
 	}
 	return r, nil
 }
@@ -175,6 +184,9 @@ func (c *Console) queuedRequest(q *req) (*keyrequest.Request, error) {
 // partner is not approved or has no BAA in effect.
 func (c *Console) approveKeyRequest(q *req) error {
 	r, err := c.queuedRequest(q)
+	if codeOf(err) == novamed.CodeInvalidTransition {
+		return c.queueView(q, http.StatusConflict, &queueRow{Request: r, Error: "Not approved. " + msgOf(err)}, "")
+	}
 	if err != nil {
 		return err
 	}
@@ -204,11 +216,18 @@ func (c *Console) approveKeyRequest(q *req) error {
 // (required: the error is shown beside the field).
 func (c *Console) rejectKeyRequest(q *req) error {
 	r, err := c.queuedRequest(q)
+	if codeOf(err) == novamed.CodeInvalidTransition {
+		return c.queueView(q, http.StatusConflict, &queueRow{Request: r, Error: "Not rejected. " + msgOf(err)}, "")
+	}
 	if err != nil {
 		return err
 	}
 	reason := q.r.PostFormValue("reason")
 	_, err = c.cfg.KeyRequests.Reject(q.r.Context(), c.actor(q), r.ID, reason)
+	if codeOf(err) == novamed.CodeInvalidTransition {
+		// Another decision got there first: not the reason's fault.
+		return c.queueView(q, http.StatusConflict, &queueRow{Request: r, Error: "Not rejected. " + msgOf(err)}, "")
+	}
 	if msg, ok := invalid(err); ok {
 		return c.queueView(q, http.StatusUnprocessableEntity, &queueRow{Request: r, ReasonError: msg, TypedReason: reason}, "")
 	}
@@ -217,6 +236,15 @@ func (c *Console) rejectKeyRequest(q *req) error {
 	}
 	c.redirect(q.w, q.r, Prefix+"/key-requests?done=rejected")
 	return nil
+}
+
+// msgOf is the message of a *novamed.Error.
+func msgOf(err error) string {
+	var de *novamed.Error
+	if errors.As(err, &de) {
+		return de.Message
+	}
+	return ""
 }
 
 func codeOf(err error) string {

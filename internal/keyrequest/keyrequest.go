@@ -100,11 +100,11 @@ type Store interface {
 	// roll), refuses a key that is not r's partner's, seals iss.Raw to the
 	// request until collected, and writes iss.Audit and eff. Any failure
 	// leaves no key issued and the request pending; a request no longer
-	// pending is novamed.ErrConflict.
+	// pending is a *novamed.Error with CodeInvalidTransition.
 	ApproveKeyRequest(ctx context.Context, r *Request, iss *onboarding.Issuance, eff novamed.Effects) error
 	// RejectKeyRequest moves a pending request to rejected (DecidedBy,
-	// DecidedAt and Reason set); a request no longer pending is
-	// novamed.ErrConflict.
+	// DecidedAt and Reason set); a request no longer pending is a
+	// *novamed.Error with CodeInvalidTransition.
 	RejectKeyRequest(ctx context.Context, r *Request, eff novamed.Effects) error
 	// CollectIssuedKey returns the sealed key of an approved request of
 	// that partner once and erases it; novamed.NotFound after that.
@@ -200,7 +200,7 @@ func (s *Service) Request(ctx context.Context, a Actor, partnerID string, in Req
 // sealed for the partner, in one transaction with both audit records
 // (api_key.issue or api_key.roll, and key_request.approve): a refusal —
 // no BAA, a partner not approved, a request another operator decided
-// first (novamed.ErrConflict) — leaves the request pending and no key
+// first (CodeInvalidTransition, 409) — leaves the request pending and no key
 // issued.
 func (s *Service) Approve(ctx context.Context, a Actor, id string) (*Request, error) {
 	r, err := s.pending(ctx, id)

@@ -131,6 +131,9 @@ func TestProductionKeyRequests(t *testing.T) {
 	if w.Code != 200 || m == nil || !strings.Contains(w.Body.String(), `data-copy="new-key"`) {
 		t.Fatalf("collect: %d %s", w.Code, w.Body.String())
 	}
+	if !strings.Contains(w.Body.String(), "request a roll of <code>"+done.IssuedPrefix) {
+		t.Error("the collect page does not say what to do if the key is lost")
+	}
 	k, err := e.store.GetAPIKey(ctx, done.IssuedKeyID)
 	if err != nil || k.HashHex != apikey.HashKey(m[1]).Hex() || k.Environment != novamed.Production || k.RateLimit != 90 || k.PartnerID != a.partner.ID {
 		t.Fatalf("the collected key is not the issued one: %+v %v", k, err)
@@ -142,6 +145,10 @@ func TestProductionKeyRequests(t *testing.T) {
 	}
 	if w := e.do("GET", "/portal/key-requests", nil, ck); strings.Contains(w.Body.String(), m[1]) || !strings.Contains(w.Body.String(), "collected") {
 		t.Error("the key requests page shows the key again, or not that it was collected")
+	} else if !strings.Contains(w.Body.String(), `id="lost-`+issue.ID+`"`) {
+		// The collect answer may never have reached the browser: the list
+		// says what to do then (the key stays active).
+		t.Error("the collected request does not say what to do if the key was lost")
 	}
 
 	// An admin still revokes a production key directly.

@@ -103,6 +103,13 @@ func (s *Store) ListKeyRequests(ctx context.Context, partnerID string, status ke
 	return out, rows.Err()
 }
 
+// errAlreadyDecided is the answer to a decision on a request another
+// decision got to first (two operators, or a double submit): a client's
+// race, answered 409 with a message, never a server fault.
+func errAlreadyDecided() error {
+	return novamed.Errorf(novamed.CodeInvalidTransition, "This request was already decided.")
+}
+
 // RejectKeyRequest records the rejection of a pending request.
 func (s *Store) RejectKeyRequest(ctx context.Context, r *keyrequest.Request, eff novamed.Effects) error {
 	return s.inTx(ctx, func(tx *txn) error {
@@ -112,7 +119,7 @@ func (s *Store) RejectKeyRequest(ctx context.Context, r *keyrequest.Request, eff
 			return fmt.Errorf("sqlstore: decide key request: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("key request %s is no longer pending: %w", r.ID, novamed.ErrConflict)
+			return errAlreadyDecided()
 		}
 		return s.writeEffects(ctx, tx, eff)
 	})
@@ -123,7 +130,7 @@ func (s *Store) RejectKeyRequest(ctx context.Context, r *keyrequest.Request, eff
 // after iss.Check accepted the partner, checks that the key is the
 // requesting partner's, seals the raw key to the request and writes the
 // issuance's and the decision's audit records. Any failure, a request no
-// longer pending included (novamed.ErrConflict), leaves no key and the
+// longer pending included (errAlreadyDecided: INVALID_TRANSITION, 409), leaves no key and the
 // request as it was.
 func (s *Store) ApproveKeyRequest(ctx context.Context, r *keyrequest.Request, iss *onboarding.Issuance, eff novamed.Effects) error {
 	z := s.sealer("key_requests", r.ID)
@@ -141,7 +148,7 @@ func (s *Store) ApproveKeyRequest(ctx context.Context, r *keyrequest.Request, is
 			return fmt.Errorf("sqlstore: approve key request: %w", err)
 		}
 		if status != string(keyrequest.Pending) {
-			return fmt.Errorf("key request %s is no longer pending: %w", r.ID, novamed.ErrConflict)
+			return errAlreadyDecided()
 		}
 		if iss.Replaces != "" {
 			old, err := s.rollKey(ctx, tx, iss.Replaces, iss.Key, iss.GraceUntil, iss.Check)
@@ -163,7 +170,7 @@ func (s *Store) ApproveKeyRequest(ctx context.Context, r *keyrequest.Request, is
 			return fmt.Errorf("sqlstore: approve key request: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
-			return fmt.Errorf("key request %s is no longer pending: %w", r.ID, novamed.ErrConflict)
+			return errAlreadyDecided()
 		}
 		recs := []*novamed.AuditRecord{}
 		for _, rec := range []*novamed.AuditRecord{iss.Audit, eff.Audit} {
