@@ -15,6 +15,10 @@ func (s *Service) ConfirmTOTP(ctx context.Context, o *Operator, secret, code str
 	if !ok {
 		return novamed.Errorf(novamed.CodeInvalid, "That code does not match: check the authenticator app's time and try the current code.")
 	}
-	o.TOTPSecret, o.TOTPLastStep, o.UpdatedAt = secret, step, s.now()
-	return s.Store.UpdateOperator(ctx, o, false)
+	now := s.now()
+	if err := s.Store.SetOperatorTOTP(ctx, o.ID, secret, step, now, false); err != nil {
+		return err
+	}
+	o.TOTPSecret, o.TOTPLastStep, o.UpdatedAt = secret, max(o.TOTPLastStep, step), now
+	return nil
 }

@@ -34,7 +34,7 @@ func (s *Service) CheckKeepsAdmin(ctx context.Context, by string, o *Operator, r
 	return lastAdminError(by, o)
 }
 
-// ErrLastAdmin is what Store.UpdateOperator returns, changing nothing,
+// ErrLastAdmin is what Store.SetOperatorAccess returns, changing nothing,
 // when the update would leave no active admin. The store decides it in
 // the update's own transaction (the active admins locked), so two
 // concurrent demotions cannot both pass: CheckKeepsAdmin is the early,
@@ -56,9 +56,10 @@ func lastAdminError(by string, o *Operator) error {
 // password and enrols a new authenticator. Until then o cannot sign in
 // where a second factor is required (production).
 func (s *Service) ResetSecondFactor(ctx context.Context, o *Operator) (path string, expires time.Time, err error) {
-	o.TOTPSecret, o.TOTPLastStep, o.UpdatedAt = "", 0, s.now()
-	if err := s.Store.UpdateOperator(ctx, o, true); err != nil {
+	now := s.now()
+	if err := s.Store.SetOperatorTOTP(ctx, o.ID, "", 0, now, true); err != nil {
 		return "", time.Time{}, err
 	}
+	o.TOTPSecret, o.UpdatedAt = "", now
 	return s.NewSetupLink(ctx, o)
 }

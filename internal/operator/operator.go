@@ -87,11 +87,26 @@ type Store interface {
 	GetOperator(ctx context.Context, id string) (*Operator, error)
 	GetOperatorByEmail(ctx context.Context, email string) (*Operator, error)
 	ListOperators(ctx context.Context) ([]*Operator, error)
-	// UpdateOperator writes name, role, status, password hash and TOTP
-	// secret, and revokes every token of the operator when revokeTokens.
-	// An update that would leave no active admin changes nothing and is
-	// ErrLastAdmin, decided atomically with the write.
-	UpdateOperator(ctx context.Context, o *Operator, revokeTokens bool) error
+	// Each write below changes only the columns it names, in the stored
+	// row (never a whole row read earlier), so a change made since the
+	// caller read the operator stays.
+	//
+	// SetOperatorPassword writes the password hash and revokes every
+	// token of the operator.
+	SetOperatorPassword(ctx context.Context, id, hash string, at time.Time) error
+	// RehashOperatorPassword replaces the password hash by newHash only
+	// while it is still oldHash (no tokens revoked).
+	RehashOperatorPassword(ctx context.Context, id, oldHash, newHash string, at time.Time) error
+	// SetOperatorTOTP writes the TOTP secret ("" removes it), records
+	// usedStep (> 0) as UseTOTPStep does, and revokes every token of the
+	// operator when revokeTokens.
+	SetOperatorTOTP(ctx context.Context, id, secret string, usedStep int64, at time.Time, revokeTokens bool) error
+	// SetOperatorAccess changes role and/or status ("" keeps the stored
+	// one), revokes every token of the operator when either changed, and
+	// returns the operator as stored after it. A change that would leave
+	// no active admin changes nothing and is ErrLastAdmin, decided
+	// atomically with the write.
+	SetOperatorAccess(ctx context.Context, id string, role Role, status Status, at time.Time) (*Operator, error)
 	// UseTOTPStep records step as the last used, only if it is after the
 	// stored one; it reports whether it was.
 	UseTOTPStep(ctx context.Context, operatorID string, step int64) (bool, error)
@@ -230,11 +245,16 @@ func (s *Service) SetPassword(ctx context.Context, id, password string) (*Operat
 	if err != nil {
 		return nil, err
 	}
-	if o.PasswordHash, err = HashPassword(password, s.params()); err != nil {
+	h, err := HashPassword(password, s.params())
+	if err != nil {
 		return nil, err
 	}
-	o.UpdatedAt = s.now()
-	return o, s.Store.UpdateOperator(ctx, o, true)
+	now := s.now()
+	if err := s.Store.SetOperatorPassword(ctx, o.ID, h, now); err != nil {
+		return nil, err
+	}
+	o.PasswordHash, o.UpdatedAt = h, now
+	return o, nil
 }
 
 // EnrolTOTP gives o a new TOTP secret (replacing any) and returns the
@@ -244,8 +264,12 @@ func (s *Service) EnrolTOTP(ctx context.Context, o *Operator) (url string, err e
 	if err != nil {
 		return "", err
 	}
-	o.TOTPSecret, o.TOTPLastStep, o.UpdatedAt = secret, 0, s.now()
-	return url, s.Store.UpdateOperator(ctx, o, false)
+	now := s.now()
+	if err := s.Store.SetOperatorTOTP(ctx, o.ID, secret, 0, now, false); err != nil {
+		return "", err
+	}
+	o.TOTPSecret, o.UpdatedAt = secret, now
+	return url, nil
 }
 
 // Update changes role and/or status; either change revokes the
@@ -257,22 +281,25 @@ func (s *Service) Update(ctx context.Context, o *Operator, role Role, status Sta
 	if status != "" && status != Active && status != Disabled {
 		return novamed.Errorf(novamed.CodeInvalid, "status must be active or disabled")
 	}
-	before := *o
-	changed := false
-	if role != "" && role != o.Role {
-		o.Role, changed = role, true
+	// Only what changes from o as the caller saw it is written, to the
+	// stored row: a change made since o was read (another admin disabling
+	// it) stays unless this one changes the same thing.
+	if role == o.Role {
+		role = ""
 	}
-	if status != "" && status != o.Status {
-		o.Status, changed = status, true
+	if status == o.Status {
+		status = ""
 	}
-	o.UpdatedAt = s.now()
-	err := s.Store.UpdateOperator(ctx, o, changed)
+	got, err := s.Store.SetOperatorAccess(ctx, o.ID, role, status, s.now())
 	if errors.Is(err, ErrLastAdmin) {
 		// Another change took the other admins away since CheckKeepsAdmin.
-		*o = before
 		return lastAdminError("", o)
 	}
-	return err
+	if err != nil {
+		return err
+	}
+	*o = *got
+	return nil
 }
 
 // DefaultTokenTTL and MaxTokenTTL bound operator tokens' lifetimes.
@@ -463,9 +490,13 @@ func (s *Service) check(ctx context.Context, email, password, code string, now t
 		return nil, ErrTOTPRequired
 	}
 	if NeedsRehash(o.PasswordHash, s.params()) {
+		// Only the hash, and only while it is the one just verified: a
+		// whole-row write here would undo a disable made meanwhile and
+		// move totp_last_step back (the code just used would work again).
 		if h, err := HashPassword(password, s.params()); err == nil {
-			o.PasswordHash = h
-			_ = s.Store.UpdateOperator(ctx, o, false)
+			if s.Store.RehashOperatorPassword(ctx, o.ID, o.PasswordHash, h, now) == nil {
+				o.PasswordHash = h
+			}
 		}
 	}
 	return o, nil

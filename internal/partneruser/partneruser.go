@@ -96,8 +96,8 @@ type Store interface {
 	// and unexpired at u.UpdatedAt) and writes u's password, second factor
 	// and status with eff, in one transaction.
 	AcceptPartnerInvitation(ctx context.Context, hashHex string, u *User, eff novamed.Effects) error
-	// UpdatePartnerUser writes role and status with eff.
-	UpdatePartnerUser(ctx context.Context, u *User, eff novamed.Effects) error
+	// SetPartnerUserStatus writes the user's status (only) with eff.
+	SetPartnerUserStatus(ctx context.Context, id string, st Status, at time.Time, eff novamed.Effects) error
 	// UsePartnerTOTPStep records step as the last used if it is after the
 	// stored one, and reports whether it was.
 	UsePartnerTOTPStep(ctx context.Context, userID string, step int64) (bool, error)
@@ -340,8 +340,11 @@ func (s *Service) SetStatus(ctx context.Context, a Actor, partnerID, userID stri
 	if st == Active {
 		action = "partner_user.enable"
 	}
+	if err := s.Store.SetPartnerUserStatus(ctx, u.ID, st, now, novamed.Effects{Audit: Record(a, now, action, "partner_user", u.ID, u.PartnerID)}); err != nil {
+		return nil, err
+	}
 	u.Status, u.UpdatedAt = st, now
-	return u, s.Store.UpdatePartnerUser(ctx, u, novamed.Effects{Audit: Record(a, now, action, "partner_user", u.ID, u.PartnerID)})
+	return u, nil
 }
 
 func isNotFound(err error) bool {

@@ -75,17 +75,25 @@ func (t accountTable[T]) openTOTP(id, sealed string) (string, error) {
 }
 
 // useTOTPStep records step as the row's last used TOTP step if it is
-// later than the stored one (a code works once).
+// later than the stored one (a code works once). It is the only write of
+// totp_last_step after the row's insert: a write of a value read earlier
+// could move it back and let a used code work again.
 func (t accountTable[T]) useTOTPStep(ctx context.Context, id string, step int64) (bool, error) {
 	used := false
 	err := t.s.inTx(ctx, func(tx *txn) error {
-		res, err := tx.exec(ctx, `UPDATE `+t.table+` SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?`, step, id, step)
-		if err != nil {
-			return fmt.Errorf("sqlstore: %s totp step: %w", t.what, err)
-		}
-		n, _ := res.RowsAffected()
-		used = n == 1
-		return nil
+		var err error
+		used, err = t.useTOTPStepTx(ctx, tx, id, step)
+		return err
 	})
 	return used, err
+}
+
+// useTOTPStepTx is useTOTPStep in the transaction tx.
+func (t accountTable[T]) useTOTPStepTx(ctx context.Context, tx *txn, id string, step int64) (bool, error) {
+	res, err := tx.exec(ctx, `UPDATE `+t.table+` SET totp_last_step = ? WHERE id = ? AND totp_last_step < ?`, step, id, step)
+	if err != nil {
+		return false, fmt.Errorf("sqlstore: %s totp step: %w", t.what, err)
+	}
+	n, _ := res.RowsAffected()
+	return n == 1, nil
 }

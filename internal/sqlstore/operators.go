@@ -71,42 +71,126 @@ func (s *Store) ListOperators(ctx context.Context) ([]*operator.Operator, error)
 	return s.operators().list(ctx, "")
 }
 
-// UpdateOperator writes an operator's mutable fields and, when
-// revokeTokens, revokes all their tokens in the same transaction. An
-// update that takes the last active admin out of that state is
-// operator.ErrLastAdmin and changes nothing: the active admins are read
-// in the update's transaction, locked on PostgreSQL (SELECT … FOR UPDATE,
-// in id order so two such updates queue rather than deadlock; the one
-// that waited re-reads the rows the other changed), and on SQLite the
-// transaction holds the only writer, so two concurrent demotions of the
-// last two admins cannot both pass.
-func (s *Store) UpdateOperator(ctx context.Context, o *operator.Operator, revokeTokens bool) error {
-	sealed, err := s.operators().sealTOTP(o.ID, o.TOTPSecret)
+// SetOperatorPassword writes an operator's password hash and revokes all
+// their tokens, in one transaction; no other column is written.
+func (s *Store) SetOperatorPassword(ctx context.Context, id, hash string, at time.Time) error {
+	return s.inTx(ctx, func(tx *txn) error {
+		if err := s.updateOperator(ctx, tx, `password_hash = ?`, id, at, hash); err != nil {
+			return err
+		}
+		return revokeOperatorTokens(ctx, tx, id, at)
+	})
+}
+
+// RehashOperatorPassword replaces an operator's password hash by newHash
+// (the same password under new costs) only while it is still oldHash: a
+// password set since the sign-in read it stays. No other column is
+// written, so a change of role or status since then stays too.
+func (s *Store) RehashOperatorPassword(ctx context.Context, id, oldHash, newHash string, at time.Time) error {
+	return s.inTx(ctx, func(tx *txn) error {
+		if _, err := tx.exec(ctx, `UPDATE operators SET password_hash = ?, updated_at = ? WHERE id = ? AND password_hash = ?`,
+			newHash, micros(at), id, oldHash); err != nil {
+			return fmt.Errorf("sqlstore: rehash operator password: %w", err)
+		}
+		return nil
+	})
+}
+
+// SetOperatorTOTP writes an operator's TOTP secret ("" removes the second
+// factor) and, when usedStep > 0, records usedStep as used the way
+// UseTOTPStep does (only forward: totp_last_step is never written back
+// from an earlier read); when revokeTokens it revokes all their tokens.
+// One transaction; no other column is written.
+func (s *Store) SetOperatorTOTP(ctx context.Context, id, secret string, usedStep int64, at time.Time, revokeTokens bool) error {
+	sealed, err := s.operators().sealTOTP(id, secret)
 	if err != nil {
 		return err
 	}
 	return s.inTx(ctx, func(tx *txn) error {
-		if o.Role != operator.Admin || o.Status != operator.Active {
-			if err := s.keepsAnAdmin(ctx, tx, o.ID); err != nil {
+		if err := s.updateOperator(ctx, tx, `totp_secret = ?`, id, at, sealed); err != nil {
+			return err
+		}
+		if usedStep > 0 {
+			if _, err := s.operators().useTOTPStepTx(ctx, tx, id, usedStep); err != nil {
 				return err
 			}
 		}
-		res, err := tx.exec(ctx, `UPDATE operators SET name = ?, role = ?, status = ?, password_hash = ?, totp_secret = ?, totp_last_step = ?, updated_at = ? WHERE id = ?`,
-			o.Name, string(o.Role), string(o.Status), o.PasswordHash, sealed, o.TOTPLastStep, micros(o.UpdatedAt), o.ID)
-		if err != nil {
-			return fmt.Errorf("sqlstore: update operator: %w", err)
-		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return novamed.NotFound("operator")
-		}
 		if revokeTokens {
-			if _, err := tx.exec(ctx, `UPDATE operator_tokens SET revoked_at = ? WHERE operator_id = ? AND revoked_at IS NULL`,
-				micros(o.UpdatedAt), o.ID); err != nil {
-				return fmt.Errorf("sqlstore: revoke operator tokens: %w", err)
-			}
+			return revokeOperatorTokens(ctx, tx, id, at)
 		}
 		return nil
 	})
+}
+
+// SetOperatorAccess changes an operator's role and/or status ("" keeps
+// the stored one) and returns the operator as stored after it; a change
+// of either revokes all their tokens in the same transaction. Only role,
+// status and updated_at are written, from the row as read in the
+// transaction (locked on PostgreSQL). A change that takes the last
+// active admin out of that state is operator.ErrLastAdmin and changes
+// nothing: the active admins are read in the transaction, locked on
+// PostgreSQL (SELECT … FOR UPDATE, in id order so two such changes queue
+// rather than deadlock; the one that waited re-reads the rows the other
+// changed), and on SQLite the transaction holds the only writer, so two
+// concurrent demotions of the last two admins cannot both pass.
+func (s *Store) SetOperatorAccess(ctx context.Context, id string, role operator.Role, status operator.Status, at time.Time) (*operator.Operator, error) {
+	var out *operator.Operator
+	err := s.inTx(ctx, func(tx *txn) error {
+		// The admins first (when the change may take one away), then the
+		// row: every transaction that locks both locks in that order.
+		if (role != "" && role != operator.Admin) || (status != "" && status != operator.Active) {
+			if err := s.keepsAnAdmin(ctx, tx, id); err != nil {
+				return err
+			}
+		}
+		o, err := s.scanOperator(tx.queryRow(ctx, `SELECT `+operatorColumns+` FROM operators WHERE id = ?`+s.syntax.forUpdate(), id))
+		if errors.Is(err, sql.ErrNoRows) {
+			return novamed.NotFound("operator")
+		}
+		if err != nil {
+			return fmt.Errorf("sqlstore: get operator: %w", err)
+		}
+		out = o
+		changed := false
+		if role != "" && role != o.Role {
+			o.Role, changed = role, true
+		}
+		if status != "" && status != o.Status {
+			o.Status, changed = status, true
+		}
+		o.UpdatedAt = at
+		if err := s.updateOperator(ctx, tx, `role = ?, status = ?`, id, at, string(o.Role), string(o.Status)); err != nil {
+			return err
+		}
+		if changed {
+			return revokeOperatorTokens(ctx, tx, id, at)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// updateOperator sets the columns of set (with args) and updated_at of
+// one operator: novamed.NotFound when there is none.
+func (s *Store) updateOperator(ctx context.Context, tx *txn, set, id string, at time.Time, args ...any) error {
+	res, err := tx.exec(ctx, `UPDATE operators SET `+set+`, updated_at = ? WHERE id = ?`, append(args, micros(at), id)...)
+	if err != nil {
+		return fmt.Errorf("sqlstore: update operator: %w", err)
+	}
+	if n, _ := res.RowsAffected(); n == 0 {
+		return novamed.NotFound("operator")
+	}
+	return nil
+}
+
+func revokeOperatorTokens(ctx context.Context, tx *txn, id string, at time.Time) error {
+	if _, err := tx.exec(ctx, `UPDATE operator_tokens SET revoked_at = ? WHERE operator_id = ? AND revoked_at IS NULL`, micros(at), id); err != nil {
+		return fmt.Errorf("sqlstore: revoke operator tokens: %w", err)
+	}
+	return nil
 }
 
 // keepsAnAdmin refuses (operator.ErrLastAdmin) when id is the only active

@@ -106,33 +106,40 @@ func (s *Store) AcceptPartnerInvitation(ctx context.Context, hashHex string, u *
 		if n, _ := res.RowsAffected(); n != 1 {
 			return novamed.NotFound("Invitation")
 		}
-		res, err = tx.exec(ctx, `UPDATE partner_users SET status = ?, password_hash = ?, totp_secret = ?, totp_last_step = ?, updated_at = ? WHERE id = ? AND status = 'invited'`,
-			string(u.Status), u.PasswordHash, sealed, u.TOTPLastStep, micros(u.UpdatedAt), u.ID)
+		res, err = tx.exec(ctx, `UPDATE partner_users SET status = ?, password_hash = ?, totp_secret = ?, updated_at = ? WHERE id = ? AND status = 'invited'`,
+			string(u.Status), u.PasswordHash, sealed, micros(u.UpdatedAt), u.ID)
 		if err != nil {
 			return fmt.Errorf("sqlstore: accept partner invitation: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			return novamed.NotFound("Invitation")
 		}
+		// The code that proved the second factor counts as used, written
+		// only forward as every used step is.
+		if u.TOTPLastStep > 0 {
+			if _, err := s.partnerUsers().useTOTPStepTx(ctx, tx, u.ID, u.TOTPLastStep); err != nil {
+				return err
+			}
+		}
 		return s.writeEffects(ctx, tx, eff)
 	})
 }
 
-// UpdatePartnerUser writes a partner user's role and status; a user who
+// SetPartnerUserStatus writes a partner user's status (and nothing else
+// of the row: a change made since the caller read it stays); a user who
 // is no longer active loses their portal sessions in the same
 // transaction.
-func (s *Store) UpdatePartnerUser(ctx context.Context, u *partneruser.User, eff novamed.Effects) error {
+func (s *Store) SetPartnerUserStatus(ctx context.Context, id string, st partneruser.Status, at time.Time, eff novamed.Effects) error {
 	return s.inTx(ctx, func(tx *txn) error {
-		res, err := tx.exec(ctx, `UPDATE partner_users SET role = ?, status = ?, updated_at = ? WHERE id = ?`,
-			string(u.Role), string(u.Status), micros(u.UpdatedAt), u.ID)
+		res, err := tx.exec(ctx, `UPDATE partner_users SET status = ?, updated_at = ? WHERE id = ?`, string(st), micros(at), id)
 		if err != nil {
 			return fmt.Errorf("sqlstore: update partner user: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
 			return novamed.NotFound("User")
 		}
-		if u.Status != partneruser.Active {
-			if _, err := tx.exec(ctx, `DELETE FROM portal_sessions WHERE partner_user_id = ?`, u.ID); err != nil {
+		if st != partneruser.Active {
+			if _, err := tx.exec(ctx, `DELETE FROM portal_sessions WHERE partner_user_id = ?`, id); err != nil {
 				return fmt.Errorf("sqlstore: end partner user sessions: %w", err)
 			}
 		}
