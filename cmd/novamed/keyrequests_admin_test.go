@@ -174,4 +174,44 @@ func TestAdminKeyRequestQueueConcurrentDecisions(t *testing.T) {
 	if len(keys) != approvedN || approvedN < requests/2 {
 		t.Errorf("%d keys for %d approved requests (at least %d: every decider approved them)", len(keys), approvedN, requests/2)
 	}
+
+	// The list is paged: every request once, newest first, then an empty
+	// next_cursor; a bad limit or cursor is the 400 envelope.
+	seen := map[string]bool{}
+	cursor := ""
+	for pages := 0; ; pages++ {
+		if pages > requests {
+			t.Fatal("the pages do not end")
+		}
+		var out struct {
+			KeyRequests []keyrequest.Request `json:"key_requests"`
+			NextCursor  string               `json:"next_cursor"`
+		}
+		r := adminReq(t, ts, "GET", "/api/admin/key-requests?limit=4&cursor="+cursor, admin, nil)
+		if r.Status != 200 {
+			t.Fatalf("page: %d %s", r.Status, r.Body)
+		}
+		r.data(t, &out)
+		if len(out.KeyRequests) > 4 || (out.NextCursor != "" && len(out.KeyRequests) != 4) {
+			t.Fatalf("a page of %d with next_cursor %q", len(out.KeyRequests), out.NextCursor)
+		}
+		for _, kr := range out.KeyRequests {
+			if seen[kr.ID] {
+				t.Errorf("request %s on two pages", kr.ID)
+			}
+			seen[kr.ID] = true
+		}
+		if out.NextCursor == "" {
+			break
+		}
+		cursor = out.NextCursor
+	}
+	if len(seen) != requests {
+		t.Errorf("the pages listed %d of %d requests", len(seen), requests)
+	}
+	for _, q := range []string{"limit=0", "limit=501", "limit=x", "cursor=nope"} {
+		if r := adminReq(t, ts, "GET", "/api/admin/key-requests?"+q, admin, nil); r.Status != 400 || r.Env.Error.Code != novamed.CodeInvalid {
+			t.Errorf("?%s: %d %s", q, r.Status, r.Body)
+		}
+	}
 }

@@ -44,6 +44,10 @@ type queueData struct {
 	// longer pending (another decision got there first), so it has no row
 	// of its own to show it beside.
 	Conflict string
+	// PendingCount is the number of pending requests of every partner;
+	// Cursor the page shown ("" the first) and Next the next page's.
+	PendingCount int
+	Cursor, Next string
 }
 
 // queueRefusal is why key requests of partner p cannot be approved now,
@@ -121,20 +125,26 @@ func (c *Console) queueView(q *req, status int, failed *queueRow, notice string)
 		return novamed.NotFound("Page")
 	}
 	ctx := q.r.Context()
-	all, err := c.cfg.KeyRequests.Store.ListKeyRequests(ctx, "", "")
+	d := &queueData{Cursor: q.r.URL.Query().Get("cursor")}
+	if d.Cursor != "" && !keyrequest.ValidCursor(d.Cursor) {
+		d.Cursor = ""
+	}
+	// The pending requests a page at a time (the queue is shared by every
+	// partner); the last decided ones on the first page only.
+	pending, next, err := c.cfg.KeyRequests.Store.PageKeyRequests(ctx, keyrequest.Filter{Status: keyrequest.Pending, Limit: pageSize, Cursor: d.Cursor})
 	if err != nil {
 		return err
 	}
-	var pending, decided []*keyrequest.Request
-	for _, r := range all {
-		switch {
-		case r.Status == keyrequest.Pending:
-			pending = append(pending, r)
-		case len(decided) < 20:
-			decided = append(decided, r)
+	d.Next = next
+	if d.PendingCount, err = c.cfg.KeyRequests.Store.CountKeyRequests(ctx, "", keyrequest.Pending); err != nil {
+		return err
+	}
+	var decided []*keyrequest.Request
+	if d.Cursor == "" {
+		if decided, _, err = c.cfg.KeyRequests.Store.PageKeyRequests(ctx, keyrequest.Filter{Decided: true, Limit: 20}); err != nil {
+			return err
 		}
 	}
-	d := &queueData{}
 	if d.Pending, err = c.queueRows(ctx, pending); err != nil {
 		return err
 	}
@@ -261,11 +271,11 @@ func (c *Console) keyRequestsLabel(ctx context.Context) string {
 	if c.cfg.KeyRequests == nil {
 		return "Key requests"
 	}
-	l, err := c.cfg.KeyRequests.Store.ListKeyRequests(ctx, "", keyrequest.Pending)
-	if err != nil || len(l) == 0 {
+	n, err := c.cfg.KeyRequests.Store.CountKeyRequests(ctx, "", keyrequest.Pending)
+	if err != nil || n == 0 {
 		return "Key requests"
 	}
-	return "Key requests (" + strconv.Itoa(len(l)) + " pending)"
+	return "Key requests (" + strconv.Itoa(n) + " pending)"
 }
 
 // refererPath is where re-authentication returns to after a form that

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -137,5 +138,75 @@ func testConcurrentDecisions(t *testing.T, e *testEnv, tag string) {
 	}
 	if len(keys) != len(approved) || len(approved) < requests/2 {
 		t.Errorf("%d keys for %d approved requests (at least %d approved: every operator approved them)", len(keys), len(approved), requests/2)
+	}
+}
+
+// TestKeyRequestQueuePages: the queue of every partner's pending requests
+// is shown a page at a time with a link to the next (each request once),
+// the menu and the heading count all of them, and the decided list is on
+// the first page only.
+func TestKeyRequestQueuePages(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Env = novamed.Production })
+	ctx := context.Background()
+	d := onboarding.Deps{Env: novamed.Production, Now: e.clock.Now}
+	staff := onboarding.Actor{ID: "operator:seed"}
+	svc := &keyrequest.Service{Store: e.store, Env: novamed.Production, Now: e.clock.Now}
+	total := 0
+	for i := range 3 {
+		p, err := onboarding.CreatePartner(ctx, e.store, d, staff, onboarding.CreatePartnerInput{Name: fmt.Sprintf("Paged %d", i)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := onboarding.CreateClinic(ctx, e.store, d, staff, fmt.Sprintf("Paged Clinic %d", i), p.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for n := range keyrequest.MaxPending {
+			e.clock.Add(time.Second)
+			if _, err := svc.Request(ctx, keyrequest.Actor{ID: "partner_user:pu"}, p.ID,
+				keyrequest.RequestInput{Kind: keyrequest.Issue, Name: fmt.Sprintf("Paged key %d-%d", i, n), Clinics: []string{c.ID}}); err != nil {
+				t.Fatal(err)
+			}
+			total++
+		}
+	}
+	e.addOperator("pager@novamed.test", "support")
+	ck, _ := e.signIn(e.c, "pager@novamed.test")
+	rowRE := regexp.MustCompile(`<tr id="kr-([0-9a-f-]{36})">`)
+	nextRE := regexp.MustCompile(`href="(/console/key-requests\?cursor=[^"]+)" id="pending-next"`)
+	seen := map[string]bool{}
+	target := "/console/key-requests"
+	for page := 0; target != ""; page++ {
+		if page > 3 {
+			t.Fatal("the pages do not end")
+		}
+		w := do(t, e.c, "GET", target, nil, ck, nil)
+		body := w.Body.String()
+		if w.Code != http.StatusOK {
+			t.Fatalf("GET %s: %d", target, w.Code)
+		}
+		if !strings.Contains(body, fmt.Sprintf("Key requests (%d pending)", total)) || !strings.Contains(body, fmt.Sprintf("Waiting for a decision (%d)", total)) {
+			t.Errorf("page %d does not count %d pending requests", page, total)
+		}
+		rows := rowRE.FindAllStringSubmatch(body, -1)
+		if len(rows) == 0 || len(rows) > pageSize {
+			t.Fatalf("page %d has %d rows", page, len(rows))
+		}
+		for _, m := range rows {
+			if seen[m[1]] {
+				t.Errorf("request %s on two pages", m[1])
+			}
+			seen[m[1]] = true
+		}
+		if (page == 0) != strings.Contains(body, `id="decided-h"`) {
+			t.Errorf("page %d: the decided list shown %v", page, page != 0)
+		}
+		target = ""
+		if m := nextRE.FindStringSubmatch(body); m != nil {
+			target = strings.ReplaceAll(m[1], "&amp;", "&")
+		}
+	}
+	if len(seen) != total {
+		t.Errorf("the pages showed %d of %d pending requests", len(seen), total)
 	}
 }

@@ -1,6 +1,7 @@
 package httpapi
 
 import (
+	"strconv"
 	"strings"
 
 	"github.com/novamed/partner-api/internal/keyrequest"
@@ -29,11 +30,22 @@ func (s *Server) adminKeyRequests(c *adminCall) (any, facts, bool, error) {
 	default:
 		return nil, facts{}, false, novamed.Errorf(novamed.CodeInvalid, "status is pending, approved or rejected.")
 	}
-	l, err := s.admin.ListKeyRequests(c.r.Context(), "", st)
+	f := keyrequest.Filter{Status: st, Limit: 100, Cursor: c.r.URL.Query().Get("cursor")}
+	if v := c.r.URL.Query().Get("limit"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 500 {
+			return nil, facts{}, false, novamed.Errorf(novamed.CodeInvalid, "limit is 1 to 500.")
+		}
+		f.Limit = n
+	}
+	if f.Cursor != "" && !keyrequest.ValidCursor(f.Cursor) {
+		return nil, facts{}, false, novamed.Errorf(novamed.CodeInvalid, "cursor is the next_cursor of the previous page.")
+	}
+	l, next, err := s.admin.PageKeyRequests(c.r.Context(), f)
 	if err != nil {
 		return nil, facts{}, false, err
 	}
-	return map[string]any{"key_requests": l}, facts{}, false, nil
+	return map[string]any{"key_requests": l, "next_cursor": next}, facts{}, false, nil
 }
 
 func (s *Server) adminKeyRequestApprove(c *adminCall) (any, facts, bool, error) {

@@ -86,14 +86,54 @@ func (r *Request) GraceText() string {
 	return g.String()
 }
 
+// MaxPending is how many requests one partner may have waiting at once:
+// the queue is shared by every partner's requests and NovaMed's staff, so
+// one partner cannot flood it.
+const MaxPending = 10
+
+// ErrTooManyPending is the refusal of a request beyond MaxPending.
+func ErrTooManyPending() *novamed.Error {
+	return novamed.Errorf(novamed.CodeLimitReached,
+		"%d key requests of your organisation are already waiting for NovaMed staff: wait for a decision on them before requesting more.", MaxPending)
+}
+
+// Filter selects a page of requests, newest first.
+type Filter struct {
+	// PartnerID and Status narrow the list when not "".
+	PartnerID string
+	Status    Status
+	// Decided selects the requests no longer pending (Status "").
+	Decided bool
+	// Limit is the page size; Cursor the Next of the previous page.
+	Limit  int
+	Cursor string
+}
+
+// ValidCursor reports whether c looks like a Next of PageKeyRequests.
+func ValidCursor(c string) bool {
+	at, id, ok := strings.Cut(c, "_")
+	if !ok || !novamed.IsUUID(id) || at == "" {
+		return false
+	}
+	_, err := strconv.ParseInt(at, 10, 64)
+	return err == nil
+}
+
 // Store keeps the queue.
 type Store interface {
 	onboarding.Store
+	// CreateKeyRequest queues r; with the partner's row locked it refuses
+	// (ErrTooManyPending) a pending request beyond MaxPending.
 	CreateKeyRequest(ctx context.Context, r *Request, eff novamed.Effects) error
 	GetKeyRequest(ctx context.Context, id string) (*Request, error)
 	// ListKeyRequests lists requests newest first: one partner's when
 	// partnerID is not "", of one status when status is not "".
 	ListKeyRequests(ctx context.Context, partnerID string, status Status) ([]*Request, error)
+	// PageKeyRequests lists one page of requests newest first and the
+	// cursor of the next page ("" after the last).
+	PageKeyRequests(ctx context.Context, f Filter) ([]*Request, string, error)
+	// CountKeyRequests counts requests, as ListKeyRequests selects them.
+	CountKeyRequests(ctx context.Context, partnerID string, status Status) (int, error)
 	// ApproveKeyRequest approves pending request r (DecidedBy and
 	// DecidedAt set) in one transaction: it stores the key of iss after
 	// iss.Check accepted the partner (the successor of iss.Replaces for a

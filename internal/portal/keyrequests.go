@@ -173,6 +173,12 @@ func (p *Portal) requestKey(q *req) error {
 		d.Errors[fieldOf(de.Message)] = de.Message
 		return p.keyRequestsView(q, d, http.StatusUnprocessableEntity, "")
 	}
+	if errors.As(err, &de) && de.Code == novamed.CodeLimitReached {
+		// Too many requests waiting: beside the button, what was typed
+		// kept.
+		d.Errors["form"] = de.Message
+		return p.keyRequestsView(q, d, http.StatusConflict, "")
+	}
 	if err != nil {
 		return err
 	}
@@ -223,6 +229,12 @@ func (p *Portal) requestRoll(q *req) error {
 	}
 	r, err := p.cfg.KeyRequests.Request(q.r.Context(), p.keyRequestActor(q), q.partner.ID,
 		keyrequest.RequestInput{Kind: keyrequest.Roll, KeyID: k.ID, Name: k.Name, Grace: grace})
+	var de *novamed.Error
+	if errors.As(err, &de) && de.Code == novamed.CodeLimitReached {
+		// Too many requests waiting: beside the key's roll form.
+		d := &keysData{GraceErrorID: k.ID, Errors: map[string]string{"grace": de.Message}}
+		return p.keysView(q, d, http.StatusConflict, "")
+	}
 	if err != nil {
 		return err
 	}

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -262,5 +263,50 @@ func TestProductionKeysNeedTOTP(t *testing.T) {
 	w := e.do("POST", "/portal/login", url.Values{"email": {a.admin.Email}, "password": {testPassword}}, nil)
 	if w.Code != http.StatusUnprocessableEntity || !strings.Contains(w.Body.String(), `id="code-error"`) {
 		t.Errorf("sign-in of an admin without a second factor: %d", w.Code)
+	}
+}
+
+// TestKeyRequestCapInThePortal: with keyrequest.MaxPending requests of
+// its partner waiting, an admin's request for a key is refused with the
+// reason beside the form (409, what was typed kept) and a roll request
+// beside the key's roll form; nothing more is queued, and another
+// partner still asks.
+func TestKeyRequestCapInThePortal(t *testing.T) {
+	e := newEnvIn(t, novamed.Production)
+	a := e.addPartner("Alpha Health")
+	b := e.addPartner("Bravo Care")
+	ctx := context.Background()
+	svc := &keyrequest.Service{Store: e.store, Env: novamed.Production, Now: e.clock.Now}
+	for n := 0; ; n++ {
+		c, err := e.store.CountKeyRequests(ctx, a.partner.ID, keyrequest.Pending)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c == keyrequest.MaxPending {
+			break
+		}
+		if _, err := svc.Request(ctx, keyrequest.Actor{ID: "partner_user:" + a.admin.ID}, a.partner.ID,
+			keyrequest.RequestInput{Kind: keyrequest.Issue, Name: "Filler " + strconv.Itoa(n), Clinics: []string{a.clinic.ID}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ck, csrf := e.signIn(a.admin, a.adminTOTP)
+	w := e.do("POST", "/portal/key-requests", url.Values{"csrf_token": {csrf}, "name": {"One too many"}, "clinic": {a.clinic.ID}}, ck)
+	body := w.Body.String()
+	if w.Code != http.StatusConflict || !strings.Contains(body, `id="request-error"`) || !strings.Contains(body, `aria-describedby="request-error"`) ||
+		!strings.Contains(body, "already waiting for NovaMed staff") || !strings.Contains(body, `value="One too many"`) {
+		t.Errorf("a request beyond the cap: %d, want 409 with the reason beside the form:\n%s", w.Code, body)
+	}
+	w = e.do("POST", "/portal/keys/"+a.key.ID+"/roll-request", url.Values{"csrf_token": {csrf}, "grace": {"24h"}}, ck)
+	if w.Code != http.StatusConflict || !strings.Contains(w.Body.String(), `id="rgrace-`+a.key.ID+`-error"`) ||
+		!strings.Contains(w.Body.String(), "already waiting for NovaMed staff") {
+		t.Errorf("a roll request beyond the cap: %d, want 409 with the reason beside the roll form:\n%s", w.Code, w.Body.String())
+	}
+	if c, _ := e.store.CountKeyRequests(ctx, a.partner.ID, keyrequest.Pending); c != keyrequest.MaxPending {
+		t.Errorf("refused requests queued: %d pending", c)
+	}
+	bck, bcsrf := e.signIn(b.admin, b.adminTOTP)
+	if w := e.do("POST", "/portal/key-requests", url.Values{"csrf_token": {bcsrf}, "name": {"Bravo key"}, "clinic": {b.clinic.ID}}, bck); w.Code != http.StatusOK {
+		t.Errorf("another partner's request: %d", w.Code)
 	}
 }

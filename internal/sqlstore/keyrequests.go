@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/novamed/partner-api/internal/keyrequest"
@@ -61,6 +63,17 @@ func (s *Store) CreateKeyRequest(ctx context.Context, r *keyrequest.Request, eff
 		if _, err := s.lockPartner(ctx, tx, r.PartnerID); err != nil {
 			return err
 		}
+		if r.Status == keyrequest.Pending {
+			// Under the partner's lock: concurrent requests of one
+			// partner count one after the other.
+			var n int
+			if err := tx.queryRow(ctx, `SELECT COUNT(*) FROM key_requests WHERE partner_id = ? AND status = 'pending'`, r.PartnerID).Scan(&n); err != nil {
+				return fmt.Errorf("sqlstore: count key requests: %w", err)
+			}
+			if n >= keyrequest.MaxPending {
+				return keyrequest.ErrTooManyPending()
+			}
+		}
 		if _, err := tx.exec(ctx, `INSERT INTO key_requests (id, partner_id, kind, key_id, name, clinics, expires_at, rate_limit, grace_seconds, status, requested_by, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`, r.ID, r.PartnerID, string(r.Kind), r.KeyID, r.Name, string(clinics), nullMicrosOf(r.ExpiresAt),
 			r.RateLimit, int64(r.Grace/time.Second), string(r.Status), r.RequestedBy, micros(r.CreatedAt)); err != nil {
@@ -108,6 +121,64 @@ func (s *Store) ListKeyRequests(ctx context.Context, partnerID string, status ke
 // race, answered 409 with a message, never a server fault.
 func errAlreadyDecided() error {
 	return novamed.Errorf(novamed.CodeInvalidTransition, "This request was already decided.")
+}
+
+// PageKeyRequests lists one page of requests, newest first; the cursor
+// is the creation time and id of the page's last request.
+func (s *Store) PageKeyRequests(ctx context.Context, f keyrequest.Filter) ([]*keyrequest.Request, string, error) {
+	if f.Limit < 1 {
+		f.Limit = 25
+	}
+	where := `(? = '' OR partner_id = ?) AND (? = '' OR status = ?)`
+	args := []any{f.PartnerID, f.PartnerID, string(f.Status), string(f.Status)}
+	if f.Decided {
+		where += ` AND status <> 'pending'`
+	}
+	if f.Cursor != "" {
+		at, id, _ := strings.Cut(f.Cursor, "_")
+		t, err := strconv.ParseInt(at, 10, 64)
+		if err != nil || !keyrequest.ValidCursor(f.Cursor) {
+			return nil, "", novamed.Errorf(novamed.CodeInvalid, "cursor is the next_cursor of the previous page.")
+		}
+		where += ` AND (created_at < ? OR (created_at = ? AND id < ?))`
+		args = append(args, t, t, strings.ToLower(id))
+	}
+	rows, err := s.write.query(ctx, `SELECT `+keyRequestColumns+` FROM key_requests WHERE `+where+`
+		ORDER BY created_at DESC, id DESC LIMIT ?`, append(args, f.Limit+1)...)
+	if err != nil {
+		return nil, "", fmt.Errorf("sqlstore: page key requests: %w", err)
+	}
+	defer rows.Close()
+	out := []*keyrequest.Request{}
+	for rows.Next() {
+		r, err := scanKeyRequest(rows)
+		if err != nil {
+			return nil, "", fmt.Errorf("sqlstore: page key requests: %w", err)
+		}
+		out = append(out, r)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, "", err
+	}
+	next := ""
+	if len(out) > f.Limit {
+		out = out[:f.Limit]
+		last := out[len(out)-1]
+		next = strconv.FormatInt(micros(last.CreatedAt), 10) + "_" + last.ID
+	}
+	return out, next, nil
+}
+
+// CountKeyRequests counts requests of one partner and of one status when
+// given (the console's menu counts the pending ones on every page).
+func (s *Store) CountKeyRequests(ctx context.Context, partnerID string, status keyrequest.Status) (int, error) {
+	var n int
+	err := s.write.queryRow(ctx, `SELECT COUNT(*) FROM key_requests WHERE (? = '' OR partner_id = ?) AND (? = '' OR status = ?)`,
+		partnerID, partnerID, string(status), string(status)).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: count key requests: %w", err)
+	}
+	return n, nil
 }
 
 // RejectKeyRequest records the rejection of a pending request.
