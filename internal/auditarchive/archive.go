@@ -266,15 +266,10 @@ func (a *Archiver) Seal(ctx context.Context) (*audit.Segment, error) {
 	return a.seal(ctx, nil, nil)
 }
 
-// walked is a segment's records as a walk read and checked them.
-type walked struct {
-	records [][]byte
-	checked []*novamed.AuditRecord
-}
-
-// seal seals the open segment; keep, when set, receives its records as
-// checked, for an archive in the same pass (no second read and check).
-func (a *Archiver) seal(ctx context.Context, p *pacer, keep *walked) (*audit.Segment, error) {
+// seal seals the open segment; keep, when set, encodes its records as
+// checked, for an archive in the same pass (no second read and check; it
+// holds the encoded columns, not the records).
+func (a *Archiver) seal(ctx context.Context, p *pacer, keep *segmentEncoder) (*audit.Segment, error) {
 	if a.cfg.Key == nil {
 		return nil, errors.New("audit seal: no checkpoint key to sign the seal with")
 	}
@@ -292,12 +287,15 @@ func (a *Archiver) seal(ctx context.Context, p *pacer, keep *walked) (*audit.Seg
 	// The segment is checked before it is signed: a seal never vouches for
 	// an edited record.
 	w := &audit.Walker{Want: first, Prev: prevHead}
+	if keep != nil {
+		*keep = segmentEncoder{first: first}
+	}
 	var size int64
 	err = a.scanRows(ctx, first, headSeq, prevHead, p, func(row *novamed.AuditRow) error {
 		size += int64(len(row.Record))
 		rec, err := w.Next(row)
 		if err == nil && keep != nil {
-			keep.records, keep.checked = append(keep.records, row.Record), append(keep.checked, rec)
+			keep.add(row.Record, rec)
 		}
 		return err
 	})
@@ -427,9 +425,12 @@ func (a *Archiver) pass(ctx context.Context, sealNow bool, p *pacer) (Report, er
 			return r, err
 		}
 	}
-	// What the pass seals it keeps for the archive that follows (the
-	// archive reads a segment into memory anyway).
-	sealed := &walked{}
+	// What the pass seals it encodes as it checks it, for the archive
+	// that follows.
+	var sealed *segmentEncoder
+	if a.bucket != nil {
+		sealed = &segmentEncoder{}
+	}
 	if due && a.cfg.Key != nil {
 		seg, err := a.seal(ctx, p, sealed)
 		if err != nil {
@@ -453,9 +454,9 @@ func (a *Archiver) pass(ctx context.Context, sealNow bool, p *pacer) (Report, er
 		if p != nil && r.Archived > 0 {
 			break // one a background pass
 		}
-		var w *walked
-		if sealed != nil && int64(len(sealed.records)) == seg.LastSeq-seg.FirstSeq+1 && len(sealed.checked) > 0 && sealed.checked[0].Seq == seg.FirstSeq {
-			w = sealed
+		var w *segmentEncoder
+		if sealed != nil && sealed.n > 0 && sealed.n == seg.LastSeq-seg.FirstSeq+1 && sealed.first == seg.FirstSeq {
+			w, sealed = sealed, nil
 		}
 		size, err := a.archive(ctx, seg, p, w)
 		if err != nil {
@@ -523,21 +524,21 @@ func (a *Archiver) pass(ctx context.Context, sealNow bool, p *pacer) (Report, er
 // encodeSegment reads the segment's records from the live trail into the
 // archive form (EncodeRecords: columnar, zstd), checking the chain as it
 // reads: exactly the bytes the hashes cover come back out of it. Given
-// sealed (the records the same pass's seal read and checked), it encodes
-// those instead of reading and checking them again.
-func (a *Archiver) encodeSegment(ctx context.Context, seg *audit.Segment, p *pacer, sealed *walked) ([]byte, error) {
+// sealed (the same pass's seal encoded the records as it read and checked
+// them), it finishes that instead of reading and checking them again.
+// Either way it holds the columns, never the segment's records.
+func (a *Archiver) encodeSegment(ctx context.Context, seg *audit.Segment, p *pacer, sealed *segmentEncoder) ([]byte, error) {
 	if sealed != nil {
-		return encodeRecords(ctx, seg.FirstSeq, sealed.records, sealed.checked, p)
+		return sealed.finish(ctx, p)
 	}
 	w := &audit.Walker{Want: seg.FirstSeq, Prev: seg.PrevHead}
-	records := make([][]byte, 0, seg.LastSeq-seg.FirstSeq+1)
-	checked := make([]*novamed.AuditRecord, 0, cap(records))
+	enc := newSegmentEncoder(seg.FirstSeq)
 	err := a.scanRows(ctx, seg.FirstSeq, seg.LastSeq, seg.PrevHead, p, func(row *novamed.AuditRow) error {
 		rec, err := w.Next(row)
 		if err != nil {
 			return err
 		}
-		records, checked = append(records, row.Record), append(checked, rec)
+		enc.add(row.Record, rec)
 		return nil
 	})
 	if err != nil {
@@ -546,12 +547,12 @@ func (a *Archiver) encodeSegment(ctx context.Context, seg *audit.Segment, p *pac
 	if w.Want != seg.LastSeq+1 || w.Prev != seg.Head {
 		return nil, fmt.Errorf("audit archive: segment %d: the live records do not reach its sealed head", seg.Segment)
 	}
-	return encodeRecords(ctx, seg.FirstSeq, records, checked, p)
+	return enc.finish(ctx, p)
 }
 
 // archive writes a sealed segment and its seal, reads both back, checks
 // them and marks the segment archived.
-func (a *Archiver) archive(ctx context.Context, seg *audit.Segment, p *pacer, sealed *walked) (int64, error) {
+func (a *Archiver) archive(ctx context.Context, seg *audit.Segment, p *pacer, sealed *segmentEncoder) (int64, error) {
 	data, err := a.encodeSegment(ctx, seg, p, sealed)
 	if err != nil {
 		return 0, err
@@ -630,43 +631,23 @@ func (a *Archiver) readSegment(ctx context.Context, seg *audit.Segment, p *pacer
 	return walkSegment(ctx, seg, data, p, fn)
 }
 
-// walkSegment checks an archived segment's records against its seal.
+// walkSegment checks an archived segment's records against its seal,
+// a record at a time as they are decoded (none is kept).
 func walkSegment(ctx context.Context, seg *audit.Segment, data []byte, p *pacer, fn func(*novamed.AuditRecord) error) (int64, error) {
-	_, lines, err := decodeRecords(ctx, data, p)
+	w := &audit.Walker{Want: seg.FirstSeq, Prev: seg.PrevHead}
+	var walkErr error // what the walk found (decodeRecords returns it as it is)
+	_, err := decodeRecords(ctx, data, p, func(line []byte) error {
+		walkErr = walkRecord(ctx, seg, w, line, p, fn)
+		return walkErr
+	})
+	if walkErr != nil {
+		return w.N, walkErr
+	}
 	if err != nil && ctx.Err() != nil {
-		return 0, err
+		return w.N, err
 	}
 	if err != nil {
-		return 0, &SegmentError{Segment: seg.Segment, Reason: "its records are not readable (edited or truncated)"}
-	}
-	w := &audit.Walker{Want: seg.FirstSeq, Prev: seg.PrevHead}
-	for _, line := range lines {
-		if err := p.step(ctx); err != nil {
-			return w.N, err
-		}
-		rec, err := audit.Decode(&novamed.AuditRow{Seq: w.Want, Record: line})
-		if err != nil {
-			return w.N, &SegmentError{Segment: seg.Segment, Reason: err.Error()}
-		}
-		row := &novamed.AuditRow{Seq: rec.Seq, At: rec.Time, Record: line, PrevHash: rec.PrevHash, Hash: audit.Link(w.Prev, line)}
-		if rec.Format >= 2 {
-			row.PrevHash = w.Prev
-		}
-		if rec, err = w.Next(row); err != nil {
-			var broken *audit.BrokenError
-			if errors.As(err, &broken) {
-				return w.N, &SegmentError{Segment: seg.Segment, Reason: broken.Error()}
-			}
-			return w.N, err
-		}
-		if rec.Seq > seg.LastSeq {
-			return w.N, &SegmentError{Segment: seg.Segment, Reason: fmt.Sprintf("holds record %d, past its sealed last record %d (edited)", rec.Seq, seg.LastSeq)}
-		}
-		if fn != nil {
-			if err := fn(rec); err != nil {
-				return w.N, err
-			}
-		}
+		return w.N, &SegmentError{Segment: seg.Segment, Reason: "its records are not readable (edited or truncated)"}
 	}
 	if w.Want != seg.LastSeq+1 {
 		return w.N, &SegmentError{Segment: seg.Segment, Reason: fmt.Sprintf("ends at record %d, not at its sealed last record %d (records removed)", w.Want-1, seg.LastSeq)}
@@ -675,6 +656,35 @@ func walkSegment(ctx context.Context, seg *audit.Segment, data []byte, p *pacer,
 		return w.N, &SegmentError{Segment: seg.Segment, Reason: "its records do not hash to its sealed head (a record was edited)"}
 	}
 	return w.N, nil
+}
+
+// walkRecord checks an archived segment's next record and hands it to fn.
+func walkRecord(ctx context.Context, seg *audit.Segment, w *audit.Walker, line []byte, p *pacer, fn func(*novamed.AuditRecord) error) error {
+	if err := p.step(ctx); err != nil {
+		return err
+	}
+	rec, err := audit.Decode(&novamed.AuditRow{Seq: w.Want, Record: line})
+	if err != nil {
+		return &SegmentError{Segment: seg.Segment, Reason: err.Error()}
+	}
+	row := &novamed.AuditRow{Seq: rec.Seq, At: rec.Time, Record: line, PrevHash: rec.PrevHash, Hash: audit.Link(w.Prev, line)}
+	if rec.Format >= 2 {
+		row.PrevHash = w.Prev
+	}
+	if rec, err = w.Next(row); err != nil {
+		var broken *audit.BrokenError
+		if errors.As(err, &broken) {
+			return &SegmentError{Segment: seg.Segment, Reason: broken.Error()}
+		}
+		return err
+	}
+	if rec.Seq > seg.LastSeq {
+		return &SegmentError{Segment: seg.Segment, Reason: fmt.Sprintf("holds record %d, past its sealed last record %d (edited)", rec.Seq, seg.LastSeq)}
+	}
+	if fn != nil {
+		return fn(rec)
+	}
+	return nil
 }
 
 // SegmentError names an archived segment that fails verification.

@@ -161,99 +161,117 @@ func formatUUID(u []byte) string {
 // EncodeRecords encodes a segment's canonical records, the first being
 // record first, in archive format 2 (see archiveMagic2).
 func EncodeRecords(first int64, records [][]byte) ([]byte, error) {
-	return encodeRecords(context.Background(), first, records, nil, nil)
+	e := newSegmentEncoder(first)
+	for _, raw := range records {
+		e.add(raw, nil)
+	}
+	return e.finish(context.Background(), nil)
 }
 
-// encodeRecords is EncodeRecords paced by p (nil: at full speed). checked,
-// when given, holds each record as an audit.Walker returned it: decoded,
-// and its bytes checked to be its canonical encoding, so neither is done
-// again here.
-func encodeRecords(ctx context.Context, first int64, records [][]byte, checked []*novamed.AuditRecord, p *pacer) ([]byte, error) {
-	w := &colWriter{}
-	var prevT int64
-	for i, raw := range records {
-		if err := p.step(ctx); err != nil {
-			return nil, err
-		}
-		seq := first + int64(i)
-		var rec *novamed.AuditRecord
-		var err error
-		if checked != nil {
-			rec = checked[i]
-		} else {
-			rec, err = audit.Decode(&novamed.AuditRow{Seq: seq, Record: raw})
-		}
-		columnar := err == nil && rec.Format == 2 && rec.Seq == seq &&
-			!strings.Contains(rec.Actor+rec.KeyID+rec.KeyOwner+rec.KeyPrefix+rec.ClinicID+rec.Action+rec.ResourceType, "\x00")
-		if columnar && checked == nil {
-			canon, err := audit.Canonical(rec)
-			columnar = err == nil && bytes.Equal(canon, raw)
-		}
-		if !columnar {
-			w.cols[colKind].WriteByte(kindRaw)
-			w.uvarint(colRaw, uint64(len(raw)))
-			w.cols[colRaw].Write(raw)
-			continue
-		}
-		w.cols[colKind].WriteByte(kindColumns)
-		t := rec.Time.UnixMicro()
-		w.varint(colTime, t-prevT)
-		prevT = t
-		cut := strings.LastIndexByte(rec.RequestID, '_') + 1
-		w.dict(colRIDPfx, rec.RequestID[:cut])
-		w.uvarint(colRIDLen, uint64(len(rec.RequestID)-cut))
-		w.cols[colRIDText].WriteString(rec.RequestID[cut:])
-		w.id(colCRID, rec.ClientRequestID, false)
-		w.dict(colKey, strings.Join([]string{rec.Actor, rec.KeyID, rec.KeyOwner, rec.KeyPrefix, rec.ClinicID}, "\x00"))
-		w.dict(colAction, rec.Action+"\x00"+rec.ResourceType)
-		w.uvarint(colRIDs, uint64(len(rec.ResourceIDs)))
-		for _, id := range rec.ResourceIDs {
-			w.id(colRes, id, true)
-		}
-		w.dict(colAddr, rec.ClientAddr)
-		w.dict(colUA, rec.UserAgent)
-		w.uvarint(colStatus, uint64(rec.Status))
-		w.varint(colLatency, rec.LatencyUS)
+// segmentEncoder builds a segment's format 2 object a record at a time:
+// what it holds until finish is the columns (a fraction of the records'
+// bytes), never the records themselves, so a pass's memory does not grow
+// with a copy of the segment (docs/performance.md, "Memory of the archive
+// pass").
+type segmentEncoder struct {
+	w     colWriter
+	first int64
+	n     int64
+	prevT int64
+}
+
+func newSegmentEncoder(first int64) *segmentEncoder { return &segmentEncoder{first: first} }
+
+// add encodes the segment's next record. rec, when given, is the record as
+// an audit.Walker returned it: decoded, and its bytes checked to be its
+// canonical encoding, so neither is done again here.
+func (e *segmentEncoder) add(raw []byte, rec *novamed.AuditRecord) {
+	w := &e.w
+	seq := e.first + e.n
+	e.n++
+	checked := rec != nil
+	var err error
+	if !checked {
+		rec, err = audit.Decode(&novamed.AuditRow{Seq: seq, Record: raw})
 	}
-	var plain bytes.Buffer
+	columnar := err == nil && rec.Format == 2 && rec.Seq == seq &&
+		!strings.Contains(rec.Actor+rec.KeyID+rec.KeyOwner+rec.KeyPrefix+rec.ClinicID+rec.Action+rec.ResourceType, "\x00")
+	if columnar && !checked {
+		canon, err := audit.Canonical(rec)
+		columnar = err == nil && bytes.Equal(canon, raw)
+	}
+	if !columnar {
+		w.cols[colKind].WriteByte(kindRaw)
+		w.uvarint(colRaw, uint64(len(raw)))
+		w.cols[colRaw].Write(raw)
+		return
+	}
+	w.cols[colKind].WriteByte(kindColumns)
+	t := rec.Time.UnixMicro()
+	w.varint(colTime, t-e.prevT)
+	e.prevT = t
+	cut := strings.LastIndexByte(rec.RequestID, '_') + 1
+	w.dict(colRIDPfx, rec.RequestID[:cut])
+	w.uvarint(colRIDLen, uint64(len(rec.RequestID)-cut))
+	w.cols[colRIDText].WriteString(rec.RequestID[cut:])
+	w.id(colCRID, rec.ClientRequestID, false)
+	w.dict(colKey, strings.Join([]string{rec.Actor, rec.KeyID, rec.KeyOwner, rec.KeyPrefix, rec.ClinicID}, "\x00"))
+	w.dict(colAction, rec.Action+"\x00"+rec.ResourceType)
+	w.uvarint(colRIDs, uint64(len(rec.ResourceIDs)))
+	for _, id := range rec.ResourceIDs {
+		w.id(colRes, id, true)
+	}
+	w.dict(colAddr, rec.ClientAddr)
+	w.dict(colUA, rec.UserAgent)
+	w.uvarint(colStatus, uint64(rec.Status))
+	w.varint(colLatency, rec.LatencyUS)
+}
+
+// finish compresses the header and the columns into the object, paced by
+// p (nil: at full speed), streaming each column into the compressor a
+// chunk at a time (no second, concatenated copy of the columns), and
+// releasing each column once it is written.
+func (e *segmentEncoder) finish(ctx context.Context, p *pacer) ([]byte, error) {
+	w := &e.w
+	var head bytes.Buffer
 	var b [binary.MaxVarintLen64]byte
-	for _, v := range []uint64{codecVersion, uint64(first), uint64(len(records))} {
-		plain.Write(b[:binary.PutUvarint(b[:], v)])
+	for _, v := range []uint64{codecVersion, uint64(e.first), uint64(e.n)} {
+		head.Write(b[:binary.PutUvarint(b[:], v)])
 	}
 	for c := range w.cols {
-		plain.Write(b[:binary.PutUvarint(b[:], uint64(w.cols[c].Len()))])
+		head.Write(b[:binary.PutUvarint(b[:], uint64(w.cols[c].Len()))])
 	}
-	for c := range w.cols {
-		plain.Write(w.cols[c].Bytes())
-	}
-	opts := []zstd.EOption{zstd.WithEncoderLevel(archiveLevel), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(8 << 20)}
-	if p == nil {
-		enc, err := zstd.NewWriter(nil, opts...)
-		if err != nil {
-			return nil, err
-		}
-		defer enc.Close()
-		return enc.EncodeAll(plain.Bytes(), []byte(archiveMagic2)), nil
-	}
-	// Paced: the same stream compressed a block at a time, pausing
-	// between blocks (one call would be a burst of a core for a large
-	// segment).
+	w.dicts = [numCols]map[string]uint64{}
 	out := bytes.NewBufferString(archiveMagic2)
-	enc, err := zstd.NewWriter(out, opts...)
+	enc, err := zstd.NewWriter(out, zstd.WithEncoderLevel(archiveLevel), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(8<<20))
 	if err != nil {
 		return nil, err
 	}
-	for b := plain.Bytes(); len(b) > 0; {
-		n := min(len(b), encodeChunk)
-		if _, err := enc.Write(b[:n]); err != nil {
+	// Paced, a chunk at a time, pausing between chunks (one call would be
+	// a burst of a core for a large segment).
+	write := func(b []byte) error {
+		for len(b) > 0 {
+			n := min(len(b), encodeChunk)
+			if _, err := enc.Write(b[:n]); err != nil {
+				return err
+			}
+			b = b[n:]
+			if err := p.pause(ctx); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if err := write(head.Bytes()); err != nil {
+		enc.Close()
+		return nil, err
+	}
+	for c := range w.cols {
+		if err := write(w.cols[c].Bytes()); err != nil {
 			enc.Close()
 			return nil, err
 		}
-		b = b[n:]
-		if err := p.pause(ctx); err != nil {
-			enc.Close()
-			return nil, err
-		}
+		w.cols[c] = bytes.Buffer{}
 	}
 	if err := enc.Close(); err != nil {
 		return nil, err
@@ -355,36 +373,48 @@ const maxArchivedSegment = 4 << 30
 // seq of the first (0 for format 1, whose records carry their seq only
 // inside).
 func DecodeRecords(data []byte) (first int64, records [][]byte, err error) {
-	return decodeRecords(context.Background(), data, nil)
+	first, err = decodeRecords(context.Background(), data, nil, func(b []byte) error {
+		records = append(records, b)
+		return nil
+	})
+	if err != nil {
+		return 0, nil, err
+	}
+	return first, records, nil
 }
 
-// decodeRecords is DecodeRecords paced by p (nil: at full speed).
-func decodeRecords(ctx context.Context, data []byte, p *pacer) (first int64, records [][]byte, err error) {
+// decodeRecords is DecodeRecords paced by p (nil: at full speed), handing
+// each record to fn in turn instead of keeping them all (fn may keep the
+// bytes it is given): what it holds is the decompressed columns, not the
+// segment's records. An error fn returns ends the decoding and is
+// returned as it is; an object that is not readable is errCorrupt (fn
+// may have had the records before the damage).
+func decodeRecords(ctx context.Context, data []byte, p *pacer, fn func([]byte) error) (first int64, err error) {
 	if bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
-		return decodeGzipLines(data)
+		return decodeGzipLines(data, fn)
 	}
 	body, ok := bytes.CutPrefix(data, []byte(archiveMagic2))
 	if !ok {
-		return 0, nil, errCorrupt
+		return 0, errCorrupt
 	}
 	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxArchivedSegment))
 	if err != nil {
-		return 0, nil, err
+		return 0, err
 	}
 	defer dec.Close()
 	plain, err := dec.DecodeAll(body, nil)
 	if err != nil {
-		return 0, nil, errCorrupt
+		return 0, errCorrupt
 	}
 	hdr := bytes.NewReader(plain)
 	var head [3 + numCols]uint64
 	for i := range head {
 		if head[i], err = binary.ReadUvarint(hdr); err != nil {
-			return 0, nil, errCorrupt
+			return 0, errCorrupt
 		}
 	}
 	if head[0] != codecVersion {
-		return 0, nil, fmt.Errorf("archive format %d is unknown", head[0])
+		return 0, fmt.Errorf("archive format %d is unknown", head[0])
 	}
 	first, n := int64(head[1]), head[2]
 	rest := plain[len(plain)-hdr.Len():]
@@ -392,29 +422,31 @@ func decodeRecords(ctx context.Context, data []byte, p *pacer) (first int64, rec
 	for c := range r.cols {
 		size := head[3+c]
 		if size > uint64(len(rest)) {
-			return 0, nil, errCorrupt
+			return 0, errCorrupt
 		}
 		r.cols[c], rest = bytes.NewReader(rest[:size]), rest[size:]
 	}
 	if len(rest) != 0 || n > uint64(r.cols[colKind].Len()) {
-		return 0, nil, errCorrupt
+		return 0, errCorrupt
 	}
-	records = make([][]byte, 0, n)
 	var t int64
 	for i := range n {
 		if err := p.step(ctx); err != nil {
-			return 0, nil, err
+			return 0, err
 		}
 		kind, _ := r.cols[colKind].ReadByte()
 		if kind == kindRaw {
-			records = append(records, r.bytes(colRaw, r.uvarint(colRaw)))
+			b := r.bytes(colRaw, r.uvarint(colRaw))
 			if r.err != nil {
-				return 0, nil, r.err
+				return 0, r.err
+			}
+			if err := fn(b); err != nil {
+				return 0, err
 			}
 			continue
 		}
 		if kind != kindColumns {
-			return 0, nil, errCorrupt
+			return 0, errCorrupt
 		}
 		t += r.varint(colTime)
 		rec := &novamed.AuditRecord{Seq: first + int64(i), Time: time.UnixMicro(t).UTC(), Format: 2}
@@ -424,12 +456,12 @@ func decodeRecords(ctx context.Context, data []byte, p *pacer) (first int64, rec
 		if key := strings.Split(r.dict(colKey), "\x00"); len(key) == 5 {
 			rec.Actor, rec.KeyID, rec.KeyOwner, rec.KeyPrefix, rec.ClinicID = key[0], key[1], key[2], key[3], key[4]
 		} else {
-			return 0, nil, errCorrupt
+			return 0, errCorrupt
 		}
 		rec.Action, rec.ResourceType, _ = strings.Cut(r.dict(colAction), "\x00")
 		nIDs := r.uvarint(colRIDs)
 		if nIDs > uint64(r.cols[colRes].Len()) {
-			return 0, nil, errCorrupt
+			return 0, errCorrupt
 		}
 		for range nIDs {
 			rec.ResourceIDs = append(rec.ResourceIDs, r.id(colRes, true))
@@ -439,35 +471,38 @@ func decodeRecords(ctx context.Context, data []byte, p *pacer) (first int64, rec
 		rec.Status = int(r.uvarint(colStatus))
 		rec.LatencyUS = r.varint(colLatency)
 		if r.err != nil {
-			return 0, nil, r.err
+			return 0, r.err
 		}
 		b, err := audit.Canonical(rec)
 		if err != nil {
-			return 0, nil, errCorrupt
+			return 0, errCorrupt
 		}
-		records = append(records, b)
+		if err := fn(b); err != nil {
+			return 0, err
+		}
 	}
 	for c := range r.cols {
 		if r.cols[c].Len() != 0 {
-			return 0, nil, errCorrupt // bytes left over: not what was written
+			return 0, errCorrupt // bytes left over: not what was written
 		}
 	}
-	return first, records, nil
+	return first, nil
 }
 
 // decodeGzipLines reads archive format 1: gzip of one record a line.
-func decodeGzipLines(data []byte) (int64, [][]byte, error) {
+func decodeGzipLines(data []byte, fn func([]byte) error) (int64, error) {
 	zr, err := gzip.NewReader(bytes.NewReader(data))
 	if err != nil {
-		return 0, nil, errCorrupt
+		return 0, errCorrupt
 	}
 	plain, err := io.ReadAll(bufio.NewReader(io.LimitReader(zr, maxArchivedSegment)))
 	if err != nil {
-		return 0, nil, errCorrupt
+		return 0, errCorrupt
 	}
-	var out [][]byte
 	for line := range bytes.SplitSeq(bytes.TrimSuffix(plain, []byte{'\n'}), []byte{'\n'}) {
-		out = append(out, line)
+		if err := fn(line); err != nil {
+			return 0, err
+		}
 	}
-	return 0, out, nil
+	return 0, nil
 }
