@@ -10,15 +10,23 @@ import (
 	"time"
 )
 
-// poll is how often a condition is asked: short, so a wait ends soon after
-// the condition holds, and long enough not to busy-spin.
-const poll = 5 * time.Millisecond
+// The first poll comes 5 ms after the first ask and each later one 1.5
+// times as long after the previous, up to 50 ms: a wait ends soon after a
+// quick condition holds, and a slow one is asked ~25 times a second, not
+// 200 (a condition that calls the API with a key would otherwise meet the
+// key's rate limit within a second: TestSandboxWalksOrdersToDelivered did,
+// on PostgreSQL).
+const (
+	firstPoll = 5 * time.Millisecond
+	maxPoll   = 50 * time.Millisecond
+)
 
 // For polls cond until it holds or d has passed, and reports whether it
 // held.
 func For(d time.Duration, cond func() bool) bool {
 	deadline := time.Now().Add(d)
-	t := time.NewTicker(poll)
+	interval := firstPoll
+	t := time.NewTimer(interval)
 	defer t.Stop()
 	for {
 		if cond() {
@@ -29,6 +37,10 @@ func For(d time.Duration, cond func() bool) bool {
 		}
 		runtime.Gosched()
 		<-t.C
+		if interval = interval * 3 / 2; interval > maxPoll {
+			interval = maxPoll
+		}
+		t.Reset(interval)
 	}
 }
 
