@@ -2,7 +2,6 @@ package sqlstore_test
 
 import (
 	"context"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -20,18 +19,7 @@ import (
 // approvals leave no stray key: exactly one key per approved request, and
 // a request that failed stays pending with no key and no record.
 func TestKeyRequestApprovalIsAtomic(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		s, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "novamed.db"), sqlstore.Options{Keyring: testKeyring(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		testApprovalAtomic(t, s)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		srv := postgresServer(t)
-		testApprovalAtomic(t, openPostgres(t, t.Context(), srv.freshDatabase(t), testKeyring(t)))
-	})
+	bothStores(t, testApprovalAtomic)
 }
 
 func testApprovalAtomic(t *testing.T, s *sqlstore.Store) {

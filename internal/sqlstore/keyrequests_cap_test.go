@@ -3,7 +3,6 @@ package sqlstore_test
 import (
 	"context"
 	"fmt"
-	"path/filepath"
 	"sync"
 	"testing"
 	"time"
@@ -21,18 +20,7 @@ import (
 // newest first without gaps or repeats, and the count is the number of
 // pending requests. On SQLite and PostgreSQL.
 func TestKeyRequestPendingCap(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		s, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "novamed.db"), sqlstore.Options{Keyring: testKeyring(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		testPendingCap(t, s)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		srv := postgresServer(t)
-		testPendingCap(t, openPostgres(t, t.Context(), srv.freshDatabase(t), testKeyring(t)))
-	})
+	bothStores(t, testPendingCap)
 }
 
 func testPendingCap(t *testing.T, s *sqlstore.Store) {

@@ -3,7 +3,6 @@ package sqlstore_test
 import (
 	"context"
 	"errors"
-	"path/filepath"
 	"testing"
 	"time"
 
@@ -20,18 +19,7 @@ import (
 // issued key is collected once and only by its partner, a decided request
 // cannot be decided again, and a rejection needs a reason.
 func TestKeyRequestQueue(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		s, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "novamed.db"), sqlstore.Options{Keyring: testKeyring(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		testKeyRequests(t, s)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		srv := postgresServer(t)
-		testKeyRequests(t, openPostgres(t, t.Context(), srv.freshDatabase(t), testKeyring(t)))
-	})
+	bothStores(t, testKeyRequests)
 }
 
 func testKeyRequests(t *testing.T, s *sqlstore.Store) {

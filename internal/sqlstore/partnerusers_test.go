@@ -2,7 +2,6 @@ package sqlstore_test
 
 import (
 	"context"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -20,18 +19,7 @@ import (
 // once, the sealed TOTP secret read back, a code used once, sessions by
 // hash, and a disabled user's sessions ended with them.
 func TestPartnerUsersAndPortalSessions(t *testing.T) {
-	t.Run("sqlite", func(t *testing.T) {
-		s, err := sqlstore.OpenSQLite(t.Context(), filepath.Join(t.TempDir(), "novamed.db"), sqlstore.Options{Keyring: testKeyring(t)})
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { s.Close() })
-		testPartnerUsers(t, s)
-	})
-	t.Run("postgres", func(t *testing.T) {
-		srv := postgresServer(t)
-		testPartnerUsers(t, openPostgres(t, t.Context(), srv.freshDatabase(t), testKeyring(t)))
-	})
+	bothStores(t, testPartnerUsers)
 }
 
 func testPartnerUsers(t *testing.T, s *sqlstore.Store) {
