@@ -49,22 +49,7 @@ func TestKeyRequestConcurrentDecisions(t *testing.T) {
 
 func testConcurrentDecisions(t *testing.T, e *testEnv, tag string) {
 	ctx := context.Background()
-	d := onboarding.Deps{Env: novamed.Production, Now: e.clock.Now}
-	staff := onboarding.Actor{ID: "operator:seed"}
-	p, err := onboarding.CreatePartner(ctx, e.store, d, staff, onboarding.CreatePartnerInput{Name: "Raced Health"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	clinic, err := onboarding.CreateClinic(ctx, e.store, d, staff, "Raced Clinic", p.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := onboarding.RecordBAA(ctx, e.store, d, staff, p.ID, onboarding.BAAInput{SignedOn: "2026-01-15", Signer: "Dana"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := onboarding.SetStatus(ctx, e.store, d, staff, p.ID, "approve"); err != nil {
-		t.Fatal(err)
-	}
+	p, clinic := productionPartner(t, e, "Raced Health", true)
 	svc := &keyrequest.Service{Store: e.store, Env: novamed.Production, Now: e.clock.Now}
 
 	const operators, requests = 4, 6

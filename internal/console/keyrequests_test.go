@@ -30,23 +30,7 @@ func TestKeyRequestQueuePage(t *testing.T) {
 	d := onboarding.Deps{Env: novamed.Production, Now: e.clock.Now}
 	staff := onboarding.Actor{ID: "operator:seed"}
 	partner := func(name string, baa bool) (*novamed.Partner, *novamed.Clinic) {
-		p, err := onboarding.CreatePartner(ctx, e.store, d, staff, onboarding.CreatePartnerInput{Name: name})
-		if err != nil {
-			t.Fatal(err)
-		}
-		c, err := onboarding.CreateClinic(ctx, e.store, d, staff, name+" Clinic", p.ID)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if baa {
-			if _, err := onboarding.RecordBAA(ctx, e.store, d, staff, p.ID, onboarding.BAAInput{SignedOn: "2026-01-15", Signer: "Dana"}); err != nil {
-				t.Fatal(err)
-			}
-		}
-		if p, err = onboarding.SetStatus(ctx, e.store, d, staff, p.ID, "approve"); err != nil {
-			t.Fatal(err)
-		}
-		return p, c
+		return productionPartner(t, e, name, baa)
 	}
 	ready, rc := partner("Ready Health", true)
 	unsigned, uc := partner("Unsigned Care", false)
@@ -200,20 +184,7 @@ func TestReauthReturnsToTheKeyForms(t *testing.T) {
 	ctx := context.Background()
 	d := onboarding.Deps{Env: novamed.Production, Now: e.clock.Now}
 	staff := onboarding.Actor{ID: "operator:seed"}
-	p, err := onboarding.CreatePartner(ctx, e.store, d, staff, onboarding.CreatePartnerInput{Name: "Return Health"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, err := onboarding.CreateClinic(ctx, e.store, d, staff, "Return Clinic", p.ID)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := onboarding.RecordBAA(ctx, e.store, d, staff, p.ID, onboarding.BAAInput{SignedOn: "2026-01-15", Signer: "Dana"}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := onboarding.SetStatus(ctx, e.store, d, staff, p.ID, "approve"); err != nil {
-		t.Fatal(err)
-	}
+	p, c := productionPartner(t, e, "Return Health", true)
 	k, _, err := onboarding.IssueKey(ctx, e.store, d, staff, onboarding.KeyInput{Name: "current", Clinics: []string{c.ID}})
 	if err != nil {
 		t.Fatal(err)
@@ -245,4 +216,30 @@ func TestReauthReturnsToTheKeyForms(t *testing.T) {
 	if len(keys) != 1 || keys[0].ReplacedBy != "" {
 		t.Errorf("a key was issued or rolled without re-authentication: %+v", keys)
 	}
+}
+
+// productionPartner creates an approved partner named name with one clinic
+// (name + " Clinic"), and a BAA on record when baa is set.
+func productionPartner(t *testing.T, e *testEnv, name string, baa bool) (*novamed.Partner, *novamed.Clinic) {
+	t.Helper()
+	ctx := context.Background()
+	d := onboarding.Deps{Env: novamed.Production, Now: e.clock.Now}
+	staff := onboarding.Actor{ID: "operator:seed"}
+	p, err := onboarding.CreatePartner(ctx, e.store, d, staff, onboarding.CreatePartnerInput{Name: name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := onboarding.CreateClinic(ctx, e.store, d, staff, name+" Clinic", p.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if baa {
+		if _, err := onboarding.RecordBAA(ctx, e.store, d, staff, p.ID, onboarding.BAAInput{SignedOn: "2026-01-15", Signer: "Dana"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if p, err = onboarding.SetStatus(ctx, e.store, d, staff, p.ID, "approve"); err != nil {
+		t.Fatal(err)
+	}
+	return p, c
 }
