@@ -176,9 +176,12 @@ func (e *BrokenError) Error() string {
 // row (the previous record's hash, as the store reads the trail in order).
 func Decode(row *novamed.AuditRow) (*novamed.AuditRecord, error) {
 	if bytes.HasPrefix(row.Record, []byte(`{"v":`)) {
-		var v recordV2
-		if err := json.Unmarshal(row.Record, &v); err != nil {
-			return nil, &BrokenError{Seq: row.Seq, Reason: "record is not valid JSON"}
+		v, ok := decodeV2(row.Record)
+		if !ok {
+			v = recordV2{}
+			if err := json.Unmarshal(row.Record, &v); err != nil {
+				return nil, &BrokenError{Seq: row.Seq, Reason: "record is not valid JSON"}
+			}
 		}
 		if v.V != 2 {
 			return nil, &BrokenError{Seq: row.Seq, Reason: fmt.Sprintf("record format version %d is unknown", v.V)}

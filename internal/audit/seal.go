@@ -84,6 +84,12 @@ func (w *Walker) Next(row *novamed.AuditRow) (*novamed.AuditRecord, error) {
 	if err != nil {
 		return nil, err
 	}
+	return w.NextDecoded(row, rec)
+}
+
+// NextDecoded is Next for a record the caller has already decoded from
+// row with Decode (and given row's hashes).
+func (w *Walker) NextDecoded(row *novamed.AuditRow, rec *novamed.AuditRecord) (*novamed.AuditRecord, error) {
 	if rec.Seq != w.Want {
 		return nil, &BrokenError{Seq: w.Want, Reason: fmt.Sprintf("expected record %d, found %d (missing or reordered)", w.Want, rec.Seq)}
 	}
