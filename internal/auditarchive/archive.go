@@ -263,13 +263,19 @@ func objectNames(id int64) (data, seal string) {
 func (a *Archiver) Seal(ctx context.Context) (*audit.Segment, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	return a.seal(ctx, nil, nil)
+	return a.seal(ctx, nil, nil, 0)
 }
+
+// errSegmentFull stops a seal's scan at the size cut.
+var errSegmentFull = errors.New("audit segment full")
 
 // seal seals the open segment; keep, when set, encodes its records as
 // checked, for an archive in the same pass (no second read and check; it
-// holds the encoded columns, not the records).
-func (a *Archiver) seal(ctx context.Context, p *pacer, keep *segmentEncoder) (*audit.Segment, error) {
+// holds the encoded columns, not the records). With maxBytes > 0 the
+// segment ends at the first record that takes its records' bytes to
+// maxBytes (a backlog becomes segments of the configured size, not one
+// segment of everything); the records after it stay in the open segment.
+func (a *Archiver) seal(ctx context.Context, p *pacer, keep *segmentEncoder, maxBytes int64) (*audit.Segment, error) {
 	if a.cfg.Key == nil {
 		return nil, errors.New("audit seal: no checkpoint key to sign the seal with")
 	}
@@ -292,6 +298,9 @@ func (a *Archiver) seal(ctx context.Context, p *pacer, keep *segmentEncoder) (*a
 	}
 	var size int64
 	err = a.scanRows(ctx, first, headSeq, prevHead, p, func(row *novamed.AuditRow) error {
+		if maxBytes > 0 && size >= maxBytes {
+			return errSegmentFull
+		}
 		size += int64(len(row.Record))
 		rec, err := w.Next(row)
 		if err == nil && keep != nil {
@@ -299,20 +308,22 @@ func (a *Archiver) seal(ctx context.Context, p *pacer, keep *segmentEncoder) (*a
 		}
 		return err
 	})
-	if err != nil {
+	full := errors.Is(err, errSegmentFull)
+	if err != nil && !full {
 		return nil, fmt.Errorf("audit seal of segment %d: %w", id, err)
 	}
-	if w.Want != headSeq+1 || w.Prev != headHash {
+	if !full && (w.Want != headSeq+1 || w.Prev != headHash) {
 		return nil, &audit.BrokenError{Seq: w.Want, Reason: fmt.Sprintf("segment %d ends at record %d, not at the chain head %d (missing records)", id, w.Want-1, headSeq)}
 	}
-	seg := &audit.Segment{Seal: audit.Seal{Segment: id, FirstSeq: first, LastSeq: headSeq, FirstAt: w.First, LastAt: w.Last,
-		Head: headHash, PrevHead: prevHead, SealedAt: a.cfg.Now()}, RecordBytes: size}
+	last, head := w.Want-1, w.Prev
+	seg := &audit.Segment{Seal: audit.Seal{Segment: id, FirstSeq: first, LastSeq: last, FirstAt: w.First, LastAt: w.Last,
+		Head: head, PrevHead: prevHead, SealedAt: a.cfg.Now()}, RecordBytes: size}
 	seg.Sign(a.cfg.Key)
 	if err := a.cfg.Store.InsertAuditSegment(ctx, seg); err != nil {
 		return nil, err
 	}
 	a.countedFrom, a.countedTo, a.counted = 0, 0, 0
-	a.cfg.Log.Info("audit segment sealed", "segment", id, "first_seq", first, "last_seq", headSeq, "records", headSeq-first+1, "bytes", size)
+	a.cfg.Log.Info("audit segment sealed", "segment", id, "first_seq", first, "last_seq", last, "records", last-first+1, "bytes", size)
 	return seg, nil
 }
 
@@ -431,13 +442,29 @@ func (a *Archiver) pass(ctx context.Context, sealNow bool, p *pacer) (Report, er
 	if a.bucket != nil {
 		sealed = &segmentEncoder{}
 	}
-	if due && a.cfg.Key != nil {
-		seg, err := a.seal(ctx, p, sealed)
+	// A due segment is cut at MaxBytes, so a backlog (a trail that grew
+	// while archiving was off, or faster than the passes) becomes
+	// segments of the configured size: a background pass seals one, an
+	// operator's pass as many as are due. An operator's seal (sealNow)
+	// closes everything up to the head, as `audit seal` does.
+	limit := a.cfg.MaxBytes
+	if sealNow {
+		limit = 0
+	}
+	for due && a.cfg.Key != nil {
+		seg, err := a.seal(ctx, p, sealed, limit)
 		if err != nil {
 			return r, err
 		}
-		if seg != nil {
-			r.Sealed++
+		if seg == nil {
+			break
+		}
+		r.Sealed++
+		if p != nil || limit == 0 {
+			break
+		}
+		if due, err = a.due(ctx); err != nil {
+			return r, err
 		}
 	}
 	if a.bucket == nil {
@@ -671,7 +698,8 @@ func walkRecord(ctx context.Context, seg *audit.Segment, w *audit.Walker, line [
 	if rec.Format >= 2 {
 		row.PrevHash = w.Prev
 	}
-	if rec, err = w.Next(row); err != nil {
+	rec.PrevHash, rec.Hash = row.PrevHash, row.Hash // as Decode(row) gives them
+	if rec, err = w.NextDecoded(row, rec); err != nil {
 		var broken *audit.BrokenError
 		if errors.As(err, &broken) {
 			return &SegmentError{Segment: seg.Segment, Reason: broken.Error()}

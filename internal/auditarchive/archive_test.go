@@ -405,13 +405,23 @@ func TestLeaseOneReplicaAtATime(t *testing.T) {
 	}
 }
 
-// TestSizeCut: a segment is cut when its records pass the size.
+// TestSizeCut: a segment is cut when its records pass the size, and at
+// the size: a backlog becomes segments of about MaxBytes each (an
+// operator's pass seals every one that is due, a background pass one a
+// pass), never one segment of everything; an operator's seal closes the
+// rest up to the head.
 func TestSizeCut(t *testing.T) {
+	for dbName, open := range stores {
+		t.Run(dbName, func(t *testing.T) { sizeCut(t, open(t)) })
+	}
+}
+
+func sizeCut(t *testing.T, s *sqlstore.Store) {
 	ctx := t.Context()
-	s := stores["sqlite"](t)
 	_, key, _ := ed25519.GenerateKey(rand.Reader)
 	c := fakeclock.New(day0.Add(time.Hour))
-	a, err := auditarchive.Open(ctx, auditarchive.Config{Store: s, Key: key, Period: 0, MaxBytes: 4 << 10, Now: c.Now})
+	const maxBytes = 4 << 10
+	a, err := auditarchive.Open(ctx, auditarchive.Config{Store: s, Key: key, Period: 0, MaxBytes: maxBytes, Now: c.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -419,16 +429,40 @@ func TestSizeCut(t *testing.T) {
 	if r, err := a.Pass(ctx); err != nil || r.Sealed != 0 {
 		t.Fatalf("Pass under the size: %+v, %v", r, err)
 	}
-	appendDay(t, s, 0, 30)
-	if r, err := a.Pass(ctx); err != nil || r.Sealed != 1 {
-		t.Fatalf("Pass over the size: %+v, %v", r, err)
+	appendDay(t, s, 1, 95) // ~22 KB: five segments' worth and a rest
+	r, err := a.Pass(ctx)
+	if err != nil || r.Sealed < 4 {
+		t.Fatalf("Pass over five times the size: %+v, %v; want a segment per 4 KB", r, err)
+	}
+	segs, err := s.AuditSegments(ctx)
+	if err != nil || len(segs) != r.Sealed {
+		t.Fatalf("AuditSegments = %d, %v; want %d", len(segs), err, r.Sealed)
+	}
+	const recordMax = 300 // bytes of the largest record appendDay makes
+	next := int64(1)
+	for _, seg := range segs {
+		if seg.FirstSeq != next || seg.RecordBytes < maxBytes || seg.RecordBytes >= maxBytes+recordMax {
+			t.Fatalf("segment %d: records %d–%d, %d bytes; want from %d, at least %d bytes and less than one record more", seg.Segment, seg.FirstSeq, seg.LastSeq, seg.RecordBytes, next, maxBytes)
+		}
+		next = seg.LastSeq + 1
+	}
+	if r, err := a.Pass(ctx); err != nil || r.Sealed != 0 {
+		t.Fatalf("Pass with less than the size left open: %+v, %v", r, err)
+	}
+	seg, err := a.Seal(ctx)
+	if err != nil || seg == nil || seg.FirstSeq != next || seg.LastSeq != 100 || seg.RecordBytes >= maxBytes {
+		t.Fatalf("Seal = %+v, %v; want the rest, records %d–100", seg, err, next)
 	}
 	if seg, err := a.Seal(ctx); err != nil || seg != nil {
 		t.Fatalf("Seal of an empty open segment = %v, %v; want nothing", seg, err)
 	}
-	appendDay(t, s, 1, 1)
-	if seg, err := a.Seal(ctx); err != nil || seg == nil || seg.FirstSeq != 36 || seg.LastSeq != 36 {
-		t.Fatalf("Seal = %+v, %v; want segment of record 36", seg, err)
+	// A background pass seals one segment of a backlog.
+	appendDay(t, s, 2, 60)
+	if r, err := a.BackgroundPass(ctx); err != nil || r.Sealed != 1 {
+		t.Fatalf("BackgroundPass over three times the size: %+v, %v; want one segment sealed", r, err)
+	}
+	if res, err := a.Verify(ctx, nil); err != nil || res.LiveRecords != 160 {
+		t.Fatalf("Verify after the cuts = %+v, %v", res, err)
 	}
 	if p, n, err := auditarchive.ParseSegmentSpec("12h,64MB"); err != nil || p != 12*time.Hour || n != 64<<20 {
 		t.Fatal(err)
