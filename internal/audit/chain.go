@@ -27,17 +27,25 @@ const FormatVersion = 2
 // Format: its JSON without the hash itself. Times are UTC with microsecond
 // precision so that the bytes survive a round trip through any store.
 func Canonical(rec *novamed.AuditRecord) ([]byte, error) {
+	return AppendCanonical(make([]byte, 0, 768), rec)
+}
+
+// AppendCanonical appends Canonical(rec) to b: a caller checking many
+// records reuses one buffer.
+func AppendCanonical(b []byte, rec *novamed.AuditRecord) ([]byte, error) {
+	if rec.Format >= 2 {
+		return appendCanonicalV2(b, rec)
+	}
 	c := *rec
 	c.Time = c.Time.UTC().Truncate(time.Microsecond)
 	c.Hash = ""
-	if c.Format >= 2 {
-		return canonicalV2(&c)
-	}
 	c.Format = 0
-	if b, ok := appendCanonical(make([]byte, 0, 768), &c); ok {
-		return b, nil
+	n := len(b)
+	if out, ok := appendCanonical(b, &c); ok {
+		return out, nil
 	}
-	return json.Marshal(&c)
+	out, err := json.Marshal(&c)
+	return append(b[:n], out...), err
 }
 
 // recordV2 is the version 2 encoding of a record, key by key.
@@ -76,20 +84,24 @@ func (v *recordV2) record() *novamed.AuditRecord {
 		LatencyUS: v.LatencyUS, Format: v.V}
 }
 
-// canonicalV2 is json.Marshal of the record's recordV2, encoded by hand
-// for plain strings (as appendCanonical does for version 1).
-func canonicalV2(c *novamed.AuditRecord) ([]byte, error) {
-	b := make([]byte, 0, 384)
+// appendCanonicalV2 appends json.Marshal of the record's recordV2 (its
+// time in microseconds), encoded by hand for plain strings (as
+// appendCanonical does for version 1), without copying the record.
+func appendCanonicalV2(b []byte, rec *novamed.AuditRecord) ([]byte, error) {
+	n := len(b)
 	b = append(b, `{"v":2,"seq":`...)
-	b = strconv.AppendInt(b, c.Seq, 10)
+	b = strconv.AppendInt(b, rec.Seq, 10)
 	b = append(b, `,"t":`...)
-	b = strconv.AppendInt(b, c.Time.UnixMicro(), 10)
-	b, ok := appendFields(b, c, namesV2())
+	b = strconv.AppendInt(b, rec.Time.UTC().Truncate(time.Microsecond).UnixMicro(), 10)
+	b, ok := appendFields(b, rec, namesV2())
 	b = append(b, '}')
 	if ok {
 		return b, nil
 	}
-	return json.Marshal(toV2(c))
+	c := *rec
+	c.Time = c.Time.UTC().Truncate(time.Microsecond)
+	out, err := json.Marshal(toV2(&c))
+	return append(b[:n], out...), err
 }
 
 // appendCanonical appends json.Marshal's encoding of c, byte for byte, for
@@ -136,11 +148,18 @@ func plain(s string) bool {
 
 // Link computes a record's hash from the previous hash and its canonical bytes.
 func Link(prevHash string, canonical []byte) string {
-	h := sha256.New()
-	h.Write([]byte(prevHash))
-	h.Write([]byte{'\n'})
-	h.Write(canonical)
-	return hex.EncodeToString(h.Sum(nil))
+	var sum [sha256.Size]byte
+	var buf [1536]byte // hashed in one call, without allocating, when it fits
+	if len(prevHash)+1+len(canonical) <= len(buf) {
+		sum = sha256.Sum256(append(append(append(buf[:0], prevHash...), '\n'), canonical...))
+	} else {
+		h := sha256.New()
+		h.Write([]byte(prevHash))
+		h.Write([]byte{'\n'})
+		h.Write(canonical)
+		h.Sum(sum[:0])
+	}
+	return hex.EncodeToString(sum[:])
 }
 
 // Chain places rec after (seq, prevHash): it sets Seq, PrevHash, Hash and
@@ -203,8 +222,9 @@ func Decode(row *novamed.AuditRow) (*novamed.AuditRecord, error) {
 // (no extra, repeated or case-changed keys, no other spelling), and every
 // column kept beside them (seq, at, prev_hash) must say what the hashed
 // record says.
-func checkRow(row *novamed.AuditRow, rec *novamed.AuditRecord) string {
-	b, err := Canonical(rec)
+func checkRow(row *novamed.AuditRow, rec *novamed.AuditRecord, scratch *[]byte) string {
+	b, err := AppendCanonical((*scratch)[:0], rec)
+	*scratch = b
 	if err != nil {
 		return "record cannot be encoded: " + err.Error()
 	}

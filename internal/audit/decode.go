@@ -4,7 +4,7 @@ import (
 	"strconv"
 )
 
-// keyOrderV2 is where canonicalV2 writes key in a version 2 record, or
+// keyOrderV2 is where appendCanonicalV2 writes key in a version 2 record, or
 // -1 for a key it does not write.
 func keyOrderV2(key string) int {
 	switch key {
@@ -46,7 +46,7 @@ func keyOrderV2(key string) int {
 	return -1
 }
 
-// decodeV2 reads a version 2 record in the shape canonicalV2 writes — no
+// decodeV2 reads a version 2 record in the shape appendCanonicalV2 writes — no
 // whitespace, each known key at most once and in canonical order, strings
 // of printable ASCII without escapes, integers — without json.Unmarshal,
 // which was over half of checking a record (the archive pass checks each

@@ -75,6 +75,7 @@ type Walker struct {
 	First   time.Time
 	Last    time.Time
 	OnCheck func(*novamed.AuditRecord)
+	scratch []byte // the canonical encoding of the last record checked
 }
 
 // Next checks row and returns its record (with PrevHash and Hash set), or
@@ -102,7 +103,7 @@ func (w *Walker) NextDecoded(row *novamed.AuditRow, rec *novamed.AuditRecord) (*
 		}
 		return nil, &BrokenError{Seq: rec.Seq, Reason: "hash does not match its content (edited)"}
 	}
-	if reason := checkRow(row, rec); reason != "" {
+	if reason := checkRow(row, rec, &w.scratch); reason != "" {
 		return nil, &BrokenError{Seq: rec.Seq, Reason: reason}
 	}
 	rec.PrevHash = w.Prev
