@@ -146,15 +146,23 @@ func (s *Store) MarkAuditSegmentArchived(ctx context.Context, id int64, url, obj
 // the whole segment.
 const PruneBatch = 200
 
+// PacedPruneBatch is PruneBatch for a paced prune (the background pass,
+// with between set): on SQLite every batch is a job of the one writer that
+// the request path's commits queue behind, so a shorter job delays them
+// less, and the pauses between keep the total share the same.
+const PacedPruneBatch = 32
+
 // PruneAuditSegment deletes segment id's records from the live trail. It
 // refuses a segment not archived, or not the oldest one still live (the
 // live trail must stay one unbroken chain after the pruned ones).
 //
 // The segment is marked pruned first, in one short transaction: from then
 // on the live trail starts after its last record (AuditBase), and readers
-// skip its rows. The rows are then deleted PruneBatch at a time, each
-// batch its own transaction; between, when set, runs between them (the
-// background archive pass pauses there). Rows a crash left behind (the mark committed,
+// skip its rows. The rows are then deleted PruneBatch at a time
+// (PacedPruneBatch when between is set), each batch its own transaction
+// (committed without waiting for an fsync where the incremental audit
+// durability allows: a lost delete is redone); between, when set, runs
+// between them (the background archive pass pauses there). Rows a crash left behind (the mark committed,
 // not every batch) are deleted by the next prune, which starts from the
 // oldest row still stored.
 func (s *Store) PruneAuditSegment(ctx context.Context, id int64, at time.Time, between func() error) error {
@@ -194,9 +202,13 @@ func (s *Store) deleteAuditThrough(ctx context.Context, last int64, between func
 	if err := s.read.queryRow(ctx, `SELECT MIN(seq) FROM audit_log`).Scan(&oldest); err != nil {
 		return fmt.Errorf("sqlstore: prune audit rows: %w", err)
 	}
-	for from := oldest.Int64; oldest.Valid && from <= last; from += PruneBatch {
-		to := min(from+PruneBatch-1, last)
-		err := s.inTx(ctx, func(tx *txn) error {
+	batch := int64(PruneBatch)
+	if between != nil {
+		batch = PacedPruneBatch
+	}
+	for from := oldest.Int64; oldest.Valid && from <= last; from += batch {
+		to := min(from+batch-1, last)
+		err := s.inRelaxedTx(ctx, func(tx *txn) error {
 			_, err := tx.exec(ctx, `DELETE FROM audit_log WHERE seq >= ? AND seq <= ?`, from, to)
 			return err
 		})

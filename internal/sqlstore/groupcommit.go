@@ -58,8 +58,9 @@ type commitJob struct {
 	ctx context.Context
 	fn  func(*sql.Tx) error
 	err chan error
-	// relaxed: the job only stores audit records of reads, which may be
-	// committed at synchronous=NORMAL (see AppendAuditIncremental).
+	// relaxed: the job only stores audit records of reads, or deletes
+	// audit rows already pruned (inRelaxedTx), which may be committed at
+	// synchronous=NORMAL (see AppendAuditIncremental).
 	relaxed bool
 }
 

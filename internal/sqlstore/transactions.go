@@ -35,6 +35,19 @@ func (s *Store) inTx(ctx context.Context, fn func(tx *txn) error) error {
 	return nil
 }
 
+// inRelaxedTx is inTx for a write a power loss may undo without harm
+// because it is redone (deleting audit rows already archived and marked
+// pruned: the next prune deletes what is left). On SQLite with the
+// incremental audit durability it joins the batches of read audit records
+// committed without an fsync (the flusher syncs within its window), so it
+// does not turn such a batch into a synchronous one.
+func (s *Store) inRelaxedTx(ctx context.Context, fn func(tx *txn) error) error {
+	if s.group != nil {
+		return s.group.runRelaxed(ctx, func(tx *sql.Tx) error { return fn(s.newTxn(tx)) })
+	}
+	return s.inTx(ctx, fn)
+}
+
 // writeEffects stores the idempotent response and the audit record of a
 // write inside its transaction.
 func (s *Store) writeEffects(ctx context.Context, tx *txn, eff novamed.Effects) error {
