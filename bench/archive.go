@@ -56,7 +56,12 @@ func (b *bench) archiveCompare(bin string, serveArgs, store []string, logFile io
 			b.api = api
 			for _, sc := range []scenario{read, create} {
 				before := b.serverLogSize()
+				stopProfile := func() {}
+				if b.cfg.profileDir != "" && round == 1 {
+					stopProfile = b.profile(m.name+" "+sc.name, c)
+				}
 				r := load(c, b.cfg.duration, sc.op)
+				stopProfile()
 				during := b.serverLogFrom(before)
 				runs[key{sc.name, m.name}] = append(runs[key{sc.name, m.name}], r)
 				fmt.Fprintf(os.Stderr, "round %d  %-12s %-40s c=%d %7.0f req/s  p50 %v  p99 %v  errors %d  (during it: %s)\n", round, m.name, sc.name, c,

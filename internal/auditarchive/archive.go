@@ -34,6 +34,7 @@ type Store interface {
 	AuditSegments(ctx context.Context) ([]*audit.Segment, error)
 	OpenAuditSegment(ctx context.Context) (id, firstSeq int64, prevHead string, err error)
 	AuditRecordStats(ctx context.Context, after int64) (n, bytes, lastSeq int64, err error)
+	AuditRecordBytes(ctx context.Context, after, through int64) (int64, error)
 	AuditRecordTime(ctx context.Context, seq int64) (time.Time, bool, error)
 	ScanAuditSegmentRows(ctx context.Context, first, last int64, prev string, fn func(*novamed.AuditRow) error) error
 	InsertAuditSegment(ctx context.Context, seg *audit.Segment) error
@@ -332,7 +333,8 @@ func (a *Archiver) seal(ctx context.Context, p *pacer, keep *segmentEncoder, max
 // segments are UTC days), or its records passed MaxBytes.
 func (a *Archiver) due(ctx context.Context) (bool, error) {
 	// AuditHead chains what is pending first (PostgreSQL).
-	if _, _, err := a.cfg.Store.AuditHead(ctx); err != nil {
+	headSeq, _, err := a.cfg.Store.AuditHead(ctx)
+	if err != nil {
 		return false, err
 	}
 	_, first, _, err := a.cfg.Store.OpenAuditSegment(ctx)
@@ -350,17 +352,25 @@ func (a *Archiver) due(ctx context.Context) (bool, error) {
 		if a.countedFrom != first {
 			a.countedFrom, a.countedTo, a.counted = first, first-1, 0
 		}
-		_, b, last, err := a.cfg.Store.AuditRecordStats(ctx, a.countedTo)
-		if err != nil {
-			return false, err
-		}
-		if last > a.countedTo {
-			a.counted, a.countedTo = a.counted+b, last
+		// Counted in ranges of the key, and only until the cut is
+		// reached: a backlog of millions of records is not read every
+		// pass to learn that its first segment is full (that sum was
+		// half of a background pass's CPU).
+		for a.counted < a.cfg.MaxBytes && a.countedTo < headSeq {
+			through := min(a.countedTo+countChunk, headSeq)
+			b, err := a.cfg.Store.AuditRecordBytes(ctx, a.countedTo, through)
+			if err != nil {
+				return false, err
+			}
+			a.counted, a.countedTo = a.counted+b, through
 		}
 		return a.counted >= a.cfg.MaxBytes, nil
 	}
 	return false, nil
 }
+
+// countChunk is how many records one query of the size cut's count sums.
+const countChunk = 4096
 
 // Report is what one pass did.
 type Report struct {

@@ -78,6 +78,17 @@ func (s *Store) AuditRecordStats(ctx context.Context, after int64) (n, bytes int
 	return n, bytes, lastSeq, nil
 }
 
+// AuditRecordBytes is the bytes of the records with after < seq <= through
+// (a range of the primary key: it reads only those rows).
+func (s *Store) AuditRecordBytes(ctx context.Context, after, through int64) (int64, error) {
+	var n int64
+	err := s.read.queryRow(ctx, `SELECT COALESCE(SUM(LENGTH(record)), 0) FROM audit_log WHERE seq > ? AND seq <= ?`, after, through).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("sqlstore: audit bytes: %w", err)
+	}
+	return n, nil
+}
+
 // AuditRecordTime is the hashed-time column of record seq (the at column,
 // which verify checks against the record); ok false when there is none.
 func (s *Store) AuditRecordTime(ctx context.Context, seq int64) (time.Time, bool, error) {
