@@ -99,6 +99,7 @@ type Archiver struct {
 	cfg    Config
 	bucket *blob.Bucket
 	mu     sync.Mutex // one pass at a time in this process
+	zstd   zstdCoders
 	// counted: the open segment's bytes so far (the size cut), from its
 	// first record up to countedTo.
 	countedFrom, countedTo, counted int64
@@ -133,6 +134,7 @@ func (a *Archiver) Close() error {
 		_ = a.cfg.Store.ReleaseAuditLease(ctx, a.cfg.Holder)
 		cancel()
 	}
+	a.zstd.close()
 	if a.bucket != nil {
 		return a.bucket.Close()
 	}
@@ -566,7 +568,7 @@ func (a *Archiver) pass(ctx context.Context, sealNow bool, p *pacer) (Report, er
 // Either way it holds the columns, never the segment's records.
 func (a *Archiver) encodeSegment(ctx context.Context, seg *audit.Segment, p *pacer, sealed *segmentEncoder) ([]byte, error) {
 	if sealed != nil {
-		return sealed.finish(ctx, p)
+		return sealed.finish(ctx, p, &a.zstd)
 	}
 	w := &audit.Walker{Want: seg.FirstSeq, Prev: seg.PrevHead}
 	enc := newSegmentEncoder(seg.FirstSeq)
@@ -584,7 +586,7 @@ func (a *Archiver) encodeSegment(ctx context.Context, seg *audit.Segment, p *pac
 	if w.Want != seg.LastSeq+1 || w.Prev != seg.Head {
 		return nil, fmt.Errorf("audit archive: segment %d: the live records do not reach its sealed head", seg.Segment)
 	}
-	return enc.finish(ctx, p)
+	return enc.finish(ctx, p, &a.zstd)
 }
 
 // archive writes a sealed segment and its seal, reads both back, checks
@@ -665,15 +667,15 @@ func (a *Archiver) readSegment(ctx context.Context, seg *audit.Segment, p *pacer
 		}
 		return 0, err
 	}
-	return walkSegment(ctx, seg, data, p, fn)
+	return walkSegment(ctx, seg, data, p, &a.zstd, fn)
 }
 
 // walkSegment checks an archived segment's records against its seal,
 // a record at a time as they are decoded (none is kept).
-func walkSegment(ctx context.Context, seg *audit.Segment, data []byte, p *pacer, fn func(*novamed.AuditRecord) error) (int64, error) {
+func walkSegment(ctx context.Context, seg *audit.Segment, data []byte, p *pacer, z *zstdCoders, fn func(*novamed.AuditRecord) error) (int64, error) {
 	w := &audit.Walker{Want: seg.FirstSeq, Prev: seg.PrevHead}
 	var walkErr error // what the walk found (decodeRecords returns it as it is)
-	_, err := decodeRecords(ctx, data, p, func(line []byte) error {
+	_, err := decodeRecords(ctx, data, p, z, func(line []byte) error {
 		walkErr = walkRecord(ctx, seg, w, line, p, fn)
 		return walkErr
 	})

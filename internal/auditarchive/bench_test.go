@@ -237,3 +237,48 @@ func BenchmarkArchiveThroughput(b *testing.B) {
 	}
 	b.ReportMetric(float64(len(data))/n, "worst-archived-B/rec")
 }
+
+// BenchmarkSegmentPass measures one archiver's passes one after another,
+// as serve runs them: each seals, archives, reads back and prunes one
+// 1 MB segment, or two when the rest of earlier appends adds up (the
+// records are appended untimed). Its B/op is what a
+// pass leaves for the garbage collector beside the request path.
+//
+//	go test -run '^$' -bench SegmentPass -benchmem ./internal/auditarchive/
+func BenchmarkSegmentPass(b *testing.B) {
+	_, key, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx := b.Context()
+	dir := b.TempDir()
+	s, err := sqlstore.OpenSQLite(ctx, filepath.Join(dir, "a.db"), sqlstore.Options{Keyring: keyring(b)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	a, err := auditarchive.Open(ctx, auditarchive.Config{Store: s, Key: key, URL: "file://" + filepath.Join(dir, "archive"),
+		Period: 0, MaxBytes: 1 << 20, RetainLive: 0, Now: func() time.Time { return day0.Add(24 * time.Hour) }, Holder: "bench"})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer a.Close()
+	rng := mrand.New(mrand.NewPCG(1, 2))
+	const n = 2000 // ~1.2 MB of realistic records: one segment a pass
+	b.ReportAllocs()
+	b.StopTimer()
+	for i := 0; i < b.N; i++ {
+		recs := realisticRecords(rng, day0, n)
+		for j := 0; j < n; j += 100 {
+			if err := s.AppendAudit(ctx, recs[j:j+100]); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.StartTimer()
+		r, err := a.Pass(ctx)
+		b.StopTimer()
+		if err != nil || r.Sealed < 1 || r.Archived != r.Sealed || r.Pruned != r.Sealed {
+			b.Fatalf("pass %d = %+v, %v; want each segment it sealed archived and pruned", i, r, err)
+		}
+	}
+}

@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/klauspost/compress/zstd"
@@ -165,7 +166,7 @@ func EncodeRecords(first int64, records [][]byte) ([]byte, error) {
 	for _, raw := range records {
 		e.add(raw, nil)
 	}
-	return e.finish(context.Background(), nil)
+	return e.finish(context.Background(), nil, nil)
 }
 
 // segmentEncoder builds a segment's format 2 object a record at a time:
@@ -231,7 +232,7 @@ func (e *segmentEncoder) add(raw []byte, rec *novamed.AuditRecord) {
 // p (nil: at full speed), streaming each column into the compressor a
 // chunk at a time (no second, concatenated copy of the columns), and
 // releasing each column once it is written.
-func (e *segmentEncoder) finish(ctx context.Context, p *pacer) ([]byte, error) {
+func (e *segmentEncoder) finish(ctx context.Context, p *pacer, z *zstdCoders) ([]byte, error) {
 	w := &e.w
 	var head bytes.Buffer
 	var b [binary.MaxVarintLen64]byte
@@ -243,10 +244,11 @@ func (e *segmentEncoder) finish(ctx context.Context, p *pacer) ([]byte, error) {
 	}
 	w.dicts = [numCols]map[string]uint64{}
 	out := bytes.NewBufferString(archiveMagic2)
-	enc, err := zstd.NewWriter(out, zstd.WithEncoderLevel(archiveLevel), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(8<<20))
+	enc, done, err := z.encoder(out)
 	if err != nil {
 		return nil, err
 	}
+	defer done()
 	// Paced, a chunk at a time, pausing between chunks (one call would be
 	// a burst of a core for a large segment).
 	write := func(b []byte) error {
@@ -373,7 +375,7 @@ const maxArchivedSegment = 4 << 30
 // seq of the first (0 for format 1, whose records carry their seq only
 // inside).
 func DecodeRecords(data []byte) (first int64, records [][]byte, err error) {
-	first, err = decodeRecords(context.Background(), data, nil, func(b []byte) error {
+	first, err = decodeRecords(context.Background(), data, nil, nil, func(b []byte) error {
 		records = append(records, b)
 		return nil
 	})
@@ -389,7 +391,7 @@ func DecodeRecords(data []byte) (first int64, records [][]byte, err error) {
 // segment's records. An error fn returns ends the decoding and is
 // returned as it is; an object that is not readable is errCorrupt (fn
 // may have had the records before the damage).
-func decodeRecords(ctx context.Context, data []byte, p *pacer, fn func([]byte) error) (first int64, err error) {
+func decodeRecords(ctx context.Context, data []byte, p *pacer, z *zstdCoders, fn func([]byte) error) (first int64, err error) {
 	if bytes.HasPrefix(data, []byte{0x1f, 0x8b}) {
 		return decodeGzipLines(data, fn)
 	}
@@ -397,11 +399,11 @@ func decodeRecords(ctx context.Context, data []byte, p *pacer, fn func([]byte) e
 	if !ok {
 		return 0, errCorrupt
 	}
-	dec, err := zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxArchivedSegment))
+	dec, done, err := z.decoder()
 	if err != nil {
 		return 0, err
 	}
-	defer dec.Close()
+	defer done()
 	plain, err := dec.DecodeAll(body, nil)
 	if err != nil {
 		return 0, errCorrupt
@@ -505,4 +507,78 @@ func decodeGzipLines(data []byte, fn func([]byte) error) (int64, error) {
 		}
 	}
 	return 0, nil
+}
+
+// zstdCoders are an Archiver's zstd encoder and decoder, made on first use
+// and kept: a new encoder allocated ~40 MB of tables and history, and a
+// pass used an encoder and two decoders, so passes every minute beside
+// the request path (or every second in bench -archive) were garbage the
+// collector took from the requests. A nil *zstdCoders makes new ones for
+// each use (EncodeRecords and DecodeRecords).
+type zstdCoders struct {
+	encMu sync.Mutex // the encoder streams: one user at a time
+	enc   *zstd.Encoder
+	decMu sync.Mutex // guards making dec; DecodeAll may be shared
+	dec   *zstd.Decoder
+}
+
+func newEncoder(w io.Writer) (*zstd.Encoder, error) {
+	return zstd.NewWriter(w, zstd.WithEncoderLevel(archiveLevel), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(8<<20))
+}
+
+func newDecoder() (*zstd.Decoder, error) {
+	return zstd.NewReader(nil, zstd.WithDecoderConcurrency(1), zstd.WithDecoderMaxMemory(maxArchivedSegment))
+}
+
+// encoder returns an encoder writing to w, and what to call when done
+// with it (after Close).
+func (z *zstdCoders) encoder(w io.Writer) (*zstd.Encoder, func(), error) {
+	if z == nil {
+		enc, err := newEncoder(w)
+		return enc, func() {}, err
+	}
+	z.encMu.Lock()
+	if z.enc == nil {
+		enc, err := newEncoder(w)
+		if err != nil {
+			z.encMu.Unlock()
+			return nil, nil, err
+		}
+		z.enc = enc
+	} else {
+		z.enc.Reset(w)
+	}
+	return z.enc, z.encMu.Unlock, nil
+}
+
+// decoder returns a decoder for DecodeAll (which it may share), and what
+// to call when done with it.
+func (z *zstdCoders) decoder() (*zstd.Decoder, func(), error) {
+	if z == nil {
+		dec, err := newDecoder()
+		if err != nil {
+			return nil, nil, err
+		}
+		return dec, dec.Close, nil
+	}
+	z.decMu.Lock()
+	defer z.decMu.Unlock()
+	if z.dec == nil {
+		dec, err := newDecoder()
+		if err != nil {
+			return nil, nil, err
+		}
+		z.dec = dec
+	}
+	return z.dec, func() {}, nil
+}
+
+// close releases the decoder (the encoder holds nothing to release).
+func (z *zstdCoders) close() {
+	z.decMu.Lock()
+	defer z.decMu.Unlock()
+	if z.dec != nil {
+		z.dec.Close()
+		z.dec = nil
+	}
 }
