@@ -518,7 +518,10 @@ func decodeGzipLines(data []byte, fn func([]byte) error) (int64, error) {
 type zstdCoders struct {
 	encMu sync.Mutex // the encoder streams: one user at a time
 	enc   *zstd.Encoder
-	decMu sync.Mutex // guards making dec; DecodeAll may be shared
+	// decMu is held for reading by each user of dec (DecodeAll may be
+	// shared: verify and export may decode beside a pass) and for writing
+	// to make or close it, so close waits for the decodes under way.
+	decMu sync.RWMutex
 	dec   *zstd.Decoder
 }
 
@@ -548,11 +551,14 @@ func (z *zstdCoders) encoder(w io.Writer) (*zstd.Encoder, func(), error) {
 	} else {
 		z.enc.Reset(w)
 	}
-	return z.enc, z.encMu.Unlock, nil
+	return z.enc, func() {
+		z.enc.Reset(io.Discard) // keep no reference to the caller's output
+		z.encMu.Unlock()
+	}, nil
 }
 
-// decoder returns a decoder for DecodeAll (which it may share), and what
-// to call when done with it.
+// decoder returns a decoder for DecodeAll, and what to call when done
+// with it.
 func (z *zstdCoders) decoder() (*zstd.Decoder, func(), error) {
 	if z == nil {
 		dec, err := newDecoder()
@@ -561,19 +567,26 @@ func (z *zstdCoders) decoder() (*zstd.Decoder, func(), error) {
 		}
 		return dec, dec.Close, nil
 	}
+	z.decMu.RLock()
+	if z.dec != nil {
+		return z.dec, z.decMu.RUnlock, nil
+	}
+	z.decMu.RUnlock()
 	z.decMu.Lock()
-	defer z.decMu.Unlock()
 	if z.dec == nil {
 		dec, err := newDecoder()
 		if err != nil {
+			z.decMu.Unlock()
 			return nil, nil, err
 		}
 		z.dec = dec
 	}
-	return z.dec, func() {}, nil
+	z.decMu.Unlock()
+	return z.decoder()
 }
 
-// close releases the decoder (the encoder holds nothing to release).
+// close releases the decoder once the decodes under way are done (the
+// encoder holds nothing to release).
 func (z *zstdCoders) close() {
 	z.decMu.Lock()
 	defer z.decMu.Unlock()

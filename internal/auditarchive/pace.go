@@ -22,6 +22,9 @@ type pacer struct {
 	renewed time.Time
 }
 
+// unpacedScan is how many records one query of an unpaced scan reads.
+const unpacedScan = 4096
+
 // paceEvery is how many units (records) a chunk holds between pauses: a
 // millisecond or so of hashing, decoding or encoding.
 const paceEvery = 64
@@ -77,13 +80,17 @@ func (p *pacer) between(ctx context.Context) func() error {
 // scanRows is Store.ScanAuditSegmentRows from first to last, paced: in
 // chunks of paceEvery records, each its own query, pausing between
 // them, so no read transaction stays open across a pause (it would hold
-// back SQLite's checkpoint). Unpaced, one query.
+// back SQLite's checkpoint). Unpaced, in queries of unpacedScan records.
 func (a *Archiver) scanRows(ctx context.Context, first, last int64, prev string, p *pacer, fn func(*novamed.AuditRow) error) error {
+	chunk := int64(paceEvery)
 	if p == nil {
-		return a.cfg.Store.ScanAuditSegmentRows(ctx, first, last, prev, fn)
+		// Unpaced, in larger queries, still bounded: a seal that stops
+		// at the size cut must not have asked for the whole backlog
+		// (PostgreSQL's driver reads the rest of a result on close).
+		chunk = unpacedScan
 	}
-	for from := first; from <= last; from += paceEvery {
-		to := min(from+paceEvery-1, last)
+	for from := first; from <= last; from += chunk {
+		to := min(from+chunk-1, last)
 		err := a.cfg.Store.ScanAuditSegmentRows(ctx, from, to, prev, func(row *novamed.AuditRow) error {
 			prev = row.Hash
 			return fn(row)

@@ -100,7 +100,8 @@ func (g *groupCommitter) run(ctx context.Context, fn func(*sql.Tx) error) error 
 	return g.submit(&commitJob{ctx: ctx, fn: fn, err: make(chan error, 1)})
 }
 
-// runRelaxed is run for a job that stores only the audit records of reads:
+// runRelaxed is run for a job that stores only the audit records of reads
+// (or deletes pruned audit rows, inRelaxedTx):
 // a batch of nothing but such jobs commits at synchronous=NORMAL, its WAL
 // frames written to the OS but not fsynced (the flusher does that).
 func (g *groupCommitter) runRelaxed(ctx context.Context, fn func(*sql.Tx) error) error {
