@@ -37,6 +37,7 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	serveMemoryDefault(os.Args[1:], os.Getenv)
 	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
 		if slices.Contains(os.Args[1:], "--json") || slices.Contains(os.Args[1:], "-json") {
 			fmt.Fprintln(os.Stderr, errorJSON(err))

@@ -229,6 +229,28 @@ func parseServeConfig(args []string, getenv func(string) string) (*serveConfig, 
 // the heap may grow to three times what is live before a collection.
 const serveGCPercent = 200
 
+// serveMemoryLimit is the server's soft memory limit unless GOMEMLIMIT is
+// set (serveMemoryDefault): the collector runs sooner than serveGCPercent
+// asks once the Go runtime holds this much. A request's live heap is a few
+// megabytes, far below it; the audit archive pass adds up to ~35 MB live
+// at its peak (a 64 MB segment), which GOGC=200 alone let grow to a heap
+// of over 100 MB and the server to 120–170 MB of RSS (docs/performance.md,
+// sixth round).
+const serveMemoryLimit = 48 << 20
+
+// serveMemoryDefault sets serveMemoryLimit for the process of
+// `novamed serve` unless GOMEMLIMIT is set. It is called by main, not by
+// serve: a limit is the whole process's, and tests run servers inside
+// their own process. The limit is soft: above a live heap this large the
+// collector runs at most half the CPU (Go's limiter), not without end; a
+// deployment with a larger live heap (a key cache of 100,000 keys) sets
+// GOMEMLIMIT.
+func serveMemoryDefault(args []string, getenv func(string) string) {
+	if len(args) > 0 && args[0] == "serve" && getenv("GOMEMLIMIT") == "" {
+		debug.SetMemoryLimit(serveMemoryLimit)
+	}
+}
+
 // serve runs the server until ctx ends: configuration (parseServeConfig),
 // then the listener, the store and the wiring (server.New), then
 // http.Server until a graceful shutdown.
