@@ -61,15 +61,29 @@ func TestIdempotencyKeySemantics(t *testing.T) {
 	// Same key, different request → 422.
 	r := ts.req("POST", "/api/external/patient", ts.Key, bodyB, "Idempotency-Key", "k1")
 	expectError(t, r, 422, "IDEMPOTENCY_KEY_REUSED", "")
+	// Same key, a different request that fails validation → 422 too: a
+	// create looks up a remembered answer only when its handler fails.
+	r = ts.req("POST", "/api/external/patient", ts.Key, map[string]any{"clinic_id": demoClinic, "first_name": "Alma"}, "Idempotency-Key", "k1")
+	expectError(t, r, 422, "IDEMPOTENCY_KEY_REUSED", "")
 	// Same key, different path → 422 too.
 	r = ts.req("POST", "/api/external/practitioner", ts.Key, bodyA, "Idempotency-Key", "k1")
 	expectError(t, r, 422, "IDEMPOTENCY_KEY_REUSED", "")
 	// Different key → independent.
 	expectOK(t, ts.req("POST", "/api/external/patient", ts.Key, bodyB, "Idempotency-Key", "k2"))
+	// A replay repeats the remembered answer, not how this request's
+	// unknown fields were handled.
+	bodyU := map[string]any{"clinic_id": demoClinic, "first_name": "Ursa", "last_name": "Keyed", "dob": "1963-06-06", "nickname": "U"}
+	r1 := ts.req("POST", "/api/external/patient", ts.Key, bodyU, "Idempotency-Key", "k4")
+	r2 := ts.req("POST", "/api/external/patient", ts.Key, bodyU, "Idempotency-Key", "k4")
+	if r1.Status != 200 || r1.Header.Get("NovaMed-Ignored-Fields") == "" || r2.Status != 200 || string(r1.Body) != string(r2.Body) ||
+		r2.Header.Get("Idempotent-Replayed") != "true" || r2.Header.Get("NovaMed-Ignored-Fields") != "" {
+		t.Errorf("replay of a create with an unknown field: %d %q / %d %q replayed=%q", r1.Status, r1.Header.Get("NovaMed-Ignored-Fields"),
+			r2.Status, r2.Header.Get("NovaMed-Ignored-Fields"), r2.Header.Get("Idempotent-Replayed"))
+	}
 	// A remembered 4xx is replayed too; a malformed key is refused.
 	bad := map[string]any{"clinic_id": demoClinic, "first_name": "X"}
-	r1 := ts.req("POST", "/api/external/patient", ts.Key, bad, "Idempotency-Key", "k3")
-	r2 := ts.req("POST", "/api/external/patient", ts.Key, bad, "Idempotency-Key", "k3")
+	r1 = ts.req("POST", "/api/external/patient", ts.Key, bad, "Idempotency-Key", "k3")
+	r2 = ts.req("POST", "/api/external/patient", ts.Key, bad, "Idempotency-Key", "k3")
 	if r1.Status != 400 || string(r1.Body) != string(r2.Body) || r2.Header.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("4xx not replayed: %d %s / %s", r1.Status, r1.Body, r2.Body)
 	}
@@ -93,8 +107,8 @@ func TestIdempotencyKeySemantics(t *testing.T) {
 	if r.Status != 200 || r.Header.Get("Idempotent-Replayed") != "true" {
 		t.Errorf("retry with the rolled key: %d replayed=%q", r.Status, r.Header.Get("Idempotent-Replayed"))
 	}
-	if ids := ts.createdIDs(t, "/api/external/patient", ts.Key); len(ids) != 2 {
-		t.Errorf("%d patients created in the demo clinic, want 2", len(ids))
+	if ids := ts.createdIDs(t, "/api/external/patient", ts.Key); len(ids) != 3 {
+		t.Errorf("%d patients created in the demo clinic, want 3", len(ids))
 	}
 }
 

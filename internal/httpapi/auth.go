@@ -22,6 +22,19 @@ type partnerRoute struct {
 	http.Handler
 	names  auditNames
 	action string
+	// keyInWrite: the route's write stores an Idempotency-Key's answer
+	// first in its own transaction (writesKeyFirst).
+	keyInWrite bool
+}
+
+// writesKeyFirst marks a route whose store write inserts the request's
+// Idempotency-Key answer as the first statement of its own transaction, so
+// that a retry fails there (novamed.ErrIdempotencyConflict) before anything
+// is written: such a request skips the lookup for a remembered answer
+// before its handler, and looks only when the handler fails (idempotent).
+func (p *partnerRoute) writesKeyFirst() *partnerRoute {
+	p.keyInWrite = true
+	return p
 }
 
 // partner wraps h in the partner stack: content negotiation and body limit,
@@ -30,7 +43,8 @@ type partnerRoute struct {
 // (and every failed authentication) is audited before it is sent, naming
 // the facts h returned; a success must name what names requires.
 func (s *Server) partner(action, resourceType string, names auditNames, h handlerFunc) *partnerRoute {
-	return &partnerRoute{names: names, action: action, Handler: s.negotiate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	route := &partnerRoute{names: names, action: action}
+	route.Handler = s.negotiate(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		st := stateOf(r)
 		st.action, st.resourceType = action, resourceType
 		if err := s.authenticate(w, r, st); err != nil {
@@ -41,12 +55,13 @@ func (s *Server) partner(action, resourceType string, names auditNames, h handle
 			s.writeError(w, r, err)
 			return
 		}
-		if s.idempotent(w, r, st, names, h) {
+		if s.idempotent(w, r, st, names, route.keyInWrite, h) {
 			return
 		}
 		rep, err := h(w, r, st)
 		s.answer(w, r, st, names, rep, err)
-	}))}
+	}))
+	return route
 }
 
 // answer sends a handler's reply or error, with the handler's facts as what

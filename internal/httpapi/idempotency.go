@@ -39,8 +39,11 @@ func validIdempotencyKey(k string) bool {
 // whether it answered the request (false: no key, h is to be run as usual).
 // The answer is sent while the key's slot is held, so it is stored (by
 // send, or by a write in its own transaction) before another request with
-// the key can run.
-func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, st *reqState, names auditNames, h handlerFunc) bool {
+// the key can run. keyInWrite (partnerRoute.writesKeyFirst): the write's
+// own transaction finds a used key, so the remembered answer is looked up
+// only when the handler fails — a new key, the common case, costs no read
+// (the lookup was ~9 % of a create's CPU; docs/performance.md, sixth round).
+func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, st *reqState, names auditNames, keyInWrite bool, h handlerFunc) bool {
 	key := r.Header.Get("Idempotency-Key")
 	if key == "" || (r.Method != http.MethodPost && r.Method != http.MethodPatch && r.Method != http.MethodDelete) {
 		return false
@@ -70,10 +73,13 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, st *reqState
 		return fail(errInUse)
 	}
 	defer s.inflight.Delete(slot)
-	if done, err := s.replay(w, r, st, key, fp, body); done || err != nil {
-		return err == nil || fail(err)
+	if !keyInWrite {
+		if done, err := s.replay(w, r, st, key, fp, body); done || err != nil {
+			return err == nil || fail(err)
+		}
 	}
-	st.idem = &novamed.IdempotencyRecord{Owner: st.key.Owner, Key: key, Fingerprint: fp}
+	pending := &novamed.IdempotencyRecord{Owner: st.key.Owner, Key: key, Fingerprint: fp}
+	st.idem = pending
 	rep, err := h(w, r, st)
 	if errors.Is(err, novamed.ErrIdempotencyConflict) {
 		// Another replica committed this key first: answer as it did.
@@ -82,6 +88,16 @@ func (s *Server) idempotent(w http.ResponseWriter, r *http.Request, st *reqState
 			return rerr == nil || fail(rerr)
 		}
 		return fail(errInUse)
+	}
+	if err != nil && keyInWrite {
+		// Not looked up before: a remembered answer (or the key reused
+		// with another request) answers as it would have before the
+		// handler ran; the failed handler wrote nothing.
+		st.idem = nil
+		if done, rerr := s.replay(w, r, st, key, fp, body); done || rerr != nil {
+			return rerr == nil || fail(rerr)
+		}
+		st.idem = pending
 	}
 	if err != nil {
 		st.facts = rep.facts
@@ -111,6 +127,10 @@ func (s *Server) replay(w http.ResponseWriter, r *http.Request, st *reqState, ke
 	// record names what the original's named.
 	st.facts = touched(rec.ClinicID, rec.ResourceIDs...)
 	s.metrics.Replay()
+	// What a handler that ran before the replay set for this request's
+	// own handling is not part of the remembered answer.
+	w.Header().Del(headerIgnoredFields)
+	w.Header().Del(headerPreferenceApplied)
 	w.Header().Set("Idempotent-Replayed", "true")
 	s.send(w, r, rec.Status, rec.Body)
 	return true, nil

@@ -25,12 +25,12 @@ func (s *Server) routes() *routeTable {
 	mux.Handle("GET /api/external/practitioner/{id}", s.partner("practitioner.read", "practitioner", namesResource, s.getPractitioner))
 	mux.Handle("PATCH /api/external/practitioner/{id}", s.partner("practitioner.update", "practitioner", namesResource, s.updatePractitioner))
 
-	mux.Handle("POST /api/external/patient", s.partner("patient.create", "patient", namesResource, s.createPatient))
+	mux.Handle("POST /api/external/patient", s.partner("patient.create", "patient", namesResource, s.createPatient).writesKeyFirst())
 	mux.Handle("GET /api/external/patient", s.partner("patient.list", "patient", namesListed, s.listPatients))
 	mux.Handle("GET /api/external/patient/{id}", s.partner("patient.read", "patient", namesResource, s.getPatient))
 	mux.Handle("PATCH /api/external/patient/{id}", s.partner("patient.update", "patient", namesResource, s.updatePatient))
 
-	mux.Handle("POST /api/external/medication-order", s.partner("medication_order.create", "medication_order", namesResource, s.createOrder))
+	mux.Handle("POST /api/external/medication-order", s.partner("medication_order.create", "medication_order", namesResource, s.createOrder).writesKeyFirst())
 	mux.Handle("GET /api/external/medication-order", s.partner("medication_order.list", "medication_order", namesListed, s.listOrders))
 	mux.Handle("GET /api/external/medication-order/{id}", s.partner("medication_order.read", "medication_order", namesResource, s.getOrder))
 	mux.Handle("POST /api/external/medication-order/{id}/cancel", s.partner("medication_order.cancel", "medication_order", namesResource, s.cancelOrder))
