@@ -232,11 +232,12 @@ const serveGCPercent = 200
 // serveMemoryLimit is the server's soft memory limit unless GOMEMLIMIT is
 // set (serveMemoryDefault): the collector runs sooner than serveGCPercent
 // asks once the Go runtime holds this much. A request's live heap is a few
-// megabytes, far below it; the audit archive pass adds up to ~35 MB live
-// at its peak (a 64 MB segment), which GOGC=200 alone let grow to a heap
-// of over 100 MB and the server to 120–170 MB of RSS (docs/performance.md,
-// sixth round).
-const serveMemoryLimit = 48 << 20
+// megabytes, far below it; the audit archive pass adds up to ~70 MB live
+// at its peak (a 64 MB segment; the pass's kept zstd encoder and decoder
+// and its columns), which GOGC=200 alone let grow to a heap of over
+// 150 MB. Below ~80 MiB the collector would run without pause through
+// the pass (docs/performance.md, sixth round).
+const serveMemoryLimit = 80 << 20
 
 // serveMemoryDefault sets serveMemoryLimit for the process of
 // `novamed serve` unless GOMEMLIMIT is set. It is called by main, not by
