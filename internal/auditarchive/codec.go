@@ -107,7 +107,7 @@ func (w *colWriter) dict(c int, v string) {
 		w.uvarint(c, k+1)
 		return
 	}
-	w.dicts[c][v] = uint64(len(w.dicts[c]))
+	w.dicts[c][strings.Clone(v)] = uint64(len(w.dicts[c])) // v may share a whole record's string
 	w.uvarint(c, 0)
 	w.text(v)
 }
@@ -127,7 +127,7 @@ func (w *colWriter) id(c int, v string, useDict bool) {
 			w.uvarint(c, idRef+k)
 			return
 		}
-		w.dicts[c][v] = uint64(len(w.dicts[c]))
+		w.dicts[c][strings.Clone(v)] = uint64(len(w.dicts[c])) // v may share a whole record's string
 	}
 	if u, ok := parseUUID(v); ok {
 		w.uvarint(c, idUUID)
@@ -526,7 +526,7 @@ type zstdCoders struct {
 }
 
 func newEncoder(w io.Writer) (*zstd.Encoder, error) {
-	return zstd.NewWriter(w, zstd.WithEncoderLevel(archiveLevel), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(8<<20))
+	return zstd.NewWriter(w, zstd.WithEncoderLevel(archiveLevel), zstd.WithEncoderConcurrency(1), zstd.WithWindowSize(2<<20))
 }
 
 func newDecoder() (*zstd.Decoder, error) {

@@ -100,6 +100,7 @@ func archivePassHeap(t *testing.T, n int) (liveBytes int64, peak, total uint64) 
 	if rep.Sealed != 1 || rep.Archived != 1 || rep.Pruned != 1 || rep.ArchivedRecords != int64(n) {
 		t.Fatalf("pass: %+v, want one segment of %d records sealed, archived and pruned", rep, n)
 	}
+	t.Logf("archived %.1f bytes a record", float64(rep.ArchivedBytes)/float64(n))
 	return liveBytes, peak, total
 }
 
