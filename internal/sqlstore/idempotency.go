@@ -41,23 +41,11 @@ func (s *Store) GetIdempotency(ctx context.Context, owner, key string) (*novamed
 }
 
 func (s *Store) insertIdempotency(ctx context.Context, tx *txn, r *novamed.IdempotencyRecord) error {
-	// The remembered answer repeats what the request sent: PHI, so sealed.
-	id := idempotencyID(r.Owner, r.Key)
-	z := s.sealer("idempotency_keys", id)
-	body := z.str("body", string(r.Body))
-	if z.err != nil {
-		return z.err
+	args, err := s.idempotencyArgs(r)
+	if err != nil {
+		return err
 	}
-	resources := ""
-	if len(r.ResourceIDs) > 0 {
-		b, err := json.Marshal(r.ResourceIDs)
-		if err != nil {
-			return fmt.Errorf("sqlstore: idempotency resource ids: %w", err)
-		}
-		resources = string(b)
-	}
-	_, err := tx.exec(ctx, insertIdempotencySQL,
-		id, r.Owner, r.Key, r.Fingerprint, r.Status, body, micros(r.CreatedAt), r.ClinicID, resources)
+	_, err = tx.exec(ctx, insertIdempotencySQL, args...)
 	if s.syntax.isUnique(err) {
 		return novamed.ErrIdempotencyConflict
 	}
@@ -65,6 +53,27 @@ func (s *Store) insertIdempotency(ctx context.Context, tx *txn, r *novamed.Idemp
 		return fmt.Errorf("sqlstore: insert idempotency: %w", err)
 	}
 	return nil
+}
+
+// idempotencyArgs are the values of insertIdempotencySQL for r, its
+// remembered answer sealed.
+func (s *Store) idempotencyArgs(r *novamed.IdempotencyRecord) ([]any, error) {
+	// The remembered answer repeats what the request sent: PHI, so sealed.
+	id := idempotencyID(r.Owner, r.Key)
+	z := s.sealer("idempotency_keys", id)
+	body := z.str("body", string(r.Body))
+	if z.err != nil {
+		return nil, z.err
+	}
+	resources := ""
+	if len(r.ResourceIDs) > 0 {
+		b, err := json.Marshal(r.ResourceIDs)
+		if err != nil {
+			return nil, fmt.Errorf("sqlstore: idempotency resource ids: %w", err)
+		}
+		resources = string(b)
+	}
+	return []any{id, r.Owner, r.Key, r.Fingerprint, r.Status, body, micros(r.CreatedAt), r.ClinicID, resources}, nil
 }
 
 // SaveIdempotency stores a remembered answer that has no write of its own.

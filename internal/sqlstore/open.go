@@ -73,6 +73,11 @@ type Store struct {
 	lastReloadAt time.Time
 	keyring0     *phi.Keyring // the keyring opened with, checked once the schema is current
 	opened       atomic.Bool  // the schema is current and opening finished
+	// indexVersion is 1 + the master key version the blind indexes were
+	// last seen keyed with while no re-index ran, 0 when unknown or a
+	// re-index was running (PostgreSQL's one-statement create; the
+	// statement checks it).
+	indexVersion atomic.Int64
 	openMu       sync.Mutex
 }
 

@@ -44,6 +44,11 @@ func (s *Store) CreatePatient(ctx context.Context, p *novamed.Patient, eff novam
 	if p.PractitionerID != "" {
 		practitioner = sql.NullString{String: p.PractitionerID, Valid: true}
 	}
+	if s.dialect == Postgres {
+		if identity, done, err := s.createPatientPostgres(ctx, p, eff, []any{p.ID, p.ClinicID, practitioner, p.Status, "", first, last, dob, details, micros(p.CreatedAt)}); done {
+			return s.withExistingID(ctx, err, `SELECT id FROM patients WHERE clinic_id = ? AND identity_index = ?`, p.ClinicID, identity)
+		}
+	}
 	var identity string
 	err := s.inTx(ctx, func(tx *txn) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
@@ -97,12 +102,17 @@ func (s *Store) checkPatientPractitioner(ctx context.Context, tx *txn, p *novame
 	var one int
 	err := tx.queryRow(ctx, `SELECT 1 FROM practitioners WHERE id = ? AND clinic_id = ?`, p.PractitionerID, p.ClinicID).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
-		return novamed.ValidationError([]novamed.FieldError{{Field: "practitioner_id", Message: "practitioner_id does not name a practitioner of this clinic."}})
+		return errNotClinicPractitioner()
 	}
 	if err != nil {
 		return fmt.Errorf("sqlstore: check practitioner: %w", err)
 	}
 	return nil
+}
+
+// errNotClinicPractitioner refuses a patient's practitioner_id.
+func errNotClinicPractitioner() error {
+	return novamed.ValidationError([]novamed.FieldError{{Field: "practitioner_id", Message: "practitioner_id does not name a practitioner of this clinic."}})
 }
 
 func (s *Store) scanPatient(r rowScanner) (*novamed.Patient, error) {

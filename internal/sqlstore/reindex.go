@@ -79,6 +79,7 @@ func (s *Store) blindIndex(ctx context.Context, tx *txn, purpose, value string) 
 	if err := tx.queryRow(ctx, selectIndexVersionsSQL).Scan(&v, &t); err != nil {
 		return "", "", fmt.Errorf("sqlstore: blind index state: %w", err)
 	}
+	s.noteIndexVersions(v, t)
 	ring := s.keys.Load()
 	if !ring.HasVersion(uint32(t)) || !ring.HasVersion(uint32(v)) {
 		ring = s.reloadKeyring() // a rotation added the version a moment ago

@@ -1,0 +1,31 @@
+package sqlstore
+
+import (
+	"context"
+
+	"github.com/novamed/partner-api/internal/novamed"
+)
+
+// CreatePatientOneStatement runs PostgreSQL's one-statement patient create
+// alone, for its tests: done=false when it stepped aside, having written
+// nothing.
+func (s *Store) CreatePatientOneStatement(ctx context.Context, p *novamed.Patient, eff novamed.Effects) (done bool, err error) {
+	z := s.sealer("patients", p.ID)
+	var practitioner any
+	if p.PractitionerID != "" {
+		practitioner = p.PractitionerID
+	}
+	args := []any{p.ID, p.ClinicID, practitioner, p.Status, "", z.str("first_name", p.FirstName), z.str("last_name", p.LastName), z.str("date_of_birth", p.DateOfBirth), z.json("details", patientDetailsOf(p)), micros(p.CreatedAt)}
+	if z.err != nil {
+		return true, z.err
+	}
+	_, done, err = s.createPatientPostgres(ctx, p, eff, args)
+	return done, err
+}
+
+// IndexVersionSeen is 1 + the blind indexes' key version the one-statement
+// create will use, 0 when it will step aside.
+func (s *Store) IndexVersionSeen() int64 { return s.indexVersion.Load() }
+
+// ChainPending runs one chaining pass (PostgreSQL).
+func (s *Store) ChainPending(ctx context.Context) error { return s.chainPending(ctx) }
