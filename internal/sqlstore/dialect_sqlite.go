@@ -53,13 +53,11 @@ func OpenSQLite(ctx context.Context, path string, opts Options) (*Store, error) 
 	// synchronous=FULL: an acknowledged write (and its audit record)
 	// survives power loss, not only a process crash, and no reader sees a
 	// commit before it is on disk (see groupCommitter).
-	// wal_autocheckpoint=10000 pages (~40 MB of WAL, SQLite's default is
-	// 1,000): the checkpoint runs in the commit that crosses it, on the one
-	// writer, and copies each page changed since the last once, however
-	// often it changed; the hot pages (the tables' last leaves, the audit
-	// chain's head) change in every commit, so a checkpoint ten times rarer
-	// copies far fewer pages per write. A create's server CPU fell by ~10 %
-	// (docs/performance.md, seventh round); reads were unchanged.
+	// wal_autocheckpoint=10000 pages (~40 MB of WAL; SQLite's default is
+	// 1,000) is only the backstop: the group committer checkpoints between
+	// batches, after answering, every checkpointJobs jobs (see
+	// maybeCheckpoint), so no request waits for a checkpoint inside its
+	// COMMIT.
 	dsn := "file:" + path + "?_pragma=busy_timeout(10000)&_pragma=journal_mode(WAL)" +
 		"&_pragma=foreign_keys(1)&_pragma=synchronous(FULL)&_pragma=temp_store(MEMORY)&_pragma=wal_autocheckpoint(10000)&_txlock=immediate"
 	write, err := sql.Open("sqlite", dsn)

@@ -6,10 +6,14 @@ import (
 	"errors"
 	"fmt"
 	"maps"
+	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/novamed/partner-api/internal/testenv/wait"
 
 	"github.com/novamed/partner-api/internal/audit"
 	"github.com/novamed/partner-api/internal/novamed"
@@ -264,4 +268,45 @@ func TestGroupCommitJobThatCannotBeReleasedIsUndone(t *testing.T) {
 	if _, err := audit.Verify(ctx, s); err != nil {
 		t.Error(err)
 	}
+}
+
+// TestGroupCommitCheckpointsBetweenBatches: the committer copies the WAL
+// into the database file itself once checkpointJobs jobs have committed,
+// long before SQLite's automatic checkpoint (10,000 WAL pages) would;
+// fewer jobs leave the database file as it was.
+func TestGroupCommitCheckpointsBetweenBatches(t *testing.T) {
+	s := openTestStore(t)
+	ctx := context.Background()
+	if _, err := s.writeDB.Exec(`CREATE TABLE gc (n INTEGER PRIMARY KEY, pad TEXT)`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.writeDB.Exec(`PRAGMA wal_checkpoint(TRUNCATE)`); err != nil {
+		t.Fatal(err)
+	}
+	size := func() int64 {
+		fi, err := os.Stat(s.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return fi.Size()
+	}
+	before := size()
+	insert := func(from, to int) {
+		t.Helper()
+		for i := from; i < to; i++ {
+			if err := s.inTx(ctx, func(tx *txn) error {
+				_, err := tx.exec(ctx, `INSERT INTO gc (n, pad) VALUES (?, ?)`, i, strings.Repeat("x", 600))
+				return err
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	insert(0, checkpointJobs-10)
+	if got := size(); got != before {
+		t.Fatalf("the database file changed from %d to %d bytes before %d jobs", before, got, checkpointJobs)
+	}
+	insert(checkpointJobs-10, checkpointJobs+10)
+	wait.Until(t, 10*time.Second, func() bool { return size() > before },
+		"the database file is still %d bytes after %d jobs: no checkpoint", before, checkpointJobs+10)
 }
