@@ -135,7 +135,8 @@ var postgresTimeouts = map[string]string{
 // (connect_timeout): a server that does not answer at all.
 const postgresConnectTimeout = 5 * time.Second
 
-// boundWaits adds the default timeouts to cfg where the DSN left them unset.
+// boundWaits adds the default timeouts to cfg where the DSN left them
+// unset, and READ COMMITTED as the session's isolation.
 func boundWaits(cfg *pgx.ConnConfig) {
 	if cfg.RuntimeParams == nil {
 		cfg.RuntimeParams = map[string]string{}
@@ -145,6 +146,12 @@ func boundWaits(cfg *pgx.ConnConfig) {
 			cfg.RuntimeParams[k] = v
 		}
 	}
+	// A statement committed on its own (the one-statement patient create)
+	// runs at the session's default isolation; the write transactions set
+	// READ COMMITTED explicitly (txOptions), and so must the session, or a
+	// server configured serializable would fail those statements with
+	// serialisation errors under concurrency.
+	cfg.RuntimeParams["default_transaction_isolation"] = "read committed"
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = postgresConnectTimeout
 	}

@@ -29,3 +29,6 @@ func (s *Store) IndexVersionSeen() int64 { return s.indexVersion.Load() }
 
 // ChainPending runs one chaining pass (PostgreSQL).
 func (s *Store) ChainPending(ctx context.Context) error { return s.chainPending(ctx) }
+
+// ForgetIndexVersion makes the next patient create take the general path.
+func (s *Store) ForgetIndexVersion() { s.indexVersion.Store(0) }

@@ -169,10 +169,11 @@ func (g *groupCommitter) loop() {
 
 // maybeCheckpoint copies the WAL's committed pages into the database file
 // once checkpointJobs jobs have been through the committer since the last
-// time (n more just were). It runs after the batch's requests were answered, so
-// they do not wait for it (SQLite's automatic checkpoint runs inside the
-// COMMIT that crosses wal_autocheckpoint, before any of the batch is
-// answered); the next batch gathers meanwhile. A checkpoint copies each
+// time (n more just were). It runs after the batch's requests were
+// answered, so they do not wait for it (SQLite's automatic checkpoint runs
+// inside the COMMIT that crosses wal_autocheckpoint, before any of the
+// batch is answered); writes that arrive meanwhile wait in the queue for
+// it (a few milliseconds every 500 jobs) and then commit as one batch. A checkpoint copies each
 // page changed since the last one once, however often it changed, so
 // checkpointing every few thousand WAL pages rather than every 1,000 copies
 // fewer pages per write. A failed or partial checkpoint changes

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"database/sql"
 	"errors"
+	"slices"
 	"testing"
 	"time"
 
@@ -30,8 +31,13 @@ func TestCreatePatientPostgresOneStatement(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.CreatePractitioner(ctx, &novamed.Practitioner{ID: "prac_b", ClinicID: "clinic_b", Status: "active", FirstName: "P", LastName: "B", Email: "p@b.test", NPI: "1234567893", CreatedAt: now}, novamed.Effects{}); err != nil {
-		t.Fatal(err)
+	for _, pr := range []*novamed.Practitioner{
+		{ID: "prac_a", ClinicID: "clinic_a", Status: "active", FirstName: "P", LastName: "A", Email: "p@a.test", NPI: "1234567893", CreatedAt: now},
+		{ID: "prac_b", ClinicID: "clinic_b", Status: "active", FirstName: "P", LastName: "B", Email: "p@b.test", NPI: "1245319599", CreatedAt: now},
+	} {
+		if err := s.CreatePractitioner(ctx, pr, novamed.Effects{}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	counts := func() [3]int {
 		t.Helper()
@@ -131,11 +137,19 @@ func TestCreatePatientPostgresOneStatement(t *testing.T) {
 	}
 	// Both paths store the same identity index: a duplicate of a patient
 	// created by either is refused by the other.
+	s.ForgetIndexVersion() // so the next create takes the general path
 	if err := s.CreatePatient(ctx, patient("pat_4", "Ann", ""), effects("k5")); !isDuplicate(err) {
 		t.Errorf("general-path duplicate of a one-statement patient: %v", err)
 	}
 	if done, err := direct(patient("pat_5", "Dee", ""), effects("k6")); !done || !isDuplicate(err) {
 		t.Errorf("one-statement duplicate of a general-path patient: %v, %v", done, err)
+	}
+	// With a practitioner of the patient's clinic.
+	if done, err := direct(patient("pat_6", "Eve", "prac_a"), effects("k7")); !done || err != nil {
+		t.Fatalf("create with the clinic's practitioner: done %v, err %v", done, err)
+	}
+	if got, err := s.GetPatient(ctx, "pat_6", []string{"clinic_a"}); err != nil || got.PractitionerID != "prac_a" {
+		t.Fatalf("GetPatient pat_6: %+v, %v", got, err)
 	}
 	if err := s.ChainPending(ctx); err != nil {
 		t.Fatal(err)
@@ -144,8 +158,8 @@ func TestCreatePatientPostgresOneStatement(t *testing.T) {
 	if err := s.ScanAudit(ctx, time.Time{}, time.Time{}, func(r *novamed.AuditRecord) error { ids = append(ids, r.RequestID); return nil }); err != nil {
 		t.Fatal(err)
 	}
-	if len(ids) != 2 || ids[0] != "req_k1" || ids[1] != "req_k4" {
-		t.Errorf("audit trail %v: want the two creates' records, req_k1 then req_k4, and none of the refused", ids)
+	if want := []string{"req_k1", "req_k4", "req_k7"}; !slices.Equal(ids, want) {
+		t.Errorf("audit trail %v: want the creates' records %v, in order, and none of the refused", ids, want)
 	}
 }
 
