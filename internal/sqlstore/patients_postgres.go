@@ -22,6 +22,9 @@ import (
 // transaction's statements waiting on the network were most of a
 // PostgreSQL create's time (docs/performance.md, seventh round).
 //
+// patientArgs are insertPatientSQL's values, sealed, with the identity
+// index (the fifth) left for it to fill under the version it uses.
+//
 // It reports done=false, having written nothing, when the general path must
 // run instead: the version is not known yet, a re-index is running or has
 // moved it, or the keyring lacks it. Otherwise err is what CreatePatient
