@@ -56,11 +56,11 @@ func insertAuditSQL(n int) string {
 // after another (~1k a second; docs/performance.md).
 func (s *Store) writeAudit(ctx context.Context, tx *txn, recs []*novamed.AuditRecord) error {
 	if s.dialect == Postgres {
-		b, err := json.Marshal(recs)
+		batch, err := pendingBatch(recs)
 		if err != nil {
-			return fmt.Errorf("sqlstore: encode audit records: %w", err)
+			return err
 		}
-		if _, err := tx.exec(ctx, `INSERT INTO audit_pending (records) VALUES (?)`, string(b)); err != nil {
+		if _, err := tx.exec(ctx, `INSERT INTO audit_pending (records) VALUES (?)`, batch); err != nil {
 			return fmt.Errorf("sqlstore: insert audit: %w", err)
 		}
 		s.chainer.nudge()
@@ -112,6 +112,16 @@ func (s *Store) insertChained(ctx context.Context, tx *txn, recs []*novamed.Audi
 		return fmt.Errorf("sqlstore: audit head: %w", err)
 	}
 	return nil
+}
+
+// pendingBatch is recs as an audit_pending row holds them (decodePending
+// reads it back).
+func pendingBatch(recs []*novamed.AuditRecord) (string, error) {
+	b, err := json.Marshal(recs)
+	if err != nil {
+		return "", fmt.Errorf("sqlstore: encode audit records: %w", err)
+	}
+	return string(b), nil
 }
 
 // chainBatch is how many pending batches one chaining transaction takes.

@@ -10,16 +10,11 @@ import (
 // alone, for its tests: done=false when it stepped aside, having written
 // nothing.
 func (s *Store) CreatePatientOneStatement(ctx context.Context, p *novamed.Patient, eff novamed.Effects) (done bool, err error) {
-	z := s.sealer("patients", p.ID)
-	var practitioner any
-	if p.PractitionerID != "" {
-		practitioner = p.PractitionerID
+	row, err := s.patientRow(p)
+	if err != nil {
+		return true, err
 	}
-	args := []any{p.ID, p.ClinicID, practitioner, p.Status, "", z.str("first_name", p.FirstName), z.str("last_name", p.LastName), z.str("date_of_birth", p.DateOfBirth), z.json("details", patientDetailsOf(p)), micros(p.CreatedAt)}
-	if z.err != nil {
-		return true, z.err
-	}
-	_, done, err = s.createPatientPostgres(ctx, p, eff, args)
+	_, done, err = s.createPatientPostgres(ctx, p, eff, row)
 	return done, err
 }
 

@@ -34,23 +34,17 @@ type patientDetails struct {
 // CreatePatient stores p with its effects in one transaction. The
 // practitioner, when given, must belong to the patient's clinic.
 func (s *Store) CreatePatient(ctx context.Context, p *novamed.Patient, eff novamed.Effects) error {
-	z := s.sealer("patients", p.ID)
-	first, last, dob := z.str("first_name", p.FirstName), z.str("last_name", p.LastName), z.str("date_of_birth", p.DateOfBirth)
-	details := z.json("details", patientDetailsOf(p))
-	if z.err != nil {
-		return z.err
-	}
-	var practitioner sql.NullString
-	if p.PractitionerID != "" {
-		practitioner = sql.NullString{String: p.PractitionerID, Valid: true}
+	row, err := s.patientRow(p)
+	if err != nil {
+		return err
 	}
 	if s.dialect == Postgres {
-		if identity, done, err := s.createPatientPostgres(ctx, p, eff, []any{p.ID, p.ClinicID, practitioner, p.Status, "", first, last, dob, details, micros(p.CreatedAt)}); done {
+		if identity, done, err := s.createPatientPostgres(ctx, p, eff, row); done {
 			return s.withExistingID(ctx, err, `SELECT id FROM patients WHERE clinic_id = ? AND identity_index = ?`, p.ClinicID, identity)
 		}
 	}
 	var identity string
-	err := s.inTx(ctx, func(tx *txn) error {
+	err = s.inTx(ctx, func(tx *txn) error {
 		if err := s.writeEffects(ctx, tx, novamed.Effects{Idempotency: eff.Idempotency}); err != nil {
 			return err
 		}
@@ -70,8 +64,8 @@ func (s *Store) CreatePatient(ctx context.Context, p *novamed.Patient, eff novam
 				return err
 			}
 		}
-		_, err = tx.exec(ctx, insertPatientSQL,
-			p.ID, p.ClinicID, practitioner, p.Status, identity, first, last, dob, details, micros(p.CreatedAt))
+		row[patientIdentityArg] = identity
+		_, err = tx.exec(ctx, insertPatientSQL, row...)
 		if s.syntax.isUnique(err) {
 			return &novamed.DuplicateError{What: "patient identity"}
 		}
@@ -82,6 +76,26 @@ func (s *Store) CreatePatient(ctx context.Context, p *novamed.Patient, eff novam
 	})
 	return s.withExistingID(ctx, err, `SELECT id FROM patients WHERE clinic_id = ? AND identity_index = ?`, p.ClinicID, identity)
 }
+
+// patientRow is insertPatientSQL's values for p, its PHI sealed, with the
+// identity index (row[patientIdentityArg]) left for the create to fill
+// under the key version it reads.
+func (s *Store) patientRow(p *novamed.Patient) ([]any, error) {
+	z := s.sealer("patients", p.ID)
+	first, last, dob := z.str("first_name", p.FirstName), z.str("last_name", p.LastName), z.str("date_of_birth", p.DateOfBirth)
+	details := z.json("details", patientDetailsOf(p))
+	if z.err != nil {
+		return nil, z.err
+	}
+	var practitioner sql.NullString
+	if p.PractitionerID != "" {
+		practitioner = sql.NullString{String: p.PractitionerID, Valid: true}
+	}
+	return []any{p.ID, p.ClinicID, practitioner, p.Status, "", first, last, dob, details, micros(p.CreatedAt)}, nil
+}
+
+// patientIdentityArg is the identity index's position in patientRow.
+const patientIdentityArg = 4
 
 // patientDetailsOf is the sealed part of p.
 func patientDetailsOf(p *novamed.Patient) patientDetails {

@@ -2,7 +2,6 @@ package sqlstore
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -22,8 +21,8 @@ import (
 // transaction's statements waiting on the network were most of a
 // PostgreSQL create's time (docs/performance.md, seventh round).
 //
-// patientArgs are insertPatientSQL's values, sealed, with the identity
-// index (the fifth) left for it to fill under the version it uses.
+// patientArgs is patientRow's; it fills the identity index under the
+// version it uses.
 //
 // It reports done=false, having written nothing, when the general path must
 // run instead: the version is not known yet, a re-index is running or has
@@ -42,7 +41,7 @@ func (s *Store) createPatientPostgres(ctx context.Context, p *novamed.Patient, e
 	if err != nil {
 		return "", true, fmt.Errorf("sqlstore: blind index: %w", err)
 	}
-	patientArgs[4] = identity
+	patientArgs[patientIdentityArg] = identity
 	var variant int
 	args := make([]any, 0, 24)
 	args = append(args, v)
@@ -61,11 +60,11 @@ func (s *Store) createPatientPostgres(ctx context.Context, p *novamed.Patient, e
 	args = append(args, patientArgs...)
 	if eff.Audit != nil {
 		variant |= pgCreateWithAudit
-		b, err := json.Marshal([]*novamed.AuditRecord{eff.Audit})
+		batch, err := pendingBatch([]*novamed.AuditRecord{eff.Audit})
 		if err != nil {
-			return "", true, fmt.Errorf("sqlstore: encode audit records: %w", err)
+			return "", true, err
 		}
-		args = append(args, string(b))
+		args = append(args, batch)
 	}
 	start := time.Now()
 	var versionOK, practitionerOK int
